@@ -1,0 +1,419 @@
+//! The IR data structures: a kernel is a list of parameters and a body block of operations in
+//! SSA form, with structured control flow (`for` loops with loop-carried values, `if`).
+//!
+//! Invariants (checked by [`crate::verify`]):
+//! - every value is defined exactly once, by a parameter, a block argument or an op result,
+//!   before its uses, in the same block or an enclosing one;
+//! - elementwise ops take operands of identical shapes (the DSL front-end inserts explicit
+//!   `broadcast`/`expand_dims`), and identical element types unless the op says otherwise;
+//! - every tile extent is a power of two.
+
+use crate::scalar::Scalar;
+use crate::types::{DType, TileType};
+use std::fmt;
+
+/// An SSA value: an index into [`Kernel::values`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    /// The index into [`Kernel::values`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for ValueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+/// What a kernel parameter is at launch time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ParamKind {
+    /// A device buffer of the given element type; the parameter's value is a scalar pointer.
+    Ptr(DType),
+    /// A runtime scalar of the given type.
+    Scalar(DType),
+}
+
+/// A runtime parameter of a kernel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// The name the kernel author gave it.
+    pub name: String,
+    /// Pointer or scalar, and its element type.
+    pub kind: ParamKind,
+    /// The SSA value that stands for it in the body.
+    pub value: ValueId,
+}
+
+/// Elementwise operations of one operand.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    /// Arithmetic negation (wrapping for integers).
+    Neg,
+    /// Bitwise not (logical not for `bool`).
+    Not,
+    /// Absolute value (wrapping for `MIN` of signed integers).
+    Abs,
+    /// `e^x` (floats).
+    Exp,
+    /// Natural logarithm (floats).
+    Log,
+    /// Square root (floats).
+    Sqrt,
+    /// `1 / sqrt(x)` (floats).
+    Rsqrt,
+    /// Round to nearest, ties to even (floats).
+    Round,
+}
+
+/// Elementwise operations of two operands of the same type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// `a + b` (wrapping for integers).
+    Add,
+    /// `a - b` (wrapping for integers).
+    Sub,
+    /// `a * b` (wrapping for integers).
+    Mul,
+    /// `a / b`, truncating for integers (`MIN / -1` wraps; division by zero is an error).
+    Div,
+    /// `a % b`, the sign of `a` for integers (as Rust), `fmod` for floats.
+    Rem,
+    /// Bitwise and (logical for `bool`).
+    And,
+    /// Bitwise or (logical for `bool`).
+    Or,
+    /// Bitwise xor.
+    Xor,
+    /// Shift left by `b` modulo the bit width (Rust's `wrapping_shl`).
+    Shl,
+    /// Shift right (arithmetic for signed types) by `b` modulo the bit width.
+    Shr,
+    /// Minimum (for floats, a NaN operand yields the other one).
+    Min,
+    /// Maximum (for floats, a NaN operand yields the other one).
+    Max,
+}
+
+/// Comparison predicates; the result is a `bool` tile.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CmpPred {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// Reductions along one axis.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    /// Sum (wrapping for integers).
+    Sum,
+    /// Maximum.
+    Max,
+    /// Minimum.
+    Min,
+}
+
+/// A block: arguments (for loop bodies: the induction variable, then the carried values) and
+/// a list of operations. The blocks of `for` and `if` end with a [`OpKind::Yield`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Block {
+    /// Values bound on entry.
+    pub args: Vec<ValueId>,
+    /// Operations in program order.
+    pub ops: Vec<Op>,
+}
+
+/// One operation and the values it defines.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    /// What it does.
+    pub kind: OpKind,
+    /// Values it defines, in order (empty for `store`, `yield`).
+    pub results: Vec<ValueId>,
+}
+
+/// The operations of the tile IR. The type of each result is recorded in [`Kernel::values`];
+/// ops whose result type is not implied by their operands (`constant`, `cast`, `broadcast`, ...)
+/// take it from there.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OpKind {
+    /// A constant; the result may be a tile, every element equal to `value`.
+    Constant(Scalar),
+    /// The index of this program along `axis` (0..3) of the grid: scalar `i32`.
+    ProgramId(u8),
+    /// The grid's extent along `axis`: scalar `i32`.
+    NumPrograms(u8),
+    /// `[0, 1, .., n-1]` as an `i32` tile of shape `[n]`.
+    Arange(u32),
+    /// Elementwise op of one operand.
+    Unary(UnaryOp, ValueId),
+    /// Elementwise op of two operands of identical type.
+    Binary(BinaryOp, ValueId, ValueId),
+    /// Elementwise comparison of two operands of identical type.
+    Cmp(CmpPred, ValueId, ValueId),
+    /// `cond ? a : b` elementwise; `cond` is `bool` of the same shape.
+    Select {
+        /// Condition.
+        cond: ValueId,
+        /// Value where true.
+        on_true: ValueId,
+        /// Value where false.
+        on_false: ValueId,
+    },
+    /// Value conversion with Rust `as` semantics to the result's element type.
+    Cast(ValueId),
+    /// Reinterpretation of the bits as the result's element type (same width).
+    Bitcast(ValueId),
+    /// Broadcast of extents equal to 1 to the result's shape (same rank).
+    Broadcast(ValueId),
+    /// Inserts an axis of extent 1 at `axis`.
+    ExpandDims {
+        /// Source.
+        value: ValueId,
+        /// Position of the new axis, `0..=rank`.
+        axis: u32,
+    },
+    /// Same elements (row-major order) in the result's shape.
+    Reshape(ValueId),
+    /// Reduction along `axis`, which is removed from the shape.
+    Reduce {
+        /// Which reduction.
+        op: ReduceOp,
+        /// Source.
+        value: ValueId,
+        /// Axis to reduce.
+        axis: u32,
+    },
+    /// Matrix product `a [M, K] x b [K, N] + acc [M, N]`: i8 x i8 + i32, f16 x f16 + f32,
+    /// bf16 x bf16 + f32 or f32 x f32 + f32.
+    Dot {
+        /// Left operand.
+        a: ValueId,
+        /// Right operand.
+        b: ValueId,
+        /// Accumulator.
+        acc: ValueId,
+    },
+    /// Pointer plus an integer offset (in elements), elementwise.
+    AddPtr {
+        /// Pointer tile.
+        ptr: ValueId,
+        /// Integer tile of the same shape.
+        offset: ValueId,
+    },
+    /// Gathers elements from global memory. Lanes where `mask` is false are not accessed and
+    /// read `other` (zero when absent).
+    Load {
+        /// Pointer tile.
+        ptr: ValueId,
+        /// Optional `bool` mask of the same shape.
+        mask: Option<ValueId>,
+        /// Optional fill value of the same shape and pointee type.
+        other: Option<ValueId>,
+    },
+    /// Scatters `value` to global memory where `mask` is true (everywhere when absent).
+    Store {
+        /// Pointer tile.
+        ptr: ValueId,
+        /// Values of the pointee type and the same shape.
+        value: ValueId,
+        /// Optional `bool` mask.
+        mask: Option<ValueId>,
+    },
+    /// Atomically adds `value` to memory where `mask` is true; the result is the old values
+    /// (zero in masked-off lanes).
+    AtomicAdd {
+        /// Pointer tile.
+        ptr: ValueId,
+        /// Values to add.
+        value: ValueId,
+        /// Optional `bool` mask.
+        mask: Option<ValueId>,
+    },
+    /// `for iv in (lower..upper).step_by(step)` with loop-carried values. The body's arguments
+    /// are the induction variable then one per carried value; it ends with a `yield` of the next
+    /// carried values. The op's results are the carried values after the last iteration.
+    /// `lower`, `upper`, `step` are integer scalars of one type; `step` must be positive.
+    For {
+        /// First value of the induction variable.
+        lower: ValueId,
+        /// Exclusive bound.
+        upper: ValueId,
+        /// Increment (positive).
+        step: ValueId,
+        /// Initial carried values.
+        init: Vec<ValueId>,
+        /// The loop body.
+        body: Block,
+    },
+    /// Two-way branch on a scalar `bool`; both blocks end with a `yield` of the results.
+    If {
+        /// Scalar condition.
+        cond: ValueId,
+        /// Block run when `cond` is true.
+        then_block: Block,
+        /// Block run when `cond` is false.
+        else_block: Block,
+    },
+    /// Terminates a `for`/`if` block with the values it produces.
+    Yield(Vec<ValueId>),
+}
+
+impl OpKind {
+    /// The op's name in printed IR and error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OpKind::Constant(_) => "constant",
+            OpKind::ProgramId(_) => "program_id",
+            OpKind::NumPrograms(_) => "num_programs",
+            OpKind::Arange(_) => "arange",
+            OpKind::Unary(op, _) => match op {
+                UnaryOp::Neg => "neg",
+                UnaryOp::Not => "not",
+                UnaryOp::Abs => "abs",
+                UnaryOp::Exp => "exp",
+                UnaryOp::Log => "log",
+                UnaryOp::Sqrt => "sqrt",
+                UnaryOp::Rsqrt => "rsqrt",
+                UnaryOp::Round => "round",
+            },
+            OpKind::Binary(op, _, _) => match op {
+                BinaryOp::Add => "add",
+                BinaryOp::Sub => "sub",
+                BinaryOp::Mul => "mul",
+                BinaryOp::Div => "div",
+                BinaryOp::Rem => "rem",
+                BinaryOp::And => "and",
+                BinaryOp::Or => "or",
+                BinaryOp::Xor => "xor",
+                BinaryOp::Shl => "shl",
+                BinaryOp::Shr => "shr",
+                BinaryOp::Min => "min",
+                BinaryOp::Max => "max",
+            },
+            OpKind::Cmp(pred, _, _) => match pred {
+                CmpPred::Eq => "cmp_eq",
+                CmpPred::Ne => "cmp_ne",
+                CmpPred::Lt => "cmp_lt",
+                CmpPred::Le => "cmp_le",
+                CmpPred::Gt => "cmp_gt",
+                CmpPred::Ge => "cmp_ge",
+            },
+            OpKind::Select { .. } => "select",
+            OpKind::Cast(_) => "cast",
+            OpKind::Bitcast(_) => "bitcast",
+            OpKind::Broadcast(_) => "broadcast",
+            OpKind::ExpandDims { .. } => "expand_dims",
+            OpKind::Reshape(_) => "reshape",
+            OpKind::Reduce { op, .. } => match op {
+                ReduceOp::Sum => "reduce_sum",
+                ReduceOp::Max => "reduce_max",
+                ReduceOp::Min => "reduce_min",
+            },
+            OpKind::Dot { .. } => "dot",
+            OpKind::AddPtr { .. } => "addptr",
+            OpKind::Load { .. } => "load",
+            OpKind::Store { .. } => "store",
+            OpKind::AtomicAdd { .. } => "atomic_add",
+            OpKind::For { .. } => "for",
+            OpKind::If { .. } => "if",
+            OpKind::Yield(_) => "yield",
+        }
+    }
+
+    /// The values this op reads directly (not those used inside its nested blocks).
+    pub fn operands(&self) -> Vec<ValueId> {
+        match self {
+            OpKind::Constant(_)
+            | OpKind::ProgramId(_)
+            | OpKind::NumPrograms(_)
+            | OpKind::Arange(_) => vec![],
+            OpKind::Unary(_, v)
+            | OpKind::Cast(v)
+            | OpKind::Bitcast(v)
+            | OpKind::Broadcast(v)
+            | OpKind::Reshape(v)
+            | OpKind::ExpandDims { value: v, .. }
+            | OpKind::Reduce { value: v, .. } => vec![*v],
+            OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => vec![*a, *b],
+            OpKind::Select {
+                cond,
+                on_true,
+                on_false,
+            } => vec![*cond, *on_true, *on_false],
+            OpKind::Dot { a, b, acc } => vec![*a, *b, *acc],
+            OpKind::AddPtr { ptr, offset } => vec![*ptr, *offset],
+            OpKind::Load { ptr, mask, other } => {
+                let mut v = vec![*ptr];
+                v.extend(mask);
+                v.extend(other);
+                v
+            }
+            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+                let mut v = vec![*ptr, *value];
+                v.extend(mask);
+                v
+            }
+            OpKind::For {
+                lower,
+                upper,
+                step,
+                init,
+                ..
+            } => {
+                let mut v = vec![*lower, *upper, *step];
+                v.extend(init);
+                v
+            }
+            OpKind::If { cond, .. } => vec![*cond],
+            OpKind::Yield(vals) => vals.clone(),
+        }
+    }
+
+    /// The blocks nested in this op (loop body, branches).
+    pub fn blocks(&self) -> Vec<&Block> {
+        match self {
+            OpKind::For { body, .. } => vec![body],
+            OpKind::If {
+                then_block,
+                else_block,
+                ..
+            } => vec![then_block, else_block],
+            _ => vec![],
+        }
+    }
+}
+
+/// A specialized kernel: constexprs have been substituted, every shape is known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    /// The kernel's name (the Rust function's name).
+    pub name: String,
+    /// Runtime parameters in declaration order.
+    pub params: Vec<Param>,
+    /// The body.
+    pub body: Block,
+    /// The type of every value, indexed by [`ValueId`].
+    pub values: Vec<TileType>,
+}
+
+impl Kernel {
+    /// The type of `v`.
+    pub fn ty(&self, v: ValueId) -> &TileType {
+        &self.values[v.index()]
+    }
+}

@@ -1,0 +1,23 @@
+//! The tile IR of bitmat.
+//!
+//! A [`Kernel`] is block-level SSA over tiles (power-of-two shaped arrays) with structured
+//! control flow. It is built by the DSL front-end ([`dsl`], which the `#[bitkernel]` macro
+//! targets) through a [`KernelBuilder`], checked by [`verify`], printed by [`print`], and run on
+//! the host by the reference [`interp`]reter that every backend is tested against.
+
+pub mod builder;
+pub mod element;
+pub mod interp;
+pub mod kernel;
+pub mod print;
+pub mod scalar;
+pub mod types;
+pub mod verify;
+
+pub use builder::{BuilderError, KernelBuilder};
+pub use element::{Element, HostData};
+pub use kernel::{
+    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+};
+pub use scalar::Scalar;
+pub use types::{DType, ElemType, TileType};

@@ -1,0 +1,1 @@
+//! The text printer of the IR (to be written).

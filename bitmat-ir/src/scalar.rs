@@ -1,0 +1,214 @@
+//! Scalar constants and the conversion rules shared by the builder, the interpreter and the
+//! backends. Casts follow Rust's `as`: integers wrap or extend, float-to-int saturates (NaN to 0),
+//! int-to-float rounds to nearest.
+
+use crate::types::DType;
+use half::{bf16, f16};
+use std::fmt;
+
+/// A scalar of a given [`DType`], stored as its bit pattern zero-extended to 64 bits.
+///
+/// Equality and hashing compare bits, so `Scalar`s can key caches (NaN equals itself).
+#[derive(Copy, Clone, PartialEq, Eq, Hash)]
+pub struct Scalar {
+    dtype: DType,
+    bits: u64,
+}
+
+fn mask(bits: u32) -> u64 {
+    if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+impl Scalar {
+    /// The scalar with raw bit pattern `bits` (extra high bits are dropped).
+    pub fn from_bits(dtype: DType, bits: u64) -> Scalar {
+        let bits = if dtype == DType::Bool {
+            u64::from(bits & 1 != 0)
+        } else {
+            bits & mask(dtype.bits())
+        };
+        Scalar { dtype, bits }
+    }
+
+    /// The element type.
+    pub fn dtype(self) -> DType {
+        self.dtype
+    }
+
+    /// The raw bit pattern, zero-extended.
+    pub fn bits(self) -> u64 {
+        self.bits
+    }
+
+    /// A boolean scalar.
+    pub fn from_bool(v: bool) -> Scalar {
+        Scalar::from_bits(DType::Bool, u64::from(v))
+    }
+
+    /// `v` converted to `dtype` as Rust's `v as T` would (wrapping for integers).
+    pub fn from_i64(dtype: DType, v: i64) -> Scalar {
+        Scalar::from_bits(DType::I64, v as u64).cast(dtype)
+    }
+
+    /// `v` converted to `dtype` as Rust's `v as T` would (saturating for integers).
+    pub fn from_f64(dtype: DType, v: f64) -> Scalar {
+        match dtype {
+            DType::F32 => Scalar::from_bits(dtype, u64::from((v as f32).to_bits())),
+            DType::F16 => Scalar::from_bits(dtype, u64::from(f16::from_f64(v).to_bits())),
+            DType::BF16 => Scalar::from_bits(dtype, u64::from(bf16::from_f64(v).to_bits())),
+            DType::Bool => Scalar::from_bool(v != 0.0),
+            DType::I8 => Scalar::from_bits(dtype, (v as i8) as u64),
+            DType::U8 => Scalar::from_bits(dtype, u64::from(v as u8)),
+            DType::I16 => Scalar::from_bits(dtype, (v as i16) as u64),
+            DType::U16 => Scalar::from_bits(dtype, u64::from(v as u16)),
+            DType::I32 => Scalar::from_bits(dtype, (v as i32) as u64),
+            DType::U32 => Scalar::from_bits(dtype, u64::from(v as u32)),
+            DType::I64 => Scalar::from_bits(dtype, (v as i64) as u64),
+            DType::U64 => Scalar::from_bits(dtype, v as u64),
+        }
+    }
+
+    /// The zero of `dtype`.
+    pub fn zero(dtype: DType) -> Scalar {
+        Scalar::from_bits(dtype, 0)
+    }
+
+    /// The value as a boolean (non-zero is true).
+    pub fn as_bool(self) -> bool {
+        if self.dtype.is_float() {
+            self.as_f64() != 0.0
+        } else {
+            self.bits != 0
+        }
+    }
+
+    /// The value as `i64`: sign-extended for signed types, zero-extended for unsigned ones,
+    /// `as i64` (saturating) for floats.
+    pub fn as_i64(self) -> i64 {
+        match self.dtype {
+            DType::I8 => self.bits as u8 as i8 as i64,
+            DType::I16 => self.bits as u16 as i16 as i64,
+            DType::I32 => self.bits as u32 as i32 as i64,
+            DType::F16 | DType::BF16 | DType::F32 => self.as_f64() as i64,
+            _ => self.bits as i64,
+        }
+    }
+
+    /// The value as `u64`, with the same rules as `as u64` in Rust.
+    pub fn as_u64(self) -> u64 {
+        if self.dtype.is_float() {
+            self.as_f64() as u64
+        } else {
+            self.as_i64() as u64
+        }
+    }
+
+    /// The value as `f64` (exact for every type but the widest integers).
+    pub fn as_f64(self) -> f64 {
+        match self.dtype {
+            DType::F32 => f64::from(f32::from_bits(self.bits as u32)),
+            DType::F16 => f16::from_bits(self.bits as u16).to_f64(),
+            DType::BF16 => bf16::from_bits(self.bits as u16).to_f64(),
+            DType::U64 => self.bits as f64,
+            _ => self.as_i64() as f64,
+        }
+    }
+
+    /// The value as `f32` (`as f32` in Rust for integers, exact for narrower floats).
+    pub fn as_f32(self) -> f32 {
+        match self.dtype {
+            DType::F32 => f32::from_bits(self.bits as u32),
+            DType::F16 | DType::BF16 => self.as_f64() as f32,
+            DType::U64 => self.bits as f32,
+            _ => self.as_i64() as f32,
+        }
+    }
+
+    /// Converts to `to` with the semantics of Rust's `as` (bool converts to 0/1, and any type
+    /// converts to bool as "non-zero").
+    pub fn cast(self, to: DType) -> Scalar {
+        if to == DType::Bool {
+            return Scalar::from_bool(self.as_bool());
+        }
+        if self.dtype.is_float() {
+            return match to {
+                DType::F32 => Scalar::from_bits(to, u64::from(self.as_f32().to_bits())),
+                _ => Scalar::from_f64(to, self.as_f64()),
+            };
+        }
+        // Integer or bool source.
+        match to {
+            DType::F32 => {
+                let v = if self.dtype == DType::U64 {
+                    self.bits as f32
+                } else {
+                    self.as_i64() as f32
+                };
+                Scalar::from_bits(to, u64::from(v.to_bits()))
+            }
+            DType::F16 | DType::BF16 => {
+                let v = if self.dtype == DType::U64 {
+                    self.bits as f64
+                } else {
+                    self.as_i64() as f64
+                };
+                Scalar::from_f64(to, v)
+            }
+            _ => Scalar::from_bits(to, self.as_i64() as u64),
+        }
+    }
+}
+
+impl fmt::Debug for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}:{}", self.dtype)
+    }
+}
+
+impl fmt::Display for Scalar {
+    /// Integers print in decimal, booleans as `true`/`false`, floats with Rust's shortest
+    /// round-trip formatting (`inf`, `-inf`, `NaN` included).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.dtype {
+            DType::Bool => write!(f, "{}", self.bits != 0),
+            DType::U64 => write!(f, "{}", self.bits),
+            DType::F32 => write!(f, "{:?}", f32::from_bits(self.bits as u32)),
+            DType::F16 => write!(f, "{:?}", f16::from_bits(self.bits as u16).to_f32()),
+            DType::BF16 => write!(f, "{:?}", bf16::from_bits(self.bits as u16).to_f32()),
+            _ => write!(f, "{}", self.as_i64()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casts_follow_rust_as() {
+        assert_eq!(Scalar::from_i64(DType::I8, 300).as_i64(), 300i64 as i8 as i64);
+        assert_eq!(Scalar::from_i64(DType::U8, -1).as_i64(), 255);
+        assert_eq!(Scalar::from_f64(DType::I8, 300.0).as_i64(), 127);
+        assert_eq!(Scalar::from_f64(DType::I32, f64::NAN).as_i64(), 0);
+        assert_eq!(Scalar::from_f64(DType::U8, -3.5).as_i64(), 0);
+        let x = Scalar::from_i64(DType::I32, -7);
+        assert_eq!(x.cast(DType::F32).as_f64(), -7.0);
+        assert_eq!(x.cast(DType::U16).as_i64(), (-7i32) as u16 as i64);
+        assert_eq!(Scalar::from_f64(DType::F32, 2.75).cast(DType::I32).as_i64(), 2);
+        assert_eq!(Scalar::from_f64(DType::F32, -2.75).cast(DType::I32).as_i64(), -2);
+        assert!(Scalar::from_i64(DType::I32, 5).cast(DType::Bool).as_bool());
+        assert_eq!(Scalar::from_bool(true).cast(DType::F16).as_f64(), 1.0);
+        assert_eq!(Scalar::from_bits(DType::U64, u64::MAX).cast(DType::F32).as_f32(), u64::MAX as f32);
+    }
+
+    #[test]
+    fn display_round_trips_floats() {
+        let s = Scalar::from_f64(DType::F32, 0.1);
+        assert_eq!(s.to_string(), "0.1");
+        assert_eq!(Scalar::from_i64(DType::I8, -1).to_string(), "-1");
+    }
+}

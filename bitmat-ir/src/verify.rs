@@ -1,0 +1,1 @@
+//! The verifier: checks the invariants of [`crate::Kernel`] (to be written).

@@ -1,0 +1,1 @@
+//! Weight and activation formats (to be written).

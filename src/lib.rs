@@ -1,0 +1,3 @@
+//! bitmat: a kernel DSL and compiler for low-bit matrix multiplication.
+
+pub mod formats;
