@@ -6,6 +6,7 @@
 //! the host by the reference [`interp`]reter that every backend is tested against.
 
 pub mod builder;
+pub mod dsl;
 pub mod element;
 pub mod interp;
 pub mod kernel;

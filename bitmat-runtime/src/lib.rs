@@ -1,1 +1,20 @@
-//! placeholder
+//! The runtime of bitmat: devices, typed buffers, kernel specialization, the kernel cache and
+//! launch.
+//!
+//! Backends: the reference interpreter of `bitmat-ir` (`Device::interpreter()`); compiled CPU
+//! and CUDA backends plug in behind the same [`Device`] as they land.
+
+mod buffer;
+mod cache;
+mod constexpr;
+mod device;
+mod error;
+mod launch;
+mod specialize;
+
+pub use buffer::Buffer;
+pub use constexpr::{Constexpr, ConstexprValue};
+pub use device::{Backend, Device};
+pub use error::Error;
+pub use launch::{launch_kernel, Grid, KernelArg, KernelId, LaunchOptions};
+pub use specialize::specialize;

@@ -1,0 +1,47 @@
+//! The DSL front-end: what the `#[bitkernel]` macro expands a kernel body to.
+//!
+//! A kernel body runs as ordinary Rust at specialization time (CubeCL's approach): Rust values
+//! (constexprs, literals, loop counters of Rust `for` loops) are compile-time, and every DSL
+//! call on a [`Tile`] appends IR to the trace of the kernel being specialized. Comptime
+//! `if`/`for`/`match` therefore unroll and prune for free, and helpers are plain Rust
+//! functions.
+//!
+//! Names follow Triton: [`program_id`], [`arange`], [`zeros`], [`full`], [`load`], [`store`],
+//! [`dot`], [`select`], [`maximum`], [`minimum`], [`atomic_add`], and methods on [`Tile`].
+
+mod control;
+mod ops;
+pub mod syntax;
+mod tile;
+mod trace;
+
+pub use control::{Carry, Cond, ForLoop, IfBranch, IfValue, IntoCond};
+pub use ops::{
+    arange, atomic_add, atomic_add_unmasked, binary, compare, compile_error, dot, dot_acc, full,
+    load, load_masked, maximum, minimum, num_programs, program_id, select, store, store_masked,
+    zeros,
+};
+pub use tile::{Dim, IntoOperand, IntoShape, Operand, Tile, Weak};
+pub use trace::{param, trace, TraceError};
+
+/// A pointer argument of a kernel: `Ptr<i8>` is a scalar pointer tile whose pointee is `i8`.
+/// `ptr + offsets` gives a tile of pointers.
+pub type Ptr<T> = <T as PointerTo>::Tile;
+
+/// Element types a [`Ptr`] may point to (all of them); the alias always names [`Tile`].
+pub trait PointerTo: crate::Element {
+    /// Always [`Tile`].
+    type Tile;
+}
+
+impl<T: crate::Element> PointerTo for T {
+    type Tile = Tile;
+}
+
+/// What kernel code imports: the DSL functions, [`Tile`] and [`Ptr`].
+pub mod prelude {
+    pub use super::{
+        arange, atomic_add, dot, full, load, maximum, minimum, num_programs, program_id, select,
+        store, zeros, Ptr, Tile,
+    };
+}

@@ -1,0 +1,4 @@
+//! Expansion code: the kernel module and inline helpers.
+
+pub mod helper;
+pub mod kernel;

@@ -1,0 +1,4 @@
+//! Reading the macro's input into [`signature::KernelSig`], with errors at the user's spans.
+
+pub mod attr;
+pub mod signature;

@@ -1,0 +1,251 @@
+//! Rewrites a kernel or helper body into Rust that records IR when run:
+//! - comparisons become calls that return tiles on tiles (`a < b` -> `syntax::lt(&a, &b)`),
+//! - `x as T` becomes `syntax::cast::<T, _>(x)`,
+//! - `for i in range(..)` becomes a runtime loop whose assigned outer variables are carried,
+//! - `if` becomes a branch decided at specialization (Rust `bool`) or at run time (a tile),
+//! - `load`/`store`/`dot`/`atomic_add` are resolved by their number of arguments.
+//!
+//! Everything else is left as Rust, and runs at specialization time.
+
+mod assigned;
+
+use assigned::Assigned;
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
+use syn::{BinOp, Expr, Ident};
+
+/// Rewrites `block`; fails with every error found, each at the user's span.
+pub fn rewrite_body(block: &syn::Block) -> syn::Result<syn::Block> {
+    let mut block = block.clone();
+    let mut r = Rewriter { errors: Vec::new() };
+    r.visit_block_mut(&mut block);
+    let mut errors = r.errors.into_iter();
+    match errors.next() {
+        None => Ok(block),
+        Some(mut first) => {
+            errors.for_each(|e| first.combine(e));
+            Err(first)
+        }
+    }
+}
+
+struct Rewriter {
+    errors: Vec<syn::Error>,
+}
+
+fn dsl_path(span: Span, name: &str) -> TokenStream {
+    let ident = Ident::new(name, span);
+    quote_spanned!(span=> ::bitmat::dsl::#ident)
+}
+
+impl Rewriter {
+    fn error(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new(span, msg));
+    }
+
+    fn replace(e: &mut Expr, tokens: TokenStream) {
+        *e = Expr::Verbatim(tokens);
+    }
+
+    fn comparison(&mut self, e: &mut Expr) {
+        let Expr::Binary(b) = e else { return };
+        let f = match b.op {
+            BinOp::Lt(_) => "lt",
+            BinOp::Le(_) => "le",
+            BinOp::Gt(_) => "gt",
+            BinOp::Ge(_) => "ge",
+            BinOp::Eq(_) => "eq",
+            BinOp::Ne(_) => "ne",
+            _ => return,
+        };
+        let span = b.op.span();
+        let f = Ident::new(f, span);
+        let (l, r) = (&b.left, &b.right);
+        let tokens = quote_spanned!(span=> ::bitmat::dsl::syntax::#f(&(#l), &(#r)));
+        Self::replace(e, tokens);
+    }
+
+    fn cast(e: &mut Expr) {
+        let Expr::Cast(c) = e else { return };
+        let span = c.as_token.span();
+        let (x, ty) = (&c.expr, &c.ty);
+        let tokens = quote_spanned!(span=> ::bitmat::dsl::syntax::cast::<#ty, _>(#x));
+        Self::replace(e, tokens);
+    }
+
+    /// `load`/`store`/`dot`/`atomic_add`/`range` called by their bare name.
+    fn call(&mut self, e: &mut Expr) {
+        let Expr::Call(c) = e else { return };
+        let Expr::Path(p) = &*c.func else { return };
+        if p.qself.is_some() || p.path.segments.len() != 1 || !p.path.segments[0].arguments.is_empty() {
+            return;
+        }
+        let name = p.path.segments[0].ident.to_string();
+        let span = p.span();
+        let n = c.args.len();
+        let target = match (name.as_str(), n) {
+            ("load", 1) => "load",
+            ("load", 3) => "load_masked",
+            ("load", _) => {
+                return self.error(span, format!("`load` takes `(ptr)` or `(ptr, mask, other)`, not {n} arguments; a masked load needs the value of masked-off lanes, e.g. `load(p, mask, 0)`"));
+            }
+            ("store", 2) => "store",
+            ("store", 3) => "store_masked",
+            ("store", _) => {
+                return self.error(span, format!("`store` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} arguments"));
+            }
+            ("dot", 2) => "dot",
+            ("dot", 3) => "dot_acc",
+            ("dot", _) => {
+                return self.error(span, format!("`dot` takes `(a, b)` or `(a, b, acc)`, not {n} arguments"));
+            }
+            ("atomic_add", 2) => "atomic_add_unmasked",
+            ("atomic_add", 3) => "atomic_add",
+            ("atomic_add", _) => {
+                return self.error(span, format!("`atomic_add` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} arguments"));
+            }
+            ("range", _) => {
+                return self.error(span, "`range(start, end, step)` is only valid as the iterator of a `for` loop: `for i in range(0, n, block) { .. }`");
+            }
+            _ => return,
+        };
+        let f = dsl_path(span, target);
+        let args = &c.args;
+        let tokens = quote_spanned!(span=> #f(#args));
+        Self::replace(e, tokens);
+    }
+
+    /// `for pat in range(..) { body }` (the body is already rewritten).
+    fn runtime_for(&mut self, e: &mut Expr, assigned: Assigned) {
+        let Expr::ForLoop(f) = e else { return };
+        let Some(range_args) = range_call(&f.expr) else { return };
+        let span = f.for_token.span();
+        if let Some(label) = &f.label {
+            return self.error(label.span(), "a runtime `range` loop cannot have a label; `break` and `continue` are not supported in runtime loops");
+        }
+        let (lo, hi, st) = match range_args.as_slice() {
+            [end] => (quote!(0), quote!(#end), quote!(1)),
+            [start, end] => (quote!(#start), quote!(#end), quote!(1)),
+            [start, end, step] => (quote!(#start), quote!(#end), quote!(#step)),
+            _ => {
+                return self.error(f.expr.span(), "`range` takes `(end)`, `(start, end)` or `(start, end, step)`");
+            }
+        };
+        let pat = match &*f.pat {
+            syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => quote!(#p),
+            syn::Pat::Wild(w) => quote!(#w),
+            other => {
+                return self.error(other.span(), "the variable of a runtime `range` loop must be a plain name or `_`");
+            }
+        };
+        if let Some(s) = assigned.complex_target {
+            return self.error(s, "only plain variables can be assigned inside a runtime `range` loop (they become loop-carried values)");
+        }
+        let (names, refs) = carried(&assigned.names);
+        let body = &f.body;
+        let tokens = quote_spanned! {span=> {
+            let __bitmat_loop = ::bitmat::dsl::ForLoop::begin(#lo, #hi, #st, &[#(#names),*], &mut [#(#refs),*]);
+            let #pat = __bitmat_loop.induction_var();
+            #body
+            __bitmat_loop.end(&mut [#(#refs),*]);
+        }};
+        Self::replace(e, tokens);
+    }
+
+    /// `if cond { a } else { b }` (branches already rewritten).
+    fn branch(&mut self, e: &mut Expr, assigned: Assigned) {
+        let Expr::If(i) = e else { return };
+        let span = i.if_token.span();
+        let else_expr: Option<&Expr> = i.else_branch.as_ref().map(|(_, e)| &**e);
+        if let Some(s) = assigned.complex_target {
+            return self.error(s, "only plain variables can be assigned inside an `if` of a kernel (they become the branch's results)");
+        }
+        let (names, refs) = carried(&assigned.names);
+        let cond = &i.cond;
+        let then_block = &i.then_branch;
+        let else_tokens = match else_expr {
+            Some(e) => quote!(#e),
+            None => quote!({}),
+        };
+        let tokens = quote_spanned! {span=> {
+            let mut __bitmat_if = ::bitmat::dsl::IfBranch::begin(#cond, &[#(#names),*], &mut [#(#refs),*]);
+            let __bitmat_then = if __bitmat_if.take_then() { ::core::option::Option::Some(#then_block) } else { ::core::option::Option::None };
+            __bitmat_if.begin_else(&mut [#(#refs),*], &__bitmat_then);
+            let __bitmat_else = if __bitmat_if.take_else() { ::core::option::Option::Some(#else_tokens) } else { ::core::option::Option::None };
+            __bitmat_if.end(&mut [#(#refs),*], __bitmat_then, __bitmat_else)
+        }};
+        Self::replace(e, tokens);
+    }
+}
+
+/// The arguments of `range(..)` when `e` is such a call.
+fn range_call(e: &Expr) -> Option<Vec<Expr>> {
+    let Expr::Call(c) = e else { return None };
+    let Expr::Path(p) = &*c.func else { return None };
+    p.path.is_ident("range").then(|| c.args.iter().cloned().collect())
+}
+
+/// The names (as string literals) and `&mut name as &mut dyn Carry` of carried variables.
+fn carried(names: &[Ident]) -> (Vec<String>, Vec<TokenStream>) {
+    let strs = names.iter().map(|n| n.to_string()).collect();
+    let refs = names
+        .iter()
+        .map(|n| quote_spanned!(n.span()=> &mut #n as &mut dyn ::bitmat::dsl::Carry))
+        .collect();
+    (strs, refs)
+}
+
+impl VisitMut for Rewriter {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        // Assignments are found on the original code: rewritten children are opaque tokens.
+        // `range` as a `for` iterator is consumed by the loop rewrite, not by `call`.
+        if let Expr::ForLoop(f) = e {
+            if range_call(&f.expr).is_some() {
+                let assigned = Assigned::of([&Expr::Block(syn::ExprBlock {
+                    attrs: vec![],
+                    label: None,
+                    block: f.body.clone(),
+                })]);
+                if let Expr::Call(c) = &mut *f.expr {
+                    for arg in c.args.iter_mut() {
+                        self.visit_expr_mut(arg);
+                    }
+                }
+                self.visit_block_mut(&mut f.body);
+                self.runtime_for(e, assigned);
+                return;
+            }
+        }
+        let branch = match &*e {
+            Expr::If(i) if !matches!(&*i.cond, Expr::Let(_)) => {
+                let then_expr = Expr::Block(syn::ExprBlock {
+                    attrs: vec![],
+                    label: None,
+                    block: i.then_branch.clone(),
+                });
+                let else_expr = i.else_branch.as_ref().map(|(_, e)| &**e);
+                Some(Assigned::of(std::iter::once(&then_expr).chain(else_expr)))
+            }
+            _ => None,
+        };
+        visit_mut::visit_expr_mut(self, e);
+        match e {
+            Expr::Binary(_) => self.comparison(e),
+            Expr::Cast(_) => Self::cast(e),
+            Expr::Call(_) => self.call(e),
+            Expr::If(_) => {
+                if let Some(assigned) = branch {
+                    self.branch(e, assigned);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+
+    fn visit_macro_mut(&mut self, _: &mut syn::Macro) {}
+}
+

@@ -1,0 +1,82 @@
+//! Compile-time kernel arguments as cache keys.
+
+/// A constexpr value as it enters a kernel cache key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConstexprValue {
+    /// Any integer.
+    Int(i128),
+    /// A float, by its bits (`f64`).
+    Float(u64),
+    /// A boolean.
+    Bool(bool),
+    /// A string or char.
+    Str(String),
+}
+
+impl std::fmt::Display for ConstexprValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConstexprValue::Int(v) => write!(f, "{v}"),
+            ConstexprValue::Float(b) => write!(f, "{:?}", f64::from_bits(*b)),
+            ConstexprValue::Bool(b) => write!(f, "{b}"),
+            ConstexprValue::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// A type usable as a `#[constexpr]` kernel argument: it can key the kernel cache.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a #[constexpr] kernel argument",
+    note = "constexpr arguments are integers, floats, bool, char, &str or String"
+)]
+pub trait Constexpr: Clone {
+    /// The value as it enters a cache key.
+    fn key(&self) -> ConstexprValue;
+}
+
+macro_rules! int_constexpr {
+    ($($t:ty),*) => {$(
+        impl Constexpr for $t {
+            fn key(&self) -> ConstexprValue {
+                ConstexprValue::Int(*self as i128)
+            }
+        }
+    )*};
+}
+int_constexpr!(i8, u8, i16, u16, i32, u32, i64, u64, isize, usize);
+
+impl Constexpr for f32 {
+    fn key(&self) -> ConstexprValue {
+        ConstexprValue::Float(f64::from(*self).to_bits())
+    }
+}
+
+impl Constexpr for f64 {
+    fn key(&self) -> ConstexprValue {
+        ConstexprValue::Float(self.to_bits())
+    }
+}
+
+impl Constexpr for bool {
+    fn key(&self) -> ConstexprValue {
+        ConstexprValue::Bool(*self)
+    }
+}
+
+impl Constexpr for char {
+    fn key(&self) -> ConstexprValue {
+        ConstexprValue::Str(self.to_string())
+    }
+}
+
+impl Constexpr for &str {
+    fn key(&self) -> ConstexprValue {
+        ConstexprValue::Str(self.to_string())
+    }
+}
+
+impl Constexpr for String {
+    fn key(&self) -> ConstexprValue {
+        ConstexprValue::Str(self.clone())
+    }
+}

@@ -1,0 +1,113 @@
+//! Devices: where buffers live and kernels run.
+
+use crate::buffer::Buffer;
+use crate::cache::KernelCache;
+use crate::error::Error;
+use bitmat_ir::Element;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// How a device runs kernels.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The reference interpreter: every op on the host, out-of-bounds accesses reported.
+    Interpreter,
+}
+
+impl Backend {
+    /// The backend's name in cache keys and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Interpreter => "interpreter",
+        }
+    }
+}
+
+pub(crate) struct DeviceInner {
+    pub(crate) id: u64,
+    pub(crate) backend: Backend,
+    pub(crate) label: String,
+    pub(crate) cache: KernelCache,
+}
+
+/// A device: the reference interpreter, the CPU or a CUDA GPU. Cheap to clone.
+#[derive(Clone)]
+pub struct Device {
+    pub(crate) inner: Arc<DeviceInner>,
+}
+
+static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(0);
+
+impl Device {
+    fn new(backend: Backend, label: impl Into<String>) -> Device {
+        Device {
+            inner: Arc::new(DeviceInner {
+                id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
+                backend,
+                label: label.into(),
+                cache: KernelCache::default(),
+            }),
+        }
+    }
+
+    /// The reference interpreter: the oracle every backend is tested against. Slow; reports
+    /// out-of-bounds accesses as errors.
+    pub fn interpreter() -> Device {
+        Device::new(Backend::Interpreter, "interpreter")
+    }
+
+    /// The fastest CPU backend available. Until the compiled CPU backend lands, this runs
+    /// kernels on the reference interpreter (its [`Device::backend`] says so).
+    pub fn cpu() -> Device {
+        Device::new(Backend::Interpreter, "cpu (interpreter backend)")
+    }
+
+    /// CUDA device `ordinal`.
+    pub fn cuda(ordinal: usize) -> Result<Device, Error> {
+        Err(Error::NoCudaDriver {
+            reason: format!("device {ordinal} requested, but this build of bitmat has no CUDA backend yet"),
+        })
+    }
+
+    /// The backend that runs kernels on this device.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// A human-readable name (`interpreter`, `cpu`, `cuda:0 (NVIDIA H100)`).
+    pub fn name(&self) -> &str {
+        &self.inner.label
+    }
+
+    /// Number of kernels compiled and cached on this device so far.
+    pub fn cached_kernels(&self) -> usize {
+        self.inner.cache.len()
+    }
+
+    /// Copies `data` to a new buffer on this device.
+    pub fn upload<T: Element>(&self, data: &[T]) -> Result<Buffer<T>, Error> {
+        Ok(Buffer::from_vec(self.clone(), data.to_vec()))
+    }
+
+    /// A new buffer of `len` zeros.
+    pub fn zeros<T: Element>(&self, len: usize) -> Result<Buffer<T>, Error> {
+        Ok(Buffer::from_vec(self.clone(), vec![T::default(); len]))
+    }
+
+    pub(crate) fn same(&self, other: &Device) -> bool {
+        self.inner.id == other.inner.id
+    }
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Device({})", self.inner.label)
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.label)
+    }
+}

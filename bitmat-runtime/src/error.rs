@@ -1,0 +1,60 @@
+//! The runtime's error type.
+
+use bitmat_ir::dsl::TraceError;
+use bitmat_ir::DType;
+
+/// Everything that can go wrong between specializing a kernel and reading its results.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The kernel could not be specialized (a type or shape error in its body).
+    #[error("specialization failed: {0}")]
+    Specialize(#[from] TraceError),
+    /// The specialized IR is malformed (a bug in bitmat or in a hand-built kernel).
+    #[error("invalid IR: {0}")]
+    Verify(String),
+    /// The interpreter stopped the kernel (out-of-bounds access, division by zero, ...).
+    #[error("kernel failed: {0}")]
+    Interpreter(#[from] bitmat_ir::interp::InterpError),
+    /// The launch arguments do not match the kernel's parameters.
+    #[error("kernel `{kernel}`: {message}")]
+    Arguments {
+        /// The kernel launched.
+        kernel: String,
+        /// What did not match.
+        message: String,
+    },
+    /// A buffer of one device was used on another.
+    #[error("kernel `{kernel}`: argument `{param}` lives on {buffer_device}, but the kernel runs on {device}; upload it to {device}")]
+    WrongDevice {
+        /// The kernel launched.
+        kernel: String,
+        /// The parameter.
+        param: String,
+        /// Where the buffer lives.
+        buffer_device: String,
+        /// Where the kernel runs.
+        device: String,
+    },
+    /// A grid with an axis over the supported range.
+    #[error("grid {grid:?} is invalid: {reason}")]
+    Grid {
+        /// The grid given.
+        grid: [u32; 3],
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// No CUDA driver could be loaded, or the CUDA backend is unavailable.
+    #[error("CUDA is not available: {reason}")]
+    NoCudaDriver {
+        /// Why.
+        reason: String,
+    },
+    /// A buffer holds a different element type than requested (a bitmat bug if it happens).
+    #[error("buffer holds {found}, expected {expected}")]
+    BufferType {
+        /// The type requested.
+        expected: DType,
+        /// The type stored.
+        found: DType,
+    },
+}
