@@ -1,1 +1,27 @@
-//! Weight and activation formats (to be written).
+//! Weight and activation formats: BitNet b1.58 ternary weights (2-bit packing),
+//! group-quantized int4 weights (16 per `u64`), int8 activations and RMSNorm.
+//!
+//! Quantization formulas are exact contracts that compiled kernels reproduce
+//! bit-for-bit; each function documents its f32 operations. Every function
+//! reports bad input as a [`FormatError`] instead of panicking.
+
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod error;
+pub mod int4;
+pub mod ternary;
+
+pub use activation::{
+    activation_scale, quantize_activation_value, quantize_activations, rms_norm,
+    QuantizedActivations, ACT_AMAX_FLOOR,
+};
+pub use error::FormatError;
+pub use int4::{
+    int4_group_size, pack_int4, pack_uint4, quantize_int4, quantize_int4_value, unpack_int4,
+    unpack_uint4, Int4Group, Int4Weights, INT4_AMAX_FLOOR, INT4_VALUES_PER_WORD,
+};
+pub use ternary::{
+    pack_ternary, quantize_ternary, quantize_ternary_value, unpack_ternary, ScaleGranularity,
+    TernaryWeights, TERNARY_SCALE_FLOOR, TERNARY_VALUES_PER_BYTE,
+};
