@@ -1,1 +1,765 @@
-//! The verifier: checks the invariants of [`crate::Kernel`] (to be written).
+//! The verifier: checks the invariants of [`crate::Kernel`] documented in [`crate::kernel`].
+//!
+//! [`verify`] never panics, whatever the kernel holds (out-of-range value ids included): every
+//! problem is returned as a [`VerifyError`] naming the kernel, the offending op (printed with
+//! [`crate::print::op_to_string`]) and the types or shapes involved.
+
+use crate::kernel::{BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId};
+use crate::print::op_to_string;
+use crate::types::{DType, ElemType, TileType};
+
+/// A violated invariant of a kernel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("kernel `{kernel}`: in `{op}`: {message}")]
+pub struct VerifyError {
+    /// The kernel's name.
+    pub kernel: String,
+    /// The offending op as a one-liner ([`op_to_string`]), or a description such as
+    /// `parameter a`.
+    pub op: String,
+    /// What is wrong, naming the types and shapes involved.
+    pub message: String,
+}
+
+/// Checks every invariant of `kernel`: definitions before uses and scoping, single
+/// definitions, types recorded for every value, power-of-two extents, and the typing rules of
+/// every op (see [`OpKind`]).
+pub fn verify(kernel: &Kernel) -> Result<(), VerifyError> {
+    let mut v = Verifier {
+        kernel,
+        visible: vec![false; kernel.values.len()],
+        defined: vec![false; kernel.values.len()],
+    };
+    v.verify_params()?;
+    let mut scope = Vec::new();
+    v.verify_block(&kernel.body, BlockKind::Body, &mut scope)
+}
+
+/// Where a block sits: the kernel body, or a block of a `for`/`if` (which ends with `yield`).
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum BlockKind {
+    Body,
+    Nested,
+}
+
+type Check = Result<(), String>;
+
+struct Verifier<'k> {
+    kernel: &'k Kernel,
+    /// Values in scope at the current point.
+    visible: Vec<bool>,
+    /// Values defined anywhere so far.
+    defined: Vec<bool>,
+}
+
+/// True when `n` is a power of two (1 included; 0 is not).
+fn is_pow2(n: u32) -> bool {
+    n.is_power_of_two()
+}
+
+/// `shape` with an extent of 1 inserted at `axis` (`axis <= shape.len()`).
+fn insert_axis(shape: &[u32], axis: usize) -> Vec<u32> {
+    let mut s = shape.to_vec();
+    s.insert(axis, 1);
+    s
+}
+
+/// Number of elements of `shape`, or `None` when it does not fit in 64 bits.
+fn numel(shape: &[u32]) -> Option<u64> {
+    shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
+}
+
+fn same_type(what_a: &str, a: &TileType, what_b: &str, b: &TileType) -> Check {
+    if a.shape != b.shape {
+        Err(format!(
+            "{what_a} and {what_b} have different shapes {a} and {b}"
+        ))
+    } else if a.elem != b.elem {
+        Err(format!(
+            "{what_a} and {what_b} have different element types {a} and {b}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Requires the two operands of an elementwise op to have identical types.
+fn same_operands(a: &TileType, b: &TileType) -> Check {
+    if a.shape != b.shape {
+        Err(format!("operands have different shapes {a} and {b}"))
+    } else if a.elem != b.elem {
+        Err(format!("operands have different element types {a} and {b}"))
+    } else {
+        Ok(())
+    }
+}
+
+fn same_shape(what_a: &str, a: &TileType, what_b: &str, b: &TileType) -> Check {
+    if a.shape != b.shape {
+        Err(format!(
+            "{what_a} and {what_b} have different shapes {a} and {b}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The value dtype of `t`, or an error naming `what` when it is a pointer tile.
+fn val_dtype(what: &str, t: &TileType) -> Result<DType, String> {
+    match t.elem {
+        ElemType::Val(d) => Ok(d),
+        ElemType::Ptr(_) => Err(format!("{what} must be a value, not a pointer: {t}")),
+    }
+}
+
+/// Requires `t` to be a tile of ints or floats.
+fn int_or_float(what: &str, t: &TileType) -> Check {
+    let d = val_dtype(what, t)?;
+    if d.is_int() || d.is_float() {
+        Ok(())
+    } else {
+        Err(format!("{what} must be integer or float, got {t}"))
+    }
+}
+
+/// Requires `t` to be a `bool` tile.
+fn bool_tile(what: &str, t: &TileType) -> Check {
+    if t.elem == ElemType::Val(DType::Bool) {
+        Ok(())
+    } else {
+        Err(format!("{what} must be bool, got {t}"))
+    }
+}
+
+fn result_is(t: &TileType, expected: &TileType) -> Check {
+    if t == expected {
+        Ok(())
+    } else {
+        Err(format!("result type is {t}, expected {expected}"))
+    }
+}
+
+fn type_list(types: &[&TileType]) -> String {
+    let s: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+    format!("({})", s.join(", "))
+}
+
+impl<'k> Verifier<'k> {
+    fn err(&self, op: String, message: String) -> VerifyError {
+        VerifyError {
+            kernel: self.kernel.name.clone(),
+            op,
+            message,
+        }
+    }
+
+    fn op_err(&self, op: &Op, message: String) -> VerifyError {
+        self.err(op_to_string(self.kernel, op), message)
+    }
+
+    /// The type of `v`, or an error when it has none.
+    fn ty(&self, v: ValueId) -> Result<&'k TileType, String> {
+        self.kernel.values.get(v.index()).ok_or_else(|| {
+            format!(
+                "value {v} has no type (the kernel has {} values)",
+                self.kernel.values.len()
+            )
+        })
+    }
+
+    /// Defines `v` in the current scope: it must have a type with power-of-two extents and
+    /// not be defined already.
+    fn define(&mut self, v: ValueId, scope: &mut Vec<ValueId>) -> Check {
+        let t = self.ty(v)?;
+        if let Some(&d) = t.shape.iter().find(|&&d| !is_pow2(d)) {
+            return Err(format!(
+                "value {v} has type {t}, whose extent {d} is not a power of two"
+            ));
+        }
+        if self.defined[v.index()] {
+            return Err(format!("value {v} is defined more than once"));
+        }
+        self.defined[v.index()] = true;
+        self.visible[v.index()] = true;
+        scope.push(v);
+        Ok(())
+    }
+
+    /// Requires `v` to be defined and in scope.
+    fn use_value(&self, v: ValueId) -> Check {
+        self.ty(v)?;
+        if self.visible[v.index()] {
+            Ok(())
+        } else if self.defined[v.index()] {
+            Err(format!(
+                "value {v} is used outside the block that defines it"
+            ))
+        } else {
+            Err(format!("value {v} is used before it is defined"))
+        }
+    }
+
+    fn verify_params(&mut self) -> Result<(), VerifyError> {
+        let mut scope = Vec::new();
+        for p in &self.kernel.params {
+            let check = (|| -> Check {
+                self.define(p.value, &mut scope)?;
+                let t = self.ty(p.value)?;
+                let expected = match p.kind {
+                    ParamKind::Ptr(d) => TileType::new(ElemType::Ptr(d), vec![]),
+                    ParamKind::Scalar(d) => TileType::scalar(d),
+                };
+                if *t != expected {
+                    return Err(format!(
+                        "parameter value {} has type {t}, expected {expected}",
+                        p.value
+                    ));
+                }
+                Ok(())
+            })();
+            check.map_err(|m| self.err(format!("parameter {}", p.name), m))?;
+        }
+        Ok(())
+    }
+
+    /// Verifies the ops of `block` (whose arguments are already defined), checking where
+    /// `yield` may appear; the values the ops define are recorded in `scope`.
+    fn verify_block(
+        &mut self,
+        block: &'k Block,
+        kind: BlockKind,
+        scope: &mut Vec<ValueId>,
+    ) -> Result<(), VerifyError> {
+        let n = block.ops.len();
+        for (i, op) in block.ops.iter().enumerate() {
+            if let OpKind::Yield(_) = op.kind {
+                if kind == BlockKind::Body {
+                    return Err(self.op_err(
+                        op,
+                        "yield is only allowed at the end of a for/if block, not in the kernel body"
+                            .into(),
+                    ));
+                }
+                if i + 1 != n {
+                    return Err(self.op_err(
+                        op,
+                        format!(
+                            "yield must be the last op of its block, but {} op(s) follow it",
+                            n - i - 1
+                        ),
+                    ));
+                }
+            }
+            self.verify_op(op, scope)?;
+        }
+        Ok(())
+    }
+
+    /// Verifies a nested block with arguments `block.args`, then hides what it defined.
+    /// Returns the types of its final `yield`.
+    fn verify_nested(
+        &mut self,
+        owner: &Op,
+        block: &'k Block,
+        what: &str,
+    ) -> Result<Vec<&'k TileType>, VerifyError> {
+        let mut scope = Vec::new();
+        let result = (|| {
+            for &a in &block.args {
+                self.define(a, &mut scope)
+                    .map_err(|m| self.op_err(owner, format!("{what} argument: {m}")))?;
+            }
+            self.verify_block(block, BlockKind::Nested, &mut scope)?;
+            let Some(Op {
+                kind: OpKind::Yield(vals),
+                ..
+            }) = block.ops.last()
+            else {
+                return Err(self.op_err(owner, format!("{what} does not end with yield")));
+            };
+            // Operands of the yield were checked by verify_op.
+            vals.iter()
+                .map(|&v| self.ty(v).map_err(|m| self.op_err(owner, m)))
+                .collect::<Result<Vec<_>, _>>()
+        })();
+        for v in scope {
+            self.visible[v.index()] = false;
+        }
+        result
+    }
+
+    fn verify_op(&mut self, op: &'k Op, scope: &mut Vec<ValueId>) -> Result<(), VerifyError> {
+        // Operands in scope.
+        for v in op.kind.operands() {
+            self.use_value(v).map_err(|m| self.op_err(op, m))?;
+        }
+        // Result count.
+        let expected_results = match &op.kind {
+            OpKind::Store { .. } | OpKind::Yield(_) => Some(0),
+            OpKind::For { init, .. } => Some(init.len()),
+            OpKind::If { .. } => None,
+            _ => Some(1),
+        };
+        if let Some(n) = expected_results {
+            if op.results.len() != n {
+                return Err(self.op_err(
+                    op,
+                    format!(
+                        "{} defines {} result(s), expected {n}",
+                        op.kind.name(),
+                        op.results.len()
+                    ),
+                ));
+            }
+        }
+        for &r in &op.results {
+            self.ty(r).map_err(|m| self.op_err(op, m))?;
+        }
+        // Typing rules (nested blocks are verified here too).
+        match &op.kind {
+            OpKind::For {
+                lower,
+                upper,
+                step,
+                init,
+                body,
+            } => self.verify_for(op, *lower, *upper, *step, init, body)?,
+            OpKind::If {
+                cond,
+                then_block,
+                else_block,
+            } => self.verify_if(op, *cond, then_block, else_block)?,
+            kind => self
+                .check_simple(kind, op)
+                .map_err(|m| self.op_err(op, m))?,
+        }
+        // Results become visible after the op.
+        for &r in &op.results {
+            self.define(r, scope).map_err(|m| self.op_err(op, m))?;
+        }
+        Ok(())
+    }
+
+    fn verify_for(
+        &mut self,
+        op: &'k Op,
+        lower: ValueId,
+        upper: ValueId,
+        step: ValueId,
+        init: &[ValueId],
+        body: &'k Block,
+    ) -> Result<(), VerifyError> {
+        let header = (|| -> Check {
+            let lt = self.ty(lower)?;
+            let ut = self.ty(upper)?;
+            let st = self.ty(step)?;
+            if !lt.is_scalar() || !lt.dtype().is_some_and(DType::is_int) {
+                return Err(format!("lower bound must be a scalar integer, got {lt}"));
+            }
+            same_type("lower bound", lt, "upper bound", ut)?;
+            same_type("lower bound", lt, "step", st)?;
+            if body.args.len() != init.len() + 1 {
+                return Err(format!(
+                    "body has {} argument(s), expected {} (the induction variable and {} carried value(s))",
+                    body.args.len(),
+                    init.len() + 1,
+                    init.len()
+                ));
+            }
+            let iv = self.ty(body.args[0])?;
+            if iv != lt {
+                return Err(format!(
+                    "induction variable {} has type {iv}, expected {lt}",
+                    body.args[0]
+                ));
+            }
+            for (i, (&a, &v)) in body.args[1..].iter().zip(init).enumerate() {
+                let at = self.ty(a)?;
+                let vt = self.ty(v)?;
+                if at != vt {
+                    return Err(format!(
+                        "carried value #{i}: body argument {a} has type {at}, but its initial value {v} has type {vt}"
+                    ));
+                }
+            }
+            for (i, (&r, &v)) in op.results.iter().zip(init).enumerate() {
+                let rt = self.ty(r)?;
+                let vt = self.ty(v)?;
+                if rt != vt {
+                    return Err(format!(
+                        "result #{i} {r} has type {rt}, but its initial value {v} has type {vt}"
+                    ));
+                }
+            }
+            Ok(())
+        })();
+        header.map_err(|m| self.op_err(op, m))?;
+        let yielded = self.verify_nested(op, body, "loop body")?;
+        let init_types: Vec<&TileType> = init.iter().filter_map(|&v| self.ty(v).ok()).collect();
+        if yielded != init_types {
+            return Err(self.op_err(
+                op,
+                format!(
+                    "loop body yields {}, but the carried values have types {}",
+                    type_list(&yielded),
+                    type_list(&init_types)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn verify_if(
+        &mut self,
+        op: &'k Op,
+        cond: ValueId,
+        then_block: &'k Block,
+        else_block: &'k Block,
+    ) -> Result<(), VerifyError> {
+        let header = (|| -> Check {
+            let ct = self.ty(cond)?;
+            if *ct != TileType::scalar(DType::Bool) {
+                return Err(format!("condition must be a scalar bool, got {ct}"));
+            }
+            if !then_block.args.is_empty() || !else_block.args.is_empty() {
+                return Err("the blocks of an if take no arguments".into());
+            }
+            Ok(())
+        })();
+        header.map_err(|m| self.op_err(op, m))?;
+        let then_types = self.verify_nested(op, then_block, "then block")?;
+        let else_types = self.verify_nested(op, else_block, "else block")?;
+        if then_types != else_types {
+            return Err(self.op_err(
+                op,
+                format!(
+                    "then block yields {}, but else block yields {}",
+                    type_list(&then_types),
+                    type_list(&else_types)
+                ),
+            ));
+        }
+        let result_types: Vec<&TileType> =
+            op.results.iter().filter_map(|&v| self.ty(v).ok()).collect();
+        if result_types != then_types {
+            return Err(self.op_err(
+                op,
+                format!(
+                    "results have types {}, but the blocks yield {}",
+                    type_list(&result_types),
+                    type_list(&then_types)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Typing rules of the ops without nested blocks (result count already checked).
+    fn check_simple(&self, kind: &OpKind, op: &Op) -> Check {
+        let res = || -> Result<&TileType, String> {
+            match op.results.first() {
+                Some(&r) => self.ty(r),
+                None => Err("missing result".into()),
+            }
+        };
+        match kind {
+            OpKind::Constant(s) => {
+                let r = res()?;
+                if r.elem != ElemType::Val(s.dtype()) {
+                    return Err(format!(
+                        "constant of type {} but result type is {r}",
+                        s.dtype()
+                    ));
+                }
+                Ok(())
+            }
+            OpKind::ProgramId(axis) | OpKind::NumPrograms(axis) => {
+                if *axis >= 3 {
+                    return Err(format!("axis {axis} out of range (grid axes are 0, 1, 2)"));
+                }
+                result_is(res()?, &TileType::scalar(DType::I32))
+            }
+            OpKind::Arange(n) => {
+                if !is_pow2(*n) {
+                    return Err(format!("arange extent {n} is not a power of two"));
+                }
+                result_is(res()?, &TileType::val(DType::I32, vec![*n]))
+            }
+            OpKind::Unary(u, v) => {
+                let t = self.ty(*v)?;
+                let d = val_dtype("operand", t)?;
+                let ok = match u {
+                    UnaryOp::Neg | UnaryOp::Abs => d.is_int() || d.is_float(),
+                    UnaryOp::Not => d.is_int() || d == DType::Bool,
+                    UnaryOp::Exp
+                    | UnaryOp::Log
+                    | UnaryOp::Sqrt
+                    | UnaryOp::Rsqrt
+                    | UnaryOp::Round => d.is_float(),
+                };
+                if !ok {
+                    let allowed = match u {
+                        UnaryOp::Neg | UnaryOp::Abs => "integers and floats",
+                        UnaryOp::Not => "integers and bool",
+                        _ => "floats",
+                    };
+                    return Err(format!(
+                        "{} is defined on {allowed}, not on {t}",
+                        kind.name()
+                    ));
+                }
+                result_is(res()?, t)
+            }
+            OpKind::Binary(b, x, y) => {
+                let xt = self.ty(*x)?;
+                let yt = self.ty(*y)?;
+                same_operands(xt, yt)?;
+                let d = val_dtype("operand", xt)?;
+                let (ok, allowed) = match b {
+                    BinaryOp::Add
+                    | BinaryOp::Sub
+                    | BinaryOp::Mul
+                    | BinaryOp::Div
+                    | BinaryOp::Rem
+                    | BinaryOp::Min
+                    | BinaryOp::Max => (d.is_int() || d.is_float(), "integers and floats"),
+                    BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => {
+                        (d.is_int() || d == DType::Bool, "integers and bool")
+                    }
+                    BinaryOp::Shl | BinaryOp::Shr => (d.is_int(), "integers"),
+                };
+                if !ok {
+                    return Err(format!(
+                        "{} is defined on {allowed}, not on {xt}",
+                        kind.name()
+                    ));
+                }
+                result_is(res()?, xt)
+            }
+            OpKind::Cmp(p, x, y) => {
+                let xt = self.ty(*x)?;
+                let yt = self.ty(*y)?;
+                same_operands(xt, yt)?;
+                let d = val_dtype("operand", xt)?;
+                let ok = match p {
+                    CmpPred::Eq | CmpPred::Ne => true,
+                    _ => d.is_int() || d.is_float(),
+                };
+                if !ok {
+                    return Err(format!(
+                        "{} is defined on integers and floats, not on {xt}",
+                        kind.name()
+                    ));
+                }
+                result_is(res()?, &xt.with_elem(ElemType::Val(DType::Bool)))
+            }
+            OpKind::Select {
+                cond,
+                on_true,
+                on_false,
+            } => {
+                let ct = self.ty(*cond)?;
+                let tt = self.ty(*on_true)?;
+                let ft = self.ty(*on_false)?;
+                bool_tile("condition", ct)?;
+                same_shape("condition", ct, "values", tt)?;
+                same_type("true value", tt, "false value", ft)?;
+                result_is(res()?, tt)
+            }
+            OpKind::Cast(v) => {
+                let t = self.ty(*v)?;
+                let r = res()?;
+                val_dtype("operand", t)?;
+                val_dtype("result", r)?;
+                same_shape("operand", t, "result", r)
+            }
+            OpKind::Bitcast(v) => {
+                let t = self.ty(*v)?;
+                let r = res()?;
+                let d = val_dtype("operand", t)?;
+                let rd = val_dtype("result", r)?;
+                if d == DType::Bool || rd == DType::Bool {
+                    return Err(format!("bitcast is not defined on bool ({t} to {r})"));
+                }
+                if d.bits() != rd.bits() {
+                    return Err(format!(
+                        "bitcast between types of different widths: {t} ({} bits) to {r} ({} bits)",
+                        d.bits(),
+                        rd.bits()
+                    ));
+                }
+                same_shape("operand", t, "result", r)
+            }
+            OpKind::Broadcast(v) => {
+                let t = self.ty(*v)?;
+                let r = res()?;
+                if t.elem != r.elem {
+                    return Err(format!(
+                        "broadcast changes the element type from {t} to {r}"
+                    ));
+                }
+                if t.rank() != r.rank() {
+                    return Err(format!(
+                        "broadcast needs equal ranks, got {t} (rank {}) and {r} (rank {})",
+                        t.rank(),
+                        r.rank()
+                    ));
+                }
+                for (axis, (&s, &d)) in t.shape.iter().zip(&r.shape).enumerate() {
+                    if s != 1 && s != d {
+                        return Err(format!(
+                            "cannot broadcast {t} to {r}: extent {s} of axis {axis} is neither 1 nor {d}"
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            OpKind::ExpandDims { value, axis } => {
+                let t = self.ty(*value)?;
+                let r = res()?;
+                let axis = *axis as usize;
+                if axis > t.rank() {
+                    return Err(format!(
+                        "axis {axis} out of range for {t} (rank {}; valid axes 0..={})",
+                        t.rank(),
+                        t.rank()
+                    ));
+                }
+                let expected = TileType::new(t.elem, insert_axis(&t.shape, axis));
+                result_is(r, &expected)
+            }
+            OpKind::Reshape(v) => {
+                let t = self.ty(*v)?;
+                let r = res()?;
+                if t.elem != r.elem {
+                    return Err(format!("reshape changes the element type from {t} to {r}"));
+                }
+                let (a, b) = (numel(&t.shape), numel(&r.shape));
+                if a.is_none() || a != b {
+                    return Err(format!(
+                        "reshape from {t} to {r} changes the number of elements"
+                    ));
+                }
+                Ok(())
+            }
+            OpKind::Reduce { value, axis, .. } => {
+                let t = self.ty(*value)?;
+                let r = res()?;
+                let axis = *axis as usize;
+                if axis >= t.rank() {
+                    return Err(format!(
+                        "axis {axis} out of range for {t} (rank {})",
+                        t.rank()
+                    ));
+                }
+                int_or_float("operand", t)?;
+                let mut shape = t.shape.clone();
+                shape.remove(axis);
+                result_is(r, &TileType::new(t.elem, shape))
+            }
+            OpKind::Dot { a, b, acc } => {
+                let at = self.ty(*a)?;
+                let bt = self.ty(*b)?;
+                let ct = self.ty(*acc)?;
+                if at.rank() != 2 || bt.rank() != 2 || ct.rank() != 2 {
+                    return Err(format!(
+                        "dot operands must have rank 2, got a {at}, b {bt}, acc {ct}"
+                    ));
+                }
+                let (m, k) = (at.shape[0], at.shape[1]);
+                let (k2, n) = (bt.shape[0], bt.shape[1]);
+                if k != k2 || ct.shape[0] != m || ct.shape[1] != n {
+                    return Err(format!(
+                        "dot shapes do not match a [M, K] x b [K, N] + acc [M, N]: a {at}, b {bt}, acc {ct}"
+                    ));
+                }
+                let combo = (at.elem, bt.elem, ct.elem);
+                let v = ElemType::Val;
+                let ok = [
+                    (v(DType::I8), v(DType::I8), v(DType::I32)),
+                    (v(DType::F16), v(DType::F16), v(DType::F32)),
+                    (v(DType::BF16), v(DType::BF16), v(DType::F32)),
+                    (v(DType::F32), v(DType::F32), v(DType::F32)),
+                ]
+                .contains(&combo);
+                if !ok {
+                    return Err(format!(
+                        "unsupported dot types a {at}, b {bt}, acc {ct} (supported: i8 x i8 + i32, f16 x f16 + f32, bf16 x bf16 + f32, f32 x f32 + f32)"
+                    ));
+                }
+                result_is(res()?, ct)
+            }
+            OpKind::AddPtr { ptr, offset } => {
+                let pt = self.ty(*ptr)?;
+                let ot = self.ty(*offset)?;
+                if pt.elem.pointee().is_none() {
+                    return Err(format!("addptr needs a pointer tile, got {pt}"));
+                }
+                if !ot.dtype().is_some_and(DType::is_int) {
+                    return Err(format!("offset must be integer, got {ot}"));
+                }
+                same_shape("pointer", pt, "offset", ot)?;
+                result_is(res()?, pt)
+            }
+            OpKind::Load { ptr, mask, other } => {
+                let pt = self.ty(*ptr)?;
+                let d = pt
+                    .elem
+                    .pointee()
+                    .ok_or_else(|| format!("load needs a pointer tile, got {pt}"))?;
+                let vt = pt.with_elem(ElemType::Val(d));
+                self.check_mask(*mask, pt)?;
+                if let Some(o) = other {
+                    let ot = self.ty(*o)?;
+                    if *ot != vt {
+                        return Err(format!(
+                            "other has type {ot}, expected {vt} (the pointee type of {pt})"
+                        ));
+                    }
+                }
+                result_is(res()?, &vt)
+            }
+            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+                let pt = self.ty(*ptr)?;
+                let d = pt
+                    .elem
+                    .pointee()
+                    .ok_or_else(|| format!("{} needs a pointer tile, got {pt}", kind.name()))?;
+                let vt = self.ty(*value)?;
+                let expected = pt.with_elem(ElemType::Val(d));
+                if *vt != expected {
+                    return Err(format!(
+                        "value has type {vt}, expected {expected} (the pointee type of {pt})"
+                    ));
+                }
+                self.check_mask(*mask, pt)?;
+                if let OpKind::AtomicAdd { .. } = kind {
+                    if !matches!(
+                        d,
+                        DType::I32 | DType::U32 | DType::I64 | DType::U64 | DType::F32
+                    ) {
+                        return Err(format!(
+                            "atomic_add is defined on i32, u32, i64, u64 and f32, not on {vt}"
+                        ));
+                    }
+                    result_is(res()?, vt)?;
+                }
+                Ok(())
+            }
+            // Placement is checked by verify_block, operands by verify_op, types by the owner.
+            OpKind::Yield(_) => Ok(()),
+            OpKind::For { .. } | OpKind::If { .. } => Ok(()),
+        }
+    }
+
+    fn check_mask(&self, mask: Option<ValueId>, pt: &TileType) -> Check {
+        if let Some(m) = mask {
+            let mt = self.ty(m)?;
+            bool_tile("mask", mt)?;
+            same_shape("mask", mt, "pointer", pt)?;
+        }
+        Ok(())
+    }
+}
