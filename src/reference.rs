@@ -136,9 +136,10 @@ pub fn int4_w4a8(x: &QuantizedActivations, w: &Int4Weights) -> Result<Vec<f32>, 
 
 /// W4A16: int4 weights times f16 activations `x[m, w.in_features]`, output f32 `[m, n]`.
 ///
-/// `y[i][j] = sum_k f32(x[i][k]) * (q[j][k] as f32 * scales[j][k / group_size])`,
-/// accumulated sequentially over k in f32 starting from 0.0 (the dequantized weight
-/// is formed first, then multiplied by the activation, then added).
+/// `y[i][j] = sum_k f32(x[i][k]) * f16(q[j][k] as f32 * scales[j][k / group_size])`,
+/// accumulated sequentially over k in f32 starting from 0.0: the weight is dequantized in
+/// f32 and rounded to f16 (W4A16 kernels multiply f16 by f16 on tensor cores), then
+/// multiplied by the activation and added.
 ///
 /// Errors: inconsistent weights, `x.len() != m * in_features`.
 pub fn int4_w4a16(x: &[half::f16], m: usize, w: &Int4Weights) -> Result<Vec<f32>, FormatError> {
@@ -154,7 +155,9 @@ pub fn int4_w4a16(x: &[half::f16], m: usize, w: &Int4Weights) -> Result<Vec<f32>
         for j in 0..n {
             let mut s = 0.0f32;
             for kk in 0..k {
-                let wd = f32::from(q[j * k + kk]) * w.scales[j * gpr + kk / gs];
+                // The dequantized weight is an f16, as W4A16 kernels feed f16 tensor cores.
+                let wd = half::f16::from_f32(f32::from(q[j * k + kk]) * w.scales[j * gpr + kk / gs])
+                    .to_f32();
                 s += x[i * k + kk].to_f32() * wd;
             }
             y.push(s);

@@ -74,7 +74,11 @@ impl KernelBuilder {
     }
 
     fn current(&mut self) -> &mut Block {
-        &mut self.blocks.last_mut().expect("the body block is never popped").1
+        &mut self
+            .blocks
+            .last_mut()
+            .expect("the body block is never popped")
+            .1
     }
 
     /// Declares a runtime parameter; its value is a scalar (a pointer for `ParamKind::Ptr`).
@@ -316,7 +320,11 @@ impl KernelBuilder {
     pub fn begin_else(&mut self, yields: Vec<ValueId>) -> Result<(), BuilderError> {
         match self.blocks.last() {
             Some((Frame::Then { .. }, _)) => {}
-            _ => return Err(BuilderError("begin_else without an open `then` block".into())),
+            _ => {
+                return Err(BuilderError(
+                    "begin_else without an open `then` block".into(),
+                ))
+            }
         }
         let (frame, mut then_block) = self.blocks.pop().expect("checked above");
         let Frame::Then { cond } = frame else {

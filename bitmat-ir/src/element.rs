@@ -167,6 +167,12 @@ impl_element!(i32, I32, |x: i32| x as u32 as u64, |b: u64| b as u32 as i32);
 impl_element!(u32, U32, |x: u32| u64::from(x), |b: u64| b as u32);
 impl_element!(i64, I64, |x: i64| x as u64, |b: u64| b as i64);
 impl_element!(u64, U64, |x: u64| x, |b: u64| b);
-impl_element!(f16, F16, |x: f16| u64::from(x.to_bits()), |b: u64| f16::from_bits(b as u16));
-impl_element!(bf16, BF16, |x: bf16| u64::from(x.to_bits()), |b: u64| bf16::from_bits(b as u16));
-impl_element!(f32, F32, |x: f32| u64::from(x.to_bits()), |b: u64| f32::from_bits(b as u32));
+impl_element!(f16, F16, |x: f16| u64::from(x.to_bits()), |b: u64| {
+    f16::from_bits(b as u16)
+});
+impl_element!(bf16, BF16, |x: bf16| u64::from(x.to_bits()), |b: u64| {
+    bf16::from_bits(b as u16)
+});
+impl_element!(f32, F32, |x: f32| u64::from(x.to_bits()), |b: u64| {
+    f32::from_bits(b as u32)
+});

@@ -190,7 +190,10 @@ mod tests {
 
     #[test]
     fn casts_follow_rust_as() {
-        assert_eq!(Scalar::from_i64(DType::I8, 300).as_i64(), 300i64 as i8 as i64);
+        assert_eq!(
+            Scalar::from_i64(DType::I8, 300).as_i64(),
+            300i64 as i8 as i64
+        );
         assert_eq!(Scalar::from_i64(DType::U8, -1).as_i64(), 255);
         assert_eq!(Scalar::from_f64(DType::I8, 300.0).as_i64(), 127);
         assert_eq!(Scalar::from_f64(DType::I32, f64::NAN).as_i64(), 0);
@@ -198,11 +201,24 @@ mod tests {
         let x = Scalar::from_i64(DType::I32, -7);
         assert_eq!(x.cast(DType::F32).as_f64(), -7.0);
         assert_eq!(x.cast(DType::U16).as_i64(), (-7i32) as u16 as i64);
-        assert_eq!(Scalar::from_f64(DType::F32, 2.75).cast(DType::I32).as_i64(), 2);
-        assert_eq!(Scalar::from_f64(DType::F32, -2.75).cast(DType::I32).as_i64(), -2);
+        assert_eq!(
+            Scalar::from_f64(DType::F32, 2.75).cast(DType::I32).as_i64(),
+            2
+        );
+        assert_eq!(
+            Scalar::from_f64(DType::F32, -2.75)
+                .cast(DType::I32)
+                .as_i64(),
+            -2
+        );
         assert!(Scalar::from_i64(DType::I32, 5).cast(DType::Bool).as_bool());
         assert_eq!(Scalar::from_bool(true).cast(DType::F16).as_f64(), 1.0);
-        assert_eq!(Scalar::from_bits(DType::U64, u64::MAX).cast(DType::F32).as_f32(), u64::MAX as f32);
+        assert_eq!(
+            Scalar::from_bits(DType::U64, u64::MAX)
+                .cast(DType::F32)
+                .as_f32(),
+            u64::MAX as f32
+        );
     }
 
     #[test]

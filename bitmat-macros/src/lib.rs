@@ -39,7 +39,11 @@ fn expand(
         parse::attr::Mode::Kernel => {
             let kernel = parse::signature::parse_kernel(&func)?;
             let body = rewrite::rewrite_body(&func.block)?;
-            Ok(generate::kernel::kernel_module(&kernel, &body, &item.to_string()))
+            Ok(generate::kernel::kernel_module(
+                &kernel,
+                &body,
+                &item.to_string(),
+            ))
         }
         parse::attr::Mode::Inline => {
             parse::signature::check_helper(&func)?;

@@ -47,7 +47,10 @@ impl<T: Element> Buffer<T> {
         let data = lock(&self.storage);
         T::host_slice(&data)
             .map(<[T]>::to_vec)
-            .ok_or(Error::BufferType { expected: T::DTYPE, found: data.dtype() })
+            .ok_or(Error::BufferType {
+                expected: T::DTYPE,
+                found: data.dtype(),
+            })
     }
 
     /// Overwrites the contents with `data` (same length).
@@ -55,7 +58,11 @@ impl<T: Element> Buffer<T> {
         if data.len() != self.len {
             return Err(Error::Arguments {
                 kernel: "copy_from".into(),
-                message: format!("buffer has {} elements, source has {}", self.len, data.len()),
+                message: format!(
+                    "buffer has {} elements, source has {}",
+                    self.len,
+                    data.len()
+                ),
             });
         }
         *lock(&self.storage) = T::into_host(data.to_vec());

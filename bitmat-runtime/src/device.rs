@@ -66,7 +66,9 @@ impl Device {
     /// CUDA device `ordinal`.
     pub fn cuda(ordinal: usize) -> Result<Device, Error> {
         Err(Error::NoCudaDriver {
-            reason: format!("device {ordinal} requested, but this build of bitmat has no CUDA backend yet"),
+            reason: format!(
+                "device {ordinal} requested, but this build of bitmat has no CUDA backend yet"
+            ),
         })
     }
 

@@ -11,7 +11,7 @@ pub enum Error {
     Specialize(#[from] TraceError),
     /// The specialized IR is malformed (a bug in bitmat or in a hand-built kernel).
     #[error("invalid IR: {0}")]
-    Verify(String),
+    Verify(#[from] bitmat_ir::verify::VerifyError),
     /// The interpreter stopped the kernel (out-of-bounds access, division by zero, ...).
     #[error("kernel failed: {0}")]
     Interpreter(#[from] bitmat_ir::interp::InterpError),

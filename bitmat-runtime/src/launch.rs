@@ -93,14 +93,14 @@ impl<'a> KernelArg<'a> {
 
 /// Launches a kernel: specializes it with `build` unless cached on `device`, checks the
 /// arguments against its parameters, and runs it over `grid`.
-pub fn launch_kernel(
+pub fn launch_kernel<E: From<Error>>(
     device: &Device,
     id: &KernelId,
-    build: impl FnOnce() -> Result<Kernel, Error>,
+    build: impl FnOnce() -> Result<Kernel, E>,
     grid: Grid,
     options: &LaunchOptions,
     args: &[KernelArg<'_>],
-) -> Result<(), Error> {
+) -> Result<(), E> {
     let _ = options;
     let key = CacheKey {
         name: id.name.to_string(),
@@ -109,9 +109,24 @@ pub fn launch_kernel(
     };
     let kernel = device.inner.cache.get_or_build(key, build)?;
     check_arguments(device, &kernel, args)?;
+    check_grid(grid)?;
     match device.backend() {
-        Backend::Interpreter => run_interpreter(&kernel, grid, args),
+        Backend::Interpreter => Ok(run_interpreter(&kernel, grid, args)?),
     }
+}
+
+/// Grid axes are limited as on CUDA (x < 2^31, y and z < 2^16), on every device, so a launch
+/// that works on the CPU also works on the GPU.
+fn check_grid(grid: Grid) -> Result<(), Error> {
+    let [x, y, z] = grid.0;
+    let reason = if x >= 1 << 31 {
+        format!("axis 0 is {x}; at most 2^31 - 1 programs")
+    } else if y > 65535 || z > 65535 {
+        format!("axes 1 and 2 allow at most 65535 programs, got {y} and {z}")
+    } else {
+        return Ok(());
+    };
+    Err(Error::Grid { grid: grid.0, reason })
 }
 
 fn check_arguments(device: &Device, kernel: &Kernel, args: &[KernelArg<'_>]) -> Result<(), Error> {
@@ -128,9 +143,17 @@ fn check_arguments(device: &Device, kernel: &Kernel, args: &[KernelArg<'_>]) -> 
     }
     for (param, arg) in kernel.params.iter().zip(args) {
         match (param.kind, arg) {
-            (ParamKind::Ptr(d), KernelArg::Buffer { dtype, device: bd, .. }) => {
+            (
+                ParamKind::Ptr(d),
+                KernelArg::Buffer {
+                    dtype, device: bd, ..
+                },
+            ) => {
                 if d != *dtype {
-                    return Err(err(format!("`{}` is Ptr<{d}> but the buffer holds {dtype}", param.name)));
+                    return Err(err(format!(
+                        "`{}` is Ptr<{d}> but the buffer holds {dtype}",
+                        param.name
+                    )));
                 }
                 if !bd.same(device) {
                     return Err(Error::WrongDevice {
@@ -143,7 +166,10 @@ fn check_arguments(device: &Device, kernel: &Kernel, args: &[KernelArg<'_>]) -> 
             }
             (ParamKind::Scalar(d), KernelArg::Scalar(s)) if s.dtype() == d => {}
             (kind, _) => {
-                return Err(err(format!("argument `{}` does not match its parameter {kind:?}", param.name)));
+                return Err(err(format!(
+                    "argument `{}` does not match its parameter {kind:?}",
+                    param.name
+                )));
             }
         }
     }

@@ -6,5 +6,6 @@ use bitmat_ir::Kernel;
 /// Traces `body` as kernel `name` and verifies the result.
 pub fn specialize(name: &str, body: impl FnOnce()) -> Result<Kernel, Error> {
     let kernel = bitmat_ir::dsl::trace(name, body)?;
+    bitmat_ir::verify::verify(&kernel)?;
     Ok(kernel)
 }

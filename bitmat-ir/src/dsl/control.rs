@@ -54,7 +54,12 @@ impl<T: Carry> Carry for Option<T> {
 
 /// Checks that every variable can be carried and returns their tiles (`None` = poisoned or
 /// compile-time, already reported).
-fn carried_tiles(t: &mut Trace, what: &str, names: &[&str], vars: &[&mut dyn Carry]) -> Vec<Option<Tile>> {
+fn carried_tiles(
+    t: &mut Trace,
+    what: &str,
+    names: &[&str],
+    vars: &[&mut dyn Carry],
+) -> Vec<Option<Tile>> {
     names
         .iter()
         .zip(vars)
@@ -92,18 +97,39 @@ impl ForLoop {
     ) -> ForLoop {
         with_trace(|t| {
             let carried = carried_tiles(t, "loop", names, vars);
-            let bounds = loop_bounds(t, lower.into_operand(), upper.into_operand(), step.into_operand());
+            let bounds = loop_bounds(
+                t,
+                lower.into_operand(),
+                upper.into_operand(),
+                step.into_operand(),
+            );
             let names = names.iter().map(|s| s.to_string()).collect();
             let (Some((lo, hi, st)), true) = (bounds, !t.failed()) else {
-                return ForLoop { iv: Tile::POISON, init_types: vec![], names, open: false };
+                return ForLoop {
+                    iv: Tile::POISON,
+                    init_types: vec![],
+                    names,
+                    open: false,
+                };
             };
-            let init: Vec<_> = carried.iter().map(|c| c.expect("no error recorded").id()).collect();
-            let init_types = init.iter().map(|&v| Some(t.builder.ty(v).clone())).collect();
+            let init: Vec<_> = carried
+                .iter()
+                .map(|c| c.expect("no error recorded").id())
+                .collect();
+            let init_types = init
+                .iter()
+                .map(|&v| Some(t.builder.ty(v).clone()))
+                .collect();
             let (iv, args) = t.builder.begin_for(lo.id(), hi.id(), st.id(), init);
             for (var, arg) in vars.iter_mut().zip(args) {
                 var.set_carried(Tile::from_id(arg));
             }
-            ForLoop { iv: Tile::from_id(iv), init_types, names, open: true }
+            ForLoop {
+                iv: Tile::from_id(iv),
+                init_types,
+                names,
+                open: true,
+            }
         })
     }
 
@@ -165,13 +191,19 @@ fn loop_bounds(t: &mut Trace, lo: Operand, hi: Operand, st: Operand) -> Option<(
             }
             let ty = t.ty(x);
             if !ty.is_scalar() || !ty.dtype().is_some_and(DType::is_int) {
-                t.fail("range", format!("loop bounds must be integer scalars, got {ty}"));
+                t.fail(
+                    "range",
+                    format!("loop bounds must be integer scalars, got {ty}"),
+                );
                 return None;
             }
             match dtype {
                 None => dtype = ty.dtype(),
                 Some(d) if Some(d) != ty.dtype() => {
-                    t.fail("range", format!("loop bounds have different types {d} and {ty}; convert with `as`"));
+                    t.fail(
+                        "range",
+                        format!("loop bounds have different types {d} and {ty}; convert with `as`"),
+                    );
                     return None;
                 }
                 _ => {}
@@ -274,7 +306,13 @@ impl IfBranch {
         let kind = cond.into_cond();
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let Cond::Runtime(c) = kind else {
-            return IfBranch { kind, names, before: vec![], then_types: vec![], open: false };
+            return IfBranch {
+                kind,
+                names,
+                before: vec![],
+                then_types: vec![],
+                open: false,
+            };
         };
         with_trace(|t| {
             let nm: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -289,7 +327,13 @@ impl IfBranch {
                     open = true;
                 }
             }
-            IfBranch { kind, names, before, then_types: vec![], open }
+            IfBranch {
+                kind,
+                names,
+                before,
+                then_types: vec![],
+                open,
+            }
         })
     }
 
@@ -327,7 +371,12 @@ impl IfBranch {
         })
     }
 
-    fn branch_yields<T: IfValue>(&self, t: &mut Trace, vars: &[&mut dyn Carry], value: Option<&T>) -> Vec<crate::ValueId> {
+    fn branch_yields<T: IfValue>(
+        &self,
+        t: &mut Trace,
+        vars: &[&mut dyn Carry],
+        value: Option<&T>,
+    ) -> Vec<crate::ValueId> {
         let mut out: Vec<crate::ValueId> = vars
             .iter()
             .filter_map(|v| v.carried().filter(|x| !x.is_poison()).map(Tile::id))
@@ -344,10 +393,17 @@ impl IfBranch {
     }
 
     /// Ends the `if`: `vars` and the returned value are those of the branch taken.
-    pub fn end<T: IfValue>(self, vars: &mut [&mut dyn Carry], then_value: Option<T>, else_value: Option<T>) -> T {
+    pub fn end<T: IfValue>(
+        self,
+        vars: &mut [&mut dyn Carry],
+        then_value: Option<T>,
+        else_value: Option<T>,
+    ) -> T {
         match self.kind {
             Cond::Comptime(_) => {
-                return then_value.or(else_value).expect("exactly one branch was evaluated");
+                return then_value
+                    .or(else_value)
+                    .expect("exactly one branch was evaluated");
             }
             Cond::Runtime(_) if !self.open => {
                 for var in vars.iter_mut() {
@@ -359,11 +415,17 @@ impl IfBranch {
         }
         with_trace(|t| {
             let yields = self.branch_yields(t, vars, else_value.as_ref());
-            let else_types: Vec<TileType> = yields.iter().map(|&v| t.builder.ty(v).clone()).collect();
+            let else_types: Vec<TileType> =
+                yields.iter().map(|&v| t.builder.ty(v).clone()).collect();
             let balanced = else_types == self.then_types && !t.failed();
             if !balanced && !t.failed() {
                 let names = self.names.join("`, `");
-                let show = |v: &[TileType]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+                let show = |v: &[TileType]| {
+                    v.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
                 t.fail("if", format!(
                     "the branches of a runtime `if` produce different types (`{names}` and the value): then ({}), else ({}); both must assign the same variables with the same types",
                     show(&self.then_types), show(&else_types)));

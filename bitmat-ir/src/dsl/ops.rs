@@ -1,7 +1,7 @@
 //! The DSL operations: free functions named as in Triton, methods on [`Tile`], and Rust
 //! operators on tiles. Each checks its operands and records one or a few IR ops.
 
-use super::tile::{check_shape, IntoOperand, IntoShape, Operand, Tile, Dim};
+use super::tile::{check_shape, Dim, IntoOperand, IntoShape, Operand, Tile};
 use super::trace::{fail, with_trace, Trace};
 use crate::element::Element;
 use crate::kernel::{BinaryOp, CmpPred, ReduceOp, UnaryOp};
@@ -46,7 +46,10 @@ fn binary_on(t: &mut Trace, name: &str, op: BinaryOp, a: Operand, b: Operand) ->
         _ => dx != DType::Bool,
     };
     if !ok {
-        return t.fail(name, format!("`{name}` is not defined on {dx} (operands {tx} and {ty})"));
+        return t.fail(
+            name,
+            format!("`{name}` is not defined on {dx} (operands {tx} and {ty})"),
+        );
     }
     Tile::from_id(t.builder.binary(op, x.id(), y.id()))
 }
@@ -57,15 +60,19 @@ fn pointer_arith(t: &mut Trace, name: &str, op: BinaryOp, a: Operand, b: Operand
         Operand::Tile(x) if !x.is_poison() => matches!(t.ty(x).elem, ElemType::Ptr(_)),
         _ => false,
     };
-    let (ptr, off) = match (is_ptr(t, a), is_ptr(t, b)) {
-        (true, false) => (a, b),
-        (false, true) if op == BinaryOp::Add => (b, a),
-        (false, false) => return None,
-        _ => {
-            return Some(t.fail(name, "pointer arithmetic takes one pointer tile and one integer tile (`ptr + offsets`)"))
-        }
+    let (ptr, off) =
+        match (is_ptr(t, a), is_ptr(t, b)) {
+            (true, false) => (a, b),
+            (false, true) if op == BinaryOp::Add => (b, a),
+            (false, false) => return None,
+            _ => return Some(t.fail(
+                name,
+                "pointer arithmetic takes one pointer tile and one integer tile (`ptr + offsets`)",
+            )),
+        };
+    let Operand::Tile(ptr) = ptr else {
+        unreachable!("checked to be a pointer tile")
     };
-    let Operand::Tile(ptr) = ptr else { unreachable!("checked to be a pointer tile") };
     let off = match off {
         Operand::Tile(o) if o.is_poison() => return Some(Tile::POISON),
         Operand::Tile(o) => o,
@@ -141,7 +148,10 @@ fn unary(name: &str, op: UnaryOp, v: Tile) -> Tile {
             } else {
                 "; cast to f32 first"
             };
-            return t.fail(name, format!("`{name}` is not defined on {}{hint}", t.ty(v)));
+            return t.fail(
+                name,
+                format!("`{name}` is not defined on {}{hint}", t.ty(v)),
+            );
         }
         Tile::from_id(t.builder.unary(op, v.id()))
     })
@@ -177,9 +187,23 @@ binary_operator!(Sub, sub, SubAssign, sub_assign, BinaryOp::Sub, "sub");
 binary_operator!(Mul, mul, MulAssign, mul_assign, BinaryOp::Mul, "mul");
 binary_operator!(Div, div, DivAssign, div_assign, BinaryOp::Div, "div");
 binary_operator!(Rem, rem, RemAssign, rem_assign, BinaryOp::Rem, "rem");
-binary_operator!(BitAnd, bitand, BitAndAssign, bitand_assign, BinaryOp::And, "and");
+binary_operator!(
+    BitAnd,
+    bitand,
+    BitAndAssign,
+    bitand_assign,
+    BinaryOp::And,
+    "and"
+);
 binary_operator!(BitOr, bitor, BitOrAssign, bitor_assign, BinaryOp::Or, "or");
-binary_operator!(BitXor, bitxor, BitXorAssign, bitxor_assign, BinaryOp::Xor, "xor");
+binary_operator!(
+    BitXor,
+    bitxor,
+    BitXorAssign,
+    bitxor_assign,
+    BinaryOp::Xor,
+    "xor"
+);
 binary_operator!(Shl, shl, ShlAssign, shl_assign, BinaryOp::Shl, "shl");
 binary_operator!(Shr, shr, ShrAssign, shr_assign, BinaryOp::Shr, "shr");
 
@@ -202,7 +226,11 @@ fn resolve_axis(name: &str, axis: i32, rank: usize, inclusive: bool) -> Result<u
     let limit = rank as i32 + i32::from(inclusive);
     let a = if axis < 0 { axis + limit } else { axis };
     if a < 0 || a >= limit {
-        let valid = if inclusive { rank } else { rank.saturating_sub(1) };
+        let valid = if inclusive {
+            rank
+        } else {
+            rank.saturating_sub(1)
+        };
         return Err(format!(
             "axis {axis} is out of range for `{name}` on a tile of rank {rank} (valid: 0..={valid}, or negative from the end)"
         ));
@@ -220,7 +248,10 @@ fn reduce(name: &str, op: ReduceOp, v: Tile, axis: i32) -> Tile {
             return Tile::POISON;
         };
         if d == DType::Bool {
-            return t.fail(name, format!("`{name}` is not defined on {ty}; cast to an integer type first"));
+            return t.fail(
+                name,
+                format!("`{name}` is not defined on {ty}; cast to an integer type first"),
+            );
         }
         match resolve_axis(name, axis, ty.rank(), false) {
             Ok(a) => Tile::from_id(t.builder.reduce(op, v.id(), a)),
@@ -271,7 +302,11 @@ impl Tile {
             if numel != ty.numel() {
                 return t.fail(
                     "reshape",
-                    format!("cannot reshape {ty} ({} elements) to {} ({numel} elements)", ty.numel(), shape_str(&s)),
+                    format!(
+                        "cannot reshape {ty} ({} elements) to {} ({numel} elements)",
+                        ty.numel(),
+                        shape_str(&s)
+                    ),
                 );
             }
             Tile::from_id(t.builder.reshape(self.id(), s))
@@ -331,12 +366,19 @@ impl Tile {
             }
             let ty = t.ty(self);
             match ty.dtype() {
-                Some(d) if d.bits() == T::DTYPE.bits() && d != DType::Bool && T::DTYPE != DType::Bool => {
+                Some(d)
+                    if d.bits() == T::DTYPE.bits()
+                        && d != DType::Bool
+                        && T::DTYPE != DType::Bool =>
+                {
                     Tile::from_id(t.builder.bitcast(self.id(), T::DTYPE))
                 }
                 _ => t.fail(
                     "bitcast",
-                    format!("cannot bitcast {ty} to {}: bit widths must match and bool is not allowed", T::DTYPE),
+                    format!(
+                        "cannot bitcast {ty} to {}: bit widths must match and bool is not allowed",
+                        T::DTYPE
+                    ),
                 ),
             }
         })
@@ -368,7 +410,10 @@ pub(crate) fn cast_to(v: Tile, to: DType) -> Tile {
 pub fn program_id(axis: u32) -> Tile {
     with_trace(|t| match u8::try_from(axis) {
         Ok(a) if a < 3 => Tile::from_id(t.builder.program_id(a)),
-        _ => t.fail("program_id", format!("axis {axis} is out of range: the grid has axes 0, 1 and 2")),
+        _ => t.fail(
+            "program_id",
+            format!("axis {axis} is out of range: the grid has axes 0, 1 and 2"),
+        ),
     })
 }
 
@@ -376,24 +421,31 @@ pub fn program_id(axis: u32) -> Tile {
 pub fn num_programs(axis: u32) -> Tile {
     with_trace(|t| match u8::try_from(axis) {
         Ok(a) if a < 3 => Tile::from_id(t.builder.num_programs(a)),
-        _ => t.fail("num_programs", format!("axis {axis} is out of range: the grid has axes 0, 1 and 2")),
+        _ => t.fail(
+            "num_programs",
+            format!("axis {axis} is out of range: the grid has axes 0, 1 and 2"),
+        ),
     })
 }
 
 /// `[0, 1, .., n-1]` as an `i32` tile; `n` must be a power of two.
 pub fn arange(n: impl Dim) -> Tile {
-    with_trace(|t| match n.to_dim().and_then(|d| check_shape(&[d]).map(|()| d)) {
-        Ok(d) => Tile::from_id(t.builder.arange(d)),
-        Err(m) => t.fail("arange", m),
-    })
+    with_trace(
+        |t| match n.to_dim().and_then(|d| check_shape(&[d]).map(|()| d)) {
+            Ok(d) => Tile::from_id(t.builder.arange(d)),
+            Err(m) => t.fail("arange", m),
+        },
+    )
 }
 
 /// A tile of `shape` filled with zeros of type `T`.
 pub fn zeros<T: Element>(shape: impl IntoShape) -> Tile {
-    with_trace(|t| match shape.into_shape().and_then(|s| check_shape(&s).map(|()| s)) {
-        Ok(s) => Tile::from_id(t.builder.constant(crate::Scalar::zero(T::DTYPE), s)),
-        Err(m) => t.fail("zeros", m),
-    })
+    with_trace(
+        |t| match shape.into_shape().and_then(|s| check_shape(&s).map(|()| s)) {
+            Ok(s) => Tile::from_id(t.builder.constant(crate::Scalar::zero(T::DTYPE), s)),
+            Err(m) => t.fail("zeros", m),
+        },
+    )
 }
 
 /// A tile of `shape` filled with `value` (a constant, typed as Rust types it: integers
@@ -425,7 +477,10 @@ fn memory_operands(
     }
     let pty = t.ty(ptr);
     let ElemType::Ptr(pointee) = pty.elem else {
-        t.fail(name, format!("expected a pointer tile (a `Ptr<T>` argument plus offsets), got {pty}"));
+        t.fail(
+            name,
+            format!("expected a pointer tile (a `Ptr<T>` argument plus offsets), got {pty}"),
+        );
         return None;
     };
     let mask = match mask {
@@ -456,7 +511,10 @@ fn memory_operands(
         match super::tile::broadcast_shapes(&shape, &xty.shape) {
             Some(s) => shape = s,
             None => {
-                t.fail(name, format!("shapes do not broadcast: pointer {pty} and {xty}"));
+                t.fail(
+                    name,
+                    format!("shapes do not broadcast: pointer {pty} and {xty}"),
+                );
                 return None;
             }
         }
@@ -479,8 +537,16 @@ pub fn load(ptr: Tile) -> Tile {
 /// (`load(ptr, mask, other)` in kernels.)
 pub fn load_masked(ptr: Tile, mask: impl IntoOperand, other: impl IntoOperand) -> Tile {
     with_trace(|t| {
-        match memory_operands(t, "load", ptr, Some(mask.into_operand()), Some(other.into_operand())) {
-            Some((p, m, o)) => Tile::from_id(t.builder.load(p.id(), m.map(Tile::id), o.map(Tile::id))),
+        match memory_operands(
+            t,
+            "load",
+            ptr,
+            Some(mask.into_operand()),
+            Some(other.into_operand()),
+        ) {
+            Some((p, m, o)) => {
+                Tile::from_id(t.builder.load(p.id(), m.map(Tile::id), o.map(Tile::id)))
+            }
             None => Tile::POISON,
         }
     })
@@ -489,7 +555,9 @@ pub fn load_masked(ptr: Tile, mask: impl IntoOperand, other: impl IntoOperand) -
 /// Stores `value` (broadcast to the pointer's shape) where `ptr` points.
 pub fn store(ptr: Tile, value: impl IntoOperand) {
     with_trace(|t| {
-        if let Some((p, _, Some(v))) = memory_operands(t, "store", ptr, None, Some(value.into_operand())) {
+        if let Some((p, _, Some(v))) =
+            memory_operands(t, "store", ptr, None, Some(value.into_operand()))
+        {
             t.builder.store(p.id(), v.id(), None);
         }
     })
@@ -521,16 +589,27 @@ pub fn atomic_add_unmasked(ptr: Tile, value: impl IntoOperand) -> Tile {
 }
 
 fn atomic_add_impl(ptr: Tile, value: Operand, mask: Option<Operand>) -> Tile {
-    with_trace(|t| match memory_operands(t, "atomic_add", ptr, mask, Some(value)) {
-        Some((p, m, Some(v))) => {
-            let d = t.ty(v).dtype();
-            if !matches!(d, Some(DType::I32 | DType::U32 | DType::I64 | DType::U64 | DType::F32)) {
-                return t.fail("atomic_add", format!("atomic_add supports i32, u32, i64, u64 and f32, not {}", t.ty(v)));
+    with_trace(
+        |t| match memory_operands(t, "atomic_add", ptr, mask, Some(value)) {
+            Some((p, m, Some(v))) => {
+                let d = t.ty(v).dtype();
+                if !matches!(
+                    d,
+                    Some(DType::I32 | DType::U32 | DType::I64 | DType::U64 | DType::F32)
+                ) {
+                    return t.fail(
+                        "atomic_add",
+                        format!(
+                            "atomic_add supports i32, u32, i64, u64 and f32, not {}",
+                            t.ty(v)
+                        ),
+                    );
+                }
+                Tile::from_id(t.builder.atomic_add(p.id(), v.id(), m.map(Tile::id)))
             }
-            Tile::from_id(t.builder.atomic_add(p.id(), v.id(), m.map(Tile::id)))
-        }
-        _ => Tile::POISON,
-    })
+            _ => Tile::POISON,
+        },
+    )
 }
 
 /// The accumulator type of `dot` for operand type `d`.
@@ -551,12 +630,21 @@ pub fn dot(a: Tile, b: Tile) -> Tile {
         }
         let (ta, tb) = (t.ty(a), t.ty(b));
         let (Some(da), 2, 2) = (ta.dtype(), ta.rank(), tb.rank()) else {
-            return t.fail("dot", format!("dot takes two rank-2 value tiles, got {ta} and {tb}"));
+            return t.fail(
+                "dot",
+                format!("dot takes two rank-2 value tiles, got {ta} and {tb}"),
+            );
         };
         let Some(acc_d) = dot_acc_dtype(da) else {
-            return t.fail("dot", format!("dot supports i8, f16, bf16 and f32 operands, not {ta}"));
+            return t.fail(
+                "dot",
+                format!("dot supports i8, f16, bf16 and f32 operands, not {ta}"),
+            );
         };
-        let acc = Tile::from_id(t.builder.constant(crate::Scalar::zero(acc_d), vec![ta.shape[0], tb.shape[1]]));
+        let acc = Tile::from_id(
+            t.builder
+                .constant(crate::Scalar::zero(acc_d), vec![ta.shape[0], tb.shape[1]]),
+        );
         dot_on(t, a, b, acc)
     })
 }
@@ -572,18 +660,26 @@ fn dot_on(t: &mut Trace, a: Tile, b: Tile, acc: Tile) -> Tile {
     }
     let (ta, tb, tc) = (t.ty(a), t.ty(b), t.ty(acc));
     if ta.rank() != 2 || tb.rank() != 2 || tc.rank() != 2 {
-        return t.fail("dot", format!("dot takes rank-2 tiles, got a: {ta}, b: {tb}, acc: {tc}"));
+        return t.fail(
+            "dot",
+            format!("dot takes rank-2 tiles, got a: {ta}, b: {tb}, acc: {tc}"),
+        );
     }
     if ta.shape[1] != tb.shape[0] {
         return t.fail(
             "dot",
-            format!("inner dimensions differ: a is {ta}, b is {tb} (a's columns must equal b's rows)"),
+            format!(
+                "inner dimensions differ: a is {ta}, b is {tb} (a's columns must equal b's rows)"
+            ),
         );
     }
     if tc.shape != [ta.shape[0], tb.shape[1]] {
         return t.fail(
             "dot",
-            format!("the accumulator {tc} does not have the result shape [{}, {}] of a: {ta} x b: {tb}", ta.shape[0], tb.shape[1]),
+            format!(
+                "the accumulator {tc} does not have the result shape [{}, {}] of a: {ta} x b: {tb}",
+                ta.shape[0], tb.shape[1]
+            ),
         );
     }
     let types = (ta.dtype(), tb.dtype(), tc.dtype());
@@ -611,17 +707,26 @@ pub fn select(cond: impl IntoOperand, a: impl IntoOperand, b: impl IntoOperand) 
         };
         let cty = t.ty(c);
         if cty.dtype() != Some(DType::Bool) {
-            return t.fail("select", format!("the condition must be a bool tile, got {cty}"));
+            return t.fail(
+                "select",
+                format!("the condition must be a bool tile, got {cty}"),
+            );
         }
         let Some((x, y)) = t.unify("select", a.into_operand(), b.into_operand()) else {
             return Tile::POISON;
         };
         let (tx, ty) = (t.ty(x), t.ty(y));
         if tx.elem != ty.elem {
-            return t.fail("select", format!("both branches must have the same element type, got {tx} and {ty}"));
+            return t.fail(
+                "select",
+                format!("both branches must have the same element type, got {tx} and {ty}"),
+            );
         }
         let Some(shape) = super::tile::broadcast_shapes(&cty.shape, &tx.shape) else {
-            return t.fail("select", format!("shapes do not broadcast: condition {cty} and values {tx}"));
+            return t.fail(
+                "select",
+                format!("shapes do not broadcast: condition {cty} and values {tx}"),
+            );
         };
         let c = t.broadcast_to("select", c, &shape);
         let x = t.broadcast_to("select", x, &shape);

@@ -47,7 +47,6 @@ impl<A: PartialOrd<B> + ?Sized, B: ?Sized> CompareOrd<B> for A {
     }
 }
 
-
 macro_rules! tile_compare {
     ($($t:ty),*) => {
         $(
@@ -78,6 +77,20 @@ macro_rules! tile_compare {
         )*
     };
 }
+impl CompareEq<Tile> for Tile {
+    type Output = Tile;
+    fn compare_eq(&self, pred: CmpPred, rhs: &Tile) -> Tile {
+        compare(pred, *self, *rhs)
+    }
+}
+
+impl CompareOrd<Tile> for Tile {
+    type Output = Tile;
+    fn compare_ord(&self, pred: CmpPred, rhs: &Tile) -> Tile {
+        compare(pred, *self, *rhs)
+    }
+}
+
 tile_compare!(i8, u8, i16, u16, i32, u32, i64, u64, isize, usize, f32, f64, bool);
 
 /// `a == b`.
@@ -145,4 +158,3 @@ prim_cast!(char => u8, u16, u32, u64, i32, i64, usize);
 pub fn cast<T, X: CastTo<T>>(x: X) -> X::Output {
     x.cast_to()
 }
-

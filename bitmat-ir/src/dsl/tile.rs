@@ -11,8 +11,9 @@ use crate::types::{shape_str, DType, ElemType, TileType};
 use half::{bf16, f16};
 
 /// A value of the kernel being specialized: a tile (or a scalar, rank 0) of known shape and
-/// element type. It is a handle (`Copy`); operations on it record IR.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+/// element type. It is a handle (`Copy`); operations on it record IR. (It deliberately has no
+/// `PartialEq`: `a == b` on tiles is an elementwise comparison that produces a tile.)
+#[derive(Copy, Clone, Debug)]
 pub struct Tile {
     id: ValueId,
 }
@@ -32,7 +33,7 @@ impl Tile {
     }
 
     pub(crate) fn is_poison(self) -> bool {
-        self == Tile::POISON
+        self.id == Tile::POISON.id
     }
 
     /// The type of this tile (element type and shape), read at specialization time.
@@ -117,7 +118,7 @@ fn int_range(d: DType) -> (i128, i128) {
 }
 
 /// An operand of a DSL operation: a tile, or a compile-time value.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug)]
 pub enum Operand {
     /// A tile of the kernel.
     Tile(Tile),
@@ -229,8 +230,16 @@ pub(crate) fn broadcast_shapes(a: &[u32], b: &[u32]) -> Option<Vec<u32>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i < rank - a.len() { 1 } else { a[i - (rank - a.len())] };
-        let db = if i < rank - b.len() { 1 } else { b[i - (rank - b.len())] };
+        let da = if i < rank - a.len() {
+            1
+        } else {
+            a[i - (rank - a.len())]
+        };
+        let db = if i < rank - b.len() {
+            1
+        } else {
+            b[i - (rank - b.len())]
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -264,10 +273,7 @@ impl Trace {
         if broadcast_shapes(&ty.shape, shape).as_deref() != Some(shape) {
             return self.fail(
                 op,
-                format!(
-                    "cannot broadcast {ty} to shape {}",
-                    shape_str(shape)
-                ),
+                format!("cannot broadcast {ty} to shape {}", shape_str(shape)),
             );
         }
         let mut id = t.id();
@@ -283,12 +289,7 @@ impl Trace {
     /// Turns two operands into tiles of one shape (broadcast) and, unless `same_dtype` is
     /// false, of one element type (a weak operand adopts the other's type). Returns `None`
     /// after recording an error, or when an operand is poisoned.
-    pub(crate) fn unify(
-        &mut self,
-        op: &str,
-        a: Operand,
-        b: Operand,
-    ) -> Option<(Tile, Tile)> {
+    pub(crate) fn unify(&mut self, op: &str, a: Operand, b: Operand) -> Option<(Tile, Tile)> {
         let (ta, tb) = match (a, b) {
             (Operand::Tile(x), _) | (_, Operand::Tile(x)) if x.is_poison() => return None,
             (Operand::Tile(x), Operand::Tile(y)) => (x, y),
@@ -304,7 +305,10 @@ impl Trace {
             (Operand::Weak(w), Operand::Tile(y)) => {
                 let ty = self.ty(y);
                 let Some(d) = ty.dtype() else {
-                    self.fail(op, format!("a constant cannot be combined with the pointer tile {ty}"));
+                    self.fail(
+                        op,
+                        format!("a constant cannot be combined with the pointer tile {ty}"),
+                    );
                     return None;
                 };
                 let c = self.constant(op, w, d, vec![]);
@@ -335,7 +339,12 @@ impl Trace {
 
     /// Converts one operand to a tile; a weak value becomes a scalar of `dtype` (or of its
     /// default type when `dtype` is `None`).
-    pub(crate) fn operand_tile(&mut self, op: &str, v: Operand, dtype: Option<DType>) -> Option<Tile> {
+    pub(crate) fn operand_tile(
+        &mut self,
+        op: &str,
+        v: Operand,
+        dtype: Option<DType>,
+    ) -> Option<Tile> {
         match v {
             Operand::Tile(t) if t.is_poison() => None,
             Operand::Tile(t) => Some(t),

@@ -15,7 +15,12 @@ fn source_hash(source: &str) -> u64 {
 
 /// Expands the kernel `sig` with the rewritten `body`.
 pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenStream {
-    let KernelSig { vis, name, attrs, params } = sig;
+    let KernelSig {
+        vis,
+        name,
+        attrs,
+        params,
+    } = sig;
     let name_str = name.to_string();
     let hash = source_hash(source);
 
@@ -38,8 +43,12 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
         let s = n.to_string();
         let m = p.mutable.then(|| quote!(mut));
         let kind = match &p.kind {
-            ParamKind::Ptr(t) => quote!(::bitmat::ir::ParamKind::Ptr(<#t as ::bitmat::Element>::DTYPE)),
-            ParamKind::Scalar(t) => quote!(::bitmat::ir::ParamKind::Scalar(<#t as ::bitmat::Element>::DTYPE)),
+            ParamKind::Ptr(t) => {
+                quote!(::bitmat::ir::ParamKind::Ptr(<#t as ::bitmat::Element>::DTYPE))
+            }
+            ParamKind::Scalar(t) => {
+                quote!(::bitmat::ir::ParamKind::Scalar(<#t as ::bitmat::Element>::DTYPE))
+            }
             ParamKind::Constexpr(_) => return None,
         };
         Some(quote!(let #m #n: ::bitmat::dsl::Tile = ::bitmat::dsl::param(#s, #kind);))

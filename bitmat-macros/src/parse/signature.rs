@@ -43,19 +43,31 @@ pub struct KernelSig {
 fn check_common(func: &ItemFn, what: &str) -> syn::Result<()> {
     let sig = &func.sig;
     if let Some(c) = &sig.constness {
-        return Err(syn::Error::new(c.span(), format!("a {what} cannot be `const fn`; remove `const`")));
+        return Err(syn::Error::new(
+            c.span(),
+            format!("a {what} cannot be `const fn`; remove `const`"),
+        ));
     }
     if let Some(a) = &sig.asyncness {
-        return Err(syn::Error::new(a.span(), format!("a {what} cannot be `async`; remove `async`")));
+        return Err(syn::Error::new(
+            a.span(),
+            format!("a {what} cannot be `async`; remove `async`"),
+        ));
     }
     if let Some(u) = &sig.unsafety {
         return Err(syn::Error::new(u.span(), format!("a {what} cannot be `unsafe`: out-of-bounds accesses are caught by the interpreter and masked by `load`/`store`; remove `unsafe`")));
     }
     if let Some(abi) = &sig.abi {
-        return Err(syn::Error::new(abi.span(), format!("a {what} cannot declare an ABI; remove `extern`")));
+        return Err(syn::Error::new(
+            abi.span(),
+            format!("a {what} cannot declare an ABI; remove `extern`"),
+        ));
     }
     if let Some(v) = &sig.variadic {
-        return Err(syn::Error::new(v.span(), format!("a {what} cannot be variadic")));
+        return Err(syn::Error::new(
+            v.span(),
+            format!("a {what} cannot be variadic"),
+        ));
     }
     Ok(())
 }
@@ -81,7 +93,11 @@ pub fn parse_kernel(func: &ItemFn) -> syn::Result<KernelSig> {
             "a kernel returns nothing: write its results through a `Ptr<T>` argument with `store(ptr, value, mask)`",
         ));
     }
-    let params = sig.inputs.iter().map(parse_param).collect::<syn::Result<Vec<_>>>()?;
+    let params = sig
+        .inputs
+        .iter()
+        .map(parse_param)
+        .collect::<syn::Result<Vec<_>>>()?;
     let attrs = func.attrs.clone();
     Ok(KernelSig {
         vis: func.vis.clone(),
@@ -94,24 +110,31 @@ pub fn parse_kernel(func: &ItemFn) -> syn::Result<KernelSig> {
 fn parse_param(arg: &FnArg) -> syn::Result<Param> {
     let pt = match arg {
         FnArg::Receiver(r) => {
-            return Err(syn::Error::new(r.span(), "a kernel is a free function and cannot take `self`"))
+            return Err(syn::Error::new(
+                r.span(),
+                "a kernel is a free function and cannot take `self`",
+            ))
         }
         FnArg::Typed(pt) => pt,
     };
-    let (name, mutable) = match &*pt.pat {
-        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => (p.ident.clone(), p.mutability.is_some()),
-        other => {
-            return Err(syn::Error::new(
+    let (name, mutable) =
+        match &*pt.pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                (p.ident.clone(), p.mutability.is_some())
+            }
+            other => return Err(syn::Error::new(
                 other.span(),
                 "kernel arguments must be plain names (`x: Ptr<f32>`); patterns are not supported",
-            ))
-        }
-    };
+            )),
+        };
     let mut constexpr = false;
     for attr in &pt.attrs {
         if attr.path().is_ident("constexpr") {
             if !matches!(attr.meta, syn::Meta::Path(_)) {
-                return Err(syn::Error::new(attr.span(), "`#[constexpr]` takes no arguments"));
+                return Err(syn::Error::new(
+                    attr.span(),
+                    "`#[constexpr]` takes no arguments",
+                ));
             }
             constexpr = true;
         } else {
@@ -123,13 +146,25 @@ fn parse_param(arg: &FnArg) -> syn::Result<Param> {
     }
     let ty = (*pt.ty).clone();
     if constexpr {
-        return Ok(Param { name, mutable, kind: ParamKind::Constexpr(ty) });
+        return Ok(Param {
+            name,
+            mutable,
+            kind: ParamKind::Constexpr(ty),
+        });
     }
     if let Some(elem) = ptr_element(&ty) {
-        return Ok(Param { name, mutable, kind: ParamKind::Ptr(elem) });
+        return Ok(Param {
+            name,
+            mutable,
+            kind: ParamKind::Ptr(elem),
+        });
     }
     if is_scalar_type(&ty) {
-        return Ok(Param { name, mutable, kind: ParamKind::Scalar(ty) });
+        return Ok(Param {
+            name,
+            mutable,
+            kind: ParamKind::Scalar(ty),
+        });
     }
     Err(syn::Error::new(
         ty.span(),

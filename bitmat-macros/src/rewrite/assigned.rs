@@ -36,7 +36,10 @@ impl Assigned {
     fn bind(&mut self, pat: &Pat) {
         let mut names = Vec::new();
         collect_pat(pat, &mut names);
-        self.scopes.last_mut().expect("a scope is open").extend(names);
+        self.scopes
+            .last_mut()
+            .expect("a scope is open")
+            .extend(names);
     }
 
     fn target(&mut self, left: &Expr) {
@@ -147,8 +150,16 @@ impl<'ast> Visit<'ast> for Assigned {
         use syn::BinOp::*;
         if matches!(
             b.op,
-            AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_)
-                | BitAndAssign(_) | BitOrAssign(_) | BitXorAssign(_) | ShlAssign(_) | ShrAssign(_)
+            AddAssign(_)
+                | SubAssign(_)
+                | MulAssign(_)
+                | DivAssign(_)
+                | RemAssign(_)
+                | BitAndAssign(_)
+                | BitOrAssign(_)
+                | BitXorAssign(_)
+                | ShlAssign(_)
+                | ShrAssign(_)
         ) {
             self.target(&b.left);
             self.visit_expr(&b.right);

@@ -79,7 +79,10 @@ impl Rewriter {
     fn call(&mut self, e: &mut Expr) {
         let Expr::Call(c) = e else { return };
         let Expr::Path(p) = &*c.func else { return };
-        if p.qself.is_some() || p.path.segments.len() != 1 || !p.path.segments[0].arguments.is_empty() {
+        if p.qself.is_some()
+            || p.path.segments.len() != 1
+            || !p.path.segments[0].arguments.is_empty()
+        {
             return;
         }
         let name = p.path.segments[0].ident.to_string();
@@ -94,12 +97,20 @@ impl Rewriter {
             ("store", 2) => "store",
             ("store", 3) => "store_masked",
             ("store", _) => {
-                return self.error(span, format!("`store` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} arguments"));
+                return self.error(
+                    span,
+                    format!(
+                        "`store` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} arguments"
+                    ),
+                );
             }
             ("dot", 2) => "dot",
             ("dot", 3) => "dot_acc",
             ("dot", _) => {
-                return self.error(span, format!("`dot` takes `(a, b)` or `(a, b, acc)`, not {n} arguments"));
+                return self.error(
+                    span,
+                    format!("`dot` takes `(a, b)` or `(a, b, acc)`, not {n} arguments"),
+                );
             }
             ("atomic_add", 2) => "atomic_add_unmasked",
             ("atomic_add", 3) => "atomic_add",
@@ -120,7 +131,9 @@ impl Rewriter {
     /// `for pat in range(..) { body }` (the body is already rewritten).
     fn runtime_for(&mut self, e: &mut Expr, assigned: Assigned) {
         let Expr::ForLoop(f) = e else { return };
-        let Some(range_args) = range_call(&f.expr) else { return };
+        let Some(range_args) = range_call(&f.expr) else {
+            return;
+        };
         let span = f.for_token.span();
         if let Some(label) = &f.label {
             return self.error(label.span(), "a runtime `range` loop cannot have a label; `break` and `continue` are not supported in runtime loops");
@@ -130,14 +143,20 @@ impl Rewriter {
             [start, end] => (quote!(#start), quote!(#end), quote!(1)),
             [start, end, step] => (quote!(#start), quote!(#end), quote!(#step)),
             _ => {
-                return self.error(f.expr.span(), "`range` takes `(end)`, `(start, end)` or `(start, end, step)`");
+                return self.error(
+                    f.expr.span(),
+                    "`range` takes `(end)`, `(start, end)` or `(start, end, step)`",
+                );
             }
         };
         let pat = match &*f.pat {
             syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => quote!(#p),
             syn::Pat::Wild(w) => quote!(#w),
             other => {
-                return self.error(other.span(), "the variable of a runtime `range` loop must be a plain name or `_`");
+                return self.error(
+                    other.span(),
+                    "the variable of a runtime `range` loop must be a plain name or `_`",
+                );
             }
         };
         if let Some(s) = assigned.complex_target {
@@ -184,7 +203,9 @@ impl Rewriter {
 fn range_call(e: &Expr) -> Option<Vec<Expr>> {
     let Expr::Call(c) = e else { return None };
     let Expr::Path(p) = &*c.func else { return None };
-    p.path.is_ident("range").then(|| c.args.iter().cloned().collect())
+    p.path
+        .is_ident("range")
+        .then(|| c.args.iter().cloned().collect())
 }
 
 /// The names (as string literals) and `&mut name as &mut dyn Carry` of carried variables.
@@ -240,6 +261,8 @@ impl VisitMut for Rewriter {
                     self.branch(e, assigned);
                 }
             }
+            // `(a as T)` became `(cast(a))`: the parentheses are now redundant (and linted).
+            Expr::Paren(p) if matches!(&*p.expr, Expr::Verbatim(_)) => *e = (*p.expr).clone(),
             _ => {}
         }
     }
@@ -248,4 +271,3 @@ impl VisitMut for Rewriter {
 
     fn visit_macro_mut(&mut self, _: &mut syn::Macro) {}
 }
-

@@ -1,0 +1,11 @@
+//! Prebuilt kernels, written in the DSL like any user kernel (no compiler special cases).
+//!
+//! - [`ternary`]: BitNet b1.58 W2A8 matmul (i8 activations x 2-bit packed ternary weights).
+//! - [`int4`]: W4A8 and W4A16 matmuls on int4 weights packed 16 per `u64`.
+//! - [`norm`]: fused RMSNorm + per-row int8 activation quantization.
+//!
+//! Host-callable wrappers that upload, launch and download live in [`crate::ops`].
+
+pub mod int4;
+pub mod norm;
+pub mod ternary;

@@ -1,0 +1,95 @@
+//! Ternary (BitNet b1.58) W2A8 matmul kernels on the canonical packing: 2-bit codes
+//! (0 -> 0, 1 -> +1, 2 -> -1), 4 per byte along K, lowest bits first, rows of N contiguous.
+
+use crate::prelude::*;
+
+/// Decodes the 2-bit ternary code at position `index` (0..4) of each byte of `packed`
+/// into an `i8` in {-1, 0, +1}.
+#[bitkernel(inline)]
+pub fn unpack_ternary(packed: Tile, index: Tile) -> Tile {
+    let code = (packed >> (index * 2)) & 3;
+    ((code & 1) as i8) - ((code >> 1) as i8)
+}
+
+/// Loads the `[block_k, block_n]` tile of ternary weights for columns `kk` and rows `rn` of
+/// `w` (`[n, k / 4]` bytes) and decodes it to `i8`; out-of-range entries are 0.
+#[bitkernel(inline)]
+pub fn load_ternary_tile(w: Ptr<u8>, rn: Tile, kk: Tile, n: Tile, k: Tile) -> Tile {
+    let mask = (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k);
+    let packed = load(w + rn.unsqueeze(0) * (k / 4) + (kk / 4).unsqueeze(1), mask, 0);
+    unpack_ternary(packed, kk.unsqueeze(1) % 4)
+}
+
+/// `c[m, n] = a[m, k] x W[n, k]^T` in exact `i32`: `a` is `i8`, `W` packed ternary.
+/// Grid: `(ceil(m / block_m), ceil(n / block_n))`. K must be a multiple of 4.
+#[bitkernel]
+pub fn w2a8_matmul(
+    a: Ptr<i8>,
+    w: Ptr<u8>,
+    c: Ptr<i32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    #[constexpr] block_m: i32,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+) {
+    let rm = program_id(0) * block_m + arange(block_m);
+    let rn = program_id(1) * block_n + arange(block_n);
+    let rk = arange(block_k);
+    let mut acc = zeros::<i32>([block_m, block_n]);
+    for k0 in range(0, k, block_k) {
+        let kk = k0 + rk;
+        let x = load(
+            a + rm.unsqueeze(1) * k + kk.unsqueeze(0),
+            (rm.unsqueeze(1) < m) & (kk.unsqueeze(0) < k),
+            0,
+        );
+        acc = dot(x, load_ternary_tile(w, rn, kk, n, k), acc);
+    }
+    let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+    store(c + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
+}
+
+/// The ternary linear layer: `y[m, n] = (acc as f32) * scale_x[m] * scale_w[n * w_scale_stride]
+/// (+ bias[n])` with `acc` the exact `i32` product of [`w2a8_matmul`]. `w_scale_stride` is 1
+/// for per-row weight scales and 0 for one per-tensor scale. Grid as [`w2a8_matmul`].
+#[bitkernel]
+pub fn w2a8_linear(
+    a: Ptr<i8>,
+    scale_x: Ptr<f32>,
+    w: Ptr<u8>,
+    scale_w: Ptr<f32>,
+    bias: Ptr<f32>,
+    y: Ptr<f32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    w_scale_stride: i32,
+    #[constexpr] has_bias: bool,
+    #[constexpr] block_m: i32,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+) {
+    let rm = program_id(0) * block_m + arange(block_m);
+    let rn = program_id(1) * block_n + arange(block_n);
+    let rk = arange(block_k);
+    let mut acc = zeros::<i32>([block_m, block_n]);
+    for k0 in range(0, k, block_k) {
+        let kk = k0 + rk;
+        let x = load(
+            a + rm.unsqueeze(1) * k + kk.unsqueeze(0),
+            (rm.unsqueeze(1) < m) & (kk.unsqueeze(0) < k),
+            0,
+        );
+        acc = dot(x, load_ternary_tile(w, rn, kk, n, k), acc);
+    }
+    let sx = load(scale_x + rm, rm < m, 0.0);
+    let sw = load(scale_w + rn * w_scale_stride, rn < n, 0.0);
+    let mut out = (acc as f32) * sx.unsqueeze(1) * sw.unsqueeze(0);
+    if has_bias {
+        out = out + load(bias + rn, rn < n, 0.0).unsqueeze(0);
+    }
+    let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+    store(y + rm.unsqueeze(1) * n + rn.unsqueeze(0), out, mask);
+}

@@ -1,0 +1,272 @@
+//! Host-callable prebuilt ops: each checks shapes, uploads its inputs to `device`, launches the
+//! prebuilt DSL kernel of [`crate::kernels`] and downloads the result.
+//!
+//! The formats ([`crate::formats`]) and plain-Rust references ([`crate::reference`]) define
+//! what each op computes.
+
+use crate::formats::{Int4Weights, QuantizedActivations, ScaleGranularity, TernaryWeights};
+use crate::kernels::{int4, norm, ternary};
+use crate::{f16, Device, Error};
+
+/// Block sizes of a matmul launch.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MatmulBlocks {
+    /// Rows of the output per program.
+    pub block_m: i32,
+    /// Columns of the output per program.
+    pub block_n: i32,
+    /// Reduction step.
+    pub block_k: i32,
+}
+
+impl MatmulBlocks {
+    /// Defaults for `m` rows: `block_m` is `m` rounded up to a power of two, at most 16.
+    pub fn for_rows(m: usize) -> MatmulBlocks {
+        MatmulBlocks {
+            block_m: m.clamp(1, 16).next_power_of_two() as i32,
+            block_n: 32,
+            block_k: 32,
+        }
+    }
+
+    fn grid(&self, m: usize, n: usize) -> Result<(u32, u32), Error> {
+        let gm = m.div_ceil(self.block_m as usize);
+        let gn = n.div_ceil(self.block_n as usize);
+        Ok((to_u32("grid", gm)?, to_u32("grid", gn)?))
+    }
+}
+
+fn to_i32(op: &'static str, what: &str, v: usize) -> Result<i32, Error> {
+    i32::try_from(v).map_err(|_| Error::Shape {
+        op,
+        message: format!("{what} = {v} exceeds i32::MAX, the largest extent kernels index"),
+    })
+}
+
+fn to_u32(op: &'static str, v: usize) -> Result<u32, Error> {
+    u32::try_from(v).map_err(|_| Error::Shape {
+        op,
+        message: format!("{v} programs exceed the grid limit"),
+    })
+}
+
+fn check_len(op: &'static str, what: &str, expected: usize, got: usize) -> Result<(), Error> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::Shape {
+            op,
+            message: format!("{what} has {got} elements, expected {expected}"),
+        })
+    }
+}
+
+fn check_k(op: &'static str, k: usize, multiple: usize, format: &str) -> Result<(), Error> {
+    if k % multiple == 0 {
+        Ok(())
+    } else {
+        Err(Error::Shape {
+            op,
+            message: format!("K = {k} is not a multiple of {multiple}, which {format} needs"),
+        })
+    }
+}
+
+/// `x[m, k] (i8) x W[n, k]^T` with `W` packed ternary (`[n, k / 4]` bytes), exact `i32`.
+pub fn ternary_matmul(
+    device: &Device,
+    x: &[i8],
+    m: usize,
+    k: usize,
+    w_packed: &[u8],
+    n: usize,
+) -> Result<Vec<i32>, Error> {
+    const OP: &str = "ternary_matmul";
+    check_k(OP, k, 4, "ternary packing (4 codes per byte)")?;
+    check_len(OP, "x", m * k, x.len())?;
+    check_len(OP, "packed weights", n * k / 4, w_packed.len())?;
+    let blocks = MatmulBlocks::for_rows(m);
+    let (a, w, c) = (device.upload(x)?, device.upload(w_packed)?, device.zeros::<i32>(m * n)?);
+    ternary::w2a8_matmul::launch(
+        device,
+        blocks.grid(m, n)?,
+        &a,
+        &w,
+        &c,
+        to_i32(OP, "m", m)?,
+        to_i32(OP, "n", n)?,
+        to_i32(OP, "k", k)?,
+        blocks.block_m,
+        blocks.block_n,
+        blocks.block_k,
+    )?;
+    c.to_vec().map_err(Error::from)
+}
+
+/// The ternary linear layer on quantized activations:
+/// `y = (x.values x Wq^T) * x.scales[m] * w.scale_of_row(n) (+ bias[n])`, `f32 [m, n]`.
+pub fn ternary_linear(
+    device: &Device,
+    x: &QuantizedActivations,
+    w: &TernaryWeights,
+    bias: Option<&[f32]>,
+) -> Result<Vec<f32>, Error> {
+    const OP: &str = "ternary_linear";
+    x.validate()?;
+    w.validate()?;
+    let (m, k, n) = (x.rows, x.cols, w.out_features);
+    if k != w.in_features {
+        return Err(Error::Shape {
+            op: OP,
+            message: format!("activations have {k} features but the weights take {}", w.in_features),
+        });
+    }
+    if let Some(b) = bias {
+        check_len(OP, "bias", n, b.len())?;
+    }
+    let stride = match w.granularity {
+        ScaleGranularity::PerTensor => 0,
+        ScaleGranularity::PerRow => 1,
+    };
+    let blocks = MatmulBlocks::for_rows(m);
+    let bias_buf = device.upload(bias.unwrap_or(&[0.0]))?;
+    let y = device.zeros::<f32>(m * n)?;
+    ternary::w2a8_linear::launch(
+        device,
+        blocks.grid(m, n)?,
+        &device.upload(&x.values)?,
+        &device.upload(&x.scales)?,
+        &device.upload(&w.packed)?,
+        &device.upload(&w.scales)?,
+        &bias_buf,
+        &y,
+        to_i32(OP, "m", m)?,
+        to_i32(OP, "n", n)?,
+        to_i32(OP, "k", k)?,
+        stride,
+        bias.is_some(),
+        blocks.block_m,
+        blocks.block_n,
+        blocks.block_k,
+    )?;
+    y.to_vec().map_err(Error::from)
+}
+
+/// `block_k` for int4 kernels: 32 when it divides the group, else 16 (groups are multiples
+/// of 16).
+fn int4_blocks(m: usize, group: usize) -> MatmulBlocks {
+    let mut b = MatmulBlocks::for_rows(m);
+    b.block_k = if group % 32 == 0 { 32 } else { 16 };
+    b
+}
+
+fn int4_shapes(op: &'static str, w: &Int4Weights, k: usize) -> Result<(), Error> {
+    w.validate()?;
+    if k != w.in_features {
+        return Err(Error::Shape {
+            op,
+            message: format!("activations have {k} features but the weights take {}", w.in_features),
+        });
+    }
+    Ok(())
+}
+
+/// W4A8: int8 activations (per-row scales) times signed int4 weights with per-group scales,
+/// `f32 [m, n]`.
+pub fn int4_w4a8(device: &Device, x: &QuantizedActivations, w: &Int4Weights) -> Result<Vec<f32>, Error> {
+    const OP: &str = "int4_w4a8";
+    x.validate()?;
+    int4_shapes(OP, w, x.cols)?;
+    let (m, k, n, group) = (x.rows, x.cols, w.out_features, w.group_size());
+    let blocks = int4_blocks(m, group);
+    let y = device.zeros::<f32>(m * n)?;
+    int4::w4a8_matmul::launch(
+        device,
+        blocks.grid(m, n)?,
+        &device.upload(&x.values)?,
+        &device.upload(&x.scales)?,
+        &device.upload(&w.packed)?,
+        &device.upload(&w.scales)?,
+        &y,
+        to_i32(OP, "m", m)?,
+        to_i32(OP, "n", n)?,
+        to_i32(OP, "k", k)?,
+        to_i32(OP, "group", group)?,
+        true,
+        blocks.block_m,
+        blocks.block_n,
+        blocks.block_k,
+    )?;
+    y.to_vec().map_err(Error::from)
+}
+
+/// W4A16: `f16` activations `x[m, k]` times signed int4 weights dequantized to `f16`,
+/// accumulated in `f32`, `f32 [m, n]`.
+pub fn int4_w4a16(device: &Device, x: &[f16], m: usize, w: &Int4Weights) -> Result<Vec<f32>, Error> {
+    const OP: &str = "int4_w4a16";
+    let k = w.in_features;
+    int4_shapes(OP, w, k)?;
+    check_len(OP, "x", m * k, x.len())?;
+    let (n, group) = (w.out_features, w.group_size());
+    let blocks = int4_blocks(m, group);
+    let y = device.zeros::<f32>(m * n)?;
+    int4::w4a16_matmul::launch(
+        device,
+        blocks.grid(m, n)?,
+        &device.upload(x)?,
+        &device.upload(&w.packed)?,
+        &device.upload(&w.scales)?,
+        &y,
+        to_i32(OP, "m", m)?,
+        to_i32(OP, "n", n)?,
+        to_i32(OP, "k", k)?,
+        to_i32(OP, "group", group)?,
+        true,
+        blocks.block_m,
+        blocks.block_n,
+        blocks.block_k,
+    )?;
+    y.to_vec().map_err(Error::from)
+}
+
+/// Fused RMSNorm (optional `weight[cols]`) + per-row int8 quantization of `x[rows, cols]`.
+/// Non-finite inputs are rejected.
+pub fn rmsnorm_quantize(
+    device: &Device,
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    weight: Option<&[f32]>,
+    eps: f32,
+) -> Result<QuantizedActivations, Error> {
+    const OP: &str = "rmsnorm_quantize";
+    check_len(OP, "x", rows * cols, x.len())?;
+    if let Some(w) = weight {
+        check_len(OP, "weight", cols, w.len())?;
+    }
+    if let Some(i) = x.iter().chain(weight.unwrap_or(&[])).position(|v| !v.is_finite()) {
+        return Err(crate::formats::FormatError::NonFinite { what: "rmsnorm input".into(), index: i }.into());
+    }
+    if !eps.is_finite() || eps <= 0.0 {
+        return Err(Error::Shape {
+            op: OP,
+            message: format!("eps = {eps} must be finite and > 0 (e.g. 1e-5): a zero row would divide by zero"),
+        });
+    }
+    let block = cols.clamp(1, 256).next_power_of_two() as i32;
+    let out = device.zeros::<i8>(rows * cols)?;
+    let scales = device.zeros::<f32>(rows)?;
+    norm::rmsnorm_quantize::launch(
+        device,
+        to_u32(OP, rows)?,
+        &device.upload(x)?,
+        &device.upload(weight.unwrap_or(&[1.0]))?,
+        &out,
+        &scales,
+        to_i32(OP, "cols", cols)?,
+        eps,
+        weight.is_some(),
+        block,
+    )?;
+    Ok(QuantizedActivations { rows, cols, values: out.to_vec()?, scales: scales.to_vec()? })
+}
