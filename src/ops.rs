@@ -86,7 +86,11 @@ pub fn ternary_matmul(
     check_len(OP, "x", m * k, x.len())?;
     check_len(OP, "packed weights", n * k / 4, w_packed.len())?;
     let blocks = MatmulBlocks::for_rows(m);
-    let (a, w, c) = (device.upload(x)?, device.upload(w_packed)?, device.zeros::<i32>(m * n)?);
+    let (a, w, c) = (
+        device.upload(x)?,
+        device.upload(w_packed)?,
+        device.zeros::<i32>(m * n)?,
+    );
     ternary::w2a8_matmul::launch(
         device,
         blocks.grid(m, n)?,
@@ -118,7 +122,10 @@ pub fn ternary_linear(
     if k != w.in_features {
         return Err(Error::Shape {
             op: OP,
-            message: format!("activations have {k} features but the weights take {}", w.in_features),
+            message: format!(
+                "activations have {k} features but the weights take {}",
+                w.in_features
+            ),
         });
     }
     if let Some(b) = bias {
@@ -165,7 +172,10 @@ fn int4_shapes(op: &'static str, w: &Int4Weights, k: usize) -> Result<(), Error>
     if k != w.in_features {
         return Err(Error::Shape {
             op,
-            message: format!("activations have {k} features but the weights take {}", w.in_features),
+            message: format!(
+                "activations have {k} features but the weights take {}",
+                w.in_features
+            ),
         });
     }
     Ok(())
@@ -173,7 +183,11 @@ fn int4_shapes(op: &'static str, w: &Int4Weights, k: usize) -> Result<(), Error>
 
 /// W4A8: int8 activations (per-row scales) times signed int4 weights with per-group scales,
 /// `f32 [m, n]`.
-pub fn int4_w4a8(device: &Device, x: &QuantizedActivations, w: &Int4Weights) -> Result<Vec<f32>, Error> {
+pub fn int4_w4a8(
+    device: &Device,
+    x: &QuantizedActivations,
+    w: &Int4Weights,
+) -> Result<Vec<f32>, Error> {
     const OP: &str = "int4_w4a8";
     x.validate()?;
     int4_shapes(OP, w, x.cols)?;
@@ -202,7 +216,12 @@ pub fn int4_w4a8(device: &Device, x: &QuantizedActivations, w: &Int4Weights) -> 
 
 /// W4A16: `f16` activations `x[m, k]` times signed int4 weights dequantized to `f16`,
 /// accumulated in `f32`, `f32 [m, n]`.
-pub fn int4_w4a16(device: &Device, x: &[f16], m: usize, w: &Int4Weights) -> Result<Vec<f32>, Error> {
+pub fn int4_w4a16(
+    device: &Device,
+    x: &[f16],
+    m: usize,
+    w: &Int4Weights,
+) -> Result<Vec<f32>, Error> {
     const OP: &str = "int4_w4a16";
     let k = w.in_features;
     int4_shapes(OP, w, k)?;
@@ -244,13 +263,23 @@ pub fn rmsnorm_quantize(
     if let Some(w) = weight {
         check_len(OP, "weight", cols, w.len())?;
     }
-    if let Some(i) = x.iter().chain(weight.unwrap_or(&[])).position(|v| !v.is_finite()) {
-        return Err(crate::formats::FormatError::NonFinite { what: "rmsnorm input".into(), index: i }.into());
+    if let Some(i) = x
+        .iter()
+        .chain(weight.unwrap_or(&[]))
+        .position(|v| !v.is_finite())
+    {
+        return Err(crate::formats::FormatError::NonFinite {
+            what: "rmsnorm input".into(),
+            index: i,
+        }
+        .into());
     }
     if !eps.is_finite() || eps <= 0.0 {
         return Err(Error::Shape {
             op: OP,
-            message: format!("eps = {eps} must be finite and > 0 (e.g. 1e-5): a zero row would divide by zero"),
+            message: format!(
+                "eps = {eps} must be finite and > 0 (e.g. 1e-5): a zero row would divide by zero"
+            ),
         });
     }
     let block = cols.clamp(1, 256).next_power_of_two() as i32;
@@ -268,5 +297,10 @@ pub fn rmsnorm_quantize(
         weight.is_some(),
         block,
     )?;
-    Ok(QuantizedActivations { rows, cols, values: out.to_vec()?, scales: scales.to_vec()? })
+    Ok(QuantizedActivations {
+        rows,
+        cols,
+        values: out.to_vec()?,
+        scales: scales.to_vec()?,
+    })
 }

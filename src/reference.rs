@@ -156,8 +156,9 @@ pub fn int4_w4a16(x: &[half::f16], m: usize, w: &Int4Weights) -> Result<Vec<f32>
             let mut s = 0.0f32;
             for kk in 0..k {
                 // The dequantized weight is an f16, as W4A16 kernels feed f16 tensor cores.
-                let wd = half::f16::from_f32(f32::from(q[j * k + kk]) * w.scales[j * gpr + kk / gs])
-                    .to_f32();
+                let wd =
+                    half::f16::from_f32(f32::from(q[j * k + kk]) * w.scales[j * gpr + kk / gs])
+                        .to_f32();
                 s += x[i * k + kk].to_f32() * wd;
             }
             y.push(s);

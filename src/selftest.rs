@@ -45,7 +45,10 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
 /// Relative tolerance for `f32` outputs of magnitude `scale` that may be summed in another
 /// order than the reference's.
 fn float_tolerance(reference: &[f32]) -> f64 {
-    let peak = reference.iter().map(|v| f64::from(v.abs())).fold(1.0, f64::max);
+    let peak = reference
+        .iter()
+        .map(|v| f64::from(v.abs()))
+        .fold(1.0, f64::max);
     peak * 1e-5
 }
 
@@ -61,10 +64,19 @@ pub fn run(device: &Device, seed: u64) -> Result<Vec<CheckResult>, Error> {
         let packed = crate::formats::pack_ternary(&wq, n, k)?;
         let got = ops::ternary_matmul(device, &x, m, k, &packed, n)?;
         let want = reference::matmul_i8_ternary(&x, m, k, &packed, n)?;
-        let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).max().unwrap_or(0);
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .max()
+            .unwrap_or(0);
         results.push(CheckResult {
             name: format!("w2a8_matmul m={m} n={n} k={k}"),
-            max_error: if got.len() == want.len() { f64::from(err) } else { f64::INFINITY },
+            max_error: if got.len() == want.len() {
+                f64::from(err)
+            } else {
+                f64::INFINITY
+            },
             tolerance: 0.0,
         });
     }
@@ -72,19 +84,29 @@ pub fn run(device: &Device, seed: u64) -> Result<Vec<CheckResult>, Error> {
     for &(m, n, k, per_row) in &[(3, 5, 260, true), (17, 64, 36, false)] {
         let xf = gaussian(&mut rng, m * k);
         let x = quantize_activations(&xf, m, k)?;
-        let g = if per_row { ScaleGranularity::PerRow } else { ScaleGranularity::PerTensor };
+        let g = if per_row {
+            ScaleGranularity::PerRow
+        } else {
+            ScaleGranularity::PerTensor
+        };
         let w = quantize_ternary(&gaussian(&mut rng, n * k), n, k, g)?;
         let bias = gaussian(&mut rng, n);
         let got = ops::ternary_linear(device, &x, &w, Some(&bias))?;
         let want = reference::ternary_linear(&x, &w, Some(&bias))?;
         results.push(CheckResult {
-            name: format!("w2a8_linear m={m} n={n} k={k} {}", if per_row { "per-row" } else { "per-tensor" }),
+            name: format!(
+                "w2a8_linear m={m} n={n} k={k} {}",
+                if per_row { "per-row" } else { "per-tensor" }
+            ),
             max_error: max_abs_diff(&got, &want),
             tolerance: float_tolerance(&want),
         });
     }
 
-    for &(m, n, k, group) in &[(1, 100, 288, Int4Group::Size(32)), (17, 5, 272, Int4Group::PerRow)] {
+    for &(m, n, k, group) in &[
+        (1, 100, 288, Int4Group::Size(32)),
+        (17, 5, 272, Int4Group::PerRow),
+    ] {
         let x = quantize_activations(&gaussian(&mut rng, m * k), m, k)?;
         let w = quantize_int4(&gaussian(&mut rng, n * k), n, k, group)?;
         let got = ops::int4_w4a8(device, &x, &w)?;
@@ -95,7 +117,10 @@ pub fn run(device: &Device, seed: u64) -> Result<Vec<CheckResult>, Error> {
             tolerance: float_tolerance(&want),
         });
 
-        let xh: Vec<f16> = gaussian(&mut rng, m * k).into_iter().map(f16::from_f32).collect();
+        let xh: Vec<f16> = gaussian(&mut rng, m * k)
+            .into_iter()
+            .map(f16::from_f32)
+            .collect();
         let got = ops::int4_w4a16(device, &xh, m, &w)?;
         let want = reference::int4_w4a16(&xh, m, &w)?;
         results.push(CheckResult {

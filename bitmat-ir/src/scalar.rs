@@ -58,8 +58,16 @@ impl Scalar {
     pub fn from_f64(dtype: DType, v: f64) -> Scalar {
         match dtype {
             DType::F32 => Scalar::from_bits(dtype, u64::from((v as f32).to_bits())),
-            DType::F16 => Scalar::from_bits(dtype, u64::from(f16::from_f64(v).to_bits())),
-            DType::BF16 => Scalar::from_bits(dtype, u64::from(bf16::from_f64(v).to_bits())),
+            // `half`'s own f64 conversions drop low bits before rounding; round to odd in f32
+            // first, which rounds correctly to any narrower type.
+            DType::F16 => Scalar::from_bits(
+                dtype,
+                u64::from(f16::from_f32(f64_to_f32_round_to_odd(v)).to_bits()),
+            ),
+            DType::BF16 => Scalar::from_bits(
+                dtype,
+                u64::from(bf16::from_f32(f64_to_f32_round_to_odd(v)).to_bits()),
+            ),
             DType::Bool => Scalar::from_bool(v != 0.0),
             DType::I8 => Scalar::from_bits(dtype, (v as i8) as u64),
             DType::U8 => Scalar::from_bits(dtype, u64::from(v as u8)),
@@ -152,15 +160,46 @@ impl Scalar {
             }
             DType::F16 | DType::BF16 => {
                 let v = if self.dtype == DType::U64 {
-                    self.bits as f64
+                    i128::from(self.bits)
                 } else {
-                    self.as_i64() as f64
+                    i128::from(self.as_i64())
                 };
-                Scalar::from_f64(to, v)
+                Scalar::from_f64(to, int_to_f64_round_to_odd(v))
             }
             _ => Scalar::from_bits(to, self.as_i64() as u64),
         }
     }
+}
+
+/// `v` as `f32`, rounded to odd when inexact (and finite): rounding that again to a type of at
+/// most 22 significand bits (f16, bf16) gives the correctly rounded result of `v`.
+fn f64_to_f32_round_to_odd(v: f64) -> f32 {
+    let nearest = v as f32;
+    if !nearest.is_finite() || f64::from(nearest) == v || v.is_nan() {
+        return nearest;
+    }
+    let toward_zero = if f64::from(nearest).abs() > v.abs() {
+        f32::from_bits(nearest.to_bits() - 1)
+    } else {
+        nearest
+    };
+    f32::from_bits(toward_zero.to_bits() | 1)
+}
+
+/// `v` as `f64`, rounded to odd when inexact: rounding that to a type of at most 51
+/// significand bits gives the correctly rounded result, with no double rounding.
+fn int_to_f64_round_to_odd(v: i128) -> f64 {
+    let nearest = v as f64;
+    if nearest as i128 == v {
+        return nearest;
+    }
+    // Step towards zero when rounding went away from it, then force the last bit to 1.
+    let toward_zero = if (nearest as i128).abs() > v.abs() {
+        f64::from_bits(nearest.to_bits() - 1)
+    } else {
+        nearest
+    };
+    f64::from_bits(toward_zero.to_bits() | 1)
 }
 
 impl fmt::Debug for Scalar {
@@ -218,6 +257,23 @@ mod tests {
                 .cast(DType::F32)
                 .as_f32(),
             u64::MAX as f32
+        );
+    }
+
+    #[test]
+    fn wide_integers_round_once_to_bf16() {
+        // 2^62 + 2^54 + 1 is just above the midpoint between two bf16 values: it rounds up.
+        let v = (1u64 << 62) + (1u64 << 54) + 1;
+        let s = Scalar::from_bits(DType::U64, v).cast(DType::BF16);
+        assert_eq!(s.as_f64(), ((1u64 << 62) + (1u64 << 55)) as f64);
+        let s = Scalar::from_i64(DType::I64, -(v as i64)).cast(DType::BF16);
+        assert_eq!(s.as_f64(), -(((1u64 << 62) + (1u64 << 55)) as f64));
+        // Exactly representable values are unchanged.
+        assert_eq!(
+            Scalar::from_i64(DType::I64, 1 << 40)
+                .cast(DType::BF16)
+                .as_f64(),
+            (1u64 << 40) as f64
         );
     }
 

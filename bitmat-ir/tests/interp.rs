@@ -517,8 +517,7 @@ fn division_by_zero_names_the_lane() {
 // Casts and bitcasts
 
 /// Reference for `x as U`, where `x` is a value of `T`: Rust `as` for native types; `half`
-/// conversions (through f32, or f64 for integers, which is what `Scalar::cast` specifies) for
-/// f16/bf16.
+/// conversions for f16/bf16 from floats, and the exactly nearest value from integers.
 trait CastRef: Native {
     fn as_f64_ref(self) -> Option<f64>;
     fn as_i128_ref(self) -> Option<i128>;
@@ -604,13 +603,47 @@ fn cast_expected<T: CastRef>(x: T, to: DType) -> u64 {
                 .unwrap_or_else(|| x.as_i128_ref().unwrap() as f64);
             u64::from(f16::from_f64(f).to_bits())
         }
-        DType::BF16 => {
-            let f = x
-                .as_f64_ref()
-                .unwrap_or_else(|| x.as_i128_ref().unwrap() as f64);
-            u64::from(bf16::from_f64(f).to_bits())
+        DType::BF16 => match (x.as_i128_ref(), x.as_f64_ref()) {
+            (Some(i), _) => u64::from(nearest_bf16(i).to_bits()),
+            (_, Some(f)) => u64::from(bf16::from_f64(f).to_bits()),
+            _ => unreachable!(),
+        },
+    }
+}
+
+/// The bf16 nearest to the integer `i` (ties to even), found by comparing the exact distances
+/// of the neighbouring candidates, independently of any float conversion's rounding.
+fn nearest_bf16(i: i128) -> bf16 {
+    let guess = bf16::from_f64(i as f64);
+    let candidates = [
+        bf16::from_bits(guess.to_bits().wrapping_sub(1)),
+        guess,
+        bf16::from_bits(guess.to_bits().wrapping_add(1)),
+    ];
+    let dist = |c: bf16| {
+        let v = c.to_f64();
+        // Every finite bf16 of magnitude >= 256 is an integer; smaller integers convert exactly.
+        if v.is_finite() && v.fract() == 0.0 {
+            Some((v as i128 - i).unsigned_abs())
+        } else {
+            None
+        }
+    };
+    let mut best = guess;
+    let mut best_dist = dist(guess);
+    for c in candidates {
+        let d = dist(c);
+        let better = match (d, best_dist) {
+            (Some(d), Some(b)) => d < b || (d == b && c.to_bits() % 2 == 0),
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if better {
+            best = c;
+            best_dist = d;
         }
     }
+    best
 }
 
 fn check_casts_from<T: CastRef>(x: &[T]) {

@@ -126,7 +126,10 @@ fn check_grid(grid: Grid) -> Result<(), Error> {
     } else {
         return Ok(());
     };
-    Err(Error::Grid { grid: grid.0, reason })
+    Err(Error::Grid {
+        grid: grid.0,
+        reason,
+    })
 }
 
 fn check_arguments(device: &Device, kernel: &Kernel, args: &[KernelArg<'_>]) -> Result<(), Error> {

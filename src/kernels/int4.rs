@@ -21,7 +21,11 @@ pub fn unpack_int4(words: Tile, index: Tile, signed: bool) -> Tile {
 #[bitkernel(inline)]
 pub fn load_int4_tile(w: Ptr<u64>, rn: Tile, kk: Tile, n: Tile, k: Tile, signed: bool) -> Tile {
     let mask = (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k);
-    let words = load(w + rn.unsqueeze(0) * (k / 16) + (kk / 16).unsqueeze(1), mask, 0);
+    let words = load(
+        w + rn.unsqueeze(0) * (k / 16) + (kk / 16).unsqueeze(1),
+        mask,
+        0,
+    );
     unpack_int4(words, kk.unsqueeze(1) % 16, signed)
 }
 
@@ -67,7 +71,11 @@ pub fn w4a8_matmul(
     }
     let sx = load(scale_x + rm, rm < m, 0.0);
     let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
-    store(y + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc * sx.unsqueeze(1), mask);
+    store(
+        y + rm.unsqueeze(1) * n + rn.unsqueeze(0),
+        acc * sx.unsqueeze(1),
+        mask,
+    );
 }
 
 /// W4A16: `y[m, n] = sum_k x[m, k] * f16(q[n, k] * scales[n, k / group])` with `f16`
@@ -102,7 +110,11 @@ pub fn w4a16_matmul(
         );
         let q = load_int4_tile(w, rn, kk, n, k, signed);
         let wmask = (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k);
-        let s = load(scales + rn.unsqueeze(0) * groups + (kk / group).unsqueeze(1), wmask, 0.0);
+        let s = load(
+            scales + rn.unsqueeze(0) * groups + (kk / group).unsqueeze(1),
+            wmask,
+            0.0,
+        );
         let wq = ((q as f32) * s) as f16;
         acc = dot(a, wq, acc);
     }

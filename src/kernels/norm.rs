@@ -29,14 +29,22 @@ pub fn rmsnorm_quantize(
     for c0 in range(0, cols, block) {
         let mask = c0 + offs < cols;
         let v = load(x + row * cols + c0 + offs, mask, 0.0);
-        let g = if has_weight { load(weight + c0 + offs, mask, 0.0) } else { full([block], 1.0) };
+        let g = if has_weight {
+            load(weight + c0 + offs, mask, 0.0)
+        } else {
+            full([block], 1.0)
+        };
         amax = maximum(amax, (v * rstd * g).abs());
     }
     let scale = maximum(amax.max(0), 1e-5) / 127.0;
     for c0 in range(0, cols, block) {
         let mask = c0 + offs < cols;
         let v = load(x + row * cols + c0 + offs, mask, 0.0);
-        let g = if has_weight { load(weight + c0 + offs, mask, 0.0) } else { full([block], 1.0) };
+        let g = if has_weight {
+            load(weight + c0 + offs, mask, 0.0)
+        } else {
+            full([block], 1.0)
+        };
         let q = minimum(maximum((v * rstd * g / scale).round(), -127.0), 127.0);
         store(out + row * cols + c0 + offs, q as i8, mask);
     }

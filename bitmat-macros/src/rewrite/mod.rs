@@ -70,7 +70,12 @@ impl Rewriter {
     fn cast(e: &mut Expr) {
         let Expr::Cast(c) = e else { return };
         let span = c.as_token.span();
-        let (x, ty) = (&c.expr, &c.ty);
+        // `(a & b) as T` -> `cast((a & b))`: the inner parentheses become redundant.
+        let x = match &*c.expr {
+            Expr::Paren(p) => &p.expr,
+            other => other,
+        };
+        let ty = &c.ty;
         let tokens = quote_spanned!(span=> ::bitmat::dsl::syntax::cast::<#ty, _>(#x));
         Self::replace(e, tokens);
     }
