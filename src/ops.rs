@@ -263,16 +263,17 @@ pub fn rmsnorm_quantize(
     if let Some(w) = weight {
         check_len(OP, "weight", cols, w.len())?;
     }
-    if let Some(i) = x
-        .iter()
-        .chain(weight.unwrap_or(&[]))
-        .position(|v| !v.is_finite())
-    {
-        return Err(crate::formats::FormatError::NonFinite {
-            what: "rmsnorm input".into(),
-            index: i,
+    for (what, values) in [
+        ("rmsnorm input x", x),
+        ("rmsnorm weight", weight.unwrap_or(&[])),
+    ] {
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(crate::formats::FormatError::NonFinite {
+                what: what.into(),
+                index,
+            }
+            .into());
         }
-        .into());
     }
     if !eps.is_finite() || eps <= 0.0 {
         return Err(Error::Shape {

@@ -32,14 +32,20 @@ fn gaussian(rng: &mut StdRng, len: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The largest of `errors`, 0 if empty; a NaN error (a NaN output) counts as infinite, so it
+/// fails every check (`f64::max` alone would skip it).
+fn worst(errors: impl Iterator<Item = f64>) -> f64 {
+    errors.fold(
+        0.0,
+        |m, e| if e.is_nan() { f64::INFINITY } else { m.max(e) },
+    )
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() {
         return f64::INFINITY;
     }
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| f64::from((x - y).abs()))
-        .fold(0.0, f64::max)
+    worst(a.iter().zip(b).map(|(x, y)| f64::from((x - y).abs())))
 }
 
 /// Relative tolerance for `f32` outputs of magnitude `scale` that may be summed in another
@@ -64,16 +70,16 @@ pub fn run(device: &Device, seed: u64) -> Result<Vec<CheckResult>, Error> {
         let packed = crate::formats::pack_ternary(&wq, n, k)?;
         let got = ops::ternary_matmul(device, &x, m, k, &packed, n)?;
         let want = reference::matmul_i8_ternary(&x, m, k, &packed, n)?;
-        let err = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .max()
-            .unwrap_or(0);
+        // In i64: a wildly wrong i32 output must not overflow the subtraction.
+        let err = worst(
+            got.iter()
+                .zip(&want)
+                .map(|(&a, &b)| (i64::from(a) - i64::from(b)).abs() as f64),
+        );
         results.push(CheckResult {
             name: format!("w2a8_matmul m={m} n={n} k={k}"),
             max_error: if got.len() == want.len() {
-                f64::from(err)
+                err
             } else {
                 f64::INFINITY
             },
@@ -137,24 +143,31 @@ pub fn run(device: &Device, seed: u64) -> Result<Vec<CheckResult>, Error> {
         let want = reference::rmsnorm_quantize(&x, rows, cols, Some(&weight), 1e-5)?;
         // Sums may be ordered differently than the reference's: a quantized value may sit on
         // the other side of a rounding boundary (off by one), and scales differ by a few ulps.
-        let q_err = got
-            .values
-            .iter()
-            .zip(&want.values)
-            .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
-            .max()
-            .unwrap_or(0);
+        let q_err = if got.values.len() == want.values.len() {
+            worst(
+                got.values
+                    .iter()
+                    .zip(&want.values)
+                    .map(|(a, b)| f64::from((i32::from(*a) - i32::from(*b)).abs())),
+            )
+        } else {
+            f64::INFINITY
+        };
         results.push(CheckResult {
             name: format!("rmsnorm_quantize values rows={rows} cols={cols}"),
-            max_error: f64::from(q_err),
+            max_error: q_err,
             tolerance: 1.0,
         });
-        let s_err = got
-            .scales
-            .iter()
-            .zip(&want.scales)
-            .map(|(a, b)| f64::from((a - b).abs() / b.abs()))
-            .fold(0.0, f64::max);
+        let s_err = if got.scales.len() == want.scales.len() {
+            worst(
+                got.scales
+                    .iter()
+                    .zip(&want.scales)
+                    .map(|(a, b)| f64::from((a - b).abs() / b.abs())),
+            )
+        } else {
+            f64::INFINITY
+        };
         results.push(CheckResult {
             name: format!("rmsnorm_quantize scales (relative) rows={rows} cols={cols}"),
             max_error: s_err,
@@ -162,4 +175,18 @@ pub fn run(device: &Device, seed: u64) -> Result<Vec<CheckResult>, Error> {
         });
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_errors_fail_checks() {
+        assert_eq!(worst([0.5, 2.0, 1.0].into_iter()), 2.0);
+        assert_eq!(worst(std::iter::empty()), 0.0);
+        assert_eq!(worst([0.5, f64::NAN, 1.0].into_iter()), f64::INFINITY);
+        assert_eq!(max_abs_diff(&[1.0, f32::NAN], &[1.0, 2.0]), f64::INFINITY);
+        assert_eq!(max_abs_diff(&[1.0], &[1.0, 2.0]), f64::INFINITY);
+    }
 }
