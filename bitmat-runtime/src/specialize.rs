@@ -7,5 +7,6 @@ use bitmat_ir::Kernel;
 pub fn specialize(name: &str, body: impl FnOnce()) -> Result<Kernel, Error> {
     let kernel = bitmat_ir::dsl::trace(name, body)?;
     bitmat_ir::verify::verify(&kernel)?;
+    crate::dump::dump("ir", name, || kernel.to_string());
     Ok(kernel)
 }
