@@ -25,6 +25,9 @@ fn main() -> Result<(), bitmat::Error> {
     let expected: Vec<f32> = x.iter().map(|v| v.max(0.0) * 2.0).collect();
     assert_eq!(y, expected);
     println!("scaled_relu on {device}: y[995..] = {:?}", &y[995..]);
-    println!("\nIR of the kernel for block = 256:\n{}", scaled_relu::ir(256)?);
+    println!(
+        "\nIR of the kernel for block = 256:\n{}",
+        scaled_relu::ir(256)?
+    );
     Ok(())
 }
