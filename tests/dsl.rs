@@ -697,6 +697,9 @@ fn launch_errors_are_typed() -> Result<(), Error> {
         matches!(err, Error::Runtime(bitmat::RuntimeError::Grid { .. })),
         "{err}"
     );
-    assert!(matches!(Device::cuda(0), Err(_)));
+    assert!(matches!(
+        Device::cuda(0),
+        Err(Error::Runtime(bitmat::RuntimeError::NoCudaDriver { .. }))
+    ));
     Ok(())
 }
