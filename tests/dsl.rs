@@ -699,7 +699,7 @@ fn launch_errors_are_typed() -> Result<(), Error> {
     );
     assert!(matches!(
         Device::cuda(0),
-        Err(Error::Runtime(bitmat::RuntimeError::NoCudaDriver { .. }))
+        Err(bitmat::RuntimeError::NoCudaDriver { .. })
     ));
     Ok(())
 }
