@@ -40,7 +40,8 @@ pub use bitmat_ir as ir;
 pub use bitmat_ir::{dsl, Element};
 pub use bitmat_macros::bitkernel;
 pub use bitmat_runtime::{
-    Backend, Buffer, Constexpr, ConstexprValue, Device, Grid, KernelArg, KernelId, LaunchOptions,
+    Backend, Buffer, Constexpr, ConstexprValue, Device, Error as RuntimeError, Grid, KernelArg,
+    KernelId, LaunchOptions,
 };
 pub use error::Error;
 pub use half::{bf16, f16};

@@ -129,7 +129,7 @@ pub enum ReduceOp {
 
 /// A block: arguments (for loop bodies: the induction variable, then the carried values) and
 /// a list of operations. The blocks of `for` and `if` end with a [`OpKind::Yield`].
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Block {
     /// Values bound on entry.
     pub args: Vec<ValueId>,
@@ -138,7 +138,7 @@ pub struct Block {
 }
 
 /// One operation and the values it defines.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Op {
     /// What it does.
     pub kind: OpKind,
@@ -149,7 +149,7 @@ pub struct Op {
 /// The operations of the tile IR. The type of each result is recorded in [`Kernel::values`];
 /// ops whose result type is not implied by their operands (`constant`, `cast`, `broadcast`, ...)
 /// take it from there.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum OpKind {
     /// A constant; the result may be a tile, every element equal to `value`.
     Constant(Scalar),
@@ -337,6 +337,61 @@ impl OpKind {
 
     /// The values this op reads directly (not those used inside its nested blocks).
     pub fn operands(&self) -> Vec<ValueId> {
+        let mut out = Vec::new();
+        // Same traversal as `operands_mut`, on a shallow copy of the operand slots.
+        self.visit_operands(&mut |v| out.push(v));
+        out
+    }
+
+    fn visit_operands(&self, f: &mut impl FnMut(ValueId)) {
+        match self {
+            OpKind::Constant(_)
+            | OpKind::ProgramId(_)
+            | OpKind::NumPrograms(_)
+            | OpKind::Arange(_) => {}
+            OpKind::Unary(_, v)
+            | OpKind::Cast(v)
+            | OpKind::Bitcast(v)
+            | OpKind::Broadcast(v)
+            | OpKind::Reshape(v)
+            | OpKind::ExpandDims { value: v, .. }
+            | OpKind::Reduce { value: v, .. } => f(*v),
+            OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => [*a, *b].into_iter().for_each(f),
+            OpKind::Select {
+                cond,
+                on_true,
+                on_false,
+            } => [*cond, *on_true, *on_false].into_iter().for_each(f),
+            OpKind::Dot { a, b, acc } => [*a, *b, *acc].into_iter().for_each(f),
+            OpKind::AddPtr { ptr, offset } => [*ptr, *offset].into_iter().for_each(f),
+            OpKind::Load { ptr, mask, other } => [Some(*ptr), *mask, *other]
+                .into_iter()
+                .flatten()
+                .for_each(f),
+            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+                [Some(*ptr), Some(*value), *mask]
+                    .into_iter()
+                    .flatten()
+                    .for_each(f)
+            }
+            OpKind::For {
+                lower,
+                upper,
+                step,
+                init,
+                ..
+            } => [*lower, *upper, *step]
+                .iter()
+                .chain(init)
+                .copied()
+                .for_each(f),
+            OpKind::If { cond, .. } => f(*cond),
+            OpKind::Yield(vals) => vals.iter().copied().for_each(f),
+        }
+    }
+
+    /// Mutable access to the values this op reads directly, in the order of [`OpKind::operands`].
+    pub fn operands_mut(&mut self) -> Vec<&mut ValueId> {
         match self {
             OpKind::Constant(_)
             | OpKind::ProgramId(_)
@@ -348,24 +403,24 @@ impl OpKind {
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
             | OpKind::ExpandDims { value: v, .. }
-            | OpKind::Reduce { value: v, .. } => vec![*v],
-            OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => vec![*a, *b],
+            | OpKind::Reduce { value: v, .. } => vec![v],
+            OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => vec![a, b],
             OpKind::Select {
                 cond,
                 on_true,
                 on_false,
-            } => vec![*cond, *on_true, *on_false],
-            OpKind::Dot { a, b, acc } => vec![*a, *b, *acc],
-            OpKind::AddPtr { ptr, offset } => vec![*ptr, *offset],
+            } => vec![cond, on_true, on_false],
+            OpKind::Dot { a, b, acc } => vec![a, b, acc],
+            OpKind::AddPtr { ptr, offset } => vec![ptr, offset],
             OpKind::Load { ptr, mask, other } => {
-                let mut v = vec![*ptr];
-                v.extend(mask);
-                v.extend(other);
+                let mut v = vec![ptr];
+                v.extend(mask.as_mut());
+                v.extend(other.as_mut());
                 v
             }
             OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
-                let mut v = vec![*ptr, *value];
-                v.extend(mask);
+                let mut v = vec![ptr, value];
+                v.extend(mask.as_mut());
                 v
             }
             OpKind::For {
@@ -375,12 +430,39 @@ impl OpKind {
                 init,
                 ..
             } => {
-                let mut v = vec![*lower, *upper, *step];
-                v.extend(init);
+                let mut v = vec![lower, upper, step];
+                v.extend(init.iter_mut());
                 v
             }
-            OpKind::If { cond, .. } => vec![*cond],
-            OpKind::Yield(vals) => vals.clone(),
+            OpKind::If { cond, .. } => vec![cond],
+            OpKind::Yield(vals) => vals.iter_mut().collect(),
+        }
+    }
+
+    /// True for ops without side effects whose results depend only on their operands (and the
+    /// program's position): candidates for common-subexpression and dead-code elimination.
+    pub fn is_pure(&self) -> bool {
+        !matches!(
+            self,
+            OpKind::Load { .. }
+                | OpKind::Store { .. }
+                | OpKind::AtomicAdd { .. }
+                | OpKind::For { .. }
+                | OpKind::If { .. }
+                | OpKind::Yield(_)
+        )
+    }
+
+    /// Mutable access to the blocks nested in this op.
+    pub fn blocks_mut(&mut self) -> Vec<&mut Block> {
+        match self {
+            OpKind::For { body, .. } => vec![body],
+            OpKind::If {
+                then_block,
+                else_block,
+                ..
+            } => vec![then_block, else_block],
+            _ => vec![],
         }
     }
 

@@ -14,7 +14,7 @@ pub enum Error {
     Verify(#[from] bitmat_ir::verify::VerifyError),
     /// The interpreter stopped the kernel (out-of-bounds access, division by zero, ...).
     #[error("kernel failed: {0}")]
-    Interpreter(#[from] bitmat_ir::interp::InterpError),
+    Interpreter(Box<bitmat_ir::interp::InterpError>),
     /// The launch arguments do not match the kernel's parameters.
     #[error("kernel `{kernel}`: {message}")]
     Arguments {
@@ -57,4 +57,10 @@ pub enum Error {
         /// The type stored.
         found: DType,
     },
+}
+
+impl From<bitmat_ir::interp::InterpError> for Error {
+    fn from(e: bitmat_ir::interp::InterpError) -> Self {
+        Error::Interpreter(Box::new(e))
+    }
 }

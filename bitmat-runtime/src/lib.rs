@@ -8,6 +8,7 @@ mod buffer;
 mod cache;
 mod constexpr;
 mod device;
+mod dump;
 mod error;
 mod launch;
 mod specialize;

@@ -3,9 +3,13 @@
 use crate::error::Error;
 use bitmat_ir::Kernel;
 
-/// Traces `body` as kernel `name` and verifies the result.
+/// Traces `body` as kernel `name`, verifies it and runs the shared passes.
 pub fn specialize(name: &str, body: impl FnOnce()) -> Result<Kernel, Error> {
-    let kernel = bitmat_ir::dsl::trace(name, body)?;
+    let mut kernel = bitmat_ir::dsl::trace(name, body)?;
     bitmat_ir::verify::verify(&kernel)?;
+    bitmat_ir::passes::optimize(&mut kernel);
+    // The passes keep the IR valid; checking again turns a pass bug into an error, not a crash.
+    bitmat_ir::verify::verify(&kernel)?;
+    crate::dump::dump("ir", name, || kernel.to_string());
     Ok(kernel)
 }

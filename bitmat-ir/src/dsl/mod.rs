@@ -17,9 +17,9 @@ mod trace;
 
 pub use control::{Carry, Cond, ForLoop, IfBranch, IfValue, IntoCond};
 pub use ops::{
-    arange, atomic_add, atomic_add_unmasked, binary, compare, compile_error, dot, dot_acc, full,
-    load, load_masked, maximum, minimum, num_programs, program_id, select, store, store_masked,
-    zeros,
+    arange, atomic_add, atomic_add_unmasked, binary, compare, dot, dot_acc, full, load,
+    load_masked, maximum, minimum, num_programs, program_id, select, static_assert, store,
+    store_masked, zeros,
 };
 pub use tile::{Dim, IntoOperand, IntoShape, Operand, Tile, Weak};
 pub use trace::{param, trace, TraceError};
@@ -42,6 +42,6 @@ impl<T: crate::Element> PointerTo for T {
 pub mod prelude {
     pub use super::{
         arange, atomic_add, dot, full, load, maximum, minimum, num_programs, program_id, select,
-        store, zeros, Ptr, Tile,
+        static_assert, store, zeros, Ptr, Tile,
     };
 }

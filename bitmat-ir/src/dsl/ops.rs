@@ -745,8 +745,10 @@ pub fn minimum(a: impl IntoOperand, b: impl IntoOperand) -> Tile {
     binary("minimum", BinaryOp::Min, a, b)
 }
 
-/// Reports a specialization-time error from kernel code (e.g. an unsupported constexpr
-/// combination); the kernel fails to specialize with `message`.
-pub fn compile_error(message: &str) {
-    fail("compile_error", message);
+/// Fails specialization with `message` unless `condition` holds (Triton's `static_assert`):
+/// for constexpr combinations a kernel does not support.
+pub fn static_assert(condition: bool, message: &str) {
+    if !condition {
+        fail("static_assert", message);
+    }
 }

@@ -195,7 +195,9 @@ macro_rules! dim_impl {
 }
 dim_impl!(i8, u8, i16, u16, i32, u32, i64, u64, isize, usize);
 
-impl<D: Dim, const N: usize> IntoShape for [D; N] {
+/// Arrays of `i32` (the type of constexpr block sizes and of integer literals); `[]` is the
+/// shape of a scalar.
+impl<const N: usize> IntoShape for [i32; N] {
     fn into_shape(self) -> Result<Vec<u32>, String> {
         self.iter().map(|d| d.to_dim()).collect()
     }

@@ -1,0 +1,35 @@
+//! Passes every backend shares. [`optimize`] runs the canonicalization pipeline that
+//! specialization applies to each kernel: [`simplify`] (constant reshaping and algebraic
+//! identities), [`cse`] (common subexpressions) and [`dce`] (dead code).
+
+pub mod cse;
+pub mod dce;
+pub mod simplify;
+
+use crate::kernel::{Block, Kernel, ValueId};
+use std::collections::HashMap;
+
+/// Simplifies, deduplicates and prunes `kernel` in place. The result computes the same
+/// values and has the same side effects.
+pub fn optimize(kernel: &mut Kernel) {
+    simplify::run(kernel);
+    cse::run(kernel);
+    dce::run(kernel);
+}
+
+/// Rewrites every operand of `block` (nested blocks included) through `map`.
+pub(crate) fn substitute(block: &mut Block, map: &HashMap<ValueId, ValueId>) {
+    if map.is_empty() {
+        return;
+    }
+    for op in &mut block.ops {
+        for v in op.kind.operands_mut() {
+            if let Some(&to) = map.get(v) {
+                *v = to;
+            }
+        }
+        for b in op.kind.blocks_mut() {
+            substitute(b, map);
+        }
+    }
+}
