@@ -85,6 +85,7 @@ pub fn ternary_matmul(
     check_k(OP, k, 4, "ternary packing (4 codes per byte)")?;
     check_len(OP, "x", m * k, x.len())?;
     check_len(OP, "packed weights", n * k / 4, w_packed.len())?;
+    crate::formats::check_ternary_codes(w_packed)?;
     let blocks = MatmulBlocks::for_rows(m);
     let (a, w, c) = (
         device.upload(x)?,
@@ -118,6 +119,7 @@ pub fn ternary_linear(
     const OP: &str = "ternary_linear";
     x.validate()?;
     w.validate()?;
+    crate::formats::check_ternary_codes(&w.packed)?;
     let (m, k, n) = (x.rows, x.cols, w.out_features);
     if k != w.in_features {
         return Err(Error::Shape {

@@ -735,3 +735,19 @@ fn rmsnorm_quantize_errors() {
         );
     }
 }
+
+#[test]
+fn invalid_ternary_codes_are_rejected() {
+    let dev = Device::interpreter();
+    // Element 6 (byte 1, position 2) holds the invalid code 3.
+    let packed = [0b0001_1001u8, 0b0011_0000];
+    let err = bitmat::ops::ternary_matmul(&dev, &[1i8; 8], 1, 8, &packed, 1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Format(FormatError::InvalidCode { index: 6, .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("code 3"), "{err}");
+}

@@ -22,6 +22,6 @@ pub use int4::{
     unpack_uint4, Int4Group, Int4Weights, INT4_AMAX_FLOOR, INT4_VALUES_PER_WORD,
 };
 pub use ternary::{
-    pack_ternary, quantize_ternary, quantize_ternary_value, unpack_ternary, ScaleGranularity,
-    TernaryWeights, TERNARY_SCALE_FLOOR, TERNARY_VALUES_PER_BYTE,
+    check_ternary_codes, pack_ternary, quantize_ternary, quantize_ternary_value, unpack_ternary,
+    ScaleGranularity, TernaryWeights, TERNARY_SCALE_FLOOR, TERNARY_VALUES_PER_BYTE,
 };

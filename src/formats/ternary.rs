@@ -139,6 +139,25 @@ pub fn unpack_ternary(packed: &[u8], out: usize, inp: usize) -> Result<Vec<i8>, 
     Ok(values)
 }
 
+/// Checks that no 2-bit code of `packed` is the invalid code 3 (a byte scan, much cheaper
+/// than a matmul over the same bytes); the error names the first offending element.
+pub fn check_ternary_codes(packed: &[u8]) -> Result<(), FormatError> {
+    // A code is 3 exactly when both of its bits are set.
+    let Some(j) = packed.iter().position(|&b| b & (b >> 1) & 0x55 != 0) else {
+        return Ok(());
+    };
+    let byte = packed[j];
+    let i = (0..TERNARY_VALUES_PER_BYTE)
+        .find(|i| (byte >> (2 * i)) & 0b11 == 0b11)
+        .unwrap_or(0);
+    Err(FormatError::InvalidCode {
+        format: "ternary",
+        index: j * TERNARY_VALUES_PER_BYTE + i,
+        value: 3,
+        expected: "a 2-bit code 0 (0), 1 (+1) or 2 (-1); code 3 is invalid",
+    })
+}
+
 /// The absmean scale of a slice: `max((sum_f64(|w|) / len) as f32, 1e-5)`.
 ///
 /// The sum of `|w|` is taken sequentially in f64, divided by the element count in
