@@ -6,6 +6,6 @@ use quote::quote;
 /// The helper with the rewritten `body`.
 pub fn helper_fn(func: &syn::ItemFn, body: &syn::Block) -> TokenStream {
     let mut func = func.clone();
-    func.block = Box::new(body.clone());
+    *func.block = body.clone();
     quote!(#func)
 }
