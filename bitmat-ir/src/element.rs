@@ -5,6 +5,11 @@ use crate::types::DType;
 use half::{bf16, f16};
 
 /// A Rust type that is an element type of the IR (`i8`, `f16`, `bool`, ...).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a bitmat element type",
+    label = "not an element type",
+    note = "element types (of `Ptr<T>`, `Buffer<T>`, scalar arguments and casts) are bool, i8, u8, i16, u16, i32, u32, i64, u64, f16, bf16 and f32"
+)]
 pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + Default + 'static {
     /// The IR element type of `Self`.
     const DTYPE: DType;

@@ -27,7 +27,8 @@ impl std::fmt::Display for ConstexprValue {
 /// A type usable as a `#[constexpr]` kernel argument: it can key the kernel cache.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a #[constexpr] kernel argument",
-    note = "constexpr arguments are integers, floats, bool, char, &str or String"
+    label = "not a constexpr type",
+    note = "constexpr arguments are integers, floats, bool, char, &str or String; pass several values as separate arguments, e.g. `#[constexpr] block_m: i32, #[constexpr] block_n: i32`"
 )]
 pub trait Constexpr: Clone {
     /// The value as it enters a cache key.

@@ -17,6 +17,11 @@ use crate::types::{DType, TileType};
 
 /// A variable that a runtime loop or branch may assign: a [`Tile`], or a compile-time value
 /// (which may not be assigned there; that is reported at specialization time).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be assigned inside a runtime `range` loop or `if`",
+    label = "assigned here, inside a runtime loop or branch",
+    note = "a runtime loop carries, and a runtime `if` yields, only `Tile` variables: keep one `let mut` tile per value (e.g. `let mut acc = zeros::<f32>([block]);`)"
+)]
 pub trait Carry {
     /// The tile held, or `None` for a compile-time value.
     fn carried(&self) -> Option<Tile>;
@@ -225,6 +230,11 @@ fn loop_bounds(t: &mut Trace, lo: Operand, hi: Operand, st: Operand) -> Option<(
 
 /// The condition of an `if`: a Rust `bool` (decided now) or a scalar `bool` tile (a branch in
 /// the kernel).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the condition of an `if` in a kernel",
+    label = "expected a `bool` or a scalar bool `Tile`",
+    note = "a Rust `bool` (e.g. `block > 64` on a constexpr) is decided at specialization; a scalar bool tile (e.g. `flag > 0` on a runtime scalar) branches in the kernel; for element-wise choices use `select(mask, a, b)`"
+)]
 pub trait IntoCond {
     /// Classifies the condition.
     fn into_cond(self) -> Cond;
@@ -253,6 +263,11 @@ impl IntoCond for Tile {
 
 /// The value an `if` produces: `()`, a [`Tile`] (yielded by a runtime `if`), or a
 /// compile-time value (only from an `if` decided at specialization time).
+#[diagnostic::on_unimplemented(
+    message = "an `if` in a kernel cannot produce a value of type `{Self}`",
+    label = "this `if` yields `{Self}`",
+    note = "an `if` yields `()`, one `Tile`, or a Rust scalar when decided at specialization; for several tiles, declare `let mut` variables before the `if` and assign them in both branches"
+)]
 pub trait IfValue: Sized {
     /// The tiles to yield, or `Err` with a description when a runtime `if` cannot produce
     /// this value.

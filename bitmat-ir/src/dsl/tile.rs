@@ -127,6 +127,11 @@ pub enum Operand {
 }
 
 /// Anything that can be an operand: [`Tile`] and the Rust scalar types.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an operand of a kernel operation",
+    label = "expected a `Tile` or a Rust number or `bool`",
+    note = "operands are tiles or Rust scalars (integers, floats, `f16`, `bf16`, `bool`), e.g. `load(ptr, mask, 0.0)`, `x * 2`, `select(mask, x, 0)`"
+)]
 pub trait IntoOperand: Copy {
     /// The operand.
     fn into_operand(self) -> Operand;
@@ -173,12 +178,22 @@ impl IntoOperand for bool {
 }
 
 /// A shape written by the user: `[block_m, block_n]`, `[]`, a `Vec`, ...
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tile shape",
+    label = "expected an array of extents",
+    note = "write a shape as an array of compile-time integers: `[block]`, `[block_m, block_n]`, or `[]` for a scalar"
+)]
 pub trait IntoShape {
     /// The extents, or a message saying which one is invalid.
     fn into_shape(self) -> Result<Vec<u32>, String>;
 }
 
 /// One extent: any Rust integer.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tile extent: tile shapes are fixed when the kernel is specialized",
+    label = "expected a Rust integer",
+    note = "an extent is a compile-time integer, such as a `#[constexpr] block: i32` argument; for a runtime bound `n`, take a constexpr block and mask: `let offs = arange(block); let mask = offs < n;`"
+)]
 pub trait Dim: Copy {
     /// The extent as a `u32`, or a message.
     fn to_dim(self) -> Result<u32, String>;

@@ -3,8 +3,9 @@
 
 use crate::parse::signature::{KernelSig, ParamKind};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use std::hash::{Hash, Hasher};
+use syn::spanned::Spanned;
 
 /// A hash of the kernel's source tokens: part of every cache key.
 fn source_hash(source: &str) -> u64 {
@@ -37,6 +38,15 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
         quote!(#m #n: #ty)
     });
     let ir_args: Vec<_> = constexprs.iter().map(|(p, _)| &p.name).collect();
+    // `<T as Constexpr>` spanned at the user's type, so that a type which cannot be a
+    // constexpr is reported on the argument, not on `#[bitkernel]`.
+    let constexpr_keys: Vec<_> = constexprs
+        .iter()
+        .map(|(p, ty)| {
+            let n = &p.name;
+            quote_spanned!(ty.span()=> <#ty as ::bitmat::Constexpr>::key(&#n))
+        })
+        .collect();
 
     let declare_runtime = params.iter().filter_map(|p| {
         let n = &p.name;
@@ -59,20 +69,44 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
         .map(|p| {
             let n = &p.name;
             match &p.kind {
-                ParamKind::Ptr(t) => quote!(#n: &::bitmat::Buffer<#t>),
+                ParamKind::Ptr(t) => quote_spanned!(t.span()=> #n: &::bitmat::Buffer<#t>),
                 ParamKind::Scalar(t) | ParamKind::Constexpr(t) => quote!(#n: #t),
             }
         })
         .collect();
-    let launch_names: Vec<_> = params.iter().map(|p| &p.name).collect();
-    let kernel_args = params.iter().filter_map(|p| {
-        let n = &p.name;
-        match &p.kind {
-            ParamKind::Ptr(_) => Some(quote!(::bitmat::KernelArg::buffer(#n))),
-            ParamKind::Scalar(_) => Some(quote!(::bitmat::KernelArg::scalar(#n))),
-            ParamKind::Constexpr(_) => None,
+    let kernel_args: Vec<_> = params
+        .iter()
+        .filter_map(|p| {
+            let n = &p.name;
+            match &p.kind {
+                ParamKind::Ptr(_) => Some(quote!(::bitmat::KernelArg::buffer(#n))),
+                ParamKind::Scalar(_) => Some(quote!(::bitmat::KernelArg::scalar(#n))),
+                ParamKind::Constexpr(_) => None,
+            }
+        })
+        .collect();
+    // The body of both `launch` functions. `launch` does not forward to `Launcher::launch`:
+    // that call would repeat every error on the argument types at `#[bitkernel]`'s span.
+    let launch_body = |options: TokenStream| {
+        quote! {
+            let __bitmat_id = ::bitmat::KernelId {
+                name: NAME,
+                source_hash: SOURCE_HASH,
+                constexprs: ::std::vec![#(#constexpr_keys),*],
+            };
+            let __bitmat_args = [#(#kernel_args),*];
+            ::bitmat::launch_kernel(
+                __bitmat_device,
+                &__bitmat_id,
+                || ir(#(::core::clone::Clone::clone(&#ir_args)),*),
+                __bitmat_grid.into(),
+                #options,
+                &__bitmat_args,
+            )
         }
-    });
+    };
+    let launch_default = launch_body(quote!(&::core::default::Default::default()));
+    let launch_with = launch_body(quote!(&self.options));
     let launcher = format_ident!("Launcher");
 
     quote! {
@@ -101,7 +135,7 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
                 __bitmat_grid: impl ::core::convert::Into<::bitmat::Grid>,
                 #(#launch_params),*
             ) -> ::core::result::Result<(), ::bitmat::Error> {
-                with(::core::default::Default::default()).launch(__bitmat_device, __bitmat_grid, #(#launch_names),*)
+                #launch_default
             }
 
             /// Launch with explicit options (`num_warps`, `num_stages`).
@@ -122,20 +156,7 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
                     __bitmat_grid: impl ::core::convert::Into<::bitmat::Grid>,
                     #(#launch_params),*
                 ) -> ::core::result::Result<(), ::bitmat::Error> {
-                    let __bitmat_id = ::bitmat::KernelId {
-                        name: NAME,
-                        source_hash: SOURCE_HASH,
-                        constexprs: ::std::vec![#(::bitmat::Constexpr::key(&#ir_args)),*],
-                    };
-                    let __bitmat_args = [#(#kernel_args),*];
-                    ::bitmat::launch_kernel(
-                        __bitmat_device,
-                        &__bitmat_id,
-                        || ir(#(::core::clone::Clone::clone(&#ir_args)),*),
-                        __bitmat_grid.into(),
-                        &self.options,
-                        &__bitmat_args,
-                    )
+                    #launch_with
                 }
             }
 

@@ -82,14 +82,14 @@ pub fn parse_kernel(func: &ItemFn) -> syn::Result<KernelSig> {
     check_common(func, "kernel")?;
     let sig = &func.sig;
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        return Err(syn::Error::new(
-            sig.generics.span(),
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
             "a kernel cannot be generic: pass compile-time choices as `#[constexpr]` arguments (e.g. `#[constexpr] block_k: i32`) and element types as concrete `Ptr<T>`",
         ));
     }
-    if let syn::ReturnType::Type(_, ty) = &sig.output {
-        return Err(syn::Error::new(
-            ty.span(),
+    if let syn::ReturnType::Type(..) = &sig.output {
+        return Err(syn::Error::new_spanned(
+            &sig.output,
             "a kernel returns nothing: write its results through a `Ptr<T>` argument with `store(ptr, value, mask)`",
         ));
     }
@@ -112,7 +112,7 @@ fn parse_param(arg: &FnArg) -> syn::Result<Param> {
         FnArg::Receiver(r) => {
             return Err(syn::Error::new(
                 r.span(),
-                "a kernel is a free function and cannot take `self`",
+                "a kernel is a free function and cannot take `self`; remove it and pass what it holds as arguments",
             ))
         }
         FnArg::Typed(pt) => pt,
@@ -122,25 +122,25 @@ fn parse_param(arg: &FnArg) -> syn::Result<Param> {
             Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
                 (p.ident.clone(), p.mutability.is_some())
             }
-            other => return Err(syn::Error::new(
-                other.span(),
-                "kernel arguments must be plain names (`x: Ptr<f32>`); patterns are not supported",
+            other => return Err(syn::Error::new_spanned(
+                other,
+                "kernel arguments must be plain names (`x: Ptr<f32>`); patterns are not supported: pass each value as its own argument (`m: i32, n: i32`)",
             )),
         };
     let mut constexpr = false;
     for attr in &pt.attrs {
         if attr.path().is_ident("constexpr") {
             if !matches!(attr.meta, syn::Meta::Path(_)) {
-                return Err(syn::Error::new(
-                    attr.span(),
-                    "`#[constexpr]` takes no arguments",
+                return Err(syn::Error::new_spanned(
+                    attr,
+                    "`#[constexpr]` takes no arguments: write `#[constexpr] block: i32` and pass the value to `launch(..)` or `ir(..)`",
                 ));
             }
             constexpr = true;
         } else {
-            return Err(syn::Error::new(
-                attr.span(),
-                "unknown attribute on a kernel argument: the only one accepted is `#[constexpr]`",
+            return Err(syn::Error::new_spanned(
+                attr,
+                "unknown attribute on a kernel argument: the only one accepted is `#[constexpr]`, which makes the argument a compile-time value",
             ));
         }
     }
@@ -166,10 +166,35 @@ fn parse_param(arg: &FnArg) -> syn::Result<Param> {
             kind: ParamKind::Scalar(ty),
         });
     }
-    Err(syn::Error::new(
-        ty.span(),
-        "unsupported kernel argument type: runtime arguments are `Ptr<T>` (a device buffer) or a scalar (bool, i8, u8, i16, u16, i32, u32, i64, u64, f16, bf16, f32); a compile-time value takes `#[constexpr]`",
+    let elem =
+        buffer_element(&ty).map_or_else(|| "T".to_string(), |t| quote::quote!(#t).to_string());
+    Err(syn::Error::new_spanned(
+        &ty,
+        format!("unsupported kernel argument type: a device buffer is written `Ptr<{elem}>` (launched with `&Buffer<{elem}>`), a runtime scalar is one of bool, i8, u8, i16, u16, i32, u32, i64, u64, f16, bf16, f32, and a compile-time value takes `#[constexpr]`"),
     ))
+}
+
+/// `T` when `ty` looks like a host buffer of `T`: `Vec<T>`, `[T]`, `[T; N]`, or a reference to one.
+fn buffer_element(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Reference(r) => buffer_element(&r.elem),
+        Type::Slice(s) => Some(&s.elem),
+        Type::Array(a) => Some(&a.elem),
+        Type::Path(tp) => {
+            let last = tp.path.segments.last()?;
+            if last.ident != "Vec" {
+                return None;
+            }
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            match args.args.first()? {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// `T` when `ty` is `Ptr<T>` (by its last path segment).

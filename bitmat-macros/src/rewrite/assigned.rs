@@ -1,7 +1,6 @@
 //! Which variables a block assigns that were declared outside it: those become the carried
 //! values of a runtime loop or the results of a runtime `if`.
 
-use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 use syn::{Expr, Ident, Pat};
 
@@ -13,7 +12,7 @@ pub struct Assigned {
     /// The outer variables assigned.
     pub names: Vec<Ident>,
     /// An assignment to something other than a variable (`a.b = ..`, `a[i] = ..`).
-    pub complex_target: Option<proc_macro2::Span>,
+    pub complex_target: Option<Expr>,
 }
 
 impl Assigned {
@@ -53,7 +52,7 @@ impl Assigned {
             Expr::Paren(p) => self.target(&p.expr),
             other => {
                 if self.complex_target.is_none() {
-                    self.complex_target = Some(other.span());
+                    self.complex_target = Some(other.clone());
                 }
             }
         }

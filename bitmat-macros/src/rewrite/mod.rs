@@ -45,6 +45,11 @@ impl Rewriter {
         self.errors.push(syn::Error::new(span, msg));
     }
 
+    /// An error spanning all of `tokens` (not only their first token).
+    fn error_spanned(&mut self, tokens: impl quote::ToTokens, msg: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new_spanned(tokens, msg));
+    }
+
     fn replace(e: &mut Expr, tokens: TokenStream) {
         *e = Expr::Verbatim(tokens);
     }
@@ -93,11 +98,12 @@ impl Rewriter {
         let name = p.path.segments[0].ident.to_string();
         let span = p.span();
         let n = c.args.len();
+        let args_word = if n == 1 { "argument" } else { "arguments" };
         let target = match (name.as_str(), n) {
             ("load", 1) => "load",
             ("load", 3) => "load_masked",
             ("load", _) => {
-                return self.error(span, format!("`load` takes `(ptr)` or `(ptr, mask, other)`, not {n} arguments; a masked load needs the value of masked-off lanes, e.g. `load(p, mask, 0)`"));
+                return self.error(span, format!("`load` takes `(ptr)` or `(ptr, mask, other)`, not {n} {args_word}; a masked load needs the value of masked-off lanes, e.g. `load(p, mask, 0)`"));
             }
             ("store", 2) => "store",
             ("store", 3) => "store_masked",
@@ -105,7 +111,7 @@ impl Rewriter {
                 return self.error(
                     span,
                     format!(
-                        "`store` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} arguments"
+                        "`store` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} {args_word}"
                     ),
                 );
             }
@@ -114,13 +120,13 @@ impl Rewriter {
             ("dot", _) => {
                 return self.error(
                     span,
-                    format!("`dot` takes `(a, b)` or `(a, b, acc)`, not {n} arguments"),
+                    format!("`dot` takes `(a, b)` or `(a, b, acc)`, not {n} {args_word}"),
                 );
             }
             ("atomic_add", 2) => "atomic_add_unmasked",
             ("atomic_add", 3) => "atomic_add",
             ("atomic_add", _) => {
-                return self.error(span, format!("`atomic_add` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} arguments"));
+                return self.error(span, format!("`atomic_add` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} {args_word}"));
             }
             ("range", _) => {
                 return self.error(span, "`range(start, end, step)` is only valid as the iterator of a `for` loop: `for i in range(0, n, block) { .. }`");
@@ -141,16 +147,17 @@ impl Rewriter {
         };
         let span = f.for_token.span();
         if let Some(label) = &f.label {
-            return self.error(label.span(), "a runtime `range` loop cannot have a label; `break` and `continue` are not supported in runtime loops");
+            return self.error(label.span(), "a runtime `range` loop cannot have a label (`break` and `continue` are not supported in runtime loops); remove the label");
         }
         let (lo, hi, st) = match range_args.as_slice() {
             [end] => (quote!(0), quote!(#end), quote!(1)),
             [start, end] => (quote!(#start), quote!(#end), quote!(1)),
             [start, end, step] => (quote!(#start), quote!(#end), quote!(#step)),
             _ => {
-                return self.error(
-                    f.expr.span(),
-                    "`range` takes `(end)`, `(start, end)` or `(start, end, step)`",
+                let n = range_args.len();
+                return self.error_spanned(
+                    &f.expr,
+                    format!("`range` takes `(end)`, `(start, end)` or `(start, end, step)`, not {n} arguments"),
                 );
             }
         };
@@ -158,14 +165,14 @@ impl Rewriter {
             syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => quote!(#p),
             syn::Pat::Wild(w) => quote!(#w),
             other => {
-                return self.error(
-                    other.span(),
-                    "the variable of a runtime `range` loop must be a plain name or `_`",
+                return self.error_spanned(
+                    other,
+                    "the variable of a runtime `range` loop must be a plain name or `_` (`for k0 in range(0, k, block_k)`); derive other values inside the body (`let j = i + 1;`)",
                 );
             }
         };
         if let Some(s) = assigned.complex_target {
-            return self.error(s, "only plain variables can be assigned inside a runtime `range` loop (they become loop-carried values)");
+            return self.error_spanned(s, "only plain variables can be assigned inside a runtime `range` loop (they become loop-carried values): copy this into a `let mut` variable before the loop, assign that variable in the loop, and write it back after the loop");
         }
         let (names, refs) = carried(&assigned.names);
         let body = &f.body;
@@ -184,7 +191,7 @@ impl Rewriter {
         let span = i.if_token.span();
         let else_expr: Option<&Expr> = i.else_branch.as_ref().map(|(_, e)| &**e);
         if let Some(s) = assigned.complex_target {
-            return self.error(s, "only plain variables can be assigned inside an `if` of a kernel (they become the branch's results)");
+            return self.error_spanned(s, "only plain variables can be assigned inside an `if` of a kernel (they become the branch's results): copy this into a `let mut` variable before the `if`, assign that variable in the branches, and write it back after the `if`");
         }
         let (names, refs) = carried(&assigned.names);
         let cond = &i.cond;

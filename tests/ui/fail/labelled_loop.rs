@@ -1,0 +1,12 @@
+use bitmat::prelude::*;
+
+#[bitkernel]
+fn sum(x: Ptr<f32>, out: Ptr<f32>, n: i32) {
+    let mut acc = zeros::<f32>([]);
+    'outer: for i in range(n) {
+        acc = acc + load(x + i);
+    }
+    store(out, acc);
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use bitmat::prelude::*;
+
+#[bitkernel]
+struct Copy {
+    block: i32,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use bitmat::prelude::*;
+
+#[bitkernel]
+fn copy(x: Ptr<f32>, y: Ptr<f32>, n: i32, #[constexpr] block: i32) {
+    let offs = arange(block);
+    let mask = offs < n;
+    store(y + offs, load(x + offs, mask, 0.0), mask, 0.0);
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use bitmat::prelude::*;
+
+#[bitkernel]
+unsafe fn copy(x: Ptr<f32>, y: Ptr<f32>) {
+    store(y, load(x));
+}
+
+fn main() {}
