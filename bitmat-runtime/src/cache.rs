@@ -1,7 +1,7 @@
-//! The in-memory cache of specialized kernels of one device.
+//! The in-memory cache of compiled kernels of one device.
 
+use crate::backend::Compiled;
 use crate::constexpr::ConstexprValue;
-use bitmat_ir::Kernel;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -13,10 +13,10 @@ pub(crate) struct CacheKey {
     pub(crate) constexprs: Vec<ConstexprValue>,
 }
 
-/// Specialized kernels by key.
+/// Compiled kernels by key.
 #[derive(Default)]
 pub(crate) struct KernelCache {
-    entries: Mutex<HashMap<CacheKey, Arc<Kernel>>>,
+    entries: Mutex<HashMap<CacheKey, Arc<Compiled>>>,
 }
 
 impl KernelCache {
@@ -24,14 +24,14 @@ impl KernelCache {
     pub(crate) fn get_or_build<E>(
         &self,
         key: CacheKey,
-        build: impl FnOnce() -> Result<Kernel, E>,
-    ) -> Result<Arc<Kernel>, E> {
+        build: impl FnOnce() -> Result<Compiled, E>,
+    ) -> Result<Arc<Compiled>, E> {
         if let Some(k) = self.lock().get(&key) {
             return Ok(Arc::clone(k));
         }
         // Build outside the lock: specialization runs user code, which may launch kernels.
-        let kernel = Arc::new(build()?);
-        Ok(Arc::clone(self.lock().entry(key).or_insert(kernel)))
+        let compiled = Arc::new(build()?);
+        Ok(Arc::clone(self.lock().entry(key).or_insert(compiled)))
     }
 
     /// Number of cached kernels.
@@ -39,7 +39,7 @@ impl KernelCache {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<Kernel>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<Compiled>>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -1,11 +1,11 @@
 //! Launching a kernel: grid, options, arguments, and dispatch to the device's backend.
 
-use crate::buffer::{lock, Buffer};
+use crate::backend;
+use crate::buffer::Buffer;
 use crate::cache::CacheKey;
 use crate::constexpr::ConstexprValue;
-use crate::device::{Backend, Device};
+use crate::device::Device;
 use crate::error::Error;
-use bitmat_ir::interp::{self, ArgValue};
 use bitmat_ir::{DType, Element, HostData, Kernel, ParamKind, Scalar};
 use std::sync::{Arc, Mutex};
 
@@ -107,12 +107,13 @@ pub fn launch_kernel<E: From<Error>>(
         source_hash: id.source_hash,
         constexprs: id.constexprs.clone(),
     };
-    let kernel = device.inner.cache.get_or_build(key, build)?;
-    check_arguments(device, &kernel, args)?;
+    let compiled = device.inner.cache.get_or_build(key, || {
+        let ir = build()?;
+        Ok::<_, E>(backend::compile(device.backend(), ir)?)
+    })?;
+    check_arguments(device, &compiled.ir, args)?;
     check_grid(grid)?;
-    match device.backend() {
-        Backend::Interpreter => Ok(run_interpreter(&kernel, grid, args)?),
-    }
+    Ok(backend::run(&compiled, grid, args)?)
 }
 
 /// Grid axes are limited as on CUDA (x < 2^31, y and z < 2^16), on every device, so a launch
@@ -176,30 +177,5 @@ fn check_arguments(device: &Device, kernel: &Kernel, args: &[KernelArg<'_>]) -> 
             }
         }
     }
-    Ok(())
-}
-
-fn run_interpreter(kernel: &Kernel, grid: Grid, args: &[KernelArg<'_>]) -> Result<(), Error> {
-    // One lock per distinct buffer, so aliased arguments share one host vector.
-    let mut storages: Vec<&Arc<Mutex<HostData>>> = Vec::new();
-    let mut values = Vec::with_capacity(args.len());
-    for arg in args {
-        match arg {
-            KernelArg::Buffer { storage, .. } => {
-                let index = match storages.iter().position(|s| Arc::ptr_eq(s, storage)) {
-                    Some(i) => i,
-                    None => {
-                        storages.push(storage);
-                        storages.len() - 1
-                    }
-                };
-                values.push(ArgValue::Buffer(index));
-            }
-            KernelArg::Scalar(s) => values.push(ArgValue::Scalar(*s)),
-        }
-    }
-    let mut guards: Vec<_> = storages.iter().map(|s| lock(s)).collect();
-    let mut buffers: Vec<&mut HostData> = guards.iter_mut().map(|g| &mut **g).collect();
-    interp::run(kernel, grid.0, &values, &mut buffers)?;
     Ok(())
 }

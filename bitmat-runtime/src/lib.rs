@@ -4,6 +4,7 @@
 //! Backends: the reference interpreter of `bitmat-ir` (`Device::interpreter()`); compiled CPU
 //! and CUDA backends plug in behind the same [`Device`] as they land.
 
+mod backend;
 mod buffer;
 mod cache;
 mod constexpr;
