@@ -322,6 +322,7 @@ fn uint4_words(k: usize) -> usize {
 
 /// Checks the operands of the W4A4 ops and launches [`int4::w4a4_matmul`]; the `i32` result
 /// stays on the device.
+#[allow(clippy::too_many_arguments)] // the operands of the two public W4A4 ops, passed through
 fn launch_w4a4(
     op: &'static str,
     device: &Device,
