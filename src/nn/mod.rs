@@ -7,9 +7,9 @@
 //! or `bf16` ([`Float`]) of shape `[.., in_features]` (any number of leading batch
 //! dimensions); outputs have the same type and shape `[.., out_features]`.
 //!
-//! Bad input is an [`Error`](crate::Error), never a panic: [`Error::Shape`](crate::Error::Shape)
+//! Bad input is an [`Error`], never a panic: [`Error::Shape`]
 //! for shapes, lengths and options (its `op` names the layer and method, e.g.
-//! `"BitLinear::forward"`), [`Error::Format`](crate::Error::Format) for weights the formats
+//! `"BitLinear::forward"`), [`Error::Format`] for weights the formats
 //! refuse and for non-finite values ([`FormatError::NonFinite`](crate::formats::FormatError)).
 
 mod bitlinear;
@@ -28,7 +28,7 @@ mod sealed {
     impl Sealed for crate::bf16 {}
 }
 
-/// The floating-point types layers take and return: `f32`, [`f16`] and [`bf16`].
+/// The floating-point types layers take and return: `f32`, [`struct@f16`] and [`bf16`].
 pub trait Float: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The type's name in messages (`"f32"`, `"f16"`, `"bf16"`).
     const NAME: &'static str;
