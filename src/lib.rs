@@ -25,13 +25,15 @@
 //! ```
 //!
 //! On top sit the packed formats ([`formats`]), prebuilt kernels written in the DSL
-//! ([`kernels`]) and host-callable ops ([`ops`]).
+//! ([`kernels`]), host-callable ops ([`ops`]) and layers ([`nn`]: [`nn::BitLinear`],
+//! [`nn::Int4Linear`]).
 
 extern crate self as bitmat;
 
 mod error;
 pub mod formats;
 pub mod kernels;
+pub mod nn;
 pub mod ops;
 pub mod reference;
 pub mod selftest;

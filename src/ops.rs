@@ -3,10 +3,20 @@
 //!
 //! The formats ([`crate::formats`]) and plain-Rust references ([`crate::reference`]) define
 //! what each op computes.
+//!
+//! # BitTensor
+//!
+//! BitTensor's whole flow maps onto these functions:
+//!
+//! | BitTensor | bitmat |
+//! | --- | --- |
+//! | `pack_weights(w)` (`uint8 [out, in]`, values `0..=15`) | [`crate::formats::pack_uint4`] (pad `in` with zeros to a multiple of 16 first; BitTensor pads the same way) |
+//! | `packed_matmul(x, w_packed, bias)` | [`packed_matmul_w4a4`] (exact `i32`) or [`packed_matmul_w4a4_packed`] (BitTensor's saturated, packed output) |
+//! | `unpack_tensor(packed, rows, cols)` | [`unpack_uint4_flat`] (any shape), or [`crate::formats::unpack_uint4`] when `cols` is a multiple of 16 |
 
 use crate::formats::{Int4Weights, QuantizedActivations, ScaleGranularity, TernaryWeights};
 use crate::kernels::{int4, norm, ternary};
-use crate::{f16, Device, Error};
+use crate::{f16, Buffer, Device, Error};
 
 /// Block sizes of a matmul launch.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -29,21 +39,21 @@ impl MatmulBlocks {
         }
     }
 
-    fn grid(&self, m: usize, n: usize) -> Result<(u32, u32), Error> {
+    pub(crate) fn grid(&self, m: usize, n: usize) -> Result<(u32, u32), Error> {
         let gm = m.div_ceil(self.block_m as usize);
         let gn = n.div_ceil(self.block_n as usize);
         Ok((to_u32("grid", gm)?, to_u32("grid", gn)?))
     }
 }
 
-fn to_i32(op: &'static str, what: &str, v: usize) -> Result<i32, Error> {
+pub(crate) fn to_i32(op: &'static str, what: &str, v: usize) -> Result<i32, Error> {
     i32::try_from(v).map_err(|_| Error::Shape {
         op,
         message: format!("{what} = {v} exceeds i32::MAX, the largest extent kernels index"),
     })
 }
 
-fn to_u32(op: &'static str, v: usize) -> Result<u32, Error> {
+pub(crate) fn to_u32(op: &'static str, v: usize) -> Result<u32, Error> {
     u32::try_from(v).map_err(|_| Error::Shape {
         op,
         message: format!("{v} programs exceed the grid limit"),
@@ -163,7 +173,7 @@ pub fn ternary_linear(
 
 /// `block_k` for int4 kernels: 32 when it divides the group, else 16 (groups are multiples
 /// of 16).
-fn int4_blocks(m: usize, group: usize) -> MatmulBlocks {
+pub(crate) fn int4_blocks(m: usize, group: usize) -> MatmulBlocks {
     let mut b = MatmulBlocks::for_rows(m);
     b.block_k = if group % 32 == 0 { 32 } else { 16 };
     b
@@ -306,4 +316,172 @@ pub fn rmsnorm_quantize(
         values: out.to_vec()?,
         scales: scales.to_vec()?,
     })
+}
+
+/// `ceil(k / 16)`: the `u64` words of one packed row of `k` unsigned 4-bit values.
+fn uint4_words(k: usize) -> usize {
+    k.div_ceil(crate::formats::INT4_VALUES_PER_WORD)
+}
+
+/// Checks the operands of the W4A4 ops and launches [`int4::w4a4_matmul`]; the `i32` result
+/// stays on the device.
+#[allow(clippy::too_many_arguments)] // the operands of the two public W4A4 ops, passed through
+fn launch_w4a4(
+    op: &'static str,
+    device: &Device,
+    x_packed: &[u64],
+    m: usize,
+    w_packed: &[u64],
+    n: usize,
+    k: usize,
+    bias: Option<&[i32]>,
+) -> Result<Buffer<i32>, Error> {
+    if k == 0 {
+        return Err(Error::Shape {
+            op,
+            message: "K = 0: there is nothing to reduce over (in_features must be at least 1)"
+                .into(),
+        });
+    }
+    let words = uint4_words(k);
+    let len = |what: &str, rows: usize| {
+        rows.checked_mul(words).ok_or_else(|| Error::Shape {
+            op,
+            message: format!("{what}: {rows} rows x {words} words overflows usize"),
+        })
+    };
+    check_len(
+        op,
+        &format!("packed activations (m * ceil(k / 16) = {m} * {words})"),
+        len("packed activations", m)?,
+        x_packed.len(),
+    )?;
+    check_len(
+        op,
+        &format!("packed weights (n * ceil(k / 16) = {n} * {words})"),
+        len("packed weights", n)?,
+        w_packed.len(),
+    )?;
+    if let Some(b) = bias {
+        check_len(op, "bias (n)", n, b.len())?;
+    }
+    let out_len = m.checked_mul(n).ok_or_else(|| Error::Shape {
+        op,
+        message: format!("output {m} x {n} overflows usize"),
+    })?;
+    let blocks = MatmulBlocks::for_rows(m);
+    let c = device.zeros::<i32>(out_len)?;
+    if out_len == 0 {
+        return Ok(c);
+    }
+    int4::w4a4_matmul::launch(
+        device,
+        blocks.grid(m, n)?,
+        &device.upload(x_packed)?,
+        &device.upload(w_packed)?,
+        &device.upload(bias.unwrap_or(&[0]))?,
+        &c,
+        to_i32(op, "m", m)?,
+        to_i32(op, "n", n)?,
+        to_i32(op, "k", k)?,
+        to_i32(op, "ceil(k / 16)", words)?,
+        bias.is_some(),
+        blocks.block_m,
+        blocks.block_n,
+        blocks.block_k,
+    )?;
+    Ok(c)
+}
+
+/// W4A4, BitTensor's `packed_matmul` with an exact result:
+/// `c[m, n] = sum_k x[m, k] * w[n, k] + bias[n]` in `i32` (wrapping, as on a GPU; it cannot
+/// overflow for `k < 2^23`).
+///
+/// Both operands are unsigned 4-bit values `0..=15` packed 16 per `u64` along K
+/// ([`crate::formats::pack_uint4`]): `x_packed` is `[m, ceil(k / 16)]` words, `w_packed`
+/// `[n, ceil(k / 16)]` words. When `k` is not a multiple of 16 each row ends in a partly
+/// used word, whose extra nibbles are ignored (BitTensor zero-pads them). `bias` is `n`
+/// values.
+///
+/// Errors ([`Error::Shape`]): `k == 0`, a buffer length that disagrees with `m`, `n`, `k`,
+/// or an extent beyond `i32::MAX`.
+pub fn packed_matmul_w4a4(
+    device: &Device,
+    x_packed: &[u64],
+    m: usize,
+    w_packed: &[u64],
+    n: usize,
+    k: usize,
+    bias: Option<&[i32]>,
+) -> Result<Vec<i32>, Error> {
+    const OP: &str = "packed_matmul_w4a4";
+    let c = launch_w4a4(OP, device, x_packed, m, w_packed, n, k, bias)?;
+    c.to_vec().map_err(Error::from)
+}
+
+/// W4A4 with BitTensor's packed output: the exact result of [`packed_matmul_w4a4`],
+/// saturated to `0..=15` (`min(max(c, 0), 15)`, as BitTensor's `packed_gemm` clamps) and
+/// packed 16 per `u64` flat in row-major order: element `i * n + j` is nibble
+/// `(i * n + j) % 16` of word `(i * n + j) / 16`, `ceil(m * n / 16)` words, the unused
+/// nibbles of the last word 0. When `n` is a multiple of 16 this is exactly
+/// [`crate::formats::pack_uint4`]`(values, m, n)`. Read it back with [`unpack_uint4_flat`].
+///
+/// Saturation loses information whenever a dot product exceeds 15 (almost always for
+/// `k > 1`); prefer the exact [`packed_matmul_w4a4`] unless you need BitTensor's output.
+///
+/// Errors: those of [`packed_matmul_w4a4`].
+pub fn packed_matmul_w4a4_packed(
+    device: &Device,
+    x_packed: &[u64],
+    m: usize,
+    w_packed: &[u64],
+    n: usize,
+    k: usize,
+    bias: Option<&[i32]>,
+) -> Result<Vec<u64>, Error> {
+    const OP: &str = "packed_matmul_w4a4_packed";
+    let c = launch_w4a4(OP, device, x_packed, m, w_packed, n, k, bias)?;
+    let len = c.len();
+    let num_words = uint4_words(len);
+    let words = device.zeros::<u64>(num_words)?;
+    if num_words > 0 {
+        const BLOCK: usize = 16;
+        int4::pack_uint4_saturating::launch(
+            device,
+            to_u32(OP, num_words.div_ceil(BLOCK))?,
+            &c,
+            &words,
+            to_i32(OP, "m * n", len)?,
+            to_i32(OP, "ceil(m * n / 16)", num_words)?,
+            BLOCK as i32,
+        )?;
+    }
+    words.to_vec().map_err(Error::from)
+}
+
+/// Unpacks `rows * cols` unsigned 4-bit values packed flat, 16 per `u64` in row-major order
+/// (the layout of [`packed_matmul_w4a4_packed`]): BitTensor's `unpack_tensor(packed, rows,
+/// cols)`. `packed` must hold `ceil(rows * cols / 16)` words; unused nibbles of the last word
+/// are ignored.
+///
+/// Errors ([`Error::Shape`]): a wrong `packed.len()`, or `rows * cols` overflowing `usize`.
+pub fn unpack_uint4_flat(packed: &[u64], rows: usize, cols: usize) -> Result<Vec<u8>, Error> {
+    const OP: &str = "unpack_uint4_flat";
+    let len = rows.checked_mul(cols).ok_or_else(|| Error::Shape {
+        op: OP,
+        message: format!("{rows} x {cols} overflows usize"),
+    })?;
+    check_len(
+        OP,
+        &format!("packed (ceil(rows * cols / 16) words for {rows} x {cols})"),
+        uint4_words(len),
+        packed.len(),
+    )?;
+    let mut values = crate::formats::unpack_uint4(
+        packed,
+        1,
+        packed.len() * crate::formats::INT4_VALUES_PER_WORD,
+    )?;
+    values.truncate(len);
+    Ok(values)
 }

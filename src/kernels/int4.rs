@@ -121,3 +121,68 @@ pub fn w4a16_matmul(
     let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
     store(y + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
 }
+
+/// W4A4 (BitTensor's `packed_matmul`): `c[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n])` in exact
+/// `i32`, with both operands unsigned 4-bit values `0..=15` packed 16 per `u64` along K.
+/// Rows of `x` and `w` are `k_words = ceil(k / 16)` words long; nibbles past `k` in the last
+/// word of a row are ignored. Grid: `(ceil(m / block_m), ceil(n / block_n))`.
+#[bitkernel]
+pub fn w4a4_matmul(
+    x: Ptr<u64>,
+    w: Ptr<u64>,
+    bias: Ptr<i32>,
+    c: Ptr<i32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    k_words: i32,
+    #[constexpr] has_bias: bool,
+    #[constexpr] block_m: i32,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+) {
+    let rm = program_id(0) * block_m + arange(block_m);
+    let rn = program_id(1) * block_n + arange(block_n);
+    let rk = arange(block_k);
+    let mut acc = zeros::<i32>([block_m, block_n]);
+    for k0 in range(0, k, block_k) {
+        let kk = k0 + rk;
+        let xw = load(
+            x + rm.unsqueeze(1) * k_words + (kk / 16).unsqueeze(0),
+            (rm.unsqueeze(1) < m) & (kk.unsqueeze(0) < k),
+            0,
+        );
+        let a = unpack_int4(xw, kk.unsqueeze(0) % 16, false);
+        let ww = load(
+            w + rn.unsqueeze(0) * k_words + (kk / 16).unsqueeze(1),
+            (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k),
+            0,
+        );
+        acc = dot(a, unpack_int4(ww, kk.unsqueeze(1) % 16, false), acc);
+    }
+    if has_bias {
+        acc = acc + load(bias + rn, rn < n, 0).unsqueeze(0);
+    }
+    let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+    store(c + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
+}
+
+/// Saturates `values[len]` (`i32`) to `0..=15` and packs them 16 per `u64` word, flat and
+/// row-major: value `16 * j + i` goes to bits `4i..4i+3` of `words[j]`; the nibbles past `len`
+/// in the last word are 0 (BitTensor's packed output). One program per `block` words.
+#[bitkernel]
+pub fn pack_uint4_saturating(
+    values: Ptr<i32>,
+    words: Ptr<u64>,
+    len: i32,
+    num_words: i32,
+    #[constexpr] block: i32,
+) {
+    let rw = program_id(0) * block + arange(block);
+    let lane = arange(16);
+    let idx = rw.unsqueeze(1) * 16 + lane.unsqueeze(0);
+    let v = load(values + idx, idx < len, 0);
+    let nibble = minimum(maximum(v, 0), 15) as u64;
+    let shifted = nibble << (lane.unsqueeze(0) * 4);
+    store(words + rw, shifted.sum(1), rw < num_words);
+}

@@ -1,8 +1,9 @@
 //! Prebuilt kernels, written in the DSL like any user kernel (no compiler special cases).
 //!
 //! - [`ternary`]: BitNet b1.58 W2A8 matmul (i8 activations x 2-bit packed ternary weights).
-//! - [`int4`]: W4A8 and W4A16 matmuls on int4 weights packed 16 per `u64`.
-//! - [`norm`]: fused RMSNorm + per-row int8 activation quantization.
+//! - [`int4`]: W4A8, W4A16 and W4A4 (BitTensor's unsigned form) matmuls on int4 values packed
+//!   16 per `u64`.
+//! - [`norm`]: fused RMSNorm + per-row int8 activation quantization, and the quantization alone.
 //!
 //! Host-callable wrappers that upload, launch and download live in [`crate::ops`].
 
