@@ -32,6 +32,7 @@ extern crate self as bitmat;
 
 mod error;
 pub mod formats;
+pub mod info;
 pub mod kernels;
 pub mod nn;
 pub mod ops;

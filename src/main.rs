@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Show the CPU (model, run-time-detected SIMD features), devices and backends.
+    Info,
     /// Run every prebuilt kernel on random data against the plain-Rust references.
     Selftest {
         /// Where to run the kernels.
@@ -49,6 +51,10 @@ impl DeviceChoice {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Info => {
+            print!("{}", bitmat::info::report());
+            ExitCode::SUCCESS
+        }
         Command::Selftest { device, seed } => run_selftest(device, seed),
     }
 }
