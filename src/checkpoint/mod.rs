@@ -357,7 +357,11 @@ impl Checkpoint {
             return Some((key, v));
         }
         let fk = fallback?;
-        self.metadata.get(fk).map(|v| (fk.to_string(), v.as_str()))
+        // `mixed` says only that the file has several formats: no fallback.
+        self.metadata
+            .get(fk)
+            .filter(|v| v.as_str() != "mixed")
+            .map(|v| (fk.to_string(), v.as_str()))
     }
 
     /// How layer `layer` is stored: its `bitmat.layer.NAME.format` key, else the file's
@@ -382,17 +386,27 @@ impl Checkpoint {
         }
     }
 
-    fn expect_format(&self, layer: &str, want: LayerFormat) -> Result<(), CheckpointError> {
-        let got = self.layer_format(layer)?;
-        if got == want {
-            Ok(())
-        } else {
-            Err(CheckpointError::InvalidMetadata {
-                key: layer_key(layer, "format"),
-                value: got.as_str().into(),
-                reason: format!("layer `{layer}` was asked for as {}", want.as_str()),
-            })
+    /// Checks that `layer` is stored as `want`, then that `tensor` exists: a layer of
+    /// another format is reported as such, a missing tensor before missing metadata.
+    fn expect_layer(
+        &self,
+        layer: &str,
+        want: LayerFormat,
+        tensor: &str,
+    ) -> Result<&Tensor, CheckpointError> {
+        let format = self.layer_format(layer);
+        if let Ok(got) = format {
+            if got != want {
+                return Err(CheckpointError::InvalidMetadata {
+                    key: layer_key(layer, "format"),
+                    value: got.as_str().into(),
+                    reason: format!("layer `{layer}` was asked for as {}", want.as_str()),
+                });
+            }
         }
+        let t = self.tensor(tensor)?;
+        format?;
+        Ok(t)
     }
 
     /// Updates the file-level summary keys from the per-layer ones.
@@ -505,10 +519,9 @@ impl Checkpoint {
     /// Errors: a missing tensor, format metadata absent or not `ternary`, a wrong dtype
     /// or shape, an invalid code.
     pub fn ternary(&self, layer: &str) -> Result<TernaryWeights, CheckpointError> {
-        self.expect_format(layer, LayerFormat::Ternary)?;
         let wname = format!("{layer}.weight");
         let sname = format!("{layer}.weight_scale");
-        let wt = self.tensor(&wname)?;
+        let wt = self.expect_layer(layer, LayerFormat::Ternary, &wname)?;
         let packed = wt.to_bytes_u8(&wname)?.to_vec();
         let &[out, cols] = wt.shape() else {
             return Err(CheckpointError::ShapeMismatch {
@@ -560,10 +573,9 @@ impl Checkpoint {
     ///
     /// Errors: a missing tensor or metadata, a wrong dtype or shape, an invalid group.
     pub fn int4(&self, layer: &str) -> Result<Int4Weights, CheckpointError> {
-        self.expect_format(layer, LayerFormat::Int4)?;
         let qname = format!("{layer}.qweight");
         let sname = format!("{layer}.scales");
-        let qt = self.tensor(&qname)?;
+        let qt = self.expect_layer(layer, LayerFormat::Int4, &qname)?;
         let packed = qt.to_u64_words(&qname)?;
         let &[out, words] = qt.shape() else {
             return Err(CheckpointError::ShapeMismatch {
