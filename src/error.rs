@@ -1,5 +1,6 @@
 //! The error type of the `bitmat` crate.
 
+use crate::checkpoint::CheckpointError;
 use crate::formats::FormatError;
 
 /// Any error of bitmat: specializing or launching a kernel, formats, shapes of prebuilt ops.
@@ -11,6 +12,9 @@ pub enum Error {
     /// From packing, unpacking or quantizing.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// From reading, writing, importing or converting a checkpoint (files included).
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// A prebuilt op was given inconsistent shapes or options.
     #[error("{op}: {message}")]
     Shape {

@@ -30,6 +30,8 @@
 
 extern crate self as bitmat;
 
+pub mod checkpoint;
+pub mod convert;
 mod error;
 pub mod formats;
 pub mod info;

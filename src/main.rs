@@ -1,7 +1,9 @@
 //! The `bitmat` command line.
 
+use bitmat::convert::{convert_file, ConvertOptions, TargetFormat};
 use bitmat::{selftest, Device};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// bitmat: a kernel DSL and compiler for low-bit matrix multiplication.
@@ -25,6 +27,41 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Quantize the linear layers of a Llama/Mistral/Gemma-style safetensors checkpoint
+    /// (q/k/v/o_proj, gate/up/down_proj); embeddings, norms and lm_head are kept.
+    Convert {
+        /// The input safetensors file.
+        input: PathBuf,
+        /// The output safetensors file (written atomically; nothing is written on error).
+        output: PathBuf,
+        /// The target format.
+        #[arg(long, value_enum)]
+        to: FormatChoice,
+        /// int4 group size along K (a multiple of 16 dividing K).
+        #[arg(long, default_value_t = 128, conflicts_with = "per_row")]
+        group: usize,
+        /// One scale per output row (ternary), or one group per row (int4).
+        #[arg(long)]
+        per_row: bool,
+        /// Also convert layers matching this glob (repeatable), e.g. '*.mlp.fc1'.
+        #[arg(long)]
+        include: Vec<String>,
+        /// Keep layers matching this glob as they are (repeatable), e.g. '*.layers.0.*'.
+        #[arg(long)]
+        exclude: Vec<String>,
+        /// Do not show a progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+/// A target format named on the command line.
+#[derive(Copy, Clone, ValueEnum)]
+enum FormatChoice {
+    /// BitNet b1.58 ternary, 2 bits per weight.
+    Ternary,
+    /// Signed int4 with group scales.
+    Int4,
 }
 
 /// A device named on the command line.
@@ -56,6 +93,39 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Selftest { device, seed } => run_selftest(device, seed),
+        Command::Convert {
+            input,
+            output,
+            to,
+            group,
+            per_row,
+            include,
+            exclude,
+            quiet,
+        } => {
+            let opts = ConvertOptions {
+                to: match to {
+                    FormatChoice::Ternary => TargetFormat::Ternary,
+                    FormatChoice::Int4 => TargetFormat::Int4,
+                },
+                group,
+                per_row,
+                include,
+                exclude,
+                progress: !quiet,
+            };
+            match convert_file(&input, &output, &opts) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    println!("wrote {}", output.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
