@@ -2,6 +2,7 @@
 //! in bits 4i..4i+3), signed two's-complement nibbles or unsigned 0..15, with `f32` scales
 //! per group of K (`scales[n, k / group]`).
 
+use super::tiles::{load_block, store_block};
 use crate::prelude::*;
 
 /// Extracts nibble `index` (0..16) of each word of `words` as `i8`: sign-extended when
@@ -56,11 +57,7 @@ pub fn w4a8_matmul(
     let mut group_acc = zeros::<i32>([block_m, block_n]);
     for k0 in range(0, k, block_k) {
         let kk = k0 + rk;
-        let a = load(
-            x + rm.unsqueeze(1) * k + kk.unsqueeze(0),
-            (rm.unsqueeze(1) < m) & (kk.unsqueeze(0) < k),
-            0,
-        );
+        let a = load_block(x, rm, kk, m, k);
         group_acc = dot(a, load_int4_tile(w, rn, kk, n, k, signed), group_acc);
         let next = k0 + block_k;
         if ((next % group) == 0) | (next >= k) {
@@ -70,12 +67,7 @@ pub fn w4a8_matmul(
         }
     }
     let sx = load(scale_x + rm, rm < m, 0.0);
-    let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
-    store(
-        y + rm.unsqueeze(1) * n + rn.unsqueeze(0),
-        acc * sx.unsqueeze(1),
-        mask,
-    );
+    store_block(y, rm, rn, m, n, acc * sx.unsqueeze(1));
 }
 
 /// W4A16: `y[m, n] = sum_k x[m, k] * f16(q[n, k] * scales[n, k / group])` with `f16`
@@ -103,11 +95,7 @@ pub fn w4a16_matmul(
     let mut acc = zeros::<f32>([block_m, block_n]);
     for k0 in range(0, k, block_k) {
         let kk = k0 + rk;
-        let a = load(
-            x + rm.unsqueeze(1) * k + kk.unsqueeze(0),
-            (rm.unsqueeze(1) < m) & (kk.unsqueeze(0) < k),
-            0.0,
-        );
+        let a = load_block(x, rm, kk, m, k);
         let q = load_int4_tile(w, rn, kk, n, k, signed);
         let wmask = (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k);
         let s = load(
@@ -118,8 +106,7 @@ pub fn w4a16_matmul(
         let wq = ((q as f32) * s) as f16;
         acc = dot(a, wq, acc);
     }
-    let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
-    store(y + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
+    store_block(y, rm, rn, m, n, acc);
 }
 
 /// W4A4 (BitTensor's `packed_matmul`): `c[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n])` in exact
@@ -163,8 +150,7 @@ pub fn w4a4_matmul(
     if has_bias {
         acc = acc + load(bias + rn, rn < n, 0).unsqueeze(0);
     }
-    let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
-    store(c + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
+    store_block(c, rm, rn, m, n, acc);
 }
 
 /// Saturates `values[len]` (`i32`) to `0..=15` and packs them 16 per `u64` word, flat and

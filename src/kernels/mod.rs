@@ -5,8 +5,11 @@
 //!   16 per `u64`.
 //! - [`norm`]: fused RMSNorm + per-row int8 activation quantization, and the quantization alone.
 //!
+//! - [`tiles`]: loading and storing blocks of matrices with masked edges.
+//!
 //! Host-callable wrappers that upload, launch and download live in [`crate::ops`].
 
 pub mod int4;
 pub mod norm;
 pub mod ternary;
+pub mod tiles;

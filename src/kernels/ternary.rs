@@ -1,6 +1,7 @@
 //! Ternary (BitNet b1.58) W2A8 matmul kernels on the canonical packing: 2-bit codes
 //! (0 -> 0, 1 -> +1, 2 -> -1), 4 per byte along K, lowest bits first, rows of N contiguous.
 
+use super::tiles::{load_block, store_block};
 use crate::prelude::*;
 
 /// Decodes the 2-bit ternary code at position `index` (0..4) of each byte of `packed`
@@ -24,6 +25,31 @@ pub fn load_ternary_tile(w: Ptr<u8>, rn: Tile, kk: Tile, n: Tile, k: Tile) -> Ti
     unpack_ternary(packed, kk.unsqueeze(1) % 4)
 }
 
+/// The exact `i32` product of the `[block_m, k]` rows `rm` of `a` (`i8 [m, k]`) and the
+/// `[k, block_n]` columns `rn` of the packed ternary `W^T`, accumulated onto `acc`.
+#[bitkernel(inline)]
+#[allow(clippy::too_many_arguments)]
+pub fn ternary_product(
+    acc: Tile,
+    a: Ptr<i8>,
+    w: Ptr<u8>,
+    rm: Tile,
+    rn: Tile,
+    m: Tile,
+    n: Tile,
+    k: Tile,
+    block_k: i32,
+) -> Tile {
+    let mut acc = acc;
+    let rk = arange(block_k);
+    for k0 in range(0, k, block_k) {
+        let kk = k0 + rk;
+        let x = load_block(a, rm, kk, m, k);
+        acc = dot(x, load_ternary_tile(w, rn, kk, n, k), acc);
+    }
+    acc
+}
+
 /// `c[m, n] = a[m, k] x W[n, k]^T` in exact `i32`: `a` is `i8`, `W` packed ternary.
 /// Grid: `(ceil(m / block_m), ceil(n / block_n))`. K must be a multiple of 4.
 #[bitkernel]
@@ -40,19 +66,9 @@ pub fn w2a8_matmul(
 ) {
     let rm = program_id(0) * block_m + arange(block_m);
     let rn = program_id(1) * block_n + arange(block_n);
-    let rk = arange(block_k);
-    let mut acc = zeros::<i32>([block_m, block_n]);
-    for k0 in range(0, k, block_k) {
-        let kk = k0 + rk;
-        let x = load(
-            a + rm.unsqueeze(1) * k + kk.unsqueeze(0),
-            (rm.unsqueeze(1) < m) & (kk.unsqueeze(0) < k),
-            0,
-        );
-        acc = dot(x, load_ternary_tile(w, rn, kk, n, k), acc);
-    }
-    let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
-    store(c + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
+    let acc = zeros::<i32>([block_m, block_n]);
+    let acc = ternary_product(acc, a, w, rm, rn, m, n, k, block_k);
+    store_block(c, rm, rn, m, n, acc);
 }
 
 /// The ternary linear layer: `y[m, n] = (acc as f32) * scale_x[m] * scale_w[n * w_scale_stride]
@@ -77,23 +93,13 @@ pub fn w2a8_linear(
 ) {
     let rm = program_id(0) * block_m + arange(block_m);
     let rn = program_id(1) * block_n + arange(block_n);
-    let rk = arange(block_k);
-    let mut acc = zeros::<i32>([block_m, block_n]);
-    for k0 in range(0, k, block_k) {
-        let kk = k0 + rk;
-        let x = load(
-            a + rm.unsqueeze(1) * k + kk.unsqueeze(0),
-            (rm.unsqueeze(1) < m) & (kk.unsqueeze(0) < k),
-            0,
-        );
-        acc = dot(x, load_ternary_tile(w, rn, kk, n, k), acc);
-    }
+    let acc = zeros::<i32>([block_m, block_n]);
+    let acc = ternary_product(acc, a, w, rm, rn, m, n, k, block_k);
     let sx = load(scale_x + rm, rm < m, 0.0);
     let sw = load(scale_w + rn * w_scale_stride, rn < n, 0.0);
     let mut out = (acc as f32) * sx.unsqueeze(1) * sw.unsqueeze(0);
     if has_bias {
         out = out + load(bias + rn, rn < n, 0.0).unsqueeze(0);
     }
-    let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
-    store(y + rm.unsqueeze(1) * n + rn.unsqueeze(0), out, mask);
+    store_block(y, rm, rn, m, n, out);
 }
