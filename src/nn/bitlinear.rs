@@ -1,6 +1,8 @@
 //! [`BitLinear`]: BitMat's ternary linear layer.
 
-use super::{bias_f32, finite_f32, rows_of, shape_error, weights_f32, with_last, Float};
+use super::{
+    bias_f32, finite_f32, layer_input, output_shape, shape_error, weights_f32, Float, LayerInput,
+};
 use crate::formats::{quantize_ternary, ScaleGranularity, TernaryWeights};
 use crate::kernels::{norm, ternary};
 use crate::ops::{to_i32, to_u32, MatmulBlocks};
@@ -304,13 +306,12 @@ impl BitLinear {
     ///
     /// Errors: an empty shape or a last dimension other than `in_features`.
     pub fn output_shape(&self, shape: &[usize]) -> Result<Vec<usize>, Error> {
-        const OP: &str = "BitLinear::output_shape";
-        let n = shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| shape_error(OP, format!("shape {shape:?} overflows usize")))?;
-        rows_of(OP, shape, n, self.in_features)?;
-        Ok(with_last(shape, self.out_features))
+        output_shape(
+            "BitLinear::output_shape",
+            shape,
+            self.in_features,
+            self.out_features,
+        )
     }
 
     /// Runs the layer on `x` of shape `[.., in_features]` (row-major, any number of leading
@@ -323,16 +324,19 @@ impl BitLinear {
     /// rows than a launch grid holds; device errors ([`Error::Runtime`]).
     pub fn forward<T: Float>(&self, x: &[T], shape: &[usize]) -> Result<Vec<T>, Error> {
         const OP: &str = "BitLinear::forward";
-        let rows = rows_of(OP, shape, x.len(), self.in_features)?;
-        if rows == 0 {
+        let Some(LayerInput { x, rows, out_len }) = layer_input(
+            OP,
+            "BitLinear input",
+            x,
+            shape,
+            self.in_features,
+            self.out_features,
+        )?
+        else {
             return Ok(Vec::new());
-        }
-        let x = finite_f32("BitLinear input", x)?;
+        };
         let (k, n) = (self.in_features, self.out_features);
         let dev = &self.device;
-        let out_len = rows
-            .checked_mul(n)
-            .ok_or_else(|| shape_error(OP, format!("output {rows} x {n} overflows usize")))?;
         let xb = dev.upload(&x)?;
         let q = dev.zeros::<i8>(x.len())?;
         let sx = dev.zeros::<f32>(rows)?;

@@ -1,6 +1,8 @@
 //! [`Int4Linear`]: a linear layer on group-quantized int4 weights.
 
-use super::{bias_f32, finite_f32, rows_of, shape_error, weights_f32, with_last, Float};
+use super::{
+    bias_f32, finite_f32, layer_input, output_shape, shape_error, weights_f32, Float, LayerInput,
+};
 use crate::formats::{quantize_int4, Int4Group, Int4Weights};
 use crate::kernels::{int4, norm};
 use crate::ops::{int4_blocks, to_i32, to_u32};
@@ -178,13 +180,12 @@ impl Int4Linear {
     ///
     /// Errors: an empty shape or a last dimension other than `in_features`.
     pub fn output_shape(&self, shape: &[usize]) -> Result<Vec<usize>, Error> {
-        const OP: &str = "Int4Linear::output_shape";
-        let n = shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| shape_error(OP, format!("shape {shape:?} overflows usize")))?;
-        rows_of(OP, shape, n, self.in_features)?;
-        Ok(with_last(shape, self.out_features))
+        output_shape(
+            "Int4Linear::output_shape",
+            shape,
+            self.in_features,
+            self.out_features,
+        )
     }
 
     /// Runs the layer on `x` of shape `[.., in_features]` in the current [`Int4Mode`],
@@ -196,15 +197,18 @@ impl Int4Linear {
     /// errors ([`Error::Runtime`]).
     pub fn forward<T: Float>(&self, x: &[T], shape: &[usize]) -> Result<Vec<T>, Error> {
         const OP: &str = "Int4Linear::forward";
-        let rows = rows_of(OP, shape, x.len(), self.in_features)?;
-        if rows == 0 {
+        let Some(LayerInput { x, rows, out_len }) = layer_input(
+            OP,
+            "Int4Linear input",
+            x,
+            shape,
+            self.in_features,
+            self.out_features,
+        )?
+        else {
             return Ok(Vec::new());
-        }
-        let x = finite_f32("Int4Linear input", x)?;
+        };
         let (k, n, dev) = (self.in_features, self.out_features, &self.device);
-        let out_len = rows
-            .checked_mul(n)
-            .ok_or_else(|| shape_error(OP, format!("output {rows} x {n} overflows usize")))?;
         let blocks = int4_blocks(rows, self.group_size);
         let (m32, n32, k32) = (
             to_i32(OP, "rows", rows)?,

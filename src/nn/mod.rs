@@ -128,6 +128,55 @@ pub(crate) fn rows_of(
     Ok(rows)
 }
 
+/// The output shape of a layer `in_features -> out_features` for an input of shape `shape`.
+pub(crate) fn output_shape(
+    op: &'static str,
+    shape: &[usize],
+    in_features: usize,
+    out_features: usize,
+) -> Result<Vec<usize>, Error> {
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| shape_error(op, format!("shape {shape:?} overflows usize")))?;
+    rows_of(op, shape, n, in_features)?;
+    Ok(with_last(shape, out_features))
+}
+
+/// A layer's input, checked and converted to `f32`.
+pub(crate) struct LayerInput {
+    /// The activations, row-major `[rows, in_features]`.
+    pub(crate) x: Vec<f32>,
+    /// The product of the leading dimensions.
+    pub(crate) rows: usize,
+    /// `rows * out_features`.
+    pub(crate) out_len: usize,
+}
+
+/// Checks `x` of shape `[.., in_features]` (finite, consistent length) for a layer
+/// `in_features -> out_features`; `None` when there are no rows.
+pub(crate) fn layer_input<T: Float>(
+    op: &'static str,
+    what: &str,
+    x: &[T],
+    shape: &[usize],
+    in_features: usize,
+    out_features: usize,
+) -> Result<Option<LayerInput>, Error> {
+    let rows = rows_of(op, shape, x.len(), in_features)?;
+    if rows == 0 {
+        return Ok(None);
+    }
+    let x = finite_f32(what, x)?;
+    let out_len = rows.checked_mul(out_features).ok_or_else(|| {
+        shape_error(
+            op,
+            format!("output {rows} x {out_features} overflows usize"),
+        )
+    })?;
+    Ok(Some(LayerInput { x, rows, out_len }))
+}
+
 /// `shape` with its last dimension replaced by `features`.
 pub(crate) fn with_last(shape: &[usize], features: usize) -> Vec<usize> {
     let mut out = shape.to_vec();
