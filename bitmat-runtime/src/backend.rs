@@ -47,11 +47,12 @@ pub(crate) fn compile(
     Ok(Compiled { ir, code })
 }
 
+/// Distinct host buffers, and each argument as the interpreter sees it.
+type HostArgs<'a> = (Vec<&'a Arc<Mutex<HostData>>>, Vec<ArgValue>);
+
 /// The distinct host buffers of `args` (aliased arguments share one), and each argument as
 /// the interpreter sees it.
-fn host_arguments<'a>(
-    args: &[KernelArg<'a>],
-) -> Result<(Vec<&'a Arc<Mutex<HostData>>>, Vec<ArgValue>), Error> {
+fn host_arguments<'a>(args: &[KernelArg<'a>]) -> Result<HostArgs<'a>, Error> {
     let mut storages: Vec<&Arc<Mutex<HostData>>> = Vec::new();
     let mut values = Vec::with_capacity(args.len());
     for arg in args {

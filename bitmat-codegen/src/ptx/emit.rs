@@ -240,7 +240,7 @@ impl<'k> Emitter<'k> {
             DType::U8 => self.line(format!("and.b32 {r}, {r}, 255;")),
             DType::U16 => self.line(format!("and.b32 {r}, {r}, 65535;")),
             DType::F16 | DType::BF16 => {
-                let h = self.to_half_bits(d, r);
+                let h = self.round_to_half_bits(d, r);
                 self.half_bits_to_f32(d, &h, r);
             }
             _ => {}
@@ -248,7 +248,7 @@ impl<'k> Emitter<'k> {
     }
 
     /// The f16/bf16 bits (`.b16`) of f32 register `f`, rounded to nearest even.
-    pub fn to_half_bits(&mut self, d: DType, f: &str) -> String {
+    pub fn round_to_half_bits(&mut self, d: DType, f: &str) -> String {
         let h = self.reg(Class::B16);
         let ty = if d == DType::BF16 { "bf16" } else { "f16" };
         self.line(format!("cvt.rn.{ty}.f32 {h}, {f};"));

@@ -25,7 +25,7 @@ impl Emitter<'_> {
                 DType::I8 => self.line(format!("st.shared.u8 [{a}], {r};")),
                 DType::F32 => self.line(format!("st.shared.f32 [{a}], {r};")),
                 _ => {
-                    let h = self.to_half_bits(d, r);
+                    let h = self.round_to_half_bits(d, r);
                     self.line(format!("st.shared.b16 [{a}], {h};"));
                 }
             }

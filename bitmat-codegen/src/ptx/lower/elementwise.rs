@@ -432,7 +432,7 @@ impl Emitter<'_> {
             if half(from) || half(to) {
                 // Through the 16 raw bits.
                 let h = if half(from) {
-                    self.to_half_bits(from, a)
+                    self.round_to_half_bits(from, a)
                 } else {
                     let h = self.reg(Class::B16);
                     self.line(format!("cvt.u16.u32 {h}, {a};"));

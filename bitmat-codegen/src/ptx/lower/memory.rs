@@ -141,7 +141,7 @@ impl Emitter<'_> {
                     self.line(format!("{pre}st.global.u8 [{addr}], {t};"));
                 }
                 DType::F16 | DType::BF16 => {
-                    let h = self.to_half_bits(d, v);
+                    let h = self.round_to_half_bits(d, v);
                     self.line(format!("{pre}st.global.b16 [{addr}], {h};"));
                 }
                 _ => {
