@@ -41,6 +41,7 @@ pub mod ops;
 pub mod reference;
 pub mod selftest;
 
+pub use bitmat_codegen as codegen;
 pub use bitmat_ir as ir;
 pub use bitmat_ir::{dsl, Element};
 pub use bitmat_macros::bitkernel;

@@ -1,6 +1,11 @@
 //! Backends of bitmat: each lowers a verified [`bitmat_ir::Kernel`] to code for one target.
 //!
-//! The CPU (Cranelift, LLVM) and GPU (PTX) backends are added here by their own issues; until
-//! then the runtime runs kernels on the reference interpreter of `bitmat-ir`.
+//! - [`ptx`]: NVIDIA GPUs, as PTX text (assembled by the CUDA driver at load time).
+//!
+//! The CPU (Cranelift, LLVM) backends are added here by their own issues.
+
+mod error;
+pub mod ptx;
 
 pub use bitmat_ir::Kernel;
+pub use error::CodegenError;

@@ -1,9 +1,10 @@
 //! Backends behind a device: compiling a specialized kernel, and running it over a grid.
 
-use crate::buffer::lock;
-use crate::device::Backend;
+use crate::buffer::{lock, Storage};
+use crate::cuda::{CudaArg, CudaKernel};
+use crate::device::{Backend, Device};
 use crate::error::Error;
-use crate::launch::{Grid, KernelArg};
+use crate::launch::{Grid, KernelArg, LaunchOptions};
 use bitmat_ir::interp::{self, ArgValue};
 use bitmat_ir::{HostData, Kernel};
 use std::sync::{Arc, Mutex};
@@ -20,24 +21,46 @@ pub(crate) struct Compiled {
 enum Code {
     /// The interpreter runs the IR itself.
     Interpreter,
+    /// PTX loaded into the device's CUDA context.
+    Cuda(CudaKernel),
 }
 
-/// Compiles `ir` for `backend`.
-pub(crate) fn compile(backend: Backend, ir: Kernel) -> Result<Compiled, Error> {
-    let code = match backend {
+fn no_context() -> Error {
+    Error::NoCudaDriver {
+        reason: "CUDA device without a context".into(),
+    }
+}
+
+/// Compiles `ir` for `device`'s backend.
+pub(crate) fn compile(
+    device: &Device,
+    ir: Kernel,
+    options: &LaunchOptions,
+) -> Result<Compiled, Error> {
+    let code = match device.backend() {
         Backend::Interpreter => Code::Interpreter,
+        Backend::Cuda => {
+            let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;
+            Code::Cuda(cuda.compile(&ir, options.num_warps)?)
+        }
     };
     Ok(Compiled { ir, code })
 }
 
+/// Distinct host buffers, and each argument as the interpreter sees it.
+type HostArgs<'a> = (Vec<&'a Arc<Mutex<HostData>>>, Vec<ArgValue>);
+
 /// The distinct host buffers of `args` (aliased arguments share one), and each argument as
 /// the interpreter sees it.
-fn host_arguments<'a>(args: &[KernelArg<'a>]) -> (Vec<&'a Arc<Mutex<HostData>>>, Vec<ArgValue>) {
+fn host_arguments<'a>(args: &[KernelArg<'a>]) -> Result<HostArgs<'a>, Error> {
     let mut storages: Vec<&Arc<Mutex<HostData>>> = Vec::new();
     let mut values = Vec::with_capacity(args.len());
     for arg in args {
         match arg {
             KernelArg::Buffer { storage, .. } => {
+                let Storage::Host(storage) = storage else {
+                    return Err(no_context());
+                };
                 let index = match storages.iter().position(|s| Arc::ptr_eq(s, storage)) {
                     Some(i) => i,
                     None => {
@@ -50,17 +73,42 @@ fn host_arguments<'a>(args: &[KernelArg<'a>]) -> (Vec<&'a Arc<Mutex<HostData>>>,
             KernelArg::Scalar(s) => values.push(ArgValue::Scalar(*s)),
         }
     }
-    (storages, values)
+    Ok((storages, values))
 }
 
 /// Runs `compiled` over `grid` (arguments already checked against its parameters).
-pub(crate) fn run(compiled: &Compiled, grid: Grid, args: &[KernelArg<'_>]) -> Result<(), Error> {
-    let (storages, values) = host_arguments(args);
-    // One lock per distinct buffer, held for the whole launch.
-    let mut guards: Vec<_> = storages.iter().map(|s| lock(s)).collect();
-    let mut buffers: Vec<&mut HostData> = guards.iter_mut().map(|g| &mut **g).collect();
+pub(crate) fn run(
+    device: &Device,
+    compiled: &Compiled,
+    grid: Grid,
+    args: &[KernelArg<'_>],
+) -> Result<(), Error> {
     match &compiled.code {
-        Code::Interpreter => interp::run(&compiled.ir, grid.0, &values, &mut buffers)?,
+        Code::Interpreter => {
+            let (storages, values) = host_arguments(args)?;
+            // One lock per distinct buffer, held for the whole launch.
+            let mut guards: Vec<_> = storages.iter().map(|s| lock(s)).collect();
+            let mut buffers: Vec<&mut HostData> = guards.iter_mut().map(|g| &mut **g).collect();
+            interp::run(&compiled.ir, grid.0, &values, &mut buffers)?;
+        }
+        Code::Cuda(k) => {
+            let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;
+            let mut cargs = Vec::with_capacity(args.len());
+            for a in args {
+                cargs.push(match a {
+                    KernelArg::Buffer {
+                        storage: Storage::Cuda(d),
+                        ..
+                    } => CudaArg::Buffer(d),
+                    KernelArg::Buffer { .. } => return Err(no_context()),
+                    KernelArg::Scalar(s) => CudaArg::Scalar(*s),
+                });
+            }
+            if grid.0.contains(&0) {
+                return Ok(());
+            }
+            cuda.launch(&compiled.ir.name, k, grid.0, &cargs)?;
+        }
     }
     Ok(())
 }

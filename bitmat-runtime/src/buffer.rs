@@ -1,17 +1,27 @@
 //! Typed buffers on a device.
 
+use crate::cuda::DeviceBytes;
 use crate::device::Device;
 use crate::error::Error;
 use bitmat_ir::{Element, HostData};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Where a buffer's elements live.
+#[derive(Clone)]
+pub(crate) enum Storage {
+    /// Host memory (interpreter and CPU devices).
+    Host(Arc<Mutex<HostData>>),
+    /// A CUDA device allocation.
+    Cuda(DeviceBytes),
+}
+
 /// A buffer of `len` elements of `T` on a device (a kernel's `Ptr<T>` argument).
 /// Cloning shares the storage.
 #[derive(Clone)]
 pub struct Buffer<T: Element> {
     device: Device,
-    pub(crate) storage: Arc<Mutex<HostData>>,
+    pub(crate) storage: Storage,
     len: usize,
     _elem: PhantomData<T>,
 }
@@ -21,7 +31,16 @@ impl<T: Element> Buffer<T> {
         let len = data.len();
         Buffer {
             device,
-            storage: Arc::new(Mutex::new(T::into_host(data))),
+            storage: Storage::Host(Arc::new(Mutex::new(T::into_host(data)))),
+            len,
+            _elem: PhantomData,
+        }
+    }
+
+    pub(crate) fn on_device(device: Device, bytes: DeviceBytes, len: usize) -> Buffer<T> {
+        Buffer {
+            device,
+            storage: Storage::Cuda(bytes),
             len,
             _elem: PhantomData,
         }
@@ -44,12 +63,27 @@ impl<T: Element> Buffer<T> {
 
     /// Copies the contents back to the host (waiting for the device).
     pub fn to_vec(&self) -> Result<Vec<T>, Error> {
-        let data = lock(&self.storage);
-        T::host_slice(&data)
-            .map(<[T]>::to_vec)
-            .ok_or(Error::BufferType {
-                expected: T::DTYPE,
-                found: data.dtype(),
+        match &self.storage {
+            Storage::Host(h) => {
+                let data = lock(h);
+                T::host_slice(&data)
+                    .map(<[T]>::to_vec)
+                    .ok_or(Error::BufferType {
+                        expected: T::DTYPE,
+                        found: data.dtype(),
+                    })
+            }
+            Storage::Cuda(d) => self.cuda()?.download(d, self.len),
+        }
+    }
+
+    fn cuda(&self) -> Result<&crate::cuda::CudaDev, Error> {
+        self.device
+            .inner
+            .cuda
+            .as_ref()
+            .ok_or_else(|| Error::NoCudaDriver {
+                reason: "a device buffer on a device without a CUDA context".into(),
             })
     }
 
@@ -65,7 +99,10 @@ impl<T: Element> Buffer<T> {
                 ),
             });
         }
-        *lock(&self.storage) = T::into_host(data.to_vec());
+        match &self.storage {
+            Storage::Host(h) => *lock(h) = T::into_host(data.to_vec()),
+            Storage::Cuda(d) => self.cuda()?.copy_from(d, data)?,
+        }
         Ok(())
     }
 }

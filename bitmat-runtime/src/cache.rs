@@ -11,6 +11,8 @@ pub(crate) struct CacheKey {
     pub(crate) name: String,
     pub(crate) source_hash: u64,
     pub(crate) constexprs: Vec<ConstexprValue>,
+    /// Warps per program (GPU code depends on it).
+    pub(crate) num_warps: u32,
 }
 
 /// Compiled kernels by key.

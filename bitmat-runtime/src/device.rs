@@ -2,6 +2,7 @@
 
 use crate::buffer::Buffer;
 use crate::cache::KernelCache;
+use crate::cuda::CudaDev;
 use crate::error::Error;
 use bitmat_ir::Element;
 use std::fmt;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 pub enum Backend {
     /// The reference interpreter: every op on the host, out-of-bounds accesses reported.
     Interpreter,
+    /// A CUDA GPU: kernels compiled to PTX, buffers in device memory.
+    Cuda,
 }
 
 impl Backend {
@@ -20,6 +23,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Interpreter => "interpreter",
+            Backend::Cuda => "cuda",
         }
     }
 }
@@ -29,6 +33,8 @@ pub(crate) struct DeviceInner {
     pub(crate) backend: Backend,
     pub(crate) label: String,
     pub(crate) cache: KernelCache,
+    /// The CUDA context, for [`Backend::Cuda`].
+    pub(crate) cuda: Option<CudaDev>,
 }
 
 /// A device: the reference interpreter, the CPU or a CUDA GPU. Cheap to clone.
@@ -47,6 +53,7 @@ impl Device {
                 backend,
                 label: label.into(),
                 cache: KernelCache::default(),
+                cuda: None,
             }),
         }
     }
@@ -64,11 +71,19 @@ impl Device {
     }
 
     /// CUDA device `ordinal`.
+    ///
+    /// Fails with [`Error::NoCudaDriver`] when the driver library cannot be loaded, there is no
+    /// such device, or it is older than compute capability 8.0.
     pub fn cuda(ordinal: usize) -> Result<Device, Error> {
-        Err(Error::NoCudaDriver {
-            reason: format!(
-                "device {ordinal} requested, but this build of bitmat has no CUDA backend yet"
-            ),
+        let dev = crate::cuda::open(ordinal)?;
+        Ok(Device {
+            inner: Arc::new(DeviceInner {
+                id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
+                backend: Backend::Cuda,
+                label: dev.label.clone(),
+                cache: KernelCache::default(),
+                cuda: Some(dev),
+            }),
         })
     }
 
@@ -89,12 +104,15 @@ impl Device {
 
     /// Copies `data` to a new buffer on this device.
     pub fn upload<T: Element>(&self, data: &[T]) -> Result<Buffer<T>, Error> {
-        Ok(Buffer::from_vec(self.clone(), data.to_vec()))
+        match &self.inner.cuda {
+            Some(c) => Ok(Buffer::on_device(self.clone(), c.upload(data)?, data.len())),
+            None => Ok(Buffer::from_vec(self.clone(), data.to_vec())),
+        }
     }
 
     /// A new buffer of `len` zeros.
     pub fn zeros<T: Element>(&self, len: usize) -> Result<Buffer<T>, Error> {
-        Ok(Buffer::from_vec(self.clone(), vec![T::default(); len]))
+        self.upload(&vec![T::default(); len])
     }
 
     pub(crate) fn same(&self, other: &Device) -> bool {

@@ -49,6 +49,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The GPU backend could not compile the kernel.
+    #[error("code generation failed: {0}")]
+    Codegen(#[from] bitmat_codegen::CodegenError),
+    /// A CUDA driver call failed.
+    #[error("CUDA error in `{kernel}`: {message}")]
+    Cuda {
+        /// The kernel (or buffer operation) concerned.
+        kernel: String,
+        /// The driver's error, and what was being done.
+        message: String,
+    },
     /// A buffer holds a different element type than requested (a bitmat bug if it happens).
     #[error("buffer holds {found}, expected {expected}")]
     BufferType {

@@ -2,12 +2,12 @@
 
 use crate::backend;
 use crate::buffer::Buffer;
+use crate::buffer::Storage;
 use crate::cache::CacheKey;
 use crate::constexpr::ConstexprValue;
 use crate::device::Device;
 use crate::error::Error;
-use bitmat_ir::{DType, Element, HostData, Kernel, ParamKind, Scalar};
-use std::sync::{Arc, Mutex};
+use bitmat_ir::{DType, Element, Kernel, ParamKind, Scalar};
 
 /// The launch grid: programs along up to three axes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -61,6 +61,7 @@ pub struct KernelId {
 }
 
 /// One runtime argument of a launch.
+#[allow(private_interfaces)]
 pub enum KernelArg<'a> {
     /// A buffer, for a `Ptr<T>` parameter.
     Buffer {
@@ -69,7 +70,7 @@ pub enum KernelArg<'a> {
         /// Its device.
         device: &'a Device,
         /// Its storage.
-        storage: &'a Arc<Mutex<HostData>>,
+        storage: &'a Storage,
     },
     /// A scalar, for a scalar parameter.
     Scalar(Scalar),
@@ -101,19 +102,19 @@ pub fn launch_kernel<E: From<Error>>(
     options: &LaunchOptions,
     args: &[KernelArg<'_>],
 ) -> Result<(), E> {
-    let _ = options;
     let key = CacheKey {
         name: id.name.to_string(),
         source_hash: id.source_hash,
         constexprs: id.constexprs.clone(),
+        num_warps: options.num_warps,
     };
     let compiled = device.inner.cache.get_or_build(key, || {
         let ir = build()?;
-        Ok::<_, E>(backend::compile(device.backend(), ir)?)
+        Ok::<_, E>(backend::compile(device, ir, options)?)
     })?;
     check_arguments(device, &compiled.ir, args)?;
     check_grid(grid)?;
-    Ok(backend::run(&compiled, grid, args)?)
+    Ok(backend::run(device, &compiled, grid, args)?)
 }
 
 /// Grid axes are limited as on CUDA (x < 2^31, y and z < 2^16), on every device, so a launch

@@ -8,6 +8,7 @@ mod backend;
 mod buffer;
 mod cache;
 mod constexpr;
+mod cuda;
 mod device;
 mod dump;
 mod error;

@@ -1,0 +1,455 @@
+//! Elementwise ops: constants, grid queries, `arange`, unary and binary arithmetic,
+//! comparisons, `select`, casts and bitcasts. Each slot of the result is computed from the
+//! same slot of the operands (they share one layout).
+//!
+//! `exp` and `log` use the hardware approximations `ex2.approx`/`lg2.approx` (about 2 ulp of
+//! f32 relative error for `log`, and for `exp` an error growing with `|x|` from rounding
+//! `x * log2(e)`: about `|x| * 2^-24` relative); every other float op is correctly rounded
+//! like the interpreter's. Float `rem` is `a - trunc(a / b) * b` with one rounding, exact
+//! while `|a / b| < 2^24`.
+
+use super::int_ty;
+use crate::ptx::emit::Emitter;
+use crate::ptx::regs::{class_of, dclass, Class};
+use crate::CodegenError;
+use bitmat_ir::{BinaryOp, CmpPred, DType, Scalar, UnaryOp, ValueId};
+
+/// f32 immediate of `x`.
+fn fimm(x: f32) -> String {
+    format!("0f{:08X}", x.to_bits())
+}
+
+impl Emitter<'_> {
+    /// `constant`: one register, shared by every slot.
+    pub(crate) fn lower_constant(&mut self, res: ValueId, s: Scalar) -> Result<(), CodegenError> {
+        let d = self.dtype(res)?;
+        let r = self.reg(dclass(d));
+        match dclass(d) {
+            Class::Pred => {
+                let t = self.reg(Class::B32);
+                self.line(format!("mov.u32 {t}, {};", u32::from(s.as_bool())));
+                self.line(format!("setp.ne.u32 {r}, {t}, 0;"));
+            }
+            Class::B32 => self.line(format!("mov.b32 {r}, 0x{:08X};", s.as_i64() as u32)),
+            Class::B64 => self.line(format!("mov.b64 {r}, 0x{:016X};", s.bits())),
+            Class::F32 | Class::B16 => self.line(format!("mov.f32 {r}, {};", fimm(s.as_f32()))),
+        }
+        let n = self.layout(res).slots() as usize;
+        self.define(res, vec![r; n]);
+        Ok(())
+    }
+
+    /// `program_id` / `num_programs`: `%ctaid` / `%nctaid`.
+    pub(crate) fn lower_special(
+        &mut self,
+        res: ValueId,
+        sreg: &str,
+        axis: u8,
+    ) -> Result<(), CodegenError> {
+        let dim = ["x", "y", "z"]
+            .get(usize::from(axis))
+            .ok_or_else(|| self.unsupported(format!("grid axis {axis} out of range")))?;
+        let r = self.reg(Class::B32);
+        self.line(format!("mov.u32 {r}, %{sreg}.{dim};"));
+        self.define(res, vec![r]);
+        Ok(())
+    }
+
+    /// `arange(n)`: each slot holds its element index.
+    pub(crate) fn lower_arange(&mut self, res: ValueId) -> Result<(), CodegenError> {
+        let l = self.layout(res);
+        let regs = (0..l.slots()).map(|j| self.elem_index(l, j)).collect();
+        self.define(res, regs);
+        Ok(())
+    }
+
+    pub(crate) fn lower_unary(
+        &mut self,
+        res: ValueId,
+        op: UnaryOp,
+        x: ValueId,
+    ) -> Result<(), CodegenError> {
+        let d = self.dtype(x)?;
+        let xs = self.get(x)?;
+        let out = self.fresh(res);
+        for (dst, a) in out.iter().zip(&xs) {
+            self.unary_one(op, d, dst, a)?;
+        }
+        Ok(())
+    }
+
+    fn unary_one(&mut self, op: UnaryOp, d: DType, dst: &str, a: &str) -> Result<(), CodegenError> {
+        let bad = || format!("`{op:?}` is not defined on {d}");
+        match dclass(d) {
+            Class::Pred => match op {
+                UnaryOp::Not => self.line(format!("not.pred {dst}, {a};")),
+                _ => return Err(self.unsupported(bad())),
+            },
+            Class::B32 | Class::B64 => {
+                let w = if dclass(d) == Class::B64 { "64" } else { "32" };
+                match op {
+                    UnaryOp::Neg => self.line(format!("neg.s{w} {dst}, {a};")),
+                    UnaryOp::Not => self.line(format!("not.b{w} {dst}, {a};")),
+                    UnaryOp::Abs if d.is_signed_int() => self.line(format!("abs.s{w} {dst}, {a};")),
+                    UnaryOp::Abs => self.line(format!("mov.b{w} {dst}, {a};")),
+                    _ => return Err(self.unsupported(bad())),
+                }
+                self.normalize(d, dst);
+            }
+            Class::F32 | Class::B16 => {
+                match op {
+                    UnaryOp::Neg => self.line(format!("neg.f32 {dst}, {a};")),
+                    UnaryOp::Abs => self.line(format!("abs.f32 {dst}, {a};")),
+                    UnaryOp::Round => self.line(format!("cvt.rni.f32.f32 {dst}, {a};")),
+                    UnaryOp::Sqrt => self.line(format!("sqrt.rn.f32 {dst}, {a};")),
+                    UnaryOp::Rsqrt => {
+                        let t = self.reg(Class::F32);
+                        self.line(format!("sqrt.rn.f32 {t}, {a};"));
+                        self.line(format!("rcp.rn.f32 {dst}, {t};"));
+                    }
+                    UnaryOp::Exp => {
+                        let t = self.reg(Class::F32);
+                        let log2e = fimm(std::f32::consts::LOG2_E);
+                        self.line(format!("mul.rn.f32 {t}, {a}, {log2e};"));
+                        self.line(format!("ex2.approx.f32 {dst}, {t};"));
+                    }
+                    UnaryOp::Log => {
+                        let t = self.reg(Class::F32);
+                        self.line(format!("lg2.approx.f32 {t}, {a};"));
+                        let ln2 = fimm(std::f32::consts::LN_2);
+                        self.line(format!("mul.rn.f32 {dst}, {t}, {ln2};"));
+                    }
+                    UnaryOp::Not => return Err(self.unsupported(bad())),
+                }
+                if !matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Round) {
+                    self.normalize(d, dst);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn lower_binary(
+        &mut self,
+        res: ValueId,
+        op: BinaryOp,
+        x: ValueId,
+        y: ValueId,
+    ) -> Result<(), CodegenError> {
+        let d = self.dtype(x)?;
+        let (xs, ys) = (self.get(x)?, self.get(y)?);
+        let out = self.fresh(res);
+        for ((dst, a), b) in out.iter().zip(&xs).zip(&ys) {
+            self.binary_one(op, d, dst, a, b)?;
+        }
+        Ok(())
+    }
+
+    /// `dst = a op b` on values of type `d`.
+    pub(crate) fn binary_one(
+        &mut self,
+        op: BinaryOp,
+        d: DType,
+        dst: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<(), CodegenError> {
+        let bad = || format!("`{op:?}` is not defined on {d}");
+        match dclass(d) {
+            Class::Pred => {
+                let i = match op {
+                    BinaryOp::And | BinaryOp::Min => "and",
+                    BinaryOp::Or | BinaryOp::Max => "or",
+                    BinaryOp::Xor => "xor",
+                    _ => return Err(self.unsupported(bad())),
+                };
+                self.line(format!("{i}.pred {dst}, {a}, {b};"));
+            }
+            Class::B32 | Class::B64 => {
+                let t = int_ty(d);
+                let w = if dclass(d) == Class::B64 { 64 } else { 32 };
+                match op {
+                    BinaryOp::Add => self.line(format!("add.{t} {dst}, {a}, {b};")),
+                    BinaryOp::Sub => self.line(format!("sub.{t} {dst}, {a}, {b};")),
+                    BinaryOp::Mul => self.line(format!("mul.lo.{t} {dst}, {a}, {b};")),
+                    BinaryOp::Div => self.line(format!("div.{t} {dst}, {a}, {b};")),
+                    BinaryOp::Rem => self.line(format!("rem.{t} {dst}, {a}, {b};")),
+                    BinaryOp::And => self.line(format!("and.b{w} {dst}, {a}, {b};")),
+                    BinaryOp::Or => self.line(format!("or.b{w} {dst}, {a}, {b};")),
+                    BinaryOp::Xor => self.line(format!("xor.b{w} {dst}, {a}, {b};")),
+                    BinaryOp::Min => self.line(format!("min.{t} {dst}, {a}, {b};")),
+                    BinaryOp::Max => self.line(format!("max.{t} {dst}, {a}, {b};")),
+                    BinaryOp::Shl | BinaryOp::Shr => {
+                        let amount = self.shift_amount(d, b);
+                        if op == BinaryOp::Shl {
+                            self.line(format!("shl.b{w} {dst}, {a}, {amount};"));
+                        } else {
+                            self.line(format!("shr.{t} {dst}, {a}, {amount};"));
+                        }
+                    }
+                }
+                self.normalize(d, dst);
+            }
+            Class::F32 | Class::B16 => {
+                match op {
+                    BinaryOp::Add => self.line(format!("add.rn.f32 {dst}, {a}, {b};")),
+                    BinaryOp::Sub => self.line(format!("sub.rn.f32 {dst}, {a}, {b};")),
+                    BinaryOp::Mul => self.line(format!("mul.rn.f32 {dst}, {a}, {b};")),
+                    BinaryOp::Div => self.line(format!("div.rn.f32 {dst}, {a}, {b};")),
+                    BinaryOp::Min => self.line(format!("min.f32 {dst}, {a}, {b};")),
+                    BinaryOp::Max => self.line(format!("max.f32 {dst}, {a}, {b};")),
+                    BinaryOp::Rem => self.float_rem(dst, a, b),
+                    _ => return Err(self.unsupported(bad())),
+                }
+                if !matches!(op, BinaryOp::Min | BinaryOp::Max) {
+                    self.normalize(d, dst);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The shift amount `b` modulo the bit width of `d`, as a `.b32` register.
+    fn shift_amount(&mut self, d: DType, b: &str) -> String {
+        let r = self.reg(Class::B32);
+        if dclass(d) == Class::B64 {
+            let t = self.reg(Class::B64);
+            self.line(format!("and.b64 {t}, {b}, 63;"));
+            self.line(format!("cvt.u32.u64 {r}, {t};"));
+        } else {
+            self.line(format!("and.b32 {r}, {b}, {};", d.bits() - 1));
+        }
+        r
+    }
+
+    /// `fmod(a, b)`: `a - trunc(a / b) * b` in one rounding, the quotient corrected by one
+    /// when `a / b` rounded up to an integer, the sign of zero taken from `a`.
+    fn float_rem(&mut self, dst: &str, a: &str, b: &str) {
+        let (q, ab) = (self.reg(Class::F32), self.reg(Class::F32));
+        let (p, p2) = (self.reg(Class::Pred), self.reg(Class::Pred));
+        self.line(format!("div.rn.f32 {q}, {a}, {b};"));
+        self.line(format!("cvt.rzi.f32.f32 {q}, {q};"));
+        self.line(format!("neg.f32 {q}, {q};"));
+        self.line(format!("fma.rn.f32 {dst}, {q}, {b}, {a};"));
+        self.line(format!("abs.f32 {ab}, {b};"));
+        let zero = fimm(0.0);
+        self.line(format!("setp.lt.f32 {p}, {dst}, {zero};"));
+        self.line(format!("setp.gt.f32 {p2}, {a}, {zero};"));
+        self.line(format!("and.pred {p}, {p}, {p2};"));
+        self.line(format!("@{p} add.rn.f32 {dst}, {dst}, {ab};"));
+        self.line(format!("setp.gt.f32 {p}, {dst}, {zero};"));
+        self.line(format!("setp.lt.f32 {p2}, {a}, {zero};"));
+        self.line(format!("and.pred {p}, {p}, {p2};"));
+        self.line(format!("@{p} sub.rn.f32 {dst}, {dst}, {ab};"));
+        // fmod(finite, ±inf) = a.
+        self.line(format!("setp.eq.f32 {p}, {ab}, {};", fimm(f32::INFINITY)));
+        self.line(format!("testp.finite.f32 {p2}, {a};"));
+        self.line(format!("and.pred {p}, {p}, {p2};"));
+        self.line(format!("@{p} mov.f32 {dst}, {a};"));
+        self.line(format!("copysign.f32 {dst}, {a}, {dst};"));
+    }
+
+    pub(crate) fn lower_cmp(
+        &mut self,
+        res: ValueId,
+        pred: CmpPred,
+        x: ValueId,
+        y: ValueId,
+    ) -> Result<(), CodegenError> {
+        let d = self.dtype(x)?;
+        let (xs, ys) = (self.get(x)?, self.get(y)?);
+        let out = self.fresh(res);
+        let p = match pred {
+            CmpPred::Eq => "eq",
+            CmpPred::Ne if d.is_float() => "neu",
+            CmpPred::Ne => "ne",
+            CmpPred::Lt => "lt",
+            CmpPred::Le => "le",
+            CmpPred::Gt => "gt",
+            CmpPred::Ge => "ge",
+        };
+        for ((dst, a), b) in out.iter().zip(&xs).zip(&ys) {
+            match dclass(d) {
+                Class::Pred => {
+                    let (ta, tb) = (self.reg(Class::B32), self.reg(Class::B32));
+                    self.line(format!("selp.u32 {ta}, 1, 0, {a};"));
+                    self.line(format!("selp.u32 {tb}, 1, 0, {b};"));
+                    self.line(format!("setp.{p}.u32 {dst}, {ta}, {tb};"));
+                }
+                Class::F32 | Class::B16 => self.line(format!("setp.{p}.f32 {dst}, {a}, {b};")),
+                _ => self.line(format!("setp.{p}.{} {dst}, {a}, {b};", int_ty(d))),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn lower_select(
+        &mut self,
+        res: ValueId,
+        cond: ValueId,
+        t: ValueId,
+        f: ValueId,
+    ) -> Result<(), CodegenError> {
+        let c = class_of(self.k.ty(res).elem);
+        let (cs, ts, fs) = (self.get(cond)?, self.get(t)?, self.get(f)?);
+        let out = self.fresh(res);
+        for (((dst, p), a), b) in out.iter().zip(&cs).zip(&ts).zip(&fs) {
+            self.select_one(c, dst, p, a, b);
+        }
+        Ok(())
+    }
+
+    /// `dst = p ? a : b` for registers of class `c`.
+    pub(crate) fn select_one(&mut self, c: Class, dst: &str, p: &str, a: &str, b: &str) {
+        match c {
+            Class::Pred => {
+                self.line(format!("@{p} mov.pred {dst}, {a};"));
+                self.line(format!("@!{p} mov.pred {dst}, {b};"));
+            }
+            Class::F32 => self.line(format!("selp.f32 {dst}, {a}, {b}, {p};")),
+            Class::B16 => self.line(format!("selp.b16 {dst}, {a}, {b}, {p};")),
+            Class::B32 => self.line(format!("selp.b32 {dst}, {a}, {b}, {p};")),
+            Class::B64 => self.line(format!("selp.b64 {dst}, {a}, {b}, {p};")),
+        }
+    }
+
+    pub(crate) fn lower_cast(&mut self, res: ValueId, x: ValueId) -> Result<(), CodegenError> {
+        let (from, to) = (self.dtype(x)?, self.dtype(res)?);
+        let xs = self.get(x)?;
+        if from == to {
+            self.define(res, xs);
+            return Ok(());
+        }
+        let out = self.fresh(res);
+        for (dst, a) in out.iter().zip(&xs) {
+            self.cast_one(from, to, dst, a);
+        }
+        Ok(())
+    }
+
+    /// `dst = a as to` (Rust `as` semantics, `bool` as 0/1 and "non-zero").
+    fn cast_one(&mut self, from: DType, to: DType, dst: &str, a: &str) {
+        let (fc, tc) = (dclass(from), dclass(to));
+        if to == DType::Bool {
+            match fc {
+                Class::F32 => self.line(format!("setp.neu.f32 {dst}, {a}, {};", fimm(0.0))),
+                _ => self.line(format!("setp.ne.{} {dst}, {a}, 0;", int_ty(from))),
+            }
+            return;
+        }
+        if from == DType::Bool {
+            match tc {
+                Class::F32 => self.line(format!(
+                    "selp.f32 {dst}, {}, {}, {a};",
+                    fimm(1.0),
+                    fimm(0.0)
+                )),
+                Class::B64 => self.line(format!("selp.u64 {dst}, 1, 0, {a};")),
+                _ => self.line(format!("selp.u32 {dst}, 1, 0, {a};")),
+            }
+            return;
+        }
+        match (from.is_float(), to.is_float()) {
+            (true, true) => {
+                self.line(format!("mov.f32 {dst}, {a};"));
+                self.normalize(to, dst);
+            }
+            (true, false) => {
+                // cvt saturates; NaN gives 0 except for 64-bit results, fixed below.
+                let t = int_ty(to);
+                self.line(format!("cvt.rzi.{t}.f32 {dst}, {a};"));
+                if tc == Class::B64 {
+                    let p = self.reg(Class::Pred);
+                    self.line(format!("setp.nan.f32 {p}, {a}, {a};"));
+                    self.line(format!("@{p} mov.b64 {dst}, 0;"));
+                }
+                match to {
+                    DType::I8 => self.clamp(dst, -128, 127),
+                    DType::I16 => self.clamp(dst, -32768, 32767),
+                    DType::U8 => self.line(format!("min.u32 {dst}, {dst}, 255;")),
+                    DType::U16 => self.line(format!("min.u32 {dst}, {dst}, 65535;")),
+                    _ => {}
+                }
+            }
+            (false, true) => {
+                let s = int_ty(from);
+                if to == DType::F32 || from.bits() <= 16 {
+                    self.line(format!("cvt.rn.f32.{s} {dst}, {a};"));
+                } else {
+                    // Round to odd in f32, then once to the 16-bit type: no double rounding.
+                    let w = if fc == Class::B64 {
+                        Class::B64
+                    } else {
+                        Class::B32
+                    };
+                    let back = self.reg(w);
+                    let (p, bits) = (self.reg(Class::Pred), self.reg(Class::B32));
+                    self.line(format!("cvt.rz.f32.{s} {dst}, {a};"));
+                    self.line(format!("cvt.rzi.{s}.f32 {back}, {dst};"));
+                    self.line(format!("setp.ne.{s} {p}, {back}, {a};"));
+                    self.line(format!("mov.b32 {bits}, {dst};"));
+                    self.line(format!("@{p} or.b32 {bits}, {bits}, 1;"));
+                    self.line(format!("mov.b32 {dst}, {bits};"));
+                }
+                self.normalize(to, dst);
+            }
+            (false, false) => match (fc, tc) {
+                (Class::B64, Class::B64) => self.line(format!("mov.b64 {dst}, {a};")),
+                (Class::B64, _) => {
+                    self.line(format!("cvt.u32.u64 {dst}, {a};"));
+                    self.normalize(to, dst);
+                }
+                (_, Class::B64) => {
+                    let s = if from.is_signed_int() { "s" } else { "u" };
+                    self.line(format!("cvt.{s}64.{s}32 {dst}, {a};"));
+                }
+                _ => {
+                    self.line(format!("mov.b32 {dst}, {a};"));
+                    self.normalize(to, dst);
+                }
+            },
+        }
+    }
+
+    fn clamp(&mut self, r: &str, lo: i32, hi: i32) {
+        self.line(format!("max.s32 {r}, {r}, {lo};"));
+        self.line(format!("min.s32 {r}, {r}, {hi};"));
+    }
+
+    pub(crate) fn lower_bitcast(&mut self, res: ValueId, x: ValueId) -> Result<(), CodegenError> {
+        let (from, to) = (self.dtype(x)?, self.dtype(res)?);
+        let xs = self.get(x)?;
+        if from == to {
+            self.define(res, xs);
+            return Ok(());
+        }
+        if from.bits() != to.bits() || from == DType::Bool || to == DType::Bool {
+            return Err(self.unsupported(format!("cannot bitcast {from} to {to}")));
+        }
+        let out = self.fresh(res);
+        for (dst, a) in out.iter().zip(&xs) {
+            let half = |d: DType| matches!(d, DType::F16 | DType::BF16);
+            if half(from) || half(to) {
+                // Through the 16 raw bits.
+                let h = if half(from) {
+                    self.round_to_half_bits(from, a)
+                } else {
+                    let h = self.reg(Class::B16);
+                    self.line(format!("cvt.u16.u32 {h}, {a};"));
+                    h
+                };
+                if half(to) {
+                    self.half_bits_to_f32(to, &h, dst);
+                } else {
+                    self.line(format!("cvt.u32.u16 {dst}, {h};"));
+                    self.normalize(to, dst);
+                }
+            } else {
+                let w = from.bits().max(32);
+                self.line(format!("mov.b{w} {dst}, {a};"));
+                self.normalize(to, dst);
+            }
+        }
+        Ok(())
+    }
+}
