@@ -10,6 +10,7 @@ pub mod dsl;
 pub mod element;
 pub mod interp;
 pub mod kernel;
+pub mod passes;
 pub mod print;
 pub mod scalar;
 pub mod types;

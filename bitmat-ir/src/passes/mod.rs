@@ -1,0 +1,3 @@
+//! Analyses over the IR shared by the backends.
+
+pub mod contiguity;
