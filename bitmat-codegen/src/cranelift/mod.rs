@@ -135,7 +135,7 @@ impl CpuKernel {
         }
         let sig = abi::program_signature(call_conv);
         let fid = module
-            .declare_function(&format!("bitmat_{}", kernel.name), Linkage::Local, &sig)
+            .declare_function("bitmat_program", Linkage::Local, &sig)
             .map_err(|e| cl_err(e.to_string()))?;
         let mut ctx = module.make_context();
         ctx.func.signature = sig;

@@ -39,7 +39,11 @@ impl Lowerer<'_, '_> {
             return v;
         }
         if half(from) || half(to) {
-            let bits = self.b.ins().uextend(types::I64, v);
+            let bits = if from.bits() == 64 {
+                v
+            } else {
+                self.b.ins().uextend(types::I64, v)
+            };
             let f = self
                 .b
                 .ins()
