@@ -571,3 +571,23 @@ fn clif_is_available_and_errors_name_the_kernel() {
     let e = bitmat_codegen::CpuKernel::compile(&bad).unwrap_err();
     assert!(e.to_string().contains("`dot`"), "{e}");
 }
+
+#[test]
+fn contiguous_accesses_are_vector_loads_and_gathers_are_not() {
+    let count = |k: &Kernel| {
+        let ck = bitmat_codegen::CpuKernel::compile(k).unwrap();
+        // Global vector loads carry no `notrap` flag; scratch accesses do.
+        ck.clif()
+            .lines()
+            .filter(|l| l.contains("= load.i32x4 v"))
+            .count()
+    };
+    let contiguous = count(&masked_copy_kernel(DType::F32, 16, 64, false));
+    let gathered = count(&masked_copy_kernel(DType::F32, 16, 64, true));
+    assert!(contiguous > gathered, "{contiguous} vs {gathered}");
+    if std::env::var("BITMAT_DUMP").as_deref() == Ok("clif") {
+        let ck = bitmat_codegen::CpuKernel::compile(&masked_copy_kernel(DType::F32, 16, 64, false))
+            .unwrap();
+        println!("{}", ck.clif());
+    }
+}
