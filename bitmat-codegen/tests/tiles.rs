@@ -591,3 +591,38 @@ fn contiguous_accesses_are_vector_loads_and_gathers_are_not() {
         println!("{}", ck.clif());
     }
 }
+
+/// Throughput of the tiled matmul (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn bench_tiled_matmul() {
+    let (m, n, k) = (512usize, 512usize, 512usize);
+    for (d, acc) in [(DType::I8, DType::I32), (DType::F32, DType::F32), (DType::F16, DType::F32)] {
+        let (bm, bn, bk) = (64u32, 64u32, 32u32);
+        let kern = matmul_kernel(d, acc, bm, bn, bk);
+        let ck = bitmat_codegen::CpuKernel::compile(&kern).unwrap();
+        let mut rng = StdRng::seed_from_u64(1);
+        let args = [
+            Arg::Buf(random_small(d, m * k, &mut rng)),
+            Arg::Buf(random_small(d, k * n, &mut rng)),
+            Arg::Buf(HostData::zeros(acc, m * n)),
+            i32_arg(m as i32),
+            i32_arg(n as i32),
+            i32_arg(k as i32),
+        ];
+        let grid = [m as u32 / bm, n as u32 / bn, 1];
+        run_compiled(&ck, grid, &args);
+        let t = std::time::Instant::now();
+        let reps = 3;
+        for _ in 0..reps {
+            run_compiled(&ck, grid, &args);
+        }
+        let s = t.elapsed().as_secs_f64() / f64::from(reps);
+        println!(
+            "matmul {d} {m}x{n}x{k}: {:.2} ms, {:.2} GOP/s, scratch {} KiB",
+            s * 1e3,
+            2.0 * (m * n * k) as f64 / s / 1e9,
+            ck.scratch_bytes() / 1024
+        );
+    }
+}
