@@ -597,7 +597,11 @@ fn contiguous_accesses_are_vector_loads_and_gathers_are_not() {
 #[ignore]
 fn bench_tiled_matmul() {
     let (m, n, k) = (512usize, 512usize, 512usize);
-    for (d, acc) in [(DType::I8, DType::I32), (DType::F32, DType::F32), (DType::F16, DType::F32)] {
+    for (d, acc) in [
+        (DType::I8, DType::I32),
+        (DType::F32, DType::F32),
+        (DType::F16, DType::F32),
+    ] {
         let (bm, bn, bk) = (64u32, 64u32, 32u32);
         let kern = matmul_kernel(d, acc, bm, bn, bk);
         let ck = bitmat_codegen::CpuKernel::compile(&kern).unwrap();
