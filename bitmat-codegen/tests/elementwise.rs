@@ -312,3 +312,27 @@ fn select_on_every_dtype() {
         check(&format!("select on {d}"), &k, [1, 1, 1], &args);
     }
 }
+
+#[test]
+fn shifts_by_constants_on_every_int_dtype() {
+    for d in DType::ALL.into_iter().filter(|d| d.is_int()) {
+        for op in [BinaryOp::Shl, BinaryOp::Shr] {
+            for amount in [0u64, 1, 3, 7, 9, 31, 63, 200] {
+                let mut rng = StdRng::seed_from_u64(amount);
+                let k = ew_kernel("shift_const", d, d, 64, |b, x, _| {
+                    let c = b.constant(Scalar::from_bits(d, amount), vec![]);
+                    let c = b.expand_dims(c, 0);
+                    let c = b.broadcast(c, vec![64]);
+                    b.binary(op, x, c)
+                });
+                let args = [
+                    Arg::Buf(random_data(d, 64, &mut rng)),
+                    Arg::Buf(random_data(d, 64, &mut rng)),
+                    Arg::Buf(random_data(d, 64, &mut rng)),
+                    i32_arg(64),
+                ];
+                check(&format!("{op:?} {d} by {amount}"), &k, [1, 1, 1], &args);
+            }
+        }
+    }
+}

@@ -148,6 +148,19 @@ impl Lowerer<'_, '_> {
         r: ValueId,
     ) -> Result<(), CodegenError> {
         let c = class(self.elem(a));
+        if let (Class::Int { bits, signed }, BinaryOp::Shl | BinaryOp::Shr, Some(s)) =
+            (c, op, self.consts.get(&b).copied())
+        {
+            // Shift by a constant: one vector shift per chunk (amount modulo the width).
+            let amount = (s.bits() % u64::from(bits)) as i64;
+            return self.map_chunks(r, &[a], |l, v| {
+                Ok(match (op, signed) {
+                    (BinaryOp::Shl, _) => l.b.ins().ishl_imm(v[0], amount),
+                    (_, true) => l.b.ins().sshr_imm(v[0], amount),
+                    (_, false) => l.b.ins().ushr_imm(v[0], amount),
+                })
+            });
+        }
         self.map_chunks(r, &[a, b], |l, v| l.vec_binary(c, op, v[0], v[1]))
     }
 

@@ -6,11 +6,11 @@
 //! Vectorized: integer `add`/`sub`/`and`/`or`/`xor`/`neg`/`not`/`abs`/`min`/`max`, 16- and
 //! 32-bit `mul`, float `add`/`sub`/`mul`/`div`/`min`/`max`/`neg`/`abs`/`sqrt`/`rsqrt`/`round`,
 //! comparisons, `select`, `constant`, `arange`, `broadcast`, `addptr`, contiguous `load` and
-//! `store`, reductions along a non-last axis, and `dot`.
+//! `store`, reductions along a non-last axis, `dot`, and `shl`/`shr` by a constant.
 //!
 //! Scalar fallbacks (lane by lane inside the chunk loops, or element loops): 8- and 64-bit
 //! integer `mul`, integer `div`/`rem` (Cranelift has no SIMD division; division by zero
-//! yields 0 instead of trapping), `shl`/`shr` (per-lane shift amounts), `exp`/`log`/float
+//! yields 0 instead of trapping), `shl`/`shr` by non-constant (per-lane) amounts, `exp`/`log`/float
 //! `rem` (calls into Rust's `f32::exp`/`ln`/`%`), f16/bf16 conversions to and from `f32`
 //! (calls into `half`), `cast` (element loop; casts from or to f16/bf16 call
 //! [`bitmat_ir::Scalar::cast`]), reductions along the last axis (kept sequential so float sums
@@ -29,9 +29,10 @@ use super::helpers::HelperId;
 use super::scratch::{elem_bytes, value_bytes, Layout};
 use super::CodegenError;
 use bitmat_ir::passes::contiguity::{self, AxisInfo};
-use bitmat_ir::{Block, DType, ElemType, Kernel, Op, OpKind, ValueId};
+use bitmat_ir::{Block, DType, ElemType, Kernel, Op, OpKind, Scalar, ValueId};
 use cranelift_codegen::ir::{types, FuncRef, Function, InstBuilder, MemFlags, Type, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use std::collections::HashMap;
 
 /// How an element type is computed on.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -125,6 +126,31 @@ pub(crate) struct Lowerer<'a, 'f> {
     pub grid: Value,
     /// The op being lowered, printed (for errors).
     pub op: String,
+    /// Values known to be a splat of a constant (constants and their reshapes/broadcasts).
+    pub consts: HashMap<ValueId, Scalar>,
+}
+
+/// Collects the values of `block` (and nested blocks) that splat a constant.
+fn collect_consts(block: &Block, out: &mut HashMap<ValueId, Scalar>) {
+    for op in &block.ops {
+        match (&op.kind, op.results.first()) {
+            (OpKind::Constant(s), Some(&r)) => {
+                out.insert(r, *s);
+            }
+            (
+                OpKind::Broadcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. },
+                Some(&r),
+            ) => {
+                if let Some(&s) = out.get(x) {
+                    out.insert(r, s);
+                }
+            }
+            _ => {}
+        }
+        for b in op.kind.blocks() {
+            collect_consts(b, out);
+        }
+    }
 }
 
 /// Lowers `kernel` into `func` (whose signature is set); returns the scratch size in bytes.
@@ -150,7 +176,9 @@ pub(crate) fn lower_kernel(
         grid: p[2],
         scratch: p[3],
         op: "launch".into(),
+        consts: HashMap::new(),
     };
+    collect_consts(&kernel.body, &mut l.consts);
     for (i, param) in kernel.params.iter().enumerate() {
         let bits =
             l.b.ins()
