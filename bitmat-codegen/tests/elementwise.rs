@@ -336,3 +336,21 @@ fn shifts_by_constants_on_every_int_dtype() {
         }
     }
 }
+
+#[test]
+fn common_casts_are_vectorized() {
+    let k = ew_kernel("cast_vec", DType::I32, DType::F32, 64, |b, x, _| {
+        b.cast(x, DType::F32)
+    });
+    let ck = bitmat_codegen::CpuKernel::compile(&k).unwrap();
+    assert!(ck.clif().contains("fcvt_from_sint.f32x4"), "{}", ck.clif());
+    let k = ew_kernel("cast_vec", DType::F32, DType::I8, 64, |b, x, _| {
+        b.cast(x, DType::I8)
+    });
+    let ck = bitmat_codegen::CpuKernel::compile(&k).unwrap();
+    assert!(
+        ck.clif().contains("fcvt_to_sint_sat.i32x4"),
+        "{}",
+        ck.clif()
+    );
+}

@@ -6,13 +6,14 @@
 //! Vectorized: integer `add`/`sub`/`and`/`or`/`xor`/`neg`/`not`/`abs`/`min`/`max`, 16- and
 //! 32-bit `mul`, float `add`/`sub`/`mul`/`div`/`min`/`max`/`neg`/`abs`/`sqrt`/`rsqrt`/`round`,
 //! comparisons, `select`, `constant`, `arange`, `broadcast`, `addptr`, contiguous `load` and
-//! `store`, reductions along a non-last axis, `dot`, and `shl`/`shr` by a constant.
+//! `store`, reductions along a non-last axis, `dot`, `shl`/`shr` by a constant, and `cast`
+//! among `bool`, 8/16/32-bit integers and `f32`.
 //!
 //! Scalar fallbacks (lane by lane inside the chunk loops, or element loops): 8- and 64-bit
 //! integer `mul`, integer `div`/`rem` (Cranelift has no SIMD division; division by zero
 //! yields 0 instead of trapping), `shl`/`shr` by non-constant (per-lane) amounts, `exp`/`log`/float
 //! `rem` (calls into Rust's `f32::exp`/`ln`/`%`), f16/bf16 conversions to and from `f32`
-//! (calls into `half`), `cast` (element loop; casts from or to f16/bf16 call
+//! (calls into `half`), casts from or to 64-bit integers and f16/bf16 (element loop; f16/bf16 call
 //! [`bitmat_ir::Scalar::cast`]), reductions along the last axis (kept sequential so float sums
 //! are bit-exact with the interpreter), gathers/scatters of non-contiguous pointers, the lanes
 //! of partially masked chunks, and `atomic_add`.
