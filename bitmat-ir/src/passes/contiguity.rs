@@ -17,7 +17,7 @@
 //! - everything else (loads, parameters, carried values, ...) is unknown.
 
 use crate::kernel::{BinaryOp, Block, Kernel, OpKind, ValueId};
-use crate::types::{DType, ElemType};
+use crate::types::ElemType;
 
 /// The largest divisibility tracked (values known to be 0 get it).
 pub const MAX_DIVISIBILITY: u64 = 1 << 31;
@@ -187,16 +187,19 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
                     .and_then(|r| kernel.values.get(r.index()))
                     .and_then(|t| t.dtype());
                 match (from, to) {
-                    (Some(f), Some(t)) if f.is_int() && t.is_int() && t.bits() >= f.bits() => {
-                        // Widening keeps values, but unsigned-to-signed of the same width may
-                        // not: require a strictly wider type unless signedness is equal.
-                        if t.bits() > f.bits() || f.is_signed_int() == t.is_signed_int() {
-                            Some(get(info, *v))
-                        } else {
-                            None
-                        }
+                    // Value-preserving casts keep every fact: same signedness and at least as
+                    // wide, or unsigned to a strictly wider signed type. (Signed to unsigned
+                    // would break runs that cross zero.)
+                    (Some(f), Some(t))
+                        if f.is_int()
+                            && t.is_int()
+                            && ((f.is_signed_int() == t.is_signed_int()
+                                && t.bits() >= f.bits())
+                                || (!f.is_signed_int() && t.bits() > f.bits())) =>
+                    {
+                        Some(get(info, *v))
                     }
-                    (Some(DType::Bool), _) | (_, _) => None,
+                    _ => None,
                 }
             }
             OpKind::Broadcast(v) => result.map(|r| {
@@ -326,5 +329,19 @@ mod tests {
         assert_eq!(info[rs.index()].contiguity, vec![1, 1]);
         let gathered = info[r2.index()].last_contiguity();
         assert_eq!(gathered, 1);
+    }
+
+    #[test]
+    fn only_value_preserving_casts_keep_contiguity() {
+        let mut b = KernelBuilder::new("k");
+        let a = b.arange(16);
+        let wide = b.cast(a, DType::I64);
+        let unsigned = b.cast(a, DType::U32);
+        let narrow = b.cast(a, DType::I8);
+        let k = b.finish().unwrap();
+        let info = analyze(&k);
+        assert_eq!(info[wide.index()].last_contiguity(), 16);
+        assert_eq!(info[unsigned.index()].last_contiguity(), 1);
+        assert_eq!(info[narrow.index()].last_contiguity(), 1);
     }
 }
