@@ -354,3 +354,38 @@ fn common_casts_are_vectorized() {
         ck.clif()
     );
 }
+
+#[test]
+fn bf16_conversions_are_bit_exact_with_half_including_nans() {
+    use half::bf16;
+    let n = 1usize << 16;
+    let all: Vec<bf16> = (0..n).map(|i| bf16::from_bits(i as u16)).collect();
+    let mut rng = StdRng::seed_from_u64(77);
+    let ys: Vec<bf16> = (0..n).map(|_| bf16::from_bits(rng.gen())).collect();
+    for op in [BinaryOp::Mul, BinaryOp::Add] {
+        let k = ew_kernel("bf16", DType::BF16, DType::BF16, 1024, |b, x, y| {
+            b.binary(op, x, y)
+        });
+        let ck = bitmat_codegen::CpuKernel::compile(&k).unwrap();
+        for start in (0..n).step_by(1024) {
+            let xs = &all[start..start + 1024];
+            let yv = &ys[start..start + 1024];
+            let out = run_compiled(
+                &ck,
+                [1, 1, 1],
+                &[
+                    Arg::Buf(HostData::BF16(xs.to_vec())),
+                    Arg::Buf(HostData::BF16(yv.to_vec())),
+                    Arg::Buf(HostData::BF16(vec![bf16::ZERO; 1024])),
+                    i32_arg(1024),
+                ],
+            );
+            let got = as_vec::<bf16>(&out[2]);
+            for i in 0..1024 {
+                let (a, b) = (xs[i].to_f32(), yv[i].to_f32());
+                let want = bf16::from_f32(if op == BinaryOp::Mul { a * b } else { a + b });
+                assert_eq!(got[i].to_bits(), want.to_bits(), "{op:?} {a} {b}");
+            }
+        }
+    }
+}

@@ -12,8 +12,8 @@
 //! Scalar fallbacks (lane by lane inside the chunk loops, or element loops): 8- and 64-bit
 //! integer `mul`, integer `div`/`rem` (Cranelift has no SIMD division; division by zero
 //! yields 0 instead of trapping), `shl`/`shr` by non-constant (per-lane) amounts, `exp`/`log`/float
-//! `rem` (calls into Rust's `f32::exp`/`ln`/`%`), f16/bf16 conversions to and from `f32`
-//! (calls into `half`), casts from or to 64-bit integers and f16/bf16 (element loop; f16/bf16 call
+//! `rem` (calls into Rust's `f32::exp`/`ln`/`%`), f16 conversions to and from `f32` (calls
+//! into `half`; bf16 conversions are vectorized integer sequences, bit-exact with `half`), casts from or to 64-bit integers and f16/bf16 (element loop; f16/bf16 call
 //! [`bitmat_ir::Scalar::cast`]), reductions along the last axis (kept sequential so float sums
 //! are bit-exact with the interpreter), gathers/scatters of non-contiguous pointers, the lanes
 //! of partially masked chunks, and `atomic_add`.
@@ -358,6 +358,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
     pub fn load_chunk(&mut self, elem: ElemType, addr: Value) -> Value {
         match class(elem) {
             Class::Float(DType::F32) => self.b.ins().load(types::F32X4, scratch_flags(), addr, 0),
+            Class::Float(DType::BF16) => self.bf16x4_to_f32x4(addr),
             Class::Float(d) => {
                 let zero = self.b.ins().f32const(0.0);
                 let mut v = self.b.ins().splat(types::F32X4, zero);
@@ -380,6 +381,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             Class::Float(DType::F32) | Class::Int { .. } | Class::Bool => {
                 self.b.ins().store(scratch_flags(), v, addr, 0);
             }
+            Class::Float(DType::BF16) => self.f32x4_to_bf16x4(v, addr),
             Class::Float(d) => {
                 for lane in 0..4u8 {
                     let x = self.b.ins().extractlane(v, lane);
@@ -387,6 +389,56 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 }
             }
         }
+    }
+
+    /// Four bf16 at `addr` widened to `F32X4` as `half` does (NaNs get the quiet bit).
+    fn bf16x4_to_f32x4(&mut self, addr: Value) -> Value {
+        use cranelift_codegen::ir::condcodes::IntCC;
+        let h = self.b.ins().uload16x4(scratch_flags(), addr, 0);
+        let m = self.splat_const(types::I32X4, 0x7fff);
+        let mag = self.b.ins().band(h, m);
+        let inf = self.splat_const(types::I32X4, 0x7f80);
+        let nan = self.b.ins().icmp(IntCC::SignedGreaterThan, mag, inf);
+        let q = self.splat_const(types::I32X4, 0x40);
+        let quiet = self.b.ins().bor(h, q);
+        let h = self.b.ins().bitselect(nan, quiet, h);
+        let w = self.b.ins().ishl_imm(h, 16);
+        self.b.ins().bitcast(types::F32X4, MemFlags::new(), w)
+    }
+
+    /// Stores `F32X4` as four bf16 at `addr`, rounding to nearest even as `half` does.
+    fn f32x4_to_bf16x4(&mut self, v: Value, addr: Value) {
+        use cranelift_codegen::ir::condcodes::IntCC;
+        let x = self.b.ins().bitcast(types::I32X4, MemFlags::new(), v);
+        let m = self.splat_const(types::I32X4, 0x7fff_ffff);
+        let mag = self.b.ins().band(x, m);
+        let inf = self.splat_const(types::I32X4, 0x7f80_0000);
+        let nan = self.b.ins().icmp(IntCC::SignedGreaterThan, mag, inf);
+        let hi = self.b.ins().ushr_imm(x, 16);
+        let q = self.splat_const(types::I32X4, 0x40);
+        let quiet = self.b.ins().bor(hi, q);
+        // Round up when the round bit is set and the value is not an exact tie to even.
+        let rb = self.splat_const(types::I32X4, 0x8000);
+        let round_bit = self.b.ins().band(x, rb);
+        let sticky_m = self.splat_const(types::I32X4, 3 * 0x8000 - 1);
+        let sticky = self.b.ins().band(x, sticky_m);
+        let zero = self.splat_const(types::I32X4, 0);
+        let has_round = self.b.ins().icmp(IntCC::NotEqual, round_bit, zero);
+        let has_sticky = self.b.ins().icmp(IntCC::NotEqual, sticky, zero);
+        let up = self.b.ins().band(has_round, has_sticky);
+        // `up` is -1 in lanes to round up: subtracting it adds one.
+        let rounded = self.b.ins().isub(hi, up);
+        let r = self.b.ins().bitselect(nan, quiet, rounded);
+        let mask16 = self.splat_const(types::I32X4, 0xffff);
+        let r = self.b.ins().band(r, mask16);
+        let n = self.b.ins().unarrow(r, r);
+        let n = self.b.ins().bitcast(
+            types::I64X2,
+            MemFlags::new().with_endianness(cranelift_codegen::ir::Endianness::Little),
+            n,
+        );
+        let lo = self.b.ins().extractlane(n, 0);
+        self.b.ins().store(scratch_flags(), lo, addr, 0);
     }
 
     /// Loads one float element of type `d` at `addr + off` as an `f32`.
