@@ -357,15 +357,60 @@ fn common_casts_are_vectorized() {
 
 #[test]
 fn bf16_conversions_are_bit_exact_with_half_including_nans() {
-    use half::bf16;
+    half_conversions_are_bit_exact::<half::bf16>(DType::BF16);
+}
+
+#[test]
+fn f16_conversions_are_bit_exact_with_half_including_nans() {
+    half_conversions_are_bit_exact::<half::f16>(DType::F16);
+}
+
+trait Half: bitmat_ir::Element {
+    fn from_bits(b: u16) -> Self;
+    fn to_bits(self) -> u16;
+    fn to_f32(self) -> f32;
+    fn from_f32(v: f32) -> Self;
+}
+
+impl Half for half::bf16 {
+    fn from_bits(b: u16) -> Self {
+        half::bf16::from_bits(b)
+    }
+    fn to_bits(self) -> u16 {
+        half::bf16::to_bits(self)
+    }
+    fn to_f32(self) -> f32 {
+        half::bf16::to_f32(self)
+    }
+    fn from_f32(v: f32) -> Self {
+        half::bf16::from_f32(v)
+    }
+}
+
+impl Half for half::f16 {
+    fn from_bits(b: u16) -> Self {
+        half::f16::from_bits(b)
+    }
+    fn to_bits(self) -> u16 {
+        half::f16::to_bits(self)
+    }
+    fn to_f32(self) -> f32 {
+        half::f16::to_f32(self)
+    }
+    fn from_f32(v: f32) -> Self {
+        half::f16::from_f32(v)
+    }
+}
+
+/// Every bit pattern through f32 and back (`x * y`, `x + y` with random `y`), compared bit
+/// for bit with `half`, NaN payloads included.
+fn half_conversions_are_bit_exact<T: Half>(d: DType) {
     let n = 1usize << 16;
-    let all: Vec<bf16> = (0..n).map(|i| bf16::from_bits(i as u16)).collect();
+    let all: Vec<T> = (0..n).map(|i| T::from_bits(i as u16)).collect();
     let mut rng = StdRng::seed_from_u64(77);
-    let ys: Vec<bf16> = (0..n).map(|_| bf16::from_bits(rng.gen())).collect();
+    let ys: Vec<T> = (0..n).map(|_| T::from_bits(rng.gen())).collect();
     for op in [BinaryOp::Mul, BinaryOp::Add] {
-        let k = ew_kernel("bf16", DType::BF16, DType::BF16, 1024, |b, x, y| {
-            b.binary(op, x, y)
-        });
+        let k = ew_kernel("half", d, d, 1024, |b, x, y| b.binary(op, x, y));
         let ck = bitmat_codegen::CpuKernel::compile(&k).unwrap();
         for start in (0..n).step_by(1024) {
             let xs = &all[start..start + 1024];
@@ -374,16 +419,16 @@ fn bf16_conversions_are_bit_exact_with_half_including_nans() {
                 &ck,
                 [1, 1, 1],
                 &[
-                    Arg::Buf(HostData::BF16(xs.to_vec())),
-                    Arg::Buf(HostData::BF16(yv.to_vec())),
-                    Arg::Buf(HostData::BF16(vec![bf16::ZERO; 1024])),
+                    Arg::Buf(T::into_host(xs.to_vec())),
+                    Arg::Buf(T::into_host(yv.to_vec())),
+                    Arg::Buf(HostData::zeros(d, 1024)),
                     i32_arg(1024),
                 ],
             );
-            let got = as_vec::<bf16>(&out[2]);
+            let got = as_vec::<T>(&out[2]);
             for i in 0..1024 {
                 let (a, b) = (xs[i].to_f32(), yv[i].to_f32());
-                let want = bf16::from_f32(if op == BinaryOp::Mul { a * b } else { a + b });
+                let want = T::from_f32(if op == BinaryOp::Mul { a * b } else { a + b });
                 assert_eq!(got[i].to_bits(), want.to_bits(), "{op:?} {a} {b}");
             }
         }

@@ -12,8 +12,9 @@
 //! Scalar fallbacks (lane by lane inside the chunk loops, or element loops): 8- and 64-bit
 //! integer `mul`, integer `div`/`rem` (Cranelift has no SIMD division; division by zero
 //! yields 0 instead of trapping), `shl`/`shr` by non-constant (per-lane) amounts, `exp`/`log`/float
-//! `rem` (calls into Rust's `f32::exp`/`ln`/`%`), f16 conversions to and from `f32` (calls
-//! into `half`; bf16 conversions are vectorized integer sequences, bit-exact with `half`), casts from or to 64-bit integers and f16/bf16 (element loop; f16/bf16 call
+//! `rem` (calls into Rust's `f32::exp`/`ln`/`%`), single f16/bf16 elements converted for
+//! reductions along the last axis (calls into `half`; whole chunks convert with vectorized
+//! integer sequences, bit-exact with `half`), casts from or to 64-bit integers and f16/bf16 (element loop; f16/bf16 call
 //! [`bitmat_ir::Scalar::cast`]), reductions along the last axis (kept sequential so float sums
 //! are bit-exact with the interpreter), gathers/scatters of non-contiguous pointers, the lanes
 //! of partially masked chunks, and `atomic_add`.
@@ -359,15 +360,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         match class(elem) {
             Class::Float(DType::F32) => self.b.ins().load(types::F32X4, scratch_flags(), addr, 0),
             Class::Float(DType::BF16) => self.bf16x4_to_f32x4(addr),
-            Class::Float(d) => {
-                let zero = self.b.ins().f32const(0.0);
-                let mut v = self.b.ins().splat(types::F32X4, zero);
-                for lane in 0..4u8 {
-                    let x = self.load_f32(d, addr, i32::from(lane) * 2);
-                    v = self.b.ins().insertlane(v, x, lane);
-                }
-                v
-            }
+            Class::Float(_) => self.f16x4_to_f32x4(addr),
             _ => {
                 let ty = vec_ty(elem_bytes(elem));
                 self.b.ins().load(ty, scratch_flags(), addr, 0)
@@ -382,13 +375,98 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 self.b.ins().store(scratch_flags(), v, addr, 0);
             }
             Class::Float(DType::BF16) => self.f32x4_to_bf16x4(v, addr),
-            Class::Float(d) => {
-                for lane in 0..4u8 {
-                    let x = self.b.ins().extractlane(v, lane);
-                    self.store_f32(d, x, addr, i32::from(lane) * 2);
-                }
-            }
+            Class::Float(_) => self.f32x4_to_f16x4(v, addr),
         }
+    }
+
+    /// Four f16 at `addr` widened to `F32X4` (exact; NaNs get the quiet bit, as `half`).
+    /// Normals and subnormals: `(h & 0x7fff) << 13` as an f32, times 2^112.
+    fn f16x4_to_f32x4(&mut self, addr: Value) -> Value {
+        use cranelift_codegen::ir::condcodes::IntCC;
+        let h = self.b.ins().uload16x4(scratch_flags(), addr, 0);
+        let c = |l: &mut Self, v: i64| l.splat_const(types::I32X4, v);
+        let m7fff = c(self, 0x7fff);
+        let mag = self.b.ins().band(h, m7fff);
+        let shifted = self.b.ins().ishl_imm(mag, 13);
+        let f = self.b.ins().bitcast(types::F32X4, MemFlags::new(), shifted);
+        let scale = self.splat_const(types::F32X4, i64::from((2f32).powi(112).to_bits()));
+        let f = self.b.ins().fmul(f, scale);
+        let finite = self.b.ins().bitcast(types::I32X4, MemFlags::new(), f);
+        // Infinities and NaNs.
+        let e = c(self, 0x7c00);
+        let exp = self.b.ins().band(h, e);
+        let special = self.b.ins().icmp(IntCC::Equal, exp, e);
+        let is_nan = self.b.ins().icmp(IntCC::SignedGreaterThan, mag, e);
+        let man = c(self, 0x3ff);
+        let man = self.b.ins().band(h, man);
+        let man = self.b.ins().ishl_imm(man, 13);
+        let inf = c(self, 0x7f80_0000);
+        let qnan = c(self, 0x7fc0_0000);
+        let top = self.b.ins().bitselect(is_nan, qnan, inf);
+        let sp = self.b.ins().bor(top, man);
+        let bits = self.b.ins().bitselect(special, sp, finite);
+        let sm = c(self, 0x8000);
+        let sign = self.b.ins().band(h, sm);
+        let sign = self.b.ins().ishl_imm(sign, 16);
+        let bits = self.b.ins().bor(bits, sign);
+        self.b.ins().bitcast(types::F32X4, MemFlags::new(), bits)
+    }
+
+    /// Stores `F32X4` as four f16 at `addr`, rounding to nearest even as `half` does
+    /// (F. Giesen's branchless `float_to_half_fast3_rtne`; NaNs keep their top payload bits
+    /// and get the quiet bit).
+    fn f32x4_to_f16x4(&mut self, v: Value, addr: Value) {
+        use cranelift_codegen::ir::condcodes::IntCC;
+        let c = |l: &mut Self, v: i64| l.splat_const(types::I32X4, v);
+        let x = self.b.ins().bitcast(types::I32X4, MemFlags::new(), v);
+        let sm = c(self, 0x8000_0000u32 as i64);
+        let sign = self.b.ins().band(x, sm);
+        let a = self.b.ins().bxor(x, sign);
+        // Overflow to infinity, and NaN.
+        let f16max = c(self, (127 + 16) << 23);
+        let big = self
+            .b
+            .ins()
+            .icmp(IntCC::SignedGreaterThanOrEqual, a, f16max);
+        let f32inf = c(self, 255 << 23);
+        let is_nan = self.b.ins().icmp(IntCC::SignedGreaterThan, a, f32inf);
+        let manm = c(self, 0x7f_ffff);
+        let payload = self.b.ins().band(a, manm);
+        let payload = self.b.ins().ushr_imm(payload, 13);
+        let q = c(self, 0x7e00);
+        let nan = self.b.ins().bor(payload, q);
+        let inf16 = c(self, 0x7c00);
+        let big_r = self.b.ins().bitselect(is_nan, nan, inf16);
+        // Subnormal results: add a magic number in float, which rounds to nearest even.
+        let dm_bits = ((127 - 15) + (23 - 10) + 1) << 23;
+        let dm = c(self, dm_bits);
+        let af = self.b.ins().bitcast(types::F32X4, MemFlags::new(), a);
+        let dmf = self.b.ins().bitcast(types::F32X4, MemFlags::new(), dm);
+        let sum = self.b.ins().fadd(af, dmf);
+        let sum = self.b.ins().bitcast(types::I32X4, MemFlags::new(), sum);
+        let sub_r = self.b.ins().isub(sum, dm);
+        let min_normal = c(self, 113 << 23);
+        let small = self.b.ins().icmp(IntCC::SignedLessThan, a, min_normal);
+        // Normal results: rebias, add 0xfff plus the lowest kept bit, shift.
+        let odd = self.b.ins().ushr_imm(a, 13);
+        let one = c(self, 1);
+        let odd = self.b.ins().band(odd, one);
+        let bias = c(self, (((15 - 127) << 23) + 0xfff) as u32 as i64);
+        let n = self.b.ins().iadd(a, bias);
+        let n = self.b.ins().iadd(n, odd);
+        let norm_r = self.b.ins().ushr_imm(n, 13);
+        let r = self.b.ins().bitselect(small, sub_r, norm_r);
+        let r = self.b.ins().bitselect(big, big_r, r);
+        let s16 = self.b.ins().ushr_imm(sign, 16);
+        let r = self.b.ins().bor(r, s16);
+        let n = self.b.ins().unarrow(r, r);
+        let n = self.b.ins().bitcast(
+            types::I64X2,
+            MemFlags::new().with_endianness(cranelift_codegen::ir::Endianness::Little),
+            n,
+        );
+        let lo = self.b.ins().extractlane(n, 0);
+        self.b.ins().store(scratch_flags(), lo, addr, 0);
     }
 
     /// Four bf16 at `addr` widened to `F32X4` as `half` does (NaNs get the quiet bit).
