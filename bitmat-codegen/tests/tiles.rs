@@ -123,7 +123,7 @@ fn dot_on_every_type_combination() {
         (DType::F32, DType::F32),
     ];
     for (da, dc) in combos {
-        for (m, k, n) in [(16u32, 32u32, 16u32), (1, 64, 32), (4, 8, 2), (2, 4, 1)] {
+        for (m, k, n) in [(16u32, 32u32, 16u32), (1, 64, 32), (4, 8, 2), (2, 4, 1), (4, 1, 8), (8, 2, 64)] {
             let kern = dot_kernel(da, dc, m, k, n);
             let mut rng = StdRng::seed_from_u64(31);
             let a = random_data(da, (m * k) as usize, &mut rng);

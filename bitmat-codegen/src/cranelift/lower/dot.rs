@@ -5,15 +5,19 @@
 //! `s = s + splat(a[i, k]) * b[k, j..]` with separate `fmul` and `fadd` (no FMA), which is
 //! exactly the interpreter's sequential `f32` sum per output element.
 //!
-//! `i8 x i8 -> i32`: `b` is first sign-extended to an `i16` temporary; each step multiplies
-//! `splat(a[i, k])` by eight `i16` columns (`imul` on `I16X8`: an i8 product always fits in
-//! i16), widens the products with `swiden_low/high` and adds them to two `I32X4`
-//! accumulators (wrapping, as the interpreter).
+//! `i8 x i8 -> i32`: `b` is first packed into an `i16` temporary `[K/2][N][2]` (rows `2p`
+//! and `2p+1` interleaved with a byte `shuffle`, then `swiden_low/high`); each step takes two
+//! `k` at once: the pair `(a[i, 2p], a[i, 2p+1])` splatted as `i16` pairs, multiplied
+//! pairwise with the packed columns and summed per pair (`imul` of the widened halves and
+//! `iadd_pairwise`, which x86 lowers to one `pmaddwd`; exact, since an i8 product fits in
+//! i16), then added to `I32X4` accumulators of four columns each (wrapping, as the
+//! interpreter; integer sums do not depend on order).
 
 use super::{scratch_flags, Lowerer};
 use crate::cranelift::CodegenError;
 use bitmat_ir::{DType, ValueId};
-use cranelift_codegen::ir::{types, InstBuilder, Value};
+use super::elementwise::little;
+use cranelift_codegen::ir::{types, ConstantData, InstBuilder, Value};
 
 impl Lowerer<'_, '_> {
     /// `dot(a, b, acc)`.
@@ -120,51 +124,86 @@ impl Lowerer<'_, '_> {
         let f = scratch_flags();
         let pa = self.slot_addr(a)?;
         let src_b = self.slot_addr(b)?;
-        // b widened to i16.
-        let pb = self.temp_addr(k * n * 2);
-        self.counted_loop((k * n).div_ceil(16), |l, i| {
-            let s = l.offset_addr(src_b, i, 16);
-            let v = l.b.ins().load(types::I8X16, f, s, 0);
-            let lo = l.b.ins().swiden_low(v);
-            let hi = l.b.ins().swiden_high(v);
-            let d = l.offset_addr(pb, i, 32);
+        let k2 = k.div_ceil(2);
+        // b packed as [k/2][n][2] i16: rows 2p and 2p+1 interleaved, sign-extended.
+        let pb = self.temp_addr(k2 * n * 4);
+        let zip: Vec<u8> = (0..8u8).flat_map(|i| [i, 16 + i]).collect();
+        let zip = self
+            .b
+            .func
+            .dfg
+            .immediates
+            .push(ConstantData::from(zip.as_slice()));
+        let chunks8 = n.div_ceil(8);
+        self.counted_loop(k2 * chunks8, |l, pc| {
+            let p = l.b.ins().udiv_imm(pc, chunks8 as i64);
+            let c = l.b.ins().urem_imm(pc, chunks8 as i64);
+            let col = l.b.ins().imul_imm(c, 8);
+            let row0 = l.b.ins().imul_imm(p, (2 * n) as i64);
+            let e0 = l.b.ins().iadd(row0, col);
+            let s0 = l.offset_addr(src_b, e0, 1);
+            let r0 = l.b.ins().load(types::I8X16, f, s0, 0);
+            let r1 = if k > 1 {
+                l.b.ins().load(types::I8X16, f, s0, n as i32)
+            } else {
+                l.splat_const(types::I8X16, 0)
+            };
+            let z = l.b.ins().shuffle(r0, r1, zip);
+            let lo = l.b.ins().swiden_low(z);
+            let hi = l.b.ins().swiden_high(z);
+            let prow = l.b.ins().imul_imm(p, n as i64);
+            let e = l.b.ins().iadd(prow, col);
+            let d = l.offset_addr(pb, e, 4);
             l.b.ins().store(f, lo, d, 0);
             l.b.ins().store(f, hi, d, 16);
             Ok(())
         })?;
         let (pc, pd) = (self.slot_addr(acc)?, self.slot_addr(r)?);
-        let chunks = n.div_ceil(8);
-        let group = chunks.min(2);
+        let chunks = n.div_ceil(4);
+        let group = chunks.min(4);
         let groups = chunks / group;
         self.counted_loop(m * groups, |l, ig| {
             let i = l.b.ins().udiv_imm(ig, groups as i64);
             let g = l.b.ins().urem_imm(ig, groups as i64);
             let row = l.b.ins().imul_imm(i, n as i64);
-            let col = l.b.ins().imul_imm(g, (group * 8) as i64);
+            let col = l.b.ins().imul_imm(g, (group * 4) as i64);
             let out0 = l.b.ins().iadd(row, col);
             let ac = l.offset_addr(pc, out0, 4);
-            let init: Vec<Value> = (0..2 * group)
+            let init: Vec<Value> = (0..group)
                 .map(|q| l.b.ins().load(types::I32X4, f, ac, (q * 16) as i32))
                 .collect();
             let arow = l.b.ins().imul_imm(i, k as i64);
             let aaddr = l.offset_addr(pa, arow, 1);
-            let baddr = l.offset_addr(pb, col, 2);
-            let s = l.counted_loop_carry(k, init, |l, kk, s| {
-                let ak = l.offset_addr(aaddr, kk, 1);
-                let x = l.b.ins().sload8(types::I32, f, ak, 0);
-                let x = l.b.ins().ireduce(types::I16, x);
-                let x = l.b.ins().splat(types::I16X8, x);
-                let bk = l.offset_addr(baddr, kk, 2 * n);
-                let mut out = Vec::with_capacity(s.len());
-                for q in 0..group {
-                    let y = l.b.ins().load(types::I16X8, f, bk, (q * 16) as i32);
-                    let p = l.b.ins().imul(x, y);
-                    let lo = l.b.ins().swiden_low(p);
-                    let hi = l.b.ins().swiden_high(p);
-                    out.push(l.b.ins().iadd(s[2 * q], lo));
-                    out.push(l.b.ins().iadd(s[2 * q + 1], hi));
-                }
-                Ok(out)
+            let baddr = l.offset_addr(pb, col, 4);
+            let s = l.counted_loop_carry(k2, init, |l, p, s| {
+                // (a[i, 2p], a[i, 2p+1]) as two i16 in each i32 lane.
+                let ak = l.offset_addr(aaddr, p, 2);
+                let x0 = l.b.ins().sload8(types::I32, f, ak, 0);
+                let x0 = l.b.ins().band_imm(x0, 0xffff);
+                let pair = if k > 1 {
+                    let x1 = l.b.ins().sload8(types::I32, f, ak, 1);
+                    let x1 = l.b.ins().ishl_imm(x1, 16);
+                    l.b.ins().bor(x0, x1)
+                } else {
+                    x0
+                };
+                let pair = l.b.ins().splat(types::I32X4, pair);
+                let x = l.b.ins().bitcast(types::I16X8, little(), pair);
+                let bk = l.offset_addr(baddr, p, 4 * n);
+                let (xl, xh) = (l.b.ins().swiden_low(x), l.b.ins().swiden_high(x));
+                Ok(s.iter()
+                    .enumerate()
+                    .map(|(q, &s)| {
+                        let y = l.b.ins().load(types::I16X8, f, bk, (q * 16) as i32);
+                        // Lowers to `pmaddwd`: a0*b0 + a1*b1 per i32 lane, exact.
+                        let yl = l.b.ins().swiden_low(y);
+                        let yh = l.b.ins().swiden_high(y);
+                        let pl = l.b.ins().imul(xl, yl);
+                        let ph = l.b.ins().imul(xh, yh);
+                        let d = l.b.ins().iadd_pairwise(pl, ph);
+                        l.b.ins().iadd(s, d)
+                    })
+                    .collect())
             })?;
             let ad = l.offset_addr(pd, out0, 4);
             for (q, &v) in s.iter().enumerate() {
