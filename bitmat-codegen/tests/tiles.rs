@@ -604,7 +604,9 @@ fn bench_tiled_matmul() {
     ] {
         let (bm, bn, bk) = (64u32, 64u32, 32u32);
         let kern = matmul_kernel(d, acc, bm, bn, bk);
+        let t = std::time::Instant::now();
         let ck = bitmat_codegen::CpuKernel::compile(&kern).unwrap();
+        let compile_ms = t.elapsed().as_secs_f64() * 1e3;
         let mut rng = StdRng::seed_from_u64(1);
         let args = [
             Arg::Buf(random_small(d, m * k, &mut rng)),
@@ -623,7 +625,7 @@ fn bench_tiled_matmul() {
         }
         let s = t.elapsed().as_secs_f64() / f64::from(reps);
         println!(
-            "matmul {d} {m}x{n}x{k}: {:.2} ms, {:.2} GOP/s, scratch {} KiB",
+            "matmul {d} {m}x{n}x{k}: {:.2} ms, {:.2} GOP/s, scratch {} KiB, compile {compile_ms:.1} ms",
             s * 1e3,
             2.0 * (m * n * k) as f64 / s / 1e9,
             ck.scratch_bytes() / 1024
