@@ -123,7 +123,14 @@ fn dot_on_every_type_combination() {
         (DType::F32, DType::F32),
     ];
     for (da, dc) in combos {
-        for (m, k, n) in [(16u32, 32u32, 16u32), (1, 64, 32), (4, 8, 2), (2, 4, 1), (4, 1, 8), (8, 2, 64)] {
+        for (m, k, n) in [
+            (16u32, 32u32, 16u32),
+            (1, 64, 32),
+            (4, 8, 2),
+            (2, 4, 1),
+            (4, 1, 8),
+            (8, 2, 64),
+        ] {
             let kern = dot_kernel(da, dc, m, k, n);
             let mut rng = StdRng::seed_from_u64(31);
             let a = random_data(da, (m * k) as usize, &mut rng);
@@ -631,4 +638,36 @@ fn bench_tiled_matmul() {
             ck.scratch_bytes() / 1024
         );
     }
+}
+
+#[test]
+fn one_kernel_runs_concurrently_from_several_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<bitmat_codegen::CpuKernel>();
+    let kern = matmul_kernel(DType::F32, DType::F32, 16, 16, 16);
+    let ck = bitmat_codegen::CpuKernel::compile(&kern).unwrap();
+    let (m, n, k) = (33usize, 40usize, 20usize);
+    std::thread::scope(|s| {
+        for seed in 0..3u64 {
+            let ck = &ck;
+            let kern = &kern;
+            s.spawn(move || {
+                let mut rng = StdRng::seed_from_u64(seed);
+                let args = [
+                    Arg::Buf(random_small(DType::F32, m * k, &mut rng)),
+                    Arg::Buf(random_small(DType::F32, k * n, &mut rng)),
+                    Arg::Buf(HostData::zeros(DType::F32, m * n)),
+                    i32_arg(m as i32),
+                    i32_arg(n as i32),
+                    i32_arg(k as i32),
+                ];
+                let grid = [3, 3, 1];
+                for _ in 0..3 {
+                    let jit = run_compiled(ck, grid, &args);
+                    let interp = run_interp(kern, grid, &args);
+                    assert_same("concurrent matmul", &interp[2], &jit[2]);
+                }
+            });
+        }
+    });
 }

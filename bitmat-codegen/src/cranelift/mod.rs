@@ -68,6 +68,7 @@ impl Drop for Module_ {
 /// A kernel compiled for the host CPU.
 pub struct CpuKernel {
     name: String,
+    params: usize,
     func: ProgramFn,
     scratch_bytes: usize,
     clif: String,
@@ -94,6 +95,28 @@ impl std::fmt::Debug for CpuKernel {
 #[derive(Copy, Clone)]
 #[repr(C, align(64))]
 struct Line([u8; 64]);
+
+thread_local! {
+    /// Each thread's scratch arena, grown on demand and reused across programs and launches.
+    static SCRATCH: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a scratch arena of at least `lines` lines: the calling thread's own, or a
+/// fresh one if that is in use.
+fn with_scratch(lines: usize, f: impl FnOnce(*mut u8)) {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => {
+            if s.len() < lines {
+                s.resize(lines, Line([0; 64]));
+            }
+            f(s.as_mut_ptr().cast());
+        }
+        Err(_) => {
+            let mut s = vec![Line([0; 64]); lines];
+            f(s.as_mut_ptr().cast());
+        }
+    });
+}
 
 impl CpuKernel {
     /// Compiles a kernel (verified first) for the host CPU.
@@ -157,6 +180,7 @@ impl CpuKernel {
         let func: ProgramFn = unsafe { std::mem::transmute::<*const u8, ProgramFn>(code) };
         Ok(CpuKernel {
             name: kernel.name.clone(),
+            params: kernel.params.len(),
             func,
             scratch_bytes,
             clif,
@@ -178,34 +202,51 @@ impl CpuKernel {
     /// `args[i]` is, for `ParamKind::Ptr`, the address of element 0 of the buffer; for
     /// `ParamKind::Scalar`, the value's bits zero-extended (`Scalar::bits()`).
     ///
+    /// Each worker thread keeps one 64-byte aligned scratch arena
+    /// ([`CpuKernel::scratch_bytes`]) and reuses it for every program it runs; a grid of one
+    /// program runs on the calling thread.
+    ///
     /// # Safety
-    /// Pointers must be valid for every access the kernel makes, and `args` must hold one
-    /// entry per parameter.
+    /// Pointers must be valid for every access the kernel makes.
+    ///
+    /// # Panics
+    /// If `args` does not hold one entry per kernel parameter.
     pub unsafe fn run(&self, args: &[u64], grid: [u32; 3]) {
+        assert_eq!(
+            args.len(),
+            self.params,
+            "kernel `{}` takes {} arguments",
+            self.name,
+            self.params
+        );
         let total = u64::from(grid[0]) * u64::from(grid[1]) * u64::from(grid[2]);
         let lines = self.scratch_bytes.div_ceil(64).max(1);
         let func = self.func;
         let args_addr = args.as_ptr() as usize;
         let (gx, gy) = (u64::from(grid[0]), u64::from(grid[1]));
-        (0..total).into_par_iter().for_each_init(
-            || vec![Line([0; 64]); lines],
-            |scratch, p| {
-                let pid = [
-                    (p % gx) as u32,
-                    ((p / gx) % gy) as u32,
-                    (p / (gx * gy)) as u32,
-                ];
+        let program = move |p: u64| {
+            let pid = [
+                (p % gx) as u32,
+                ((p / gx) % gy) as u32,
+                (p / (gx * gy)) as u32,
+            ];
+            with_scratch(lines, |scratch| {
                 // SAFETY: the caller guarantees the arguments; the scratch arena is private to
-                // this call and as large as the layout requires.
+                // this call (borrowed from this thread) and as large as the layout requires.
                 unsafe {
                     func(
                         args_addr as *const u64,
                         pid.as_ptr(),
                         grid.as_ptr(),
-                        scratch.as_mut_ptr().cast::<u8>(),
+                        scratch,
                     )
                 };
-            },
-        );
+            });
+        };
+        if total == 1 {
+            program(0);
+        } else {
+            (0..total).into_par_iter().for_each(program);
+        }
     }
 }

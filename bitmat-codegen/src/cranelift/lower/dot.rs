@@ -13,10 +13,10 @@
 //! i16), then added to `I32X4` accumulators of four columns each (wrapping, as the
 //! interpreter; integer sums do not depend on order).
 
+use super::elementwise::little;
 use super::{scratch_flags, Lowerer};
 use crate::cranelift::CodegenError;
 use bitmat_ir::{DType, ValueId};
-use super::elementwise::little;
 use cranelift_codegen::ir::{types, ConstantData, InstBuilder, Value};
 
 impl Lowerer<'_, '_> {
