@@ -141,11 +141,12 @@ fn dot_on_every_type_combination() {
                 Arg::Buf(bm.clone()),
                 Arg::Buf(c.clone()),
             ];
-            let out = check(
+            let out = check_with(
                 &format!("dot {da} [{m},{k}]x[{k},{n}]"),
                 &kern,
                 [1, 1, 1],
                 &args,
+                true,
             );
             if da == DType::I8 {
                 // Plain Rust.

@@ -72,29 +72,49 @@ pub fn run_compiled(ck: &CpuKernel, grid: [u32; 3], args: &[Arg]) -> Vec<HostDat
     bufs
 }
 
-/// True when the two elements are equal bit for bit, or both NaN.
-pub fn same(a: Scalar, b: Scalar) -> bool {
-    a.bits() == b.bits() || (a.dtype().is_float() && a.as_f64().is_nan() && b.as_f64().is_nan())
+/// True when the two elements are equal bit for bit, or (with `any_nan`) both NaN.
+pub fn same(a: Scalar, b: Scalar, any_nan: bool) -> bool {
+    a.bits() == b.bits()
+        || (any_nan && a.dtype().is_float() && a.as_f64().is_nan() && b.as_f64().is_nan())
 }
 
-/// Asserts that two buffers hold the same elements (bits, or both NaN).
+/// Asserts that two buffers hold the same elements, bit for bit.
 pub fn assert_same(what: &str, interp: &HostData, jit: &HostData) {
+    assert_same_with(what, interp, jit, false);
+}
+
+/// Asserts that two buffers hold the same elements, bit for bit, or both NaN with `any_nan`.
+pub fn assert_same_with(what: &str, interp: &HostData, jit: &HostData, any_nan: bool) {
     assert_eq!(interp.len(), jit.len(), "{what}: lengths");
     for i in 0..interp.len() {
         let (a, b) = (interp.get(i).unwrap(), jit.get(i).unwrap());
         assert!(
-            same(a, b),
+            same(a, b, any_nan),
             "{what}: element {i}: interpreter {a:?}, jit {b:?}"
         );
     }
 }
 
-/// Runs `k` on both engines and asserts identical buffers; returns the JIT's buffers.
+/// Runs `k` on both engines and asserts bit-identical buffers (NaN payloads included);
+/// returns the JIT's buffers.
 pub fn check(what: &str, k: &Kernel, grid: [u32; 3], args: &[Arg]) -> Vec<HostData> {
+    check_with(what, k, grid, args, false)
+}
+
+/// [`check`], where `any_nan` accepts any NaN for a NaN: when two NaNs meet in an `fadd` or
+/// `fmul`, x86 keeps the first operand's payload, and Cranelift (like LLVM for the
+/// interpreter) may commute the operands. Only `dot` tests on random bit patterns need it.
+pub fn check_with(
+    what: &str,
+    k: &Kernel,
+    grid: [u32; 3],
+    args: &[Arg],
+    any_nan: bool,
+) -> Vec<HostData> {
     let a = run_interp(k, grid, args);
     let b = run_jit(k, grid, args);
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert_same(&format!("{what} (buffer {i})"), x, y);
+        assert_same_with(&format!("{what} (buffer {i})"), x, y, any_nan);
     }
     b
 }
