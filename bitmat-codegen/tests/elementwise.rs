@@ -179,6 +179,15 @@ proptest! {
     }
 
     #[test]
+    fn random_comparisons(pred in 0usize..6, d in 0usize..12, seed in any::<u64>(), len in 0i32..=64, logn in 0u32..7) {
+        let (pred, d) = (CMP[pred], DType::ALL[d]);
+        let n = 1u32 << logn;
+        if d != DType::Bool || matches!(pred, CmpPred::Eq | CmpPred::Ne) {
+            check_cmp(pred, d, n, len.min(n as i32), seed);
+        }
+    }
+
+    #[test]
     fn random_unary_ops(op in 0usize..8, d in 0usize..12, seed in any::<u64>(), logn in 0u32..8) {
         let (op, d) = (UNARY[op], DType::ALL[d]);
         let n = 1u32 << logn;
@@ -433,4 +442,83 @@ fn half_conversions_are_bit_exact<T: Half>(d: DType) {
             }
         }
     }
+}
+
+#[test]
+fn float_to_int_casts_match_rust_as() {
+    let vals: Vec<f32> = vec![
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0,
+        0.49,
+        -0.51,
+        127.5,
+        128.0,
+        -128.9,
+        -129.0,
+        255.9,
+        300.0,
+        -1.0,
+        65535.5,
+        70000.0,
+        2.5e9,
+        -2.5e9,
+        1e20,
+        -1e20,
+        3.99,
+        -3.99,
+        1.0,
+        2.0,
+        5.5,
+    ];
+    let n = 32usize;
+    let mut x = vals.clone();
+    x.resize(n, 7.25);
+    let run = |to: DType| {
+        let k = ew_kernel("as", DType::F32, to, n as u32, |b, x, _| b.cast(x, to));
+        run_jit(
+            &k,
+            [1, 1, 1],
+            &[
+                Arg::Buf(HostData::F32(x.clone())),
+                Arg::Buf(HostData::F32(x.clone())),
+                Arg::Buf(HostData::zeros(to, n)),
+                i32_arg(n as i32),
+            ],
+        )
+        .remove(2)
+    };
+    assert_eq!(
+        as_vec::<i8>(&run(DType::I8)),
+        x.iter().map(|&v| v as i8).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        as_vec::<u8>(&run(DType::U8)),
+        x.iter().map(|&v| v as u8).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        as_vec::<i16>(&run(DType::I16)),
+        x.iter().map(|&v| v as i16).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        as_vec::<u16>(&run(DType::U16)),
+        x.iter().map(|&v| v as u16).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        as_vec::<i32>(&run(DType::I32)),
+        x.iter().map(|&v| v as i32).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        as_vec::<u32>(&run(DType::U32)),
+        x.iter().map(|&v| v as u32).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        as_vec::<i64>(&run(DType::I64)),
+        x.iter().map(|&v| v as i64).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        as_vec::<u64>(&run(DType::U64)),
+        x.iter().map(|&v| v as u64).collect::<Vec<_>>()
+    );
 }

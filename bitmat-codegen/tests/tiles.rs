@@ -672,3 +672,37 @@ fn one_kernel_runs_concurrently_from_several_threads() {
         }
     });
 }
+
+#[test]
+fn integer_sums_match_plain_rust() {
+    let (rows, cols) = (8usize, 64usize);
+    let mut b = KernelBuilder::new("sums");
+    let x = b.param("x", ParamKind::Ptr(DType::I32));
+    let o0 = b.param("o0", ParamKind::Ptr(DType::I32));
+    let o1 = b.param("o1", ParamKind::Ptr(DType::I32));
+    let t = load_2d(&mut b, x, rows as u32, cols as u32);
+    let r0 = b.reduce(ReduceOp::Sum, t, 0);
+    let r1 = b.reduce(ReduceOp::Sum, t, 1);
+    store_1d(&mut b, o0, r0, cols as u32);
+    store_1d(&mut b, o1, r1, rows as u32);
+    let k = b.finish().unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let v: Vec<i32> = (0..rows * cols).map(|_| rng.gen()).collect();
+    let out = run_jit(
+        &k,
+        [1, 1, 1],
+        &[
+            Arg::Buf(HostData::I32(v.clone())),
+            Arg::Buf(HostData::zeros(DType::I32, cols)),
+            Arg::Buf(HostData::zeros(DType::I32, rows)),
+        ],
+    );
+    let cols_sum: Vec<i32> = (0..cols)
+        .map(|c| (0..rows).fold(0i32, |s, r| s.wrapping_add(v[r * cols + c])))
+        .collect();
+    let rows_sum: Vec<i32> = (0..rows)
+        .map(|r| (0..cols).fold(0i32, |s, c| s.wrapping_add(v[r * cols + c])))
+        .collect();
+    assert_eq!(as_vec::<i32>(&out[1]), cols_sum);
+    assert_eq!(as_vec::<i32>(&out[2]), rows_sum);
+}
