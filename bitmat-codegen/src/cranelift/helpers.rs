@@ -21,7 +21,7 @@ pub struct Helper {
     pub results: &'static [Type],
 }
 
-/// Index of the helpers in [`HELPERS`].
+/// Index of the helpers in [`helpers()`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub enum HelperId {
