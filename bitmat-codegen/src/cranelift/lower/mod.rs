@@ -3,21 +3,28 @@
 //! Every value lives in its scratch slot ([`crate::cranelift::scratch`]); an op reads its
 //! operands' slots and writes its results' slots, looping over 128-bit chunks.
 //!
-//! Vectorized: integer `add`/`sub`/`and`/`or`/`xor`/`neg`/`not`/`abs`/`min`/`max`, 16- and
-//! 32-bit `mul`, float `add`/`sub`/`mul`/`div`/`min`/`max`/`neg`/`abs`/`sqrt`/`rsqrt`/`round`,
-//! comparisons, `select`, `constant`, `arange`, `broadcast`, `addptr`, contiguous `load` and
-//! `store`, reductions along a non-last axis, `dot`, `shl`/`shr` by a constant, and `cast`
-//! among `bool`, 8/16/32-bit integers and `f32`.
+//! Vectorized (128-bit chunks: `I8X16`, `I16X8`, `I32X4`, `I64X2`, `F32X4`):
+//! - integer `add`/`sub`/`and`/`or`/`xor`/`neg`/`not`/`abs`/`min`/`max`, 16- and 32-bit
+//!   `mul`, `shl`/`shr` by a constant;
+//! - float `add`/`sub`/`mul`/`div`/`min`/`max`/`neg`/`abs`/`sqrt`/`rsqrt`/`round` (f16 and
+//!   bf16 are widened to `F32X4` and rounded back with integer vector sequences, bit-exact
+//!   with `half`);
+//! - comparisons, `select`, `constant`, `arange`, `broadcast`, `addptr`;
+//! - `cast` among `bool`, 8/16/32-bit integers and `f32`;
+//! - loads and stores of pointers contiguous along the last axis;
+//! - reductions along a non-last axis, and integer reductions along the last axis;
+//! - `dot` (see [`dot`]).
 //!
-//! Scalar fallbacks (lane by lane inside the chunk loops, or element loops): 8- and 64-bit
-//! integer `mul`, integer `div`/`rem` (Cranelift has no SIMD division; division by zero
-//! yields 0 instead of trapping), `shl`/`shr` by non-constant (per-lane) amounts, `exp`/`log`/float
-//! `rem` (calls into Rust's `f32::exp`/`ln`/`%`), single f16/bf16 elements converted for
-//! reductions along the last axis (calls into `half`; whole chunks convert with vectorized
-//! integer sequences, bit-exact with `half`), casts from or to 64-bit integers and f16/bf16 (element loop; f16/bf16 call
-//! [`bitmat_ir::Scalar::cast`]), reductions along the last axis (kept sequential so float sums
-//! are bit-exact with the interpreter), gathers/scatters of non-contiguous pointers, the lanes
-//! of partially masked chunks, and `atomic_add`.
+//! Scalar fallbacks (lane by lane inside the chunk loops, or element loops):
+//! - 8- and 64-bit integer `mul`; integer `div`/`rem` (Cranelift has no SIMD division;
+//!   division by zero yields 0 instead of trapping); `shl`/`shr` by per-lane amounts;
+//! - `exp`, `log`, float `rem` (calls into Rust's `f32::exp`/`ln`/`%`);
+//! - casts from or to 64-bit integers and f16/bf16 (calls into [`bitmat_ir::Scalar::cast`]
+//!   for f16/bf16);
+//! - float reductions along the last axis (kept sequential so sums are bit-exact with the
+//!   interpreter; single f16/bf16 elements convert through `half`);
+//! - gathers and scatters of non-contiguous pointers, the lanes of partially masked chunks,
+//!   and `atomic_add`.
 
 mod cast;
 mod control;

@@ -1,9 +1,10 @@
 //! Reductions along one axis, viewing the tile as `[outer, n, inner]`.
 //!
 //! When `inner` holds whole chunks (a reduction along a non-last axis), whole chunks are
-//! combined across `k` (vectorized, in `k` order). Otherwise (the last axis, or a narrow
-//! inner extent) each output element is folded sequentially from `k = 0`, one element at a
-//! time, so float sums round exactly as the interpreter's.
+//! combined across `k` (vectorized, in `k` order). Integer reductions along the last axis
+//! combine the chunks of a row, then their lanes. Otherwise (floats along the last axis, or a
+//! narrow inner extent) each output element is folded sequentially from `k = 0`, one element
+//! at a time, so float sums round exactly as the interpreter's.
 
 use super::{class, lanes, scratch_flags, Class, Lowerer};
 use crate::cranelift::scratch::elem_bytes;
@@ -91,6 +92,32 @@ impl Lowerer<'_, '_> {
                 let oidx = l.b.ins().iadd(oi, col);
                 let ad = l.offset_addr(pd, oidx, bytes);
                 l.store_chunk(elem, ad, out[0]);
+                Ok(())
+            });
+        }
+        if inner == 1 && n % l_ == 0 && !matches!(c, Class::Float(_)) {
+            // Integers along the last axis: combine whole chunks of the row, then the lanes
+            // (integer sums, min and max do not depend on the order).
+            let chunks = n / l_;
+            return self.counted_loop(outer, |l, o| {
+                let first = l.b.ins().imul_imm(o, n as i64);
+                let a0 = l.offset_addr(ps, first, bytes);
+                let acc = l.load_chunk(elem, a0);
+                let out = l.counted_loop_carry(chunks - 1, vec![acc], |l, ch, s| {
+                    let ch1 = l.b.ins().iadd_imm(ch, 1);
+                    let a = l.offset_addr(a0, ch1, 16);
+                    let v = l.load_chunk(elem, a);
+                    Ok(vec![l.vec_binary(c, bop, s[0], v)?])
+                })?;
+                let ty = l.b.func.dfg.value_type(out[0]);
+                let mut acc = out[0];
+                for lane in 1..ty.lane_count() as u8 {
+                    let x = l.b.ins().extractlane(out[0], lane);
+                    let x = l.b.ins().splat(ty, x);
+                    acc = l.vec_binary(c, bop, acc, x)?;
+                }
+                let ad = l.offset_addr(pd, o, bytes);
+                l.store_lane0(elem, ad, acc);
                 Ok(())
             });
         }
