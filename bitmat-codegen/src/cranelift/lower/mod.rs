@@ -13,7 +13,7 @@
 //! - `cast` among `bool`, 8/16/32-bit integers and `f32`;
 //! - loads and stores of pointers contiguous along the last axis;
 //! - reductions along a non-last axis, and integer reductions along the last axis;
-//! - `dot` (see [`dot`]).
+//! - `dot` (widening multiply-adds, see the `dot` submodule).
 //!
 //! Scalar fallbacks (lane by lane inside the chunk loops, or element loops):
 //! - 8- and 64-bit integer `mul`; integer `div`/`rem` (Cranelift has no SIMD division;
