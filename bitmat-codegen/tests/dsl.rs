@@ -53,7 +53,7 @@ fn chunked_row_sums_in_a_runtime_loop() {
             let cols = c0 + arange(16);
             let mask = compare(CmpPred::Lt, cols, n);
             let v = load_masked(x + row * n + cols, mask, 0);
-            acc = acc + v.cast::<f32>() * 2.0f32;
+            acc += v.cast::<f32>() * 2.0f32;
             lp.end(&mut [&mut acc]);
             let total = acc.sum(0);
             store_masked(y + row, total, true);
