@@ -16,11 +16,7 @@ pub fn unpack_ternary(packed: Tile, index: Tile) -> Tile {
 #[bitkernel(inline)]
 pub fn load_ternary_tile(w: Ptr<u8>, rn: Tile, kk: Tile, n: Tile, k: Tile) -> Tile {
     let mask = (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k);
-    let packed = load(
-        w + rn.unsqueeze(0) * (k / 4) + (kk / 4).unsqueeze(1),
-        mask,
-        0,
-    );
+    let packed = load(w + rn.unsqueeze(0) * (k / 4) + (kk / 4).unsqueeze(1), mask, 0);
     unpack_ternary(packed, kk.unsqueeze(1) % 4)
 }
 
