@@ -7,6 +7,15 @@
 //! loads and stores whose pointers the contiguity analysis
 //! ([`bitmat_ir::passes::contiguity`]) proves contiguous move whole chunks, and `dot` uses
 //! vector multiply-adds. What stays scalar is listed in [`lower`].
+//!
+//! Results are bit-identical to the reference interpreter's (float sums keep its sequential
+//! order, no FMA, f16/bf16 rounding as `half`), except where the interpreter reports an error,
+//! which compiled code cannot:
+//! - memory accesses are not bounds-checked (an out-of-bounds access is undefined behaviour;
+//!   the caller checks arguments, see [`CpuKernel::run`]);
+//! - integer division or remainder by zero yields 0;
+//! - a loop with a non-positive step runs no iteration;
+//! - where two NaNs meet in one float operation, which payload survives may differ.
 
 pub mod abi;
 pub mod helpers;
