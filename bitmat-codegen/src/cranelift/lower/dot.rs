@@ -44,7 +44,7 @@ impl Lowerer<'_, '_> {
     }
 
     /// The `f32` copy of the float tile `v` (its own slot when it is already `f32`).
-    fn widened_f32(&mut self, v: ValueId) -> Result<Value, CodegenError> {
+    pub(crate) fn widened_f32(&mut self, v: ValueId) -> Result<Value, CodegenError> {
         let d = self.dtype(v)?;
         let src = self.slot_addr(v)?;
         if d == DType::F32 {

@@ -22,7 +22,7 @@
 //! - casts from or to 64-bit integers and f16/bf16 (calls into [`bitmat_ir::Scalar::cast`]
 //!   for f16/bf16);
 //! - float reductions along the last axis (kept sequential so sums are bit-exact with the
-//!   interpreter; single f16/bf16 elements convert through `half`);
+//!   interpreter; each f16/bf16 result element converts through `half`);
 //! - gathers and scatters of non-contiguous pointers, the lanes of partially masked chunks,
 //!   and `atomic_add`.
 

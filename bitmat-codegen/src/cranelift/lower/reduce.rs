@@ -4,12 +4,13 @@
 //! combined across `k` (vectorized, in `k` order). Integer reductions along the last axis
 //! combine the chunks of a row, then their lanes. Otherwise (floats along the last axis, or a
 //! narrow inner extent) each output element is folded sequentially from `k = 0`, one element
-//! at a time, so float sums round exactly as the interpreter's.
+//! at a time, so float sums round exactly as the interpreter's (f16/bf16 tiles are first
+//! widened to an `f32` temporary with vector conversions).
 
 use super::{class, lanes, scratch_flags, Class, Lowerer};
 use crate::cranelift::scratch::elem_bytes;
 use crate::cranelift::CodegenError;
-use bitmat_ir::{BinaryOp, ElemType, ReduceOp, ValueId};
+use bitmat_ir::{BinaryOp, DType, ElemType, ReduceOp, ValueId};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 
 impl Lowerer<'_, '_> {
@@ -121,19 +122,26 @@ impl Lowerer<'_, '_> {
                 Ok(())
             });
         }
+        // f16/bf16 sources are widened to an f32 temporary first (vectorized).
+        let (ps, src_elem, src_bytes) = match c {
+            Class::Float(DType::F16 | DType::BF16) => {
+                (self.widened_f32(x)?, ElemType::Val(DType::F32), 4)
+            }
+            _ => (ps, elem, bytes),
+        };
         self.counted_loop(outer * inner, |l, oi| {
             let o = l.b.ins().udiv_imm(oi, inner as i64);
             let i = l.b.ins().urem_imm(oi, inner as i64);
             let base = l.b.ins().imul_imm(o, (n * inner) as i64);
             let first = l.b.ins().iadd(base, i);
-            let a0 = l.offset_addr(ps, first, bytes);
-            let acc = l.load_splat(elem, a0);
+            let a0 = l.offset_addr(ps, first, src_bytes);
+            let acc = l.load_splat(src_elem, a0);
             let out = l.counted_loop_carry(n - 1, vec![acc], |l, k, s| {
                 let k1 = l.b.ins().iadd_imm(k, 1);
                 let row = l.b.ins().imul_imm(k1, inner as i64);
                 let idx = l.b.ins().iadd(first, row);
-                let a = l.offset_addr(ps, idx, bytes);
-                let v = l.load_splat(elem, a);
+                let a = l.offset_addr(ps, idx, src_bytes);
+                let v = l.load_splat(src_elem, a);
                 Ok(vec![l.vec_binary(c, bop, s[0], v)?])
             })?;
             let ad = l.offset_addr(pd, oi, bytes);
