@@ -21,7 +21,7 @@ enum Command {
     /// Run every prebuilt kernel on random data against the plain-Rust references.
     Selftest {
         /// Where to run the kernels.
-        #[arg(long, value_enum, default_value_t = DeviceChoice::Interpreter)]
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
         /// Seed of the random inputs.
         #[arg(long, default_value_t = 0)]

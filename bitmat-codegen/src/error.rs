@@ -4,7 +4,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodegenError {
     /// The kernel failed IR verification.
-    #[error("kernel `{kernel}` is invalid: {message}")]
+    #[error("kernel `{kernel}` is not valid IR: {message}")]
     Invalid {
         /// The kernel's name.
         kernel: String,
@@ -16,7 +16,15 @@ pub enum CodegenError {
     Unsupported {
         /// The kernel's name.
         kernel: String,
-        /// What is not supported, and why.
+        /// What is not supported (naming the op where known), and why.
+        message: String,
+    },
+    /// Cranelift rejected the generated code or could not set up the host target.
+    #[error("kernel `{kernel}`: Cranelift error: {message}")]
+    Cranelift {
+        /// The kernel's name.
+        kernel: String,
+        /// Cranelift's message.
         message: String,
     },
     /// A launch option is out of range.

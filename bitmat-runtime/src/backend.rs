@@ -5,8 +5,9 @@ use crate::cuda::{CudaArg, CudaKernel};
 use crate::device::{Backend, Device};
 use crate::error::Error;
 use crate::launch::{Grid, KernelArg, LaunchOptions};
+use bitmat_codegen::CpuKernel;
 use bitmat_ir::interp::{self, ArgValue};
-use bitmat_ir::{HostData, Kernel};
+use bitmat_ir::{with_host_data, HostData, Kernel};
 use std::sync::{Arc, Mutex};
 
 /// A kernel ready to run on one backend: its verified IR (for argument checks) and the
@@ -21,6 +22,8 @@ pub(crate) struct Compiled {
 enum Code {
     /// The interpreter runs the IR itself.
     Interpreter,
+    /// Machine code for this CPU.
+    Cpu(CpuKernel),
     /// PTX loaded into the device's CUDA context.
     Cuda(CudaKernel),
 }
@@ -39,6 +42,11 @@ pub(crate) fn compile(
 ) -> Result<Compiled, Error> {
     let code = match device.backend() {
         Backend::Interpreter => Code::Interpreter,
+        Backend::Cranelift => {
+            let code = CpuKernel::compile(&ir).map_err(Error::Codegen)?;
+            crate::dump::dump("clif", &ir.name, || code.clif().to_string());
+            Code::Cpu(code)
+        }
         Backend::Cuda => {
             let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;
             Code::Cuda(cuda.compile(&ir, options.num_warps)?)
@@ -90,6 +98,26 @@ pub(crate) fn run(
             let mut guards: Vec<_> = storages.iter().map(|s| lock(s)).collect();
             let mut buffers: Vec<&mut HostData> = guards.iter_mut().map(|g| &mut **g).collect();
             interp::run(&compiled.ir, grid.0, &values, &mut buffers)?;
+        }
+        Code::Cpu(code) => {
+            let (storages, values) = host_arguments(args)?;
+            let mut guards: Vec<_> = storages.iter().map(|s| lock(s)).collect();
+            let addresses: Vec<u64> = guards
+                .iter_mut()
+                .map(|g| with_host_data!(&mut **g, v => v.as_mut_ptr() as u64))
+                .collect();
+            let words: Vec<u64> = values
+                .iter()
+                .map(|v| match v {
+                    ArgValue::Buffer(i) => addresses[*i],
+                    ArgValue::Scalar(s) => s.bits(),
+                })
+                .collect();
+            // SAFETY: the arguments were checked against the kernel's parameters (count, kinds,
+            // element types), every buffer is locked for the whole launch, and the addresses
+            // point at their element 0. Accesses a kernel makes outside its buffers are the
+            // kernel author's contract, as documented on `Device::cpu`.
+            unsafe { code.run(&words, grid.0) };
         }
         Code::Cuda(k) => {
             let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;

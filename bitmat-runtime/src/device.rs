@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub enum Backend {
     /// The reference interpreter: every op on the host, out-of-bounds accesses reported.
     Interpreter,
+    /// The CPU: kernels JIT-compiled by Cranelift to vectorized code, programs in parallel.
+    Cranelift,
     /// A CUDA GPU: kernels compiled to PTX, buffers in device memory.
     Cuda,
 }
@@ -23,6 +25,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Interpreter => "interpreter",
+            Backend::Cranelift => "cranelift",
             Backend::Cuda => "cuda",
         }
     }
@@ -64,10 +67,17 @@ impl Device {
         Device::new(Backend::Interpreter, "interpreter")
     }
 
-    /// The fastest CPU backend available. Until the compiled CPU backend lands, this runs
-    /// kernels on the reference interpreter (its [`Device::backend`] says so).
+    /// The CPU: kernels are JIT-compiled with Cranelift to SIMD code, and the programs of a
+    /// grid run in parallel on rayon's thread pool (`RAYON_NUM_THREADS` sets its size).
+    ///
+    /// Compiled code does not check bounds: a kernel that reads outside its buffers is
+    /// undefined behaviour here, as on a GPU. [`Device::interpreter`] reports such accesses.
     pub fn cpu() -> Device {
-        Device::new(Backend::Interpreter, "cpu (interpreter backend)")
+        let threads = rayon::current_num_threads();
+        Device::new(
+            Backend::Cranelift,
+            format!("cpu (cranelift, {threads} threads)"),
+        )
     }
 
     /// CUDA device `ordinal`.

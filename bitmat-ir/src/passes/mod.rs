@@ -1,7 +1,9 @@
-//! Passes every backend shares. [`optimize`] runs the canonicalization pipeline that
+//! Passes and analyses every backend shares. [`contiguity`] tells which pointer tiles are
+//! contiguous (for vector loads); [`optimize`] runs the canonicalization pipeline that
 //! specialization applies to each kernel: [`simplify`] (constant reshaping and algebraic
 //! identities), [`cse`] (common subexpressions) and [`dce`] (dead code).
 
+pub mod contiguity;
 pub mod cse;
 pub mod dce;
 pub mod simplify;

@@ -1,0 +1,199 @@
+//! Runtime helpers that compiled code calls for what Cranelift has no instruction for: f16 and
+//! bf16 conversions (bit-exact with the `half` crate, as the interpreter), casts from and to
+//! f16/bf16 (through [`bitmat_ir::Scalar::cast`]), `exp`, `ln`, `fmod`, and float atomic adds
+//! (compare-and-swap loops).
+
+use bitmat_ir::{DType, Scalar};
+use cranelift_codegen::ir::{types, AbiParam, Signature, Type};
+use cranelift_codegen::isa::CallConv;
+use half::{bf16, f16};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+
+/// A helper: its symbol name, its address, and its parameter and result types.
+pub struct Helper {
+    /// Symbol name in the JIT module.
+    pub name: &'static str,
+    /// The function's address.
+    pub addr: *const u8,
+    /// Parameter types.
+    pub params: &'static [Type],
+    /// Result types.
+    pub results: &'static [Type],
+}
+
+/// Index of the helpers in [`helpers()`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum HelperId {
+    /// `f16 bits (u32) -> f32`.
+    F16ToF32,
+    /// `f32 -> f16 bits (u32)`, round to nearest even.
+    F32ToF16,
+    /// `bf16 bits (u32) -> f32`.
+    Bf16ToF32,
+    /// `f32 -> bf16 bits (u32)`, round to nearest even.
+    F32ToBf16,
+    /// `(bits: u64, from: u32, to: u32) -> u64`: [`Scalar::cast`] on dtype indices into
+    /// [`DType::ALL`].
+    Cast,
+    /// `f32::exp`.
+    Exp,
+    /// `f32::ln`.
+    Log,
+    /// `a % b` on `f32`.
+    Fmod,
+    /// `(addr, value bits: u64, dtype: u32) -> old bits`: atomic float add.
+    AtomicAddFloat,
+}
+
+/// Number of helpers.
+pub const COUNT: usize = 9;
+
+extern "C" fn f16_to_f32(b: u32) -> f32 {
+    f16::from_bits(b as u16).to_f32()
+}
+extern "C" fn f32_to_f16(v: f32) -> u32 {
+    u32::from(f16::from_f32(v).to_bits())
+}
+extern "C" fn bf16_to_f32(b: u32) -> f32 {
+    bf16::from_bits(b as u16).to_f32()
+}
+extern "C" fn f32_to_bf16(v: f32) -> u32 {
+    u32::from(bf16::from_f32(v).to_bits())
+}
+extern "C" fn cast(bits: u64, from: u32, to: u32) -> u64 {
+    let (Some(&f), Some(&t)) = (DType::ALL.get(from as usize), DType::ALL.get(to as usize)) else {
+        return 0;
+    };
+    Scalar::from_bits(f, bits).cast(t).bits()
+}
+extern "C" fn exp(v: f32) -> f32 {
+    v.exp()
+}
+extern "C" fn log(v: f32) -> f32 {
+    v.ln()
+}
+extern "C" fn fmod(a: f32, b: f32) -> f32 {
+    a % b
+}
+
+/// # Safety
+/// `addr` must be valid and aligned for an element of the float type `dtype`.
+unsafe extern "C" fn atomic_add_float(addr: *mut u8, value: u64, dtype: u32) -> u64 {
+    match DType::ALL.get(dtype as usize) {
+        Some(DType::F32) => {
+            // SAFETY: the caller guarantees a valid, aligned f32 slot.
+            let a = unsafe { AtomicU32::from_ptr(addr.cast()) };
+            let v = f32::from_bits(value as u32);
+            let old = a
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
+                    Some((f32::from_bits(o) + v).to_bits())
+                })
+                .unwrap_or_else(|o| o);
+            u64::from(old)
+        }
+        Some(d @ (DType::F16 | DType::BF16)) => {
+            let d = *d;
+            // SAFETY: the caller guarantees a valid, aligned 16-bit slot.
+            let a = unsafe { AtomicU16::from_ptr(addr.cast()) };
+            let widen = |b: u16| {
+                if d == DType::F16 {
+                    f16::from_bits(b).to_f32()
+                } else {
+                    bf16::from_bits(b).to_f32()
+                }
+            };
+            let narrow = |v: f32| {
+                if d == DType::F16 {
+                    f16::from_f32(v).to_bits()
+                } else {
+                    bf16::from_f32(v).to_bits()
+                }
+            };
+            let v = widen(value as u16);
+            let old = a
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
+                    Some(narrow(widen(o) + v))
+                })
+                .unwrap_or_else(|o| o);
+            u64::from(old)
+        }
+        _ => 0,
+    }
+}
+
+/// Every helper, indexed by [`HelperId`].
+pub fn helpers() -> [Helper; COUNT] {
+    use types::{F32, I32, I64};
+    [
+        Helper {
+            name: "bitmat_rt_f16_to_f32",
+            addr: f16_to_f32 as *const u8,
+            params: &[I32],
+            results: &[F32],
+        },
+        Helper {
+            name: "bitmat_rt_f32_to_f16",
+            addr: f32_to_f16 as *const u8,
+            params: &[F32],
+            results: &[I32],
+        },
+        Helper {
+            name: "bitmat_rt_bf16_to_f32",
+            addr: bf16_to_f32 as *const u8,
+            params: &[I32],
+            results: &[F32],
+        },
+        Helper {
+            name: "bitmat_rt_f32_to_bf16",
+            addr: f32_to_bf16 as *const u8,
+            params: &[F32],
+            results: &[I32],
+        },
+        Helper {
+            name: "bitmat_rt_cast",
+            addr: cast as *const u8,
+            params: &[I64, I32, I32],
+            results: &[I64],
+        },
+        Helper {
+            name: "bitmat_rt_expf",
+            addr: exp as *const u8,
+            params: &[F32],
+            results: &[F32],
+        },
+        Helper {
+            name: "bitmat_rt_logf",
+            addr: log as *const u8,
+            params: &[F32],
+            results: &[F32],
+        },
+        Helper {
+            name: "bitmat_rt_fmodf",
+            addr: fmod as *const u8,
+            params: &[F32, F32],
+            results: &[F32],
+        },
+        Helper {
+            name: "bitmat_rt_atomic_add_float",
+            addr: atomic_add_float as *const u8,
+            params: &[I64, I64, I32],
+            results: &[I64],
+        },
+    ]
+}
+
+/// The Cranelift signature of `h`.
+pub fn signature(h: &Helper, call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params
+        .extend(h.params.iter().map(|&t| AbiParam::new(t)));
+    sig.returns
+        .extend(h.results.iter().map(|&t| AbiParam::new(t)));
+    sig
+}
+
+/// The index of `d` in [`DType::ALL`].
+pub fn dtype_index(d: DType) -> u32 {
+    DType::ALL.iter().position(|&x| x == d).unwrap_or(0) as u32
+}

@@ -1,0 +1,347 @@
+//! Contiguity analysis (Triton's `AxisInfo`): for every integer or pointer value, per axis,
+//! how many consecutive elements form runs `v, v+1, v+2, ..`, how many are equal, and what
+//! power of two divides the first element of each run.
+//!
+//! The facts are conservative: `1` everywhere is always correct. Backends use
+//! [`AxisInfo::last_contiguity`] to turn the lanes of a pointer tile into vector accesses.
+//!
+//! Rules (per axis `d`, with `c` contiguity, `k` constancy, `div` divisibility):
+//! - `arange(n)`: `c = n`, `div = MAX`, `k = 1`;
+//! - integer constants: `c = 1`, `k = extent`, `div` = the largest power of two dividing them;
+//! - `a + b`, `addptr(a, b)`: `c = max(gcd(c_a, k_b), gcd(k_a, c_b))`, `div = gcd`, `k = gcd`;
+//! - `a - b`: `c = gcd(c_a, k_b)`; `a * b`: `c = 1`, `div = div_a * div_b`;
+//! - `broadcast` along an axis of extent 1: `c = 1`, `k = extent`; other axes keep their facts;
+//! - `expand_dims` inserts an axis of extent 1; `reshape` keeps the last axis when its extent
+//!   is unchanged; widening integer casts keep everything;
+//! - the induction variable of a loop is divisible by `gcd(div(lower), div(step))`;
+//! - everything else (loads, parameters, carried values, ...) is unknown.
+
+use crate::kernel::{BinaryOp, Block, Kernel, OpKind, ValueId};
+use crate::types::ElemType;
+
+/// The largest divisibility tracked (values known to be 0 get it).
+pub const MAX_DIVISIBILITY: u64 = 1 << 31;
+
+/// What is known about one value, per axis. Scalars (rank 0) have one pseudo-axis of extent 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AxisInfo {
+    /// Length of the aligned runs of consecutive values (`v, v+1, ..`) along each axis.
+    pub contiguity: Vec<u64>,
+    /// A power of two dividing the first element of every run along each axis.
+    pub divisibility: Vec<u64>,
+    /// Length of the aligned runs of equal values along each axis.
+    pub constancy: Vec<u64>,
+}
+
+impl AxisInfo {
+    /// Nothing known, for a value of rank `rank`.
+    pub fn unknown(rank: usize) -> Self {
+        let n = rank.max(1);
+        AxisInfo {
+            contiguity: vec![1; n],
+            divisibility: vec![1; n],
+            constancy: vec![1; n],
+        }
+    }
+
+    /// Contiguity along the last axis.
+    pub fn last_contiguity(&self) -> u64 {
+        self.contiguity.last().copied().unwrap_or(1)
+    }
+
+    /// Divisibility along the last axis.
+    pub fn last_divisibility(&self) -> u64 {
+        self.divisibility.last().copied().unwrap_or(1)
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+fn pow2_div(c: i64) -> u64 {
+    if c == 0 {
+        MAX_DIVISIBILITY
+    } else {
+        (1u64 << c.trailing_zeros()).min(MAX_DIVISIBILITY)
+    }
+}
+
+/// Runs the analysis; the result is indexed by [`ValueId::index`].
+pub fn analyze(kernel: &Kernel) -> Vec<AxisInfo> {
+    let mut info: Vec<AxisInfo> = kernel
+        .values
+        .iter()
+        .map(|t| AxisInfo::unknown(t.rank()))
+        .collect();
+    block(kernel, &kernel.body, &mut info);
+    info
+}
+
+fn get(info: &[AxisInfo], v: ValueId) -> AxisInfo {
+    info.get(v.index())
+        .cloned()
+        .unwrap_or_else(|| AxisInfo::unknown(0))
+}
+
+fn is_int_like(kernel: &Kernel, v: ValueId) -> bool {
+    kernel.values.get(v.index()).is_some_and(|t| match t.elem {
+        ElemType::Val(d) => d.is_int(),
+        ElemType::Ptr(_) => true,
+    })
+}
+
+fn combine(
+    a: &AxisInfo,
+    b: &AxisInfo,
+    f: impl Fn(usize, &AxisInfo, &AxisInfo) -> (u64, u64, u64),
+) -> AxisInfo {
+    let n = a.contiguity.len().min(b.contiguity.len());
+    let mut out = AxisInfo::unknown(n);
+    for d in 0..n {
+        let (c, div, k) = f(d, a, b);
+        out.contiguity[d] = c;
+        out.divisibility[d] = div;
+        out.constancy[d] = k;
+    }
+    out
+}
+
+fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
+    for op in &block_.ops {
+        let result = op.results.first().copied();
+        let rank = |v: ValueId| kernel.values.get(v.index()).map_or(0, |t| t.rank());
+        let shape = |v: ValueId| {
+            kernel
+                .values
+                .get(v.index())
+                .map_or_else(Vec::new, |t| t.shape.clone())
+        };
+        let computed: Option<AxisInfo> = match &op.kind {
+            OpKind::Constant(s) => result.map(|r| {
+                let sh = shape(r);
+                let mut i = AxisInfo::unknown(sh.len());
+                if s.dtype().is_int() {
+                    let div = pow2_div(s.as_i64());
+                    i.divisibility.iter_mut().for_each(|d| *d = div);
+                }
+                for (k, &e) in i.constancy.iter_mut().zip(&sh) {
+                    *k = u64::from(e);
+                }
+                i
+            }),
+            OpKind::Arange(n) => Some(AxisInfo {
+                contiguity: vec![u64::from(*n)],
+                divisibility: vec![MAX_DIVISIBILITY],
+                constancy: vec![1],
+            }),
+            OpKind::Binary(op2, a, b) if is_int_like(kernel, *a) => {
+                let (ia, ib) = (get(info, *a), get(info, *b));
+                Some(match op2 {
+                    BinaryOp::Add => combine(&ia, &ib, |d, a, b| {
+                        (
+                            gcd(a.contiguity[d], b.constancy[d])
+                                .max(gcd(a.constancy[d], b.contiguity[d])),
+                            gcd(a.divisibility[d], b.divisibility[d]),
+                            gcd(a.constancy[d], b.constancy[d]),
+                        )
+                    }),
+                    BinaryOp::Sub => combine(&ia, &ib, |d, a, b| {
+                        (
+                            gcd(a.contiguity[d], b.constancy[d]),
+                            gcd(a.divisibility[d], b.divisibility[d]),
+                            gcd(a.constancy[d], b.constancy[d]),
+                        )
+                    }),
+                    BinaryOp::Mul => combine(&ia, &ib, |d, a, b| {
+                        (
+                            1,
+                            a.divisibility[d]
+                                .saturating_mul(b.divisibility[d])
+                                .min(MAX_DIVISIBILITY),
+                            gcd(a.constancy[d], b.constancy[d]),
+                        )
+                    }),
+                    _ => combine(&ia, &ib, |d, a, b| {
+                        (1, 1, gcd(a.constancy[d], b.constancy[d]))
+                    }),
+                })
+            }
+            OpKind::AddPtr { ptr, offset } => {
+                let (ia, ib) = (get(info, *ptr), get(info, *offset));
+                Some(combine(&ia, &ib, |d, a, b| {
+                    (
+                        gcd(a.contiguity[d], b.constancy[d])
+                            .max(gcd(a.constancy[d], b.contiguity[d])),
+                        gcd(a.divisibility[d], b.divisibility[d]),
+                        gcd(a.constancy[d], b.constancy[d]),
+                    )
+                }))
+            }
+            OpKind::Cast(v) => {
+                let from = kernel.values.get(v.index()).and_then(|t| t.dtype());
+                let to = result
+                    .and_then(|r| kernel.values.get(r.index()))
+                    .and_then(|t| t.dtype());
+                match (from, to) {
+                    // Value-preserving casts keep every fact: same signedness and at least as
+                    // wide, or unsigned to a strictly wider signed type. (Signed to unsigned
+                    // would break runs that cross zero.)
+                    (Some(f), Some(t))
+                        if f.is_int()
+                            && t.is_int()
+                            && ((f.is_signed_int() == t.is_signed_int()
+                                && t.bits() >= f.bits())
+                                || (!f.is_signed_int() && t.bits() > f.bits())) =>
+                    {
+                        Some(get(info, *v))
+                    }
+                    _ => None,
+                }
+            }
+            OpKind::Broadcast(v) => result.map(|r| {
+                let (src, dst) = (shape(*v), shape(r));
+                let mut i = get(info, *v);
+                if src.len() == dst.len() && i.contiguity.len() == dst.len() {
+                    for d in 0..dst.len() {
+                        if src[d] == 1 && dst[d] != 1 {
+                            i.contiguity[d] = 1;
+                            i.constancy[d] = u64::from(dst[d]);
+                        }
+                    }
+                    i
+                } else {
+                    AxisInfo::unknown(dst.len())
+                }
+            }),
+            OpKind::ExpandDims { value, axis } => {
+                let src = get(info, *value);
+                if rank(*value) == 0 {
+                    Some(AxisInfo {
+                        contiguity: vec![1],
+                        divisibility: vec![src.divisibility[0]],
+                        constancy: vec![1],
+                    })
+                } else {
+                    let mut i = src;
+                    let a = (*axis as usize).min(i.contiguity.len());
+                    i.contiguity.insert(a, 1);
+                    i.divisibility.insert(a, 1);
+                    i.constancy.insert(a, 1);
+                    Some(i)
+                }
+            }
+            OpKind::Reshape(v) => result.map(|r| {
+                let (src, dst) = (shape(*v), shape(r));
+                let mut i = AxisInfo::unknown(dst.len());
+                if !src.is_empty() && !dst.is_empty() && src.last() == dst.last() {
+                    let s = get(info, *v);
+                    let last = dst.len() - 1;
+                    i.contiguity[last] = s.last_contiguity();
+                    i.divisibility[last] = s.last_divisibility();
+                    i.constancy[last] = s.constancy.last().copied().unwrap_or(1);
+                }
+                i
+            }),
+            OpKind::Select {
+                cond,
+                on_true,
+                on_false,
+            } => result.map(|r| {
+                let mut i = AxisInfo::unknown(rank(r));
+                let (c, t, f) = (get(info, *cond), get(info, *on_true), get(info, *on_false));
+                for d in 0..i
+                    .constancy
+                    .len()
+                    .min(c.constancy.len())
+                    .min(t.constancy.len())
+                    .min(f.constancy.len())
+                {
+                    i.constancy[d] = gcd(gcd(c.constancy[d], t.constancy[d]), f.constancy[d]);
+                }
+                i
+            }),
+            OpKind::For {
+                lower, step, body, ..
+            } => {
+                if let Some(&iv) = body.args.first() {
+                    let div = gcd(
+                        get(info, *lower).divisibility[0],
+                        get(info, *step).divisibility[0],
+                    );
+                    if let Some(slot) = info.get_mut(iv.index()) {
+                        slot.divisibility[0] = div;
+                    }
+                }
+                block(kernel, body, info);
+                None
+            }
+            OpKind::If {
+                then_block,
+                else_block,
+                ..
+            } => {
+                block(kernel, then_block, info);
+                block(kernel, else_block, info);
+                None
+            }
+            _ => None,
+        };
+        if let (Some(r), Some(i)) = (result, computed) {
+            if let Some(slot) = info.get_mut(r.index()) {
+                if slot.contiguity.len() == i.contiguity.len() {
+                    *slot = i;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DType, KernelBuilder, ParamKind, Scalar};
+
+    #[test]
+    fn row_major_pointer_tile_is_contiguous_along_rows() {
+        let mut b = KernelBuilder::new("k");
+        let p = b.param("p", ParamKind::Ptr(DType::F32));
+        let r = b.arange(8);
+        let c = b.arange(16);
+        let r2 = b.expand_dims(r, 1);
+        let r2 = b.broadcast(r2, vec![8, 16]);
+        let c2 = b.expand_dims(c, 0);
+        let c2 = b.broadcast(c2, vec![8, 16]);
+        let stride = b.constant(Scalar::from_i64(DType::I32, 64), vec![8, 16]);
+        let rs = b.binary(BinaryOp::Mul, r2, stride);
+        let offs = b.binary(BinaryOp::Add, rs, c2);
+        let pe = b.expand_dims(p, 0);
+        let pe = b.expand_dims(pe, 0);
+        let pb = b.broadcast(pe, vec![8, 16]);
+        let ptrs = b.add_ptr(pb, offs);
+        let k = b.finish().unwrap();
+        let info = analyze(&k);
+        assert_eq!(info[ptrs.index()].last_contiguity(), 16);
+        assert_eq!(info[offs.index()].divisibility[1], 64);
+        assert_eq!(info[rs.index()].contiguity, vec![1, 1]);
+        let gathered = info[r2.index()].last_contiguity();
+        assert_eq!(gathered, 1);
+    }
+
+    #[test]
+    fn only_value_preserving_casts_keep_contiguity() {
+        let mut b = KernelBuilder::new("k");
+        let a = b.arange(16);
+        let wide = b.cast(a, DType::I64);
+        let unsigned = b.cast(a, DType::U32);
+        let narrow = b.cast(a, DType::I8);
+        let k = b.finish().unwrap();
+        let info = analyze(&k);
+        assert_eq!(info[wide.index()].last_contiguity(), 16);
+        assert_eq!(info[unsigned.index()].last_contiguity(), 1);
+        assert_eq!(info[narrow.index()].last_contiguity(), 1);
+    }
+}
