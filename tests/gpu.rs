@@ -46,6 +46,12 @@ fn data<T: Element>(len: usize, seed: u64) -> Vec<T> {
                 .wrapping_add(1442695040888963407);
             let r = (s >> 33) as i64 % 13 - 6;
             let v = if r == 0 { 3 } else { r };
+            // Unsigned types take the magnitude (a negative value would saturate to 0).
+            let v = if T::DTYPE.is_int() && !T::DTYPE.is_signed_int() {
+                v.abs()
+            } else {
+                v
+            };
             let x = if T::DTYPE.is_float() {
                 v as f64 * 0.37 + (i % 5) as f64 * 0.01
             } else {

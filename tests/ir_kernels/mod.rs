@@ -71,7 +71,7 @@ pub fn cmp_preds(d: DType) -> Vec<CmpPred> {
 
 /// `out[k * n + i] = op_k(x[i], y[i])` for every unary, binary and comparison op on `d`
 /// (comparisons as `select(x op y, x, y)`), masked to `i < n`, masked-off lanes of the loads
-/// reading `other`.
+/// reading 1.
 pub fn elementwise(d: DType) -> Kernel {
     let mut b = KernelBuilder::new(format!("elementwise_{d}"));
     let x = b.param("x", ParamKind::Ptr(d));
@@ -83,7 +83,8 @@ pub fn elementwise(d: DType) -> Kernel {
     let py = ptrs(&mut b, y, offs);
     let one = b.constant(Scalar::from_i64(d, 1), vec![N]);
     let xv = b.load(px, Some(mask), Some(one));
-    let yv = b.load(py, Some(mask), None);
+    // Masked-off lanes read 1 in both operands: no division by zero there either.
+    let yv = b.load(py, Some(mask), Some(one));
     let mut results = Vec::new();
     for op in unary_ops(d) {
         results.push(b.unary(op, xv));

@@ -50,13 +50,6 @@ macro_rules! comptime_carry {
 }
 comptime_carry!(bool, i8, u8, i16, u16, i32, u32, i64, u64, isize, usize, f32, f64);
 
-impl<T: Carry> Carry for Option<T> {
-    fn carried(&self) -> Option<Tile> {
-        None
-    }
-    fn set_carried(&mut self, _: Tile) {}
-}
-
 /// Checks that every variable can be carried and returns their tiles (`None` = poisoned or
 /// compile-time, already reported).
 fn carried_tiles(
