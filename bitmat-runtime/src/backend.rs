@@ -23,7 +23,7 @@ enum Code {
     /// The interpreter runs the IR itself.
     Interpreter,
     /// Machine code for this CPU.
-    Cpu(CpuKernel),
+    Cpu(Box<CpuKernel>),
     /// PTX loaded into the device's CUDA context.
     Cuda(CudaKernel),
 }
@@ -45,7 +45,7 @@ pub(crate) fn compile(
         Backend::Cranelift => {
             let code = CpuKernel::compile(&ir).map_err(Error::Codegen)?;
             crate::dump::dump("clif", &ir.name, || code.clif().to_string());
-            Code::Cpu(code)
+            Code::Cpu(Box::new(code))
         }
         Backend::Cuda => {
             let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;
