@@ -6,7 +6,7 @@
 
 use bitmat::formats::{pack_ternary, quantize_activations, quantize_int4, Int4Group};
 use bitmat::kernels::{int4, ternary};
-use bitmat::ops::MatmulBlocks;
+use bitmat::ops::{MatmulBlocks, GEMV_BLOCK_K, GEMV_BLOCK_N, GEMV_MAX_ROWS};
 use bitmat::{reference, Device};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
@@ -73,6 +73,26 @@ fn ternary_bench(c: &mut Criterion, m: usize, group_name: &str) {
                 .unwrap()
             })
         });
+        if m <= GEMV_MAX_ROWS {
+            let grid = (n.div_ceil(GEMV_BLOCK_N as usize) as u32, m as u32);
+            g.bench_with_input(BenchmarkId::new("bitmat_gemv", &shape), &(), |b, ()| {
+                b.iter(|| {
+                    ternary::w2a8_gemv::launch(
+                        &device,
+                        grid,
+                        &xb,
+                        &wb,
+                        &cb,
+                        m as i32,
+                        n as i32,
+                        k as i32,
+                        GEMV_BLOCK_N,
+                        GEMV_BLOCK_K,
+                    )
+                    .unwrap()
+                })
+            });
+        }
         g.bench_with_input(BenchmarkId::new("naive_rust", &shape), &(), |b, ()| {
             b.iter(|| black_box(reference::matmul_i8_ternary(&x, m, k, &packed, n).unwrap()))
         });

@@ -96,27 +96,60 @@ pub fn ternary_matmul(
     check_len(OP, "x", m * k, x.len())?;
     check_len(OP, "packed weights", n * k / 4, w_packed.len())?;
     crate::formats::check_ternary_codes(w_packed)?;
-    let blocks = MatmulBlocks::for_rows(m);
     let (a, w, c) = (
         device.upload(x)?,
         device.upload(w_packed)?,
         device.zeros::<i32>(m * n)?,
     );
-    ternary::w2a8_matmul::launch(
-        device,
-        blocks.grid(m, n)?,
-        &a,
-        &w,
-        &c,
+    let (m32, n32, k32) = (
         to_i32(OP, "m", m)?,
         to_i32(OP, "n", n)?,
         to_i32(OP, "k", k)?,
-        blocks.block_m,
-        blocks.block_n,
-        blocks.block_k,
-    )?;
+    );
+    if m <= GEMV_MAX_ROWS {
+        // A few rows: the matrix-vector kernel reads the weights contiguously.
+        let grid = (
+            to_u32(OP, n.div_ceil(GEMV_BLOCK_N as usize))?,
+            to_u32(OP, m)?,
+        );
+        ternary::w2a8_gemv::launch(
+            device,
+            grid,
+            &a,
+            &w,
+            &c,
+            m32,
+            n32,
+            k32,
+            GEMV_BLOCK_N,
+            GEMV_BLOCK_K,
+        )?;
+    } else {
+        let blocks = MatmulBlocks::for_rows(m);
+        ternary::w2a8_matmul::launch(
+            device,
+            blocks.grid(m, n)?,
+            &a,
+            &w,
+            &c,
+            m32,
+            n32,
+            k32,
+            blocks.block_m,
+            blocks.block_n,
+            blocks.block_k,
+        )?;
+    }
     c.to_vec().map_err(Error::from)
 }
+
+/// Up to this many rows, [`ternary_matmul`] uses the matrix-vector kernel
+/// ([`ternary::w2a8_gemv`]).
+pub const GEMV_MAX_ROWS: usize = 4;
+/// `block_n` of the matrix-vector kernel.
+pub const GEMV_BLOCK_N: i32 = 16;
+/// `block_k` of the matrix-vector kernel.
+pub const GEMV_BLOCK_K: i32 = 256;
 
 /// The ternary linear layer on quantized activations:
 /// `y = (x.values x Wq^T) * x.scales[m] * w.scale_of_row(n) (+ bias[n])`, `f32 [m, n]`.

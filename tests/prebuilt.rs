@@ -751,3 +751,30 @@ fn invalid_ternary_codes_are_rejected() {
     );
     assert!(err.to_string().contains("code 3"), "{err}");
 }
+
+#[test]
+fn ternary_gemv_matches_the_reference() -> Result<(), Error> {
+    use bitmat::kernels::ternary::w2a8_gemv;
+    let mut rng = StdRng::seed_from_u64(11);
+    for &(m, n, k) in &[
+        (1usize, 5usize, 4usize),
+        (1, 100, 260),
+        (3, 64, 36),
+        (2, 33, 1000),
+    ] {
+        let x: Vec<i8> = (0..m * k).map(|_| rng.gen_range(-127..=127)).collect();
+        let wq: Vec<i8> = (0..n * k).map(|_| rng.gen_range(-1..=1)).collect();
+        let packed = pack_ternary(&wq, n, k)?;
+        let want = reference::matmul_i8_ternary(&x, m, k, &packed, n)?;
+        for dev in [Device::interpreter(), Device::cpu()] {
+            let c = dev.zeros::<i32>(m * n)?;
+            let grid = (n.div_ceil(16) as u32, m as u32);
+            let (xb, wb) = (dev.upload(&x)?, dev.upload(&packed)?);
+            w2a8_gemv::launch(
+                &dev, grid, &xb, &wb, &c, m as i32, n as i32, k as i32, 16, 64,
+            )?;
+            assert_eq!(c.to_vec()?, want, "{dev} m={m} n={n} k={k}");
+        }
+    }
+    Ok(())
+}

@@ -103,3 +103,42 @@ pub fn w2a8_linear(
     }
     store_block(y, rm, rn, m, n, out);
 }
+
+/// Matrix-vector shape of [`w2a8_matmul`] for few rows: `c[m, n] = a[m, k] x W[n, k]^T` in
+/// exact `i32`, one program per `block_n` outputs of one row. The packed weights are read
+/// contiguously along K (`[block_n, block_k / 4]` bytes per step) and decoded with constant
+/// shifts, so every op is a contiguous vector op; the products accumulate elementwise and are
+/// reduced once at the end. Grid: `(ceil(n / block_n), m)`.
+#[bitkernel]
+pub fn w2a8_gemv(
+    a: Ptr<i8>,
+    w: Ptr<u8>,
+    c: Ptr<i32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+) {
+    static_assert(
+        block_k % 16 == 0,
+        "w2a8_gemv: block_k must be a multiple of 16",
+    );
+    let row = program_id(1);
+    let rn = program_id(0) * block_n + arange(block_n);
+    let rb = arange(block_k / 4);
+    let row_bytes = k / 4;
+    let mut acc = zeros::<i32>([block_n, block_k / 4]);
+    for k0 in range(0, k, block_k) {
+        let b = k0 / 4 + rb;
+        let bytes = load_block(w, rn, b, n, row_bytes);
+        for i in 0..4 {
+            let code = (bytes >> (2 * i)) & 3;
+            let weight = ((code & 1) as i32) - ((code >> 1) as i32);
+            let kk = b * 4 + i;
+            let x = load(a + row * k + kk, kk < k, 0) as i32;
+            acc += weight * x.unsqueeze(0);
+        }
+    }
+    store(c + row * n + rn, acc.sum(1), (rn < n) & (row < m));
+}
