@@ -2,7 +2,7 @@
 //!
 //! A [`Kernel`] is block-level SSA over tiles (power-of-two shaped arrays) with structured
 //! control flow. It is built by the DSL front-end ([`dsl`], which the `#[bitkernel]` macro
-//! targets) through a [`KernelBuilder`], checked by [`verify`], printed by [`print`], and run on
+//! targets) through a [`KernelBuilder`], checked by [`verify`], printed by [`print`](mod@print), and run on
 //! the host by the reference [`interp`]reter that every backend is tested against.
 
 pub mod builder;

@@ -5,9 +5,9 @@
 //! `#[bitkernel(inline)] fn helper(..) -> Tile { .. }` is a helper called from kernels like any
 //! Rust function.
 //!
-//! The crate is split as CubeCL's: [`parse`] reads the signature into a small AST with errors
-//! at the user's spans, [`rewrite`] turns the body into Rust that records IR when run, and
-//! [`generate`] emits the kernel module.
+//! The crate is split as CubeCL's: `parse` reads the signature into a small AST with errors
+//! at the user's spans, `rewrite` turns the body into Rust that records IR when run, and
+//! `generate` emits the kernel module.
 
 mod generate;
 mod parse;

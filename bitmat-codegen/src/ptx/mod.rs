@@ -2,7 +2,7 @@
 //! load time (no CUDA toolkit is needed to build bitmat).
 //!
 //! A program is one CTA of `num_warps * 32` threads. Every tile uses the blocked layout of
-//! [`layout`]: thread `t` holds consecutive row-major elements (or one copy of a small tile),
+//! `layout`: thread `t` holds consecutive row-major elements (or one copy of a small tile),
 //! scalars are held by every thread. Elementwise ops work on each thread's registers;
 //! `broadcast`, `reduce` and `dot` exchange data through dynamic shared memory
 //! ([`PtxModule::shared_bytes`]); loops and branches are uniform.
