@@ -80,6 +80,41 @@ fn same<T: Element>(a: &[T], b: &[T], tol: f64) -> Result<(), String> {
     Ok(())
 }
 
+/// Compares a GPU f16/bf16 dot (`gpu`, `[m, n]`) with the interpreter's (`cpu`). The GPU
+/// sums on tensor cores, in another order than the interpreter's sequential f32 loop. Every
+/// product of two f16/bf16 values is exact in f32, so both results are f32 sums of the same
+/// `k + 1` terms (`acc` and the products); each order's rounding error is at most
+/// `k * 2^-24 * sum |terms|`, so the two differ by at most `k * 2^-23 * sum |terms|`. The
+/// bound used is twice that, as tensor cores need not round each addition to nearest even.
+fn dot_close<T: Element>(
+    gpu: &[f32],
+    cpu: &[f32],
+    a: &[T],
+    b: &[T],
+    acc: &[f32],
+    [m, n, k]: [u32; 3],
+) -> Result<(), String> {
+    let f = |x: &T| x.to_scalar().as_f64();
+    let (m, n, k) = (m as usize, n as usize, k as usize);
+    for i in 0..m {
+        for j in 0..n {
+            let e = i * n + j;
+            let mag: f64 = acc[e].abs() as f64
+                + (0..k)
+                    .map(|l| (f(&a[i * k + l]) * f(&b[l * n + j])).abs())
+                    .sum::<f64>();
+            let bound = k as f64 * 2f64.powi(-22) * mag;
+            if (gpu[e] as f64 - cpu[e] as f64).abs() > bound {
+                return Err(format!(
+                    "element ({i}, {j}): gpu {} vs interpreter {} (bound {bound:e})",
+                    gpu[e], cpu[e]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs a kernel whose parameters are `nbuf` buffers of `T` then scalars `scalars` on both
 /// devices and compares every buffer.
 fn compare<T: Element>(
@@ -226,14 +261,30 @@ fn casts_dots_and_control_match_interpreter_on_gpu() {
             failures.extend(r.err().map(|e| format!("{}: {e}", k.name)));
         }
     }
-    for (m, n, kk) in [(16, 16, 32), (1, 32, 64), (64, 64, 32), (2, 8, 4)] {
+    // Dot shapes: exact tensor-core shapes, and ones padded to the instruction shape in M
+    // (GEMV, M = 1), N (< 8) and K (< 16 / 32); more output tiles than warps; long K loops.
+    for (m, n, kk) in [
+        (16, 16, 32),
+        (1, 32, 64),
+        (64, 64, 32),
+        (2, 8, 4),
+        (1, 1, 16),
+        (4, 2, 8),
+        (32, 4, 1),
+        (8, 16, 128),
+        (16, 8, 512),
+        (1, 64, 256),
+    ] {
         for d in [DType::I8, DType::F16, DType::BF16, DType::F32] {
             let k = ir_kernels::dot(d, m, n, kk);
             let r = by_dtype!(d, T => {
+                let ha = data::<T>((m * kk) as usize, 1);
+                let hb = data::<T>((kk * n) as usize, 2);
+                let hc = data::<f32>((m * n) as usize, 3);
                 let mut outs = Vec::new();
                 for dev in [&dev, &cpu] {
-                    let a = dev.upload(&data::<T>((m * kk) as usize, 1)).unwrap();
-                    let b = dev.upload(&data::<T>((kk * n) as usize, 2)).unwrap();
+                    let a = dev.upload(&ha).unwrap();
+                    let b = dev.upload(&hb).unwrap();
                     if d == DType::I8 {
                         let c = dev.upload(&data::<i32>((m * n) as usize, 3)).unwrap();
                         launch(dev, &k, 1, &[KernelArg::buffer(&a), KernelArg::buffer(&b), KernelArg::buffer(&c)]).unwrap();
@@ -244,7 +295,11 @@ fn casts_dots_and_control_match_interpreter_on_gpu() {
                         outs.push(c.to_vec().unwrap());
                     }
                 }
-                same(&outs[0], &outs[1], 1e-5)
+                if d == DType::F16 || d == DType::BF16 {
+                    dot_close(&outs[0], &outs[1], &ha, &hb, &hc, [m, n, kk])
+                } else {
+                    same(&outs[0], &outs[1], 1e-5)
+                }
             });
             failures.extend(r.err().map(|e| format!("{}: {e}", k.name)));
         }

@@ -103,3 +103,31 @@ fn every_kernel_assembles_for_every_target() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// i8, f16 and bf16 dots lower to tensor cores (`ldmatrix` + `mma.sync`), including shapes
+/// that need padding to the instruction shape; f32 dots keep the scalar loop.
+#[test]
+fn low_precision_dots_use_mma() {
+    use bitmat::ir::DType;
+    for (d, instr) in [
+        (DType::I8, "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"),
+        (
+            DType::F16,
+            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32",
+        ),
+        (
+            DType::BF16,
+            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32",
+        ),
+    ] {
+        for (m, n, k) in [(16, 16, 32), (1, 32, 64), (2, 8, 4), (64, 64, 256)] {
+            let kernel = ir_kernels::dot(d, m, n, k);
+            let ptx = compile_ptx(&kernel, PtxTarget::Sm80, 4).expect("compiles");
+            assert!(ptx.text.contains(instr), "{}: no {instr}", kernel.name);
+            assert!(ptx.text.contains("ldmatrix.sync.aligned.m8n8.x4"));
+        }
+    }
+    let f32_dot = compile_ptx(&ir_kernels::dot(DType::F32, 16, 16, 32), PtxTarget::Sm80, 4)
+        .expect("compiles");
+    assert!(!f32_dot.text.contains("mma.sync"));
+}

@@ -262,7 +262,19 @@ pub fn all() -> Vec<Kernel> {
             }
         }
     }
-    for (m, n, k) in [(16, 16, 32), (1, 32, 64), (64, 64, 32), (2, 8, 4)] {
+    // The shapes `tests/gpu.rs` runs: exact and padded tensor-core shapes, long K loops.
+    for (m, n, k) in [
+        (16, 16, 32),
+        (1, 32, 64),
+        (64, 64, 32),
+        (2, 8, 4),
+        (1, 1, 16),
+        (4, 2, 8),
+        (32, 4, 1),
+        (8, 16, 128),
+        (16, 8, 512),
+        (1, 64, 256),
+    ] {
         for d in [DType::I8, DType::F16, DType::BF16, DType::F32] {
             ks.push(dot(d, m, n, k));
         }

@@ -5,7 +5,8 @@
 //! `layout`: thread `t` holds consecutive row-major elements (or one copy of a small tile),
 //! scalars are held by every thread. Elementwise ops work on each thread's registers;
 //! `broadcast`, `reduce` and `dot` exchange data through dynamic shared memory
-//! ([`PtxModule::shared_bytes`]); loops and branches are uniform.
+//! ([`PtxModule::shared_bytes`]); loops and branches are uniform. `dot` of i8, f16 or bf16
+//! operands runs on tensor cores (`ldmatrix` + `mma.sync`, see `lower/mma.rs`).
 //!
 //! Parameters: a `Ptr<T>` is a `.u64` global address; a 64-bit scalar a `.u64`; every other
 //! scalar a `.u32` holding the value's bits, sign-extended (signed integers), zero-extended

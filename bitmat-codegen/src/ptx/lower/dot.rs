@@ -1,8 +1,12 @@
-//! `dot`: `a [M, K] x b [K, N] + acc [M, N]`. A and B are staged row-major in shared memory
-//! in their own element size; each thread then computes the output elements it holds with a
-//! multiply-add loop over `k` in ascending order: `mad.lo.s32` for i8 (exact, wrapping), and
-//! separately rounded `mul.rn.f32` + `add.rn.f32` for floats (no FMA contraction), which
-//! reproduces the interpreter's results bit for bit.
+//! `dot`: `a [M, K] x b [K, N] + acc [M, N]`.
+//!
+//! i8 x i8 (s32 accumulator), f16 x f16 and bf16 x bf16 (f32 accumulator) run on tensor
+//! cores with `mma.sync`; see [`mma`](super::mma).
+//!
+//! f32 x f32 stages A and B row-major in shared memory; each thread then computes the output
+//! elements it holds with a multiply-add loop over `k` in ascending order: separately
+//! rounded `mul.rn.f32` + `add.rn.f32` (no FMA contraction), which reproduces the
+//! interpreter's results bit for bit.
 
 use crate::ptx::emit::Emitter;
 use crate::ptx::layout::log2;
@@ -65,6 +69,9 @@ impl Emitter<'_> {
             (DType::F16 | DType::BF16 | DType::F32, DType::F32) => false,
             (x, y) => return Err(self.unsupported(format!("dot of {x} with a {y} accumulator"))),
         };
+        if d != DType::F32 {
+            return self.lower_dot_mma(res, a, b, acc, [m, k, n], d);
+        }
         let size = d.size_bytes() as u32;
         let b_base = (m * k * size).next_multiple_of(16);
         self.need_shared(b_base + k * n * size);

@@ -5,6 +5,7 @@ mod control;
 mod dot;
 mod elementwise;
 mod memory;
+mod mma;
 mod shared;
 
 /// The PTX type suffix of integer arithmetic on `d` (narrow types compute in 32 bits).
