@@ -30,6 +30,7 @@
 
 extern crate self as bitmat;
 
+pub mod bench;
 pub mod checkpoint;
 pub mod convert;
 mod error;
@@ -45,6 +46,8 @@ pub use bitmat_codegen as codegen;
 pub use bitmat_ir as ir;
 pub use bitmat_ir::{dsl, Element};
 pub use bitmat_macros::bitkernel;
+/// Vendor baselines of benchmarks on CUDA (cuBLAS fp16 GEMM, device-to-device copy).
+pub use bitmat_runtime::peer as runtime_peer;
 pub use bitmat_runtime::{
     Backend, Buffer, Constexpr, ConstexprValue, Device, Error as RuntimeError, Grid, KernelArg,
     KernelId, LaunchOptions,

@@ -1,5 +1,6 @@
 //! The `bitmat` command line.
 
+use bitmat::bench::{self, BenchDevice, BenchOptions};
 use bitmat::convert::{convert_file, ConvertOptions, TargetFormat};
 use bitmat::{selftest, Device};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -53,6 +54,44 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Time the ternary W2A8 and int4 W4A16 matmul kernels beside a peer (cuBLAS fp16 GEMM on
+    /// CUDA, naive Rust for M = 1 on the CPU) and the memory floor (1 GiB device-to-device
+    /// copy on CUDA, streaming read on the CPU) measured in the same run.
+    Bench {
+        /// Where to run: `cuda` (device 0) or `cpu`.
+        #[arg(long, value_enum, default_value_t = BenchDeviceChoice::Cuda)]
+        device: BenchDeviceChoice,
+        /// Rows of activations, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = bench::DEFAULT_MS)]
+        m: Vec<usize>,
+        /// Weight shapes NxK (output x input features), comma-separated
+        /// [default: 4096x4096,11008x4096,28672x8192].
+        #[arg(long, value_delimiter = ',', value_parser = bench::parse_shape)]
+        shapes: Vec<(usize, usize)>,
+        /// Timed launches per case, after one warm-up (fewer when a case exceeds its ~2 s
+        /// budget; at least 3 unless a single launch exceeds --max-launch-ms).
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+        /// A case whose first timed launch exceeds this keeps one sample; larger M predicted
+        /// to take over 4x this are skipped.
+        #[arg(long, default_value_t = 2000.0)]
+        max_launch_ms: f64,
+        /// Size of the floor's buffer in MiB.
+        #[arg(long, default_value_t = 1024)]
+        floor_mib: usize,
+        /// Also write the rows as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+/// A benchmark device named on the command line.
+#[derive(Copy, Clone, ValueEnum)]
+enum BenchDeviceChoice {
+    /// The CPU (Cranelift), beside naive Rust and a streaming read.
+    Cpu,
+    /// CUDA device 0, beside cuBLAS and a device-to-device copy.
+    Cuda,
 }
 
 /// A target format named on the command line.
@@ -93,6 +132,36 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Selftest { device, seed } => run_selftest(device, seed),
+        Command::Bench {
+            device,
+            m,
+            shapes,
+            repeat,
+            max_launch_ms,
+            floor_mib,
+            json,
+        } => {
+            let opts = BenchOptions {
+                device: match device {
+                    BenchDeviceChoice::Cpu => BenchDevice::Cpu,
+                    BenchDeviceChoice::Cuda => BenchDevice::Cuda,
+                },
+                ms: m,
+                shapes: if shapes.is_empty() {
+                    bench::DEFAULT_SHAPES.to_vec()
+                } else {
+                    shapes
+                },
+                repeat,
+                max_launch_ms,
+                floor_bytes: floor_mib << 20,
+                ..BenchOptions::default()
+            };
+            if opts.device == BenchDevice::Cuda {
+                reexec_with_cublas_on_the_library_path();
+            }
+            run_bench(&opts, json.as_deref())
+        }
         Command::Convert {
             input,
             output,
@@ -125,6 +194,56 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// cudarc loads cuBLAS by name (`libcublas.so`, CUDA 12 sonames), and the loader reads
+/// `LD_LIBRARY_PATH` only at start: when cuBLAS is only found in a CUDA install directory
+/// (e.g. `/usr/local/cuda/lib64` holding CUDA 13's `libcublas.so.13`), run this same command
+/// again with that directory on `LD_LIBRARY_PATH`. Does nothing if that was already tried.
+fn reexec_with_cublas_on_the_library_path() {
+    const MARK: &str = "BITMAT_BENCH_REEXEC";
+    if std::env::var_os(MARK).is_some() {
+        return;
+    }
+    let Some(dir) = bitmat::runtime_peer::cublas_dir_off_the_loader_path() else {
+        return;
+    };
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let path = match std::env::var("LD_LIBRARY_PATH") {
+        Ok(p) if !p.is_empty() => format!("{dir}:{p}"),
+        _ => dir.clone(),
+    };
+    eprintln!("cuBLAS found in {dir}: running again with it on LD_LIBRARY_PATH");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("LD_LIBRARY_PATH", path)
+            .env(MARK, "1")
+            .exec();
+        eprintln!("could not run again: {err}");
+    }
+}
+
+fn run_bench(opts: &BenchOptions, json: Option<&std::path::Path>) -> ExitCode {
+    let result = bench::run(opts, |line| eprintln!("{line}")).and_then(|report| {
+        print!("{}", bench::table(&report));
+        if let Some(path) = json {
+            bench::write_json(&report, path)?;
+            println!("wrote {}", path.display());
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

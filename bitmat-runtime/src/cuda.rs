@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 
 /// An opened CUDA device.
 pub(crate) struct CudaDev {
-    stream: Arc<CudaStream>,
+    /// The stream every launch and copy of the device goes to.
+    pub(crate) stream: Arc<CudaStream>,
     /// The PTX target for the device's compute capability.
     pub(crate) target: PtxTarget,
     /// `cuda:N (name)`.
@@ -31,7 +32,7 @@ pub(crate) struct CudaKernel {
     module: PtxModule,
 }
 
-fn driver(kernel: &str, what: &str, e: impl std::fmt::Debug) -> Error {
+pub(crate) fn driver(kernel: &str, what: &str, e: impl std::fmt::Debug) -> Error {
     Error::Cuda {
         kernel: kernel.to_string(),
         message: format!("{what}: {e:?}"),

@@ -13,7 +13,9 @@ mod device;
 mod dump;
 mod error;
 mod launch;
+pub mod peer;
 mod specialize;
+mod timing;
 
 pub use buffer::Buffer;
 pub use constexpr::{Constexpr, ConstexprValue};
@@ -21,3 +23,4 @@ pub use device::{Backend, Device};
 pub use error::Error;
 pub use launch::{launch_kernel, Grid, KernelArg, KernelId, LaunchOptions};
 pub use specialize::specialize;
+pub use timing::TimingMethod;

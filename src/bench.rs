@@ -1,0 +1,722 @@
+//! `bitmat bench`: the prebuilt low-bit matmul kernels timed beside a peer and a memory floor
+//! measured in the same run.
+//!
+//! For each shape `(N, K)` and each `M`, two kernels are timed:
+//!
+//! - `ternary_w2a8`: [`crate::kernels::ternary::w2a8_matmul`], `i8` activations times packed
+//!   ternary weights, exact `i32` output;
+//! - `int4_w4a16`: [`crate::kernels::int4::w4a16_matmul`], `f16` activations times signed int4
+//!   weights with `f32` scales per group of 128 along K (per row when 128 does not divide K).
+//!
+//! Each beside a peer and a floor:
+//!
+//! | device | peer | floor |
+//! | --- | --- | --- |
+//! | `cuda` | cuBLAS fp16 GEMM `[M, K] x [K, N]` ([`bitmat_runtime::peer::CublasGemmF16`]) | device-to-device copy of 1 GiB, (read + written bytes) / time |
+//! | `cpu` | naive Rust ([`crate::reference`]), for `M = 1` only | multi-threaded streaming read of 1 GiB, bytes / time |
+//!
+//! # Timing
+//!
+//! Every figure is the median of repeated timings of one launch after a warm-up launch (which
+//! also compiles the kernel), measured by [`Device::time_ms`]: CUDA events around the launch
+//! on CUDA, the wall clock on the CPU. A case stops sampling once it has `repeat` samples, or
+//! at least 3 and [`BenchOptions::case_budget_ms`] of sampled time. A case whose first timed
+//! launch exceeds [`BenchOptions::max_launch_ms`] keeps that single sample; a case predicted
+//! (linearly in `M` from the kernel's last measured `M` on the shape) to take over 4 times that
+//! is skipped. Both are said in the row's note.
+//!
+//! # Bandwidth
+//!
+//! A row's `gbps` is the bytes of packed weights (with int4 scales) and activations read by
+//! one launch, divided by its median time; `pct_of_floor` compares that with the floor. Output
+//! bytes are not counted.
+
+use crate::formats::{Int4Group, Int4Weights};
+use crate::kernels::{int4, ternary};
+use crate::ops::MatmulBlocks;
+use crate::{f16, reference, Buffer, Device, Error, RuntimeError};
+use bitmat_runtime::peer::{CublasGemmF16, DeviceCopy};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The default `M` values (rows of activations).
+pub const DEFAULT_MS: [usize; 5] = [1, 16, 128, 1024, 4096];
+
+/// The default `(N, K)` shapes: Llama-7B attention and MLP, Llama-70B MLP.
+pub const DEFAULT_SHAPES: [(usize, usize); 3] = [(4096, 4096), (11008, 4096), (28672, 8192)];
+
+/// Bytes of the buffer the floor streams (1 GiB).
+pub const FLOOR_BYTES: usize = 1 << 30;
+
+/// The int4 group size along K when it divides K.
+const INT4_GROUP: usize = 128;
+
+/// Where the benchmark runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum BenchDevice {
+    /// [`Device::cpu`], beside naive Rust and a streaming read.
+    Cpu,
+    /// CUDA device 0, beside cuBLAS and a device-to-device copy.
+    Cuda,
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Where.
+    pub device: BenchDevice,
+    /// The `M` values, in order.
+    pub ms: Vec<usize>,
+    /// The `(N, K)` shapes; K must be a multiple of 16.
+    pub shapes: Vec<(usize, usize)>,
+    /// Timed launches per case (at least 1).
+    pub repeat: usize,
+    /// A case whose first timed launch takes longer keeps that one sample, and larger `M` of
+    /// the kernel on the shape are skipped when predicted to take over 4 times this.
+    pub max_launch_ms: f64,
+    /// A case stops sampling after this much sampled time (with at least 3 samples).
+    pub case_budget_ms: f64,
+    /// Bytes of the floor's buffer(s).
+    pub floor_bytes: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            device: BenchDevice::Cuda,
+            ms: DEFAULT_MS.to_vec(),
+            shapes: DEFAULT_SHAPES.to_vec(),
+            repeat: 20,
+            max_launch_ms: 2000.0,
+            case_budget_ms: 2000.0,
+            floor_bytes: FLOOR_BYTES,
+        }
+    }
+}
+
+/// An error of `bitmat bench`.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Opening the device, uploading, launching (a missing CUDA driver included).
+    #[error(transparent)]
+    Bitmat(#[from] Error),
+    /// Options that cannot be run.
+    #[error("bench: {0}")]
+    Options(String),
+    /// The JSON report could not be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The report could not be serialized.
+    #[error("serializing the report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl From<RuntimeError> for BenchError {
+    fn from(e: RuntimeError) -> Self {
+        BenchError::Bitmat(e.into())
+    }
+}
+
+/// One kernel at one `(M, N, K)`, beside its peer.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchRow {
+    /// `ternary_w2a8` or `int4_w4a16`.
+    pub kernel: String,
+    /// Rows of activations.
+    pub m: usize,
+    /// Output features.
+    pub n: usize,
+    /// Input features (the reduction).
+    pub k: usize,
+    /// Median time of one bitmat launch, µs (`None` when skipped).
+    pub bitmat_us: Option<f64>,
+    /// Samples behind `bitmat_us`.
+    pub samples: usize,
+    /// The peer: `cublas_fp16` or `naive_rust`.
+    pub peer: String,
+    /// Median time of the peer, µs (`None` when not run).
+    pub peer_us: Option<f64>,
+    /// `peer_us / bitmat_us`: above 1 when bitmat is faster.
+    pub speedup: Option<f64>,
+    /// Bytes of weights (packed, with scales) and activations one bitmat launch reads.
+    pub bytes: u64,
+    /// `bytes / bitmat time`, GB/s.
+    pub gbps: Option<f64>,
+    /// `gbps` as a percentage of the floor's bandwidth.
+    pub pct_of_floor: Option<f64>,
+    /// Bytes the peer reads (fp16 weights and activations on CUDA).
+    pub peer_bytes: u64,
+    /// `peer_bytes / peer time`, GB/s.
+    pub peer_gbps: Option<f64>,
+    /// Skips, single samples, peers not run.
+    pub note: Option<String>,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// The device, as it names itself.
+    pub device: String,
+    /// How times were measured (`cuda events` or `wall clock`).
+    pub timing: String,
+    /// The floor: `device_to_device_copy` or `stream_read`.
+    pub floor: String,
+    /// The floor's bandwidth, GB/s (copy: read + written bytes).
+    pub floor_gbps: f64,
+    /// Bytes of the floor's buffer.
+    pub floor_bytes: usize,
+    /// Requested timed launches per case.
+    pub repeat: usize,
+    /// One row per kernel, shape and `M`.
+    pub rows: Vec<BenchRow>,
+}
+
+/// Parses `NxK` (e.g. `4096x4096`) into `(N, K)`.
+pub fn parse_shape(s: &str) -> Result<(usize, usize), String> {
+    let (n, k) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{s}` is not NxK (e.g. 4096x4096)"))?;
+    let dim = |d: &str| {
+        d.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("`{d}` in `{s}` is not a positive integer"))
+    };
+    Ok((dim(n)?, dim(k)?))
+}
+
+/// A small xorshift generator: benchmark data need not be good random numbers, only cheap.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut s = self.0;
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        self.0 = s;
+        s
+    }
+}
+
+/// The median of `v` (sorted in place); 0 when empty.
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let h = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[h]
+    } else {
+        (v[h - 1] + v[h]) / 2.0
+    }
+}
+
+/// One timed case.
+struct Measured {
+    median_ms: f64,
+    samples: usize,
+    note: Option<String>,
+}
+
+/// Warm-up, then timed launches of `f` as the module docs say.
+fn measure(
+    device: &Device,
+    opts: &BenchOptions,
+    mut f: impl FnMut() -> Result<(), Error>,
+) -> Result<Measured, Error> {
+    f()?;
+    device.synchronize()?;
+    let mut times = Vec::with_capacity(opts.repeat);
+    let mut total = 0.0;
+    let mut note = None;
+    while times.len() < opts.repeat.max(1) {
+        let t = device.time_ms(&mut f)?;
+        times.push(t);
+        total += t;
+        if times.len() == 1 && t > opts.max_launch_ms {
+            note = Some(format!(
+                "one sample: a launch takes over {:.0} ms",
+                opts.max_launch_ms
+            ));
+            break;
+        }
+        if times.len() >= 3 && total > opts.case_budget_ms {
+            break;
+        }
+    }
+    Ok(Measured {
+        median_ms: median(&mut times),
+        samples: times.len(),
+        note,
+    })
+}
+
+/// Median wall-clock time of `f` (host work), as [`measure`] samples.
+fn measure_host(opts: &BenchOptions, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times = Vec::new();
+    let mut total = 0.0;
+    while times.len() < opts.repeat.max(1) {
+        let start = Instant::now();
+        f();
+        let t = start.elapsed().as_secs_f64() * 1e3;
+        times.push(t);
+        total += t;
+        if times.len() >= 3 && total > opts.case_budget_ms {
+            break;
+        }
+    }
+    median(&mut times)
+}
+
+/// A multi-threaded streaming read of `data`: the CPU's memory floor for a GEMV.
+fn stream_read(data: &[u64]) -> u64 {
+    data.par_chunks(1 << 16)
+        .map(|c| c.iter().fold(0u64, |a, &x| a.wrapping_add(x)))
+        .reduce(|| 0, u64::wrapping_add)
+}
+
+/// The floor's name and bandwidth in GB/s.
+fn floor(device: &Device, opts: &BenchOptions) -> Result<(String, f64), Error> {
+    let reps = BenchOptions {
+        repeat: opts.repeat.max(3),
+        ..opts.clone()
+    };
+    match opts.device {
+        BenchDevice::Cuda => {
+            let mut copy = DeviceCopy::new(device, opts.floor_bytes)?;
+            let bytes = copy.bytes() as f64;
+            let m = measure(device, &reps, || Ok(copy.run()?))?;
+            Ok((
+                "device_to_device_copy".into(),
+                2.0 * bytes / (m.median_ms * 1e6),
+            ))
+        }
+        BenchDevice::Cpu => {
+            let data: Vec<u64> = (0..(opts.floor_bytes / 8).max(1) as u64).collect();
+            let ms = measure_host(&reps, || {
+                std::hint::black_box(stream_read(std::hint::black_box(&data)));
+            });
+            Ok(("stream_read".into(), (data.len() * 8) as f64 / (ms * 1e6)))
+        }
+    }
+}
+
+/// The benchmarked kernels.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+enum Kernel {
+    Ternary,
+    Int4,
+}
+
+impl Kernel {
+    fn name(self) -> &'static str {
+        match self {
+            Kernel::Ternary => "ternary_w2a8",
+            Kernel::Int4 => "int4_w4a16",
+        }
+    }
+}
+
+/// The weights of one shape, on the host (for the naive peer) and on the device.
+struct ShapeData {
+    n: usize,
+    k: usize,
+    group: usize,
+    ternary_host: Vec<u8>,
+    ternary: Buffer<u8>,
+    int4_host: Int4Weights,
+    int4_packed: Buffer<u64>,
+    int4_scales: Buffer<f32>,
+}
+
+impl ShapeData {
+    fn new(device: &Device, n: usize, k: usize, rng: &mut XorShift) -> Result<Self, Error> {
+        // Every byte of 4 valid ternary codes (0, 1, 2): 3^4 = 81 of them.
+        let valid: Vec<u8> = (0..81u32)
+            .map(|i| {
+                (0..4)
+                    .map(|j| ((i / 3u32.pow(j)) % 3) << (2 * j))
+                    .sum::<u32>() as u8
+            })
+            .collect();
+        let ternary_host: Vec<u8> = (0..n * k / 4)
+            .map(|_| valid[(rng.next() % 81) as usize])
+            .collect();
+        let group = if k % INT4_GROUP == 0 { INT4_GROUP } else { k };
+        let packed: Vec<u64> = (0..n * k / 16).map(|_| rng.next()).collect();
+        let scales: Vec<f32> = (0..n * (k / group))
+            .map(|i| 0.001 * (1 + i % 7) as f32)
+            .collect();
+        let int4_host = Int4Weights {
+            out_features: n,
+            in_features: k,
+            group: if group == k {
+                Int4Group::PerRow
+            } else {
+                Int4Group::Size(group)
+            },
+            packed,
+            scales,
+        };
+        Ok(ShapeData {
+            n,
+            k,
+            group,
+            ternary: device.upload(&ternary_host)?,
+            int4_packed: device.upload(&int4_host.packed)?,
+            int4_scales: device.upload(&int4_host.scales)?,
+            ternary_host,
+            int4_host,
+        })
+    }
+
+    fn bytes(&self, kernel: Kernel, m: usize) -> u64 {
+        let (n, k) = (self.n as u64, self.k as u64);
+        let m = m as u64;
+        match kernel {
+            Kernel::Ternary => n * k / 4 + m * k,
+            Kernel::Int4 => n * k / 2 + n * (k / self.group as u64) * 4 + m * k * 2,
+        }
+    }
+}
+
+/// Block sizes and grid for `m` rows: `block_m` up to 16, `block_n` 32, `block_k` 32 (16 when
+/// 32 does not divide the int4 group). The grid is `(ceil(m / block_m), ceil(n / block_n))`,
+/// so N up to 2 million columns fit CUDA's 65535 programs along axis 1.
+fn blocks(m: usize, n: usize, group: usize) -> Result<(MatmulBlocks, (u32, u32)), Error> {
+    let mut b = MatmulBlocks::for_rows(m);
+    if group % 32 != 0 {
+        b.block_k = 16;
+    }
+    let grid = b.grid(m, n)?;
+    if grid.1 > 65535 {
+        return Err(Error::Shape {
+            op: "bench",
+            message: format!(
+                "N = {n} needs {} programs along axis 1; at most 65535",
+                grid.1
+            ),
+        });
+    }
+    Ok((b, grid))
+}
+
+/// Times the bitmat kernel at `m` on `shape`.
+fn time_kernel(
+    device: &Device,
+    opts: &BenchOptions,
+    kernel: Kernel,
+    shape: &ShapeData,
+    m: usize,
+    rng: &mut XorShift,
+) -> Result<Measured, Error> {
+    let (n, k) = (shape.n, shape.k);
+    let (b, grid) = blocks(m, n, shape.group)?;
+    let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+    match kernel {
+        Kernel::Ternary => {
+            let x: Vec<i8> = (0..m * k).map(|_| (rng.next() % 255) as i8).collect();
+            let x = device.upload(&x)?;
+            let c = device.zeros::<i32>(m * n)?;
+            measure(device, opts, || {
+                ternary::w2a8_matmul::launch(
+                    device,
+                    grid,
+                    &x,
+                    &shape.ternary,
+                    &c,
+                    mi,
+                    ni,
+                    ki,
+                    b.block_m,
+                    b.block_n,
+                    b.block_k,
+                )
+            })
+        }
+        Kernel::Int4 => {
+            let x = device.upload(&random_f16(m * k, rng))?;
+            let y = device.zeros::<f32>(m * n)?;
+            measure(device, opts, || {
+                int4::w4a16_matmul::launch(
+                    device,
+                    grid,
+                    &x,
+                    &shape.int4_packed,
+                    &shape.int4_scales,
+                    &y,
+                    mi,
+                    ni,
+                    ki,
+                    shape.group as i32,
+                    true,
+                    b.block_m,
+                    b.block_n,
+                    b.block_k,
+                )
+            })
+        }
+    }
+}
+
+fn random_f16(len: usize, rng: &mut XorShift) -> Vec<f16> {
+    (0..len)
+        .map(|_| f16::from_f32((rng.next() % 2001) as f32 / 1000.0 - 1.0))
+        .collect()
+}
+
+/// The naive Rust peer on the host at `m` (CPU runs, `m == 1`), median ms.
+fn time_naive(
+    opts: &BenchOptions,
+    kernel: Kernel,
+    shape: &ShapeData,
+    m: usize,
+    rng: &mut XorShift,
+) -> Result<f64, Error> {
+    let (n, k) = (shape.n, shape.k);
+    match kernel {
+        Kernel::Ternary => {
+            let x: Vec<i8> = (0..m * k).map(|_| (rng.next() % 255) as i8).collect();
+            reference::matmul_i8_ternary(&x, m, k, &shape.ternary_host, n)?;
+            Ok(measure_host(opts, || {
+                std::hint::black_box(reference::matmul_i8_ternary(
+                    &x,
+                    m,
+                    k,
+                    &shape.ternary_host,
+                    n,
+                ))
+                .ok();
+            }))
+        }
+        Kernel::Int4 => {
+            let x = random_f16(m * k, rng);
+            reference::int4_w4a16(&x, m, &shape.int4_host)?;
+            Ok(measure_host(opts, || {
+                std::hint::black_box(reference::int4_w4a16(&x, m, &shape.int4_host)).ok();
+            }))
+        }
+    }
+}
+
+fn check_options(opts: &BenchOptions) -> Result<(), BenchError> {
+    let bad = |m: String| Err(BenchError::Options(m));
+    if opts.ms.is_empty() || opts.shapes.is_empty() {
+        return bad("give at least one M and one shape".into());
+    }
+    if let Some(m) = opts.ms.iter().find(|&&m| m == 0 || m > i32::MAX as usize) {
+        return bad(format!("M = {m} must be in 1..=i32::MAX"));
+    }
+    for &(n, k) in &opts.shapes {
+        if k % 16 != 0 {
+            return bad(format!(
+                "K = {k} (shape {n}x{k}) must be a multiple of 16 (int4 packing)"
+            ));
+        }
+        if n.checked_mul(k).map_or(true, |nk| nk > i32::MAX as usize) {
+            return bad(format!("shape {n}x{k} has over i32::MAX weights"));
+        }
+    }
+    if opts.repeat == 0 {
+        return bad("--repeat must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// Runs the benchmark; `progress` sees each row as it completes (and notes as they arise).
+///
+/// Errors: [`BenchError::Options`] for options that cannot run; [`BenchError::Bitmat`] when the
+/// device cannot be opened (no CUDA driver: [`RuntimeError::NoCudaDriver`]) or a launch fails.
+pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchReport, BenchError> {
+    check_options(opts)?;
+    let device = match opts.device {
+        BenchDevice::Cpu => Device::cpu(),
+        BenchDevice::Cuda => Device::cuda(0)?,
+    };
+    progress(&format!(
+        "bitmat bench on {device}: timing by {}",
+        device.timing_method().name()
+    ));
+    let (floor_name, floor_gbps) = floor(&device, opts)?;
+    progress(&format!(
+        "floor: {floor_name} of {} MiB: {floor_gbps:.1} GB/s",
+        opts.floor_bytes >> 20
+    ));
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rows = Vec::new();
+    for &(n, k) in &opts.shapes {
+        let shape = ShapeData::new(&device, n, k, &mut rng)?;
+        // Last measured (M, ms) per kernel on this shape, to skip hopeless larger M.
+        let mut last: HashMap<Kernel, (usize, f64)> = HashMap::new();
+        for &m in &opts.ms {
+            let peer = match opts.device {
+                BenchDevice::Cuda => {
+                    let mut gemm = CublasGemmF16::new(&device, m, n, k)?;
+                    Some(measure(&device, opts, || Ok(gemm.run()?))?.median_ms)
+                }
+                BenchDevice::Cpu => None,
+            };
+            for kernel in [Kernel::Ternary, Kernel::Int4] {
+                let bytes = shape.bytes(kernel, m);
+                let predicted = last.get(&kernel).map(|&(m0, t0)| t0 * m as f64 / m0 as f64);
+                let mut notes = Vec::new();
+                let measured = match predicted {
+                    Some(p) if p > 4.0 * opts.max_launch_ms => {
+                        notes.push(format!(
+                            "skipped: predicted {:.1} s per launch from M = {}",
+                            p / 1e3,
+                            last[&kernel].0
+                        ));
+                        None
+                    }
+                    _ => Some(time_kernel(&device, opts, kernel, &shape, m, &mut rng)?),
+                };
+                if let Some(ms) = &measured {
+                    last.insert(kernel, (m, ms.median_ms));
+                    notes.extend(ms.note.clone());
+                }
+                let (peer_name, peer_ms, peer_bytes) = match opts.device {
+                    BenchDevice::Cuda => (
+                        "cublas_fp16",
+                        peer,
+                        2 * (n as u64 * k as u64 + m as u64 * k as u64),
+                    ),
+                    BenchDevice::Cpu if m == 1 => (
+                        "naive_rust",
+                        Some(time_naive(opts, kernel, &shape, m, &mut rng)?),
+                        bytes,
+                    ),
+                    BenchDevice::Cpu => {
+                        notes.push("naive Rust only run for M = 1".into());
+                        ("naive_rust", None, bytes)
+                    }
+                };
+                let bitmat_ms = measured.as_ref().map(|m| m.median_ms);
+                let gbps = |b: u64, ms: Option<f64>| ms.map(|t| b as f64 / (t * 1e6));
+                let row = BenchRow {
+                    kernel: kernel.name().into(),
+                    m,
+                    n,
+                    k,
+                    bitmat_us: bitmat_ms.map(|t| t * 1e3),
+                    samples: measured.as_ref().map_or(0, |m| m.samples),
+                    peer: peer_name.into(),
+                    peer_us: peer_ms.map(|t| t * 1e3),
+                    speedup: bitmat_ms.zip(peer_ms).map(|(b, p)| p / b),
+                    bytes,
+                    gbps: gbps(bytes, bitmat_ms),
+                    pct_of_floor: gbps(bytes, bitmat_ms).map(|g| 100.0 * g / floor_gbps),
+                    peer_bytes,
+                    peer_gbps: gbps(peer_bytes, peer_ms),
+                    note: (!notes.is_empty()).then(|| notes.join("; ")),
+                };
+                progress(&format_row(&row));
+                rows.push(row);
+            }
+        }
+    }
+    Ok(BenchReport {
+        device: device.to_string(),
+        timing: device.timing_method().name().into(),
+        floor: floor_name,
+        floor_gbps,
+        floor_bytes: opts.floor_bytes,
+        repeat: opts.repeat,
+        rows,
+    })
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.prec$}"))
+}
+
+/// One row of the table (also the progress line).
+fn format_row(r: &BenchRow) -> String {
+    format!(
+        "{:<13} {:>11} {:>5} {:>12} {:<11} {:>12} {:>8} {:>9} {:>7}  {}",
+        r.kernel,
+        format!("{}x{}", r.n, r.k),
+        r.m,
+        opt(r.bitmat_us, 1),
+        r.peer,
+        opt(r.peer_us, 1),
+        opt(r.speedup, 2),
+        opt(r.gbps, 1),
+        opt(r.pct_of_floor, 1),
+        r.note.as_deref().unwrap_or("")
+    )
+}
+
+/// The report as a text table: a header with the device, timing and floor, then a row per
+/// kernel, shape and `M`.
+pub fn table(report: &BenchReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "device: {}  timing: {} (median of up to {} launches after a warm-up)",
+        report.device, report.timing, report.repeat
+    );
+    let _ = writeln!(
+        s,
+        "floor: {} of {} MiB = {:.1} GB/s; GB/s = (weights + activations) bytes / bitmat time; \
+         speed-up = peer / bitmat",
+        report.floor,
+        report.floor_bytes >> 20,
+        report.floor_gbps
+    );
+    let _ = writeln!(
+        s,
+        "{:<13} {:>11} {:>5} {:>12} {:<11} {:>12} {:>8} {:>9} {:>7}  note",
+        "kernel", "NxK", "M", "bitmat µs", "peer", "peer µs", "speed-up", "GB/s", "% floor"
+    );
+    for r in &report.rows {
+        let _ = writeln!(s, "{}", format_row(r));
+    }
+    s
+}
+
+/// Writes `report` as pretty JSON to `path`.
+pub fn write_json(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text + "\n").map_err(|source| BenchError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_parse() {
+        assert_eq!(parse_shape("4096x11008"), Ok((4096, 11008)));
+        assert!(parse_shape("4096").is_err());
+        assert!(parse_shape("0x16").is_err());
+    }
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn grids_fit_cuda_limits() {
+        let (_, g) = blocks(4096, 28672, 128).unwrap();
+        assert_eq!(g, (256, 896));
+    }
+}

@@ -1,0 +1,63 @@
+//! `bitmat bench` from the command line: a tiny CPU run writes parseable JSON, and `--device
+//! cuda` without a driver fails with the typed message.
+
+use std::process::Command;
+
+#[test]
+fn cpu_bench_writes_json_rows_with_positive_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_bitmat"))
+        .args(["bench", "--device", "cpu", "--m", "1", "--shapes", "64x64"])
+        .args(["--repeat", "2", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ternary_w2a8") && stdout.contains("GB/s"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["floor_gbps"].as_f64().unwrap() > 0.0, "{report}");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    for row in rows {
+        assert_eq!((row["m"].as_u64(), row["n"].as_u64()), (Some(1), Some(64)));
+        for key in ["bitmat_us", "peer_us", "gbps", "speedup"] {
+            assert!(row[key].as_f64().unwrap() > 0.0, "{key} in {row}");
+        }
+        assert_eq!(row["peer"], "naive_rust");
+    }
+}
+
+#[test]
+fn cuda_bench_without_a_driver_fails_with_the_typed_message() {
+    if bitmat::Device::cuda(0).is_ok() {
+        return; // a GPU is present: nothing to check here
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_bitmat"))
+        .args(["bench", "--device", "cuda", "--m", "1", "--shapes", "64x64"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CUDA is not available"), "{stderr}");
+}
+
+#[test]
+fn bad_shapes_are_rejected() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bitmat"))
+        .args(["bench", "--device", "cpu", "--shapes", "64x60"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("multiple of 16"), "{stderr}");
+}
