@@ -131,3 +131,88 @@ fn low_precision_dots_use_mma() {
         .expect("compiles");
     assert!(!f32_dot.text.contains("mma.sync"));
 }
+
+/// `out[i] = x[i]` for `i < n`, `block` elements of `d` per program (masked-off lanes read 1).
+fn copy_kernel(d: bitmat::ir::DType, block: u32) -> Kernel {
+    use bitmat::ir::{BinaryOp, CmpPred, DType, KernelBuilder, ParamKind, Scalar};
+    let mut b = KernelBuilder::new(format!("copy_{d}_{block}"));
+    let x = b.param("x", ParamKind::Ptr(d));
+    let out = b.param("out", ParamKind::Ptr(d));
+    let n = b.param("n", ParamKind::Scalar(DType::I32));
+    let pid = b.program_id(0);
+    let cb = b.constant(Scalar::from_i64(DType::I32, i64::from(block)), vec![]);
+    let base = b.binary(BinaryOp::Mul, pid, cb);
+    let base = b.reshape(base, vec![1]);
+    let base = b.broadcast(base, vec![block]);
+    let ar = b.arange(block);
+    let offs = b.binary(BinaryOp::Add, base, ar);
+    let nv = b.reshape(n, vec![1]);
+    let nv = b.broadcast(nv, vec![block]);
+    let mask = b.cmp(CmpPred::Lt, offs, nv);
+    let splat_ptr = |b: &mut KernelBuilder, p| {
+        let p = b.reshape(p, vec![1]);
+        b.broadcast(p, vec![block])
+    };
+    let px = splat_ptr(&mut b, x);
+    let px = b.add_ptr(px, offs);
+    let one = b.constant(Scalar::from_i64(d, 1), vec![block]);
+    let v = b.load(px, Some(mask), Some(one));
+    let po = splat_ptr(&mut b, out);
+    let po = b.add_ptr(po, offs);
+    b.store(po, v, Some(mask));
+    b.finish().expect("valid kernel")
+}
+
+/// Contiguous loads and stores are vectorized (up to 16 bytes per access, sub-word types
+/// packed into 32-bit words) and the PTX still assembles.
+#[test]
+fn contiguous_accesses_are_vectorized() {
+    use bitmat::ir::DType;
+    let ptxas = find_ptxas().ok();
+    let dir = std::env::temp_dir().join(format!("bitmat-ptx-vec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (d, block, ld, st) in [
+        (DType::F32, 2048, "ld.global.v4.f32", "st.global.v4.f32"),
+        (DType::F32, 256, "ld.global.v2.f32", "st.global.v2.f32"),
+        (DType::I8, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+        (DType::I8, 512, "ld.global.b32", "st.global.b32"),
+        (DType::U8, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+        (DType::Bool, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+        (DType::F16, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+        (DType::BF16, 512, "ld.global.v2.b32", "st.global.v2.b32"),
+        (DType::I16, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+        (DType::I64, 2048, "ld.global.v2.b64", "st.global.v2.b64"),
+        (DType::I32, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+    ] {
+        let k = copy_kernel(d, block);
+        for target in [PtxTarget::Sm80, PtxTarget::Sm90a] {
+            let m = compile_ptx(&k, target, 4).expect("compiles");
+            assert!(m.text.contains(ld), "{}: no {ld}\n{}", k.name, m.text);
+            assert!(m.text.contains(st), "{}: no {st}\n{}", k.name, m.text);
+            let Some(ptxas) = &ptxas else { continue };
+            let file = dir.join(format!("{}_{}.ptx", m.entry, target.arch()));
+            std::fs::write(&file, &m.text).expect("write ptx");
+            let out = Command::new(ptxas)
+                .arg(format!("-arch={}", target.arch()))
+                .arg(&file)
+                .arg("-o")
+                .arg(file.with_extension("cubin"))
+                .output()
+                .expect("run ptxas");
+            assert!(
+                out.status.success(),
+                "{} {target}: ptxas failed:\n{}",
+                k.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    // The prebuilt ternary matmul loads its i8 activations 16 bytes at a time.
+    let w2a8 = bitmat::kernels::ternary::w2a8_matmul::ir(64, 64, 64).expect("w2a8_matmul");
+    let m = compile_ptx(&w2a8, PtxTarget::Sm80, 4).expect("compiles");
+    assert!(m.text.contains("ld.global.v4.b32"));
+    // Scalar tiles and the replicated layout keep scalar accesses.
+    let small = compile_ptx(&copy_kernel(DType::F32, 64), PtxTarget::Sm80, 4).expect("compiles");
+    assert!(!small.text.contains("ld.global.v"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,6 +6,7 @@ use super::layout::{log2, Layout};
 use super::regs::{class_of, Class, Regs};
 use super::target::PtxTarget;
 use crate::CodegenError;
+use bitmat_ir::passes::contiguity::{self, AxisInfo};
 use bitmat_ir::{Block, DType, Kernel, Op, OpKind, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -32,6 +33,8 @@ pub(crate) struct Emitter<'k> {
     pub tid: String,
     /// The base address of the dynamic shared memory, as a `.b32` register.
     pub smem: String,
+    /// Contiguity facts per value (indexed by [`ValueId::index`]), for vector accesses.
+    pub info: Vec<AxisInfo>,
 }
 
 /// Bytes a value of class `c` takes in shared memory when staged as a word.
@@ -60,6 +63,7 @@ impl<'k> Emitter<'k> {
             shared_bytes: 0,
             tid,
             smem,
+            info: contiguity::analyze(k),
         };
         let (t, s) = (e.tid.clone(), e.smem.clone());
         e.line(format!("mov.u32 {t}, %tid.x;"));

@@ -2,6 +2,15 @@
 //! elements it holds; lanes whose mask is false issue no access (predicated instructions).
 //! Copies of a replicated tile all load (the same addresses), but only the first copy stores
 //! or adds, so each element is written once.
+//!
+//! Vector accesses: when the contiguity analysis ([`bitmat_ir::passes::contiguity`]) proves a
+//! thread's consecutive slots contiguous in memory, each chunk of up to 16 bytes is one
+//! `ld`/`st.global.v2`/`.v4` (sub-word elements packed in 32-bit words, unpacked with `bfe`,
+//! packed with `bfi`). The access is taken only when, at run time, its address is aligned to
+//! the chunk size and every lane of the chunk is unmasked; otherwise the chunk branches to
+//! the per-element predicated accesses, so masks, ragged edges and unaligned views keep
+//! their meaning. (Buffers from `cudaMalloc` are 256-byte aligned, so the aligned path is
+//! the common one, but alignment is never assumed.)
 
 use super::int_ty;
 use crate::ptx::emit::Emitter;
@@ -65,6 +74,166 @@ impl Emitter<'_> {
         }
     }
 
+    /// Elements per vector access of pointer tile `ptr` (pointee of `size` bytes), if its
+    /// accesses can be vectorized: every chunk of that many consecutive slots of a thread
+    /// must be contiguous in memory. The blocked layout gives thread `t` the flat indices
+    /// `t * slots + j`; a chunk of `n` slots starting at a multiple of `n` lies in one row
+    /// (`n` divides the last extent) and inside one aligned contiguous run (`n` divides the
+    /// last-axis contiguity). Chunks are at most 16 bytes and at least 4 (one 32-bit word).
+    fn vector_lanes(&self, ptr: ValueId, size: u32) -> Option<u32> {
+        let ty = self.k.ty(ptr);
+        let l = self.layout(ptr);
+        if ty.rank() == 0 || l.replicated() || size == 0 || size > 8 {
+            return None;
+        }
+        let last = u64::from(*ty.shape.last()?);
+        let contig = self.info.get(ptr.index())?.last_contiguity();
+        let slots = u64::from(l.slots());
+        let cap = u64::from(16 / size).min(slots).min(contig).min(last);
+        if cap < 2 {
+            return None;
+        }
+        let n = 1u64 << (63 - cap.leading_zeros());
+        let ok = n * u64::from(size) >= 4
+            && contig % n == 0
+            && last % n == 0
+            && slots % n == 0
+            && n * u64::from(size) <= 16;
+        ok.then_some(n as u32)
+    }
+
+    /// Emits the test of a vector access at `addr` of `bytes` bytes: a predicate that is true
+    /// when `addr` is `bytes`-aligned and every lane's predicate in `preds` is true, and a
+    /// branch to a fresh label (returned) when it is false.
+    ///
+    /// Alignment is checked at run time rather than proven: parameter pointers are usually
+    /// 256-byte aligned (`cudaMalloc`), but a tensor view may start anywhere, and the check
+    /// costs two instructions per vector.
+    fn vector_guard(&mut self, addr: &str, bytes: u32, preds: &[Option<String>]) -> String {
+        let t = self.reg(Class::B64);
+        let p = self.reg(Class::Pred);
+        self.line(format!("and.b64 {t}, {addr}, {};", bytes - 1));
+        self.line(format!("setp.eq.u64 {p}, {t}, 0;"));
+        for q in preds.iter().flatten() {
+            self.line(format!("and.pred {p}, {p}, {q};"));
+        }
+        let slow = self.new_label("vslow");
+        self.line(format!("@!{p} bra {slow};"));
+        slow
+    }
+
+    /// The vector suffix (`""`, `".v2"`, `".v4"`) of an access of `words` words.
+    fn vec_suffix(words: u32) -> String {
+        if words == 1 {
+            String::new()
+        } else {
+            format!(".v{words}")
+        }
+    }
+
+    /// Register list operand of a vector access: `r` or `{a, b, ..}`.
+    fn reg_list(regs: &[String]) -> String {
+        if regs.len() == 1 {
+            regs[0].clone()
+        } else {
+            format!("{{{}}}", regs.join(", "))
+        }
+    }
+
+    /// Loads one element of type `d` at `addr` into `dst`, under mask register `m` (masked
+    /// lanes take `other`, or zero).
+    fn load_elem(&mut self, d: DType, dst: &str, addr: &str, m: Option<&str>, other: Option<&str>) {
+        let pre = m.map(|m| format!("@{m} ")).unwrap_or_default();
+        match d {
+            DType::Bool => {
+                let t = self.reg(Class::B32);
+                self.line(format!("mov.u32 {t}, 0;"));
+                self.line(format!("{pre}ld.global.u8 {t}, [{addr}];"));
+                self.line(format!("setp.ne.u32 {dst}, {t}, 0;"));
+                if let (Some(m), Some(o)) = (m, other) {
+                    self.line(format!("@!{m} mov.pred {dst}, {o};"));
+                }
+            }
+            DType::F16 | DType::BF16 => {
+                let (h, t) = (self.reg(Class::B16), self.reg(Class::F32));
+                self.line(format!("mov.b16 {h}, 0;"));
+                self.line(format!("{pre}ld.global.b16 {h}, [{addr}];"));
+                self.half_bits_to_f32(d, &h, &t);
+                match (m, other) {
+                    (Some(m), Some(o)) => self.line(format!("selp.f32 {dst}, {t}, {o}, {m};")),
+                    _ => self.line(format!("mov.f32 {dst}, {t};")),
+                }
+            }
+            _ => {
+                let c = dclass(d);
+                match other {
+                    Some(o) if m.is_some() => self.mov(c, dst, o),
+                    _ if m.is_some() => match c {
+                        Class::F32 => self.line(format!("mov.f32 {dst}, 0f00000000;")),
+                        Class::B64 => self.line(format!("mov.b64 {dst}, 0;")),
+                        _ => self.line(format!("mov.b32 {dst}, 0;")),
+                    },
+                    _ => {}
+                }
+                self.line(format!("{pre}ld.global.{} {dst}, [{addr}];", mem_ty(d)));
+            }
+        }
+    }
+
+    /// Loads `dsts.len()` contiguous elements of type `d` starting at `addr` (aligned to
+    /// their total size, at most 16 bytes) with one vector access, unpacking sub-word
+    /// elements into their registers (sign- or zero-extended; f16/bf16 widened to f32).
+    fn load_vector(&mut self, d: DType, dsts: &[String], addr: &str) {
+        let size = d.size_bytes() as u32;
+        let n = dsts.len() as u32;
+        if size >= 4 {
+            let ty = match d {
+                DType::F32 => "f32",
+                _ if size == 8 => "b64",
+                _ => "b32",
+            };
+            let sfx = Self::vec_suffix(n);
+            let list = Self::reg_list(dsts);
+            self.line(format!("ld.global{sfx}.{ty} {list}, [{addr}];"));
+            return;
+        }
+        let words: Vec<String> = (0..n * size / 4).map(|_| self.reg(Class::B32)).collect();
+        let sfx = Self::vec_suffix(words.len() as u32);
+        let list = Self::reg_list(&words);
+        self.line(format!("ld.global{sfx}.b32 {list}, [{addr}];"));
+        let per_word = 4 / size;
+        let bits = size * 8;
+        for (i, dst) in dsts.iter().enumerate() {
+            let i = i as u32;
+            let w = &words[(i / per_word) as usize];
+            let pos = (i % per_word) * bits;
+            match d {
+                DType::Bool => {
+                    let t = self.reg(Class::B32);
+                    self.line(format!("bfe.u32 {t}, {w}, {pos}, {bits};"));
+                    self.line(format!("setp.ne.u32 {dst}, {t}, 0;"));
+                }
+                DType::I8 | DType::I16 => {
+                    self.line(format!("bfe.s32 {dst}, {w}, {pos}, {bits};"));
+                }
+                DType::F16 | DType::BF16 => {
+                    let t = self.reg(Class::B32);
+                    let h = self.reg(Class::B16);
+                    self.line(format!("bfe.u32 {t}, {w}, {pos}, {bits};"));
+                    self.line(format!("cvt.u16.u32 {h}, {t};"));
+                    self.half_bits_to_f32(d, &h, dst);
+                }
+                _ => {
+                    self.line(format!("bfe.u32 {dst}, {w}, {pos}, {bits};"));
+                }
+            }
+        }
+    }
+
+    /// Lowers `load`. When the contiguity analysis proves each thread's chunks of
+    /// consecutive slots contiguous in memory ([`Self::vector_lanes`]), each chunk is one
+    /// vector access (up to 16 bytes), taken when its address is aligned and its lanes are
+    /// all unmasked; otherwise that chunk branches to the per-element predicated loads.
     pub(crate) fn lower_load(
         &mut self,
         res: ValueId,
@@ -77,48 +246,111 @@ impl Emitter<'_> {
         let ms = mask.map(|m| self.get(m)).transpose()?;
         let os = other.map(|o| self.get(o)).transpose()?;
         let out = self.fresh(res);
-        for (j, (dst, addr)) in out.iter().zip(&ps).enumerate() {
-            let m = ms.as_ref().map(|v| v[j].as_str());
-            let pre = m.map(|m| format!("@{m} ")).unwrap_or_default();
-            let other = os.as_ref().map(|v| v[j].clone());
-            match d {
-                DType::Bool => {
-                    let t = self.reg(Class::B32);
-                    self.line(format!("mov.u32 {t}, 0;"));
-                    self.line(format!("{pre}ld.global.u8 {t}, [{addr}];"));
-                    self.line(format!("setp.ne.u32 {dst}, {t}, 0;"));
-                    if let (Some(m), Some(o)) = (m, &other) {
-                        self.line(format!("@!{m} mov.pred {dst}, {o};"));
-                    }
-                }
-                DType::F16 | DType::BF16 => {
-                    let (h, t) = (self.reg(Class::B16), self.reg(Class::F32));
-                    self.line(format!("mov.b16 {h}, 0;"));
-                    self.line(format!("{pre}ld.global.b16 {h}, [{addr}];"));
-                    self.half_bits_to_f32(d, &h, &t);
-                    match (m, &other) {
-                        (Some(m), Some(o)) => self.line(format!("selp.f32 {dst}, {t}, {o}, {m};")),
-                        _ => self.line(format!("mov.f32 {dst}, {t};")),
-                    }
-                }
-                _ => {
-                    let c = dclass(d);
-                    match &other {
-                        Some(o) if m.is_some() => self.mov(c, dst, o),
-                        _ if m.is_some() => match c {
-                            Class::F32 => self.line(format!("mov.f32 {dst}, 0f00000000;")),
-                            Class::B64 => self.line(format!("mov.b64 {dst}, 0;")),
-                            _ => self.line(format!("mov.b32 {dst}, 0;")),
-                        },
-                        _ => {}
-                    }
-                    self.line(format!("{pre}ld.global.{} {dst}, [{addr}];", mem_ty(d)));
-                }
+        let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
+        for c in (0..out.len()).step_by(n) {
+            let lanes = c..(c + n).min(out.len());
+            let vector = lanes.len() == n && n > 1;
+            let done = vector.then(|| {
+                let preds: Vec<Option<String>> = lanes
+                    .clone()
+                    .map(|j| ms.as_ref().map(|v| v[j].clone()))
+                    .collect();
+                let bytes = n as u32 * d.size_bytes() as u32;
+                let slow = self.vector_guard(&ps[c], bytes, &preds);
+                self.load_vector(d, &out[lanes.clone()], &ps[c]);
+                let done = self.new_label("vdone");
+                self.line(format!("bra {done};"));
+                self.place_label(&slow);
+                done
+            });
+            for j in lanes {
+                let m = ms.as_ref().map(|v| v[j].clone());
+                let o = os.as_ref().map(|v| v[j].clone());
+                self.load_elem(d, &out[j], &ps[j], m.as_deref(), o.as_deref());
+            }
+            if let Some(done) = done {
+                self.place_label(&done);
             }
         }
         Ok(())
     }
 
+    /// Stores `v` (type `d`) to `addr` under predicate `p`.
+    fn store_elem(&mut self, d: DType, addr: &str, v: &str, p: Option<&str>) {
+        let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
+        match d {
+            DType::Bool => {
+                let t = self.reg(Class::B32);
+                self.line(format!("selp.u32 {t}, 1, 0, {v};"));
+                self.line(format!("{pre}st.global.u8 [{addr}], {t};"));
+            }
+            DType::F16 | DType::BF16 => {
+                let h = self.round_to_half_bits(d, v);
+                self.line(format!("{pre}st.global.b16 [{addr}], {h};"));
+            }
+            _ => {
+                let t = match mem_ty(d) {
+                    "s8" => "u8",
+                    "s16" => "u16",
+                    t => t,
+                };
+                self.line(format!("{pre}st.global.{t} [{addr}], {v};"));
+            }
+        }
+    }
+
+    /// Stores the contiguous elements `vs` of type `d` at `addr` (aligned to their total
+    /// size, at most 16 bytes) with one vector access, packing sub-word elements into
+    /// 32-bit words.
+    fn store_vector(&mut self, d: DType, addr: &str, vs: &[String]) {
+        let size = d.size_bytes() as u32;
+        let n = vs.len() as u32;
+        if size >= 4 {
+            let ty = match d {
+                DType::F32 => "f32",
+                _ if size == 8 => "b64",
+                _ => "b32",
+            };
+            let sfx = Self::vec_suffix(n);
+            let list = Self::reg_list(vs);
+            self.line(format!("st.global{sfx}.{ty} [{addr}], {list};"));
+            return;
+        }
+        let per_word = 4 / size;
+        let bits = size * 8;
+        let mut words = Vec::new();
+        for chunk in vs.chunks(per_word as usize) {
+            let w = self.reg(Class::B32);
+            for (i, v) in chunk.iter().enumerate() {
+                let src = match d {
+                    DType::Bool => {
+                        let t = self.reg(Class::B32);
+                        self.line(format!("selp.u32 {t}, 1, 0, {v};"));
+                        t
+                    }
+                    DType::F16 | DType::BF16 => {
+                        let h = self.round_to_half_bits(d, v);
+                        let t = self.reg(Class::B32);
+                        self.line(format!("cvt.u32.u16 {t}, {h};"));
+                        t
+                    }
+                    _ => v.clone(),
+                };
+                if i == 0 {
+                    self.line(format!("mov.b32 {w}, {src};"));
+                } else {
+                    let pos = i as u32 * bits;
+                    self.line(format!("bfi.b32 {w}, {src}, {w}, {pos}, {bits};"));
+                }
+            }
+            words.push(w);
+        }
+        let sfx = Self::vec_suffix(words.len() as u32);
+        let list = Self::reg_list(&words);
+        self.line(format!("st.global{sfx}.b32 [{addr}], {list};"));
+    }
+
+    /// Lowers `store`, with vector accesses for contiguous chunks as [`Self::lower_load`].
     pub(crate) fn lower_store(
         &mut self,
         ptr: ValueId,
@@ -130,28 +362,30 @@ impl Emitter<'_> {
         let owner = self.owner_pred(l);
         let (ps, vs) = (self.get(ptr)?, self.get(value)?);
         let ms = mask.map(|m| self.get(m)).transpose()?;
-        for (j, (addr, v)) in ps.iter().zip(&vs).enumerate() {
-            let m = ms.as_ref().map(|v| v[j].clone());
-            let p = self.and_preds(m.as_deref(), owner.as_deref());
-            let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
-            match d {
-                DType::Bool => {
-                    let t = self.reg(Class::B32);
-                    self.line(format!("selp.u32 {t}, 1, 0, {v};"));
-                    self.line(format!("{pre}st.global.u8 [{addr}], {t};"));
-                }
-                DType::F16 | DType::BF16 => {
-                    let h = self.round_to_half_bits(d, v);
-                    self.line(format!("{pre}st.global.b16 [{addr}], {h};"));
-                }
-                _ => {
-                    let t = match mem_ty(d) {
-                        "s8" => "u8",
-                        "s16" => "u16",
-                        t => t,
-                    };
-                    self.line(format!("{pre}st.global.{t} [{addr}], {v};"));
-                }
+        let preds: Vec<Option<String>> = (0..ps.len().min(vs.len()))
+            .map(|j| {
+                let m = ms.as_ref().map(|v| v[j].clone());
+                self.and_preds(m.as_deref(), owner.as_deref())
+            })
+            .collect();
+        let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
+        for c in (0..preds.len()).step_by(n) {
+            let lanes = c..(c + n).min(preds.len());
+            let vector = lanes.len() == n && n > 1;
+            let done = vector.then(|| {
+                let bytes = n as u32 * d.size_bytes() as u32;
+                let slow = self.vector_guard(&ps[c], bytes, &preds[lanes.clone()]);
+                self.store_vector(d, &ps[c], &vs[lanes.clone()]);
+                let done = self.new_label("vdone");
+                self.line(format!("bra {done};"));
+                self.place_label(&slow);
+                done
+            });
+            for j in lanes {
+                self.store_elem(d, &ps[j], &vs[j], preds[j].as_deref());
+            }
+            if let Some(done) = done {
+                self.place_label(&done);
             }
         }
         Ok(())
