@@ -7,6 +7,9 @@
 //! - elementwise ops take operands of identical shapes (the DSL front-end inserts explicit
 //!   `broadcast`/`expand_dims`), and identical element types unless the op says otherwise;
 //! - every tile extent is a power of two.
+//!
+//! Float results follow IEEE 754 (f16/bf16 computed in f32 and rounded to nearest even), but
+//! the payload and sign of a NaN result are unspecified: backends may return any NaN.
 
 use crate::scalar::Scalar;
 use crate::types::{DType, TileType};

@@ -103,7 +103,9 @@ pub fn check(what: &str, k: &Kernel, grid: [u32; 3], args: &[Arg]) -> Vec<HostDa
 
 /// [`check`], where `any_nan` accepts any NaN for a NaN: when two NaNs meet in an `fadd` or
 /// `fmul`, x86 keeps the first operand's payload, and Cranelift (like LLVM for the
-/// interpreter) may commute the operands. Only `dot` tests on random bit patterns need it.
+/// interpreter) may commute the operands, and rounding a signalling NaN may quiet it
+/// differently. NaN payloads are unspecified in the IR; `dot` and unary-op tests on random bit
+/// patterns use this.
 pub fn check_with(
     what: &str,
     k: &Kernel,
