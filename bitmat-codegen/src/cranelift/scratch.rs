@@ -139,13 +139,17 @@ impl Planner<'_> {
     }
 
     fn block(&mut self, block: &Block) {
-        // Fused runs act as one op: results defined at the first, operands used at the last.
+        // A fused run (hoisted ops included) acts as one op: results defined at its first op,
+        // operands used at its last.
         let runs = crate::cranelift::lower::fusion::runs(self.kernel, block);
         for (i, op) in block.ops.iter().enumerate() {
             self.pos += 1;
             let start = self.pos;
-            let (def_at, use_at) = match runs.iter().find(|r| r.contains(&i)) {
-                Some(r) => (start - 2 * (i - r.start), start + 2 * (r.end - 1 - i)),
+            let (def_at, use_at) = match runs.iter().find(|r| r.span.contains(&i)) {
+                Some(r) => (
+                    start - 2 * (i - r.span.start),
+                    start + 2 * (r.span.end - 1 - i),
+                ),
                 None => (start, start),
             };
             for v in op.kind.operands() {

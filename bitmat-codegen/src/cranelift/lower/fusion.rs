@@ -2,8 +2,10 @@
 //!
 //! # Grouping rule
 //!
-//! A *run* is a maximal sequence of at least two consecutive ops of one block that are all
-//! [`fusible`]: `unary`, `binary`, `cmp`, `select`, `constant`, `cast` between vectorizable
+//! A *run* is a maximal sequence of ops of one block holding at least two [`fusible`] ops,
+//! where the other ops are [`hoistable`] (no nested blocks, no operand computed by the run's
+//! fusible ops; they are lowered first, in order, so independent loads and pointer arithmetic
+//! do not split a run). Fusible ops are: `unary`, `binary`, `cmp`, `select`, `constant`, `cast` between vectorizable
 //! types, `reshape` / `expand_dims` / same-width `bitcast` (identities on the elements), and
 //! `broadcast` of a scalar, of a row (`[1, .., 1, N] -> [.., N]`) or of a column
 //! (`[.., 1] -> [.., N]`), with `N` a multiple of 16, on values of `bool`, 8/16/32-bit
@@ -27,7 +29,7 @@ use crate::cranelift::CodegenError;
 use bitmat_ir::{BinaryOp, Block, CmpPred, DType, ElemType, Kernel, Op, OpKind, UnaryOp, ValueId};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, MemFlags, Type, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 /// Elements per iteration of a fused loop.
@@ -149,26 +151,58 @@ pub(crate) fn fusible(kernel: &Kernel, op: &Op) -> bool {
     }
 }
 
-/// The runs of `block` (ranges of op indices, two ops or more).
-pub(crate) fn runs(kernel: &Kernel, block: &Block) -> Vec<Range<usize>> {
+/// A run of fusible ops in a block (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// The op indices the run spans, from its first fusible op to its last.
+    pub span: Range<usize>,
+    /// The non-fusible ops inside `span`, lowered before the run's fusible ops.
+    pub hoisted: Vec<usize>,
+}
+
+/// Whether `op` may be lowered ahead of the fusible ops before it in a run: an op without
+/// nested blocks that reads nothing the run computes (fusible ops touch only scratch, so
+/// moving loads, stores and pointer arithmetic above them changes nothing).
+fn hoistable(op: &Op, run_values: &HashSet<ValueId>) -> bool {
+    op.kind.blocks().is_empty()
+        && !matches!(op.kind, OpKind::Yield(_))
+        && op.kind.operands().iter().all(|v| !run_values.contains(v))
+}
+
+/// The runs of `block`: at least two fusible ops each; the ops between them that are
+/// [`hoistable`] are lowered first, the others end the run.
+pub(crate) fn runs(kernel: &Kernel, block: &Block) -> Vec<Run> {
     let mut out = Vec::new();
-    let mut start = None;
-    for (i, op) in block.ops.iter().enumerate() {
-        match (fusible(kernel, op), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                if i - s >= 2 {
-                    out.push(s..i);
-                }
-                start = None;
+    let mut i = 0;
+    while i < block.ops.len() {
+        if !fusible(kernel, &block.ops[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let (mut end, mut fused) = (i + 1, 1);
+        let mut values: HashSet<ValueId> = block.ops[i].results.iter().copied().collect();
+        let mut j = i + 1;
+        while let Some(op) = block.ops.get(j) {
+            if fusible(kernel, op) {
+                values.extend(op.results.iter().copied());
+                fused += 1;
+                end = j + 1;
+            } else if !hoistable(op, &values) {
+                break;
             }
-            _ => {}
+            j += 1;
         }
-    }
-    if let Some(s) = start {
-        if block.ops.len() - s >= 2 {
-            out.push(s..block.ops.len());
+        if fused >= 2 {
+            let hoisted = (start..end)
+                .filter(|&k| !fusible(kernel, &block.ops[k]))
+                .collect();
+            out.push(Run {
+                span: start..end,
+                hoisted,
+            });
         }
+        i = end;
     }
     out
 }
@@ -199,10 +233,19 @@ fn parts(d: DType) -> usize {
 }
 
 impl Lowerer<'_, '_> {
-    /// Lowers the ops of a run (see [`runs`]).
-    pub(crate) fn lower_run(&mut self, ops: &[Op]) -> Result<(), CodegenError> {
+    /// Lowers the ops of `run`, a run of `ops` (see [`runs`]).
+    pub(crate) fn lower_run(&mut self, ops: &[Op], run: &Run) -> Result<(), CodegenError> {
+        for &k in &run.hoisted {
+            self.op = bitmat_ir::print::op_to_string(self.kernel, &ops[k]);
+            self.lower_op(&ops[k])?;
+        }
         let mut groups: Vec<(usize, Vec<&Op>)> = Vec::new();
-        for op in ops {
+        for op in run
+            .span
+            .clone()
+            .filter(|k| !run.hoisted.contains(k))
+            .map(|k| &ops[k])
+        {
             let n = self.numel(op.results[0]);
             match groups.iter_mut().find(|(m, _)| *m == n) {
                 Some((_, g)) => g.push(op),

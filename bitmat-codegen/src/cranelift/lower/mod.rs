@@ -578,9 +578,9 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         let mut next_run = runs.iter().peekable();
         let mut i = 0;
         while let Some(op) = block.ops.get(i) {
-            if let Some(run) = next_run.next_if(|r| r.start == i) {
-                self.lower_run(&block.ops[run.clone()])?;
-                i = run.end;
+            if let Some(run) = next_run.next_if(|r| r.span.start == i) {
+                self.lower_run(&block.ops, run)?;
+                i = run.span.end;
                 continue;
             }
             self.op = bitmat_ir::print::op_to_string(self.kernel, op);
