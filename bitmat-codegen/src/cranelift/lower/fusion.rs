@@ -13,12 +13,14 @@
 //! partitions are emitted in ascending element count, which is a valid order because the only
 //! fusible op that changes the element count is `broadcast`, which increases it.
 //!
-//! Each partition of two or more ops is one loop over chunks of 16 elements. A value lives in
-//! registers as 16 elements: one `I8X16` for `bool` (bytes 0/1) and 8-bit integers, two
-//! `I16X8`, four `I32X4` or four `F32X4`. Operands from outside the partition are read from
-//! their slots (scalar broadcasts are loaded and splatted once, before the loop); results are
-//! written to their slots only when something outside the partition uses them. Each op
-//! computes exactly what its per-op lowering computes, so results are bit-identical.
+//! Each partition of two or more ops on at least 16 elements is one loop over chunks of 16
+//! elements (smaller partitions, e.g. scalar arithmetic, keep the per-op lowering, which
+//! computes fewer lanes). A value lives in registers as 16 elements: one `I8X16` for `bool`
+//! (bytes 0/1) and 8-bit integers, two `I16X8`, four `I32X4` or four `F32X4`. Operands from
+//! outside the partition are read from their slots (scalar broadcasts are loaded and splatted
+//! once, before the loop); results are written to their slots only when something outside the
+//! partition uses them. Each op computes exactly what its per-op lowering computes, so results
+//! are bit-identical.
 //!
 //! The scratch planner ([`crate::cranelift::scratch`]) sees a run as one op: every result is
 //! defined at the run's first op and every operand is used at its last, so no result shares a
@@ -254,9 +256,13 @@ impl Lowerer<'_, '_> {
         }
         groups.sort_by_key(|(n, _)| *n);
         for (n, g) in groups {
-            if let [op] = g[..] {
-                self.op = bitmat_ir::print::op_to_string(self.kernel, op);
-                self.lower_op(op)?;
+            if g.len() == 1 || n < CHUNK {
+                // One op, or values smaller than a fused chunk (scalars): per-op lowering
+                // computes fewer lanes.
+                for op in g {
+                    self.op = bitmat_ir::print::op_to_string(self.kernel, op);
+                    self.lower_op(op)?;
+                }
             } else {
                 self.op = format!(
                     "fused run of {} ops from `{}`",
