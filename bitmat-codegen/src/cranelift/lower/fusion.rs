@@ -5,22 +5,24 @@
 //! A *run* is a maximal sequence of ops of one block holding at least two [`fusible`] ops,
 //! where the other ops are [`hoistable`] (no nested blocks, no operand computed by the run's
 //! fusible ops; they are lowered first, in order, so independent loads and pointer arithmetic
-//! do not split a run). Fusible ops are: `unary`, `binary`, `cmp`, `select`, `constant`, `cast` between vectorizable
-//! types, `reshape` / `expand_dims` / same-width `bitcast` (identities on the elements), and
-//! `broadcast` of a scalar, of a row (`[1, .., 1, N] -> [.., N]`) or of a column
-//! (`[.., 1] -> [.., N]`), with `N` a multiple of 16, on values of `bool`, 8/16/32-bit
-//! integers and `f32`. A run is split into *partitions* by the element count of the results;
-//! partitions are emitted in ascending element count, which is a valid order because the only
-//! fusible op that changes the element count is `broadcast`, which increases it.
+//! do not split a run). Fusible ops are `unary`, `binary`, `cmp`, `select`, `constant`,
+//! `cast` between vectorizable types, `reshape` / `expand_dims` / same-width `bitcast`
+//! (identities on the elements), and `broadcast` of a scalar, of a row
+//! (`[1, .., 1, N] -> [.., N]`) or of a column (`[.., 1] -> [.., N]`), with `N` a multiple of
+//! 16, on values of `bool`, 8/16/32-bit integers and `f32`; on 64-bit integers and pointers
+//! only `addptr`, `add`, `sub`, bitwise ops, constants, broadcasts and reshapes. A run is
+//! split into *partitions* by the element count of the results; partitions are emitted in
+//! ascending element count, which is a valid order because the only fusible op that changes
+//! the element count is `broadcast`, which increases it.
 //!
 //! Each partition of two or more ops on at least 16 elements is one loop over chunks of 16
 //! elements (smaller partitions, e.g. scalar arithmetic, keep the per-op lowering, which
 //! computes fewer lanes). A value lives in registers as 16 elements: one `I8X16` for `bool`
-//! (bytes 0/1) and 8-bit integers, two `I16X8`, four `I32X4` or four `F32X4`. Operands from
-//! outside the partition are read from their slots (scalar broadcasts are loaded and splatted
-//! once, before the loop); results are written to their slots only when something outside the
-//! partition uses them. Each op computes exactly what its per-op lowering computes, so results
-//! are bit-identical.
+//! (bytes 0/1) and 8-bit integers, two `I16X8`, four `I32X4` or `F32X4`, or eight `I64X2`.
+//! Operands from outside the partition are read from their slots (scalar broadcasts are
+//! loaded and splatted once, before the loop); results are written to their slots only when
+//! something outside the partition uses them. Each op computes exactly what its per-op
+//! lowering computes, so results are bit-identical.
 //!
 //! The scratch planner ([`crate::cranelift::scratch`]) sees a run as one op: every result is
 //! defined at the run's first op and every operand is used at its last, so no result shares a
@@ -37,9 +39,10 @@ use std::ops::Range;
 /// Elements per iteration of a fused loop.
 const CHUNK: usize = 16;
 
-/// True for the element types fused code keeps in registers.
+/// The element types fused code keeps in registers (pointers as `u64`).
 fn reg_dtype(e: ElemType) -> Option<DType> {
     match e {
+        ElemType::Ptr(_) => Some(DType::U64),
         ElemType::Val(
             d @ (DType::Bool
             | DType::I8
@@ -48,10 +51,18 @@ fn reg_dtype(e: ElemType) -> Option<DType> {
             | DType::U16
             | DType::I32
             | DType::U32
+            | DType::I64
+            | DType::U64
             | DType::F32),
         ) => Some(d),
         _ => None,
     }
+}
+
+/// 64-bit lanes: only moved, added and combined bitwise in fused code (no casts,
+/// comparisons, selects or other arithmetic, which x86 lacks vector forms of).
+fn wide(d: DType) -> bool {
+    d.size_bytes() == 8
 }
 
 /// How a fusible `broadcast` reads its operand.
@@ -104,8 +115,12 @@ pub(crate) fn fusible(kernel: &Kernel, op: &Op) -> bool {
     let rc = class(ElemType::Val(rd));
     match &op.kind {
         OpKind::Constant(_) => true,
+        OpKind::AddPtr { ptr, offset } => {
+            reg(*ptr) == Some(DType::U64) && reg(*offset).is_some_and(|d| d.is_int())
+        }
         OpKind::Unary(u, x) => {
-            reg(*x) == Some(rd)
+            !wide(rd)
+                && reg(*x) == Some(rd)
                 && matches!(
                     (rc, u),
                     (Class::Bool, UnaryOp::Not)
@@ -131,21 +146,27 @@ pub(crate) fn fusible(kernel: &Kernel, op: &Op) -> bool {
                 && reg(*y) == Some(rd)
                 && match rc {
                     Class::Bool => matches!(b, B::And | B::Or | B::Xor | B::Min | B::Max),
+                    Class::Int { bits: 64, .. } => {
+                        matches!(b, B::Add | B::Sub | B::And | B::Or | B::Xor)
+                    }
                     Class::Int { .. } => true,
                     Class::Float(_) => !matches!(b, B::And | B::Or | B::Xor | B::Shl | B::Shr),
                 }
         }
-        OpKind::Cmp(_, x, y) => rd == DType::Bool && reg(*x).is_some() && reg(*x) == reg(*y),
+        OpKind::Cmp(_, x, y) => {
+            rd == DType::Bool && reg(*x).is_some_and(|d| !wide(d)) && reg(*x) == reg(*y)
+        }
         OpKind::Select {
             cond,
             on_true,
             on_false,
         } => {
-            reg(*cond) == Some(DType::Bool)
+            !wide(rd)
+                && reg(*cond) == Some(DType::Bool)
                 && reg(*on_true) == Some(rd)
                 && reg(*on_false) == Some(rd)
         }
-        OpKind::Cast(x) => reg(*x).is_some(),
+        OpKind::Cast(x) => !wide(rd) && reg(*x).is_some_and(|d| !wide(d)),
         OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => reg(*x) == Some(rd),
         OpKind::Bitcast(x) => reg(*x).is_some_and(|d| d.size_bytes() == rd.size_bytes()),
         OpKind::Broadcast(x) => reg(*x) == Some(rd) && bcast_kind(kernel, *x, r).is_some(),
@@ -471,6 +492,39 @@ impl Lowerer<'_, '_> {
                 let from = self.rdt(*x)?;
                 let xs = self.operand(*x, i, addrs, regs)?;
                 self.cast_parts(from, d, xs)
+            }
+            OpKind::AddPtr { ptr, offset } => {
+                let size = match self.elem(r) {
+                    ElemType::Ptr(p) => p.size_bytes(),
+                    ElemType::Val(_) => return Err(self.unsupported("addptr on a value tile")),
+                };
+                let od = self.rdt(*offset)?;
+                let ps = self.operand(*ptr, i, addrs, regs)?;
+                let mut os = self.operand(*offset, i, addrs, regs)?;
+                // Extend the offsets to `I64X2`, as `add_ptr` does.
+                while os.len() < ps.len() {
+                    os = os
+                        .into_iter()
+                        .flat_map(|v| {
+                            if od.is_signed_int() {
+                                [self.b.ins().swiden_low(v), self.b.ins().swiden_high(v)]
+                            } else {
+                                [self.b.ins().uwiden_low(v), self.b.ins().uwiden_high(v)]
+                            }
+                        })
+                        .collect();
+                }
+                ps.into_iter()
+                    .zip(os)
+                    .map(|(p, o)| {
+                        let o = if size > 1 {
+                            self.b.ins().ishl_imm(o, size.trailing_zeros() as i64)
+                        } else {
+                            o
+                        };
+                        self.b.ins().iadd(p, o)
+                    })
+                    .collect()
             }
             OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
                 self.operand(*x, i, addrs, regs)?
