@@ -10,7 +10,9 @@
 //! Slots are reused by liveness (linear scan over the ops in program order): a slot is live
 //! from the op that defines its value to its last use, extended to the end of the outermost
 //! loop that uses it without defining it; an op's result never shares a slot with a value
-//! still live at that op (its operands included). Temporaries that the lowering asks for
+//! still live at that op (its operands included). A run of fused elementwise ops counts as one
+//! op (see `lower::fusion`): its results are defined at its first op and its operands used at
+//! its last. Temporaries that the lowering asks for
 //! (the widened operands of `dot`, swap buffers of `yield`) are appended after the planned
 //! slots.
 
@@ -137,11 +139,21 @@ impl Planner<'_> {
     }
 
     fn block(&mut self, block: &Block) {
-        for op in &block.ops {
+        // A fused run (hoisted ops included) acts as one op: results defined at its first op,
+        // operands used at its last.
+        let runs = crate::cranelift::lower::fusion::runs(self.kernel, block);
+        for (i, op) in block.ops.iter().enumerate() {
             self.pos += 1;
             let start = self.pos;
+            let (def_at, use_at) = match runs.iter().find(|r| r.span.contains(&i)) {
+                Some(r) => (
+                    start - 2 * (i - r.span.start),
+                    start + 2 * (r.span.end - 1 - i),
+                ),
+                None => (start, start),
+            };
             for v in op.kind.operands() {
-                self.use_(v, start);
+                self.use_(v, use_at);
             }
             match &op.kind {
                 OpKind::Reshape(src)
@@ -198,7 +210,7 @@ impl Planner<'_> {
                 }
                 _ => {
                     for &r in &op.results {
-                        self.define(r, start);
+                        self.define(r, def_at);
                     }
                 }
             }

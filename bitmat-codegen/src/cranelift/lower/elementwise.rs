@@ -296,35 +296,7 @@ impl Lowerer<'_, '_> {
             let xb = l.offset_addr(pb, i, stride);
             let x = l.load_chunk(elem, xa);
             let y = l.load_chunk(elem, xb);
-            let mask = match c {
-                Class::Float(_) => {
-                    let cc = match pred {
-                        CmpPred::Eq => FloatCC::Equal,
-                        CmpPred::Ne => FloatCC::NotEqual,
-                        CmpPred::Lt => FloatCC::LessThan,
-                        CmpPred::Le => FloatCC::LessThanOrEqual,
-                        CmpPred::Gt => FloatCC::GreaterThan,
-                        CmpPred::Ge => FloatCC::GreaterThanOrEqual,
-                    };
-                    l.b.ins().fcmp(cc, x, y)
-                }
-                Class::Int { .. } | Class::Bool => {
-                    let signed = signed_of(c);
-                    let cc = match (pred, signed) {
-                        (CmpPred::Eq, _) => IntCC::Equal,
-                        (CmpPred::Ne, _) => IntCC::NotEqual,
-                        (CmpPred::Lt, true) => IntCC::SignedLessThan,
-                        (CmpPred::Le, true) => IntCC::SignedLessThanOrEqual,
-                        (CmpPred::Gt, true) => IntCC::SignedGreaterThan,
-                        (CmpPred::Ge, true) => IntCC::SignedGreaterThanOrEqual,
-                        (CmpPred::Lt, false) => IntCC::UnsignedLessThan,
-                        (CmpPred::Le, false) => IntCC::UnsignedLessThanOrEqual,
-                        (CmpPred::Gt, false) => IntCC::UnsignedGreaterThan,
-                        (CmpPred::Ge, false) => IntCC::UnsignedGreaterThanOrEqual,
-                    };
-                    l.b.ins().icmp(cc, x, y)
-                }
-            };
+            let mask = l.vec_cmp(c, pred, x, y);
             let out = l.offset_addr(dst, i, n);
             l.store_mask(mask, out);
             Ok(())
@@ -425,10 +397,6 @@ impl Lowerer<'_, '_> {
 /// Little-endian lane order for bitcasts between vector types of different lane counts.
 pub(crate) fn little() -> MemFlags {
     MemFlags::new().with_endianness(cranelift_codegen::ir::Endianness::Little)
-}
-
-fn signed_of(c: Class) -> bool {
-    matches!(c, Class::Int { signed: true, .. })
 }
 
 /// The scalar integer type for an element type's storage.

@@ -1,7 +1,9 @@
 //! Lowering of the tile IR to Cranelift IR, one module per family of ops.
 //!
 //! Every value lives in its scratch slot ([`crate::cranelift::scratch`]); an op reads its
-//! operands' slots and writes its results' slots, looping over 128-bit chunks.
+//! operands' slots and writes its results' slots, looping over 128-bit chunks. Runs of
+//! elementwise ops are fused into one loop that keeps intermediates in registers (see the
+//! `fusion` submodule).
 //!
 //! Vectorized (128-bit chunks: `I8X16`, `I16X8`, `I32X4`, `I64X2`, `F32X4`):
 //! - integer `add`/`sub`/`and`/`or`/`xor`/`neg`/`not`/`abs`/`min`/`max`, 16- and 32-bit
@@ -30,6 +32,7 @@ mod cast;
 mod control;
 mod dot;
 mod elementwise;
+pub(crate) mod fusion;
 mod layout;
 mod memory;
 mod reduce;
@@ -137,6 +140,8 @@ pub(crate) struct Lowerer<'a, 'f> {
     pub op: String,
     /// Values known to be a splat of a constant (constants and their reshapes/broadcasts).
     pub consts: HashMap<ValueId, Scalar>,
+    /// Number of uses of each value as an operand, over the whole kernel.
+    pub uses: HashMap<ValueId, usize>,
 }
 
 /// Collects the values of `block` (and nested blocks) that splat a constant.
@@ -186,8 +191,10 @@ pub(crate) fn lower_kernel(
         scratch: p[3],
         op: "launch".into(),
         consts: HashMap::new(),
+        uses: HashMap::new(),
     };
     collect_consts(&kernel.body, &mut l.consts);
+    fusion::count_uses(&kernel.body, &mut l.uses);
     for (i, param) in kernel.params.iter().enumerate() {
         let bits =
             l.b.ins()
@@ -567,12 +574,21 @@ impl<'a, 'f> Lowerer<'a, 'f> {
 
     /// Lowers the ops of `block`; returns the values of its final `yield`, if any.
     pub fn lower_block<'b>(&mut self, block: &'b Block) -> Result<Option<&'b Op>, CodegenError> {
-        for op in &block.ops {
+        let runs = fusion::runs(self.kernel, block);
+        let mut next_run = runs.iter().peekable();
+        let mut i = 0;
+        while let Some(op) = block.ops.get(i) {
+            if let Some(run) = next_run.next_if(|r| r.span.start == i) {
+                self.lower_run(&block.ops, run)?;
+                i = run.span.end;
+                continue;
+            }
             self.op = bitmat_ir::print::op_to_string(self.kernel, op);
             if let OpKind::Yield(_) = op.kind {
                 return Ok(Some(op));
             }
             self.lower_op(op)?;
+            i += 1;
         }
         Ok(None)
     }
