@@ -84,7 +84,13 @@ fn check_unary(op: UnaryOp, d: DType, n: u32, len: i32, seed: u64) {
         i32_arg(len),
     ];
     // NaN payloads are unspecified (`bitmat_ir::kernel` docs): `round` of a NaN is some NaN.
-    check_with(&format!("{op:?} on {d}"), &k, [1, 1, 1], &args, d.is_float());
+    check_with(
+        &format!("{op:?} on {d}"),
+        &k,
+        [1, 1, 1],
+        &args,
+        d.is_float(),
+    );
 }
 
 fn check_binary(op: BinaryOp, d: DType, n: u32, len: i32, seed: u64) {
