@@ -17,7 +17,7 @@ use super::elementwise::little;
 use super::{scratch_flags, Lowerer};
 use crate::cranelift::CodegenError;
 use bitmat_ir::{DType, ValueId};
-use cranelift_codegen::ir::{types, ConstantData, InstBuilder, Value};
+use cranelift_codegen::ir::{types, ConstantData, InstBuilder, Type, Value};
 
 impl Lowerer<'_, '_> {
     /// `dot(a, b, acc)`.
@@ -73,25 +73,12 @@ impl Lowerer<'_, '_> {
     ) -> Result<(), CodegenError> {
         let pa = self.widened_f32(a)?;
         let pb = self.widened_f32(b)?;
-        let (pc, pd) = (self.slot_addr(acc)?, self.slot_addr(r)?);
-        let chunks = n.div_ceil(4);
-        let group = chunks.min(4);
-        let groups = chunks / group;
         let f = scratch_flags();
-        self.counted_loop(m * groups, |l, ig| {
-            let i = l.b.ins().udiv_imm(ig, groups as i64);
-            let g = l.b.ins().urem_imm(ig, groups as i64);
-            let row = l.b.ins().imul_imm(i, n as i64);
-            let col = l.b.ins().imul_imm(g, (group * 4) as i64);
-            let out0 = l.b.ins().iadd(row, col);
-            let ac = l.offset_addr(pc, out0, 4);
-            let init: Vec<Value> = (0..group)
-                .map(|q| l.b.ins().load(types::F32X4, f, ac, (q * 16) as i32))
-                .collect();
+        self.for_each_output_group(acc, r, [m, n], types::F32X4, |l, i, col, init| {
             let arow = l.b.ins().imul_imm(i, k as i64);
             let aaddr = l.offset_addr(pa, arow, 4);
             let baddr = l.offset_addr(pb, col, 4);
-            let s = l.counted_loop_carry(k, init, |l, kk, s| {
+            l.counted_loop_carry(k, init, |l, kk, s| {
                 let ak = l.offset_addr(aaddr, kk, 4);
                 let x = l.b.ins().load(types::F32, f, ak, 0);
                 let x = l.b.ins().splat(types::F32X4, x);
@@ -104,12 +91,7 @@ impl Lowerer<'_, '_> {
                         l.b.ins().fadd(s, p)
                     })
                     .collect())
-            })?;
-            let ad = l.offset_addr(pd, out0, 4);
-            for (q, &v) in s.iter().enumerate() {
-                l.b.ins().store(f, v, ad, (q * 16) as i32);
-            }
-            Ok(())
+            })
         })
     }
 
@@ -158,24 +140,11 @@ impl Lowerer<'_, '_> {
             l.b.ins().store(f, hi, d, 16);
             Ok(())
         })?;
-        let (pc, pd) = (self.slot_addr(acc)?, self.slot_addr(r)?);
-        let chunks = n.div_ceil(4);
-        let group = chunks.min(4);
-        let groups = chunks / group;
-        self.counted_loop(m * groups, |l, ig| {
-            let i = l.b.ins().udiv_imm(ig, groups as i64);
-            let g = l.b.ins().urem_imm(ig, groups as i64);
-            let row = l.b.ins().imul_imm(i, n as i64);
-            let col = l.b.ins().imul_imm(g, (group * 4) as i64);
-            let out0 = l.b.ins().iadd(row, col);
-            let ac = l.offset_addr(pc, out0, 4);
-            let init: Vec<Value> = (0..group)
-                .map(|q| l.b.ins().load(types::I32X4, f, ac, (q * 16) as i32))
-                .collect();
+        self.for_each_output_group(acc, r, [m, n], types::I32X4, |l, i, col, init| {
             let arow = l.b.ins().imul_imm(i, k as i64);
             let aaddr = l.offset_addr(pa, arow, 1);
             let baddr = l.offset_addr(pb, col, 4);
-            let s = l.counted_loop_carry(k2, init, |l, p, s| {
+            l.counted_loop_carry(k2, init, |l, p, s| {
                 // (a[i, 2p], a[i, 2p+1]) as two i16 in each i32 lane.
                 let ak = l.offset_addr(aaddr, p, 2);
                 let x0 = l.b.ins().sload8(types::I32, f, ak, 0);
@@ -204,7 +173,43 @@ impl Lowerer<'_, '_> {
                         l.b.ins().iadd(s, d)
                     })
                     .collect())
-            })?;
+            })
+        })
+    }
+
+    /// The output tiling shared by the `dot` lowerings: for each row `i` of the `[m, n]`
+    /// result and each group of up to four 4-lane chunks starting at column `col`, loads those
+    /// chunks of `acc` as `ty` vectors, hands them to `accumulate` and stores the chunks it
+    /// returns to the same place in `r`.
+    fn for_each_output_group(
+        &mut self,
+        acc: ValueId,
+        r: ValueId,
+        [m, n]: [usize; 2],
+        ty: Type,
+        mut accumulate: impl FnMut(
+            &mut Self,
+            Value,
+            Value,
+            Vec<Value>,
+        ) -> Result<Vec<Value>, CodegenError>,
+    ) -> Result<(), CodegenError> {
+        let f = scratch_flags();
+        let (pc, pd) = (self.slot_addr(acc)?, self.slot_addr(r)?);
+        let chunks = n.div_ceil(4);
+        let group = chunks.min(4);
+        let groups = chunks / group;
+        self.counted_loop(m * groups, |l, ig| {
+            let i = l.b.ins().udiv_imm(ig, groups as i64);
+            let g = l.b.ins().urem_imm(ig, groups as i64);
+            let row = l.b.ins().imul_imm(i, n as i64);
+            let col = l.b.ins().imul_imm(g, (group * 4) as i64);
+            let out0 = l.b.ins().iadd(row, col);
+            let ac = l.offset_addr(pc, out0, 4);
+            let init: Vec<Value> = (0..group)
+                .map(|q| l.b.ins().load(ty, f, ac, (q * 16) as i32))
+                .collect();
+            let s = accumulate(l, i, col, init)?;
             let ad = l.offset_addr(pd, out0, 4);
             for (q, &v) in s.iter().enumerate() {
                 l.b.ins().store(f, v, ad, (q * 16) as i32);
