@@ -526,7 +526,7 @@ fn check_options(opts: &BenchOptions) -> Result<(), BenchError> {
                 "K = {k} (shape {n}x{k}) must be a multiple of 16 (int4 packing)"
             ));
         }
-        if n.checked_mul(k).map_or(true, |nk| nk > i32::MAX as usize) {
+        if n.checked_mul(k).is_none_or(|nk| nk > i32::MAX as usize) {
             return bad(format!("shape {n}x{k} has over i32::MAX weights"));
         }
     }

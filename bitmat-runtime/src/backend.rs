@@ -40,8 +40,14 @@ pub(crate) fn compile(
     ir: Kernel,
     options: &LaunchOptions,
 ) -> Result<Compiled, Error> {
+    let started = std::time::Instant::now();
     let code = match device.backend() {
-        Backend::Interpreter => Code::Interpreter,
+        Backend::Interpreter => {
+            return Ok(Compiled {
+                ir,
+                code: Code::Interpreter,
+            })
+        }
         Backend::Cranelift => {
             let code = CpuKernel::compile(&ir).map_err(Error::Codegen)?;
             crate::dump::dump("clif", &ir.name, || code.clif().to_string());
@@ -52,6 +58,13 @@ pub(crate) fn compile(
             Code::Cuda(cuda.compile(&ir, options.num_warps)?)
         }
     };
+    crate::stats::bump(&crate::stats::COUNTERS.compilations);
+    tracing::debug!(
+        kernel = %ir.name,
+        device = %device,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "compiled"
+    );
     Ok(Compiled { ir, code })
 }
 

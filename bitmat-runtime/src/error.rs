@@ -60,6 +60,16 @@ pub enum Error {
         /// The driver's error, and what was being done.
         message: String,
     },
+    /// A constexpr set from text is unknown or its value does not parse.
+    #[error("kernel `{kernel}`: constexpr `{name}`: {message}")]
+    Constexpr {
+        /// The kernel.
+        kernel: String,
+        /// The constexpr's name.
+        name: String,
+        /// What was wrong, and what is accepted.
+        message: String,
+    },
     /// A buffer holds a different element type than requested (a bitmat bug if it happens).
     #[error("buffer holds {found}, expected {expected}")]
     BufferType {

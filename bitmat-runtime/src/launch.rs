@@ -38,6 +38,8 @@ pub struct LaunchOptions {
     pub num_warps: u32,
     /// Software-pipelining depth of runtime loops on GPUs.
     pub num_stages: u32,
+    /// Threads that run the programs of a grid on the CPU (`None`: all of rayon's pool).
+    pub cpu_threads: Option<usize>,
 }
 
 impl Default for LaunchOptions {
@@ -45,6 +47,7 @@ impl Default for LaunchOptions {
         LaunchOptions {
             num_warps: 4,
             num_stages: 2,
+            cpu_threads: None,
         }
     }
 }

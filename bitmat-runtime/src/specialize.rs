@@ -5,6 +5,7 @@ use bitmat_ir::Kernel;
 
 /// Traces `body` as kernel `name`, verifies it and runs the shared passes.
 pub fn specialize(name: &str, body: impl FnOnce()) -> Result<Kernel, Error> {
+    crate::stats::bump(&crate::stats::COUNTERS.specializations);
     let mut kernel = bitmat_ir::dsl::trace(name, body)?;
     bitmat_ir::verify::verify(&kernel)?;
     bitmat_ir::passes::optimize(&mut kernel);

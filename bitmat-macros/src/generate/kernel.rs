@@ -37,6 +37,13 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
         let m = p.mutable.then(|| quote!(mut));
         quote!(#m #n: #ty)
     });
+    let ir_params_outer: Vec<_> = constexprs
+        .iter()
+        .map(|(p, ty)| {
+            let n = &p.name;
+            quote!(#n: #ty)
+        })
+        .collect();
     let ir_args: Vec<_> = constexprs.iter().map(|(p, _)| &p.name).collect();
     // `<T as Constexpr>` spanned at the user's type, so that a type which cannot be a
     // constexpr is reported on the argument, not on `#[bitkernel]`.
@@ -63,6 +70,8 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
         };
         Some(quote!(let #m #n: ::bitmat::dsl::Tile = ::bitmat::dsl::param(#s, #kind);))
     });
+
+    let constexprs_struct = constexprs_struct(&name_str, &constexprs, params);
 
     let launch_params: Vec<_> = params
         .iter()
@@ -122,12 +131,18 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
             pub const SOURCE_HASH: u64 = #hash;
 
             /// Specializes the kernel for these compile-time values and returns its verified IR.
-            pub fn ir(#(#ir_params),*) -> ::core::result::Result<::bitmat::ir::Kernel, ::bitmat::Error> {
+            pub fn ir(#(#ir_params_outer),*) -> ::core::result::Result<::bitmat::ir::Kernel, ::bitmat::Error> {
+                ::core::result::Result::Ok(specialize(#(#ir_args),*)?)
+            }
+
+            fn specialize(#(#ir_params),*) -> ::core::result::Result<::bitmat::ir::Kernel, ::bitmat::RuntimeError> {
                 ::bitmat::specialize(NAME, move || {
                     #(#declare_runtime)*
                     #body
                 })
             }
+
+            #constexprs_struct
 
             /// Launches the kernel on `device` over `grid` with default options.
             pub fn launch(
@@ -160,6 +175,90 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
                 }
             }
 
+        }
+    }
+}
+
+/// `ty` with every elided or `'_` reference lifetime made `'static`, for a struct field.
+fn with_static_lifetimes(ty: &syn::Type) -> syn::Type {
+    struct Statics;
+    impl syn::visit_mut::VisitMut for Statics {
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            if r.lifetime.as_ref().is_none_or(|l| l.ident == "_") {
+                r.lifetime = Some(syn::Lifetime::new("'static", r.and_token.span));
+            }
+            syn::visit_mut::visit_type_reference_mut(self, r);
+        }
+        fn visit_lifetime_mut(&mut self, l: &mut syn::Lifetime) {
+            if l.ident == "_" {
+                *l = syn::Lifetime::new("'static", l.span());
+            }
+        }
+    }
+    let mut ty = ty.clone();
+    syn::visit_mut::VisitMut::visit_type_mut(&mut Statics, &mut ty);
+    ty
+}
+
+/// `Constexprs`: the kernel's constexprs as one value, and its `Specialization` impl (cache
+/// identity, setting values from text, specializing), which autotuning and `bitmat dump` use.
+fn constexprs_struct(
+    kernel: &str,
+    constexprs: &[(&crate::parse::signature::Param, &syn::Type)],
+    params: &[crate::parse::signature::Param],
+) -> TokenStream {
+    let names: Vec<_> = constexprs.iter().map(|(p, _)| &p.name).collect();
+    let name_strs: Vec<_> = names.iter().map(|n| n.to_string()).collect();
+    let types: Vec<_> = constexprs
+        .iter()
+        .map(|(_, ty)| with_static_lifetimes(ty))
+        .collect();
+    let runtime: Vec<_> = params
+        .iter()
+        .filter(|p| !matches!(p.kind, ParamKind::Constexpr(_)))
+        .map(|p| p.name.to_string())
+        .collect();
+    let accepted = if name_strs.is_empty() {
+        format!("`{kernel}` has no constexprs")
+    } else {
+        format!("`{kernel}` has {}", name_strs.join(", "))
+    };
+    let field_docs = name_strs.iter().map(|n| format!("The `{n}` constexpr."));
+    quote! {
+        /// The kernel's `#[constexpr]` arguments as one value: a configuration to autotune
+        /// over, or to specialize with [`::bitmat::Specialization::ir`].
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct Constexprs {
+            #(#[doc = #field_docs] pub #names: #types,)*
+        }
+
+        impl ::bitmat::Specialization for Constexprs {
+            const KERNEL: &'static str = NAME;
+            const SOURCE_HASH: u64 = SOURCE_HASH;
+            const RUNTIME_PARAMS: &'static [&'static str] = &[#(#runtime),*];
+
+            fn values(&self) -> ::std::vec::Vec<(&'static str, ::bitmat::ConstexprValue)> {
+                ::std::vec![#((#name_strs, <#types as ::bitmat::Constexpr>::key(&self.#names))),*]
+            }
+
+            fn set(&mut self, name: &str, value: &str) -> ::core::result::Result<(), ::bitmat::RuntimeError> {
+                let error = |message: ::std::string::String| ::bitmat::RuntimeError::Constexpr {
+                    kernel: NAME.into(),
+                    name: name.into(),
+                    message,
+                };
+                match name {
+                    #(#name_strs => {
+                        self.#names = <#types as ::bitmat::Constexpr>::parse(value).map_err(error)?;
+                        ::core::result::Result::Ok(())
+                    })*
+                    _ => ::core::result::Result::Err(error(#accepted.into())),
+                }
+            }
+
+            fn ir(&self) -> ::core::result::Result<::bitmat::ir::Kernel, ::bitmat::RuntimeError> {
+                specialize(#(::core::clone::Clone::clone(&self.#names)),*)
+            }
         }
     }
 }
