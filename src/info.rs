@@ -114,5 +114,29 @@ pub fn report() -> String {
             let _ = writeln!(out, "  cuda: unavailable ({e})");
         }
     }
+    out.push_str(&cache_report());
+    out
+}
+
+/// The disk cache's directory and entries, as `bitmat info` prints them.
+fn cache_report() -> String {
+    use bitmat_runtime::disk::{DiskCache, EntryKind};
+    let Some(cache) = DiskCache::global() else {
+        return "cache: off (BITMAT_DISK_CACHE=0, or no cache directory is known)\n".into();
+    };
+    let mut out = format!("cache: {}\n", cache.root().display());
+    for kind in EntryKind::ALL {
+        let count = cache.count(kind);
+        let what = match kind {
+            EntryKind::Kernel => "compiled kernels",
+            EntryKind::Tuning => "tuning results",
+        };
+        let _ = writeln!(
+            out,
+            "  {what}: {} ({:.1} KiB)",
+            count.files,
+            count.bytes as f64 / 1024.0
+        );
+    }
     out
 }

@@ -2,8 +2,10 @@
 
 use bitmat::bench::{self, BenchDevice, BenchOptions};
 use bitmat::convert::{convert_file, ConvertOptions, TargetFormat};
+use bitmat::dump::{DumpOptions, Stage};
 use bitmat::{selftest, Device};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,6 +55,29 @@ enum Command {
         /// Do not show a progress bar.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Print a prebuilt kernel's tile IR, Cranelift IR or PTX (no kernel: list them).
+    Dump {
+        /// The kernel (e.g. `w2a8_matmul`); omit to list the prebuilt kernels.
+        kernel: Option<String>,
+        /// The specialized tile IR (the default).
+        #[arg(long, group = "stage")]
+        ir: bool,
+        /// The CPU backend's Cranelift IR.
+        #[arg(long, group = "stage")]
+        clif: bool,
+        /// The GPU backend's PTX.
+        #[arg(long, group = "stage")]
+        ptx: bool,
+        /// Override a constexpr, `name=value` (repeatable), e.g. `--constexpr block_m=64`.
+        #[arg(long = "constexpr", value_parser = bitmat::dump::parse_constexpr)]
+        constexprs: Vec<(String, String)>,
+        /// PTX target: sm_80, sm_86, sm_89, sm_90 or sm_90a.
+        #[arg(long, default_value = "sm_90", value_parser = bitmat::dump::parse_target)]
+        target: bitmat::codegen::ptx::PtxTarget,
+        /// Warps per program, for PTX.
+        #[arg(long, default_value_t = 4)]
+        num_warps: u32,
     },
     /// Time the ternary W2A8 and int4 W4A16 matmul kernels beside a peer (cuBLAS fp16 GEMM on
     /// CUDA, naive Rust for M = 1 on the CPU) and the memory floor (1 GiB device-to-device
@@ -126,7 +151,46 @@ impl DeviceChoice {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    bitmat::logging::init();
     match cli.command {
+        Command::Dump {
+            kernel,
+            ir: _,
+            clif,
+            ptx,
+            constexprs,
+            target,
+            num_warps,
+        } => {
+            let Some(kernel) = kernel else {
+                print!("{}", list_prebuilt());
+                return ExitCode::SUCCESS;
+            };
+            let stage = if clif {
+                Stage::Clif
+            } else if ptx {
+                Stage::Ptx
+            } else {
+                Stage::Ir
+            };
+            let options = DumpOptions {
+                stage,
+                constexprs,
+                target,
+                num_warps,
+            };
+            match bitmat::dump::dump(&kernel, &options) {
+                Ok(text) => {
+                    // A closed pipe (`| head`) is not an error.
+                    let _ = writeln!(std::io::stdout(), "{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Info => {
             print!("{}", bitmat::info::report());
             ExitCode::SUCCESS
@@ -279,4 +343,24 @@ fn run_selftest(choice: DeviceChoice, seed: u64) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The prebuilt kernels and their default constexprs, for `bitmat dump` without a kernel.
+fn list_prebuilt() -> String {
+    let mut out = String::from("prebuilt kernels (bitmat dump <kernel> --ir|--clif|--ptx):\n");
+    for k in bitmat::kernels::registry::PREBUILT {
+        let defaults: Vec<String> = k
+            .defaults()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        out.push_str(&format!(
+            "  {:24} {}\n  {:24} defaults: {}\n",
+            k.name,
+            k.summary,
+            "",
+            defaults.join(" ")
+        ));
+    }
+    out
 }

@@ -5,11 +5,13 @@
 //!   16 per `u64`.
 //! - [`norm`]: fused RMSNorm + per-row int8 activation quantization, and the quantization alone.
 //!
+//! - [`registry`]: the prebuilt kernels by name, with default constexprs (`bitmat dump`).
 //! - [`tiles`]: loading and storing blocks of matrices with masked edges.
 //!
 //! Host-callable wrappers that upload, launch and download live in [`crate::ops`].
 
 pub mod int4;
 pub mod norm;
+pub mod registry;
 pub mod ternary;
 pub mod tiles;

@@ -219,9 +219,9 @@ fn constexprs_struct(
         .map(|p| p.name.to_string())
         .collect();
     let accepted = if name_strs.is_empty() {
-        format!("`{kernel}` has no constexprs")
+        format!("no such constexpr; `{kernel}` has none")
     } else {
-        format!("`{kernel}` has {}", name_strs.join(", "))
+        format!("no such constexpr; `{kernel}` has {}", name_strs.join(", "))
     };
     let field_docs = name_strs.iter().map(|n| format!("The `{n}` constexpr."));
     quote! {

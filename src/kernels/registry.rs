@@ -1,0 +1,90 @@
+//! The prebuilt kernels by name, with their default constexprs: what `bitmat dump` and
+//! `bitmat tune` accept.
+
+use super::{int4, norm, ternary};
+use crate::{ConstexprValue, Error, Specialization};
+use bitmat_ir::Kernel;
+
+/// A prebuilt kernel, reachable by name.
+pub struct PrebuiltKernel {
+    /// The kernel's name (`w2a8_matmul`, ...).
+    pub name: &'static str,
+    /// What it computes, in one line.
+    pub summary: &'static str,
+    defaults: fn() -> Vec<(&'static str, ConstexprValue)>,
+    specialize: fn(&[(String, String)]) -> Result<Kernel, Error>,
+}
+
+impl PrebuiltKernel {
+    /// The default constexprs (those the host ops use for large shapes), by name.
+    pub fn defaults(&self) -> Vec<(&'static str, ConstexprValue)> {
+        (self.defaults)()
+    }
+
+    /// The kernel's IR for its default constexprs with `overrides` (`name`, `value` as text)
+    /// applied; an unknown name or a value that does not parse is an error that lists the
+    /// accepted names.
+    pub fn ir(&self, overrides: &[(String, String)]) -> Result<Kernel, Error> {
+        (self.specialize)(overrides)
+    }
+}
+
+/// Specializes `constexprs` after applying `overrides`.
+fn specialize_with<C: Specialization>(
+    mut constexprs: C,
+    overrides: &[(String, String)],
+) -> Result<Kernel, Error> {
+    for (name, value) in overrides {
+        constexprs.set(name, value)?;
+    }
+    Ok(constexprs.ir()?)
+}
+
+macro_rules! prebuilt {
+    ($($module:ident :: $kernel:ident, $summary:literal, $defaults:expr;)*) => {
+        /// Every prebuilt kernel.
+        pub const PREBUILT: &[PrebuiltKernel] = &[$(
+            PrebuiltKernel {
+                name: stringify!($kernel),
+                summary: $summary,
+                defaults: || $defaults.values(),
+                specialize: |overrides| specialize_with($defaults, overrides),
+            },
+        )*];
+    };
+}
+
+prebuilt! {
+    ternary::w2a8_matmul, "ternary W2A8 matmul, exact i32",
+        ternary::w2a8_matmul::Constexprs { block_m: 16, block_n: 32, block_k: 32 };
+    ternary::w2a8_gemv, "ternary W2A8 matrix-vector product (a few rows), exact i32",
+        ternary::w2a8_gemv::Constexprs { block_n: 16, block_k: 256 };
+    ternary::w2a8_linear, "ternary linear layer: W2A8 with activation and weight scales, bias",
+        ternary::w2a8_linear::Constexprs { has_bias: false, block_m: 16, block_n: 32, block_k: 32 };
+    int4::w4a8_matmul, "int4 W4A8 matmul with per-group scales, f32 out",
+        int4::w4a8_matmul::Constexprs { signed: true, block_m: 16, block_n: 32, block_k: 32 };
+    int4::w4a16_matmul, "int4 W4A16 matmul (f16 activations), f32 out",
+        int4::w4a16_matmul::Constexprs { signed: true, block_m: 16, block_n: 32, block_k: 32 };
+    int4::w4a4_matmul, "BitTensor's unsigned W4A4 matmul, exact i32",
+        int4::w4a4_matmul::Constexprs { has_bias: false, block_m: 16, block_n: 32, block_k: 32 };
+    int4::pack_uint4_saturating, "clamps i32 to 0..=15 and packs 16 per u64",
+        int4::pack_uint4_saturating::Constexprs { block: 16 };
+    norm::rmsnorm_quantize, "fused RMSNorm + per-row int8 quantization",
+        norm::rmsnorm_quantize::Constexprs { has_weight: true, block: 256 };
+    norm::quantize_int8, "per-row absmax int8 quantization",
+        norm::quantize_int8::Constexprs { block: 256 };
+}
+
+/// The prebuilt kernel called `name`, or an error listing them all.
+pub fn find(name: &str) -> Result<&'static PrebuiltKernel, Error> {
+    PREBUILT.iter().find(|k| k.name == name).ok_or_else(|| {
+        let names: Vec<_> = PREBUILT.iter().map(|k| k.name).collect();
+        Error::Shape {
+            op: "dump",
+            message: format!(
+                "no prebuilt kernel `{name}`; the prebuilt kernels are {}",
+                names.join(", ")
+            ),
+        }
+    })
+}

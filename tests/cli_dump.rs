@@ -1,0 +1,107 @@
+//! `bitmat dump` and `bitmat info` from the command line.
+
+use std::process::{Command, Output};
+
+fn bitmat(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bitmat"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout_of(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn dump_lists_every_prebuilt_kernel_with_its_defaults() {
+    let text = stdout_of(&bitmat(&["dump"]));
+    for k in bitmat::kernels::registry::PREBUILT {
+        assert!(text.contains(k.name), "{} missing from\n{text}", k.name);
+    }
+    assert!(text.contains("block_n=16 block_k=256"), "{text}");
+}
+
+#[test]
+fn dump_prints_each_stage_of_every_prebuilt_kernel() {
+    for k in bitmat::kernels::registry::PREBUILT {
+        let ir = stdout_of(&bitmat(&["dump", k.name]));
+        assert!(ir.starts_with(&format!("kernel @{}(", k.name)), "{ir}");
+        // The text is exactly the IR the library specializes.
+        assert_eq!(ir.trim_end(), k.ir(&[]).unwrap().to_string().trim_end());
+        let clif = stdout_of(&bitmat(&["dump", k.name, "--clif"]));
+        assert!(clif.starts_with("function "), "{clif}");
+        let ptx = stdout_of(&bitmat(&["dump", k.name, "--ptx", "--target", "sm_80"]));
+        assert!(
+            ptx.contains(".target sm_80") && ptx.contains(".entry"),
+            "{ptx}"
+        );
+    }
+}
+
+#[test]
+fn constexpr_overrides_change_the_kernel() {
+    let default = stdout_of(&bitmat(&["dump", "w2a8_gemv"]));
+    let narrow = stdout_of(&bitmat(&["dump", "w2a8_gemv", "--constexpr", "block_n=8"]));
+    assert_ne!(default, narrow);
+    let expected = bitmat::kernels::ternary::w2a8_gemv::ir(8, 256).unwrap();
+    assert_eq!(narrow.trim_end(), expected.to_string().trim_end());
+}
+
+#[test]
+fn bad_dump_requests_fail_with_what_is_accepted() {
+    for (args, expected) in [
+        (
+            &["dump", "w2a8_gemv", "--constexpr", "blk=3"][..],
+            "no such constexpr; `w2a8_gemv` has block_n, block_k",
+        ),
+        (
+            &["dump", "w2a8_gemv", "--constexpr", "block_n=x"],
+            "`x` is not a valid i32",
+        ),
+        (&["dump", "nope"], "the prebuilt kernels are w2a8_matmul"),
+        (
+            &["dump", "w2a8_gemv", "--constexpr", "block_n=3"],
+            "not a power of two",
+        ),
+        (
+            &["dump", "w2a8_gemv", "--ptx", "--target", "sm_70"],
+            "sm_80",
+        ),
+        (&["dump", "w2a8_gemv", "--constexpr", "oops"], "name=value"),
+    ] {
+        let out = bitmat(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn info_names_the_cache_directory_and_its_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bitmat"))
+        .arg("info")
+        .env("BITMAT_CACHE_DIR", dir.path())
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert!(
+        text.contains(&format!("cache: {}", dir.path().display())),
+        "{text}"
+    );
+    assert!(text.contains("compiled kernels: 0"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_bitmat"))
+        .arg("info")
+        .env("BITMAT_DISK_CACHE", "0")
+        .output()
+        .unwrap();
+    assert!(stdout_of(&out).contains("cache: off"));
+}
