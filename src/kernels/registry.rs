@@ -5,6 +5,9 @@ use super::{int4, norm, ternary};
 use crate::{ConstexprValue, Error, Specialization};
 use bitmat_ir::Kernel;
 
+/// Constexpr overrides, `(name, value)` as text.
+pub type Overrides = [(String, String)];
+
 /// A prebuilt kernel, reachable by name.
 pub struct PrebuiltKernel {
     /// The kernel's name (`w2a8_matmul`, ...).
@@ -12,7 +15,7 @@ pub struct PrebuiltKernel {
     /// What it computes, in one line.
     pub summary: &'static str,
     defaults: fn() -> Vec<(&'static str, ConstexprValue)>,
-    specialize: fn(&[(String, String)]) -> Result<Kernel, Error>,
+    specialize: fn(&Overrides) -> Result<Kernel, Error>,
 }
 
 impl PrebuiltKernel {
@@ -24,7 +27,7 @@ impl PrebuiltKernel {
     /// The kernel's IR for its default constexprs with `overrides` (`name`, `value` as text)
     /// applied; an unknown name or a value that does not parse is an error that lists the
     /// accepted names.
-    pub fn ir(&self, overrides: &[(String, String)]) -> Result<Kernel, Error> {
+    pub fn ir(&self, overrides: &Overrides) -> Result<Kernel, Error> {
         (self.specialize)(overrides)
     }
 }
@@ -32,7 +35,7 @@ impl PrebuiltKernel {
 /// Specializes `constexprs` after applying `overrides`.
 fn specialize_with<C: Specialization>(
     mut constexprs: C,
-    overrides: &[(String, String)],
+    overrides: &Overrides,
 ) -> Result<Kernel, Error> {
     for (name, value) in overrides {
         constexprs.set(name, value)?;
