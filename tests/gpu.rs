@@ -1,10 +1,14 @@
 //! GPU tests: when `Device::cuda(0)` opens, every prebuilt op (through `selftest`) and the
 //! IR test kernels run on the GPU and are compared with the reference interpreter on ragged
 //! shapes. Without a GPU they print why and pass.
+//!
+//! Results must match bit for bit, except where the GPU computes in another order or with
+//! hardware approximations: `exp`/`log`, f16/bf16 `dot` (see `dot_close`) and float sums of
+//! `reduce` (see `reduce_close`).
 
 mod ir_kernels;
 
-use bitmat::ir::{DType, Kernel, ReduceOp};
+use bitmat::ir::{DType, Kernel, ReduceOp, Scalar};
 use bitmat::{bf16, f16, Buffer, Device, Element, Error, KernelArg, KernelId, LaunchOptions};
 
 fn gpu() -> Option<Device> {
@@ -17,8 +21,14 @@ fn gpu() -> Option<Device> {
     }
 }
 
-/// Launches a hand-built kernel on `dev`.
-fn launch(dev: &Device, k: &Kernel, grid: u32, args: &[KernelArg<'_>]) -> Result<(), Error> {
+/// Launches a hand-built kernel on `dev`, in programs of `num_warps` warps on a GPU.
+fn launch(
+    dev: &Device,
+    k: &Kernel,
+    grid: u32,
+    num_warps: u32,
+    args: &[KernelArg<'_>],
+) -> Result<(), Error> {
     let id = KernelId {
         name: Box::leak(k.name.clone().into_boxed_str()),
         source_hash: 0,
@@ -29,7 +39,10 @@ fn launch(dev: &Device, k: &Kernel, grid: u32, args: &[KernelArg<'_>]) -> Result
         &id,
         || Ok::<_, Error>(k.clone()),
         grid.into(),
-        &LaunchOptions::default(),
+        &LaunchOptions {
+            num_warps,
+            ..LaunchOptions::default()
+        },
         args,
     )
 }
@@ -115,6 +128,75 @@ fn dot_close<T: Element>(
     Ok(())
 }
 
+/// A bound on the difference between two f32 sums of the same `n` terms, whose magnitudes
+/// sum to `mag`, added in different orders and then rounded to `d`. Each order's sum is within
+/// `(n - 1) 2^-24 mag` of the exact one, and rounding to f16/bf16 adds at most one of their
+/// ulps (`2^-10` / `2^-7` relative); the bound is twice that.
+fn sum_bound(d: DType, n: usize, mag: f64) -> f64 {
+    let round = match d {
+        DType::F16 => 2f64.powi(-10),
+        DType::BF16 => 2f64.powi(-7),
+        _ => 0.0,
+    };
+    2.0 * (2.0 * (n as f64 - 1.0) * 2f64.powi(-24) + round) * mag
+}
+
+/// Compares the results of a reduction along `axis` of a row-major tile of `shape` whose
+/// elements have the magnitudes `mag` (`gpu`, `cpu`: the results, row-major). Exact, except
+/// float sums: the GPU adds in a tree where the interpreter adds in index order, so those
+/// only have to agree within [`sum_bound`].
+fn reduce_close<T: Element>(
+    op: ReduceOp,
+    gpu: &[T],
+    cpu: &[T],
+    mag: &[f64],
+    shape: &[u32],
+    axis: usize,
+) -> Result<(), String> {
+    if gpu.len() != cpu.len() {
+        return Err(format!("{} results vs {}", gpu.len(), cpu.len()));
+    }
+    if op != ReduceOp::Sum || !T::DTYPE.is_float() {
+        return same(gpu, cpu, 0.0);
+    }
+    let n = shape[axis] as usize;
+    let inner: usize = shape[axis + 1..].iter().map(|&e| e as usize).product();
+    for (r, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        let (o, i) = (r / inner, r % inner);
+        let m: f64 = (0..n).map(|k| mag[(o * n + k) * inner + i]).sum();
+        let bound = sum_bound(T::DTYPE, n, m);
+        let (g, c) = (g.to_scalar().as_f64(), c.to_scalar().as_f64());
+        if !((g.is_nan() && c.is_nan()) || (g - c).abs() <= bound) {
+            return Err(format!(
+                "element {r}: gpu {g} vs interpreter {c} (bound {bound:e})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `k` on the GPU (in programs of `num_warps` warps) and on the interpreter, its
+/// parameters buffers holding `inputs` then the scalars `scalars`, and returns every buffer's
+/// contents afterwards: the GPU's, then the interpreter's.
+fn run_both<T: Element>(
+    gpu: &Device,
+    k: &Kernel,
+    grid: u32,
+    num_warps: u32,
+    inputs: &[Vec<T>],
+    scalars: &[i32],
+) -> Result<[Vec<Vec<T>>; 2], String> {
+    let cpu = Device::interpreter();
+    let run = |dev: &Device| {
+        let bufs: Vec<Buffer<T>> = inputs.iter().map(|v| dev.upload(v).unwrap()).collect();
+        let mut args: Vec<KernelArg<'_>> = bufs.iter().map(KernelArg::buffer).collect();
+        args.extend(scalars.iter().map(|&s| KernelArg::scalar(s)));
+        launch(dev, k, grid, num_warps, &args).map_err(|e| format!("{}: {e}", k.name))?;
+        Ok::<_, String>(bufs.iter().map(|b| b.to_vec().unwrap()).collect::<Vec<_>>())
+    };
+    Ok([run(gpu)?, run(&cpu)?])
+}
+
 /// Runs a kernel whose parameters are `nbuf` buffers of `T` then scalars `scalars` on both
 /// devices and compares every buffer.
 fn compare<T: Element>(
@@ -126,19 +208,67 @@ fn compare<T: Element>(
     len: usize,
     tol: f64,
 ) -> Result<(), String> {
-    let cpu = Device::interpreter();
-    let mut outs = Vec::new();
-    for dev in [gpu, &cpu] {
-        let bufs: Vec<Buffer<T>> = (0..nbuf)
-            .map(|i| dev.upload(&data::<T>(len, i as u64)).unwrap())
-            .collect();
-        let mut args: Vec<KernelArg<'_>> = bufs.iter().map(KernelArg::buffer).collect();
-        args.extend(scalars.iter().map(|&s| KernelArg::scalar(s)));
-        launch(dev, k, grid, &args).map_err(|e| format!("{}: {e}", k.name))?;
-        outs.push(bufs.iter().map(|b| b.to_vec().unwrap()).collect::<Vec<_>>());
-    }
-    for (g, c) in outs[0].iter().zip(&outs[1]) {
+    let inputs: Vec<Vec<T>> = (0..nbuf).map(|i| data::<T>(len, i as u64)).collect();
+    let [gpu_out, cpu_out] = run_both(gpu, k, grid, 4, &inputs, scalars)?;
+    for (g, c) in gpu_out.iter().zip(&cpu_out) {
         same(g, c, tol).map_err(|e| format!("{}: {e}", k.name))?;
+    }
+    Ok(())
+}
+
+/// Runs `ir_kernels::reduce` (a `[16, 32]` tile, 500 of its elements loaded, the rest 0) and
+/// compares: the reductions along both axes with [`reduce_close`], everything else exactly.
+fn compare_reduce<T: Element>(gpu: &Device, k: &Kernel, op: ReduceOp) -> Result<(), String> {
+    let (rows, cols) = ir_kernels::RED;
+    let (n, len) = (500, 512);
+    let inputs: Vec<Vec<T>> = (0..3).map(|i| data::<T>(len, i)).collect();
+    let [g, c] = run_both(gpu, k, 1, 4, &inputs, &[n as i32])?;
+    let mag: Vec<f64> = (0..len)
+        .map(|i| {
+            if i < n {
+                inputs[0][i].to_scalar().as_f64().abs()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let (c0, c1) = (cols as usize, (cols + rows) as usize);
+    let shape = [rows, cols];
+    reduce_close(op, &g[1][..c0], &c[1][..c0], &mag, &shape, 0)
+        .and_then(|_| reduce_close(op, &g[1][c0..c1], &c[1][c0..c1], &mag, &shape, 1))
+        .and_then(|_| same(&g[1][c1..], &c[1][c1..], 0.0))
+        .and_then(|_| same(&g[0], &c[0], 0.0))
+        .and_then(|_| same(&g[2], &c[2], 0.0))
+        .map_err(|e| format!("{}: {e}", k.name))
+}
+
+/// Runs `ir_kernels::reduce_tile` for `shape` in programs of `num_warps` warps and compares
+/// the results along each axis with [`reduce_close`]. Float max/min inputs hold NaNs (every
+/// seventh element, from the first: a 1-element tile reduces to NaN), which both skip.
+fn compare_reduce_tile<T: Element>(
+    gpu: &Device,
+    k: &Kernel,
+    op: ReduceOp,
+    shape: &[u32],
+    num_warps: u32,
+) -> Result<(), String> {
+    let numel: usize = shape.iter().map(|&e| e as usize).product();
+    let mut x = data::<T>(numel, 1);
+    if op != ReduceOp::Sum && T::DTYPE.is_float() {
+        for v in x.iter_mut().step_by(7) {
+            *v = T::from_scalar(Scalar::from_f64(T::DTYPE, f64::NAN));
+        }
+    }
+    let out = data::<T>(ir_kernels::reduce_tile_results(shape) as usize, 2);
+    let [g, c] = run_both(gpu, k, 1, num_warps, &[x.clone(), out], &[])?;
+    same(&g[0], &c[0], 0.0).map_err(|e| format!("input: {e}"))?;
+    let mag: Vec<f64> = x.iter().map(|v| v.to_scalar().as_f64().abs()).collect();
+    let mut start = 0;
+    for (axis, &n) in shape.iter().enumerate() {
+        let end = start + numel / n as usize;
+        reduce_close(op, &g[1][start..end], &c[1][start..end], &mag, shape, axis)
+            .map_err(|e| format!("axis {axis}: {e}"))?;
+        start = end;
     }
     Ok(())
 }
@@ -218,12 +348,39 @@ fn ir_kernels_match_interpreter_on_gpu() {
         let tol = if d.is_float() { 1e-5 } else { 0.0 };
         let r = by_dtype!(d, T => compare::<T>(&dev, &k, 4, 3, &[n], len, tol));
         failures.extend(r.err());
-        if d != DType::Bool {
-            for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
-                let k = ir_kernels::reduce(d, op);
-                let tol = if d.is_float() { 1e-6 } else { 0.0 };
-                let r = by_dtype!(d, T => compare::<T>(&dev, &k, 1, 3, &[500], 512, tol));
-                failures.extend(r.err());
+        for op in ir_kernels::reduce_ops(d) {
+            let k = ir_kernels::reduce(d, op);
+            let r = by_dtype!(d, T => compare_reduce::<T>(&dev, &k, op));
+            failures.extend(r.err());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Every reduction on every dtype over the tiles of `ir_kernels::REDUCE_SHAPES` (within a
+/// thread, across lanes, across warps, smaller than a warp), in programs of 1, 4 and 8 warps
+/// (`ir_kernels::reduce_warps`).
+#[test]
+fn reductions_match_interpreter_on_gpu() {
+    let Some(dev) = gpu() else { return };
+    let mut failures = Vec::new();
+    for d in DType::ALL {
+        for op in ir_kernels::reduce_ops(d) {
+            for shape in ir_kernels::REDUCE_SHAPES {
+                let k = ir_kernels::reduce_tile(d, op, shape);
+                for &num_warps in ir_kernels::reduce_warps(shape) {
+                    let r =
+                        by_dtype!(d, T => compare_reduce_tile::<T>(&dev, &k, op, shape, num_warps));
+                    failures.extend(
+                        r.err()
+                            .map(|e| format!("{} ({num_warps} warps): {e}", k.name)),
+                    );
+                }
             }
         }
     }
@@ -253,7 +410,7 @@ fn casts_dots_and_control_match_interpreter_on_gpu() {
                     let o = dev.zeros::<D>(1024).unwrap();
                     let o2 = dev.zeros::<D>(1024).unwrap();
                     let args = [KernelArg::buffer(&x), KernelArg::buffer(&o), KernelArg::buffer(&o2), KernelArg::scalar(1000i32)];
-                    launch(dev, &k, 4, &args).map_err(|e| e.to_string()).unwrap();
+                    launch(dev, &k, 4, 4, &args).map_err(|e| e.to_string()).unwrap();
                     outs.push((o.to_vec().unwrap(), o2.to_vec().unwrap()));
                 }
                 same(&outs[0].0, &outs[1].0, 0.0).and_then(|_| same(&outs[0].1, &outs[1].1, 0.0))
@@ -287,11 +444,11 @@ fn casts_dots_and_control_match_interpreter_on_gpu() {
                     let b = dev.upload(&hb).unwrap();
                     if d == DType::I8 {
                         let c = dev.upload(&data::<i32>((m * n) as usize, 3)).unwrap();
-                        launch(dev, &k, 1, &[KernelArg::buffer(&a), KernelArg::buffer(&b), KernelArg::buffer(&c)]).unwrap();
+                        launch(dev, &k, 1, 4, &[KernelArg::buffer(&a), KernelArg::buffer(&b), KernelArg::buffer(&c)]).unwrap();
                         outs.push(c.to_vec().unwrap().iter().map(|&x| x as f32).collect::<Vec<f32>>());
                     } else {
                         let c = dev.upload(&data::<f32>((m * n) as usize, 3)).unwrap();
-                        launch(dev, &k, 1, &[KernelArg::buffer(&a), KernelArg::buffer(&b), KernelArg::buffer(&c)]).unwrap();
+                        launch(dev, &k, 1, 4, &[KernelArg::buffer(&a), KernelArg::buffer(&b), KernelArg::buffer(&c)]).unwrap();
                         outs.push(c.to_vec().unwrap());
                     }
                 }
@@ -323,7 +480,7 @@ fn casts_dots_and_control_match_interpreter_on_gpu() {
             KernelArg::scalar(1000i32),
             KernelArg::scalar(5i32),
         ];
-        launch(dev, &k, 4, &args).unwrap();
+        launch(dev, &k, 4, 4, &args).unwrap();
         let mut o = old.to_vec().unwrap();
         o.sort_unstable();
         outs.push((

@@ -74,24 +74,8 @@ fn every_kernel_assembles_for_every_target() {
                     }
                 };
                 let Ok(ptxas) = &ptxas else { continue };
-                // Every target for the small kernels; the newest and oldest for the rest.
-                let file = dir.join(format!("{i}_{}_{}.ptx", m.entry, target.arch()));
-                std::fs::write(&file, &m.text).expect("write ptx");
-                let out = Command::new(ptxas)
-                    .arg(format!("-arch={}", target.arch()))
-                    .arg(&file)
-                    .arg("-o")
-                    .arg(file.with_extension("cubin"))
-                    .output()
-                    .expect("run ptxas");
-                if !out.status.success() {
-                    failures.push(format!(
-                        "{} {target}: ptxas failed ({}):\n{}",
-                        k.name,
-                        file.display(),
-                        String::from_utf8_lossy(&out.stderr)
-                    ));
-                }
+                let name = format!("{i}_{}", m.entry);
+                failures.extend(assemble(ptxas, &dir, &name, &m.text, target).err());
             }
         }
     }
@@ -130,6 +114,133 @@ fn low_precision_dots_use_mma() {
     let f32_dot = compile_ptx(&ir_kernels::dot(DType::F32, 16, 16, 32), PtxTarget::Sm80, 4)
         .expect("compiles");
     assert!(!f32_dot.text.contains("mma.sync"));
+}
+
+/// Assembles `ptx` for `target` with `ptxas` (files under `dir`, named after `name`).
+fn assemble(
+    ptxas: &PathBuf,
+    dir: &std::path::Path,
+    name: &str,
+    ptx: &str,
+    target: PtxTarget,
+) -> Result<(), String> {
+    let file = dir.join(format!("{name}_{}.ptx", target.arch()));
+    std::fs::write(&file, ptx).expect("write ptx");
+    let out = Command::new(ptxas)
+        .arg(format!("-arch={}", target.arch()))
+        .arg(&file)
+        .arg("-o")
+        .arg(file.with_extension("cubin"))
+        .output()
+        .expect("run ptxas");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} {target}: ptxas failed ({}):\n{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Reductions combine across the lanes of a warp with `shfl.sync.bfly` (butterflies, or
+/// halving steps while a thread holds several partials; two 32-bit shuffles per step for
+/// 64-bit values) and across warps through shared memory, one word per warp; a tile that
+/// fits in one warp reduces to a scalar without shared memory.
+#[test]
+fn reductions_use_warp_shuffles() {
+    use bitmat::ir::{DType, ReduceOp};
+    let shuffles = |t: &str| t.matches("shfl.sync.bfly.b32").count();
+    let one_warp = compile_ptx(
+        &ir_kernels::reduce_tile(DType::F32, ReduceOp::Sum, &[1024]),
+        PtxTarget::Sm80,
+        1,
+    )
+    .expect("compiles");
+    assert_eq!(shuffles(&one_warp.text), 5, "{}", one_warp.text);
+    assert!(!one_warp.text.contains("bar.sync"));
+    assert_eq!(one_warp.shared_bytes, 0);
+    let four_warps = compile_ptx(
+        &ir_kernels::reduce_tile(DType::F32, ReduceOp::Sum, &[1024]),
+        PtxTarget::Sm80,
+        4,
+    )
+    .expect("compiles");
+    assert_eq!(shuffles(&four_warps.text), 5);
+    assert!(four_warps.text.contains("bar.sync"));
+    assert_eq!(four_warps.shared_bytes, 4 * 4);
+    let wide = compile_ptx(
+        &ir_kernels::reduce_tile(DType::I64, ReduceOp::Max, &[256]),
+        PtxTarget::Sm80,
+        4,
+    )
+    .expect("compiles");
+    assert_eq!(shuffles(&wide.text), 2 * 5);
+    assert_eq!(wide.shared_bytes, 4 * 8);
+    // Along axis 1 a thread holds whole rows and needs no shuffle; along axis 0 it holds one
+    // element of each of 128 columns, and five halving steps leave it 4 columns.
+    let rows = compile_ptx(
+        &ir_kernels::reduce_tile(DType::F32, ReduceOp::Sum, &[128, 128]),
+        PtxTarget::Sm80,
+        4,
+    )
+    .expect("compiles");
+    assert_eq!(shuffles(&rows.text), 64 + 32 + 16 + 8 + 4);
+    // Every reduction kernel whose tile has more than one element shuffles, in programs of
+    // any size.
+    for d in DType::ALL {
+        for op in ir_kernels::reduce_ops(d) {
+            for shape in ir_kernels::REDUCE_SHAPES.into_iter().filter(|s| s != &[1]) {
+                let k = ir_kernels::reduce_tile(d, op, shape);
+                for &num_warps in ir_kernels::reduce_warps(shape) {
+                    let m = compile_ptx(&k, PtxTarget::Sm80, num_warps).expect("compiles");
+                    assert!(
+                        m.text.contains("shfl.sync.bfly.b32"),
+                        "{} ({num_warps} warps): no shuffle",
+                        k.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The reduction kernels assemble in programs of 1, 4 and 8 warps, for `sm_80` (the oldest
+/// PTX version; `every_kernel_assembles_for_every_target` assembles the reductions of
+/// `ir_kernels::reduce`, which take every step, for every target).
+#[test]
+fn reductions_assemble() {
+    use bitmat::ir::DType;
+    let ptxas = match find_ptxas() {
+        Ok(p) => p,
+        Err(why) => {
+            println!("ptxas not found, skipping: {why}");
+            return;
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("bitmat-ptx-red-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut failures = Vec::new();
+    for d in DType::ALL {
+        for op in ir_kernels::reduce_ops(d) {
+            for shape in ir_kernels::REDUCE_SHAPES {
+                let k = ir_kernels::reduce_tile(d, op, shape);
+                for &num_warps in ir_kernels::reduce_warps(shape) {
+                    let m = compile_ptx(&k, PtxTarget::Sm80, num_warps).expect("compiles");
+                    let name = format!("{}_w{num_warps}", m.entry);
+                    failures.extend(assemble(&ptxas, &dir, &name, &m.text, PtxTarget::Sm80).err());
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `out[i] = x[i]` for `i < n`, `block` elements of `d` per program (masked-off lanes read 1).
@@ -190,21 +301,9 @@ fn contiguous_accesses_are_vectorized() {
             assert!(m.text.contains(ld), "{}: no {ld}\n{}", k.name, m.text);
             assert!(m.text.contains(st), "{}: no {st}\n{}", k.name, m.text);
             let Some(ptxas) = &ptxas else { continue };
-            let file = dir.join(format!("{}_{}.ptx", m.entry, target.arch()));
-            std::fs::write(&file, &m.text).expect("write ptx");
-            let out = Command::new(ptxas)
-                .arg(format!("-arch={}", target.arch()))
-                .arg(&file)
-                .arg("-o")
-                .arg(file.with_extension("cubin"))
-                .output()
-                .expect("run ptxas");
-            assert!(
-                out.status.success(),
-                "{} {target}: ptxas failed:\n{}",
-                k.name,
-                String::from_utf8_lossy(&out.stderr)
-            );
+            if let Err(e) = assemble(ptxas, &dir, &m.entry, &m.text, target) {
+                panic!("{e}");
+            }
         }
     }
     // The prebuilt ternary matmul loads its i8 activations 16 bytes at a time.

@@ -167,6 +167,89 @@ pub fn reduce(d: DType, op: ReduceOp) -> Kernel {
     b.finish().expect("valid kernel")
 }
 
+/// The reductions defined on `d`: none on bool (the verifier rejects them), all three on
+/// every other type.
+pub fn reduce_ops(d: DType) -> Vec<ReduceOp> {
+    match d {
+        DType::Bool => vec![],
+        _ => vec![ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min],
+    }
+}
+
+/// The tile shapes of [`reduce_tile`]: 1-D tiles smaller than, as large as and larger than a
+/// warp or a program, and 2-D tiles whose rows lie within a thread, across lanes or across
+/// warps.
+pub const REDUCE_SHAPES: [&[u32]; 10] = [
+    &[1],
+    &[2],
+    &[8],
+    &[32],
+    &[64],
+    &[256],
+    &[1024],
+    &[4, 64],
+    &[64, 4],
+    &[128, 128],
+];
+
+/// The program sizes (`num_warps`) the reductions of `shape` are tested with: 1, 4 and 8
+/// warps, but only 4 and 8 for tiles of more than 4096 elements (in one warp, each thread
+/// would hold more than 128 of them).
+pub fn reduce_warps(shape: &[u32]) -> &'static [u32] {
+    if shape.iter().product::<u32>() > 4096 {
+        &[4, 8]
+    } else {
+        &[1, 4, 8]
+    }
+}
+
+/// The name of [`reduce_tile`]'s kernel, e.g. `reduce_f32_sum_4x64`.
+fn reduce_tile_name(d: DType, op: ReduceOp, shape: &[u32]) -> String {
+    let dims: Vec<String> = shape.iter().map(u32::to_string).collect();
+    format!("reduce_{d}_{op:?}_{}", dims.join("x")).to_lowercase()
+}
+
+/// Elements [`reduce_tile`] writes for `shape`: the results along each axis, one after another.
+pub fn reduce_tile_results(shape: &[u32]) -> u32 {
+    let numel: u32 = shape.iter().product();
+    shape.iter().map(|&n| numel / n).sum()
+}
+
+/// One program loads the dense row-major `shape` tile `x` and reduces it with `op` along each
+/// axis in turn, writing the results to `out` one after another (axis 0's first; a 1-D tile's
+/// scalar to `out[0]`).
+pub fn reduce_tile(d: DType, op: ReduceOp, shape: &[u32]) -> Kernel {
+    let numel: u32 = shape.iter().product();
+    let mut b = KernelBuilder::new(reduce_tile_name(d, op, shape));
+    let x = b.param("x", ParamKind::Ptr(d));
+    let out = b.param("out", ParamKind::Ptr(d));
+    let ar = b.arange(numel);
+    let offs = b.reshape(ar, shape.to_vec());
+    let px = ptrs(&mut b, x, offs);
+    let xv = b.load(px, None, None);
+    let mut base = 0;
+    for axis in 0..shape.len() {
+        let r = b.reduce(op, xv, axis as u32);
+        let rshape = b.ty(r).shape.clone();
+        let len: u32 = rshape.iter().product();
+        let start = b.constant(
+            Scalar::from_i64(DType::I32, i64::from(base)),
+            rshape.clone(),
+        );
+        let po = if rshape.is_empty() {
+            b.add_ptr(out, start)
+        } else {
+            let ar = b.arange(len);
+            let o = b.reshape(ar, rshape);
+            let o = b.binary(BinaryOp::Add, o, start);
+            ptrs(&mut b, out, o)
+        };
+        b.store(po, r, None);
+        base += len;
+    }
+    b.finish().expect("valid kernel")
+}
+
 /// `c[M, N] = a[M, K] x b[K, N] + c0` on one program, operands row-major and dense.
 pub fn dot(ab: DType, m: u32, n: u32, k: u32) -> Kernel {
     let acc = if ab == DType::I8 {
@@ -256,10 +339,8 @@ pub fn all() -> Vec<Kernel> {
                 ks.push(cast(d, to));
             }
         }
-        for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
-            if d != DType::Bool {
-                ks.push(reduce(d, op));
-            }
+        for op in reduce_ops(d) {
+            ks.push(reduce(d, op));
         }
     }
     // The shapes `tests/gpu.rs` runs: exact and padded tensor-core shapes, long K loops.

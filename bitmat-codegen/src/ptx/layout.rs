@@ -33,6 +33,12 @@ impl Layout {
     pub fn replicated(self) -> bool {
         self.numel < self.threads
     }
+
+    /// The row-major flat index of the element in slot `j` of thread `tid` (what
+    /// [`Emitter::elem_index`](super::emit::Emitter::elem_index) computes at run time).
+    pub fn index(self, tid: u32, j: u32) -> u32 {
+        ((tid << log2(self.slots())) | j) & (self.numel - 1)
+    }
 }
 
 /// `log2(x)` for a power of two.

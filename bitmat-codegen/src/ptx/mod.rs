@@ -4,9 +4,19 @@
 //! A program is one CTA of `num_warps * 32` threads. Every tile uses the blocked layout of
 //! `layout`: thread `t` holds consecutive row-major elements (or one copy of a small tile),
 //! scalars are held by every thread. Elementwise ops work on each thread's registers;
-//! `broadcast`, `reduce` and `dot` exchange data through dynamic shared memory
-//! ([`PtxModule::shared_bytes`]); loops and branches are uniform. `dot` of i8, f16 or bf16
-//! operands runs on tensor cores (`ldmatrix` + `mma.sync`, see `lower/mma.rs`).
+//! `broadcast` and `dot` exchange data through dynamic shared memory
+//! ([`PtxModule::shared_bytes`]); `reduce` combines in registers, then across the lanes of a
+//! warp with `shfl.sync.bfly` butterflies, then across warps through shared memory (see
+//! `lower/reduce.rs`); loops and branches are uniform. `dot` of i8, f16 or bf16 operands runs
+//! on tensor cores (`ldmatrix` + `mma.sync`, see `lower/mma.rs`).
+//!
+//! Results match the reference interpreter bit for bit except where noted: float sums of
+//! `reduce` are tree-ordered (each thread's elements in index order, then pairwise across
+//! lanes and warps) where the interpreter adds in index order, so they may differ from it in
+//! the last bits (by at most about `2 (n - 1) 2^-24 sum |x|` for `n` terms, plus one rounding
+//! of f16/bf16); integer sums (which wrap), `max`, `min` and reductions that stay within one
+//! thread are exact. f16/bf16 `dot` sums on tensor cores in their own order, and `exp`/`log`
+//! use the hardware approximations.
 //!
 //! Parameters: a `Ptr<T>` is a `.u64` global address; a 64-bit scalar a `.u64`; every other
 //! scalar a `.u32` holding the value's bits, sign-extended (signed integers), zero-extended

@@ -6,6 +6,7 @@ mod dot;
 mod elementwise;
 mod memory;
 mod mma;
+mod reduce;
 mod shared;
 
 /// The PTX type suffix of integer arithmetic on `d` (narrow types compute in 32 bits).
