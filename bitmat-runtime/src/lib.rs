@@ -13,10 +13,12 @@ mod device;
 pub mod disk;
 mod dump;
 mod error;
+pub mod host;
 mod launch;
 pub mod peer;
 mod specialize;
 pub mod stats;
+mod threads;
 mod timing;
 pub mod tune;
 
