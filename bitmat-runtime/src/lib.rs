@@ -30,4 +30,4 @@ pub use launch::{launch_kernel, Grid, KernelArg, KernelId, LaunchOptions};
 pub use specialize::specialize;
 pub use stats::{stats, Stats};
 pub use timing::TimingMethod;
-pub use tune::{Config, Specialization};
+pub use tune::{Autotuner, Config, Specialization, TuneKey, TuneOutcome, TuneSource};
