@@ -537,3 +537,54 @@ fn devices_have_fingerprints() {
     #[cfg(target_arch = "x86_64")]
     assert!(f.contains("sse4.1"), "{f}");
 }
+
+/// The example of the README's "Autotuning" section.
+mod readme {
+    use bitmat::prelude::*;
+    use std::sync::LazyLock;
+
+    #[bitkernel]
+    fn scale(x: Ptr<f32>, y: Ptr<f32>, n: i32, s: f32, #[constexpr] block: i32) {
+        static_assert(block <= 1024, "scale: block must be at most 1024");
+        let offs = program_id(0) * block + arange(block);
+        let mask = offs < n;
+        store(y + offs, load(x + offs, mask, 0.0) * s, mask);
+    }
+
+    static SCALE: LazyLock<scale::Autotuned> = LazyLock::new(|| {
+        scale::autotune([
+            scale::config(256),
+            scale::config(1024).num_warps(8),
+            scale::config(64).cpu_threads(1),
+        ])
+        .key(&["n"])
+        .prune(|config, key| i64::from(config.constexprs.block) > 4 * key.get("n").unwrap_or(0))
+        .configure(|t| t.without_disk_cache())
+    });
+
+    #[test]
+    fn readme_example() -> Result<(), bitmat::Error> {
+        let _serial = super::serial();
+        let device = Device::cpu();
+        let n = 10_000;
+        let (x, y) = (device.upload(&vec![1.0f32; n])?, device.zeros::<f32>(n)?);
+        let grid = |c: &scale::Constexprs| n.div_ceil(c.block as usize) as u32;
+        SCALE.launch(&device, grid, &x, &y, n as i32, 3.0)?;
+        assert_eq!(y.to_vec()?, vec![3.0; n]);
+        let (best, outcome) = SCALE.best(&device, grid, &x, &y, n as i32, 3.0)?;
+        assert_eq!(outcome.key.to_string(), "n=16384");
+        assert_eq!(outcome.source, bitmat::TuneSource::Memory);
+        assert!(outcome.to_string().contains(&best.to_string()), "{outcome}");
+        // A small shape: the predicate prunes the big blocks for it.
+        let (best, outcome) = SCALE.best(&device, grid, &x, &y, 20, 3.0)?;
+        assert_eq!(best.constexprs.block, 64, "{outcome}");
+        Ok(())
+    }
+
+    #[test]
+    fn autotuners_can_live_in_statics() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<scale::Autotuned>();
+        send_sync::<bitmat::Autotuner<scale::Constexprs>>();
+    }
+}

@@ -486,7 +486,13 @@ impl<C: Specialization> Autotuner<C> {
                 .configs
                 .iter()
                 .zip(table)
-                .map(|(c, t)| (c.to_string(), t.to_string()))
+                .map(|(c, t)| {
+                    let reason = match t {
+                        Timing::Pruned { reason } => reason.clone(),
+                        t => t.to_string(),
+                    };
+                    (c.to_string(), reason)
+                })
                 .collect(),
         }
     }
