@@ -135,7 +135,7 @@ mod tests {
             let target = dsl::load(idx + offs);
             let mut acc = dsl::zeros::<f32>([16]);
             let lp = ForLoop::begin(0, n, 1, &["acc"], &mut [&mut acc]);
-            acc = acc + v;
+            acc += v;
             lp.end(&mut [&mut acc]);
             dsl::store((out + target).unsqueeze(0), acc.unsqueeze(0));
             dsl::atomic_add_unmasked(hist + offs, dsl::full([16], 1i32));
@@ -153,7 +153,7 @@ mod tests {
             let n = dsl::param("n", ParamKind::Scalar(DType::I32));
             let mut p: Tile = out + dsl::arange(8);
             let lp = ForLoop::begin(0, n, 1, &["p"], &mut [&mut p]);
-            p = p + 8;
+            p += 8;
             lp.end(&mut [&mut p]);
             dsl::store(p, dsl::load(x + dsl::arange(8)));
         })

@@ -336,7 +336,7 @@ impl<C: Specialization> Autotuner<C> {
             Some(r) => (r, false),
             None => (store::read(self.disk_cache()?, cache_key)?, true),
         };
-        let Some(chosen) = self.from_record(&record) else {
+        let Some(chosen) = self.chosen_of(&record) else {
             tracing::warn!(
                 kernel = C::KERNEL,
                 key = %key,
@@ -357,7 +357,7 @@ impl<C: Specialization> Autotuner<C> {
     }
 
     /// The choice a record describes, when its winner and table match the config list.
-    fn from_record(&self, record: &TuningRecord) -> Option<Chosen> {
+    fn chosen_of(&self, record: &TuningRecord) -> Option<Chosen> {
         let winner = self
             .configs
             .iter()
