@@ -5,7 +5,7 @@
 //!   trait that `#[bitkernel]` implements for each kernel's `Constexprs`;
 //! - [`key`]: the [`TuneKey`] of a launch (integer scalars bucketed to powers of two);
 //! - [`tuner`]: the [`Autotuner`] (pruning, timing, choosing, serving);
-//! - [`bench`]: warm-up and median timing of one configuration;
+//! - [`bench`](mod@bench): warm-up and median timing of one configuration;
 //! - [`store`]: results on disk, and files of results to [`export`] and [`import`];
 //! - [`outcome`]: how a choice was made ([`TuneOutcome`]: source and timing table).
 //!
@@ -13,7 +13,7 @@
 //! still serve results stored on disk or imported.
 
 pub mod bench;
-mod config;
+pub mod config;
 pub mod key;
 pub mod outcome;
 mod snapshot;
