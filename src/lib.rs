@@ -48,11 +48,16 @@ pub use bitmat_codegen as codegen;
 pub use bitmat_ir as ir;
 pub use bitmat_ir::{dsl, Element};
 pub use bitmat_macros::bitkernel;
+/// The on-disk cache of compiled kernels and tuning results.
+pub use bitmat_runtime::disk;
 /// Vendor baselines of benchmarks on CUDA (cuBLAS fp16 GEMM, device-to-device copy).
 pub use bitmat_runtime::peer as runtime_peer;
+/// Autotuning: configurations, keys, the tuner, stored results and their export/import.
+pub use bitmat_runtime::tune;
 pub use bitmat_runtime::{
-    Backend, Buffer, Config, Constexpr, ConstexprValue, Device, Error as RuntimeError, Grid,
-    KernelArg, KernelId, LaunchOptions, Specialization,
+    stats, Autotuner, Backend, Buffer, Config, Constexpr, ConstexprValue, Device,
+    Error as RuntimeError, Grid, KernelArg, KernelId, LaunchOptions, Specialization, Stats,
+    TuneKey, TuneOutcome, TuneSource,
 };
 pub use error::Error;
 pub use half::{bf16, f16};

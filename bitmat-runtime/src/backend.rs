@@ -153,3 +153,17 @@ pub(crate) fn run(
     }
     Ok(())
 }
+
+/// What a CUDA kernel needs of a CTA and the device's limits; `None` on other backends.
+pub(crate) fn cuda_resources(
+    device: &Device,
+    compiled: &Compiled,
+) -> Result<Option<crate::cuda::CudaResources>, Error> {
+    match &compiled.code {
+        Code::Cuda(k) => {
+            let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;
+            Ok(Some(cuda.resources(&compiled.ir.name, k)?))
+        }
+        _ => Ok(None),
+    }
+}

@@ -21,6 +21,8 @@ pub(crate) struct CudaDev {
     pub(crate) target: PtxTarget,
     /// `cuda:N (name)`.
     pub(crate) label: String,
+    /// What identifies the GPU for autotuning results: name, compute capability, driver.
+    pub(crate) fingerprint: String,
 }
 
 /// Device memory of a buffer, as bytes.
@@ -59,10 +61,18 @@ pub(crate) fn open(ordinal: usize) -> Result<CudaDev, Error> {
         ))
         })?;
     let name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
+    let mut driver_version = 0;
+    // SAFETY: the driver is loaded (checked above); the call writes one int.
+    let _ = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver_version) };
     Ok(CudaDev {
         stream: ctx.default_stream(),
         target,
         label: format!("cuda:{ordinal} ({name})"),
+        fingerprint: format!(
+            "cuda: {name}; sm_{major}{minor}; driver {}.{}",
+            driver_version / 1000,
+            (driver_version % 1000) / 10
+        ),
     })
 }
 
@@ -210,6 +220,66 @@ impl CudaDev {
         // scalar and a `.u32` per other scalar, in order.
         unsafe { b.launch(cfg) }.map_err(|e| driver(name, "launch", e))?;
         Ok(())
+    }
+}
+
+/// What a loaded kernel needs of a CTA, and what the device allows: for autotuning to prune
+/// configurations that cannot launch.
+pub(crate) struct CudaResources {
+    /// Threads per CTA (`num_warps * 32`).
+    pub(crate) threads: u32,
+    /// Registers per thread.
+    pub(crate) registers: i32,
+    /// The device's registers per CTA.
+    pub(crate) max_registers: i32,
+    /// Static plus dynamic shared memory per CTA, in bytes.
+    pub(crate) shared_bytes: i64,
+    /// The device's shared memory per CTA (opt-in maximum), in bytes.
+    pub(crate) max_shared_bytes: i64,
+    /// The most threads per CTA this function can launch with.
+    pub(crate) max_threads: i32,
+}
+
+impl CudaDev {
+    /// The resources `k` needs and the device's limits.
+    pub(crate) fn resources(&self, name: &str, k: &CudaKernel) -> Result<CudaResources, Error> {
+        use cudarc::driver::sys::CUdevice_attribute as A;
+        let ctx = self.stream.context();
+        let device = |a| {
+            ctx.attribute(a)
+                .map_err(|e| driver(name, "reading a device limit", e))
+        };
+        let func = |r: Result<i32, _>| r.map_err(|e| driver(name, "reading a kernel attribute", e));
+        Ok(CudaResources {
+            threads: k.module.threads,
+            registers: func(k.func.num_regs())?,
+            max_registers: device(A::CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK)?,
+            shared_bytes: i64::from(func(k.func.shared_size_bytes())?)
+                + i64::from(k.module.shared_bytes),
+            max_shared_bytes: i64::from(device(
+                A::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+            )?),
+            max_threads: func(k.func.max_threads_per_block())?,
+        })
+    }
+
+    /// A new device allocation holding a copy of `src` (queued on the device's stream).
+    pub(crate) fn duplicate(&self, src: &DeviceBytes) -> Result<DeviceBytes, Error> {
+        let g = lock(src);
+        let copy = self
+            .stream
+            .clone_dtod(&*g)
+            .map_err(|e| driver("snapshot", "copying on the device", e))?;
+        Ok(Arc::new(Mutex::new(copy)))
+    }
+
+    /// Copies `src` over `dst` (same size; queued on the device's stream).
+    pub(crate) fn copy_device(&self, src: &DeviceBytes, dst: &DeviceBytes) -> Result<(), Error> {
+        let s = lock(src);
+        let mut d = lock(dst);
+        self.stream
+            .memcpy_dtod(&*s, &mut *d)
+            .map_err(|e| driver("restore", "copying on the device", e))
     }
 }
 

@@ -107,6 +107,20 @@ impl Device {
         &self.inner.label
     }
 
+    /// What identifies this device for autotuning results, which are stored per fingerprint:
+    /// for a GPU its name, compute capability and driver version
+    /// (`cuda: NVIDIA H100 80GB HBM3; sm_90; driver 12.8`); for the CPU its model, the SIMD
+    /// features detected at run time and the threads of rayon's global pool
+    /// (`cpu: AMD EPYC 7B13; sse4.1 avx avx2 fma f16c; 2 threads`); `interpreter` for the
+    /// interpreter.
+    pub fn fingerprint(&self) -> &str {
+        match (&self.inner.cuda, self.inner.backend) {
+            (Some(c), _) => &c.fingerprint,
+            (None, Backend::Interpreter) => "interpreter",
+            (None, _) => crate::host::cpu_fingerprint(),
+        }
+    }
+
     /// Number of kernels compiled and cached on this device so far.
     pub fn cached_kernels(&self) -> usize {
         self.inner.cache.len()

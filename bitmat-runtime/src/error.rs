@@ -70,6 +70,33 @@ pub enum Error {
         /// What was wrong, and what is accepted.
         message: String,
     },
+    /// An autotuner could not be used as configured (empty config list, a key parameter that
+    /// is not an integer scalar).
+    #[error("autotuning `{kernel}`: {message}")]
+    Autotune {
+        /// The kernel.
+        kernel: String,
+        /// What was wrong, and what is accepted.
+        message: String,
+    },
+    /// Every configuration of an autotuner was pruned for a launch.
+    #[error("autotuning `{kernel}` for {key}: no configuration can run:{}", pruned_list(.pruned))]
+    AllConfigsPruned {
+        /// The kernel.
+        kernel: String,
+        /// The key of the launch.
+        key: String,
+        /// Each configuration and why it was pruned.
+        pruned: Vec<(String, String)>,
+    },
+    /// A file of tuning results could not be read or written.
+    #[error("tuning file {}: {message}", .path.display())]
+    TuningFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A buffer holds a different element type than requested (a bitmat bug if it happens).
     #[error("buffer holds {found}, expected {expected}")]
     BufferType {
@@ -84,4 +111,11 @@ impl From<bitmat_ir::interp::InterpError> for Error {
     fn from(e: bitmat_ir::interp::InterpError) -> Self {
         Error::Interpreter(Box::new(e))
     }
+}
+
+fn pruned_list(pruned: &[(String, String)]) -> String {
+    pruned
+        .iter()
+        .map(|(config, reason)| format!("\n  {config}: {reason}"))
+        .collect()
 }

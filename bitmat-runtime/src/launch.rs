@@ -1,13 +1,14 @@
 //! Launching a kernel: grid, options, arguments, and dispatch to the device's backend.
 
-use crate::backend;
+use crate::backend::{self, Compiled};
 use crate::buffer::Buffer;
 use crate::buffer::Storage;
 use crate::cache::CacheKey;
 use crate::constexpr::ConstexprValue;
-use crate::device::Device;
+use crate::device::{Backend, Device};
 use crate::error::Error;
 use bitmat_ir::{DType, Element, Kernel, ParamKind, Scalar};
+use std::sync::Arc;
 
 /// The launch grid: programs along up to three axes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -38,7 +39,9 @@ pub struct LaunchOptions {
     pub num_warps: u32,
     /// Software-pipelining depth of runtime loops on GPUs.
     pub num_stages: u32,
-    /// Threads that run the programs of a grid on the CPU (`None`: all of rayon's pool).
+    /// Threads that run the programs of a grid on the CPU: `Some(n)` runs them on a pool of
+    /// `n` threads (one per size, kept for the process), `None` on rayon's global pool
+    /// (`RAYON_NUM_THREADS` sets its size). Ignored by the interpreter and GPUs.
     pub cpu_threads: Option<usize>,
 }
 
@@ -105,24 +108,53 @@ pub fn launch_kernel<E: From<Error>>(
     options: &LaunchOptions,
     args: &[KernelArg<'_>],
 ) -> Result<(), E> {
+    let compiled = compiled(device, id, build, options)?;
+    Ok(launch_compiled(device, &compiled, grid, options, args)?)
+}
+
+/// The kernel `id` compiled for `device`: from the device's cache, else specialized with
+/// `build` and compiled.
+pub(crate) fn compiled<E: From<Error>>(
+    device: &Device,
+    id: &KernelId,
+    build: impl FnOnce() -> Result<Kernel, E>,
+    options: &LaunchOptions,
+) -> Result<Arc<Compiled>, E> {
     let key = CacheKey {
         name: id.name.to_string(),
         source_hash: id.source_hash,
         constexprs: id.constexprs.clone(),
         num_warps: options.num_warps,
     };
-    let compiled = device.inner.cache.get_or_build(key, || {
+    device.inner.cache.get_or_build(key, || {
         let ir = build()?;
         Ok::<_, E>(backend::compile(device, ir, options)?)
-    })?;
+    })
+}
+
+/// Checks `args` and `grid` and runs `compiled` (on a pool of `options.cpu_threads` threads on
+/// the CPU, when set).
+pub(crate) fn launch_compiled(
+    device: &Device,
+    compiled: &Compiled,
+    grid: Grid,
+    options: &LaunchOptions,
+    args: &[KernelArg<'_>],
+) -> Result<(), Error> {
     check_arguments(device, &compiled.ir, args)?;
     check_grid(grid)?;
-    Ok(backend::run(device, &compiled, grid, args)?)
+    match options.cpu_threads {
+        Some(threads) if device.backend() == Backend::Cranelift => {
+            crate::threads::pool(&compiled.ir.name, threads)?
+                .install(|| backend::run(device, compiled, grid, args))
+        }
+        _ => backend::run(device, compiled, grid, args),
+    }
 }
 
 /// Grid axes are limited as on CUDA (x < 2^31, y and z < 2^16), on every device, so a launch
 /// that works on the CPU also works on the GPU.
-fn check_grid(grid: Grid) -> Result<(), Error> {
+pub(crate) fn check_grid(grid: Grid) -> Result<(), Error> {
     let [x, y, z] = grid.0;
     let reason = if x >= 1 << 31 {
         format!("axis 0 is {x}; at most 2^31 - 1 programs")

@@ -13,10 +13,12 @@ mod device;
 pub mod disk;
 mod dump;
 mod error;
+pub mod host;
 mod launch;
 pub mod peer;
 mod specialize;
 pub mod stats;
+mod threads;
 mod timing;
 pub mod tune;
 
@@ -28,4 +30,4 @@ pub use launch::{launch_kernel, Grid, KernelArg, KernelId, LaunchOptions};
 pub use specialize::specialize;
 pub use stats::{stats, Stats};
 pub use timing::TimingMethod;
-pub use tune::{Config, Specialization};
+pub use tune::{Autotuner, Config, Specialization, TuneKey, TuneOutcome, TuneSource};

@@ -1,12 +1,16 @@
 //! Passes and analyses every backend shares. [`contiguity`] tells which pointer tiles are
 //! contiguous (for vector loads); [`optimize`] runs the canonicalization pipeline that
 //! specialization applies to each kernel: [`simplify`] (constant reshaping and algebraic
-//! identities), [`cse`] (common subexpressions) and [`dce`] (dead code).
+//! identities), [`cse`] (common subexpressions) and [`dce`] (dead code). [`written_params`]
+//! tells which buffers a kernel writes.
 
 pub mod contiguity;
 pub mod cse;
 pub mod dce;
 pub mod simplify;
+pub mod written;
+
+pub use written::written_params;
 
 use crate::kernel::{Block, Kernel, ValueId};
 use std::collections::HashMap;

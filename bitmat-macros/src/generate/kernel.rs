@@ -1,5 +1,6 @@
 //! The module generated for a kernel: `NAME`, `SOURCE_HASH`, `ir(..)`, `launch(..)`,
-//! `with(options)` and its `Launcher`.
+//! `with(options)` and its `Launcher`, `Constexprs`, `config(..)`, and `autotune(..)` with its
+//! `Autotuned`.
 
 use crate::parse::signature::{KernelSig, ParamKind};
 use proc_macro2::TokenStream;
@@ -72,6 +73,7 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
     });
 
     let constexprs_struct = constexprs_struct(&name_str, &constexprs, params);
+    let autotuned = autotuned(&constexprs, params, &kernel_args_of(params));
 
     let launch_params: Vec<_> = params
         .iter()
@@ -83,17 +85,7 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
             }
         })
         .collect();
-    let kernel_args: Vec<_> = params
-        .iter()
-        .filter_map(|p| {
-            let n = &p.name;
-            match &p.kind {
-                ParamKind::Ptr(_) => Some(quote!(::bitmat::KernelArg::buffer(#n))),
-                ParamKind::Scalar(_) => Some(quote!(::bitmat::KernelArg::scalar(#n))),
-                ParamKind::Constexpr(_) => None,
-            }
-        })
-        .collect();
+    let kernel_args = kernel_args_of(params);
     // The body of both `launch` functions. `launch` does not forward to `Launcher::launch`:
     // that call would repeat every error on the argument types at `#[bitkernel]`'s span.
     let launch_body = |options: TokenStream| {
@@ -175,6 +167,133 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
                 }
             }
 
+            #autotuned
+        }
+    }
+}
+
+/// The `KernelArg`s of the runtime parameters, in order.
+fn kernel_args_of(params: &[crate::parse::signature::Param]) -> Vec<TokenStream> {
+    params
+        .iter()
+        .filter_map(|p| {
+            let n = &p.name;
+            match &p.kind {
+                ParamKind::Ptr(_) => Some(quote!(::bitmat::KernelArg::buffer(#n))),
+                ParamKind::Scalar(_) => Some(quote!(::bitmat::KernelArg::scalar(#n))),
+                ParamKind::Constexpr(_) => None,
+            }
+        })
+        .collect()
+}
+
+/// `config(..)`, `autotune(..)` and `Autotuned`: the kernel's autotuner with a typed launch.
+fn autotuned(
+    constexprs: &[(&crate::parse::signature::Param, &syn::Type)],
+    params: &[crate::parse::signature::Param],
+    kernel_args: &[TokenStream],
+) -> TokenStream {
+    let names: Vec<_> = constexprs.iter().map(|(p, _)| &p.name).collect();
+    let types: Vec<_> = constexprs
+        .iter()
+        .map(|(_, ty)| with_static_lifetimes(ty))
+        .collect();
+    let runtime_params: Vec<_> = params
+        .iter()
+        .filter_map(|p| {
+            let n = &p.name;
+            match &p.kind {
+                ParamKind::Ptr(t) => Some(quote_spanned!(t.span()=> #n: &::bitmat::Buffer<#t>)),
+                ParamKind::Scalar(t) => Some(quote!(#n: #t)),
+                ParamKind::Constexpr(_) => None,
+            }
+        })
+        .collect();
+    quote! {
+        /// A configuration to autotune over: these constexprs (in declaration order) with
+        /// default launch options; chain `.num_warps(..)`, `.num_stages(..)`,
+        /// `.cpu_threads(..)` to set them.
+        pub fn config(#(#names: #types),*) -> ::bitmat::Config<Constexprs> {
+            ::bitmat::Config::new(Constexprs { #(#names),* })
+        }
+
+        /// An autotuner over `configs` (the first is the default); launch through
+        /// [`Autotuned::launch`]. Keep it (e.g. in a `static`) to keep its results in memory.
+        pub fn autotune(
+            configs: impl ::core::iter::IntoIterator<Item = ::bitmat::Config<Constexprs>>,
+        ) -> Autotuned {
+            Autotuned {
+                tuner: ::bitmat::Autotuner::new(configs),
+            }
+        }
+
+        /// The kernel's autotuner: launches with the fastest configuration for the device and
+        /// the key of the arguments, tuning on first use; see [`::bitmat::Autotuner`].
+        pub struct Autotuned {
+            tuner: ::bitmat::Autotuner<Constexprs>,
+        }
+
+        impl Autotuned {
+            /// Restricts the key to these integer scalar parameters (default: all of them).
+            pub fn key(self, params: &[&str]) -> Self {
+                Autotuned {
+                    tuner: self.tuner.key_params(params),
+                }
+            }
+
+            /// Prunes configurations: `f(config, key)` returns `true` for one that must not run
+            /// for the launch (`key.get("m")` is the launch's exact `m`).
+            pub fn prune(
+                self,
+                f: impl ::core::ops::Fn(&::bitmat::Config<Constexprs>, &::bitmat::TuneKey) -> bool
+                    + ::core::marker::Send
+                    + ::core::marker::Sync
+                    + 'static,
+            ) -> Self {
+                Autotuned {
+                    tuner: self.tuner.prune(f),
+                }
+            }
+
+            /// Adjusts the underlying tuner (disk cache, timing options).
+            pub fn configure(
+                self,
+                f: impl ::core::ops::FnOnce(::bitmat::Autotuner<Constexprs>) -> ::bitmat::Autotuner<Constexprs>,
+            ) -> Self {
+                Autotuned { tuner: f(self.tuner) }
+            }
+
+            /// The underlying tuner.
+            pub fn tuner(&self) -> &::bitmat::Autotuner<Constexprs> {
+                &self.tuner
+            }
+
+            /// Launches the kernel on `device` with the best configuration for these arguments
+            /// (runtime arguments in declaration order; constexprs come from the configuration);
+            /// `grid` gives each configuration's grid.
+            pub fn launch<__BitmatGrid: ::core::convert::Into<::bitmat::Grid>>(
+                &self,
+                __bitmat_device: &::bitmat::Device,
+                __bitmat_grid: impl ::core::ops::Fn(&Constexprs) -> __BitmatGrid,
+                #(#runtime_params),*
+            ) -> ::core::result::Result<(), ::bitmat::Error> {
+                let __bitmat_args = [#(#kernel_args),*];
+                let __bitmat_grid = |__bitmat_c: &Constexprs| -> ::bitmat::Grid { __bitmat_grid(__bitmat_c).into() };
+                ::core::result::Result::Ok(self.tuner.launch(__bitmat_device, &__bitmat_grid, &__bitmat_args)?)
+            }
+
+            /// The configuration [`Autotuned::launch`] would use for these arguments, and how
+            /// it was chosen (tuning now when needed), without launching.
+            pub fn best<__BitmatGrid: ::core::convert::Into<::bitmat::Grid>>(
+                &self,
+                __bitmat_device: &::bitmat::Device,
+                __bitmat_grid: impl ::core::ops::Fn(&Constexprs) -> __BitmatGrid,
+                #(#runtime_params),*
+            ) -> ::core::result::Result<(::bitmat::Config<Constexprs>, ::bitmat::TuneOutcome), ::bitmat::Error> {
+                let __bitmat_args = [#(#kernel_args),*];
+                let __bitmat_grid = |__bitmat_c: &Constexprs| -> ::bitmat::Grid { __bitmat_grid(__bitmat_c).into() };
+                ::core::result::Result::Ok(self.tuner.best(__bitmat_device, &__bitmat_grid, &__bitmat_args)?)
+            }
         }
     }
 }

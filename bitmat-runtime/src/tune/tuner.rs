@@ -1,0 +1,638 @@
+//! The autotuner: for each device and key, the fastest of a kernel's configurations, found by
+//! timing them on the launch's own arguments, then served from memory, disk or an imported
+//! file.
+//!
+//! For a launch, [`Autotuner::best`]:
+//! 1. computes the [`TuneKey`] of the arguments (bucketed integer scalars);
+//! 2. serves a winner already known for the device's fingerprint and the key: from this
+//!    tuner's memory, the imported results, or the disk cache;
+//! 3. otherwise, on the interpreter or with `BITMAT_AUTOTUNE=0`, uses the first configuration
+//!    that is not pruned, without timing (and stores nothing on disk);
+//! 4. otherwise tunes: prunes the configurations that cannot run (the prune predicate, failed
+//!    specialization or compile, GPU threads, registers and shared memory, invalid grids,
+//!    failed launches) and, on the CPU, times configurations that differ only in GPU options
+//!    once; times the others ([`bench`](mod@crate::tune::bench)); keeps the fastest in memory and
+//!    on disk.
+//!
+//! Timing runs use the caller's buffers. The buffers the kernel writes (found in its IR by
+//! [`bitmat_ir::passes::written_params`]) are saved first and restored after each
+//! configuration and at the end, so the launch that follows sees exactly the caller's data: a
+//! tuned launch computes the same as an untuned one.
+//!
+//! Only one thread tunes a given device and key at a time; others asking for it wait for the
+//! result.
+
+use crate::backend;
+use crate::device::{Backend, Device};
+use crate::disk::DiskCache;
+use crate::error::Error;
+use crate::launch::{self, Grid, KernelArg};
+use crate::stats::{bump, COUNTERS};
+use crate::tune::bench::{self, BenchOptions};
+use crate::tune::outcome::{DefaultReason, Timing, TuneOutcome, TuneSource};
+use crate::tune::snapshot::Snapshot;
+use crate::tune::store::{self, RecordConfig, RecordTiming, TuningRecord};
+use crate::tune::{Config, Specialization, TuneKey};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A prune predicate: `true` prunes the configuration for the key.
+type PruneFn<C> = dyn Fn(&Config<C>, &TuneKey) -> bool + Send + Sync;
+
+/// Which disk cache a tuner uses.
+#[derive(Clone, Debug)]
+enum Disk {
+    /// [`DiskCache::global`].
+    Global,
+    /// A given directory.
+    At(DiskCache),
+    /// None.
+    Off,
+}
+
+/// The choice for one device and key.
+#[derive(Debug)]
+struct Chosen {
+    winner: usize,
+    source: TuneSource,
+    table: Vec<Timing>,
+}
+
+/// One slot per (device fingerprint, key); its lock is held while the key is tuned.
+type Slot = Arc<Mutex<Option<Arc<Chosen>>>>;
+
+/// Autotunes one kernel over a list of configurations; see the [module docs](self).
+///
+/// Kernel authors reach it through the item `#[bitkernel]` generates
+/// (`name::autotune([...])`); the prebuilt ops and `bitmat tune` use it directly. The first
+/// configuration is the default: it is used where nothing is timed, and the speed-up of the
+/// winner is reported against it.
+pub struct Autotuner<C: Specialization> {
+    configs: Vec<Config<C>>,
+    key_params: Option<Vec<String>>,
+    prune: Option<Box<PruneFn<C>>>,
+    disk: Disk,
+    bench: BenchOptions,
+    configs_hash: String,
+    slots: Mutex<HashMap<(String, TuneKey), Slot>>,
+}
+
+impl<C: Specialization> std::fmt::Debug for Autotuner<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Autotuner")
+            .field("kernel", &C::KERNEL)
+            .field("configs", &self.configs.len())
+            .field("key_params", &self.key_params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `BITMAT_AUTOTUNE` allows timing (anything but `0`); read once.
+fn timing_enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("BITMAT_AUTOTUNE").map_or(true, |v| v.trim() != "0"))
+}
+
+impl<C: Specialization> Autotuner<C> {
+    /// A tuner over `configs`; the first is the default. With no configurations every launch
+    /// fails with [`Error::Autotune`].
+    pub fn new(configs: impl IntoIterator<Item = Config<C>>) -> Self {
+        let configs: Vec<Config<C>> = configs.into_iter().collect();
+        let text: Vec<String> = configs.iter().map(|c| c.to_string()).collect();
+        let configs_hash = blake3::hash(text.join("\n").as_bytes()).to_hex()[..16].to_string();
+        Autotuner {
+            configs,
+            key_params: None,
+            prune: None,
+            disk: Disk::Global,
+            bench: BenchOptions::default(),
+            configs_hash,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Restricts the key to the integer scalar parameters `names` (by default every integer
+    /// scalar parameter is in the key). A name that is not one fails the launch with
+    /// [`Error::Autotune`].
+    pub fn key_params(mut self, names: &[&str]) -> Self {
+        self.key_params = Some(names.iter().map(|n| n.to_string()).collect());
+        self
+    }
+
+    /// Prunes configurations for a launch: `f(config, key)` returns `true` for a
+    /// configuration that must not run (e.g. a block larger than a dimension allows).
+    /// [`TuneKey::get`] gives the launch's exact values. A stored winner is checked again
+    /// for every launch, as other shapes of its bucket may prune it.
+    pub fn prune(
+        mut self,
+        f: impl Fn(&Config<C>, &TuneKey) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.prune = Some(Box::new(f));
+        self
+    }
+
+    /// Uses `cache` for tuning results instead of the process's disk cache
+    /// ([`DiskCache::global`]).
+    pub fn with_disk_cache(mut self, cache: DiskCache) -> Self {
+        self.disk = Disk::At(cache);
+        self
+    }
+
+    /// Keeps tuning results in memory only.
+    pub fn without_disk_cache(mut self) -> Self {
+        self.disk = Disk::Off;
+        self
+    }
+
+    /// Sets how each configuration is timed.
+    pub fn bench(mut self, options: BenchOptions) -> Self {
+        self.bench = options;
+        self
+    }
+
+    /// The configurations, in order (the first is the default).
+    pub fn configs(&self) -> &[Config<C>] {
+        &self.configs
+    }
+
+    /// The configuration to launch `args` with on `device`, and how it was chosen; tunes the
+    /// key when no result is known. `grid` gives each configuration's grid.
+    ///
+    /// Errors: [`Error::Autotune`] for a key parameter that is not an integer scalar or an
+    /// empty config list; [`Error::AllConfigsPruned`] when no configuration can run (with
+    /// each one's reason); argument errors as a launch reports them.
+    pub fn best(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        args: &[KernelArg<'_>],
+    ) -> Result<(Config<C>, TuneOutcome), Error> {
+        let (key, chosen, index, source) = self.choose(device, grid, args)?;
+        let outcome = TuneOutcome {
+            kernel: C::KERNEL,
+            device: device.fingerprint().to_string(),
+            key,
+            source,
+            winner: index,
+            table: self
+                .configs
+                .iter()
+                .map(|c| c.to_string())
+                .zip(chosen.table.iter().cloned())
+                .collect(),
+        };
+        Ok((self.configs[index].clone(), outcome))
+    }
+
+    /// Launches the kernel with the best configuration for `args` on `device` (tuning first
+    /// when needed); `grid` gives each configuration's grid.
+    pub fn launch(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        args: &[KernelArg<'_>],
+    ) -> Result<(), Error> {
+        let (_, _, index, _) = self.choose(device, grid, args)?;
+        let config = &self.configs[index];
+        let c = &config.constexprs;
+        launch::launch_kernel(device, &c.id(), || c.ir(), grid(c), &config.options, args)
+    }
+
+    fn error(&self, message: String) -> Error {
+        Error::Autotune {
+            kernel: C::KERNEL.into(),
+            message,
+        }
+    }
+
+    /// The key, the choice for it, the index to launch and where it came from.
+    fn choose(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        args: &[KernelArg<'_>],
+    ) -> Result<(TuneKey, Arc<Chosen>, usize, TuneSource), Error> {
+        if self.configs.is_empty() {
+            return Err(self.error("the tuner has no configurations".into()));
+        }
+        let key = TuneKey::new(C::RUNTIME_PARAMS, args, self.key_params.as_deref())
+            .map_err(|m| self.error(m))?;
+        let fingerprint = device.fingerprint();
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(
+                slots
+                    .entry((fingerprint.to_string(), key.clone()))
+                    .or_default(),
+            )
+        };
+        // Held while resolving: a second thread asking for the same key waits here.
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let (chosen, source) = match &*slot {
+            Some(c) => {
+                tracing::trace!(kernel = C::KERNEL, key = %key, "tuning result from memory");
+                (Arc::clone(c), TuneSource::Memory)
+            }
+            None => {
+                let chosen = Arc::new(self.resolve(device, grid, args, &key)?);
+                let source = chosen.source.clone();
+                *slot = Some(Arc::clone(&chosen));
+                (chosen, source)
+            }
+        };
+        drop(slot);
+        match self.serve(&chosen, &key) {
+            Some(i) => Ok((key, chosen, i, source)),
+            None => {
+                // Every timed configuration is pruned for this exact shape.
+                let mut c = self.first_runnable(device, grid, &key)?;
+                c.source = TuneSource::Default(DefaultReason::PrunedForShape);
+                let i = c.winner;
+                Ok((
+                    key,
+                    Arc::new(c),
+                    i,
+                    TuneSource::Default(DefaultReason::PrunedForShape),
+                ))
+            }
+        }
+    }
+
+    /// The configuration to run for `key` given a stored choice: the winner, or with a prune
+    /// predicate the fastest timed configuration it does not prune for the exact arguments.
+    fn serve(&self, chosen: &Chosen, key: &TuneKey) -> Option<usize> {
+        let Some(prune) = &self.prune else {
+            return Some(chosen.winner);
+        };
+        let mut timed: Vec<(usize, f64)> = chosen
+            .table
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((i, t.median_ms()?)))
+            .collect();
+        timed.sort_by(|a, b| a.1.total_cmp(&b.1));
+        std::iter::once(chosen.winner)
+            .chain(timed.into_iter().map(|(i, _)| i))
+            .find(|&i| !prune(&self.configs[i], key))
+    }
+
+    /// A choice for a key seen for the first time: stored, default or tuned now.
+    fn resolve(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        args: &[KernelArg<'_>],
+        key: &TuneKey,
+    ) -> Result<Chosen, Error> {
+        let cache_key = store::cache_key(
+            C::KERNEL,
+            &format!("{:016x}", C::SOURCE_HASH),
+            device.fingerprint(),
+            &key.id(),
+            &self.configs_hash,
+        );
+        if let Some(c) = self.stored(&cache_key, key) {
+            return Ok(c);
+        }
+        let reason = if device.backend() == Backend::Interpreter {
+            Some(DefaultReason::Interpreter)
+        } else if !timing_enabled() {
+            Some(DefaultReason::Disabled)
+        } else if self.configs.len() == 1 {
+            Some(DefaultReason::SingleConfig)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let mut c = self.first_runnable(device, grid, key)?;
+            c.source = TuneSource::Default(reason);
+            tracing::debug!(
+                kernel = C::KERNEL,
+                key = %key,
+                config = %self.configs[c.winner],
+                "autotuning skipped ({})",
+                c.source
+            );
+            return Ok(c);
+        }
+        let chosen = self.tune(device, grid, args, key)?;
+        if let Some(cache) = self.disk_cache() {
+            store::write(cache, &self.record(device, key, &chosen));
+        }
+        Ok(chosen)
+    }
+
+    fn disk_cache(&self) -> Option<&DiskCache> {
+        match &self.disk {
+            Disk::Global => DiskCache::global(),
+            Disk::At(c) => Some(c),
+            Disk::Off => None,
+        }
+    }
+
+    /// A stored result for `cache_key`: imported, else on disk.
+    fn stored(&self, cache_key: &str, key: &TuneKey) -> Option<Chosen> {
+        let (record, from_disk) = match store::lookup_imported(cache_key) {
+            Some(r) => (r, false),
+            None => (store::read(self.disk_cache()?, cache_key)?, true),
+        };
+        let Some(chosen) = self.chosen_of(&record) else {
+            tracing::warn!(
+                kernel = C::KERNEL,
+                key = %key,
+                "stored tuning result does not match the config list; tuning again"
+            );
+            return None;
+        };
+        bump(&COUNTERS.tuning_loads);
+        tracing::debug!(
+            kernel = C::KERNEL,
+            key = %key,
+            config = %self.configs[chosen.winner],
+            source = %chosen.source,
+            from_disk,
+            "tuning result loaded"
+        );
+        Some(chosen)
+    }
+
+    /// The choice a record describes, when its winner and table match the config list.
+    fn chosen_of(&self, record: &TuningRecord) -> Option<Chosen> {
+        let winner = self
+            .configs
+            .iter()
+            .position(|c| record_config(c) == record.winner)?;
+        if record.timings.len() != self.configs.len() {
+            return None;
+        }
+        Some(Chosen {
+            winner,
+            source: if record.imported {
+                TuneSource::Imported
+            } else {
+                TuneSource::Disk
+            },
+            table: record.timings.iter().map(|t| t.timing.clone()).collect(),
+        })
+    }
+
+    /// The record of `chosen` for the disk cache.
+    fn record(&self, device: &Device, key: &TuneKey, chosen: &Chosen) -> TuningRecord {
+        TuningRecord {
+            kernel: C::KERNEL.into(),
+            source_hash: format!("{:016x}", C::SOURCE_HASH),
+            device: device.fingerprint().into(),
+            key: key.to_string(),
+            key_id: key.id(),
+            configs_hash: self.configs_hash.clone(),
+            winner: record_config(&self.configs[chosen.winner]),
+            timings: self
+                .configs
+                .iter()
+                .zip(&chosen.table)
+                .map(|(c, t)| RecordTiming {
+                    config: c.to_string(),
+                    timing: t.clone(),
+                })
+                .collect(),
+            imported: false,
+        }
+    }
+
+    /// Why `config` cannot run for `key`, checking everything but a launch; on success its
+    /// compiled kernel and grid.
+    fn check(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        config: &Config<C>,
+        key: &TuneKey,
+    ) -> Result<(Arc<backend::Compiled>, Grid), String> {
+        if self.prune.as_ref().is_some_and(|p| p(config, key)) {
+            return Err("rejected by the prune predicate".into());
+        }
+        let o = &config.options;
+        if device.backend() == Backend::Cuda && !(1..=32).contains(&o.num_warps) {
+            return Err(format!(
+                "num_warps={} makes {} threads per program; a CTA has 32 to 1024",
+                o.num_warps,
+                o.num_warps.saturating_mul(32)
+            ));
+        }
+        if device.backend() == Backend::Cranelift && o.cpu_threads == Some(0) {
+            return Err("cpu_threads=0; a pool needs at least 1 thread".into());
+        }
+        let c = &config.constexprs;
+        let compiled =
+            launch::compiled(device, &c.id(), || c.ir(), o).map_err(|e| e.to_string())?;
+        if let Some(r) = backend::cuda_resources(device, &compiled).map_err(|e| e.to_string())? {
+            let threads = r.threads as i64;
+            if i64::from(r.max_threads) < threads {
+                return Err(format!(
+                    "{threads} threads per CTA, but with {} registers per thread the kernel \
+                     launches at most {}",
+                    r.registers, r.max_threads
+                ));
+            }
+            if i64::from(r.registers) * threads > i64::from(r.max_registers) {
+                return Err(format!(
+                    "{} registers x {threads} threads exceed the {} registers of a CTA",
+                    r.registers, r.max_registers
+                ));
+            }
+            if r.shared_bytes > r.max_shared_bytes {
+                return Err(format!(
+                    "{} bytes of shared memory exceed the device's {} per CTA",
+                    r.shared_bytes, r.max_shared_bytes
+                ));
+            }
+        }
+        let g = grid(c);
+        launch::check_grid(g).map_err(|e| e.to_string())?;
+        Ok((compiled, g))
+    }
+
+    /// The first configuration that passes [`Autotuner::check`], without timing.
+    fn first_runnable(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        key: &TuneKey,
+    ) -> Result<Chosen, Error> {
+        let mut table = vec![Timing::NotRun; self.configs.len()];
+        for (i, config) in self.configs.iter().enumerate() {
+            match self.check(device, grid, config, key) {
+                Ok(_) => {
+                    return Ok(Chosen {
+                        winner: i,
+                        source: TuneSource::Default(DefaultReason::SingleConfig),
+                        table,
+                    })
+                }
+                Err(reason) => {
+                    tracing::debug!(kernel = C::KERNEL, config = %config, %reason, "config pruned");
+                    table[i] = Timing::Pruned { reason };
+                }
+            }
+        }
+        Err(self.all_pruned(key, &table))
+    }
+
+    fn all_pruned(&self, key: &TuneKey, table: &[Timing]) -> Error {
+        Error::AllConfigsPruned {
+            kernel: C::KERNEL.into(),
+            key: key.to_string(),
+            pruned: self
+                .configs
+                .iter()
+                .zip(table)
+                .map(|(c, t)| {
+                    let reason = match t {
+                        Timing::Pruned { reason } => reason.clone(),
+                        t => t.to_string(),
+                    };
+                    (c.to_string(), reason)
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether configurations `a` and `b` are the same program on `device`.
+    fn same_program(device: &Device, a: &Config<C>, b: &Config<C>) -> bool {
+        let (x, y) = (&a.options, &b.options);
+        a.constexprs == b.constexprs
+            && match device.backend() {
+                Backend::Cuda => x.num_warps == y.num_warps && x.num_stages == y.num_stages,
+                _ => x.cpu_threads == y.cpu_threads,
+            }
+    }
+
+    /// Times every configuration that can run and picks the fastest.
+    fn tune(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        args: &[KernelArg<'_>],
+        key: &TuneKey,
+    ) -> Result<Chosen, Error> {
+        bump(&COUNTERS.tunings);
+        let started = std::time::Instant::now();
+        tracing::info!(
+            kernel = C::KERNEL,
+            key = %key,
+            device = %device,
+            configs = self.configs.len(),
+            "autotuning"
+        );
+        let mut table = Vec::with_capacity(self.configs.len());
+        let mut snapshot = Snapshot::default();
+        let result = self.time_all(device, grid, args, key, &mut table, &mut snapshot);
+        // Whatever happened, the caller's buffers get their contents back.
+        let restored = snapshot.restore(device).and_then(|()| device.synchronize());
+        result?;
+        restored?;
+        let winner = table
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((i, t.median_ms()?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+            .ok_or_else(|| self.all_pruned(key, &table))?;
+        let chosen = Chosen {
+            winner,
+            source: TuneSource::Tuned,
+            table,
+        };
+        let best = chosen.table[winner].median_ms().unwrap_or(f64::NAN);
+        let speedup = chosen.table[0].median_ms().map(|d| d / best);
+        tracing::info!(
+            kernel = C::KERNEL,
+            key = %key,
+            config = %self.configs[winner],
+            ms = best,
+            speedup_over_default = speedup,
+            saved_buffers = snapshot.len(),
+            tuning_ms = started.elapsed().as_secs_f64() * 1e3,
+            "autotuning winner"
+        );
+        Ok(chosen)
+    }
+
+    /// Fills `table` with each configuration's timing or prune reason.
+    fn time_all(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        args: &[KernelArg<'_>],
+        key: &TuneKey,
+        table: &mut Vec<Timing>,
+        snapshot: &mut Snapshot,
+    ) -> Result<(), Error> {
+        for (i, config) in self.configs.iter().enumerate() {
+            if let Some(of) = self.configs[..i]
+                .iter()
+                .position(|earlier| Self::same_program(device, earlier, config))
+            {
+                tracing::debug!(kernel = C::KERNEL, config = %config, of, "same program as an earlier config");
+                table.push(Timing::SameProgram { of });
+                continue;
+            }
+            let (compiled, g) = match self.check(device, grid, config, key) {
+                Ok(x) => x,
+                Err(reason) => {
+                    tracing::debug!(kernel = C::KERNEL, config = %config, %reason, "config pruned");
+                    table.push(Timing::Pruned { reason });
+                    continue;
+                }
+            };
+            // Save what this configuration writes before its first run, and give every
+            // configuration the caller's data to start from.
+            snapshot.add(
+                device,
+                args,
+                &bitmat_ir::passes::written_params(&compiled.ir),
+            )?;
+            snapshot.restore(device)?;
+            let options = config.options;
+            let mut run = || launch::launch_compiled(device, &compiled, g, &options, args);
+            match bench::measure(device, &self.bench, &mut run) {
+                Ok(m) => {
+                    tracing::debug!(
+                        kernel = C::KERNEL,
+                        config = %config,
+                        median_ms = m.median_ms,
+                        reps = m.reps,
+                        "config timed"
+                    );
+                    table.push(Timing::Timed {
+                        median_ms: m.median_ms,
+                        reps: m.reps,
+                    });
+                }
+                // Wrong arguments are the caller's error, not the configuration's.
+                Err(e @ (Error::Arguments { .. } | Error::WrongDevice { .. })) => return Err(e),
+                Err(e) => {
+                    let reason = format!("launch failed: {e}");
+                    tracing::debug!(kernel = C::KERNEL, config = %config, %reason, "config pruned");
+                    table.push(Timing::Pruned { reason });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `config` as stored in records.
+fn record_config<C: Specialization>(config: &Config<C>) -> RecordConfig {
+    RecordConfig {
+        constexprs: config
+            .constexprs
+            .values()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        num_warps: config.options.num_warps,
+        num_stages: config.options.num_stages,
+        cpu_threads: config.options.cpu_threads,
+    }
+}
