@@ -43,6 +43,7 @@ pub mod nn;
 pub mod ops;
 pub mod reference;
 pub mod selftest;
+pub mod tuned;
 
 pub use bitmat_codegen as codegen;
 pub use bitmat_ir as ir;

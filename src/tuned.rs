@@ -1,0 +1,450 @@
+//! The prebuilt matmuls behind autotuners, on device buffers.
+//!
+//! Each launch picks the fastest configuration (block sizes, warps) for the device and the
+//! bucket of its shape: tuned on first use, then served from memory, from the disk cache in
+//! later processes, or from an imported file (`bitmat tune --export` / `--import`). The ops
+//! ([`crate::ops`]), layers ([`crate::nn`]), `bitmat bench` and `bitmat tune` all launch
+//! through here.
+//!
+//! Configuration spaces differ per backend (CPU: Cranelift; GPU: PTX with `num_warps`). The
+//! first configuration that is not pruned for a shape is the default: what runs on the
+//! interpreter and with `BITMAT_AUTOTUNE=0`, and what speed-ups are reported against. Blocks
+//! of rows larger than `M` rounded up to a power of two (at least 16 on GPUs, whose tensor
+//! cores take 16 rows) only compute masked rows and are pruned.
+
+use crate::kernels::{int4, ternary};
+use crate::{Backend, Buffer, Config, Device, Error, Grid, Specialization, TuneKey, TuneOutcome};
+use std::sync::OnceLock;
+
+/// Up to this many rows, the ternary matmul uses the matrix-vector kernel
+/// ([`ternary::w2a8_gemv`]).
+pub const GEMV_MAX_ROWS: i32 = 4;
+
+/// `(block_m, block_n, block_k)` of matmuls on the CPU; the first fitting one is the default.
+const CPU_MATMUL: [(i32, i32, i32); 9] = [
+    (16, 32, 32),
+    (8, 32, 32),
+    (4, 32, 32),
+    (2, 32, 32),
+    (1, 32, 32),
+    (16, 16, 64),
+    (16, 64, 32),
+    (32, 32, 32),
+    (8, 64, 64),
+];
+
+/// `(block_m, block_n, block_k, num_warps)` of matmuls on GPUs.
+const GPU_MATMUL: [(i32, i32, i32, u32); 10] = [
+    (16, 32, 32, 4),
+    (16, 64, 64, 4),
+    (16, 128, 64, 4),
+    (32, 64, 64, 4),
+    (64, 64, 32, 4),
+    (64, 64, 64, 4),
+    (64, 128, 32, 4),
+    (128, 64, 32, 4),
+    (128, 128, 32, 8),
+    (64, 128, 64, 8),
+];
+
+/// `(block_n, block_k)` of the matrix-vector kernel on the CPU.
+const CPU_GEMV: [(i32, i32); 7] = [
+    (16, 256),
+    (8, 256),
+    (32, 256),
+    (16, 512),
+    (32, 512),
+    (16, 128),
+    (64, 256),
+];
+
+/// `(block_n, block_k, num_warps)` of the matrix-vector kernel on GPUs.
+const GPU_GEMV: [(i32, i32, u32); 7] = [
+    (16, 256, 4),
+    (32, 256, 4),
+    (64, 256, 4),
+    (32, 512, 4),
+    (64, 128, 4),
+    (128, 256, 8),
+    (16, 512, 4),
+];
+
+fn on_gpu(device: &Device) -> bool {
+    device.backend() == Backend::Cuda
+}
+
+/// The matmul configurations for `device`'s backend, made by `make(block_m, block_n, block_k)`.
+fn matmul_space<C: Specialization>(
+    gpu: bool,
+    make: impl Fn(i32, i32, i32) -> Config<C>,
+) -> Vec<Config<C>> {
+    if gpu {
+        GPU_MATMUL
+            .iter()
+            .map(|&(bm, bn, bk, w)| make(bm, bn, bk).num_warps(w))
+            .collect()
+    } else {
+        CPU_MATMUL
+            .iter()
+            .map(|&(bm, bn, bk)| make(bm, bn, bk))
+            .collect()
+    }
+}
+
+/// Whether `block_m` only adds masked rows for the launch's `m`.
+fn block_m_too_large(block_m: i32, key: &TuneKey, gpu: bool) -> bool {
+    let m = key.get("m").unwrap_or(1).max(1) as u64;
+    let useful = m.next_power_of_two().max(if gpu { 16 } else { 1 });
+    block_m as u64 > useful
+}
+
+/// Tuners built once per process and configuration space: (GPU or not, a constexpr flag).
+struct Tuners<T> {
+    slots: [OnceLock<T>; 4],
+}
+
+impl<T> Tuners<T> {
+    const fn new() -> Self {
+        Tuners {
+            slots: [const { OnceLock::new() }; 4],
+        }
+    }
+
+    fn get(&self, gpu: bool, flag: bool, build: impl FnOnce() -> T) -> &T {
+        self.slots[usize::from(gpu) * 2 + usize::from(flag)].get_or_init(build)
+    }
+}
+
+fn ceil_div(a: i32, b: i32) -> u32 {
+    (a.max(0) as u32).div_ceil(b as u32)
+}
+
+fn matmul_grid(m: i32, n: i32, block_m: i32, block_n: i32) -> Grid {
+    Grid([ceil_div(m, block_m), ceil_div(n, block_n), 1])
+}
+
+/// `c[m, n] = x[m, k] (i8) x W[n, k]^T` with `W` packed ternary (`[n, k / 4]` bytes), exact
+/// `i32`: the matrix-vector kernel up to [`GEMV_MAX_ROWS`] rows, the tiled one above.
+pub struct TernaryMatmul<'a> {
+    /// Activations, `[m, k]`.
+    pub x: &'a Buffer<i8>,
+    /// Packed ternary weights, `[n, k / 4]`.
+    pub w: &'a Buffer<u8>,
+    /// The output, `[m, n]`.
+    pub c: &'a Buffer<i32>,
+    /// Rows of `x`.
+    pub m: i32,
+    /// Output features.
+    pub n: i32,
+    /// Input features (a multiple of 4).
+    pub k: i32,
+}
+
+static GEMV: Tuners<ternary::w2a8_gemv::Autotuned> = Tuners::new();
+static TERNARY: Tuners<ternary::w2a8_matmul::Autotuned> = Tuners::new();
+
+fn gemv_tuner(gpu: bool) -> &'static ternary::w2a8_gemv::Autotuned {
+    GEMV.get(gpu, false, || {
+        let configs: Vec<_> = if gpu {
+            GPU_GEMV
+                .iter()
+                .map(|&(bn, bk, w)| ternary::w2a8_gemv::config(bn, bk).num_warps(w))
+                .collect()
+        } else {
+            CPU_GEMV
+                .iter()
+                .map(|&(bn, bk)| ternary::w2a8_gemv::config(bn, bk))
+                .collect()
+        };
+        ternary::w2a8_gemv::autotune(configs).key(&["m", "n", "k"])
+    })
+}
+
+fn ternary_tuner(gpu: bool) -> &'static ternary::w2a8_matmul::Autotuned {
+    TERNARY.get(gpu, false, || {
+        ternary::w2a8_matmul::autotune(matmul_space(gpu, ternary::w2a8_matmul::config))
+            .key(&["m", "n", "k"])
+            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+    })
+}
+
+impl TernaryMatmul<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed).
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        let gpu = on_gpu(device);
+        let Self { x, w, c, m, n, k } = *self;
+        if m <= GEMV_MAX_ROWS {
+            gemv_tuner(gpu).launch(
+                device,
+                |cfg| (ceil_div(n, cfg.block_n), m.max(0) as u32),
+                x,
+                w,
+                c,
+                m,
+                n,
+                k,
+            )
+        } else {
+            ternary_tuner(gpu).launch(
+                device,
+                |cfg| matmul_grid(m, n, cfg.block_m, cfg.block_n),
+                x,
+                w,
+                c,
+                m,
+                n,
+                k,
+            )
+        }
+    }
+
+    /// The configuration a launch would use and how it was chosen (tuning now when needed).
+    pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
+        let gpu = on_gpu(device);
+        let Self { x, w, c, m, n, k } = *self;
+        Ok(if m <= GEMV_MAX_ROWS {
+            gemv_tuner(gpu)
+                .best(
+                    device,
+                    |cfg| (ceil_div(n, cfg.block_n), m.max(0) as u32),
+                    x,
+                    w,
+                    c,
+                    m,
+                    n,
+                    k,
+                )?
+                .1
+        } else {
+            ternary_tuner(gpu)
+                .best(
+                    device,
+                    |cfg| matmul_grid(m, n, cfg.block_m, cfg.block_n),
+                    x,
+                    w,
+                    c,
+                    m,
+                    n,
+                    k,
+                )?
+                .1
+        })
+    }
+}
+
+/// The ternary linear layer on quantized activations:
+/// `y[m, n] = (x x Wq^T)[m, n] * scale_x[m] * scale_w[n * w_scale_stride] (+ bias[n])`.
+pub struct TernaryLinear<'a> {
+    /// int8 activations, `[m, k]`.
+    pub x: &'a Buffer<i8>,
+    /// Their per-row scales, `[m]`.
+    pub scale_x: &'a Buffer<f32>,
+    /// Packed ternary weights, `[n, k / 4]`.
+    pub w: &'a Buffer<u8>,
+    /// Weight scales: one (`w_scale_stride` 0) or one per row (stride 1).
+    pub scale_w: &'a Buffer<f32>,
+    /// The bias, `[n]`, when `has_bias` (else any buffer, not read).
+    pub bias: &'a Buffer<f32>,
+    /// Whether to add `bias`.
+    pub has_bias: bool,
+    /// The output, `[m, n]`.
+    pub y: &'a Buffer<f32>,
+    /// Rows.
+    pub m: i32,
+    /// Output features.
+    pub n: i32,
+    /// Input features.
+    pub k: i32,
+    /// 0 for one weight scale, 1 for one per output row.
+    pub w_scale_stride: i32,
+}
+
+static LINEAR: Tuners<ternary::w2a8_linear::Autotuned> = Tuners::new();
+
+fn linear_tuner(gpu: bool, has_bias: bool) -> &'static ternary::w2a8_linear::Autotuned {
+    LINEAR.get(gpu, has_bias, || {
+        let make = |bm, bn, bk| ternary::w2a8_linear::config(has_bias, bm, bn, bk);
+        ternary::w2a8_linear::autotune(matmul_space(gpu, make))
+            .key(&["m", "n", "k"])
+            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+    })
+}
+
+impl TernaryLinear<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed).
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        let a = self;
+        let (m, n) = (a.m, a.n);
+        linear_tuner(on_gpu(device), a.has_bias).launch(
+            device,
+            |c| matmul_grid(m, n, c.block_m, c.block_n),
+            a.x,
+            a.scale_x,
+            a.w,
+            a.scale_w,
+            a.bias,
+            a.y,
+            m,
+            n,
+            a.k,
+            a.w_scale_stride,
+        )
+    }
+}
+
+/// Activations of an int4 matmul: `f16` (W4A16) or int8 with per-row scales (W4A8).
+#[derive(Copy, Clone)]
+pub enum Int4Activations<'a> {
+    /// `f16 [m, k]`; the weights are dequantized to `f16`.
+    F16(&'a Buffer<crate::f16>),
+    /// `i8 [m, k]` and per-row scales `[m]`; exact `i32` sums per group.
+    I8 {
+        /// The values.
+        values: &'a Buffer<i8>,
+        /// The per-row scales.
+        scales: &'a Buffer<f32>,
+    },
+}
+
+/// `y[m, n] = x[m, k] x dequant(W)[n, k]^T` with `W` signed int4, 16 per `u64` along K, and
+/// one scale per `group` of K per row, `f32` out.
+pub struct Int4Matmul<'a> {
+    /// The activations.
+    pub x: Int4Activations<'a>,
+    /// Packed int4 weights, `[n, k / 16]` words.
+    pub w: &'a Buffer<u64>,
+    /// Group scales, `[n, k / group]`.
+    pub scales: &'a Buffer<f32>,
+    /// The output, `[m, n]`.
+    pub y: &'a Buffer<f32>,
+    /// Rows.
+    pub m: i32,
+    /// Output features.
+    pub n: i32,
+    /// Input features.
+    pub k: i32,
+    /// The group size along K (a multiple of 16, or `k`).
+    pub group: i32,
+}
+
+static W4A16: Tuners<int4::w4a16_matmul::Autotuned> = Tuners::new();
+static W4A8: Tuners<int4::w4a8_matmul::Autotuned> = Tuners::new();
+
+fn w4a16_tuner(gpu: bool) -> &'static int4::w4a16_matmul::Autotuned {
+    W4A16.get(gpu, false, || {
+        let make = |bm, bn, bk| int4::w4a16_matmul::config(true, bm, bn, bk);
+        int4::w4a16_matmul::autotune(matmul_space(gpu, make))
+            .key(&["m", "n", "k", "group"])
+            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+    })
+}
+
+fn w4a8_tuner(gpu: bool) -> &'static int4::w4a8_matmul::Autotuned {
+    W4A8.get(gpu, false, || {
+        let make = |bm, bn, bk| int4::w4a8_matmul::config(true, bm, bn, bk);
+        int4::w4a8_matmul::autotune(matmul_space(gpu, make))
+            .key(&["m", "n", "k", "group"])
+            .prune(move |c, key| {
+                // Exact group sums need whole groups per step (or one group per row).
+                let (group, k) = (key.get("group").unwrap_or(0), key.get("k").unwrap_or(0));
+                let splits_groups = group % i64::from(c.constexprs.block_k) != 0 && group != k;
+                splits_groups || block_m_too_large(c.constexprs.block_m, key, gpu)
+            })
+    })
+}
+
+impl Int4Matmul<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed).
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        let gpu = on_gpu(device);
+        let Self {
+            x,
+            w,
+            scales,
+            y,
+            m,
+            n,
+            k,
+            group,
+        } = *self;
+        let grid = |bm, bn| matmul_grid(m, n, bm, bn);
+        match x {
+            Int4Activations::F16(x) => w4a16_tuner(gpu).launch(
+                device,
+                |c| grid(c.block_m, c.block_n),
+                x,
+                w,
+                scales,
+                y,
+                m,
+                n,
+                k,
+                group,
+            ),
+            Int4Activations::I8 { values, scales: sx } => w4a8_tuner(gpu).launch(
+                device,
+                |c| grid(c.block_m, c.block_n),
+                values,
+                sx,
+                w,
+                scales,
+                y,
+                m,
+                n,
+                k,
+                group,
+            ),
+        }
+    }
+
+    /// The configuration a launch would use and how it was chosen (tuning now when needed).
+    pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
+        let gpu = on_gpu(device);
+        let Self {
+            x,
+            w,
+            scales,
+            y,
+            m,
+            n,
+            k,
+            group,
+        } = *self;
+        let grid = |bm, bn| matmul_grid(m, n, bm, bn);
+        Ok(match x {
+            Int4Activations::F16(x) => {
+                w4a16_tuner(gpu)
+                    .best(
+                        device,
+                        |c| grid(c.block_m, c.block_n),
+                        x,
+                        w,
+                        scales,
+                        y,
+                        m,
+                        n,
+                        k,
+                        group,
+                    )?
+                    .1
+            }
+            Int4Activations::I8 { values, scales: sx } => {
+                w4a8_tuner(gpu)
+                    .best(
+                        device,
+                        |c| grid(c.block_m, c.block_n),
+                        values,
+                        sx,
+                        w,
+                        scales,
+                        y,
+                        m,
+                        n,
+                        k,
+                        group,
+                    )?
+                    .1
+            }
+        })
+    }
+}
