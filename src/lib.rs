@@ -46,8 +46,10 @@ pub use bitmat_codegen as codegen;
 pub use bitmat_ir as ir;
 pub use bitmat_ir::{dsl, Element};
 pub use bitmat_macros::bitkernel;
+pub use bitmat_runtime::disk::DiskCache;
 /// Vendor baselines of benchmarks on CUDA (cuBLAS fp16 GEMM, device-to-device copy).
 pub use bitmat_runtime::peer as runtime_peer;
+pub use bitmat_runtime::stats::{stats, Stats};
 pub use bitmat_runtime::{
     Backend, Buffer, Config, Constexpr, ConstexprValue, Device, Error as RuntimeError, Grid,
     KernelArg, KernelId, LaunchOptions, Specialization,

@@ -38,7 +38,8 @@ pub struct LaunchOptions {
     pub num_warps: u32,
     /// Software-pipelining depth of runtime loops on GPUs.
     pub num_stages: u32,
-    /// Threads that run the programs of a grid on the CPU (`None`: all of rayon's pool).
+    /// Threads that run the programs of a grid on the CPU (`None`: all of rayon's pool). It
+    /// does not change the compiled code, so it is not part of any cache key.
     pub cpu_threads: Option<usize>,
 }
 
@@ -95,8 +96,9 @@ impl<'a> KernelArg<'a> {
     }
 }
 
-/// Launches a kernel: specializes it with `build` unless cached on `device`, checks the
-/// arguments against its parameters, and runs it over `grid`.
+/// Launches a kernel: takes it from `device`'s memory cache, or specializes it with `build`
+/// and then loads it from the disk cache or compiles it (see [`Device::disk_cache`]); checks
+/// the arguments against its parameters, and runs it over `grid`.
 pub fn launch_kernel<E: From<Error>>(
     device: &Device,
     id: &KernelId,
@@ -105,15 +107,10 @@ pub fn launch_kernel<E: From<Error>>(
     options: &LaunchOptions,
     args: &[KernelArg<'_>],
 ) -> Result<(), E> {
-    let key = CacheKey {
-        name: id.name.to_string(),
-        source_hash: id.source_hash,
-        constexprs: id.constexprs.clone(),
-        num_warps: options.num_warps,
-    };
+    let key = CacheKey::new(id, device.backend(), options);
     let compiled = device.inner.cache.get_or_build(key, || {
         let ir = build()?;
-        Ok::<_, E>(backend::compile(device, ir, options)?)
+        Ok::<_, E>(backend::compile(device, id, ir, options)?)
     })?;
     check_arguments(device, &compiled.ir, args)?;
     check_grid(grid)?;

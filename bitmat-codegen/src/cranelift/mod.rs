@@ -224,7 +224,10 @@ impl CpuKernel {
         map.copy_from_slice(&obj.code);
         let base = map.as_ptr() as usize;
         if base % obj.alignment as usize != 0 {
-            return Err(load_err(format!("mapping not aligned to {}", obj.alignment)));
+            return Err(load_err(format!(
+                "mapping not aligned to {}",
+                obj.alignment
+            )));
         }
         for r in &obj.relocs {
             let at = r.offset as usize;

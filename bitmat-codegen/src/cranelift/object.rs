@@ -315,7 +315,10 @@ impl CpuObject {
                 RelocKind::Abs8 => 8,
             };
             let start = r.offset as usize;
-            if start.checked_add(size).is_none_or(|end| end > self.code.len()) {
+            if start
+                .checked_add(size)
+                .is_none_or(|end| end > self.code.len())
+            {
                 return bad(format!(
                     "relocation at {start} outside the code ({} bytes)",
                     self.code.len()
