@@ -125,3 +125,23 @@ fn truncated_or_malformed_objects_are_rejected() {
     }
     assert!(caught > 0);
 }
+
+#[test]
+fn ptx_modules_round_trip_and_reject_malformed_bytes() {
+    use bitmat_codegen::ptx::{compile_ptx, PtxModule, PtxTarget};
+    let m = compile_ptx(&helper_kernel(), PtxTarget::Sm90, 4).unwrap();
+    let bytes = m.to_bytes();
+    assert_eq!(PtxModule::from_bytes(&bytes).unwrap(), m);
+    for len in 0..bytes.len() {
+        assert!(PtxModule::from_bytes(&bytes[..len]).is_err(), "{len}");
+    }
+    let mut trailing = bytes.clone();
+    trailing.push(1);
+    assert!(PtxModule::from_bytes(&trailing).is_err());
+    let mut bad = m.clone();
+    bad.threads = 100;
+    assert!(PtxModule::from_bytes(&bad.to_bytes()).is_err());
+    let mut bad = m;
+    bad.entry = "not an entry".into();
+    assert!(PtxModule::from_bytes(&bad.to_bytes()).is_err());
+}
