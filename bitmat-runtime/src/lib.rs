@@ -6,7 +6,7 @@
 //!
 //! A launch ([`launch_kernel`]) looks the kernel up in the device's memory cache, then in the
 //! on-disk cache ([`disk`], shared by processes), and compiles it only when both miss; see
-//! the `cache` module for the keys, and [`stats`] for counters that show which path was taken.
+//! the `cache` module for the keys, and [`stats()`] for counters that show which path was taken.
 
 mod backend;
 mod buffer;
