@@ -51,6 +51,7 @@ pub use bitmat_ir::{dsl, Element};
 pub use bitmat_macros::bitkernel;
 /// The on-disk cache of compiled kernels and tuning results.
 pub use bitmat_runtime::disk;
+pub use bitmat_runtime::disk::DiskCache;
 /// Vendor baselines of benchmarks on CUDA (cuBLAS fp16 GEMM, device-to-device copy).
 pub use bitmat_runtime::peer as runtime_peer;
 /// Autotuning: configurations, keys, the tuner, stored results and their export/import.

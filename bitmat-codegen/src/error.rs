@@ -27,6 +27,26 @@ pub enum CodegenError {
         /// Cranelift's message.
         message: String,
     },
+    /// Cranelift emitted a relocation the CPU loader does not resolve (a kind other than an
+    /// absolute 8-byte address, or a target other than a bitmat helper or a known libcall).
+    #[error("kernel `{kernel}`: unsupported relocation: {message}")]
+    Relocation {
+        /// The kernel's name.
+        kernel: String,
+        /// The relocation, and why it is not supported.
+        message: String,
+    },
+    /// A serialized CPU object is malformed (truncated, bad lengths or relocation offsets).
+    #[error("malformed CPU object: {0}")]
+    Object(String),
+    /// Compiled code could not be mapped into executable memory.
+    #[error("kernel `{kernel}`: cannot load code: {message}")]
+    Load {
+        /// The kernel's name.
+        kernel: String,
+        /// The operating system's error.
+        message: String,
+    },
     /// A launch option is out of range.
     #[error("invalid option: {0}")]
     Option(String),

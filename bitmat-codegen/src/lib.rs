@@ -1,6 +1,7 @@
 //! Backends of bitmat: each lowers a verified [`bitmat_ir::Kernel`] to code for one target.
 //!
-//! - [`cranelift`]: the CPU backend, a vectorized Cranelift JIT whose programs run in
+//! - [`cranelift`]: the CPU backend, vectorized code compiled by Cranelift to a serializable
+//!   [`CpuObject`] and loaded into executable memory as a [`CpuKernel`], whose programs run in
 //!   parallel on rayon's pool.
 //! - [`ptx`]: NVIDIA GPUs, as PTX text (assembled by the CUDA driver at load time).
 //!
@@ -11,5 +12,9 @@ mod error;
 pub mod ptx;
 
 pub use bitmat_ir::Kernel;
-pub use cranelift::CpuKernel;
+pub use cranelift::{CpuKernel, CpuObject};
 pub use error::CodegenError;
+
+/// A blake3 digest (hex) of this crate's `src/` tree and `Cargo.toml` at build time: part of
+/// bitmat's compiler version, so that code cached on disk is never reused by another build.
+pub const SRC_DIGEST: &str = env!("BITMAT_SRC_DIGEST");

@@ -23,3 +23,7 @@ pub use kernel::{
 };
 pub use scalar::Scalar;
 pub use types::{DType, ElemType, TileType};
+
+/// A blake3 digest (hex) of this crate's `src/` tree and `Cargo.toml` at build time: part of
+/// bitmat's compiler version, so that code cached on disk is never reused by another build.
+pub const SRC_DIGEST: &str = env!("BITMAT_SRC_DIGEST");

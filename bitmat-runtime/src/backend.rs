@@ -3,15 +3,18 @@
 use crate::buffer::{lock, Storage};
 use crate::cuda::{CudaArg, CudaKernel};
 use crate::device::{Backend, Device};
+use crate::disk::EntryKind;
 use crate::error::Error;
-use crate::launch::{Grid, KernelArg, LaunchOptions};
-use bitmat_codegen::CpuKernel;
+use crate::launch::{Grid, KernelArg, KernelId, LaunchOptions};
+use bitmat_codegen::ptx::PtxModule;
+use bitmat_codegen::{CodegenError, CpuKernel, CpuObject};
 use bitmat_ir::interp::{self, ArgValue};
 use bitmat_ir::{with_host_data, HostData, Kernel};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-/// A kernel ready to run on one backend: its verified IR (for argument checks) and the
-/// backend's code.
+/// A kernel ready to run on one backend: its verified IR (for argument checks, and what the
+/// interpreter runs) and the backend's code, nothing else.
 pub(crate) struct Compiled {
     /// The specialized, verified IR.
     pub(crate) ir: Kernel,
@@ -34,28 +37,63 @@ fn no_context() -> Error {
     }
 }
 
-/// Compiles `ir` for `device`'s backend.
+/// The backend code for `ir` on `device` (whose memory cache missed): read from the device's
+/// disk cache when an entry for the kernel's disk key is there and loads, else compiled and
+/// written to the disk cache. The interpreter compiles nothing and never touches the disk.
 pub(crate) fn compile(
     device: &Device,
+    id: &KernelId,
     ir: Kernel,
     options: &LaunchOptions,
 ) -> Result<Compiled, Error> {
-    let started = std::time::Instant::now();
-    let code = match device.backend() {
-        Backend::Interpreter => {
-            return Ok(Compiled {
-                ir,
-                code: Code::Interpreter,
-            })
+    let backend = device.backend();
+    if backend == Backend::Interpreter {
+        return Ok(Compiled {
+            ir,
+            code: Code::Interpreter,
+        });
+    }
+    let disk = match device.disk_cache() {
+        Some(cache) => Some((device.disk_key(id, &ir, options)?, cache)),
+        None => None,
+    };
+    if let Some((key, cache)) = &disk {
+        let started = Instant::now();
+        if let Some(bytes) = cache.read(EntryKind::Kernel, key) {
+            match load(device, &ir, options, &bytes) {
+                Ok(code) => {
+                    crate::stats::bump(&crate::stats::COUNTERS.disk_loads);
+                    tracing::debug!(
+                        kernel = %ir.name,
+                        device = %device,
+                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        "loaded from disk cache"
+                    );
+                    return Ok(Compiled { ir, code });
+                }
+                Err(e) => tracing::warn!(
+                    kernel = %ir.name,
+                    dir = %cache.root().display(),
+                    error = %e,
+                    "cache entry ignored; it will be rebuilt"
+                ),
+            }
         }
+    }
+    let started = Instant::now();
+    let (code, payload) = match backend {
+        Backend::Interpreter => unreachable!("handled above"),
         Backend::Cranelift => {
-            let code = CpuKernel::compile(&ir).map_err(Error::Codegen)?;
-            crate::dump::dump("clif", &ir.name, || code.clif().to_string());
-            Code::Cpu(Box::new(code))
+            let obj = CpuObject::compile(&ir)?;
+            crate::dump::dump("clif", &ir.name, || obj.clif().to_string());
+            let kernel = CpuKernel::load(&obj)?;
+            (Code::Cpu(Box::new(kernel)), obj.to_bytes())
         }
         Backend::Cuda => {
             let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;
-            Code::Cuda(cuda.compile(&ir, options.num_warps)?)
+            let module = cuda.generate(&ir, options.num_warps)?;
+            let kernel = cuda.load(&ir.name, &module)?;
+            (Code::Cuda(kernel), module.to_bytes())
         }
     };
     crate::stats::bump(&crate::stats::COUNTERS.compilations);
@@ -65,7 +103,52 @@ pub(crate) fn compile(
         ms = started.elapsed().as_secs_f64() * 1e3,
         "compiled"
     );
+    if let Some((key, cache)) = &disk {
+        if cache.write(EntryKind::Kernel, key, &payload) {
+            tracing::debug!(
+                kernel = %ir.name,
+                dir = %cache.root().display(),
+                bytes = payload.len(),
+                "wrote disk cache entry"
+            );
+        }
+    }
     Ok(Compiled { ir, code })
+}
+
+/// Loads the payload of a disk cache entry for `ir`: a CPU object mapped into executable
+/// memory, or PTX loaded by the driver. A payload that does not decode, or describes another
+/// kernel, is an error (the caller then rebuilds it).
+fn load(
+    device: &Device,
+    ir: &Kernel,
+    options: &LaunchOptions,
+    bytes: &[u8],
+) -> Result<Code, Error> {
+    let mismatch = |what: &str| {
+        Error::Codegen(CodegenError::Object(format!(
+            "entry holds {what} than kernel `{}` needs",
+            ir.name
+        )))
+    };
+    match device.backend() {
+        Backend::Interpreter => Ok(Code::Interpreter),
+        Backend::Cranelift => {
+            let obj = CpuObject::from_bytes(bytes)?;
+            if obj.name() != ir.name || obj.params() != ir.params.len() {
+                return Err(mismatch("another kernel"));
+            }
+            Ok(Code::Cpu(Box::new(CpuKernel::load(&obj)?)))
+        }
+        Backend::Cuda => {
+            let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;
+            let module = PtxModule::from_bytes(bytes)?;
+            if module.threads != options.num_warps.saturating_mul(32) {
+                return Err(mismatch("another CTA size"));
+            }
+            Ok(Code::Cuda(cuda.load(&ir.name, &module)?))
+        }
+    }
 }
 
 /// Distinct host buffers, and each argument as the interpreter sees it.

@@ -1,18 +1,122 @@
-//! The in-memory cache of compiled kernels of one device.
+//! Kernel cache keys, and the in-memory cache of compiled kernels of one device.
+//!
+//! Two levels, looked up in order by [`crate::launch_kernel`]:
+//! 1. in memory, per device: [`CacheKey`] (kernel name, source hash, constexprs, and the
+//!    launch options that change the code on the device's backend). A hit costs a hash
+//!    lookup; the kernel is not even specialized.
+//! 2. on disk ([`crate::disk`], `EntryKind::Kernel`), shared by processes: [`disk_key`], which
+//!    also covers the compiler version, the backend and target, and a hash of the specialized
+//!    IR (so a change to an inlined helper, which the source hash does not see, is a miss). A
+//!    disk lookup therefore specializes the kernel (cheap) but does not compile it.
 
 use crate::backend::Compiled;
 use crate::constexpr::ConstexprValue;
+use crate::device::Backend;
+use crate::launch::{KernelId, LaunchOptions};
+use bitmat_ir::Kernel;
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
-/// What identifies a compiled kernel on a device.
+/// The launch options that change the code a backend generates: `num_warps` and `num_stages`
+/// on CUDA, none on the CPU and the interpreter. (`cpu_threads` only changes how programs are
+/// scheduled, never the code.)
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct CodeOptions {
+    /// Warps per program (CUDA).
+    num_warps: Option<u32>,
+    /// Software-pipelining depth (CUDA).
+    num_stages: Option<u32>,
+}
+
+impl CodeOptions {
+    /// The options of `options` that matter on `backend`.
+    pub(crate) fn new(backend: Backend, options: &LaunchOptions) -> CodeOptions {
+        match backend {
+            Backend::Cuda => CodeOptions {
+                num_warps: Some(options.num_warps),
+                num_stages: Some(options.num_stages),
+            },
+            Backend::Cranelift | Backend::Interpreter => CodeOptions::default(),
+        }
+    }
+}
+
+impl fmt::Display for CodeOptions {
+    /// `num_warps=4 num_stages=2`, or `-` when no option matters.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut any = false;
+        for (name, v) in [
+            ("num_warps", self.num_warps),
+            ("num_stages", self.num_stages),
+        ] {
+            if let Some(v) = v {
+                write!(f, "{}{name}={v}", if any { " " } else { "" })?;
+                any = true;
+            }
+        }
+        if !any {
+            f.write_str("-")?;
+        }
+        Ok(())
+    }
+}
+
+/// What identifies a compiled kernel in a device's memory.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct CacheKey {
     pub(crate) name: String,
     pub(crate) source_hash: u64,
     pub(crate) constexprs: Vec<ConstexprValue>,
-    /// Warps per program (GPU code depends on it).
-    pub(crate) num_warps: u32,
+    /// The launch options that change the code on the device's backend.
+    pub(crate) options: CodeOptions,
+}
+
+impl CacheKey {
+    /// The key of kernel `id` launched with `options` on `backend`.
+    pub(crate) fn new(id: &KernelId, backend: Backend, options: &LaunchOptions) -> CacheKey {
+        CacheKey {
+            name: id.name.to_string(),
+            source_hash: id.source_hash,
+            constexprs: id.constexprs.clone(),
+            options: CodeOptions::new(backend, options),
+        }
+    }
+}
+
+/// The key of a compiled kernel in the disk cache: one line per component, so that an entry
+/// (which records its key) says what it holds.
+///
+/// ```text
+/// bitmat kernel
+/// version 0.1.0+1a2b3c4d5e6f.0a1b2c3d4e5f.a0b1c2d3e4f5
+/// backend cranelift
+/// target x86_64-unknown-linux-gnu x64 [has_sse3=1,...] [opt_level=speed,...]
+/// options -
+/// kernel w2a8_matmul
+/// source 0123456789abcdef
+/// constexprs [Int(64), Int(32), Bool(true)]
+/// ir <blake3 of the specialized IR's text>
+/// ```
+pub(crate) fn disk_key(
+    backend: Backend,
+    target: &str,
+    options: CodeOptions,
+    id: &KernelId,
+    ir: &Kernel,
+) -> String {
+    let ir_hash = blake3::hash(ir.to_string().as_bytes());
+    format!(
+        "bitmat kernel\nversion {}\nbackend {}\ntarget {}\noptions {}\nkernel {}\nsource {:016x}\nconstexprs {:?}\nir {}",
+        crate::version::compiler_version(),
+        backend.name(),
+        target,
+        options,
+        id.name,
+        id.source_hash,
+        id.constexprs,
+        ir_hash.to_hex(),
+    )
 }
 
 /// Compiled kernels by key.
@@ -29,6 +133,7 @@ impl KernelCache {
         build: impl FnOnce() -> Result<Compiled, E>,
     ) -> Result<Arc<Compiled>, E> {
         if let Some(k) = self.lock().get(&key) {
+            tracing::trace!(kernel = %key.name, "memory cache hit");
             return Ok(Arc::clone(k));
         }
         // Build outside the lock: specialization runs user code, which may launch kernels.
@@ -43,5 +148,84 @@ impl KernelCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<Compiled>>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitmat_ir::{DType, KernelBuilder, ParamKind};
+
+    fn id(constexpr: i128) -> KernelId {
+        KernelId {
+            name: "k",
+            source_hash: 1,
+            constexprs: vec![ConstexprValue::Int(constexpr)],
+        }
+    }
+
+    fn ir() -> Kernel {
+        let mut b = KernelBuilder::new("k");
+        b.param("x", ParamKind::Ptr(DType::F32));
+        b.finish().unwrap()
+    }
+
+    fn opts(num_warps: u32, num_stages: u32, cpu_threads: Option<usize>) -> LaunchOptions {
+        LaunchOptions {
+            num_warps,
+            num_stages,
+            cpu_threads,
+        }
+    }
+
+    #[test]
+    fn cuda_keys_depend_on_warps_and_stages_and_cpu_keys_do_not() {
+        let base = opts(4, 2, None);
+        for other in [opts(8, 2, None), opts(4, 3, None)] {
+            for backend in [Backend::Cuda, Backend::Cranelift, Backend::Interpreter] {
+                let same = backend != Backend::Cuda;
+                let (a, b) = (
+                    CacheKey::new(&id(1), backend, &base),
+                    CacheKey::new(&id(1), backend, &other),
+                );
+                assert_eq!(a == b, same, "{backend:?} {other:?}");
+                let disk = |o: &LaunchOptions| {
+                    disk_key(backend, "t", CodeOptions::new(backend, o), &id(1), &ir())
+                };
+                assert_eq!(disk(&base) == disk(&other), same, "{backend:?} {other:?}");
+            }
+        }
+        // CPU threads never change code, on any backend.
+        for backend in [Backend::Cuda, Backend::Cranelift] {
+            assert_eq!(
+                CacheKey::new(&id(1), backend, &base),
+                CacheKey::new(&id(1), backend, &opts(4, 2, Some(3)))
+            );
+        }
+        assert_ne!(
+            CacheKey::new(&id(1), Backend::Cuda, &base),
+            CacheKey::new(&id(2), Backend::Cuda, &base)
+        );
+        let cuda = disk_key(
+            Backend::Cuda,
+            "sm_90",
+            CodeOptions::new(Backend::Cuda, &base),
+            &id(1),
+            &ir(),
+        );
+        assert!(
+            cuda.contains("target sm_90\noptions num_warps=4 num_stages=2\n"),
+            "{cuda}"
+        );
+        assert_ne!(
+            cuda,
+            disk_key(
+                Backend::Cuda,
+                "sm_80",
+                CodeOptions::new(Backend::Cuda, &base),
+                &id(1),
+                &ir()
+            )
+        );
     }
 }

@@ -13,7 +13,9 @@ use cudarc::driver::{
 };
 use std::sync::{Arc, Mutex};
 
-/// An opened CUDA device.
+/// An opened CUDA device. Kernels are generated ([`CudaDev::generate`]) or read from the
+/// disk cache as a [`PtxModule`] (PTX text, entry, shared memory, threads), then loaded
+/// ([`CudaDev::load`]).
 pub(crate) struct CudaDev {
     /// The stream every launch and copy of the device goes to.
     pub(crate) stream: Arc<CudaStream>,
@@ -28,10 +30,14 @@ pub(crate) struct CudaDev {
 /// Device memory of a buffer, as bytes.
 pub(crate) type DeviceBytes = Arc<Mutex<CudaSlice<u8>>>;
 
-/// A kernel loaded on a device.
+/// A kernel loaded on a device: its function and what a launch needs (the PTX text is not
+/// kept).
 pub(crate) struct CudaKernel {
     func: CudaFunction,
-    module: PtxModule,
+    /// Threads per CTA.
+    threads: u32,
+    /// Bytes of dynamic shared memory per CTA.
+    shared_bytes: u32,
 }
 
 pub(crate) fn driver(kernel: &str, what: &str, e: impl std::fmt::Debug) -> Error {
@@ -140,25 +146,34 @@ impl CudaDev {
         Ok(from_bytes(&bytes[..n.min(bytes.len())]))
     }
 
-    /// Compiles `ir` to PTX and loads it.
-    pub(crate) fn compile(&self, ir: &Kernel, num_warps: u32) -> Result<CudaKernel, Error> {
+    /// Compiles `ir` to PTX for this device's target (bitmat's PTX generation only).
+    pub(crate) fn generate(&self, ir: &Kernel, num_warps: u32) -> Result<PtxModule, Error> {
         let module = compile_ptx(ir, self.target, num_warps)?;
         crate::dump::dump("ptx", &ir.name, || module.text.clone());
+        Ok(module)
+    }
+
+    /// Loads `module` (just generated, or read from the disk cache) through the driver.
+    pub(crate) fn load(&self, kernel: &str, module: &PtxModule) -> Result<CudaKernel, Error> {
         let ctx = self.stream.context();
         let m = ctx
             .load_module(cudarc::nvrtc::Ptx::from_src(module.text.clone()))
-            .map_err(|e| driver(&ir.name, "loading the PTX module", e))?;
+            .map_err(|e| driver(kernel, "loading the PTX module", e))?;
         let func = m
             .load_function(&module.entry)
-            .map_err(|e| driver(&ir.name, "finding the entry point", e))?;
+            .map_err(|e| driver(kernel, "finding the entry point", e))?;
         if module.shared_bytes > 48 * 1024 {
             func.set_attribute(
                 CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 module.shared_bytes as i32,
             )
-            .map_err(|e| driver(&ir.name, "requesting dynamic shared memory", e))?;
+            .map_err(|e| driver(kernel, "requesting dynamic shared memory", e))?;
         }
-        Ok(CudaKernel { func, module })
+        Ok(CudaKernel {
+            func,
+            threads: module.threads,
+            shared_bytes: module.shared_bytes,
+        })
     }
 
     /// Launches `k` over `grid` with `args` (buffers and scalars in parameter order).
@@ -212,8 +227,8 @@ impl CudaDev {
         }
         let cfg = LaunchConfig {
             grid_dim: (grid[0], grid[1], grid[2]),
-            block_dim: (k.module.threads, 1, 1),
-            shared_mem_bytes: k.module.shared_bytes,
+            block_dim: (k.threads, 1, 1),
+            shared_mem_bytes: k.shared_bytes,
         };
         // SAFETY: the arguments match the entry's parameters: the runtime checked them
         // against the kernel's IR, and `compile_ptx` declares a `.u64` per buffer and 64-bit
@@ -251,11 +266,11 @@ impl CudaDev {
         };
         let func = |r: Result<i32, _>| r.map_err(|e| driver(name, "reading a kernel attribute", e));
         Ok(CudaResources {
-            threads: k.module.threads,
+            threads: k.threads,
             registers: func(k.func.num_regs())?,
             max_registers: device(A::CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK)?,
             shared_bytes: i64::from(func(k.func.shared_size_bytes())?)
-                + i64::from(k.module.shared_bytes),
+                + i64::from(k.shared_bytes),
             max_shared_bytes: i64::from(device(
                 A::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
             )?),

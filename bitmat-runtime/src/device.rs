@@ -1,13 +1,15 @@
 //! Devices: where buffers live and kernels run.
 
 use crate::buffer::Buffer;
-use crate::cache::KernelCache;
+use crate::cache::{disk_key, CodeOptions, KernelCache};
 use crate::cuda::CudaDev;
+use crate::disk::DiskCache;
 use crate::error::Error;
-use bitmat_ir::Element;
+use crate::launch::{KernelId, LaunchOptions};
+use bitmat_ir::{Element, Kernel};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// How a device runs kernels.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -36,11 +38,31 @@ pub(crate) struct DeviceInner {
     pub(crate) backend: Backend,
     pub(crate) label: String,
     pub(crate) cache: KernelCache,
+    /// The on-disk kernel cache compiled kernels are read from and written to.
+    pub(crate) disk: RwLock<Option<DiskCache>>,
     /// The CUDA context, for [`Backend::Cuda`].
     pub(crate) cuda: Option<CudaDev>,
 }
 
-/// A device: the reference interpreter, the CPU or a CUDA GPU. Cheap to clone.
+impl DeviceInner {
+    fn new(backend: Backend, label: String, cuda: Option<CudaDev>) -> DeviceInner {
+        DeviceInner {
+            id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
+            backend,
+            label,
+            cache: KernelCache::default(),
+            disk: RwLock::new(DiskCache::global().cloned()),
+            cuda,
+        }
+    }
+}
+
+/// A device: the reference interpreter, the CPU or a CUDA GPU. Cheap to clone (clones share
+/// the device, its kernel caches included).
+///
+/// Kernels are cached at two levels: in memory per device, and on disk
+/// ([`Device::disk_cache`], by default [`DiskCache::global`]) across processes, so that a
+/// second process start loads compiled kernels instead of compiling them again.
 #[derive(Clone)]
 pub struct Device {
     pub(crate) inner: Arc<DeviceInner>,
@@ -51,13 +73,7 @@ static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(0);
 impl Device {
     fn new(backend: Backend, label: impl Into<String>) -> Device {
         Device {
-            inner: Arc::new(DeviceInner {
-                id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
-                backend,
-                label: label.into(),
-                cache: KernelCache::default(),
-                cuda: None,
-            }),
+            inner: Arc::new(DeviceInner::new(backend, label.into(), None)),
         }
     }
 
@@ -67,8 +83,9 @@ impl Device {
         Device::new(Backend::Interpreter, "interpreter")
     }
 
-    /// The CPU: kernels are JIT-compiled with Cranelift to SIMD code, and the programs of a
-    /// grid run in parallel on rayon's thread pool (`RAYON_NUM_THREADS` sets its size).
+    /// The CPU: kernels are compiled with Cranelift to SIMD code (or loaded from the disk
+    /// cache), and the programs of a grid run in parallel on rayon's thread pool
+    /// (`RAYON_NUM_THREADS` sets its size).
     ///
     /// Compiled code does not check bounds: a kernel that reads outside its buffers is
     /// undefined behaviour here, as on a GPU. [`Device::interpreter`] reports such accesses.
@@ -87,13 +104,11 @@ impl Device {
     pub fn cuda(ordinal: usize) -> Result<Device, Error> {
         let dev = crate::cuda::open(ordinal)?;
         Ok(Device {
-            inner: Arc::new(DeviceInner {
-                id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
-                backend: Backend::Cuda,
-                label: dev.label.clone(),
-                cache: KernelCache::default(),
-                cuda: Some(dev),
-            }),
+            inner: Arc::new(DeviceInner::new(
+                Backend::Cuda,
+                dev.label.clone(),
+                Some(dev),
+            )),
         })
     }
 
@@ -121,9 +136,77 @@ impl Device {
         }
     }
 
-    /// Number of kernels compiled and cached on this device so far.
+    /// Number of kernels in this device's memory cache (compiled or loaded from disk).
     pub fn cached_kernels(&self) -> usize {
         self.inner.cache.len()
+    }
+
+    /// The on-disk cache this device loads compiled kernels from and stores them in: at
+    /// creation [`DiskCache::global`] (`BITMAT_CACHE_DIR`, else the user's cache directory;
+    /// none with `BITMAT_DISK_CACHE=0`), unless replaced with [`Device::set_disk_cache`].
+    /// The interpreter never uses it.
+    pub fn disk_cache(&self) -> Option<DiskCache> {
+        self.inner
+            .disk
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Makes this device (and its clones) use `cache` for compiled kernels from now on, or no
+    /// disk cache with `None`. Kernels already compiled stay in the device's memory cache.
+    /// Tests use it to point a device at a temporary directory without environment variables.
+    pub fn set_disk_cache(&self, cache: Option<DiskCache>) {
+        *self.inner.disk.write().unwrap_or_else(|e| e.into_inner()) = cache;
+    }
+
+    /// This device using `cache` for compiled kernels ([`Device::set_disk_cache`]), e.g.
+    /// `Device::cpu().with_disk_cache(Some(DiskCache::at(dir)))`.
+    pub fn with_disk_cache(self, cache: Option<DiskCache>) -> Device {
+        self.set_disk_cache(cache);
+        self
+    }
+
+    /// The key under which kernel `id`, specialized to `ir` and launched with `options`, is
+    /// stored in the disk cache on this device: the compiler version, backend, target (the
+    /// PTX target, or the CPU's ISA and enabled features), the options that change the code,
+    /// the kernel's name, source hash and constexprs, and a hash of `ir`'s text. `None` on
+    /// the interpreter, which caches nothing on disk.
+    pub fn kernel_disk_key(
+        &self,
+        id: &KernelId,
+        ir: &Kernel,
+        options: &LaunchOptions,
+    ) -> Result<Option<String>, Error> {
+        match self.backend() {
+            Backend::Interpreter => Ok(None),
+            _ => self.disk_key(id, ir, options).map(Some),
+        }
+    }
+
+    /// The disk key of a kernel on a compiling backend.
+    pub(crate) fn disk_key(
+        &self,
+        id: &KernelId,
+        ir: &Kernel,
+        options: &LaunchOptions,
+    ) -> Result<String, Error> {
+        let target = match (self.backend(), &self.inner.cuda) {
+            (Backend::Cuda, Some(cuda)) => cuda.target.arch().to_string(),
+            (Backend::Cuda, None) => {
+                return Err(Error::NoCudaDriver {
+                    reason: "CUDA device without a context".into(),
+                })
+            }
+            _ => bitmat_codegen::cranelift::host_target()?.to_string(),
+        };
+        Ok(disk_key(
+            self.backend(),
+            &target,
+            CodeOptions::new(self.backend(), options),
+            id,
+            ir,
+        ))
     }
 
     /// Copies `data` to a new buffer on this device.

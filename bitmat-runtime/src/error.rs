@@ -49,7 +49,7 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// The GPU backend could not compile the kernel.
+    /// A backend could not compile the kernel, or load it from the disk cache.
     #[error("code generation failed: {0}")]
     Codegen(#[from] bitmat_codegen::CodegenError),
     /// A CUDA driver call failed.

@@ -42,6 +42,7 @@ pub struct LaunchOptions {
     /// Threads that run the programs of a grid on the CPU: `Some(n)` runs them on a pool of
     /// `n` threads (one per size, kept for the process), `None` on rayon's global pool
     /// (`RAYON_NUM_THREADS` sets its size). Ignored by the interpreter and GPUs.
+    /// It does not change the compiled code, so it is not part of any cache key.
     pub cpu_threads: Option<usize>,
 }
 
@@ -98,8 +99,9 @@ impl<'a> KernelArg<'a> {
     }
 }
 
-/// Launches a kernel: specializes it with `build` unless cached on `device`, checks the
-/// arguments against its parameters, and runs it over `grid`.
+/// Launches a kernel: takes it from `device`'s memory cache, or specializes it with `build`
+/// and then loads it from the disk cache or compiles it (see [`Device::disk_cache`]); checks
+/// the arguments against its parameters, and runs it over `grid`.
 pub fn launch_kernel<E: From<Error>>(
     device: &Device,
     id: &KernelId,
@@ -120,15 +122,10 @@ pub(crate) fn compiled<E: From<Error>>(
     build: impl FnOnce() -> Result<Kernel, E>,
     options: &LaunchOptions,
 ) -> Result<Arc<Compiled>, E> {
-    let key = CacheKey {
-        name: id.name.to_string(),
-        source_hash: id.source_hash,
-        constexprs: id.constexprs.clone(),
-        num_warps: options.num_warps,
-    };
+    let key = CacheKey::new(id, device.backend(), options);
     device.inner.cache.get_or_build(key, || {
         let ir = build()?;
-        Ok::<_, E>(backend::compile(device, ir, options)?)
+        Ok::<_, E>(backend::compile(device, id, ir, options)?)
     })
 }
 

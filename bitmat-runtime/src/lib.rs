@@ -1,8 +1,12 @@
-//! The runtime of bitmat: devices, typed buffers, kernel specialization, the kernel cache and
+//! The runtime of bitmat: devices, typed buffers, kernel specialization, the kernel caches and
 //! launch.
 //!
-//! Backends: the reference interpreter of `bitmat-ir` (`Device::interpreter()`); compiled CPU
-//! and CUDA backends plug in behind the same [`Device`] as they land.
+//! Backends: the reference interpreter of `bitmat-ir` (`Device::interpreter()`), the CPU
+//! (Cranelift, `Device::cpu()`) and CUDA (`Device::cuda(i)`), behind one [`Device`].
+//!
+//! A launch ([`launch_kernel`]) looks the kernel up in the device's memory cache, then in the
+//! on-disk cache ([`disk`], shared by processes), and compiles it only when both miss; see
+//! the `cache` module for the keys, and [`stats()`] for counters that show which path was taken.
 
 mod backend;
 mod buffer;
@@ -21,6 +25,7 @@ pub mod stats;
 mod threads;
 mod timing;
 pub mod tune;
+mod version;
 
 pub use buffer::Buffer;
 pub use constexpr::{Constexpr, ConstexprValue};
@@ -31,3 +36,4 @@ pub use specialize::specialize;
 pub use stats::{stats, Stats};
 pub use timing::TimingMethod;
 pub use tune::{Autotuner, Config, Specialization, TuneKey, TuneOutcome, TuneSource};
+pub use version::compiler_version;

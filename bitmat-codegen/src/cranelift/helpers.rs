@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 
 /// A helper: its symbol name, its address, and its parameter and result types.
 pub struct Helper {
-    /// Symbol name in the JIT module.
+    /// Symbol name (for messages; compiled code refers to helpers by index).
     pub name: &'static str,
     /// The function's address.
     pub addr: *const u8,

@@ -1,8 +1,14 @@
-//! The CPU backend: a vectorized Cranelift JIT; the programs of a grid run in parallel on
-//! rayon's pool.
+//! The CPU backend: vectorized code compiled by Cranelift; the programs of a grid run in
+//! parallel on rayon's pool.
 //!
-//! [`CpuKernel::compile`] lowers a verified kernel to one function per program instance (see
-//! [`abi`]). Every value lives in a scratch arena ([`scratch`]); elementwise ops run over
+//! One path from IR to running code: [`CpuObject::compile`] lowers a verified kernel to one
+//! function per program instance (see [`abi`]) and compiles it with Cranelift to machine code
+//! plus relocations, a plain serializable value ([`object`]); [`CpuKernel::load`] copies that
+//! code into executable memory, resolving the relocations (bitmat's helpers, a few float
+//! libcalls). The runtime's disk cache stores objects and loads them the same way in a later
+//! process. [`CpuKernel::compile`] does both steps.
+//!
+//! Lowering: every value lives in a scratch arena ([`scratch`]); elementwise ops run over
 //! 128-bit chunks with Cranelift SIMD types (`I8X16`, `I16X8`, `I32X4`, `I64X2`, `F32X4`),
 //! loads and stores whose pointers the contiguity analysis
 //! ([`bitmat_ir::passes::contiguity`]) proves contiguous move whole chunks, and `dot` uses
@@ -20,45 +26,79 @@
 pub mod abi;
 pub mod helpers;
 pub mod lower;
+pub mod object;
 pub mod scratch;
+
+pub use object::{CpuObject, CpuReloc, FloatLibCall, RelocKind, RelocTarget};
 
 use crate::CodegenError;
 use abi::ProgramFn;
 use bitmat_ir::Kernel;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{ExtFuncData, ExternalName, Function, UserExternalName, UserFuncName};
+use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{Linkage, Module};
+use cranelift_codegen::Context;
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
-/// The JIT module, kept alive (and freed) with the kernel.
-struct Module_(Option<JITModule>);
-
-impl Drop for Module_ {
-    fn drop(&mut self) {
-        if let Some(m) = self.0.take() {
-            // SAFETY: the only pointer into the module's code is `CpuKernel::func`, which is
-            // dropped with it; `run` borrows the kernel, so no call is in flight.
-            unsafe { m.free_memory() };
+/// The host ISA as configured for bitmat (built once per process), or why it cannot be.
+fn host_isa() -> Result<&'static OwnedTargetIsa, String> {
+    static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
+    ISA.get_or_init(|| {
+        let mut flags = settings::builder();
+        for (k, v) in [
+            ("opt_level", "speed"),
+            ("is_pic", "false"),
+            ("use_colocated_libcalls", "false"),
+        ] {
+            flags.set(k, v).map_err(|e| e.to_string())?;
         }
-    }
+        let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
+        isa_builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
-/// A kernel compiled for the host CPU.
+/// What code compiled for this CPU depends on, for cache keys: the target triple, the
+/// Cranelift ISA, and every ISA-specific and shared setting (`has_avx2=1`, `opt_level=speed`,
+/// ...). Code is only reused where this text is identical, so it never runs on a CPU that
+/// lacks a feature it was compiled for.
+pub fn host_target() -> Result<&'static str, CodegenError> {
+    static TARGET: OnceLock<Result<String, String>> = OnceLock::new();
+    TARGET
+        .get_or_init(|| {
+            let isa = host_isa()?;
+            let isa_flags: Vec<String> = isa.isa_flags().iter().map(|v| v.to_string()).collect();
+            let shared: Vec<String> = isa.flags().iter().map(|v| v.to_string()).collect();
+            Ok(format!(
+                "{} {} [{}] [{}]",
+                isa.triple(),
+                isa.name(),
+                isa_flags.join(","),
+                shared.join(",")
+            ))
+        })
+        .as_deref()
+        .map_err(|message| CodegenError::Cranelift {
+            kernel: String::new(),
+            message: message.clone(),
+        })
+}
+
+/// A kernel loaded into executable memory for the host CPU.
 pub struct CpuKernel {
     name: String,
     params: usize,
     func: ProgramFn,
     scratch_bytes: usize,
     clif: String,
-    _module: Module_,
+    /// The executable mapping `func` points into; unmapped when the kernel is dropped.
+    _code: memmap2::Mmap,
 }
-
-// SAFETY: after `finalize_definitions` the module's code and data are immutable; the function
-// is reentrant (all its state is in the scratch arena it is handed), so it may be called from
-// any thread, concurrently.
-unsafe impl Send for CpuKernel {}
-// SAFETY: see `Send`; `&CpuKernel` only reads immutable data and calls reentrant code.
-unsafe impl Sync for CpuKernel {}
 
 impl std::fmt::Debug for CpuKernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,9 +136,9 @@ fn with_scratch(lines: usize, f: impl FnOnce(*mut u8)) {
     });
 }
 
-impl CpuKernel {
-    /// Compiles a kernel (verified first) for the host CPU.
-    pub fn compile(kernel: &Kernel) -> Result<CpuKernel, CodegenError> {
+impl CpuObject {
+    /// Compiles a kernel (verified first) for the host CPU, to an object not yet loaded.
+    pub fn compile(kernel: &Kernel) -> Result<CpuObject, CodegenError> {
         bitmat_ir::verify::verify(kernel).map_err(|e| CodegenError::Invalid {
             kernel: kernel.name.clone(),
             message: e.to_string(),
@@ -107,66 +147,121 @@ impl CpuKernel {
             kernel: kernel.name.clone(),
             message,
         };
-        let mut flags = settings::builder();
-        for (k, v) in [
-            ("opt_level", "speed"),
-            ("is_pic", "false"),
-            ("use_colocated_libcalls", "false"),
-        ] {
-            flags.set(k, v).map_err(|e| cl_err(e.to_string()))?;
-        }
-        let isa_builder = cranelift_native::builder().map_err(|e| cl_err(e.to_string()))?;
-        let isa = isa_builder
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| cl_err(e.to_string()))?;
+        let isa = host_isa().map_err(cl_err)?;
         let call_conv = isa.default_call_conv();
-        let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
-        let helpers = helpers::helpers();
-        for h in &helpers {
-            jb.symbol(h.name, h.addr);
-        }
-        let mut module = JITModule::new(jb);
-        let mut helper_ids = Vec::with_capacity(helpers.len());
-        for h in &helpers {
-            let sig = helpers::signature(h, call_conv);
-            let id = module
-                .declare_function(h.name, Linkage::Import, &sig)
-                .map_err(|e| cl_err(e.to_string()))?;
-            helper_ids.push(id);
-        }
-        let sig = abi::program_signature(call_conv);
-        let fid = module
-            .declare_function("bitmat_program", Linkage::Local, &sig)
-            .map_err(|e| cl_err(e.to_string()))?;
-        let mut ctx = module.make_context();
-        ctx.func.signature = sig;
-        let helper_refs: Vec<_> = helper_ids
+        let mut func = Function::with_name_signature(
+            UserFuncName::user(0, 0),
+            abi::program_signature(call_conv),
+        );
+        // Helpers are external functions named (HELPER_NAMESPACE, helper id); not colocated,
+        // so calls load their absolute address (an Abs8 relocation) and work from any mapping.
+        let helper_refs: Vec<_> = helpers::helpers()
             .iter()
-            .map(|&id| module.declare_func_in_func(id, &mut ctx.func))
+            .enumerate()
+            .map(|(i, h)| {
+                let name = func.declare_imported_user_function(UserExternalName::new(
+                    object::HELPER_NAMESPACE,
+                    i as u32,
+                ));
+                let signature = func.import_signature(helpers::signature(h, call_conv));
+                func.import_function(ExtFuncData {
+                    name: ExternalName::user(name),
+                    signature,
+                    colocated: false,
+                })
+            })
             .collect();
-        let scratch_bytes = lower::lower_kernel(kernel, &mut ctx.func, &helper_refs)?;
-        let clif = ctx.func.display().to_string();
-        module
-            .define_function(fid, &mut ctx)
-            .map_err(|e| cl_err(format!("{e:?}")))?;
-        module.clear_context(&mut ctx);
-        module
-            .finalize_definitions()
-            .map_err(|e| cl_err(e.to_string()))?;
-        let code = module.get_finalized_function(fid);
-        // SAFETY: `code` is the finalized function with the signature of `ProgramFn`.
-        let func: ProgramFn = unsafe { std::mem::transmute::<*const u8, ProgramFn>(code) };
-        Ok(CpuKernel {
+        let scratch_bytes = lower::lower_kernel(kernel, &mut func, &helper_refs)?;
+        let clif = func.display().to_string();
+        let mut ctx = Context::for_function(func);
+        ctx.compile(&**isa, &mut ControlPlane::default())
+            .map_err(|e| cl_err(format!("{:?}", e.inner)))?;
+        let compiled = ctx
+            .compiled_code()
+            .ok_or_else(|| cl_err("no compiled code".into()))?;
+        let relocs = compiled
+            .buffer
+            .relocs()
+            .iter()
+            .map(|r| object::convert_reloc(&kernel.name, r, &ctx.func.params))
+            .collect::<Result<Vec<_>, _>>()?;
+        let obj = CpuObject {
             name: kernel.name.clone(),
-            params: kernel.params.len(),
-            func,
-            scratch_bytes,
+            params: u32::try_from(kernel.params.len())
+                .map_err(|_| cl_err("too many parameters".into()))?,
+            scratch_bytes: scratch_bytes as u64,
+            alignment: compiled.buffer.alignment.max(1),
+            code: compiled.buffer.data().to_vec(),
+            relocs,
             clif,
-            _module: Module_(Some(module)),
+        };
+        obj.validate()?;
+        Ok(obj)
+    }
+}
+
+impl CpuKernel {
+    /// Compiles a kernel (verified first) for the host CPU and loads it: [`CpuObject::compile`]
+    /// then [`CpuKernel::load`], keeping the CLIF text.
+    pub fn compile(kernel: &Kernel) -> Result<CpuKernel, CodegenError> {
+        let obj = CpuObject::compile(kernel)?;
+        let mut k = CpuKernel::load(&obj)?;
+        k.clif = obj.clif;
+        Ok(k)
+    }
+
+    /// Loads an object into executable memory: copies its code into a fresh anonymous
+    /// mapping, writes the relocated addresses, and makes the mapping executable (read-only).
+    /// The object is validated first; a malformed one is an error, never executed.
+    pub fn load(obj: &CpuObject) -> Result<CpuKernel, CodegenError> {
+        obj.validate()?;
+        let load_err = |message: String| CodegenError::Load {
+            kernel: obj.name.clone(),
+            message,
+        };
+        let mut map =
+            memmap2::MmapMut::map_anon(obj.code.len()).map_err(|e| load_err(e.to_string()))?;
+        map.copy_from_slice(&obj.code);
+        let base = map.as_ptr() as usize;
+        if base % obj.alignment as usize != 0 {
+            return Err(load_err(format!(
+                "mapping not aligned to {}",
+                obj.alignment
+            )));
+        }
+        for r in &obj.relocs {
+            let at = r.offset as usize;
+            match r.kind {
+                // `validate` checked that the 8 bytes lie inside the code.
+                object::RelocKind::Abs8 => {
+                    let addr = r.target.address()?.wrapping_add_signed(r.addend as isize);
+                    map[at..at + 8].copy_from_slice(&(addr as u64).to_ne_bytes());
+                }
+            }
+        }
+        let code = map.make_exec().map_err(|e| load_err(e.to_string()))?;
+        // Instruction caches are not coherent with data writes on every ISA (aarch64); flush
+        // before the first call. Both are no-ops where not needed (x86_64).
+        // SAFETY: the range is exactly the mapping, which is live.
+        unsafe { wasmtime_jit_icache_coherence::clear_cache(code.as_ptr().cast(), code.len()) }
+            .and_then(|()| wasmtime_jit_icache_coherence::pipeline_flush_mt())
+            .map_err(|e| load_err(format!("flushing the instruction cache: {e}")))?;
+        // SAFETY: the mapping holds the relocated program function at offset 0, compiled by
+        // `CpuObject::compile` with the signature of `ProgramFn`; it lives as long as the
+        // kernel (`_code`), and `func` is only called through `&self`.
+        let func: ProgramFn = unsafe { std::mem::transmute::<*const u8, ProgramFn>(code.as_ptr()) };
+        Ok(CpuKernel {
+            name: obj.name.clone(),
+            params: obj.params as usize,
+            func,
+            scratch_bytes: obj.scratch_bytes as usize,
+            clif: String::new(),
+            _code: code,
         })
     }
 
-    /// The textual Cranelift IR of the compiled program function.
+    /// The textual Cranelift IR of the compiled program function when compiled with
+    /// [`CpuKernel::compile`]; empty for a kernel loaded from a [`CpuObject`].
     pub fn clif(&self) -> &str {
         &self.clif
     }

@@ -35,8 +35,9 @@ use bitmat_ir::{DType, Kernel, ParamKind};
 use emit::Emitter;
 use regs::{dclass, Class};
 
-/// A kernel compiled to PTX, with what a launch needs to know.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A kernel compiled to PTX, with what a launch needs to know. Serializable
+/// ([`PtxModule::to_bytes`]) for the runtime's disk cache.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PtxModule {
     /// The PTX source of the module (one `.entry`).
     pub text: String,
@@ -46,6 +47,42 @@ pub struct PtxModule {
     pub shared_bytes: u32,
     /// Threads per CTA (`num_warps * 32`).
     pub threads: u32,
+}
+
+/// Tag of serialized modules, checked by [`PtxModule::from_bytes`]; bumped whenever the layout
+/// of [`PtxModule`] changes.
+const FORMAT: [u8; 8] = *b"BMPTX\0\0\x01";
+
+impl PtxModule {
+    /// The module in bitmat's serialized form (a format tag, then postcard).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = FORMAT.to_vec();
+        // Serializing owned, plain data into a Vec cannot fail.
+        out.extend(postcard::to_allocvec(self).expect("PtxModule serializes"));
+        out
+    }
+
+    /// Reads a module written by [`PtxModule::to_bytes`], checking the format tag, that
+    /// nothing trails it, and that its launch parameters are in range (threads a multiple of
+    /// 32 up to 1024, an entry name PTX accepts).
+    pub fn from_bytes(bytes: &[u8]) -> Result<PtxModule, CodegenError> {
+        let bad = |m: String| CodegenError::Object(format!("PTX module: {m}"));
+        let body = bytes
+            .strip_prefix(&FORMAT)
+            .ok_or_else(|| bad("not a bitmat PTX module of this format".into()))?;
+        let (m, rest): (PtxModule, &[u8]) =
+            postcard::take_from_bytes(body).map_err(|e| bad(format!("cannot decode: {e}")))?;
+        if !rest.is_empty() {
+            return Err(bad(format!("{} trailing bytes", rest.len())));
+        }
+        if m.threads == 0 || m.threads % 32 != 0 || m.threads > 1024 {
+            return Err(bad(format!("{} threads per CTA", m.threads)));
+        }
+        if m.entry.is_empty() || entry_name(&m.entry) != m.entry {
+            return Err(bad(format!("entry name `{}`", m.entry)));
+        }
+        Ok(m)
+    }
 }
 
 /// The entry name for a kernel: its name with characters PTX does not accept replaced.

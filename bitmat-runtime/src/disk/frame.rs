@@ -1,4 +1,4 @@
-//! The framing of a cache entry: magic, bitmat version, key, payload, checksum.
+//! The framing of a cache entry: magic, bitmat compiler version, key, payload, checksum.
 //!
 //! ```text
 //! "BITMAT\0\x01" | u32 version len | version | u32 key len | key | u64 payload len | payload | blake3 (32 bytes)
@@ -27,9 +27,9 @@ pub enum EntryError {
     Key,
 }
 
-/// This build's version, recorded in every entry.
+/// This build's compiler version ([`crate::compiler_version`]), recorded in every entry.
 pub(crate) fn version() -> &'static str {
-    env!("CARGO_PKG_VERSION")
+    crate::version::compiler_version()
 }
 
 /// Frames `payload` stored under `key`.

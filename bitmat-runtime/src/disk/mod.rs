@@ -10,7 +10,13 @@
 //!
 //! Every file is written to a temporary file in the same directory and renamed into place, so
 //! readers see either nothing or a whole entry, whichever processes write at the same time.
-//! Every entry records the bitmat version and its full key and carries a checksum: an entry
+//! A kernel's key (see `Device::kernel_disk_key`) covers the compiler version, backend,
+//! target, code-changing launch options, kernel name, source hash, constexprs and a hash of
+//! the specialized IR; its payload is a serialized `CpuObject` (CPU machine code and
+//! relocations) or `PtxModule` (PTX text, entry, shared memory, threads).
+//!
+//! Every entry records the compiler version ([`crate::compiler_version`]: the package version
+//! and digests of the compiler's sources) and its full key and carries a checksum: an entry
 //! that is truncated, corrupted, of another version or for another key is ignored with a
 //! warning (and rebuilt by the caller), never trusted.
 
@@ -122,12 +128,17 @@ impl DiskCache {
         }
     }
 
-    /// Stores `payload` under `key`, atomically (temporary file, then rename). Failures are
-    /// reported with a warning: the cache is an optimization, a read-only disk is no error.
-    pub fn write(&self, kind: EntryKind, key: &str, payload: &[u8]) {
+    /// Stores `payload` under `key`, atomically (temporary file, then rename), replacing any
+    /// entry there; returns whether it was written. Failures are reported with a warning: the
+    /// cache is an optimization, a read-only disk is no error.
+    pub fn write(&self, kind: EntryKind, key: &str, payload: &[u8]) -> bool {
         let path = self.path(kind, key);
-        if let Err(e) = write_atomic(&path, &frame::seal(payload, key)) {
-            tracing::warn!(path = %path.display(), error = %e, "could not write cache entry");
+        match write_atomic(&path, &frame::seal(payload, key)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not write cache entry");
+                false
+            }
         }
     }
 

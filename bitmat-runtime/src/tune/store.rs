@@ -122,7 +122,9 @@ pub(crate) fn read(cache: &DiskCache, key: &str) -> Option<TuningRecord> {
 /// Stores `record` in `cache` (failures are warnings: the cache is an optimization).
 pub(crate) fn write(cache: &DiskCache, record: &TuningRecord) {
     match serde_json::to_vec_pretty(record) {
-        Ok(json) => cache.write(EntryKind::Tuning, &record.cache_key(), &json),
+        Ok(json) => {
+            cache.write(EntryKind::Tuning, &record.cache_key(), &json);
+        }
         Err(e) => tracing::warn!(error = %e, "could not encode a tuning result"),
     }
 }

@@ -1,0 +1,410 @@
+//! Compiled CPU code as data: a [`CpuObject`] holds one program function's machine code and
+//! relocations. It is what [`CpuObject::compile`] produces, what the disk cache stores
+//! ([`CpuObject::to_bytes`], [`CpuObject::from_bytes`], postcard), and what
+//! [`CpuKernel::load`](super::CpuKernel::load) copies into executable memory.
+//!
+//! Relocations: compiled code reaches the bitmat helpers ([`super::helpers`]) and, on ISAs
+//! without an instruction for them, Cranelift's float libcalls (`ceil`, `floor`, `trunc`,
+//! `nearest`, `fma`) through absolute 64-bit addresses (the ISA is set up with
+//! `is_pic = false` and the callees are not colocated), so the only relocation kind is an
+//! absolute 8-byte address (Cranelift's `Abs8`, on x86_64 as on aarch64), written at load
+//! time. Compilation fails with [`CodegenError::Relocation`] on any other kind or target
+//! rather than guess.
+
+use super::helpers;
+use crate::CodegenError;
+use cranelift_codegen::binemit::Reloc;
+use cranelift_codegen::ir::function::FunctionParameters;
+use cranelift_codegen::ir::{ExternalName, LibCall};
+use cranelift_codegen::{FinalizedMachReloc, FinalizedRelocTarget};
+use serde::{Deserialize, Serialize};
+
+/// The user-external-name namespace of the helpers; the index is the [`helpers::HelperId`].
+pub(crate) const HELPER_NAMESPACE: u32 = 0;
+
+/// Tag of serialized objects, checked first by [`CpuObject::from_bytes`]; bumped whenever the
+/// layout of [`CpuObject`] changes.
+const FORMAT: [u8; 8] = *b"BMCPU\0\0\x01";
+
+/// The largest code alignment the loader provides (the page size of every supported OS).
+const MAX_ALIGNMENT: u32 = 4096;
+
+/// The largest object accepted (compiled kernels are kilobytes).
+const MAX_CODE: usize = 1 << 28;
+
+/// A kernel's program function compiled for the host CPU, not yet loaded: machine code plus
+/// what is needed to load and run it. Serializable; the CLIF text is kept only in memory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuObject {
+    /// The kernel's name.
+    pub(crate) name: String,
+    /// The kernel's runtime parameter count (the length of the `args` array).
+    pub(crate) params: u32,
+    /// Bytes of scratch one program uses.
+    pub(crate) scratch_bytes: u64,
+    /// Alignment the code needs, in bytes (a power of two).
+    pub(crate) alignment: u32,
+    /// The machine code; the program function starts at offset 0.
+    pub(crate) code: Vec<u8>,
+    /// Addresses to write into `code` at load time.
+    pub(crate) relocs: Vec<CpuReloc>,
+    /// The Cranelift IR of the function, for `BITMAT_DUMP=clif`; empty after deserialization.
+    #[serde(skip)]
+    pub(crate) clif: String,
+}
+
+/// One relocation of a [`CpuObject`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuReloc {
+    /// Byte offset in the code of the field to patch.
+    pub offset: u32,
+    /// How the field is patched.
+    pub kind: RelocKind,
+    /// The address the field refers to.
+    pub target: RelocTarget,
+    /// Added to the target's address.
+    pub addend: i64,
+}
+
+/// How a relocation patches the code.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelocKind {
+    /// The target's absolute address as 8 native-endian bytes (Cranelift's `Abs8`).
+    Abs8,
+}
+
+/// What a relocation refers to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelocTarget {
+    /// A bitmat helper, by its index in [`helpers::helpers`].
+    Helper(u32),
+    /// A float libcall Cranelift emits where the ISA has no instruction.
+    LibCall(FloatLibCall),
+}
+
+/// The Cranelift libcalls the loader resolves, each to a Rust function of the same semantics.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FloatLibCall {
+    /// `ceil.f32`.
+    CeilF32,
+    /// `ceil.f64`.
+    CeilF64,
+    /// `floor.f32`.
+    FloorF32,
+    /// `floor.f64`.
+    FloorF64,
+    /// `trunc.f32`.
+    TruncF32,
+    /// `trunc.f64`.
+    TruncF64,
+    /// `nearest.f32` (round half to even).
+    NearestF32,
+    /// `nearest.f64` (round half to even).
+    NearestF64,
+    /// `fma.f32`.
+    FmaF32,
+    /// `fma.f64`.
+    FmaF64,
+}
+
+impl FloatLibCall {
+    fn from_cranelift(lc: LibCall) -> Option<FloatLibCall> {
+        use FloatLibCall as F;
+        Some(match lc {
+            LibCall::CeilF32 => F::CeilF32,
+            LibCall::CeilF64 => F::CeilF64,
+            LibCall::FloorF32 => F::FloorF32,
+            LibCall::FloorF64 => F::FloorF64,
+            LibCall::TruncF32 => F::TruncF32,
+            LibCall::TruncF64 => F::TruncF64,
+            LibCall::NearestF32 => F::NearestF32,
+            LibCall::NearestF64 => F::NearestF64,
+            LibCall::FmaF32 => F::FmaF32,
+            LibCall::FmaF64 => F::FmaF64,
+            _ => return None,
+        })
+    }
+
+    /// The address of the Rust function that implements the libcall.
+    fn address(self) -> usize {
+        extern "C" fn ceil_f32(x: f32) -> f32 {
+            x.ceil()
+        }
+        extern "C" fn ceil_f64(x: f64) -> f64 {
+            x.ceil()
+        }
+        extern "C" fn floor_f32(x: f32) -> f32 {
+            x.floor()
+        }
+        extern "C" fn floor_f64(x: f64) -> f64 {
+            x.floor()
+        }
+        extern "C" fn trunc_f32(x: f32) -> f32 {
+            x.trunc()
+        }
+        extern "C" fn trunc_f64(x: f64) -> f64 {
+            x.trunc()
+        }
+        extern "C" fn nearest_f32(x: f32) -> f32 {
+            x.round_ties_even()
+        }
+        extern "C" fn nearest_f64(x: f64) -> f64 {
+            x.round_ties_even()
+        }
+        extern "C" fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
+            a.mul_add(b, c)
+        }
+        extern "C" fn fma_f64(a: f64, b: f64, c: f64) -> f64 {
+            a.mul_add(b, c)
+        }
+        use FloatLibCall as F;
+        match self {
+            F::CeilF32 => ceil_f32 as *const () as usize,
+            F::CeilF64 => ceil_f64 as *const () as usize,
+            F::FloorF32 => floor_f32 as *const () as usize,
+            F::FloorF64 => floor_f64 as *const () as usize,
+            F::TruncF32 => trunc_f32 as *const () as usize,
+            F::TruncF64 => trunc_f64 as *const () as usize,
+            F::NearestF32 => nearest_f32 as *const () as usize,
+            F::NearestF64 => nearest_f64 as *const () as usize,
+            F::FmaF32 => fma_f32 as *const () as usize,
+            F::FmaF64 => fma_f64 as *const () as usize,
+        }
+    }
+}
+
+impl RelocTarget {
+    /// The address this target resolves to in this process.
+    pub(crate) fn address(self) -> Result<usize, CodegenError> {
+        match self {
+            RelocTarget::Helper(i) => helpers::helpers()
+                .get(i as usize)
+                .map(|h| h.addr as usize)
+                .ok_or_else(|| CodegenError::Object(format!("unknown helper {i}"))),
+            RelocTarget::LibCall(lc) => Ok(lc.address()),
+        }
+    }
+}
+
+/// Converts one of Cranelift's relocations, or says why it is not supported.
+pub(crate) fn convert_reloc(
+    kernel: &str,
+    r: &FinalizedMachReloc,
+    params: &FunctionParameters,
+) -> Result<CpuReloc, CodegenError> {
+    let unsupported = |message: String| CodegenError::Relocation {
+        kernel: kernel.to_string(),
+        message,
+    };
+    let kind = match r.kind {
+        Reloc::Abs8 => RelocKind::Abs8,
+        other => {
+            return Err(unsupported(format!(
+                "kind {other:?} at offset {} (only Abs8 is resolved)",
+                r.offset
+            )))
+        }
+    };
+    let target = match &r.target {
+        FinalizedRelocTarget::ExternalName(ExternalName::User(name)) => {
+            let name = &params.user_named_funcs()[*name];
+            if name.namespace != HELPER_NAMESPACE || name.index as usize >= helpers::COUNT {
+                return Err(unsupported(format!("unknown external function {name}")));
+            }
+            RelocTarget::Helper(name.index)
+        }
+        FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)) => {
+            match FloatLibCall::from_cranelift(*lc) {
+                Some(f) => RelocTarget::LibCall(f),
+                None => return Err(unsupported(format!("libcall {lc} has no implementation"))),
+            }
+        }
+        other => {
+            return Err(unsupported(format!(
+                "target {} at offset {}",
+                other.display(Some(params)),
+                r.offset
+            )))
+        }
+    };
+    Ok(CpuReloc {
+        offset: r.offset,
+        kind,
+        target,
+        addend: r.addend,
+    })
+}
+
+impl CpuObject {
+    /// The kernel's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of runtime parameters of the kernel.
+    pub fn params(&self) -> usize {
+        self.params as usize
+    }
+
+    /// Bytes of scratch one program uses.
+    pub fn scratch_bytes(&self) -> usize {
+        self.scratch_bytes as usize
+    }
+
+    /// The machine code (unrelocated).
+    pub fn code(&self) -> &[u8] {
+        &self.code
+    }
+
+    /// The relocations to apply when loading.
+    pub fn relocs(&self) -> &[CpuReloc] {
+        &self.relocs
+    }
+
+    /// The textual Cranelift IR of the function when it was compiled in this process; empty
+    /// for an object read back with [`CpuObject::from_bytes`].
+    pub fn clif(&self) -> &str {
+        &self.clif
+    }
+
+    /// The object in bitmat's serialized form (a format tag, then postcard); the CLIF text is
+    /// not included.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = FORMAT.to_vec();
+        // Serializing owned, plain data into a Vec cannot fail.
+        out.extend(postcard::to_allocvec(self).expect("CpuObject serializes"));
+        out
+    }
+
+    /// Reads an object written by [`CpuObject::to_bytes`], checking that it is well-formed
+    /// (format tag, no trailing bytes, sizes, alignment, relocations inside the code and not
+    /// overlapping, known helpers), so that [`CpuKernel::load`](super::CpuKernel::load) never
+    /// writes outside the code. It cannot check that the code itself is what the compiler
+    /// produced: the disk cache's checksum and key guard that.
+    pub fn from_bytes(bytes: &[u8]) -> Result<CpuObject, CodegenError> {
+        let body = bytes
+            .strip_prefix(&FORMAT)
+            .ok_or_else(|| CodegenError::Object("not a bitmat CPU object of this format".into()))?;
+        let (obj, rest): (CpuObject, &[u8]) = postcard::take_from_bytes(body)
+            .map_err(|e| CodegenError::Object(format!("cannot decode: {e}")))?;
+        if !rest.is_empty() {
+            return Err(CodegenError::Object(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
+        }
+        obj.validate()?;
+        Ok(obj)
+    }
+
+    /// Checks the invariants [`CpuKernel::load`](super::CpuKernel::load) relies on.
+    pub(crate) fn validate(&self) -> Result<(), CodegenError> {
+        let bad = |m: String| Err(CodegenError::Object(format!("kernel `{}`: {m}", self.name)));
+        if self.code.is_empty() || self.code.len() > MAX_CODE {
+            return bad(format!("code of {} bytes", self.code.len()));
+        }
+        if !self.alignment.is_power_of_two() || self.alignment > MAX_ALIGNMENT {
+            return bad(format!("code alignment {}", self.alignment));
+        }
+        if usize::try_from(self.scratch_bytes).is_err() {
+            return bad(format!("scratch of {} bytes", self.scratch_bytes));
+        }
+        let mut fields: Vec<(usize, usize)> = Vec::with_capacity(self.relocs.len());
+        for r in &self.relocs {
+            let size = match r.kind {
+                RelocKind::Abs8 => 8,
+            };
+            let start = r.offset as usize;
+            if start
+                .checked_add(size)
+                .is_none_or(|end| end > self.code.len())
+            {
+                return bad(format!(
+                    "relocation at {start} outside the code ({} bytes)",
+                    self.code.len()
+                ));
+            }
+            if let RelocTarget::Helper(i) = r.target {
+                if i as usize >= helpers::COUNT {
+                    return bad(format!("relocation to unknown helper {i}"));
+                }
+            }
+            fields.push((start, size));
+        }
+        fields.sort_unstable();
+        if fields.windows(2).any(|w| w[0].0 + w[0].1 > w[1].0) {
+            return bad("overlapping relocations".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitmat_ir::{DType, KernelBuilder, ParamKind, UnaryOp};
+
+    /// `out[i] = exp(x[i])` over 16 lanes: a helper call, so relocations.
+    fn object() -> CpuObject {
+        let mut b = KernelBuilder::new("exp16");
+        let x = b.param("x", ParamKind::Ptr(DType::F32));
+        let offs = b.arange(16);
+        let xs = b.expand_dims(x, 0);
+        let xs = b.broadcast(xs, vec![16]);
+        let p = b.add_ptr(xs, offs);
+        let v = b.load(p, None, None);
+        let e = b.unary(UnaryOp::Exp, v);
+        b.store(p, e, None);
+        CpuObject::compile(&b.finish().unwrap()).unwrap()
+    }
+
+    fn rejected(obj: &CpuObject) -> bool {
+        let by_validate = obj.validate().is_err();
+        let by_bytes = CpuObject::from_bytes(&obj.to_bytes()).is_err();
+        let by_load = super::super::CpuKernel::load(obj).is_err();
+        assert_eq!(by_validate, by_bytes);
+        assert_eq!(by_validate, by_load);
+        by_validate
+    }
+
+    #[test]
+    fn well_formed_object_passes() {
+        let obj = object();
+        assert!(!obj.relocs.is_empty());
+        assert!(!rejected(&obj));
+    }
+
+    #[test]
+    fn relocations_outside_the_code_or_overlapping_are_rejected() {
+        let obj = object();
+        let len = obj.code.len() as u32;
+        for offset in [len - 7, len, u32::MAX - 3] {
+            let mut bad = obj.clone();
+            bad.relocs[0].offset = offset;
+            assert!(rejected(&bad), "offset {offset}");
+        }
+        let mut bad = obj.clone();
+        let r = bad.relocs[0];
+        bad.relocs.push(CpuReloc {
+            offset: r.offset + 4,
+            ..r
+        });
+        assert!(rejected(&bad), "overlap");
+        let mut bad = obj.clone();
+        bad.relocs[0].target = RelocTarget::Helper(helpers::COUNT as u32);
+        assert!(rejected(&bad), "unknown helper");
+    }
+
+    #[test]
+    fn empty_or_misaligned_code_is_rejected() {
+        let mut bad = object();
+        bad.code.clear();
+        bad.relocs.clear();
+        assert!(rejected(&bad));
+        for alignment in [0, 3, 8192] {
+            let mut bad = object();
+            bad.alignment = alignment;
+            assert!(rejected(&bad), "alignment {alignment}");
+        }
+    }
+}
