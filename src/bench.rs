@@ -32,9 +32,8 @@
 //! bytes are not counted.
 
 use crate::formats::{Int4Group, Int4Weights};
-use crate::kernels::{int4, ternary};
-use crate::ops::MatmulBlocks;
-use crate::{f16, reference, Buffer, Device, Error, RuntimeError};
+use crate::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
+use crate::{f16, reference, Buffer, Device, Error, RuntimeError, Stats, TuneOutcome};
 use bitmat_runtime::peer::{CublasGemmF16, DeviceCopy};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -157,6 +156,10 @@ pub struct BenchRow {
     pub peer_bytes: u64,
     /// `peer_bytes / peer time`, GB/s.
     pub peer_gbps: Option<f64>,
+    /// The configuration the autotuner chose (constexprs and launch options).
+    pub config: Option<String>,
+    /// Where it came from: `tuned`, `memory`, `disk cache`, `imported` or `default (..)`.
+    pub config_source: Option<String>,
     /// Skips, single samples, peers not run.
     pub note: Option<String>,
 }
@@ -178,6 +181,9 @@ pub struct BenchReport {
     pub repeat: usize,
     /// One row per kernel, shape and `M`.
     pub rows: Vec<BenchRow>,
+    /// The runtime's work during the run: kernels compiled or loaded from the disk cache,
+    /// keys tuned or tuning results loaded. A warm cache shows no compilation and no tuning.
+    pub runtime: Stats,
 }
 
 /// Parses `NxK` (e.g. `4096x4096`) into `(N, K)`.
@@ -393,28 +399,9 @@ impl ShapeData {
     }
 }
 
-/// Block sizes and grid for `m` rows: `block_m` up to 16, `block_n` 32, `block_k` 32 (16 when
-/// 32 does not divide the int4 group). The grid is `(ceil(m / block_m), ceil(n / block_n))`,
-/// so N up to 2 million columns fit CUDA's 65535 programs along axis 1.
-fn blocks(m: usize, n: usize, group: usize) -> Result<(MatmulBlocks, (u32, u32)), Error> {
-    let mut b = MatmulBlocks::for_rows(m);
-    if group % 32 != 0 {
-        b.block_k = 16;
-    }
-    let grid = b.grid(m, n)?;
-    if grid.1 > 65535 {
-        return Err(Error::Shape {
-            op: "bench",
-            message: format!(
-                "N = {n} needs {} programs along axis 1; at most 65535",
-                grid.1
-            ),
-        });
-    }
-    Ok((b, grid))
-}
-
-/// Times the bitmat kernel at `m` on `shape`.
+/// Times the tuned bitmat kernel at `m` on `shape`: the configuration comes from the
+/// autotuner (tuned now, or from memory, the disk cache or an import), then its launches are
+/// timed.
 fn time_kernel(
     device: &Device,
     opts: &BenchOptions,
@@ -422,52 +409,40 @@ fn time_kernel(
     shape: &ShapeData,
     m: usize,
     rng: &mut XorShift,
-) -> Result<Measured, Error> {
-    let (n, k) = (shape.n, shape.k);
-    let (b, grid) = blocks(m, n, shape.group)?;
-    let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+) -> Result<(Measured, TuneOutcome), Error> {
+    let (n, k) = (shape.n as i32, shape.k as i32);
+    let mi = m as i32;
     match kernel {
         Kernel::Ternary => {
-            let x: Vec<i8> = (0..m * k).map(|_| (rng.next() % 255) as i8).collect();
+            let x: Vec<i8> = (0..m * shape.k).map(|_| (rng.next() % 255) as i8).collect();
             let x = device.upload(&x)?;
-            let c = device.zeros::<i32>(m * n)?;
-            measure(device, opts, || {
-                ternary::w2a8_matmul::launch(
-                    device,
-                    grid,
-                    &x,
-                    &shape.ternary,
-                    &c,
-                    mi,
-                    ni,
-                    ki,
-                    b.block_m,
-                    b.block_n,
-                    b.block_k,
-                )
-            })
+            let c = device.zeros::<i32>(m * shape.n)?;
+            let op = TernaryMatmul {
+                x: &x,
+                w: &shape.ternary,
+                c: &c,
+                m: mi,
+                n,
+                k,
+            };
+            let outcome = op.best(device)?;
+            Ok((measure(device, opts, || op.launch(device))?, outcome))
         }
         Kernel::Int4 => {
-            let x = device.upload(&random_f16(m * k, rng))?;
-            let y = device.zeros::<f32>(m * n)?;
-            measure(device, opts, || {
-                int4::w4a16_matmul::launch(
-                    device,
-                    grid,
-                    &x,
-                    &shape.int4_packed,
-                    &shape.int4_scales,
-                    &y,
-                    mi,
-                    ni,
-                    ki,
-                    shape.group as i32,
-                    true,
-                    b.block_m,
-                    b.block_n,
-                    b.block_k,
-                )
-            })
+            let x = device.upload(&random_f16(m * shape.k, rng))?;
+            let y = device.zeros::<f32>(m * shape.n)?;
+            let op = Int4Matmul {
+                x: Int4Activations::F16(&x),
+                w: &shape.int4_packed,
+                scales: &shape.int4_scales,
+                y: &y,
+                m: mi,
+                n,
+                k,
+                group: shape.group as i32,
+            };
+            let outcome = op.best(device)?;
+            Ok((measure(device, opts, || op.launch(device))?, outcome))
         }
     }
 }
@@ -542,6 +517,7 @@ fn check_options(opts: &BenchOptions) -> Result<(), BenchError> {
 /// device cannot be opened (no CUDA driver: [`RuntimeError::NoCudaDriver`]) or a launch fails.
 pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchReport, BenchError> {
     check_options(opts)?;
+    let before = crate::stats();
     let device = match opts.device {
         BenchDevice::Cpu => Device::cpu(),
         BenchDevice::Cuda => Device::cuda(0)?,
@@ -584,6 +560,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                     }
                     _ => Some(time_kernel(&device, opts, kernel, &shape, m, &mut rng)?),
                 };
+                let (measured, outcome) = measured.unzip();
                 if let Some(ms) = &measured {
                     last.insert(kernel, (m, ms.median_ms));
                     notes.extend(ms.note.clone());
@@ -621,6 +598,8 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                     pct_of_floor: gbps(bytes, bitmat_ms).map(|g| 100.0 * g / floor_gbps),
                     peer_bytes,
                     peer_gbps: gbps(peer_bytes, peer_ms),
+                    config: outcome.as_ref().map(|o| o.table[o.winner].0.clone()),
+                    config_source: outcome.as_ref().map(|o| o.source.to_string()),
                     note: (!notes.is_empty()).then(|| notes.join("; ")),
                 };
                 progress(&format_row(&row));
@@ -636,6 +615,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         floor_bytes: opts.floor_bytes,
         repeat: opts.repeat,
         rows,
+        runtime: crate::stats().since(&before),
     })
 }
 
@@ -646,7 +626,7 @@ fn opt(v: Option<f64>, prec: usize) -> String {
 /// One row of the table (also the progress line).
 fn format_row(r: &BenchRow) -> String {
     format!(
-        "{:<13} {:>11} {:>5} {:>12} {:<11} {:>12} {:>8} {:>9} {:>7}  {}",
+        "{:<13} {:>11} {:>5} {:>12} {:<11} {:>12} {:>8} {:>9} {:>7}  {} [{}]  {}",
         r.kernel,
         format!("{}x{}", r.n, r.k),
         r.m,
@@ -656,6 +636,8 @@ fn format_row(r: &BenchRow) -> String {
         opt(r.speedup, 2),
         opt(r.gbps, 1),
         opt(r.pct_of_floor, 1),
+        r.config.as_deref().unwrap_or("-"),
+        r.config_source.as_deref().unwrap_or("-"),
         r.note.as_deref().unwrap_or("")
     )
 }
@@ -679,12 +661,19 @@ pub fn table(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<13} {:>11} {:>5} {:>12} {:<11} {:>12} {:>8} {:>9} {:>7}  note",
+        "{:<13} {:>11} {:>5} {:>12} {:<11} {:>12} {:>8} {:>9} {:>7}  config [source]  note",
         "kernel", "NxK", "M", "bitmat µs", "peer", "peer µs", "speed-up", "GB/s", "% floor"
     );
     for r in &report.rows {
         let _ = writeln!(s, "{}", format_row(r));
     }
+    let w = &report.runtime;
+    let _ = writeln!(
+        s,
+        "runtime: {} kernels compiled, {} loaded from the disk cache; {} keys tuned, {} tuning \
+         results loaded",
+        w.compilations, w.disk_loads, w.tunings, w.tuning_loads
+    );
     s
 }
 
@@ -712,11 +701,5 @@ mod tests {
     fn median_of_even_and_odd() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-    }
-
-    #[test]
-    fn grids_fit_cuda_limits() {
-        let (_, g) = blocks(4096, 28672, 128).unwrap();
-        assert_eq!(g, (256, 896));
     }
 }

@@ -44,6 +44,7 @@ pub mod ops;
 pub mod reference;
 pub mod selftest;
 pub mod tuned;
+pub mod tuning;
 
 pub use bitmat_codegen as codegen;
 pub use bitmat_ir as ir;

@@ -3,6 +3,7 @@
 use bitmat::bench::{self, BenchDevice, BenchOptions};
 use bitmat::convert::{convert_file, ConvertOptions, TargetFormat};
 use bitmat::dump::{DumpOptions, Stage};
+use bitmat::tuning::{self, TunedOp};
 use bitmat::{selftest, Device};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -78,6 +79,35 @@ enum Command {
         /// Warps per program, for PTX.
         #[arg(long, default_value_t = 4)]
         num_warps: u32,
+    },
+    /// Autotune the prebuilt matmuls for shapes given here or for every linear layer of a
+    /// checkpoint; winners go to the disk cache, so later runs launch tuned kernels directly.
+    Tune {
+        /// Where to tune: `cpu` or `cuda` (device 0).
+        #[arg(long, value_enum, default_value_t = BenchDeviceChoice::Cpu)]
+        device: BenchDeviceChoice,
+        /// Rows of activations, comma-separated [default: 1,16 on the CPU; 1,16,128,1024,4096
+        /// on CUDA].
+        #[arg(long, value_delimiter = ',')]
+        m: Vec<usize>,
+        /// Weight shapes NxK, comma-separated [default: 4096x4096,11008x4096,28672x8192].
+        #[arg(long, value_delimiter = ',', value_parser = bench::parse_shape, conflicts_with = "checkpoint")]
+        shapes: Vec<(usize, usize)>,
+        /// Tune every linear layer of this safetensors checkpoint instead.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Ops to tune, comma-separated: ternary, int4_w4a16, int4_w4a8 [default: ternary,int4_w4a16].
+        #[arg(long, value_delimiter = ',', value_parser = TunedOp::parse)]
+        ops: Vec<TunedOp>,
+        /// First import tuning results from this file (written by --export) into the cache.
+        #[arg(long)]
+        import: Option<PathBuf>,
+        /// Afterwards, write every tuning result of the cache to this file, to ship or import.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// Do not show a progress bar.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Time the ternary W2A8 and int4 W4A16 matmul kernels beside a peer (cuBLAS fp16 GEMM on
     /// CUDA, naive Rust for M = 1 on the CPU) and the memory floor (1 GiB device-to-device
@@ -185,6 +215,37 @@ fn main() -> ExitCode {
                     let _ = writeln!(std::io::stdout(), "{text}");
                     ExitCode::SUCCESS
                 }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Tune {
+            device,
+            m,
+            shapes,
+            checkpoint,
+            ops,
+            import,
+            export,
+            quiet,
+        } => {
+            let args = TuneArgs {
+                device,
+                ms: m,
+                shapes,
+                checkpoint,
+                ops,
+                import,
+                export,
+                quiet,
+            };
+            if matches!(device, BenchDeviceChoice::Cuda) {
+                reexec_with_cublas_on_the_library_path();
+            }
+            match run_tune(args) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE
@@ -363,4 +424,100 @@ fn list_prebuilt() -> String {
         ));
     }
     out
+}
+
+/// `bitmat tune`'s arguments.
+struct TuneArgs {
+    device: BenchDeviceChoice,
+    ms: Vec<usize>,
+    shapes: Vec<(usize, usize)>,
+    checkpoint: Option<PathBuf>,
+    ops: Vec<TunedOp>,
+    import: Option<PathBuf>,
+    export: Option<PathBuf>,
+    quiet: bool,
+}
+
+fn run_tune(args: TuneArgs) -> Result<(), bitmat::Error> {
+    let cache = bitmat::DiskCache::global();
+    let no_cache = || bitmat::Error::Shape {
+        op: "tune",
+        message: "the disk cache is off (BITMAT_DISK_CACHE=0): tuning results could not be kept"
+            .into(),
+    };
+    if let Some(path) = &args.import {
+        let n = bitmat::tune::import_into(cache.ok_or_else(no_cache)?, path)?;
+        println!("imported {n} tuning results from {}", path.display());
+    }
+    let (device, default_ms) = match args.device {
+        BenchDeviceChoice::Cpu => (Device::cpu(), vec![1, 16]),
+        BenchDeviceChoice::Cuda => (Device::cuda(0)?, bench::DEFAULT_MS.to_vec()),
+    };
+    let ms = if args.ms.is_empty() {
+        default_ms
+    } else {
+        args.ms
+    };
+    let ops = if args.ops.is_empty() {
+        vec![TunedOp::Ternary, TunedOp::Int4W4A16]
+    } else {
+        args.ops
+    };
+    let tasks = match &args.checkpoint {
+        Some(path) => {
+            let (tasks, layers) = tuning::tasks_for_checkpoint(path, &ops, &ms)?;
+            println!("{}: {layers} linear layers", path.display());
+            tasks
+        }
+        None if args.import.is_some() && args.shapes.is_empty() => Vec::new(),
+        None => {
+            let shapes = if args.shapes.is_empty() {
+                bench::DEFAULT_SHAPES.to_vec()
+            } else {
+                args.shapes
+            };
+            tuning::tasks_for_shapes(&ops, &ms, &shapes)
+        }
+    };
+    if !tasks.is_empty() {
+        println!(
+            "tuning {} shapes on {device} ({})",
+            tasks.len(),
+            device.fingerprint()
+        );
+        let bar = if args.quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(tasks.len() as u64)
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
+                .expect("a valid template"),
+        );
+        let before = bitmat::stats();
+        let mut rows = Vec::with_capacity(tasks.len());
+        for task in &tasks {
+            bar.set_message(format!(
+                "{} M={} {}x{}",
+                task.op.name(),
+                task.m,
+                task.n,
+                task.k
+            ));
+            rows.push(tuning::tune(&device, task)?);
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        print!("{}", tuning::table(&rows));
+        let w = bitmat::stats().since(&before);
+        println!(
+            "{} keys tuned, {} tuning results loaded; {} kernels compiled, {} loaded from the disk cache",
+            w.tunings, w.tuning_loads, w.compilations, w.disk_loads
+        );
+    }
+    if let Some(path) = &args.export {
+        let n = bitmat::tune::export(cache.ok_or_else(no_cache)?, path)?;
+        println!("exported {n} tuning results to {}", path.display());
+    }
+    Ok(())
 }

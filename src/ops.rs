@@ -15,36 +15,8 @@
 //! | `unpack_tensor(packed, rows, cols)` | [`unpack_uint4_flat`] (any shape), or [`crate::formats::unpack_uint4`] when `cols` is a multiple of 16 |
 
 use crate::formats::{Int4Weights, QuantizedActivations, ScaleGranularity, TernaryWeights};
-use crate::kernels::{int4, norm, ternary};
+use crate::kernels::{int4, norm};
 use crate::{f16, Buffer, Device, Error};
-
-/// Block sizes of a matmul launch.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct MatmulBlocks {
-    /// Rows of the output per program.
-    pub block_m: i32,
-    /// Columns of the output per program.
-    pub block_n: i32,
-    /// Reduction step.
-    pub block_k: i32,
-}
-
-impl MatmulBlocks {
-    /// Defaults for `m` rows: `block_m` is `m` rounded up to a power of two, at most 16.
-    pub fn for_rows(m: usize) -> MatmulBlocks {
-        MatmulBlocks {
-            block_m: m.clamp(1, 16).next_power_of_two() as i32,
-            block_n: 32,
-            block_k: 32,
-        }
-    }
-
-    pub(crate) fn grid(&self, m: usize, n: usize) -> Result<(u32, u32), Error> {
-        let gm = m.div_ceil(self.block_m as usize);
-        let gn = n.div_ceil(self.block_n as usize);
-        Ok((to_u32("grid", gm)?, to_u32("grid", gn)?))
-    }
-}
 
 pub(crate) fn to_i32(op: &'static str, what: &str, v: usize) -> Result<i32, Error> {
     i32::try_from(v).map_err(|_| Error::Shape {
@@ -106,50 +78,17 @@ pub fn ternary_matmul(
         to_i32(OP, "n", n)?,
         to_i32(OP, "k", k)?,
     );
-    if m <= GEMV_MAX_ROWS {
-        // A few rows: the matrix-vector kernel reads the weights contiguously.
-        let grid = (
-            to_u32(OP, n.div_ceil(GEMV_BLOCK_N as usize))?,
-            to_u32(OP, m)?,
-        );
-        ternary::w2a8_gemv::launch(
-            device,
-            grid,
-            &a,
-            &w,
-            &c,
-            m32,
-            n32,
-            k32,
-            GEMV_BLOCK_N,
-            GEMV_BLOCK_K,
-        )?;
-    } else {
-        let blocks = MatmulBlocks::for_rows(m);
-        ternary::w2a8_matmul::launch(
-            device,
-            blocks.grid(m, n)?,
-            &a,
-            &w,
-            &c,
-            m32,
-            n32,
-            k32,
-            blocks.block_m,
-            blocks.block_n,
-            blocks.block_k,
-        )?;
+    crate::tuned::TernaryMatmul {
+        x: &a,
+        w: &w,
+        c: &c,
+        m: m32,
+        n: n32,
+        k: k32,
     }
+    .launch(device)?;
     c.to_vec().map_err(Error::from)
 }
-
-/// Up to this many rows, [`ternary_matmul`] uses the matrix-vector kernel
-/// ([`ternary::w2a8_gemv`]).
-pub const GEMV_MAX_ROWS: usize = 4;
-/// `block_n` of the matrix-vector kernel.
-pub const GEMV_BLOCK_N: i32 = 16;
-/// `block_k` of the matrix-vector kernel.
-pub const GEMV_BLOCK_K: i32 = 256;
 
 /// The ternary linear layer on quantized activations:
 /// `y = (x.values x Wq^T) * x.scales[m] * w.scale_of_row(n) (+ bias[n])`, `f32 [m, n]`.
@@ -180,36 +119,23 @@ pub fn ternary_linear(
         ScaleGranularity::PerTensor => 0,
         ScaleGranularity::PerRow => 1,
     };
-    let blocks = MatmulBlocks::for_rows(m);
     let bias_buf = device.upload(bias.unwrap_or(&[0.0]))?;
     let y = device.zeros::<f32>(m * n)?;
-    ternary::w2a8_linear::launch(
-        device,
-        blocks.grid(m, n)?,
-        &device.upload(&x.values)?,
-        &device.upload(&x.scales)?,
-        &device.upload(&w.packed)?,
-        &device.upload(&w.scales)?,
-        &bias_buf,
-        &y,
-        to_i32(OP, "m", m)?,
-        to_i32(OP, "n", n)?,
-        to_i32(OP, "k", k)?,
-        stride,
-        bias.is_some(),
-        blocks.block_m,
-        blocks.block_n,
-        blocks.block_k,
-    )?;
+    crate::tuned::TernaryLinear {
+        x: &device.upload(&x.values)?,
+        scale_x: &device.upload(&x.scales)?,
+        w: &device.upload(&w.packed)?,
+        scale_w: &device.upload(&w.scales)?,
+        bias: &bias_buf,
+        has_bias: bias.is_some(),
+        y: &y,
+        m: to_i32(OP, "m", m)?,
+        n: to_i32(OP, "n", n)?,
+        k: to_i32(OP, "k", k)?,
+        w_scale_stride: stride,
+    }
+    .launch(device)?;
     y.to_vec().map_err(Error::from)
-}
-
-/// `block_k` for int4 kernels: 32 when it divides the group, else 16 (groups are multiples
-/// of 16).
-pub(crate) fn int4_blocks(m: usize, group: usize) -> MatmulBlocks {
-    let mut b = MatmulBlocks::for_rows(m);
-    b.block_k = if group % 32 == 0 { 32 } else { 16 };
-    b
 }
 
 fn int4_shapes(op: &'static str, w: &Int4Weights, k: usize) -> Result<(), Error> {
@@ -237,25 +163,21 @@ pub fn int4_w4a8(
     x.validate()?;
     int4_shapes(OP, w, x.cols)?;
     let (m, k, n, group) = (x.rows, x.cols, w.out_features, w.group_size());
-    let blocks = int4_blocks(m, group);
     let y = device.zeros::<f32>(m * n)?;
-    int4::w4a8_matmul::launch(
-        device,
-        blocks.grid(m, n)?,
-        &device.upload(&x.values)?,
-        &device.upload(&x.scales)?,
-        &device.upload(&w.packed)?,
-        &device.upload(&w.scales)?,
-        &y,
-        to_i32(OP, "m", m)?,
-        to_i32(OP, "n", n)?,
-        to_i32(OP, "k", k)?,
-        to_i32(OP, "group", group)?,
-        true,
-        blocks.block_m,
-        blocks.block_n,
-        blocks.block_k,
-    )?;
+    crate::tuned::Int4Matmul {
+        x: crate::tuned::Int4Activations::I8 {
+            values: &device.upload(&x.values)?,
+            scales: &device.upload(&x.scales)?,
+        },
+        w: &device.upload(&w.packed)?,
+        scales: &device.upload(&w.scales)?,
+        y: &y,
+        m: to_i32(OP, "m", m)?,
+        n: to_i32(OP, "n", n)?,
+        k: to_i32(OP, "k", k)?,
+        group: to_i32(OP, "group", group)?,
+    }
+    .launch(device)?;
     y.to_vec().map_err(Error::from)
 }
 
@@ -272,24 +194,18 @@ pub fn int4_w4a16(
     int4_shapes(OP, w, k)?;
     check_len(OP, "x", m * k, x.len())?;
     let (n, group) = (w.out_features, w.group_size());
-    let blocks = int4_blocks(m, group);
     let y = device.zeros::<f32>(m * n)?;
-    int4::w4a16_matmul::launch(
-        device,
-        blocks.grid(m, n)?,
-        &device.upload(x)?,
-        &device.upload(&w.packed)?,
-        &device.upload(&w.scales)?,
-        &y,
-        to_i32(OP, "m", m)?,
-        to_i32(OP, "n", n)?,
-        to_i32(OP, "k", k)?,
-        to_i32(OP, "group", group)?,
-        true,
-        blocks.block_m,
-        blocks.block_n,
-        blocks.block_k,
-    )?;
+    crate::tuned::Int4Matmul {
+        x: crate::tuned::Int4Activations::F16(&device.upload(x)?),
+        w: &device.upload(&w.packed)?,
+        scales: &device.upload(&w.scales)?,
+        y: &y,
+        m: to_i32(OP, "m", m)?,
+        n: to_i32(OP, "n", n)?,
+        k: to_i32(OP, "k", k)?,
+        group: to_i32(OP, "group", group)?,
+    }
+    .launch(device)?;
     y.to_vec().map_err(Error::from)
 }
 
@@ -402,27 +318,22 @@ fn launch_w4a4(
         op,
         message: format!("output {m} x {n} overflows usize"),
     })?;
-    let blocks = MatmulBlocks::for_rows(m);
     let c = device.zeros::<i32>(out_len)?;
     if out_len == 0 {
         return Ok(c);
     }
-    int4::w4a4_matmul::launch(
-        device,
-        blocks.grid(m, n)?,
-        &device.upload(x_packed)?,
-        &device.upload(w_packed)?,
-        &device.upload(bias.unwrap_or(&[0]))?,
-        &c,
-        to_i32(op, "m", m)?,
-        to_i32(op, "n", n)?,
-        to_i32(op, "k", k)?,
-        to_i32(op, "ceil(k / 16)", words)?,
-        bias.is_some(),
-        blocks.block_m,
-        blocks.block_n,
-        blocks.block_k,
-    )?;
+    crate::tuned::W4A4Matmul {
+        x: &device.upload(x_packed)?,
+        w: &device.upload(w_packed)?,
+        bias: &device.upload(bias.unwrap_or(&[0]))?,
+        has_bias: bias.is_some(),
+        c: &c,
+        m: to_i32(op, "m", m)?,
+        n: to_i32(op, "n", n)?,
+        k: to_i32(op, "k", k)?,
+        k_words: to_i32(op, "ceil(k / 16)", words)?,
+    }
+    .launch(device)?;
     Ok(c)
 }
 

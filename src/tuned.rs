@@ -448,3 +448,57 @@ impl Int4Matmul<'_> {
         })
     }
 }
+
+/// BitTensor's W4A4: `c[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n])` in exact `i32`, both
+/// operands unsigned 4-bit values packed 16 per `u64` along K (`k_words` words per row).
+pub struct W4A4Matmul<'a> {
+    /// Packed activations, `[m, k_words]`.
+    pub x: &'a Buffer<u64>,
+    /// Packed weights, `[n, k_words]`.
+    pub w: &'a Buffer<u64>,
+    /// The bias, `[n]`, when `has_bias` (else any buffer, not read).
+    pub bias: &'a Buffer<i32>,
+    /// Whether to add `bias`.
+    pub has_bias: bool,
+    /// The output, `[m, n]`.
+    pub c: &'a Buffer<i32>,
+    /// Rows.
+    pub m: i32,
+    /// Output features.
+    pub n: i32,
+    /// Input features.
+    pub k: i32,
+    /// Words per row, `ceil(k / 16)`.
+    pub k_words: i32,
+}
+
+static W4A4: Tuners<int4::w4a4_matmul::Autotuned> = Tuners::new();
+
+fn w4a4_tuner(gpu: bool, has_bias: bool) -> &'static int4::w4a4_matmul::Autotuned {
+    W4A4.get(gpu, has_bias, || {
+        let make = |bm, bn, bk| int4::w4a4_matmul::config(has_bias, bm, bn, bk);
+        int4::w4a4_matmul::autotune(matmul_space(gpu, make))
+            .key(&["m", "n", "k"])
+            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+    })
+}
+
+impl W4A4Matmul<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed).
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        let a = self;
+        let (m, n) = (a.m, a.n);
+        w4a4_tuner(on_gpu(device), a.has_bias).launch(
+            device,
+            |c| matmul_grid(m, n, c.block_m, c.block_n),
+            a.x,
+            a.w,
+            a.bias,
+            a.c,
+            m,
+            n,
+            a.k,
+            a.k_words,
+        )
+    }
+}

@@ -269,8 +269,7 @@ impl CudaDev {
             threads: k.threads,
             registers: func(k.func.num_regs())?,
             max_registers: device(A::CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK)?,
-            shared_bytes: i64::from(func(k.func.shared_size_bytes())?)
-                + i64::from(k.shared_bytes),
+            shared_bytes: i64::from(func(k.func.shared_size_bytes())?) + i64::from(k.shared_bytes),
             max_shared_bytes: i64::from(device(
                 A::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
             )?),

@@ -18,6 +18,19 @@ pub struct Stats {
     pub tuning_loads: u64,
 }
 
+impl Stats {
+    /// The work done since `earlier` was taken.
+    pub fn since(&self, earlier: &Stats) -> Stats {
+        Stats {
+            specializations: self.specializations - earlier.specializations,
+            compilations: self.compilations - earlier.compilations,
+            disk_loads: self.disk_loads - earlier.disk_loads,
+            tunings: self.tunings - earlier.tunings,
+            tuning_loads: self.tuning_loads - earlier.tuning_loads,
+        }
+    }
+}
+
 pub(crate) struct Counters {
     pub(crate) specializations: AtomicU64,
     pub(crate) compilations: AtomicU64,

@@ -4,8 +4,8 @@ use super::{
     bias_f32, finite_f32, layer_input, output_shape, shape_error, weights_f32, Float, LayerInput,
 };
 use crate::formats::{quantize_ternary, ScaleGranularity, TernaryWeights};
-use crate::kernels::{norm, ternary};
-use crate::ops::{to_i32, to_u32, MatmulBlocks};
+use crate::kernels::norm;
+use crate::ops::{to_i32, to_u32};
 use crate::{Buffer, Device, Error};
 
 /// The normalization [`BitLinear`] applies to its input before quantizing it.
@@ -360,30 +360,25 @@ impl BitLinear {
         } else {
             norm::quantize_int8::launch(dev, grid, &xb, &q, &sx, cols, block)?;
         }
-        let blocks = MatmulBlocks::for_rows(rows);
         let y = dev.zeros::<f32>(out_len)?;
         let stride = match self.granularity {
             ScaleGranularity::PerTensor => 0,
             ScaleGranularity::PerRow => 1,
         };
-        ternary::w2a8_linear::launch(
-            dev,
-            blocks.grid(rows, n)?,
-            &q,
-            &sx,
-            &self.packed,
-            &self.scales,
-            self.bias.as_ref().unwrap_or(&self.placeholder),
-            &y,
-            to_i32(OP, "rows", rows)?,
-            to_i32(OP, "out_features", n)?,
-            cols,
-            stride,
-            self.bias.is_some(),
-            blocks.block_m,
-            blocks.block_n,
-            blocks.block_k,
-        )?;
+        crate::tuned::TernaryLinear {
+            x: &q,
+            scale_x: &sx,
+            w: &self.packed,
+            scale_w: &self.scales,
+            bias: self.bias.as_ref().unwrap_or(&self.placeholder),
+            has_bias: self.bias.is_some(),
+            y: &y,
+            m: to_i32(OP, "rows", rows)?,
+            n: to_i32(OP, "out_features", n)?,
+            k: cols,
+            w_scale_stride: stride,
+        }
+        .launch(dev)?;
         Ok(y.to_vec()?.into_iter().map(T::from_f32).collect())
     }
 }

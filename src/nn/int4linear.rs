@@ -4,8 +4,9 @@ use super::{
     bias_f32, finite_f32, layer_input, output_shape, shape_error, weights_f32, Float, LayerInput,
 };
 use crate::formats::{quantize_int4, Int4Group, Int4Weights};
-use crate::kernels::{int4, norm};
-use crate::ops::{int4_blocks, to_i32, to_u32};
+use crate::kernels::norm;
+use crate::ops::{to_i32, to_u32};
+use crate::tuned::{Int4Activations, Int4Matmul};
 use crate::{f16, Buffer, Device, Error};
 
 /// How [`Int4Linear`] treats its activations.
@@ -209,7 +210,6 @@ impl Int4Linear {
             return Ok(Vec::new());
         };
         let (k, n, dev) = (self.in_features, self.out_features, &self.device);
-        let blocks = int4_blocks(rows, self.group_size);
         let (m32, n32, k32) = (
             to_i32(OP, "rows", rows)?,
             to_i32(OP, "out_features", n)?,
@@ -230,22 +230,17 @@ impl Int4Linear {
                         ),
                     ));
                 }
-                int4::w4a16_matmul::launch(
-                    dev,
-                    blocks.grid(rows, n)?,
-                    &dev.upload(&xh)?,
-                    &self.packed,
-                    &self.scales,
-                    &y,
-                    m32,
-                    n32,
-                    k32,
+                Int4Matmul {
+                    x: Int4Activations::F16(&dev.upload(&xh)?),
+                    w: &self.packed,
+                    scales: &self.scales,
+                    y: &y,
+                    m: m32,
+                    n: n32,
+                    k: k32,
                     group,
-                    true,
-                    blocks.block_m,
-                    blocks.block_n,
-                    blocks.block_k,
-                )?;
+                }
+                .launch(dev)?;
             }
             Int4Mode::W4A8 => {
                 let xb = dev.upload(&x)?;
@@ -253,23 +248,20 @@ impl Int4Linear {
                 let sx = dev.zeros::<f32>(rows)?;
                 let block = k.clamp(1, 256).next_power_of_two() as i32;
                 norm::quantize_int8::launch(dev, to_u32(OP, rows)?, &xb, &q, &sx, k32, block)?;
-                int4::w4a8_matmul::launch(
-                    dev,
-                    blocks.grid(rows, n)?,
-                    &q,
-                    &sx,
-                    &self.packed,
-                    &self.scales,
-                    &y,
-                    m32,
-                    n32,
-                    k32,
+                Int4Matmul {
+                    x: Int4Activations::I8 {
+                        values: &q,
+                        scales: &sx,
+                    },
+                    w: &self.packed,
+                    scales: &self.scales,
+                    y: &y,
+                    m: m32,
+                    n: n32,
+                    k: k32,
                     group,
-                    true,
-                    blocks.block_m,
-                    blocks.block_n,
-                    blocks.block_k,
-                )?;
+                }
+                .launch(dev)?;
             }
         }
         let mut y = y.to_vec()?;

@@ -130,9 +130,17 @@ impl TuneOutcome {
         self.table.get(self.winner)?.1.median_ms()
     }
 
-    /// The default configuration's (the first one's) median time, when it was timed.
+    /// The default configuration's median time, when it was timed: the first configuration
+    /// that is not pruned for the launch (what runs when nothing is tuned).
     pub fn default_ms(&self) -> Option<f64> {
-        self.table.first()?.1.median_ms()
+        let (_, timing) = self
+            .table
+            .iter()
+            .find(|(_, t)| !matches!(t, Timing::Pruned { .. }))?;
+        match timing {
+            Timing::SameProgram { of } => self.table.get(*of)?.1.median_ms(),
+            t => t.median_ms(),
+        }
     }
 
     /// How many times faster the winner is than the default configuration, when both were

@@ -1,0 +1,300 @@
+//! `bitmat tune`: autotune the prebuilt matmuls ahead of time, for shapes given on the command
+//! line or for every linear layer of a safetensors checkpoint, so that later processes (and
+//! other machines, through an exported file) launch tuned kernels without timing anything.
+//!
+//! Each task runs the tuned op ([`crate::tuned`]) once on random data of its shape: the tuner
+//! times the configurations for the shape's bucket (or finds them stored) and stores the
+//! winner in the disk cache. Tasks that land in one bucket are tuned once.
+
+use crate::checkpoint::{Checkpoint, LayerFormat};
+use crate::convert::is_default_linear;
+use crate::formats::Int4Group;
+use crate::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
+use crate::{f16, Device, Error, TuneOutcome};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// A prebuilt matmul `bitmat tune` can tune.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TunedOp {
+    /// Ternary W2A8 ([`TernaryMatmul`]: the matrix-vector kernel up to 4 rows, else tiled).
+    Ternary,
+    /// int4 W4A16 with `f16` activations.
+    Int4W4A16,
+    /// int4 W4A8 with int8 activations.
+    Int4W4A8,
+}
+
+impl TunedOp {
+    /// Every op.
+    pub const ALL: [TunedOp; 3] = [TunedOp::Ternary, TunedOp::Int4W4A16, TunedOp::Int4W4A8];
+
+    /// Its name on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            TunedOp::Ternary => "ternary",
+            TunedOp::Int4W4A16 => "int4_w4a16",
+            TunedOp::Int4W4A8 => "int4_w4a8",
+        }
+    }
+
+    /// The op named `name`, or an error listing them.
+    pub fn parse(name: &str) -> Result<TunedOp, String> {
+        TunedOp::ALL
+            .into_iter()
+            .find(|op| op.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = TunedOp::ALL.iter().map(|o| o.name()).collect();
+                format!("unknown op `{name}`; expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// One shape to tune one op for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TuneTask {
+    /// The op.
+    pub op: TunedOp,
+    /// Rows of activations.
+    pub m: usize,
+    /// Output features.
+    pub n: usize,
+    /// Input features.
+    pub k: usize,
+    /// The int4 group size along K (`k` for one group per row); unused for ternary.
+    pub group: usize,
+}
+
+/// The int4 group used for shapes given without one: 128 when it divides K, else per row.
+pub fn default_group(k: usize) -> usize {
+    if k % 128 == 0 {
+        128
+    } else {
+        k
+    }
+}
+
+/// Tasks for every op in `ops`, row count in `ms` and `(N, K)` in `shapes`.
+pub fn tasks_for_shapes(ops: &[TunedOp], ms: &[usize], shapes: &[(usize, usize)]) -> Vec<TuneTask> {
+    let mut tasks = BTreeSet::new();
+    for &(n, k) in shapes {
+        for &m in ms {
+            for &op in ops {
+                tasks.insert(TuneTask {
+                    op,
+                    m,
+                    n,
+                    k,
+                    group: default_group(k),
+                });
+            }
+        }
+    }
+    tasks.into_iter().collect()
+}
+
+/// Tasks for the linear layers of the checkpoint at `path`: a bitmat checkpoint's quantized
+/// layers in their own format (int4 with its group: W4A16 and W4A8), and the `q/k/v/o` and
+/// `gate/up/down` projections of an unquantized one (`{layer}.weight`, `[N, K]`) for every op
+/// in `ops`; each for every row count in `ms`. Returns the tasks and the number of layers.
+pub fn tasks_for_checkpoint(
+    path: &Path,
+    ops: &[TunedOp],
+    ms: &[usize],
+) -> Result<(Vec<TuneTask>, usize), Error> {
+    let ck = Checkpoint::load(path)?;
+    let mut shapes: BTreeSet<(TunedOp, usize, usize, usize)> = BTreeSet::new();
+    let quantized = ck.quantized_layers();
+    let mut layers = quantized.len();
+    for (layer, format) in &quantized {
+        match format {
+            LayerFormat::Ternary => {
+                let w = ck.ternary(layer)?;
+                shapes.insert((TunedOp::Ternary, w.out_features, w.in_features, 0));
+            }
+            LayerFormat::Int4 => {
+                let w = ck.int4(layer)?;
+                let group = match w.group {
+                    Int4Group::Size(g) => g,
+                    Int4Group::PerRow => w.in_features,
+                };
+                for op in [TunedOp::Int4W4A16, TunedOp::Int4W4A8] {
+                    shapes.insert((op, w.out_features, w.in_features, group));
+                }
+            }
+        }
+    }
+    if quantized.is_empty() {
+        for (name, tensor) in ck.tensors() {
+            let Some(layer) = name.strip_suffix(".weight") else {
+                continue;
+            };
+            if let ([n, k], true) = (tensor.shape(), is_default_linear(layer)) {
+                layers += 1;
+                for &op in ops {
+                    let group = if op == TunedOp::Ternary {
+                        0
+                    } else {
+                        default_group(*k)
+                    };
+                    shapes.insert((op, *n, *k, group));
+                }
+            }
+        }
+    }
+    if layers == 0 {
+        return Err(Error::Shape {
+            op: "tune",
+            message: format!(
+                "{} has no linear layers: neither bitmat-quantized layers nor 2-D `*.{{q,k,v,o,gate,up,down}}_proj.weight` tensors",
+                path.display()
+            ),
+        });
+    }
+    let mut tasks = BTreeSet::new();
+    for (op, n, k, group) in shapes {
+        for &m in ms {
+            tasks.insert(TuneTask { op, m, n, k, group });
+        }
+    }
+    Ok((tasks.into_iter().collect(), layers))
+}
+
+/// What tuning one task found.
+#[derive(Clone, Debug)]
+pub struct TuneRow {
+    /// The task.
+    pub task: TuneTask,
+    /// The tuner's report: key, source, each configuration's time or prune reason.
+    pub outcome: TuneOutcome,
+}
+
+/// Checks that `task` can run (positive extents, K a multiple of what the format packs).
+pub fn check(task: &TuneTask) -> Result<(), Error> {
+    let bad = |message: String| {
+        Err(Error::Shape {
+            op: "tune",
+            message,
+        })
+    };
+    let TuneTask { op, m, n, k, group } = *task;
+    if m == 0 || n == 0 || k == 0 {
+        return bad(format!(
+            "{}: M, N and K must be positive (got {m}x{n}x{k})",
+            op.name()
+        ));
+    }
+    let too_big = [m * k, n * k, m * n].iter().any(|&v| v > i32::MAX as usize);
+    if too_big {
+        return bad(format!(
+            "{}: {m}x{n}x{k} has a matrix over i32::MAX elements",
+            op.name()
+        ));
+    }
+    match op {
+        TunedOp::Ternary if k % 4 != 0 => bad(format!("ternary: K = {k} is not a multiple of 4")),
+        TunedOp::Int4W4A16 | TunedOp::Int4W4A8 if k % 16 != 0 || group == 0 || k % group != 0 => {
+            bad(format!(
+                "{}: K = {k} must be a multiple of 16 and of the group ({group})",
+                op.name()
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Tunes `task` on `device` (random data of its shape) and returns the tuner's report.
+pub fn tune(device: &Device, task: &TuneTask) -> Result<TuneRow, Error> {
+    check(task)?;
+    let TuneTask { op, m, n, k, group } = *task;
+    let (mi, ni, ki, gi) = (m as i32, n as i32, k as i32, group as i32);
+    // The values do not matter for timing; zeros keep the set-up cheap.
+    let outcome = match op {
+        TunedOp::Ternary => {
+            let (x, w, c) = (
+                device.zeros::<i8>(m * k)?,
+                device.zeros::<u8>(n * k / 4)?,
+                device.zeros::<i32>(m * n)?,
+            );
+            let op = TernaryMatmul {
+                x: &x,
+                w: &w,
+                c: &c,
+                m: mi,
+                n: ni,
+                k: ki,
+            };
+            op.best(device)?
+        }
+        TunedOp::Int4W4A16 | TunedOp::Int4W4A8 => {
+            let (w, scales, y) = (
+                device.zeros::<u64>(n * k / 16)?,
+                device.zeros::<f32>(n * (k / group))?,
+                device.zeros::<f32>(m * n)?,
+            );
+            let (xh, xq, sx);
+            let x = if op == TunedOp::Int4W4A16 {
+                xh = device.zeros::<f16>(m * k)?;
+                Int4Activations::F16(&xh)
+            } else {
+                xq = device.zeros::<i8>(m * k)?;
+                sx = device.zeros::<f32>(m)?;
+                Int4Activations::I8 {
+                    values: &xq,
+                    scales: &sx,
+                }
+            };
+            let op = Int4Matmul {
+                x,
+                w: &w,
+                scales: &scales,
+                y: &y,
+                m: mi,
+                n: ni,
+                k: ki,
+                group: gi,
+            };
+            op.best(device)?
+        }
+    };
+    Ok(TuneRow {
+        task: *task,
+        outcome,
+    })
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+}
+
+/// The table of winners: per task its key, the winning configuration, the default's and the
+/// winner's median time, the speed-up over the default, and where the winner came from.
+pub fn table(rows: &[TuneRow]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<11} {:>6} {:>12}  {:<28} {:>11} {:>11} {:>8}  {:<12} winner",
+        "op", "M", "NxK", "key", "default ms", "best ms", "speed-up", "source"
+    );
+    for r in rows {
+        let t = &r.task;
+        let o = &r.outcome;
+        let _ = writeln!(
+            s,
+            "{:<11} {:>6} {:>12}  {:<28} {:>11} {:>11} {:>8}  {:<12} {} {}",
+            t.op.name(),
+            t.m,
+            format!("{}x{}", t.n, t.k),
+            o.key.to_string(),
+            ms(o.default_ms()),
+            ms(o.winner_ms()),
+            o.speedup()
+                .map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
+            o.source.to_string(),
+            o.kernel,
+            o.table[o.winner].0,
+        );
+    }
+    s
+}
