@@ -110,6 +110,17 @@ fn bad_tune_requests_fail_with_what_is_accepted() {
         ),
         (
             &["tune", "--shapes", "256x30", "--quiet"],
+            "K = 30 is not a multiple of 4",
+        ),
+        (
+            &[
+                "tune",
+                "--shapes",
+                "256x40",
+                "--ops",
+                "int4_w4a16",
+                "--quiet",
+            ],
             "must be a multiple of 16",
         ),
         (
