@@ -3,10 +3,16 @@
 //!
 //! For each shape `(N, K)` and each `M`, two kernels are timed:
 //!
-//! - `ternary_w2a8`: [`crate::kernels::ternary::w2a8_matmul`], `i8` activations times packed
-//!   ternary weights, exact `i32` output;
-//! - `int4_w4a16`: [`crate::kernels::int4::w4a16_matmul`], `f16` activations times signed int4
-//!   weights with `f32` scales per group of 128 along K (per row when 128 does not divide K).
+//! - `ternary_w2a8`: [`crate::tuned::TernaryMatmul`] ([`crate::kernels::ternary::w2a8_gemv`]
+//!   up to 4 rows, [`crate::kernels::ternary::w2a8_matmul`] above), `i8` activations times
+//!   packed ternary weights, exact `i32` output;
+//! - `int4_w4a16`: [`crate::tuned::Int4Matmul`] ([`crate::kernels::int4::w4a16_matmul`]),
+//!   `f16` activations times signed int4 weights with `f32` scales per group of 128 along K
+//!   (per row when 128 does not divide K).
+//!
+//! Both launch with the configuration their autotuner picks for the shape's bucket (tuned in
+//! the run when no result is stored); each row names it and where it came from, and the report
+//! counts the runtime's compilations, disk loads and tunings during the run.
 //!
 //! Each beside a peer and a floor:
 //!

@@ -341,8 +341,16 @@ fn w4a16_tuner(gpu: bool) -> &'static int4::w4a16_matmul::Autotuned {
 
 fn w4a8_tuner(gpu: bool) -> &'static int4::w4a8_matmul::Autotuned {
     W4A8.get(gpu, false, || {
+        // Groups of 16 need steps of 16: each configuration also with `block_k` 16.
         let make = |bm, bn, bk| int4::w4a8_matmul::config(true, bm, bn, bk);
-        int4::w4a8_matmul::autotune(matmul_space(gpu, make))
+        let mut configs = matmul_space(gpu, make);
+        let narrow = matmul_space(gpu, |bm, bn, _| make(bm, bn, 16));
+        for c in narrow {
+            if !configs.contains(&c) {
+                configs.push(c);
+            }
+        }
+        int4::w4a8_matmul::autotune(configs)
             .key(&["m", "n", "k", "group"])
             .prune(move |c, key| {
                 // Exact group sums need whole groups per step (or one group per row).
