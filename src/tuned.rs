@@ -69,10 +69,6 @@ const GPU_GEMV: [(i32, i32, u32); 7] = [
     (16, 512, 4),
 ];
 
-fn on_gpu(device: &Device) -> bool {
-    device.backend() == Backend::Cuda
-}
-
 /// The matmul configurations for `device`'s backend, made by `make(block_m, block_n, block_k)`.
 fn matmul_space<C: Specialization>(
     gpu: bool,
@@ -143,7 +139,9 @@ pub struct TernaryMatmul<'a> {
 static GEMV: Tuners<ternary::w2a8_gemv::Autotuned> = Tuners::new();
 static TERNARY: Tuners<ternary::w2a8_matmul::Autotuned> = Tuners::new();
 
-fn gemv_tuner(gpu: bool) -> &'static ternary::w2a8_gemv::Autotuned {
+/// The autotuner of [`TernaryMatmul`] up to [`GEMV_MAX_ROWS`] rows, over `backend`'s configurations.
+pub fn gemv_tuner(backend: Backend) -> &'static ternary::w2a8_gemv::Autotuned {
+    let gpu = backend == Backend::Cuda;
     GEMV.get(gpu, false, || {
         let configs: Vec<_> = if gpu {
             GPU_GEMV
@@ -160,7 +158,9 @@ fn gemv_tuner(gpu: bool) -> &'static ternary::w2a8_gemv::Autotuned {
     })
 }
 
-fn ternary_tuner(gpu: bool) -> &'static ternary::w2a8_matmul::Autotuned {
+/// The autotuner of [`TernaryMatmul`] above [`GEMV_MAX_ROWS`] rows, over `backend`'s configurations.
+pub fn ternary_tuner(backend: Backend) -> &'static ternary::w2a8_matmul::Autotuned {
+    let gpu = backend == Backend::Cuda;
     TERNARY.get(gpu, false, || {
         ternary::w2a8_matmul::autotune(matmul_space(gpu, ternary::w2a8_matmul::config))
             .key(&["m", "n", "k"])
@@ -171,10 +171,9 @@ fn ternary_tuner(gpu: bool) -> &'static ternary::w2a8_matmul::Autotuned {
 impl TernaryMatmul<'_> {
     /// Runs it on `device` with the best configuration (tuning first when needed).
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
-        let gpu = on_gpu(device);
         let Self { x, w, c, m, n, k } = *self;
         if m <= GEMV_MAX_ROWS {
-            gemv_tuner(gpu).launch(
+            gemv_tuner(device.backend()).launch(
                 device,
                 |cfg| (ceil_div(n, cfg.block_n), m.max(0) as u32),
                 x,
@@ -185,7 +184,7 @@ impl TernaryMatmul<'_> {
                 k,
             )
         } else {
-            ternary_tuner(gpu).launch(
+            ternary_tuner(device.backend()).launch(
                 device,
                 |cfg| matmul_grid(m, n, cfg.block_m, cfg.block_n),
                 x,
@@ -200,10 +199,9 @@ impl TernaryMatmul<'_> {
 
     /// The configuration a launch would use and how it was chosen (tuning now when needed).
     pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
-        let gpu = on_gpu(device);
         let Self { x, w, c, m, n, k } = *self;
         Ok(if m <= GEMV_MAX_ROWS {
-            gemv_tuner(gpu)
+            gemv_tuner(device.backend())
                 .best(
                     device,
                     |cfg| (ceil_div(n, cfg.block_n), m.max(0) as u32),
@@ -216,7 +214,7 @@ impl TernaryMatmul<'_> {
                 )?
                 .1
         } else {
-            ternary_tuner(gpu)
+            ternary_tuner(device.backend())
                 .best(
                     device,
                     |cfg| matmul_grid(m, n, cfg.block_m, cfg.block_n),
@@ -261,7 +259,9 @@ pub struct TernaryLinear<'a> {
 
 static LINEAR: Tuners<ternary::w2a8_linear::Autotuned> = Tuners::new();
 
-fn linear_tuner(gpu: bool, has_bias: bool) -> &'static ternary::w2a8_linear::Autotuned {
+/// The autotuner of [`TernaryLinear`] (with or without bias), over `backend`'s configurations.
+pub fn linear_tuner(backend: Backend, has_bias: bool) -> &'static ternary::w2a8_linear::Autotuned {
+    let gpu = backend == Backend::Cuda;
     LINEAR.get(gpu, has_bias, || {
         let make = |bm, bn, bk| ternary::w2a8_linear::config(has_bias, bm, bn, bk);
         ternary::w2a8_linear::autotune(matmul_space(gpu, make))
@@ -275,7 +275,7 @@ impl TernaryLinear<'_> {
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
         let a = self;
         let (m, n) = (a.m, a.n);
-        linear_tuner(on_gpu(device), a.has_bias).launch(
+        linear_tuner(device.backend(), a.has_bias).launch(
             device,
             |c| matmul_grid(m, n, c.block_m, c.block_n),
             a.x,
@@ -330,7 +330,9 @@ pub struct Int4Matmul<'a> {
 static W4A16: Tuners<int4::w4a16_matmul::Autotuned> = Tuners::new();
 static W4A8: Tuners<int4::w4a8_matmul::Autotuned> = Tuners::new();
 
-fn w4a16_tuner(gpu: bool) -> &'static int4::w4a16_matmul::Autotuned {
+/// The autotuner of [`Int4Matmul`] on `f16` activations, over `backend`'s configurations.
+pub fn w4a16_tuner(backend: Backend) -> &'static int4::w4a16_matmul::Autotuned {
+    let gpu = backend == Backend::Cuda;
     W4A16.get(gpu, false, || {
         let make = |bm, bn, bk| int4::w4a16_matmul::config(true, bm, bn, bk);
         int4::w4a16_matmul::autotune(matmul_space(gpu, make))
@@ -339,7 +341,9 @@ fn w4a16_tuner(gpu: bool) -> &'static int4::w4a16_matmul::Autotuned {
     })
 }
 
-fn w4a8_tuner(gpu: bool) -> &'static int4::w4a8_matmul::Autotuned {
+/// The autotuner of [`Int4Matmul`] on int8 activations, over `backend`'s configurations.
+pub fn w4a8_tuner(backend: Backend) -> &'static int4::w4a8_matmul::Autotuned {
+    let gpu = backend == Backend::Cuda;
     W4A8.get(gpu, false, || {
         // Groups of 16 need steps of 16: each configuration also with `block_k` 16.
         let make = |bm, bn, bk| int4::w4a8_matmul::config(true, bm, bn, bk);
@@ -364,7 +368,6 @@ fn w4a8_tuner(gpu: bool) -> &'static int4::w4a8_matmul::Autotuned {
 impl Int4Matmul<'_> {
     /// Runs it on `device` with the best configuration (tuning first when needed).
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
-        let gpu = on_gpu(device);
         let Self {
             x,
             w,
@@ -377,7 +380,7 @@ impl Int4Matmul<'_> {
         } = *self;
         let grid = |bm, bn| matmul_grid(m, n, bm, bn);
         match x {
-            Int4Activations::F16(x) => w4a16_tuner(gpu).launch(
+            Int4Activations::F16(x) => w4a16_tuner(device.backend()).launch(
                 device,
                 |c| grid(c.block_m, c.block_n),
                 x,
@@ -389,7 +392,7 @@ impl Int4Matmul<'_> {
                 k,
                 group,
             ),
-            Int4Activations::I8 { values, scales: sx } => w4a8_tuner(gpu).launch(
+            Int4Activations::I8 { values, scales: sx } => w4a8_tuner(device.backend()).launch(
                 device,
                 |c| grid(c.block_m, c.block_n),
                 values,
@@ -407,7 +410,6 @@ impl Int4Matmul<'_> {
 
     /// The configuration a launch would use and how it was chosen (tuning now when needed).
     pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
-        let gpu = on_gpu(device);
         let Self {
             x,
             w,
@@ -421,7 +423,7 @@ impl Int4Matmul<'_> {
         let grid = |bm, bn| matmul_grid(m, n, bm, bn);
         Ok(match x {
             Int4Activations::F16(x) => {
-                w4a16_tuner(gpu)
+                w4a16_tuner(device.backend())
                     .best(
                         device,
                         |c| grid(c.block_m, c.block_n),
@@ -437,7 +439,7 @@ impl Int4Matmul<'_> {
                     .1
             }
             Int4Activations::I8 { values, scales: sx } => {
-                w4a8_tuner(gpu)
+                w4a8_tuner(device.backend())
                     .best(
                         device,
                         |c| grid(c.block_m, c.block_n),
@@ -482,7 +484,9 @@ pub struct W4A4Matmul<'a> {
 
 static W4A4: Tuners<int4::w4a4_matmul::Autotuned> = Tuners::new();
 
-fn w4a4_tuner(gpu: bool, has_bias: bool) -> &'static int4::w4a4_matmul::Autotuned {
+/// The autotuner of [`W4A4Matmul`] (with or without bias), over `backend`'s configurations.
+pub fn w4a4_tuner(backend: Backend, has_bias: bool) -> &'static int4::w4a4_matmul::Autotuned {
+    let gpu = backend == Backend::Cuda;
     W4A4.get(gpu, has_bias, || {
         let make = |bm, bn, bk| int4::w4a4_matmul::config(has_bias, bm, bn, bk);
         int4::w4a4_matmul::autotune(matmul_space(gpu, make))
@@ -496,7 +500,7 @@ impl W4A4Matmul<'_> {
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
         let a = self;
         let (m, n) = (a.m, a.n);
-        w4a4_tuner(on_gpu(device), a.has_bias).launch(
+        w4a4_tuner(device.backend(), a.has_bias).launch(
             device,
             |c| matmul_grid(m, n, c.block_m, c.block_n),
             a.x,
