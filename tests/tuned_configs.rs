@@ -1,7 +1,7 @@
 //! Nothing the autotuner can pick changes a result: every configuration of every prebuilt
-//! tuner (the CPU's and the GPU's lists) runs on the CPU and on the interpreter on a ragged
-//! shape (M, N, K not multiples of the blocks), and the two agree bit for bit; the CPU result
-//! also equals the plain-Rust reference.
+//! tuner (the CPU's and the GPU's lists) runs on the CPU, on a CUDA GPU when one is usable,
+//! and on the interpreter, on a ragged shape (M, N, K not multiples of the blocks); all agree
+//! bit for bit, and the result equals the plain-Rust reference.
 
 use bitmat::formats::{pack_ternary, pack_uint4, quantize_activations, quantize_int4, Int4Group};
 use bitmat::kernels::{int4, ternary};
@@ -20,20 +20,41 @@ fn grid(bm: i32, bn: i32) -> (u32, u32) {
     )
 }
 
-/// Runs `launch` on the CPU and the interpreter with fresh zeroed outputs of `len`; returns the
-/// CPU's result after checking both agree.
+/// The devices every configuration runs on: the CPU, a CUDA GPU when one is usable, and the
+/// interpreter (last: the oracle).
+fn devices() -> &'static [Device] {
+    static DEVICES: std::sync::OnceLock<Vec<Device>> = std::sync::OnceLock::new();
+    DEVICES.get_or_init(|| {
+        let mut devices = vec![Device::cpu()];
+        match Device::cuda(0) {
+            Ok(gpu) => devices.push(gpu),
+            Err(e) => eprintln!("tuned_configs: no GPU run ({e})"),
+        }
+        devices.push(Device::interpreter());
+        devices
+    })
+}
+
+/// Runs `launch` on every device of [`devices`] with fresh zeroed outputs of `len`; returns
+/// the CPU's result after checking that every device agrees with the interpreter bit for bit.
 fn on_both<T: Element + PartialEq + std::fmt::Debug>(
     what: &str,
     len: usize,
     mut launch: impl FnMut(&Device, &Buffer<T>),
 ) -> Vec<T> {
     let mut results = Vec::new();
-    for device in [Device::cpu(), Device::interpreter()] {
+    for device in devices() {
         let out = device.zeros::<T>(len).unwrap();
-        launch(&device, &out);
+        launch(device, &out);
         results.push(out.to_vec().unwrap());
     }
-    assert_eq!(results[0], results[1], "{what}: CPU and interpreter differ");
+    let oracle = results.last().unwrap();
+    for (device, result) in devices().iter().zip(&results) {
+        assert_eq!(
+            result, oracle,
+            "{what}: {device} and the interpreter differ"
+        );
+    }
     results.swap_remove(0)
 }
 
