@@ -41,10 +41,7 @@ fn cache_report() -> String {
     let mut out = format!("cache: {}\n", cache.root().display());
     for kind in EntryKind::ALL {
         let count = cache.count(kind);
-        let what = match kind {
-            EntryKind::Kernel => "compiled kernels",
-            EntryKind::Tuning => "tuning results",
-        };
+        let what = kind.description();
         let _ = writeln!(
             out,
             "  {what}: {} ({:.1} KiB)",

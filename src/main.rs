@@ -109,6 +109,15 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Remove the disk cache's entries (compiled kernels and tuning results; both by default).
+    CacheClean {
+        /// Only compiled kernels.
+        #[arg(long, conflicts_with = "tuning")]
+        kernels: bool,
+        /// Only tuning results.
+        #[arg(long)]
+        tuning: bool,
+    },
     /// Time the ternary W2A8 and int4 W4A16 matmul kernels beside a peer (cuBLAS fp16 GEMM on
     /// CUDA, naive Rust for M = 1 on the CPU) and the memory floor (1 GiB device-to-device
     /// copy on CUDA, streaming read on the CPU) measured in the same run.
@@ -252,6 +261,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::CacheClean { kernels, tuning } => match clean_cache(kernels, tuning) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Info => {
             print!("{}", bitmat::info::report());
             ExitCode::SUCCESS
@@ -518,6 +534,32 @@ fn run_tune(args: TuneArgs) -> Result<(), bitmat::Error> {
     if let Some(path) = &args.export {
         let n = bitmat::tune::export(cache.ok_or_else(no_cache)?, path)?;
         println!("exported {n} tuning results to {}", path.display());
+    }
+    Ok(())
+}
+
+/// `bitmat cache-clean`: removes compiled kernels and/or tuning results from the disk cache.
+fn clean_cache(kernels_only: bool, tuning_only: bool) -> Result<(), String> {
+    use bitmat::disk::EntryKind;
+    let cache = bitmat::DiskCache::global()
+        .ok_or("the disk cache is off (BITMAT_DISK_CACHE=0): nothing to clean")?;
+    for kind in EntryKind::ALL {
+        let wanted = match kind {
+            EntryKind::Kernel => !tuning_only,
+            EntryKind::Tuning => !kernels_only,
+        };
+        if wanted {
+            let removed = cache.clear(kind).map_err(|e| {
+                format!("cleaning {}: {e}", cache.root().join(kind.dir()).display())
+            })?;
+            println!(
+                "removed {} {} ({:.1} KiB) from {}",
+                removed.files,
+                kind.description(),
+                removed.bytes as f64 / 1024.0,
+                cache.root().display()
+            );
+        }
     }
     Ok(())
 }

@@ -86,6 +86,25 @@ fn a_second_process_neither_compiles_nor_tunes() {
 }
 
 #[test]
+fn cache_clean_removes_what_it_is_asked_to() {
+    let cache = tempfile::tempdir().unwrap();
+    tune(cache.path(), &[]);
+    let out = bitmat(cache.path(), &["cache-clean", "--tuning"]);
+    assert!(out.contains("removed 4 tuning results"), "{out}");
+    assert!(!out.contains("compiled kernels"), "{out}");
+    // The winners are gone, the kernels stay: tuning again times without compiling.
+    let again = tune(cache.path(), &[]);
+    assert!(again.contains("4 keys tuned"), "{again}");
+    assert!(again.contains("0 kernels compiled"), "{again}");
+    let out = bitmat(cache.path(), &["cache-clean"]);
+    assert!(out.contains("removed 4 tuning results"), "{out}");
+    assert!(!out.contains("removed 0 compiled kernels"), "{out}");
+    let info = bitmat(cache.path(), &["info"]);
+    assert!(info.contains("compiled kernels: 0"), "{info}");
+    assert!(info.contains("tuning results: 0"), "{info}");
+}
+
+#[test]
 fn exported_results_serve_another_cache_without_tuning() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let file = a.path().join("tuning.json");

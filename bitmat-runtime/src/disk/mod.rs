@@ -49,6 +49,14 @@ impl EntryKind {
         }
     }
 
+    /// What the entries are, for people: `compiled kernels` or `tuning results`.
+    pub fn description(self) -> &'static str {
+        match self {
+            EntryKind::Kernel => "compiled kernels",
+            EntryKind::Tuning => "tuning results",
+        }
+    }
+
     fn extension(self) -> &'static str {
         match self {
             EntryKind::Kernel => "bin",
@@ -142,20 +150,46 @@ impl DiskCache {
         }
     }
 
+    /// The entry files of `kind`, with their sizes.
+    fn entries(&self, kind: EntryKind) -> Vec<(PathBuf, u64)> {
+        let Ok(dir) = std::fs::read_dir(self.root.join(kind.dir())) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().and_then(|e| e.to_str()) == Some(kind.extension()))
+            .map(|path| {
+                let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+                (path, bytes)
+            })
+            .collect()
+    }
+
     /// Number and size of the entries of `kind`.
     pub fn count(&self, kind: EntryKind) -> EntryCount {
-        let mut count = EntryCount::default();
-        let Ok(dir) = std::fs::read_dir(self.root.join(kind.dir())) else {
-            return count;
-        };
-        for entry in dir.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) == Some(kind.extension()) {
-                count.files += 1;
-                count.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        let entries = self.entries(kind);
+        EntryCount {
+            files: entries.len(),
+            bytes: entries.iter().map(|(_, b)| b).sum(),
+        }
+    }
+
+    /// Removes every entry of `kind` (`bitmat cache clean`); returns what was removed. Other
+    /// processes may keep writing: their entries are simply new ones.
+    pub fn clear(&self, kind: EntryKind) -> std::io::Result<EntryCount> {
+        let mut removed = EntryCount::default();
+        for (path, bytes) in self.entries(kind) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    removed.files += 1;
+                    removed.bytes += bytes;
+                }
+                // Removed concurrently by another process: nothing left to do.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
-        count
+        Ok(removed)
     }
 
     /// The payloads of every readable entry of `kind` (for export); unreadable ones are
