@@ -217,10 +217,11 @@ impl Int4Linear {
         );
         let group = to_i32(OP, "group", self.group_size)?;
         let y = dev.zeros::<f32>(out_len)?;
-        match self.mode {
+        let (xh, q, sx);
+        let activations = match self.mode {
             Int4Mode::W4A16 => {
-                let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
-                if let Some(i) = xh.iter().position(|v| !v.is_finite()) {
+                let halves: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+                if let Some(i) = halves.iter().position(|v| !v.is_finite()) {
                     return Err(shape_error(
                         OP,
                         format!(
@@ -230,40 +231,32 @@ impl Int4Linear {
                         ),
                     ));
                 }
-                Int4Matmul {
-                    x: Int4Activations::F16(&dev.upload(&xh)?),
-                    w: &self.packed,
-                    scales: &self.scales,
-                    y: &y,
-                    m: m32,
-                    n: n32,
-                    k: k32,
-                    group,
-                }
-                .launch(dev)?;
+                xh = dev.upload(&halves)?;
+                Int4Activations::F16(&xh)
             }
             Int4Mode::W4A8 => {
                 let xb = dev.upload(&x)?;
-                let q = dev.zeros::<i8>(x.len())?;
-                let sx = dev.zeros::<f32>(rows)?;
+                q = dev.zeros::<i8>(x.len())?;
+                sx = dev.zeros::<f32>(rows)?;
                 let block = k.clamp(1, 256).next_power_of_two() as i32;
                 norm::quantize_int8::launch(dev, to_u32(OP, rows)?, &xb, &q, &sx, k32, block)?;
-                Int4Matmul {
-                    x: Int4Activations::I8 {
-                        values: &q,
-                        scales: &sx,
-                    },
-                    w: &self.packed,
-                    scales: &self.scales,
-                    y: &y,
-                    m: m32,
-                    n: n32,
-                    k: k32,
-                    group,
+                Int4Activations::I8 {
+                    values: &q,
+                    scales: &sx,
                 }
-                .launch(dev)?;
             }
+        };
+        Int4Matmul {
+            x: activations,
+            w: &self.packed,
+            scales: &self.scales,
+            y: &y,
+            m: m32,
+            n: n32,
+            k: k32,
+            group,
         }
+        .launch(dev)?;
         let mut y = y.to_vec()?;
         if let Some(b) = &self.bias {
             for row in y.chunks_exact_mut(n) {
