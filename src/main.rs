@@ -250,9 +250,6 @@ fn main() -> ExitCode {
                 export,
                 quiet,
             };
-            if matches!(device, BenchDeviceChoice::Cuda) {
-                reexec_with_cublas_on_the_library_path();
-            }
             match run_tune(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
