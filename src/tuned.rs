@@ -94,6 +94,18 @@ fn block_m_too_large(block_m: i32, key: &TuneKey, gpu: bool) -> bool {
     block_m as u64 > useful
 }
 
+/// The tuner of tiled matmul kernel `$module::$kernel` over [`matmul_space`] (configurations
+/// made by `$make(block_m, block_n, block_k)`), keyed by the integer scalars `$key`, with
+/// blocks of rows pruned to M ([`block_m_too_large`]).
+macro_rules! matmul_tuner {
+    ($module:ident :: $kernel:ident, $gpu:expr, $make:expr, $key:expr) => {{
+        let gpu = $gpu;
+        $module::$kernel::autotune(matmul_space(gpu, $make))
+            .key(&$key)
+            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+    }};
+}
+
 /// Tuners built once per process and configuration space: (GPU or not, a constexpr flag).
 struct Tuners<T> {
     slots: [OnceLock<T>; 4],
@@ -162,71 +174,49 @@ pub fn gemv_tuner(backend: Backend) -> &'static ternary::w2a8_gemv::Autotuned {
 pub fn ternary_tuner(backend: Backend) -> &'static ternary::w2a8_matmul::Autotuned {
     let gpu = backend == Backend::Cuda;
     TERNARY.get(gpu, false, || {
-        ternary::w2a8_matmul::autotune(matmul_space(gpu, ternary::w2a8_matmul::config))
-            .key(&["m", "n", "k"])
-            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+        matmul_tuner!(
+            ternary::w2a8_matmul,
+            gpu,
+            ternary::w2a8_matmul::config,
+            ["m", "n", "k"]
+        )
     })
+}
+
+/// The report of a tuner's `best`, without the configuration.
+fn outcome<C>(best: Result<(Config<C>, TuneOutcome), Error>) -> Result<TuneOutcome, Error> {
+    best.map(|(_, outcome)| outcome)
+}
+
+/// Calls `$method` (`launch` or `best`, its result passed through `$finish`) of the tuner
+/// that serves ternary matmul `$op` on `$device`: one dispatch, so `best` reports exactly
+/// what `launch` runs.
+macro_rules! ternary_dispatch {
+    ($op:expr, $device:expr, $method:ident, $finish:path) => {{
+        let TernaryMatmul { x, w, c, m, n, k } = *$op;
+        let backend = $device.backend();
+        if m <= GEMV_MAX_ROWS {
+            let grid =
+                |cfg: &ternary::w2a8_gemv::Constexprs| (ceil_div(n, cfg.block_n), m.max(0) as u32);
+            $finish(gemv_tuner(backend).$method($device, grid, x, w, c, m, n, k))
+        } else {
+            let grid = |cfg: &ternary::w2a8_matmul::Constexprs| {
+                matmul_grid(m, n, cfg.block_m, cfg.block_n)
+            };
+            $finish(ternary_tuner(backend).$method($device, grid, x, w, c, m, n, k))
+        }
+    }};
 }
 
 impl TernaryMatmul<'_> {
     /// Runs it on `device` with the best configuration (tuning first when needed).
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
-        let Self { x, w, c, m, n, k } = *self;
-        if m <= GEMV_MAX_ROWS {
-            gemv_tuner(device.backend()).launch(
-                device,
-                |cfg| (ceil_div(n, cfg.block_n), m.max(0) as u32),
-                x,
-                w,
-                c,
-                m,
-                n,
-                k,
-            )
-        } else {
-            ternary_tuner(device.backend()).launch(
-                device,
-                |cfg| matmul_grid(m, n, cfg.block_m, cfg.block_n),
-                x,
-                w,
-                c,
-                m,
-                n,
-                k,
-            )
-        }
+        ternary_dispatch!(self, device, launch, std::convert::identity)
     }
 
     /// The configuration a launch would use and how it was chosen (tuning now when needed).
     pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
-        let Self { x, w, c, m, n, k } = *self;
-        Ok(if m <= GEMV_MAX_ROWS {
-            gemv_tuner(device.backend())
-                .best(
-                    device,
-                    |cfg| (ceil_div(n, cfg.block_n), m.max(0) as u32),
-                    x,
-                    w,
-                    c,
-                    m,
-                    n,
-                    k,
-                )?
-                .1
-        } else {
-            ternary_tuner(device.backend())
-                .best(
-                    device,
-                    |cfg| matmul_grid(m, n, cfg.block_m, cfg.block_n),
-                    x,
-                    w,
-                    c,
-                    m,
-                    n,
-                    k,
-                )?
-                .1
-        })
+        ternary_dispatch!(self, device, best, outcome)
     }
 }
 
@@ -264,9 +254,7 @@ pub fn linear_tuner(backend: Backend, has_bias: bool) -> &'static ternary::w2a8_
     let gpu = backend == Backend::Cuda;
     LINEAR.get(gpu, has_bias, || {
         let make = |bm, bn, bk| ternary::w2a8_linear::config(has_bias, bm, bn, bk);
-        ternary::w2a8_linear::autotune(matmul_space(gpu, make))
-            .key(&["m", "n", "k"])
-            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+        matmul_tuner!(ternary::w2a8_linear, gpu, make, ["m", "n", "k"])
     })
 }
 
@@ -335,9 +323,7 @@ pub fn w4a16_tuner(backend: Backend) -> &'static int4::w4a16_matmul::Autotuned {
     let gpu = backend == Backend::Cuda;
     W4A16.get(gpu, false, || {
         let make = |bm, bn, bk| int4::w4a16_matmul::config(true, bm, bn, bk);
-        int4::w4a16_matmul::autotune(matmul_space(gpu, make))
-            .key(&["m", "n", "k", "group"])
-            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+        matmul_tuner!(int4::w4a16_matmul, gpu, make, ["m", "n", "k", "group"])
     })
 }
 
@@ -365,10 +351,12 @@ pub fn w4a8_tuner(backend: Backend) -> &'static int4::w4a8_matmul::Autotuned {
     })
 }
 
-impl Int4Matmul<'_> {
-    /// Runs it on `device` with the best configuration (tuning first when needed).
-    pub fn launch(&self, device: &Device) -> Result<(), Error> {
-        let Self {
+/// Calls `$method` (`launch` or `best`, its result passed through `$finish`) of the tuner
+/// that serves int4 matmul `$op` on `$device` (W4A16 or W4A8 by its activations): one
+/// dispatch, so `best` reports exactly what `launch` runs.
+macro_rules! int4_dispatch {
+    ($op:expr, $device:expr, $method:ident, $finish:path) => {{
+        let Int4Matmul {
             x,
             w,
             scales,
@@ -377,85 +365,37 @@ impl Int4Matmul<'_> {
             n,
             k,
             group,
-        } = *self;
-        let grid = |bm, bn| matmul_grid(m, n, bm, bn);
+        } = *$op;
+        let backend = $device.backend();
         match x {
-            Int4Activations::F16(x) => w4a16_tuner(device.backend()).launch(
-                device,
-                |c| grid(c.block_m, c.block_n),
-                x,
-                w,
-                scales,
-                y,
-                m,
-                n,
-                k,
-                group,
-            ),
-            Int4Activations::I8 { values, scales: sx } => w4a8_tuner(device.backend()).launch(
-                device,
-                |c| grid(c.block_m, c.block_n),
-                values,
-                sx,
-                w,
-                scales,
-                y,
-                m,
-                n,
-                k,
-                group,
-            ),
+            Int4Activations::F16(x) => {
+                let grid =
+                    |c: &int4::w4a16_matmul::Constexprs| matmul_grid(m, n, c.block_m, c.block_n);
+                $finish(
+                    w4a16_tuner(backend).$method($device, grid, x, w, scales, y, m, n, k, group),
+                )
+            }
+            Int4Activations::I8 { values, scales: sx } => {
+                let grid =
+                    |c: &int4::w4a8_matmul::Constexprs| matmul_grid(m, n, c.block_m, c.block_n);
+                $finish(
+                    w4a8_tuner(backend)
+                        .$method($device, grid, values, sx, w, scales, y, m, n, k, group),
+                )
+            }
         }
+    }};
+}
+
+impl Int4Matmul<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed).
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        int4_dispatch!(self, device, launch, std::convert::identity)
     }
 
     /// The configuration a launch would use and how it was chosen (tuning now when needed).
     pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
-        let Self {
-            x,
-            w,
-            scales,
-            y,
-            m,
-            n,
-            k,
-            group,
-        } = *self;
-        let grid = |bm, bn| matmul_grid(m, n, bm, bn);
-        Ok(match x {
-            Int4Activations::F16(x) => {
-                w4a16_tuner(device.backend())
-                    .best(
-                        device,
-                        |c| grid(c.block_m, c.block_n),
-                        x,
-                        w,
-                        scales,
-                        y,
-                        m,
-                        n,
-                        k,
-                        group,
-                    )?
-                    .1
-            }
-            Int4Activations::I8 { values, scales: sx } => {
-                w4a8_tuner(device.backend())
-                    .best(
-                        device,
-                        |c| grid(c.block_m, c.block_n),
-                        values,
-                        sx,
-                        w,
-                        scales,
-                        y,
-                        m,
-                        n,
-                        k,
-                        group,
-                    )?
-                    .1
-            }
-        })
+        int4_dispatch!(self, device, best, outcome)
     }
 }
 
@@ -489,9 +429,7 @@ pub fn w4a4_tuner(backend: Backend, has_bias: bool) -> &'static int4::w4a4_matmu
     let gpu = backend == Backend::Cuda;
     W4A4.get(gpu, has_bias, || {
         let make = |bm, bn, bk| int4::w4a4_matmul::config(has_bias, bm, bn, bk);
-        int4::w4a4_matmul::autotune(matmul_space(gpu, make))
-            .key(&["m", "n", "k"])
-            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+        matmul_tuner!(int4::w4a4_matmul, gpu, make, ["m", "n", "k"])
     })
 }
 
