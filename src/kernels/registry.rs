@@ -1,8 +1,8 @@
 //! The prebuilt kernels by name, with their default constexprs: what `bitmat dump` and
 //! `bitmat tune` accept.
 
-use super::{int4, norm, ternary};
-use crate::{ConstexprValue, Error, Specialization};
+use super::{int4, norm};
+use crate::{tuned, Autotuner, Backend, ConstexprValue, Error, Specialization};
 use bitmat_ir::Kernel;
 
 /// Constexpr overrides, `(name, value)` as text.
@@ -19,7 +19,9 @@ pub struct PrebuiltKernel {
 }
 
 impl PrebuiltKernel {
-    /// The default constexprs (those the host ops use for large shapes), by name.
+    /// The default constexprs, by name: for the autotuned matmuls the first configuration of
+    /// their CPU tuner (what runs when nothing is tuned, for large shapes), else what the host
+    /// ops pass.
     pub fn defaults(&self) -> Vec<(&'static str, ConstexprValue)> {
         (self.defaults)()
     }
@@ -30,6 +32,11 @@ impl PrebuiltKernel {
     pub fn ir(&self, overrides: &Overrides) -> Result<Kernel, Error> {
         (self.specialize)(overrides)
     }
+}
+
+/// The default configuration's constexprs of `tuner`.
+fn default_of<C: Specialization>(tuner: &Autotuner<C>) -> C {
+    tuner.configs()[0].constexprs.clone()
 }
 
 /// Specializes `constexprs` after applying `overrides`.
@@ -59,17 +66,17 @@ macro_rules! prebuilt {
 
 prebuilt! {
     ternary::w2a8_matmul, "ternary W2A8 matmul, exact i32",
-        ternary::w2a8_matmul::Constexprs { block_m: 16, block_n: 32, block_k: 32 };
+        default_of(tuned::ternary_tuner(Backend::Cranelift).tuner());
     ternary::w2a8_gemv, "ternary W2A8 matrix-vector product (a few rows), exact i32",
-        ternary::w2a8_gemv::Constexprs { block_n: 16, block_k: 256 };
+        default_of(tuned::gemv_tuner(Backend::Cranelift).tuner());
     ternary::w2a8_linear, "ternary linear layer: W2A8 with activation and weight scales, bias",
-        ternary::w2a8_linear::Constexprs { has_bias: false, block_m: 16, block_n: 32, block_k: 32 };
+        default_of(tuned::linear_tuner(Backend::Cranelift, false).tuner());
     int4::w4a8_matmul, "int4 W4A8 matmul with per-group scales, f32 out",
-        int4::w4a8_matmul::Constexprs { signed: true, block_m: 16, block_n: 32, block_k: 32 };
+        default_of(tuned::w4a8_tuner(Backend::Cranelift).tuner());
     int4::w4a16_matmul, "int4 W4A16 matmul (f16 activations), f32 out",
-        int4::w4a16_matmul::Constexprs { signed: true, block_m: 16, block_n: 32, block_k: 32 };
+        default_of(tuned::w4a16_tuner(Backend::Cranelift).tuner());
     int4::w4a4_matmul, "BitTensor's unsigned W4A4 matmul, exact i32",
-        int4::w4a4_matmul::Constexprs { has_bias: false, block_m: 16, block_n: 32, block_k: 32 };
+        default_of(tuned::w4a4_tuner(Backend::Cranelift, false).tuner());
     int4::pack_uint4_saturating, "clamps i32 to 0..=15 and packs 16 per u64",
         int4::pack_uint4_saturating::Constexprs { block: 16 };
     norm::rmsnorm_quantize, "fused RMSNorm + per-row int8 quantization",
