@@ -150,14 +150,21 @@ impl DiskCache {
         }
     }
 
-    /// The entry files of `kind`, with their sizes.
-    fn entries(&self, kind: EntryKind) -> Vec<(PathBuf, u64)> {
+    /// The entry files of `kind`.
+    fn entry_paths(&self, kind: EntryKind) -> Vec<PathBuf> {
         let Ok(dir) = std::fs::read_dir(self.root.join(kind.dir())) else {
             return Vec::new();
         };
         dir.flatten()
             .map(|entry| entry.path())
             .filter(|path| path.extension().and_then(|e| e.to_str()) == Some(kind.extension()))
+            .collect()
+    }
+
+    /// The entry files of `kind`, with their sizes.
+    fn entries(&self, kind: EntryKind) -> Vec<(PathBuf, u64)> {
+        self.entry_paths(kind)
+            .into_iter()
             .map(|path| {
                 let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
                 (path, bytes)
@@ -195,15 +202,8 @@ impl DiskCache {
     /// The payloads of every readable entry of `kind` (for export); unreadable ones are
     /// skipped with a warning.
     pub fn payloads(&self, kind: EntryKind) -> Vec<Vec<u8>> {
-        let Ok(dir) = std::fs::read_dir(self.root.join(kind.dir())) else {
-            return Vec::new();
-        };
         let mut out = Vec::new();
-        for entry in dir.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some(kind.extension()) {
-                continue;
-            }
+        for path in self.entry_paths(kind) {
             match std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| {
