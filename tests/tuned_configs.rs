@@ -52,7 +52,7 @@ fn on_every_device<T: Element + PartialEq + std::fmt::Debug + Agrees>(
     }
     let oracle = results.last().unwrap();
     for (device, result) in devices().iter().zip(&results) {
-        if device.backend() == Backend::Cuda {
+        if device.backend() == Backend::CUDA {
             // Tensor cores sum f16 products in their own order.
             for (i, (g, r)) in result.iter().zip(oracle).enumerate() {
                 assert!(
@@ -100,7 +100,7 @@ fn every_ternary_configuration_matches_the_interpreter() {
     let w = pack_ternary(&wq, N, K).unwrap();
     let want = reference::matmul_i8_ternary(&x, M, K, &w, N).unwrap();
     let (m, n, k) = (M as i32, N as i32, K as i32);
-    for backend in [Backend::Cranelift, Backend::Cuda] {
+    for backend in [Backend::CRANELIFT, Backend::CUDA] {
         for c in tuned::ternary_tuner(backend).tuner().configs() {
             let cx = &c.constexprs;
             let got = on_every_device(&format!("w2a8_matmul {c}"), M * N, |d, out| {
@@ -199,7 +199,7 @@ fn every_int4_configuration_matches_the_interpreter() {
     let wf: Vec<f32> = (0..N * K).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let xf: Vec<f32> = (0..M * K).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let (m, n, k) = (M as i32, N as i32, K as i32);
-    for backend in [Backend::Cranelift, Backend::Cuda] {
+    for backend in [Backend::CRANELIFT, Backend::CUDA] {
         // W4A16 with groups of 32.
         let w = quantize_int4(&wf, N, K, Int4Group::Size(32)).unwrap();
         let xh: Vec<bitmat::f16> = xf.iter().map(|&v| bitmat::f16::from_f32(v)).collect();

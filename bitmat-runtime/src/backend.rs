@@ -47,7 +47,7 @@ pub(crate) fn compile(
     options: &LaunchOptions,
 ) -> Result<Compiled, Error> {
     let backend = device.backend();
-    if backend == Backend::Interpreter {
+    if backend == Backend::INTERPRETER {
         return Ok(Compiled {
             ir,
             code: Code::Interpreter,
@@ -82,19 +82,19 @@ pub(crate) fn compile(
     }
     let started = Instant::now();
     let (code, payload) = match backend {
-        Backend::Interpreter => unreachable!("handled above"),
-        Backend::Cranelift => {
+        Backend::CRANELIFT => {
             let obj = CpuObject::compile(&ir)?;
             crate::dump::dump("clif", &ir.name, || obj.clif().to_string());
             let kernel = CpuKernel::load(&obj)?;
             (Code::Cpu(Box::new(kernel)), obj.to_bytes())
         }
-        Backend::Cuda => {
+        Backend::CUDA => {
             let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;
             let module = cuda.generate(&ir, options.num_warps)?;
             let kernel = cuda.load(&ir.name, &module)?;
             (Code::Cuda(kernel), module.to_bytes())
         }
+        _ => unreachable!("the interpreter is handled above"),
     };
     crate::stats::bump(&crate::stats::COUNTERS.compilations);
     tracing::debug!(
@@ -132,15 +132,14 @@ fn load(
         )))
     };
     match device.backend() {
-        Backend::Interpreter => Ok(Code::Interpreter),
-        Backend::Cranelift => {
+        Backend::CRANELIFT => {
             let obj = CpuObject::from_bytes(bytes)?;
             if obj.name() != ir.name || obj.params() != ir.params.len() {
                 return Err(mismatch("another kernel"));
             }
             Ok(Code::Cpu(Box::new(CpuKernel::load(&obj)?)))
         }
-        Backend::Cuda => {
+        Backend::CUDA => {
             let cuda = device.inner.cuda.as_ref().ok_or_else(no_context)?;
             let module = PtxModule::from_bytes(bytes)?;
             if module.threads != options.num_warps.saturating_mul(32) {
@@ -148,6 +147,7 @@ fn load(
             }
             Ok(Code::Cuda(cuda.load(&ir.name, &module)?))
         }
+        _ => Ok(Code::Interpreter),
     }
 }
 

@@ -33,11 +33,11 @@ impl CodeOptions {
     /// The options of `options` that matter on `backend`.
     pub(crate) fn new(backend: Backend, options: &LaunchOptions) -> CodeOptions {
         match backend {
-            Backend::Cuda => CodeOptions {
+            Backend::CUDA => CodeOptions {
                 num_warps: Some(options.num_warps),
                 num_stages: Some(options.num_stages),
             },
-            Backend::Cranelift | Backend::Interpreter => CodeOptions::default(),
+            _ => CodeOptions::default(),
         }
     }
 }
@@ -182,8 +182,8 @@ mod tests {
     fn cuda_keys_depend_on_warps_and_stages_and_cpu_keys_do_not() {
         let base = opts(4, 2, None);
         for other in [opts(8, 2, None), opts(4, 3, None)] {
-            for backend in [Backend::Cuda, Backend::Cranelift, Backend::Interpreter] {
-                let same = backend != Backend::Cuda;
+            for backend in [Backend::CUDA, Backend::CRANELIFT, Backend::INTERPRETER] {
+                let same = backend != Backend::CUDA;
                 let (a, b) = (
                     CacheKey::new(&id(1), backend, &base),
                     CacheKey::new(&id(1), backend, &other),
@@ -196,20 +196,20 @@ mod tests {
             }
         }
         // CPU threads never change code, on any backend.
-        for backend in [Backend::Cuda, Backend::Cranelift] {
+        for backend in [Backend::CUDA, Backend::CRANELIFT] {
             assert_eq!(
                 CacheKey::new(&id(1), backend, &base),
                 CacheKey::new(&id(1), backend, &opts(4, 2, Some(3)))
             );
         }
         assert_ne!(
-            CacheKey::new(&id(1), Backend::Cuda, &base),
-            CacheKey::new(&id(2), Backend::Cuda, &base)
+            CacheKey::new(&id(1), Backend::CUDA, &base),
+            CacheKey::new(&id(2), Backend::CUDA, &base)
         );
         let cuda = disk_key(
-            Backend::Cuda,
+            Backend::CUDA,
             "sm_90",
-            CodeOptions::new(Backend::Cuda, &base),
+            CodeOptions::new(Backend::CUDA, &base),
             &id(1),
             &ir(),
         );
@@ -220,9 +220,9 @@ mod tests {
         assert_ne!(
             cuda,
             disk_key(
-                Backend::Cuda,
+                Backend::CUDA,
                 "sm_80",
-                CodeOptions::new(Backend::Cuda, &base),
+                CodeOptions::new(Backend::CUDA, &base),
                 &id(1),
                 &ir()
             )

@@ -11,25 +11,22 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// How a device runs kernels.
+/// Which backend runs a device's kernels: a plain identifier, compared and printed, never
+/// matched on to dispatch work.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Backend {
-    /// The reference interpreter: every op on the host, out-of-bounds accesses reported.
-    Interpreter,
-    /// The CPU: kernels JIT-compiled by Cranelift to vectorized code, programs in parallel.
-    Cranelift,
-    /// A CUDA GPU: kernels compiled to PTX, buffers in device memory.
-    Cuda,
-}
+pub struct Backend(&'static str);
 
 impl Backend {
+    /// The reference interpreter: every op on the host, out-of-bounds accesses reported.
+    pub const INTERPRETER: Backend = Backend("interpreter");
+    /// The CPU: kernels compiled by Cranelift to vectorized code, programs in parallel.
+    pub const CRANELIFT: Backend = Backend("cranelift");
+    /// A CUDA GPU: kernels compiled to PTX, buffers in device memory.
+    pub const CUDA: Backend = Backend("cuda");
+
     /// The backend's name in cache keys and messages.
     pub fn name(self) -> &'static str {
-        match self {
-            Backend::Interpreter => "interpreter",
-            Backend::Cranelift => "cranelift",
-            Backend::Cuda => "cuda",
-        }
+        self.0
     }
 }
 
@@ -40,7 +37,7 @@ pub(crate) struct DeviceInner {
     pub(crate) cache: KernelCache,
     /// The on-disk kernel cache compiled kernels are read from and written to.
     pub(crate) disk: RwLock<Option<DiskCache>>,
-    /// The CUDA context, for [`Backend::Cuda`].
+    /// The CUDA context, for [`Backend::CUDA`].
     pub(crate) cuda: Option<CudaDev>,
 }
 
@@ -80,7 +77,7 @@ impl Device {
     /// The reference interpreter: the oracle every backend is tested against. Slow; reports
     /// out-of-bounds accesses as errors.
     pub fn interpreter() -> Device {
-        Device::new(Backend::Interpreter, "interpreter")
+        Device::new(Backend::INTERPRETER, "interpreter")
     }
 
     /// The CPU: kernels are compiled with Cranelift to SIMD code (or loaded from the disk
@@ -92,7 +89,7 @@ impl Device {
     pub fn cpu() -> Device {
         let threads = rayon::current_num_threads();
         Device::new(
-            Backend::Cranelift,
+            Backend::CRANELIFT,
             format!("cpu (cranelift, {threads} threads)"),
         )
     }
@@ -105,7 +102,7 @@ impl Device {
         let dev = crate::cuda::open(ordinal)?;
         Ok(Device {
             inner: Arc::new(DeviceInner::new(
-                Backend::Cuda,
+                Backend::CUDA,
                 dev.label.clone(),
                 Some(dev),
             )),
@@ -131,7 +128,7 @@ impl Device {
     pub fn fingerprint(&self) -> &str {
         match (&self.inner.cuda, self.inner.backend) {
             (Some(c), _) => &c.fingerprint,
-            (None, Backend::Interpreter) => "interpreter",
+            (None, Backend::INTERPRETER) => "interpreter",
             (None, _) => crate::host::cpu_fingerprint(),
         }
     }
@@ -179,7 +176,7 @@ impl Device {
         options: &LaunchOptions,
     ) -> Result<Option<String>, Error> {
         match self.backend() {
-            Backend::Interpreter => Ok(None),
+            Backend::INTERPRETER => Ok(None),
             _ => self.disk_key(id, ir, options).map(Some),
         }
     }
@@ -192,8 +189,8 @@ impl Device {
         options: &LaunchOptions,
     ) -> Result<String, Error> {
         let target = match (self.backend(), &self.inner.cuda) {
-            (Backend::Cuda, Some(cuda)) => cuda.target.arch().to_string(),
-            (Backend::Cuda, None) => {
+            (Backend::CUDA, Some(cuda)) => cuda.target.arch().to_string(),
+            (Backend::CUDA, None) => {
                 return Err(Error::NoCudaDriver {
                     reason: "CUDA device without a context".into(),
                 })

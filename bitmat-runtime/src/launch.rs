@@ -141,7 +141,7 @@ pub(crate) fn launch_compiled(
     check_arguments(device, &compiled.ir, args)?;
     check_grid(grid)?;
     match options.cpu_threads {
-        Some(threads) if device.backend() == Backend::Cranelift => {
+        Some(threads) if device.backend() == Backend::CRANELIFT => {
             crate::threads::pool(&compiled.ir.name, threads)?
                 .install(|| backend::run(device, compiled, grid, args))
         }

@@ -66,17 +66,17 @@ macro_rules! prebuilt {
 
 prebuilt! {
     ternary::w2a8_matmul, "ternary W2A8 matmul, exact i32",
-        default_of(tuned::ternary_tuner(Backend::Cranelift).tuner());
+        default_of(tuned::ternary_tuner(Backend::CRANELIFT).tuner());
     ternary::w2a8_gemv, "ternary W2A8 matrix-vector product (a few rows), exact i32",
-        default_of(tuned::gemv_tuner(Backend::Cranelift).tuner());
+        default_of(tuned::gemv_tuner(Backend::CRANELIFT).tuner());
     ternary::w2a8_linear, "ternary linear layer: W2A8 with activation and weight scales, bias",
-        default_of(tuned::linear_tuner(Backend::Cranelift, false).tuner());
+        default_of(tuned::linear_tuner(Backend::CRANELIFT, false).tuner());
     int4::w4a8_matmul, "int4 W4A8 matmul with per-group scales, f32 out",
-        default_of(tuned::w4a8_tuner(Backend::Cranelift).tuner());
+        default_of(tuned::w4a8_tuner(Backend::CRANELIFT).tuner());
     int4::w4a16_matmul, "int4 W4A16 matmul (f16 activations), f32 out",
-        default_of(tuned::w4a16_tuner(Backend::Cranelift).tuner());
+        default_of(tuned::w4a16_tuner(Backend::CRANELIFT).tuner());
     int4::w4a4_matmul, "BitTensor's unsigned W4A4 matmul, exact i32",
-        default_of(tuned::w4a4_tuner(Backend::Cranelift, false).tuner());
+        default_of(tuned::w4a4_tuner(Backend::CRANELIFT, false).tuner());
     int4::pack_uint4_saturating, "clamps i32 to 0..=15 and packs 16 per u64",
         int4::pack_uint4_saturating::Constexprs { block: 16 };
     norm::rmsnorm_quantize, "fused RMSNorm + per-row int8 quantization",

@@ -294,7 +294,7 @@ impl<C: Specialization> Autotuner<C> {
         if let Some(c) = self.stored(&cache_key, key) {
             return Ok(c);
         }
-        let reason = if device.backend() == Backend::Interpreter {
+        let reason = if device.backend() == Backend::INTERPRETER {
             Some(DefaultReason::Interpreter)
         } else if !timing_enabled() {
             Some(DefaultReason::Disabled)
@@ -412,14 +412,14 @@ impl<C: Specialization> Autotuner<C> {
             return Err("rejected by the prune predicate".into());
         }
         let o = &config.options;
-        if device.backend() == Backend::Cuda && !(1..=32).contains(&o.num_warps) {
+        if device.backend() == Backend::CUDA && !(1..=32).contains(&o.num_warps) {
             return Err(format!(
                 "num_warps={} makes {} threads per program; a CTA has 32 to 1024",
                 o.num_warps,
                 o.num_warps.saturating_mul(32)
             ));
         }
-        if device.backend() == Backend::Cranelift && o.cpu_threads == Some(0) {
+        if device.backend() == Backend::CRANELIFT && o.cpu_threads == Some(0) {
             return Err("cpu_threads=0; a pool needs at least 1 thread".into());
         }
         let c = &config.constexprs;
@@ -502,7 +502,7 @@ impl<C: Specialization> Autotuner<C> {
         let (x, y) = (&a.options, &b.options);
         a.constexprs == b.constexprs
             && match device.backend() {
-                Backend::Cuda => x.num_warps == y.num_warps && x.num_stages == y.num_stages,
+                Backend::CUDA => x.num_warps == y.num_warps && x.num_stages == y.num_stages,
                 _ => x.cpu_threads == y.cpu_threads,
             }
     }
