@@ -11,7 +11,6 @@
 //! The output is a bitmat checkpoint (see [`crate::checkpoint`]), written atomically: on
 //! any error nothing is written.
 
-#![warn(missing_docs)]
 
 use crate::checkpoint::{Checkpoint, CheckpointError, Tensor};
 use crate::formats::{quantize_int4, quantize_ternary, Int4Group, ScaleGranularity};
