@@ -218,6 +218,8 @@ struct Token {
     tok: Tok,
     line: usize,
     column: usize,
+    /// Its length in characters.
+    len: usize,
 }
 
 impl Token {
@@ -292,7 +294,12 @@ fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
                     message: format!("unexpected character `{c}`"),
                 });
             };
-            out.push(Token { tok, line, column });
+            out.push(Token {
+                tok,
+                line,
+                column,
+                len: i + 1 - column,
+            });
         }
     }
     Ok(out)
@@ -319,7 +326,7 @@ impl Parser {
                 let (line, column) = self
                     .tokens
                     .last()
-                    .map_or((1, 1), |t| (t.line, t.column + 1));
+                    .map_or((1, 1), |t| (t.line, t.column + t.len));
                 ParseError {
                     line,
                     column,

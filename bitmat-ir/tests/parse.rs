@@ -155,7 +155,7 @@ fn errors_say_where_and_what_was_expected() {
     );
     assert_eq!(
         error_of("kernel @k() {\n  %1 = arange 8 : i32"),
-        "2:19: expected an op or `}`, found the end of the text"
+        "2:22: expected an op or `}`, found the end of the text"
     );
     assert_eq!(
         error_of("kernel @k() {\n} extra"),
