@@ -586,7 +586,7 @@ impl Parser {
                         ))
                     }
                 };
-                OpKind::Constant(self.scalar(dtype, &word, &tok)?)
+                OpKind::Constant(scalar_from_text(dtype, &word).map_err(|m| tok.error(m))?)
             }
         };
         for (&r, t) in results.iter().zip(&types) {
@@ -768,61 +768,66 @@ impl Parser {
         }
         Ok((w, t))
     }
+}
 
-    /// The scalar of type `dtype` written `w`.
-    fn scalar(&self, dtype: DType, w: &str, tok: &Token) -> Result<Scalar, ParseError> {
-        let bad = || tok.error(format!("expected a constant of type {dtype}, found `{w}`"));
-        if dtype == DType::Bool {
-            return match w {
-                "true" => Ok(Scalar::from_bool(true)),
-                "false" => Ok(Scalar::from_bool(false)),
-                _ => Err(bad()),
-            };
-        }
-        if dtype.is_int() {
-            let s = if dtype == DType::U64 {
-                Scalar::from_bits(dtype, w.parse::<u64>().map_err(|_| bad())?)
-            } else {
-                let v = w.parse::<i64>().map_err(|_| bad())?;
-                let s = Scalar::from_i64(dtype, v);
-                if s.as_i64() != v {
-                    return Err(tok.error(format!("constant `{w}` does not fit in {dtype}")));
-                }
-                s
-            };
-            return Ok(s);
-        }
-        if let Some(hex) = w.strip_prefix("NaN(0x").and_then(|r| r.strip_suffix(')')) {
-            let bits = u64::from_str_radix(hex, 16).map_err(|_| bad())?;
-            let s = Scalar::from_bits(dtype, bits);
-            if s.bits() != bits || !s.as_f64().is_nan() {
-                return Err(tok.error(format!("`{w}` is not the bit pattern of a {dtype} NaN")));
-            }
-            return Ok(s);
-        }
-        let v = w.parse::<f32>().map_err(|_| bad())?;
-        let bits = match dtype {
-            DType::F32 => u64::from(v.to_bits()),
-            DType::F16 if v.is_nan() => u64::from(f16::NAN.to_bits()),
-            DType::BF16 if v.is_nan() => u64::from(bf16::NAN.to_bits()),
-            DType::F16 => exact_narrow(f16::from_f32(v).to_bits(), f16::from_f32(v).to_f32(), v)
-                .ok_or_else(|| not_exact(tok, w, dtype))?,
-            _ => exact_narrow(bf16::from_f32(v).to_bits(), bf16::from_f32(v).to_f32(), v)
-                .ok_or_else(|| not_exact(tok, w, dtype))?,
+/// The scalar of type `dtype` written `w` as [`Scalar`]'s `Display` writes it, or what is
+/// wrong with it.
+fn scalar_from_text(dtype: DType, w: &str) -> Result<Scalar, String> {
+    let bad = || format!("expected a constant of type {dtype}, found `{w}`");
+    if dtype == DType::Bool {
+        return match w {
+            "true" => Ok(Scalar::from_bool(true)),
+            "false" => Ok(Scalar::from_bool(false)),
+            _ => Err(bad()),
         };
-        Ok(Scalar::from_bits(dtype, bits))
     }
+    if dtype.is_int() {
+        if dtype == DType::U64 {
+            return Ok(Scalar::from_bits(dtype, w.parse::<u64>().map_err(|_| bad())?));
+        }
+        let v = w.parse::<i64>().map_err(|_| bad())?;
+        let s = Scalar::from_i64(dtype, v);
+        if s.as_i64() != v {
+            return Err(format!("constant `{w}` does not fit in {dtype}"));
+        }
+        return Ok(s);
+    }
+    if let Some(hex) = w.strip_prefix("NaN(0x").and_then(|r| r.strip_suffix(')')) {
+        let bits = u64::from_str_radix(hex, 16).map_err(|_| bad())?;
+        let s = Scalar::from_bits(dtype, bits);
+        if s.bits() != bits || !s.as_f64().is_nan() {
+            return Err(format!("`{w}` is not the bit pattern of a {dtype} NaN"));
+        }
+        return Ok(s);
+    }
+    let v = w.parse::<f32>().map_err(|_| bad())?;
+    let not_exact = || format!("constant `{w}` is not exactly representable in {dtype}");
+    let bits = match dtype {
+        DType::F32 => u64::from(v.to_bits()),
+        DType::F16 if v.is_nan() => u64::from(f16::NAN.to_bits()),
+        DType::BF16 if v.is_nan() => u64::from(bf16::NAN.to_bits()),
+        DType::F16 => exact_narrow(f16::from_f32(v).to_bits(), f16::from_f32(v).to_f32(), v)
+            .ok_or_else(not_exact)?,
+        _ => exact_narrow(bf16::from_f32(v).to_bits(), bf16::from_f32(v).to_f32(), v)
+            .ok_or_else(not_exact)?,
+    };
+    Ok(Scalar::from_bits(dtype, bits))
+}
+
+/// Parses one scalar of type `dtype` written as the printer writes constants (`-3`, `true`,
+/// `0.5`, `-inf`, `NaN`, `NaN(0x7fc00001)`): for tools that take values as text, such as the
+/// file tests' inputs. The position of an error is within `text`, which is one line.
+pub fn parse_scalar(dtype: DType, text: &str) -> Result<Scalar, ParseError> {
+    scalar_from_text(dtype, text.trim()).map_err(|message| ParseError {
+        line: 1,
+        column: 1,
+        message,
+    })
 }
 
 /// The bits of a narrowed float when it is exactly the parsed value.
 fn exact_narrow(bits: u16, back: f32, v: f32) -> Option<u64> {
     (back.to_bits() == v.to_bits()).then_some(u64::from(bits))
-}
-
-fn not_exact(tok: &Token, w: &str, dtype: DType) -> ParseError {
-    tok.error(format!(
-        "constant `{w}` is not exactly representable in {dtype}"
-    ))
 }
 
 /// An op body parsed except for what needs the result type (a constant's scalar).
