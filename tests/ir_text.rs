@@ -15,7 +15,10 @@ fn assert_round_trips(what: &str, k: &Kernel) {
 /// Round-trips the IR of every configuration of `tuner`; returns how many there were.
 fn every_config<C: Specialization>(name: &str, tuner: &Autotuner<C>) -> usize {
     for c in tuner.configs() {
-        let k = c.constexprs.ir().unwrap_or_else(|e| panic!("{name} {c}: {e}"));
+        let k = c
+            .constexprs
+            .ir()
+            .unwrap_or_else(|e| panic!("{name} {c}: {e}"));
         assert_round_trips(&format!("{name} {c}"), &k);
     }
     tuner.configs().len()
@@ -37,7 +40,10 @@ fn every_tuner_configuration_round_trips() {
         n += every_config("w2a8_matmul", tuned::ternary_tuner(backend).tuner());
         n += every_config("w2a8_gemv", tuned::gemv_tuner(backend).tuner());
         for has_bias in [false, true] {
-            n += every_config("w2a8_linear", tuned::linear_tuner(backend, has_bias).tuner());
+            n += every_config(
+                "w2a8_linear",
+                tuned::linear_tuner(backend, has_bias).tuner(),
+            );
             n += every_config("w4a4_matmul", tuned::w4a4_tuner(backend, has_bias).tuner());
         }
         n += every_config("w4a16_matmul", tuned::w4a16_tuner(backend).tuner());

@@ -783,7 +783,10 @@ fn scalar_from_text(dtype: DType, w: &str) -> Result<Scalar, String> {
     }
     if dtype.is_int() {
         if dtype == DType::U64 {
-            return Ok(Scalar::from_bits(dtype, w.parse::<u64>().map_err(|_| bad())?));
+            return Ok(Scalar::from_bits(
+                dtype,
+                w.parse::<u64>().map_err(|_| bad())?,
+            ));
         }
         let v = w.parse::<i64>().map_err(|_| bad())?;
         let s = Scalar::from_i64(dtype, v);
@@ -843,11 +846,9 @@ fn by_name<T: Copy>(name: &str, all: &[T], make: impl Fn(T) -> OpKind) -> Option
 
 fn unary_op(name: &str) -> Option<UnaryOp> {
     use UnaryOp::*;
-    by_name(
-        name,
-        &[Neg, Not, Abs, Exp, Log, Sqrt, Rsqrt, Round],
-        |u| OpKind::Unary(u, ValueId(0)),
-    )
+    by_name(name, &[Neg, Not, Abs, Exp, Log, Sqrt, Rsqrt, Round], |u| {
+        OpKind::Unary(u, ValueId(0))
+    })
 }
 
 fn binary_op(name: &str) -> Option<BinaryOp> {

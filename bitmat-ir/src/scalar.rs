@@ -223,7 +223,8 @@ impl fmt::Display for Scalar {
     /// type's canonical quiet NaN (`f32::NAN`, `f16::NAN`, `bf16::NAN`) and with its bits,
     /// `NaN(0x7fc00001)`, otherwise, so that the text reader recovers every bit pattern.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.dtype.is_float() && self.as_f64().is_nan() && self.bits != canonical_nan(self.dtype) {
+        if self.dtype.is_float() && self.as_f64().is_nan() && self.bits != canonical_nan(self.dtype)
+        {
             return write!(f, "NaN({:#x})", self.bits);
         }
         match self.dtype {

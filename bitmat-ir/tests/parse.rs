@@ -114,7 +114,10 @@ fn undefined_values_get_the_placeholder_and_fail_verification() {
     let k = parse_kernel(text).expect("parses");
     assert_eq!(k.values.len(), 6);
     let err = bitmat_ir::verify::verify(&k).expect_err("%5 is never defined");
-    assert!(err.message.contains("%5 is used before it is defined"), "{err}");
+    assert!(
+        err.message.contains("%5 is used before it is defined"),
+        "{err}"
+    );
 }
 
 /// The error for `text`, as `line:column: message`.

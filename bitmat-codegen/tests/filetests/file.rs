@@ -65,7 +65,9 @@ impl TestFile {
         let options = words
             .map(|w| match w.split_once('=') {
                 Some((k, v)) => Ok((k.to_string(), v.to_string())),
-                None => Err(format!("option `{w}` of the `; test` line is not `key=value`")),
+                None => Err(format!(
+                    "option `{w}` of the `; test` line is not `key=value`"
+                )),
             })
             .collect::<Result<_, _>>()?;
         Ok(TestFile {

@@ -81,7 +81,11 @@ fn filetests() {
     let mut failures = Vec::new();
     let mut blessed = 0;
     for path in &files {
-        let name = path.strip_prefix(&root).unwrap_or(path).display().to_string();
+        let name = path
+            .strip_prefix(&root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
         match run_file(path, bless) {
             Outcome::Passed => {}
             Outcome::Blessed => {
