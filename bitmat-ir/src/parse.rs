@@ -64,6 +64,14 @@ pub struct ParseError {
 }
 
 /// Parses one kernel in the text format of [`crate::print`] (see the module doc).
+///
+/// ```
+/// let text = "kernel @k(%0: ptr<i32> out) {\n  %1 = program_id 0 : i32\n  store %0, %1\n}";
+/// let kernel = bitmat_ir::parse_kernel(text)?;
+/// assert_eq!(kernel.params[0].name, "out");
+/// assert_eq!(kernel.to_string(), text);
+/// # Ok::<(), bitmat_ir::ParseError>(())
+/// ```
 pub fn parse_kernel(text: &str) -> Result<Kernel, ParseError> {
     let tokens = lex(text)?;
     let mut p = Parser {

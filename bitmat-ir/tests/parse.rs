@@ -169,3 +169,47 @@ fn errors_say_where_and_what_was_expected() {
         "2:23: unexpected character `#`"
     );
 }
+
+#[test]
+fn optional_operands_and_nested_blocks_read_back_as_printed() {
+    let text = "kernel @optional(%0: ptr<f32> x, %1: i32 n) {
+  %2 = arange 4 : i32[4]
+  %3 = reshape %0 : ptr<f32>[1]
+  %4 = broadcast %3 : ptr<f32>[4]
+  %5 = addptr %4, %2 : ptr<f32>[4]
+  %6 = constant 1.5 : f32[4]
+  %7 = reshape %1 : i32[1]
+  %8 = broadcast %7 : i32[4]
+  %9 = cmp_lt %2, %8 : bool[4]
+  %10 = load %5 : f32[4]
+  %11 = load %5, other %6 : f32[4]
+  %12 = load %5, mask %9 : f32[4]
+  %13 = constant 0 : i32
+  %14 = constant 1 : i32
+  for %15 = %13 to %1 step %14 {
+    %16 = cmp_eq %15, %13 : bool
+    %17 = if %16 {
+      yield %11
+    } else {
+      yield %12
+    } : f32[4]
+    store %5, %17, mask %9
+    yield
+  }
+  %18 = add %10, %11 : f32[4]
+  store %5, %18
+}";
+    let k = parse_kernel(text).expect("parses");
+    assert_eq!(k.to_string(), text);
+    assert_eq!(bitmat_ir::verify::verify_all(&k), vec![]);
+    assert_round_trips(&k);
+    // The induction variable has the type of the lower bound; the `if` has its result's.
+    assert_eq!(
+        k.ty(bitmat_ir::ValueId(15)),
+        &bitmat_ir::TileType::scalar(DType::I32)
+    );
+    assert_eq!(
+        k.ty(bitmat_ir::ValueId(17)),
+        &bitmat_ir::TileType::val(DType::F32, vec![4])
+    );
+}
