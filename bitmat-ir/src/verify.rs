@@ -224,6 +224,18 @@ impl<'k> Verifier<'k> {
         }
     }
 
+    /// Records the problem of `check` as an error of `op`; true when there was none.
+    fn record_message(&mut self, op: &Op, check: Check) -> bool {
+        match check {
+            Ok(()) => true,
+            Err(m) => {
+                let e = self.op_err(op, m);
+                self.errors.push(e);
+                false
+            }
+        }
+    }
+
     fn verify_params(&mut self) {
         let mut scope = Vec::new();
         for p in &self.kernel.params {
@@ -430,15 +442,14 @@ impl<'k> Verifier<'k> {
             }
             Ok(())
         })();
-        if let Err(m) = header {
-            // Report the header, then what the body holds.
-            let e = self.op_err(op, m);
-            self.errors.push(e);
-            let body = self.verify_nested(op, body, "loop body").map(|_| ());
-            self.record(body);
+        // The header's problem, then the body's (verified whatever the header holds).
+        let header_ok = self.record_message(op, header);
+        let yielded = self.verify_nested(op, body, "loop body");
+        if !header_ok {
+            self.record(yielded.map(|_| ()));
             return Ok(());
         }
-        let yielded = self.verify_nested(op, body, "loop body")?;
+        let yielded = yielded?;
         let init_types: Vec<&TileType> = init.iter().filter_map(|&v| self.ty(v).ok()).collect();
         if yielded != init_types {
             return Err(self.op_err(
@@ -470,25 +481,20 @@ impl<'k> Verifier<'k> {
             }
             Ok(())
         })();
-        if let Err(m) = header {
-            // Report the header, then what the blocks hold.
-            let e = self.op_err(op, m);
-            self.errors.push(e);
-            for (block, what) in [(then_block, "then block"), (else_block, "else block")] {
-                let checked = self.verify_nested(op, block, what).map(|_| ());
-                self.record(checked);
+        // The header's problem, then each block's, in program order (the blocks are verified
+        // whatever the header holds).
+        let header_ok = self.record_message(op, header);
+        let mut yields = Vec::new();
+        for (block, what) in [(then_block, "then block"), (else_block, "else block")] {
+            match self.verify_nested(op, block, what) {
+                Ok(types) => yields.push(types),
+                Err(e) => self.errors.push(e),
             }
-            return Ok(());
         }
-        let then_types = self.verify_nested(op, then_block, "then block");
-        let else_types = self.verify_nested(op, else_block, "else block");
-        let (then_types, else_types) = match (then_types, else_types) {
-            (Ok(t), Ok(e)) => (t, e),
-            (t, e) => {
-                self.record(t.map(|_| ()));
-                self.record(e.map(|_| ()));
-                return Ok(());
-            }
+        let [then_types, else_types]: [Vec<&TileType>; 2] = match yields.try_into() {
+            Ok(both) if header_ok => both,
+            // Something failed (recorded above): the yields cannot be compared.
+            _ => return Ok(()),
         };
         if then_types != else_types {
             return Err(self.op_err(
