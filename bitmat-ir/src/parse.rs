@@ -148,52 +148,47 @@ fn placeholder() -> TileType {
     TileType::scalar(DType::Bool)
 }
 
-/// `kernel` as the reader would rebuild it from its text: values neither defined nor used get
-/// the placeholder type, and trailing ones are dropped.
+/// `kernel` as the reader rebuilds it from its text: values that nothing defines get the
+/// placeholder type, and values after the last one the text mentions are dropped.
 fn with_undefined_as_placeholder(kernel: &Kernel) -> Kernel {
-    let mut mentioned = vec![false; kernel.values.len()];
-    let mut mark = |v: ValueId| {
-        if let Some(m) = mentioned.get_mut(v.index()) {
-            *m = true;
+    let n = kernel.values.len();
+    let (mut mentioned, mut defined) = (vec![false; n], vec![false; n]);
+    let mut note = |v: ValueId, definition: bool| {
+        if v.index() < n {
+            mentioned[v.index()] = true;
+            defined[v.index()] |= definition;
         }
     };
-    let mut defined = vec![false; kernel.values.len()];
     for p in &kernel.params {
-        mark(p.value);
-        if let Some(d) = defined.get_mut(p.value.index()) {
-            *d = true;
-        }
+        note(p.value, true);
     }
-    fn walk(block: &Block, mark: &mut dyn FnMut(ValueId), defined: &mut [bool]) {
-        for &a in &block.args {
-            mark(a);
-            if let Some(d) = defined.get_mut(a.index()) {
-                *d = true;
-            }
-        }
-        for op in &block.ops {
-            op.kind.operands().into_iter().for_each(&mut *mark);
-            for &r in &op.results {
-                mark(r);
-                if let Some(d) = defined.get_mut(r.index()) {
-                    *d = true;
-                }
-            }
-            for b in op.kind.blocks() {
-                walk(b, mark, defined);
-            }
-        }
-    }
-    walk(&kernel.body, &mut mark, &mut defined);
+    visit_values(&kernel.body, &mut note);
     let mut out = kernel.clone();
-    for (i, t) in out.values.iter_mut().enumerate() {
-        if !defined[i] {
-            *t = placeholder();
+    for (t, _) in out.values.iter_mut().zip(&defined).filter(|(_, &d)| !d) {
+        *t = placeholder();
+    }
+    out.values
+        .truncate(mentioned.iter().rposition(|&m| m).map_or(0, |i| i + 1));
+    out
+}
+
+/// Calls `note(value, is_definition)` for every value that `block` (nested blocks included)
+/// defines or uses.
+fn visit_values(block: &Block, note: &mut dyn FnMut(ValueId, bool)) {
+    for &a in &block.args {
+        note(a, true);
+    }
+    for op in &block.ops {
+        for v in op.kind.operands() {
+            note(v, false);
+        }
+        for &r in &op.results {
+            note(r, true);
+        }
+        for b in op.kind.blocks() {
+            visit_values(b, note);
         }
     }
-    let len = mentioned.iter().rposition(|&m| m).map_or(0, |i| i + 1);
-    out.values.truncate(len);
-    out
 }
 
 /// A token of the text.
