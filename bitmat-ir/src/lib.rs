@@ -2,14 +2,16 @@
 //!
 //! A [`Kernel`] is block-level SSA over tiles (power-of-two shaped arrays) with structured
 //! control flow. It is built by the DSL front-end ([`dsl`], which the `#[bitkernel]` macro
-//! targets) through a [`KernelBuilder`], checked by [`verify`], printed by [`print`](mod@print), and run on
-//! the host by the reference [`interp`]reter that every backend is tested against.
+//! targets) through a [`KernelBuilder`], checked by [`verify`], printed by [`print`](mod@print)
+//! and read back by [`parse`], and run on the host by the reference [`interp`]reter that every
+//! backend is tested against.
 
 pub mod builder;
 pub mod dsl;
 pub mod element;
 pub mod interp;
 pub mod kernel;
+pub mod parse;
 pub mod passes;
 pub mod print;
 pub mod scalar;
@@ -21,6 +23,7 @@ pub use element::{Element, HostData};
 pub use kernel::{
     BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
 };
+pub use parse::{parse_kernel, ParseError};
 pub use scalar::Scalar;
 pub use types::{DType, ElemType, TileType};
 

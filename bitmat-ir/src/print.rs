@@ -14,7 +14,9 @@
 //! ```
 //!
 //! The printer never panics, even on malformed kernels (values without a type print as `?`),
-//! so that the verifier can quote the ops it rejects.
+//! so that the verifier can quote the ops it rejects. [`crate::parse`] reads the text back
+//! (its module doc has the grammar); `tests/ir_text.rs` and `bitmat-ir/tests/parse.rs` check
+//! that every kernel round-trips.
 
 use crate::kernel::{Block, Kernel, Op, OpKind, ParamKind, ValueId};
 use std::fmt::{self, Write as _};

@@ -208,10 +208,25 @@ impl fmt::Debug for Scalar {
     }
 }
 
+/// The bits of the quiet NaN that Rust's and `half`'s `NAN` constants have, for float types.
+fn canonical_nan(dtype: DType) -> u64 {
+    match dtype {
+        DType::F16 => u64::from(f16::NAN.to_bits()),
+        DType::BF16 => u64::from(bf16::NAN.to_bits()),
+        _ => u64::from(f32::NAN.to_bits()),
+    }
+}
+
 impl fmt::Display for Scalar {
     /// Integers print in decimal, booleans as `true`/`false`, floats with Rust's shortest
-    /// round-trip formatting (`inf`, `-inf`, `NaN` included).
+    /// round-trip formatting (`inf`, `-inf` included). A NaN prints as `NaN` when it is the
+    /// type's canonical quiet NaN (`f32::NAN`, `f16::NAN`, `bf16::NAN`) and with its bits,
+    /// `NaN(0x7fc00001)`, otherwise, so that the text reader recovers every bit pattern.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dtype.is_float() && self.as_f64().is_nan() && self.bits != canonical_nan(self.dtype)
+        {
+            return write!(f, "NaN({:#x})", self.bits);
+        }
         match self.dtype {
             DType::Bool => write!(f, "{}", self.bits != 0),
             DType::U64 => write!(f, "{}", self.bits),

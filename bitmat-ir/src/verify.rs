@@ -2,7 +2,9 @@
 //!
 //! [`verify`] never panics, whatever the kernel holds (out-of-range value ids included): every
 //! problem is returned as a [`VerifyError`] naming the kernel, the offending op (printed with
-//! [`crate::print::op_to_string`]) and the types or shapes involved.
+//! [`crate::print::op_to_string`]) and the types or shapes involved. [`verify_all`] reports
+//! every problem, in program order: after an op fails, its results count as defined (with
+//! their recorded types), so that one mistake is reported once, not again at every use.
 
 use crate::kernel::{BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId};
 use crate::print::op_to_string;
@@ -24,15 +26,27 @@ pub struct VerifyError {
 /// Checks every invariant of `kernel`: definitions before uses and scoping, single
 /// definitions, types recorded for every value, power-of-two extents, and the typing rules of
 /// every op (see [`OpKind`]).
+/// Returns the first problem that [`verify_all`] finds.
 pub fn verify(kernel: &Kernel) -> Result<(), VerifyError> {
+    match verify_all(kernel).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Checks what [`verify`] checks and returns every problem found, in program order (empty
+/// when the kernel is valid).
+pub fn verify_all(kernel: &Kernel) -> Vec<VerifyError> {
     let mut v = Verifier {
         kernel,
         visible: vec![false; kernel.values.len()],
         defined: vec![false; kernel.values.len()],
+        errors: Vec::new(),
     };
-    v.verify_params()?;
+    v.verify_params();
     let mut scope = Vec::new();
-    v.verify_block(&kernel.body, BlockKind::Body, &mut scope)
+    v.verify_block(&kernel.body, BlockKind::Body, &mut scope);
+    v.errors
 }
 
 /// Where a block sits: the kernel body, or a block of a `for`/`if` (which ends with `yield`).
@@ -50,6 +64,8 @@ struct Verifier<'k> {
     visible: Vec<bool>,
     /// Values defined anywhere so far.
     defined: Vec<bool>,
+    /// Problems found so far, in program order.
+    errors: Vec<VerifyError>,
 }
 
 /// True when `n` is a power of two (1 included; 0 is not).
@@ -201,7 +217,26 @@ impl<'k> Verifier<'k> {
         }
     }
 
-    fn verify_params(&mut self) -> Result<(), VerifyError> {
+    /// Records the problem of `result`, if any.
+    fn record(&mut self, result: Result<(), VerifyError>) {
+        if let Err(e) = result {
+            self.errors.push(e);
+        }
+    }
+
+    /// Records the problem of `check` as an error of `op`; true when there was none.
+    fn record_message(&mut self, op: &Op, check: Check) -> bool {
+        match check {
+            Ok(()) => true,
+            Err(m) => {
+                let e = self.op_err(op, m);
+                self.errors.push(e);
+                false
+            }
+        }
+    }
+
+    fn verify_params(&mut self) {
         let mut scope = Vec::new();
         for p in &self.kernel.params {
             let check = (|| -> Check {
@@ -219,42 +254,46 @@ impl<'k> Verifier<'k> {
                 }
                 Ok(())
             })();
-            check.map_err(|m| self.err(format!("parameter {}", p.name), m))?;
+            let check = check.map_err(|m| self.err(format!("parameter {}", p.name), m));
+            self.record(check);
         }
-        Ok(())
     }
 
     /// Verifies the ops of `block` (whose arguments are already defined), checking where
-    /// `yield` may appear; the values the ops define are recorded in `scope`.
-    fn verify_block(
-        &mut self,
-        block: &'k Block,
-        kind: BlockKind,
-        scope: &mut Vec<ValueId>,
-    ) -> Result<(), VerifyError> {
+    /// `yield` may appear; the values the ops define are recorded in `scope`. Every problem is
+    /// recorded; the results of a failed op are defined all the same.
+    fn verify_block(&mut self, block: &'k Block, kind: BlockKind, scope: &mut Vec<ValueId>) {
         let n = block.ops.len();
         for (i, op) in block.ops.iter().enumerate() {
             if let OpKind::Yield(_) = op.kind {
                 if kind == BlockKind::Body {
-                    return Err(self.op_err(
+                    let e = self.op_err(
                         op,
                         "yield is only allowed at the end of a for/if block, not in the kernel body"
                             .into(),
-                    ));
-                }
-                if i + 1 != n {
-                    return Err(self.op_err(
+                    );
+                    self.errors.push(e);
+                } else if i + 1 != n {
+                    let e = self.op_err(
                         op,
                         format!(
                             "yield must be the last op of its block, but {} op(s) follow it",
                             n - i - 1
                         ),
-                    ));
+                    );
+                    self.errors.push(e);
                 }
             }
-            self.verify_op(op, scope)?;
+            let checked = self.verify_op(op, scope);
+            if checked.is_err() {
+                self.record(checked);
+                for &r in &op.results {
+                    // Problems with the definition itself were reported by verify_op if it got
+                    // that far; otherwise they are reported at the next mistake, not here.
+                    let _ = self.define(r, scope);
+                }
+            }
         }
-        Ok(())
     }
 
     /// Verifies a nested block with arguments `block.args`, then hides what it defined.
@@ -271,7 +310,7 @@ impl<'k> Verifier<'k> {
                 self.define(a, &mut scope)
                     .map_err(|m| self.op_err(owner, format!("{what} argument: {m}")))?;
             }
-            self.verify_block(block, BlockKind::Nested, &mut scope)?;
+            self.verify_block(block, BlockKind::Nested, &mut scope);
             let Some(Op {
                 kind: OpKind::Yield(vals),
                 ..
@@ -291,9 +330,17 @@ impl<'k> Verifier<'k> {
     }
 
     fn verify_op(&mut self, op: &'k Op, scope: &mut Vec<ValueId>) -> Result<(), VerifyError> {
-        // Operands in scope.
-        for v in op.kind.operands() {
-            self.use_value(v).map_err(|m| self.op_err(op, m))?;
+        // Operands in scope: every bad operand is reported, the last one as this op's error.
+        let mut bad: Vec<VerifyError> = op
+            .kind
+            .operands()
+            .into_iter()
+            .filter_map(|v| self.use_value(v).err())
+            .map(|m| self.op_err(op, m))
+            .collect();
+        if let Some(last) = bad.pop() {
+            self.errors.extend(bad);
+            return Err(last);
         }
         // Result count.
         let expected_results = match &op.kind {
@@ -395,8 +442,14 @@ impl<'k> Verifier<'k> {
             }
             Ok(())
         })();
-        header.map_err(|m| self.op_err(op, m))?;
-        let yielded = self.verify_nested(op, body, "loop body")?;
+        // The header's problem, then the body's (verified whatever the header holds).
+        let header_ok = self.record_message(op, header);
+        let yielded = self.verify_nested(op, body, "loop body");
+        if !header_ok {
+            self.record(yielded.map(|_| ()));
+            return Ok(());
+        }
+        let yielded = yielded?;
         let init_types: Vec<&TileType> = init.iter().filter_map(|&v| self.ty(v).ok()).collect();
         if yielded != init_types {
             return Err(self.op_err(
@@ -428,9 +481,21 @@ impl<'k> Verifier<'k> {
             }
             Ok(())
         })();
-        header.map_err(|m| self.op_err(op, m))?;
-        let then_types = self.verify_nested(op, then_block, "then block")?;
-        let else_types = self.verify_nested(op, else_block, "else block")?;
+        // The header's problem, then each block's, in program order (the blocks are verified
+        // whatever the header holds).
+        let header_ok = self.record_message(op, header);
+        let mut yields = Vec::new();
+        for (block, what) in [(then_block, "then block"), (else_block, "else block")] {
+            match self.verify_nested(op, block, what) {
+                Ok(types) => yields.push(types),
+                Err(e) => self.errors.push(e),
+            }
+        }
+        let [then_types, else_types]: [Vec<&TileType>; 2] = match yields.try_into() {
+            Ok(both) if header_ok => both,
+            // Something failed (recorded above): the yields cannot be compared.
+            _ => return Ok(()),
+        };
         if then_types != else_types {
             return Err(self.op_err(
                 op,

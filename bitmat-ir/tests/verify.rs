@@ -1398,3 +1398,29 @@ fn mutated_value_ids_never_panic() {
         }
     }
 }
+
+#[test]
+fn verify_all_reports_every_error_in_order_and_verify_the_first() {
+    let k = bitmat_ir::parse_kernel(
+        "kernel @three(%0: ptr<i32> out, %1: i32 n) {
+  %2 = add %1, %9 : i32
+  %3 = arange 6 : i32[6]
+  %4 = cmp_lt %1, %1 : i32
+  %5 = add %2, %4 : i32
+  store %0, %5
+}",
+    )
+    .expect("parses");
+    let all = bitmat_ir::verify::verify_all(&k);
+    let messages: Vec<&str> = all.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "value %9 is used before it is defined",
+            "arange extent 6 is not a power of two",
+            "result type is i32, expected bool",
+        ],
+        "{all:#?}"
+    );
+    assert_eq!(bitmat_ir::verify::verify(&k), Err(all[0].clone()));
+}
