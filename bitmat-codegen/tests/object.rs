@@ -60,7 +60,11 @@ fn serialized_object_loads_and_runs_bit_identically() {
     assert_eq!(back.to_bytes(), bytes);
 
     let loaded = CpuKernel::load(&back).unwrap();
-    assert_eq!(loaded.clif(), obj.clif(), "a loaded kernel keeps its CLIF text");
+    assert_eq!(
+        loaded.clif(),
+        obj.clif(),
+        "a loaded kernel keeps its CLIF text"
+    );
     let direct = CpuKernel::compile(&k).unwrap();
     for seed in 0..4 {
         let a = args(seed);

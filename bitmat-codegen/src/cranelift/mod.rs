@@ -4,7 +4,7 @@
 //!
 //! [`CpuObject::compile`] lowers a verified kernel to one function per program instance (the
 //! signature of [`crate::cpu::abi`], see [`signature`]) and compiles it with Cranelift to
-//! machine code plus relocations ([`reloc`]) and its CLIF text; [`CpuKernel::load`] copies that
+//! machine code plus relocations (`reloc`) and its CLIF text; [`CpuKernel::load`] copies that
 //! code into executable memory. The runtime's disk cache stores objects and loads them the same
 //! way in a later process. [`CpuKernel::compile`] does both steps.
 //!

@@ -60,12 +60,10 @@ pub(crate) fn convert_reloc(
             }
             RelocTarget::Helper(name.index)
         }
-        FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)) => {
-            match float_libcall(*lc) {
-                Some(f) => RelocTarget::LibCall(f),
-                None => return Err(unsupported(format!("libcall {lc} has no implementation"))),
-            }
-        }
+        FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)) => match float_libcall(*lc) {
+            Some(f) => RelocTarget::LibCall(f),
+            None => return Err(unsupported(format!("libcall {lc} has no implementation"))),
+        },
         other => {
             return Err(unsupported(format!(
                 "target {} at offset {}",

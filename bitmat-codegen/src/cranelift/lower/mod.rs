@@ -37,9 +37,9 @@ mod layout;
 mod memory;
 mod reduce;
 
-use crate::cpu::helpers::HelperId;
 use super::arena_slots::{elem_bytes, value_bytes, ArenaSlots};
 use super::CodegenError;
+use crate::cpu::helpers::HelperId;
 use bitmat_ir::passes::contiguity::{self, AxisInfo};
 use bitmat_ir::{Block, DType, ElemType, Kernel, Op, OpKind, Scalar, ValueId};
 use cranelift_codegen::ir::{types, FuncRef, Function, InstBuilder, MemFlags, Type, Value};
