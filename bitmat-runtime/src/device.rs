@@ -31,8 +31,9 @@ impl Backend {
         gpu: true,
     };
 
-    /// A backend that runs kernels on the host, over host memory.
-    const fn host(name: &'static str) -> Backend {
+    /// A backend that runs kernels on the host, over host memory (a new CPU backend declares
+    /// its constant with it, in its own file).
+    pub(crate) const fn host(name: &'static str) -> Backend {
         Backend { name, gpu: false }
     }
 
