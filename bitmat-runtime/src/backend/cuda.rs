@@ -41,14 +41,7 @@ impl BackendImpl for Cuda {
     }
 
     fn check_options(&self, options: &LaunchOptions) -> Result<(), String> {
-        if (1..=32).contains(&options.num_warps) {
-            return Ok(());
-        }
-        Err(format!(
-            "num_warps={} makes {} threads per program; a CTA has 32 to 1024",
-            options.num_warps,
-            options.num_warps.saturating_mul(32)
-        ))
+        check_num_warps(options.num_warps)
     }
 
     fn compile(&self, ir: &Kernel, options: &LaunchOptions) -> Result<Vec<u8>, Error> {
@@ -71,6 +64,17 @@ impl BackendImpl for Cuda {
             kernel: self.dev.load(&ir.name, &module)?,
         }))
     }
+}
+
+/// Why a program of `num_warps` warps cannot be a CTA (32 to 1024 threads).
+fn check_num_warps(num_warps: u32) -> Result<(), String> {
+    if (1..=32).contains(&num_warps) {
+        return Ok(());
+    }
+    Err(format!(
+        "num_warps={num_warps} makes {} threads per program; a CTA has 32 to 1024",
+        num_warps.saturating_mul(32)
+    ))
 }
 
 /// A kernel loaded into a device's context.
@@ -134,5 +138,21 @@ impl Code for Loaded {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctas_have_1_to_32_warps() {
+        for ok in [1, 4, 32] {
+            assert_eq!(check_num_warps(ok), Ok(()));
+        }
+        for bad in [0, 33, u32::MAX] {
+            let reason = check_num_warps(bad).unwrap_err();
+            assert!(reason.contains(&format!("num_warps={bad}")), "{reason}");
+        }
     }
 }

@@ -218,3 +218,40 @@ pub(crate) fn host_arguments<'a>(args: &[KernelArg<'a>]) -> Result<HostArgs<'a>,
     }
     Ok((storages, values))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(num_warps: u32, cpu_threads: Option<usize>) -> LaunchOptions {
+        LaunchOptions {
+            num_warps,
+            cpu_threads,
+            ..LaunchOptions::default()
+        }
+    }
+
+    #[test]
+    fn cpu_backends_key_no_option_and_time_each_thread_count() {
+        for (id, open) in CPU_BACKENDS {
+            let b = open();
+            assert_eq!(b.id(), *id);
+            assert!(b.times_configs());
+            assert!(b.target().unwrap().is_some(), "{id} caches on disk");
+            assert_eq!(b.code_options(&opts(8, Some(2))), CodeOptions::NONE);
+            assert!(b.same_program(&opts(4, Some(2)), &opts(8, Some(2))));
+            assert!(!b.same_program(&opts(4, Some(2)), &opts(4, None)));
+            assert!(b.check_options(&opts(4, Some(1))).is_ok());
+            assert!(b.check_options(&opts(4, Some(0))).is_err());
+        }
+    }
+
+    #[test]
+    fn the_interpreter_compiles_caches_and_times_nothing() {
+        let b = interpreter();
+        assert_eq!(b.id(), Backend::INTERPRETER);
+        assert!(!b.times_configs());
+        assert_eq!(b.target().unwrap(), None);
+        assert_eq!(b.code_options(&opts(8, None)), CodeOptions::NONE);
+    }
+}
