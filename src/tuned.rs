@@ -153,7 +153,7 @@ static TERNARY: Tuners<ternary::w2a8_matmul::Autotuned> = Tuners::new();
 
 /// The autotuner of [`TernaryMatmul`] up to [`GEMV_MAX_ROWS`] rows, over `backend`'s configurations.
 pub fn gemv_tuner(backend: Backend) -> &'static ternary::w2a8_gemv::Autotuned {
-    let gpu = backend == Backend::CUDA;
+    let gpu = backend.is_gpu();
     GEMV.get(gpu, false, || {
         let configs: Vec<_> = if gpu {
             GPU_GEMV
@@ -172,7 +172,7 @@ pub fn gemv_tuner(backend: Backend) -> &'static ternary::w2a8_gemv::Autotuned {
 
 /// The autotuner of [`TernaryMatmul`] above [`GEMV_MAX_ROWS`] rows, over `backend`'s configurations.
 pub fn ternary_tuner(backend: Backend) -> &'static ternary::w2a8_matmul::Autotuned {
-    let gpu = backend == Backend::CUDA;
+    let gpu = backend.is_gpu();
     TERNARY.get(gpu, false, || {
         matmul_tuner!(
             ternary::w2a8_matmul,
@@ -251,7 +251,7 @@ static LINEAR: Tuners<ternary::w2a8_linear::Autotuned> = Tuners::new();
 
 /// The autotuner of [`TernaryLinear`] (with or without bias), over `backend`'s configurations.
 pub fn linear_tuner(backend: Backend, has_bias: bool) -> &'static ternary::w2a8_linear::Autotuned {
-    let gpu = backend == Backend::CUDA;
+    let gpu = backend.is_gpu();
     LINEAR.get(gpu, has_bias, || {
         let make = |bm, bn, bk| ternary::w2a8_linear::config(has_bias, bm, bn, bk);
         matmul_tuner!(ternary::w2a8_linear, gpu, make, ["m", "n", "k"])
@@ -320,7 +320,7 @@ static W4A8: Tuners<int4::w4a8_matmul::Autotuned> = Tuners::new();
 
 /// The autotuner of [`Int4Matmul`] on `f16` activations, over `backend`'s configurations.
 pub fn w4a16_tuner(backend: Backend) -> &'static int4::w4a16_matmul::Autotuned {
-    let gpu = backend == Backend::CUDA;
+    let gpu = backend.is_gpu();
     W4A16.get(gpu, false, || {
         let make = |bm, bn, bk| int4::w4a16_matmul::config(true, bm, bn, bk);
         matmul_tuner!(int4::w4a16_matmul, gpu, make, ["m", "n", "k", "group"])
@@ -329,7 +329,7 @@ pub fn w4a16_tuner(backend: Backend) -> &'static int4::w4a16_matmul::Autotuned {
 
 /// The autotuner of [`Int4Matmul`] on int8 activations, over `backend`'s configurations.
 pub fn w4a8_tuner(backend: Backend) -> &'static int4::w4a8_matmul::Autotuned {
-    let gpu = backend == Backend::CUDA;
+    let gpu = backend.is_gpu();
     W4A8.get(gpu, false, || {
         // Groups of 16 need steps of 16: each configuration also with `block_k` 16.
         let make = |bm, bn, bk| int4::w4a8_matmul::config(true, bm, bn, bk);
@@ -426,7 +426,7 @@ static W4A4: Tuners<int4::w4a4_matmul::Autotuned> = Tuners::new();
 
 /// The autotuner of [`W4A4Matmul`] (with or without bias), over `backend`'s configurations.
 pub fn w4a4_tuner(backend: Backend, has_bias: bool) -> &'static int4::w4a4_matmul::Autotuned {
-    let gpu = backend == Backend::CUDA;
+    let gpu = backend.is_gpu();
     W4A4.get(gpu, has_bias, || {
         let make = |bm, bn, bk| int4::w4a4_matmul::config(has_bias, bm, bn, bk);
         matmul_tuner!(int4::w4a4_matmul, gpu, make, ["m", "n", "k"])

@@ -1,18 +1,21 @@
 //! Backends of bitmat: each lowers a verified [`bitmat_ir::Kernel`] to code for one target.
 //!
-//! - [`cranelift`]: the CPU backend, vectorized code compiled by Cranelift to a serializable
-//!   [`CpuObject`] and loaded into executable memory as a [`CpuKernel`], whose programs run in
-//!   parallel on rayon's pool.
+//! - [`cranelift`]: the default CPU backend, vectorized code compiled by Cranelift to a
+//!   serializable [`CpuObject`].
+//! - [`cpu`]: what CPU backends share: the program ABI, scratch arena, helper table, objects
+//!   and the loader that maps them into executable memory as a [`CpuKernel`], whose programs
+//!   run in parallel on rayon's pool.
 //! - [`ptx`]: NVIDIA GPUs, as PTX text (assembled by the CUDA driver at load time).
 //!
 //! The LLVM CPU backend is added by its own issue.
 
+pub mod cpu;
 pub mod cranelift;
 mod error;
 pub mod ptx;
 
 pub use bitmat_ir::Kernel;
-pub use cranelift::{CpuKernel, CpuObject};
+pub use cpu::{CpuKernel, CpuObject};
 pub use error::CodegenError;
 
 /// A blake3 digest (hex) of this crate's `src/` tree and `Cargo.toml` at build time: part of

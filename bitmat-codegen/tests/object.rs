@@ -3,7 +3,7 @@
 
 mod common;
 
-use bitmat_codegen::cranelift::{CpuObject, RelocKind, RelocTarget};
+use bitmat_codegen::cpu::{CpuObject, RelocKind, RelocTarget};
 use bitmat_codegen::{CodegenError, CpuKernel};
 use bitmat_ir::{BinaryOp, DType, Kernel, UnaryOp};
 use common::*;
@@ -55,11 +55,16 @@ fn serialized_object_loads_and_runs_bit_identically() {
     assert_eq!(back.code(), obj.code());
     assert_eq!(back.relocs(), obj.relocs());
     assert_eq!(back.scratch_bytes(), obj.scratch_bytes());
-    assert!(back.clif().is_empty(), "the CLIF text is not serialized");
+    assert_eq!(back.clif(), obj.clif(), "the CLIF text is serialized");
     // Serialization is deterministic.
     assert_eq!(back.to_bytes(), bytes);
 
     let loaded = CpuKernel::load(&back).unwrap();
+    assert_eq!(
+        loaded.clif(),
+        obj.clif(),
+        "a loaded kernel keeps its CLIF text"
+    );
     let direct = CpuKernel::compile(&k).unwrap();
     for seed in 0..4 {
         let a = args(seed);

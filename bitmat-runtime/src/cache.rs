@@ -18,10 +18,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-/// The launch options that change the code a backend generates: `num_warps` and `num_stages`
-/// on CUDA, none on the CPU and the interpreter. (`cpu_threads` only changes how programs are
-/// scheduled, never the code.)
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+/// The launch options that change the code a backend generates (each backend says which:
+/// `num_warps` and `num_stages` on CUDA, none on the CPU and the interpreter). `cpu_threads`
+/// only changes how programs are scheduled, never the code.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct CodeOptions {
     /// Warps per program (CUDA).
     num_warps: Option<u32>,
@@ -30,14 +30,17 @@ pub(crate) struct CodeOptions {
 }
 
 impl CodeOptions {
-    /// The options of `options` that matter on `backend`.
-    pub(crate) fn new(backend: Backend, options: &LaunchOptions) -> CodeOptions {
-        match backend {
-            Backend::CUDA => CodeOptions {
-                num_warps: Some(options.num_warps),
-                num_stages: Some(options.num_stages),
-            },
-            _ => CodeOptions::default(),
+    /// No option changes the code.
+    pub(crate) const NONE: CodeOptions = CodeOptions {
+        num_warps: None,
+        num_stages: None,
+    };
+
+    /// `num_warps` and `num_stages` of `options` change the code (GPUs).
+    pub(crate) fn warps_and_stages(options: &LaunchOptions) -> CodeOptions {
+        CodeOptions {
+            num_warps: Some(options.num_warps),
+            num_stages: Some(options.num_stages),
         }
     }
 }
@@ -73,13 +76,13 @@ pub(crate) struct CacheKey {
 }
 
 impl CacheKey {
-    /// The key of kernel `id` launched with `options` on `backend`.
-    pub(crate) fn new(id: &KernelId, backend: Backend, options: &LaunchOptions) -> CacheKey {
+    /// The key of kernel `id` launched with the options `options` that change its code.
+    pub(crate) fn new(id: &KernelId, options: CodeOptions) -> CacheKey {
         CacheKey {
             name: id.name.to_string(),
             source_hash: id.source_hash,
             constexprs: id.constexprs.clone(),
-            options: CodeOptions::new(backend, options),
+            options,
         }
     }
 }
@@ -179,53 +182,48 @@ mod tests {
     }
 
     #[test]
-    fn cuda_keys_depend_on_warps_and_stages_and_cpu_keys_do_not() {
+    fn keys_depend_on_warps_and_stages_only_where_they_change_the_code() {
         let base = opts(4, 2, None);
-        for other in [opts(8, 2, None), opts(4, 3, None)] {
-            for backend in [Backend::CUDA, Backend::CRANELIFT, Backend::INTERPRETER] {
-                let same = backend != Backend::CUDA;
+        type Of = fn(&LaunchOptions) -> CodeOptions;
+        let code_options: [(Of, bool); 2] = [
+            (CodeOptions::warps_and_stages, true),
+            (|_| CodeOptions::NONE, false),
+        ];
+        for (of, matters) in code_options {
+            for other in [opts(8, 2, None), opts(4, 3, None)] {
                 let (a, b) = (
-                    CacheKey::new(&id(1), backend, &base),
-                    CacheKey::new(&id(1), backend, &other),
+                    CacheKey::new(&id(1), of(&base)),
+                    CacheKey::new(&id(1), of(&other)),
                 );
-                assert_eq!(a == b, same, "{backend:?} {other:?}");
-                let disk = |o: &LaunchOptions| {
-                    disk_key(backend, "t", CodeOptions::new(backend, o), &id(1), &ir())
-                };
-                assert_eq!(disk(&base) == disk(&other), same, "{backend:?} {other:?}");
+                assert_eq!(a != b, matters, "{other:?}");
+                let disk = |o: &LaunchOptions| disk_key(Backend::CUDA, "t", of(o), &id(1), &ir());
+                assert_eq!(disk(&base) != disk(&other), matters, "{other:?}");
             }
-        }
-        // CPU threads never change code, on any backend.
-        for backend in [Backend::CUDA, Backend::CRANELIFT] {
+            // CPU threads never change code.
             assert_eq!(
-                CacheKey::new(&id(1), backend, &base),
-                CacheKey::new(&id(1), backend, &opts(4, 2, Some(3)))
+                CacheKey::new(&id(1), of(&base)),
+                CacheKey::new(&id(1), of(&opts(4, 2, Some(3))))
+            );
+            assert_ne!(
+                CacheKey::new(&id(1), of(&base)),
+                CacheKey::new(&id(2), of(&base))
             );
         }
-        assert_ne!(
-            CacheKey::new(&id(1), Backend::CUDA, &base),
-            CacheKey::new(&id(2), Backend::CUDA, &base)
-        );
-        let cuda = disk_key(
-            Backend::CUDA,
-            "sm_90",
-            CodeOptions::new(Backend::CUDA, &base),
-            &id(1),
-            &ir(),
-        );
+        let gpu = CodeOptions::warps_and_stages(&base);
+        let cuda = disk_key(Backend::CUDA, "sm_90", gpu, &id(1), &ir());
         assert!(
-            cuda.contains("target sm_90\noptions num_warps=4 num_stages=2\n"),
+            cuda.contains("backend cuda\ntarget sm_90\noptions num_warps=4 num_stages=2\n"),
             "{cuda}"
         );
+        assert_ne!(cuda, disk_key(Backend::CUDA, "sm_80", gpu, &id(1), &ir()));
         assert_ne!(
             cuda,
-            disk_key(
-                Backend::CUDA,
-                "sm_80",
-                CodeOptions::new(Backend::CUDA, &base),
-                &id(1),
-                &ir()
-            )
+            disk_key(Backend::CRANELIFT, "sm_90", gpu, &id(1), &ir())
+        );
+        let cpu = disk_key(Backend::CRANELIFT, "x", CodeOptions::NONE, &id(1), &ir());
+        assert!(
+            cpu.contains("backend cranelift\ntarget x\noptions -\n"),
+            "{cpu}"
         );
     }
 }

@@ -1,21 +1,23 @@
-//! The CUDA backend: a driver context per device, kernels compiled to PTX by
-//! `bitmat-codegen` and loaded by the driver, buffers as device allocations.
+//! A CUDA device through the driver: its context and stream, buffers as device allocations,
+//! PTX modules loaded and launched (what the CUDA backend, [`crate::backend::cuda`], and the
+//! device's buffers, timing and peers use).
 //!
 //! The driver library is loaded at run time (cudarc's `dynamic-loading`), so bitmat builds
 //! and runs without CUDA; [`open`] reports a missing driver as [`Error::NoCudaDriver`].
 
 use crate::error::Error;
-use bitmat_codegen::ptx::{compile_ptx, PtxModule, PtxTarget};
-use bitmat_ir::{DType, Element, Kernel, Scalar};
+use bitmat_codegen::ptx::{param_is_64bit, PtxModule, PtxTarget};
+use bitmat_ir::{DType, Element, ParamKind, Scalar};
 use cudarc::driver::sys::CUfunction_attribute_enum;
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use std::sync::{Arc, Mutex};
 
-/// An opened CUDA device. Kernels are generated ([`CudaDev::generate`]) or read from the
-/// disk cache as a [`PtxModule`] (PTX text, entry, shared memory, threads), then loaded
-/// ([`CudaDev::load`]).
+/// An opened CUDA device. Kernels arrive as a [`PtxModule`] (PTX text, entry, shared memory,
+/// threads), just generated or read from the disk cache, and are loaded ([`CudaDev::load`]).
+/// Clones share the context and stream.
+#[derive(Clone)]
 pub(crate) struct CudaDev {
     /// The stream every launch and copy of the device goes to.
     pub(crate) stream: Arc<CudaStream>,
@@ -146,13 +148,6 @@ impl CudaDev {
         Ok(from_bytes(&bytes[..n.min(bytes.len())]))
     }
 
-    /// Compiles `ir` to PTX for this device's target (bitmat's PTX generation only).
-    pub(crate) fn generate(&self, ir: &Kernel, num_warps: u32) -> Result<PtxModule, Error> {
-        let module = compile_ptx(ir, self.target, num_warps)?;
-        crate::dump::dump("ptx", &ir.name, || module.text.clone());
-        Ok(module)
-    }
-
     /// Loads `module` (just generated, or read from the disk cache) through the driver.
     pub(crate) fn load(&self, kernel: &str, module: &PtxModule) -> Result<CudaKernel, Error> {
         let ctx = self.stream.context();
@@ -198,7 +193,7 @@ impl CudaDev {
         let mut words64 = Vec::new();
         for a in args {
             if let CudaArg::Scalar(s) = a {
-                if s.dtype().bits() == 64 {
+                if is_64bit(*s) {
                     words64.push(s.bits());
                 } else {
                     words32.push(scalar_word(*s));
@@ -213,7 +208,7 @@ impl CudaDev {
                     let i = uniq.iter().position(|u| Arc::ptr_eq(u, buf)).unwrap_or(0);
                     b.arg(&*guards[i]);
                 }
-                CudaArg::Scalar(s) if s.dtype().bits() == 64 => {
+                CudaArg::Scalar(s) if is_64bit(*s) => {
                     if let Some(w) = i64s.next() {
                         b.arg(w);
                     }
@@ -231,8 +226,8 @@ impl CudaDev {
             shared_mem_bytes: k.shared_bytes,
         };
         // SAFETY: the arguments match the entry's parameters: the runtime checked them
-        // against the kernel's IR, and `compile_ptx` declares a `.u64` per buffer and 64-bit
-        // scalar and a `.u32` per other scalar, in order.
+        // against the kernel's IR, and `compile_ptx` declares a `.u64` per buffer and per
+        // scalar `param_is_64bit` names and a `.u32` per other scalar, in order.
         unsafe { b.launch(cfg) }.map_err(|e| driver(name, "launch", e))?;
         Ok(())
     }
@@ -303,6 +298,11 @@ pub(crate) enum CudaArg<'a> {
     Buffer(&'a DeviceBytes),
     /// A scalar.
     Scalar(Scalar),
+}
+
+/// Whether scalar `s` is passed as a `.u64` parameter (as `compile_ptx` declares it).
+fn is_64bit(s: Scalar) -> bool {
+    param_is_64bit(ParamKind::Scalar(s.dtype()))
 }
 
 /// The `.u32` parameter word of a scalar of at most 32 bits: sign-extended for signed

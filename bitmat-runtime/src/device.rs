@@ -1,7 +1,8 @@
 //! Devices: where buffers live and kernels run.
 
+use crate::backend::{self, BackendImpl};
 use crate::buffer::Buffer;
-use crate::cache::{disk_key, CodeOptions, KernelCache};
+use crate::cache::{disk_key, KernelCache};
 use crate::cuda::CudaDev;
 use crate::disk::DiskCache;
 use crate::error::Error;
@@ -12,37 +13,67 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Which backend runs a device's kernels: a plain identifier, compared and printed, never
-/// matched on to dispatch work.
+/// matched on to dispatch work (the runtime dispatches through the backend's implementation).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Backend(&'static str);
+pub struct Backend {
+    name: &'static str,
+    gpu: bool,
+}
 
 impl Backend {
     /// The reference interpreter: every op on the host, out-of-bounds accesses reported.
-    pub const INTERPRETER: Backend = Backend("interpreter");
+    pub const INTERPRETER: Backend = Backend::host("interpreter");
     /// The CPU: kernels compiled by Cranelift to vectorized code, programs in parallel.
-    pub const CRANELIFT: Backend = Backend("cranelift");
+    pub const CRANELIFT: Backend = Backend::host("cranelift");
     /// A CUDA GPU: kernels compiled to PTX, buffers in device memory.
-    pub const CUDA: Backend = Backend("cuda");
+    pub const CUDA: Backend = Backend {
+        name: "cuda",
+        gpu: true,
+    };
+
+    /// A backend that runs kernels on the host, over host memory (a new CPU backend declares
+    /// its constant with it, in its own file).
+    pub(crate) const fn host(name: &'static str) -> Backend {
+        Backend { name, gpu: false }
+    }
 
     /// The backend's name in cache keys and messages.
     pub fn name(self) -> &'static str {
-        self.0
+        self.name
+    }
+
+    /// Whether the backend runs kernels on a GPU (programs are CTAs of `num_warps` warps, so
+    /// tuned configurations differ from the host's).
+    pub fn is_gpu(self) -> bool {
+        self.gpu
+    }
+
+    /// The CPU backends this build has, fastest first ([`Device::cpu`] uses the first).
+    pub fn cpu_backends() -> Vec<Backend> {
+        backend::CPU_BACKENDS.iter().map(|(b, _)| *b).collect()
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
     }
 }
 
 pub(crate) struct DeviceInner {
     pub(crate) id: u64,
-    pub(crate) backend: Backend,
+    /// The backend that compiles and runs the device's kernels.
+    pub(crate) backend: Arc<dyn BackendImpl>,
     pub(crate) label: String,
     pub(crate) cache: KernelCache,
     /// The on-disk kernel cache compiled kernels are read from and written to.
     pub(crate) disk: RwLock<Option<DiskCache>>,
-    /// The CUDA context, for [`Backend::CUDA`].
+    /// The CUDA context of a GPU device, which its buffers, timing and peers use.
     pub(crate) cuda: Option<CudaDev>,
 }
 
 impl DeviceInner {
-    fn new(backend: Backend, label: String, cuda: Option<CudaDev>) -> DeviceInner {
+    fn new(backend: Arc<dyn BackendImpl>, label: String, cuda: Option<CudaDev>) -> DeviceInner {
         DeviceInner {
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
             backend,
@@ -68,7 +99,7 @@ pub struct Device {
 static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Device {
-    fn new(backend: Backend, label: impl Into<String>) -> Device {
+    fn host(backend: Arc<dyn BackendImpl>, label: impl Into<String>) -> Device {
         Device {
             inner: Arc::new(DeviceInner::new(backend, label.into(), None)),
         }
@@ -77,7 +108,7 @@ impl Device {
     /// The reference interpreter: the oracle every backend is tested against. Slow; reports
     /// out-of-bounds accesses as errors.
     pub fn interpreter() -> Device {
-        Device::new(Backend::INTERPRETER, "interpreter")
+        Device::host(backend::interpreter(), "interpreter")
     }
 
     /// The CPU: kernels are compiled with Cranelift to SIMD code (or loaded from the disk
@@ -87,10 +118,31 @@ impl Device {
     /// Compiled code does not check bounds: a kernel that reads outside its buffers is
     /// undefined behaviour here, as on a GPU. [`Device::interpreter`] reports such accesses.
     pub fn cpu() -> Device {
+        let (backend, open) = backend::CPU_BACKENDS[0];
+        Device::cpu_of(backend, open())
+    }
+
+    /// The CPU with kernels compiled by `backend`, one of [`Backend::cpu_backends`];
+    /// otherwise [`Error::UnknownBackend`]. [`Device::cpu`] is the fastest of them.
+    pub fn cpu_with(backend: Backend) -> Result<Device, Error> {
+        match backend::CPU_BACKENDS.iter().find(|(b, _)| *b == backend) {
+            Some((b, open)) => Ok(Device::cpu_of(*b, open())),
+            None => Err(Error::UnknownBackend {
+                backend: backend.name().to_string(),
+                available: Backend::cpu_backends()
+                    .iter()
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    fn cpu_of(backend: Backend, implementation: Arc<dyn BackendImpl>) -> Device {
         let threads = rayon::current_num_threads();
-        Device::new(
-            Backend::CRANELIFT,
-            format!("cpu (cranelift, {threads} threads)"),
+        Device::host(
+            implementation,
+            format!("cpu ({backend}, {threads} threads)"),
         )
     }
 
@@ -102,7 +154,7 @@ impl Device {
         let dev = crate::cuda::open(ordinal)?;
         Ok(Device {
             inner: Arc::new(DeviceInner::new(
-                Backend::CUDA,
+                backend::cuda::open(Arc::new(dev.clone())),
                 dev.label.clone(),
                 Some(dev),
             )),
@@ -111,7 +163,12 @@ impl Device {
 
     /// The backend that runs kernels on this device.
     pub fn backend(&self) -> Backend {
-        self.inner.backend
+        self.inner.backend.id()
+    }
+
+    /// The implementation of the device's backend.
+    pub(crate) fn backend_impl(&self) -> &dyn BackendImpl {
+        &*self.inner.backend
     }
 
     /// A human-readable name (`interpreter`, `cpu`, `cuda:0 (NVIDIA H100)`).
@@ -126,11 +183,7 @@ impl Device {
     /// (`cpu: AMD EPYC 7B13; sse4.1 avx avx2 fma f16c; 2 threads`); `interpreter` for the
     /// interpreter.
     pub fn fingerprint(&self) -> &str {
-        match (&self.inner.cuda, self.inner.backend) {
-            (Some(c), _) => &c.fingerprint,
-            (None, Backend::INTERPRETER) => "interpreter",
-            (None, _) => crate::host::cpu_fingerprint(),
-        }
+        self.inner.backend.fingerprint()
     }
 
     /// Number of kernels in this device's memory cache (compiled or loaded from disk).
@@ -175,35 +228,10 @@ impl Device {
         ir: &Kernel,
         options: &LaunchOptions,
     ) -> Result<Option<String>, Error> {
-        match self.backend() {
-            Backend::INTERPRETER => Ok(None),
-            _ => self.disk_key(id, ir, options).map(Some),
-        }
-    }
-
-    /// The disk key of a kernel on a compiling backend.
-    pub(crate) fn disk_key(
-        &self,
-        id: &KernelId,
-        ir: &Kernel,
-        options: &LaunchOptions,
-    ) -> Result<String, Error> {
-        let target = match (self.backend(), &self.inner.cuda) {
-            (Backend::CUDA, Some(cuda)) => cuda.target.arch().to_string(),
-            (Backend::CUDA, None) => {
-                return Err(Error::NoCudaDriver {
-                    reason: "CUDA device without a context".into(),
-                })
-            }
-            _ => bitmat_codegen::cranelift::host_target()?.to_string(),
-        };
-        Ok(disk_key(
-            self.backend(),
-            &target,
-            CodeOptions::new(self.backend(), options),
-            id,
-            ir,
-        ))
+        let backend = self.backend_impl();
+        Ok(backend
+            .target()?
+            .map(|target| disk_key(backend.id(), target, backend.code_options(options), id, ir)))
     }
 
     /// Copies `data` to a new buffer on this device.

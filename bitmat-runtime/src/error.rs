@@ -97,6 +97,14 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A backend was asked for that this build does not have.
+    #[error("no CPU backend `{backend}` in this build; available: {available}")]
+    UnknownBackend {
+        /// The backend asked for.
+        backend: String,
+        /// The backends there are, comma-separated.
+        available: String,
+    },
     /// A buffer holds a different element type than requested (a bitmat bug if it happens).
     #[error("buffer holds {found}, expected {expected}")]
     BufferType {

@@ -5,7 +5,7 @@ use crate::buffer::Buffer;
 use crate::buffer::Storage;
 use crate::cache::CacheKey;
 use crate::constexpr::ConstexprValue;
-use crate::device::{Backend, Device};
+use crate::device::Device;
 use crate::error::Error;
 use bitmat_ir::{DType, Element, Kernel, ParamKind, Scalar};
 use std::sync::Arc;
@@ -37,7 +37,10 @@ impl From<(u32, u32, u32)> for Grid {
 pub struct LaunchOptions {
     /// Warps per program on GPUs (a program is a CTA of `num_warps * 32` threads).
     pub num_warps: u32,
-    /// Software-pipelining depth of runtime loops on GPUs.
+    /// Meant as the software-pipelining depth of runtime loops on GPUs, but no code generator
+    /// reads it yet: today it is only part of a CUDA kernel's cache keys (memory and disk),
+    /// so configurations that differ only in `num_stages` compile the same PTX separately
+    /// and the autotuner times each. Ignored by the CPU and the interpreter.
     pub num_stages: u32,
     /// Threads that run the programs of a grid on the CPU: `Some(n)` runs them on a pool of
     /// `n` threads (one per size, kept for the process), `None` on rayon's global pool
@@ -122,15 +125,14 @@ pub(crate) fn compiled<E: From<Error>>(
     build: impl FnOnce() -> Result<Kernel, E>,
     options: &LaunchOptions,
 ) -> Result<Arc<Compiled>, E> {
-    let key = CacheKey::new(id, device.backend(), options);
+    let key = CacheKey::new(id, device.backend_impl().code_options(options));
     device.inner.cache.get_or_build(key, || {
         let ir = build()?;
         Ok::<_, E>(backend::compile(device, id, ir, options)?)
     })
 }
 
-/// Checks `args` and `grid` and runs `compiled` (on a pool of `options.cpu_threads` threads on
-/// the CPU, when set).
+/// Checks `args` and `grid` and runs `compiled` on the device's backend.
 pub(crate) fn launch_compiled(
     device: &Device,
     compiled: &Compiled,
@@ -140,13 +142,7 @@ pub(crate) fn launch_compiled(
 ) -> Result<(), Error> {
     check_arguments(device, &compiled.ir, args)?;
     check_grid(grid)?;
-    match options.cpu_threads {
-        Some(threads) if device.backend() == Backend::CRANELIFT => {
-            crate::threads::pool(&compiled.ir.name, threads)?
-                .install(|| backend::run(device, compiled, grid, args))
-        }
-        _ => backend::run(device, compiled, grid, args),
-    }
+    compiled.code.launch(&compiled.ir, grid, options, args)
 }
 
 /// Grid axes are limited as on CUDA (x < 2^31, y and z < 2^16), on every device, so a launch

@@ -2,7 +2,9 @@
 //! launch.
 //!
 //! Backends: the reference interpreter of `bitmat-ir` (`Device::interpreter()`), the CPU
-//! (Cranelift, `Device::cpu()`) and CUDA (`Device::cuda(i)`), behind one [`Device`].
+//! (Cranelift, `Device::cpu()`) and CUDA (`Device::cuda(i)`), behind one [`Device`]; each is
+//! an implementation of one backend trait (the `backend` module), which launch, the kernel
+//! caches and the autotuner are written against. [`Backend`] only names them.
 //!
 //! A launch ([`launch_kernel`]) looks the kernel up in the device's memory cache, then in the
 //! on-disk cache ([`disk`], shared by processes), and compiles it only when both miss; see

@@ -103,7 +103,10 @@ fn entry_name(name: &str) -> String {
     s
 }
 
-/// The size class of a scalar parameter of type `d` (`u32` or `u64`).
+/// Whether a parameter of kind `kind` is declared as a `.u64` PTX parameter (pointers and
+/// 64-bit scalars) rather than `.u32` (every narrower scalar, sign-extended for signed
+/// integers). [`compile_ptx`] declares the entry's parameters by it, and the runtime packs
+/// launch arguments by it.
 pub fn param_is_64bit(kind: ParamKind) -> bool {
     match kind {
         ParamKind::Ptr(_) => true,

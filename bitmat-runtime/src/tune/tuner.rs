@@ -22,8 +22,7 @@
 //! Only one thread tunes a given device and key at a time; others asking for it wait for the
 //! result.
 
-use crate::backend;
-use crate::device::{Backend, Device};
+use crate::device::Device;
 use crate::disk::DiskCache;
 use crate::error::Error;
 use crate::launch::{self, Grid, KernelArg};
@@ -294,7 +293,7 @@ impl<C: Specialization> Autotuner<C> {
         if let Some(c) = self.stored(&cache_key, key) {
             return Ok(c);
         }
-        let reason = if device.backend() == Backend::INTERPRETER {
+        let reason = if !device.backend_impl().times_configs() {
             Some(DefaultReason::Interpreter)
         } else if !timing_enabled() {
             Some(DefaultReason::Disabled)
@@ -407,46 +406,17 @@ impl<C: Specialization> Autotuner<C> {
         grid: &dyn Fn(&C) -> Grid,
         config: &Config<C>,
         key: &TuneKey,
-    ) -> Result<(Arc<backend::Compiled>, Grid), String> {
+    ) -> Result<(Arc<crate::backend::Compiled>, Grid), String> {
         if self.prune.as_ref().is_some_and(|p| p(config, key)) {
             return Err("rejected by the prune predicate".into());
         }
         let o = &config.options;
-        if device.backend() == Backend::CUDA && !(1..=32).contains(&o.num_warps) {
-            return Err(format!(
-                "num_warps={} makes {} threads per program; a CTA has 32 to 1024",
-                o.num_warps,
-                o.num_warps.saturating_mul(32)
-            ));
-        }
-        if device.backend() == Backend::CRANELIFT && o.cpu_threads == Some(0) {
-            return Err("cpu_threads=0; a pool needs at least 1 thread".into());
-        }
+        let backend = device.backend_impl();
+        backend.check_options(o)?;
         let c = &config.constexprs;
         let compiled =
             launch::compiled(device, &c.id(), || c.ir(), o).map_err(|e| e.to_string())?;
-        if let Some(r) = backend::cuda_resources(device, &compiled).map_err(|e| e.to_string())? {
-            let threads = r.threads as i64;
-            if i64::from(r.max_threads) < threads {
-                return Err(format!(
-                    "{threads} threads per CTA, but with {} registers per thread the kernel \
-                     launches at most {}",
-                    r.registers, r.max_threads
-                ));
-            }
-            if i64::from(r.registers) * threads > i64::from(r.max_registers) {
-                return Err(format!(
-                    "{} registers x {threads} threads exceed the {} registers of a CTA",
-                    r.registers, r.max_registers
-                ));
-            }
-            if r.shared_bytes > r.max_shared_bytes {
-                return Err(format!(
-                    "{} bytes of shared memory exceed the device's {} per CTA",
-                    r.shared_bytes, r.max_shared_bytes
-                ));
-            }
-        }
+        compiled.code.check_limits(&compiled.ir)?;
         let g = grid(c);
         launch::check_grid(g).map_err(|e| e.to_string())?;
         Ok((compiled, g))
@@ -500,11 +470,7 @@ impl<C: Specialization> Autotuner<C> {
     /// Whether configurations `a` and `b` are the same program on `device`.
     fn same_program(device: &Device, a: &Config<C>, b: &Config<C>) -> bool {
         let (x, y) = (&a.options, &b.options);
-        a.constexprs == b.constexprs
-            && match device.backend() {
-                Backend::CUDA => x.num_warps == y.num_warps && x.num_stages == y.num_stages,
-                _ => x.cpu_threads == y.cpu_threads,
-            }
+        a.constexprs == b.constexprs && device.backend_impl().same_program(x, y)
     }
 
     /// Times every configuration that can run and picks the fastest.

@@ -8,8 +8,8 @@
 
 use super::elementwise::{little, storage_ty};
 use super::{scratch_flags, Lowerer};
-use crate::cranelift::helpers::{dtype_index, HelperId};
-use crate::cranelift::scratch::elem_bytes;
+use crate::cpu::helpers::{dtype_index, HelperId};
+use crate::cranelift::arena_slots::elem_bytes;
 use crate::cranelift::CodegenError;
 use bitmat_ir::{DType, ValueId};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};

@@ -9,7 +9,7 @@
 
 use super::elementwise::storage_ty;
 use super::{scratch_flags, Lowerer};
-use crate::cranelift::scratch::value_bytes;
+use crate::cranelift::arena_slots::value_bytes;
 use crate::cranelift::CodegenError;
 use bitmat_ir::{Block, Op, OpKind, ValueId};
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -46,9 +46,9 @@ impl Lowerer<'_, '_> {
             Some(OpKind::Yield(vals)) if vals.len() == results.len() => vals.clone(),
             _ => return Err(self.unsupported("block does not end with a matching `yield`")),
         };
-        let result_slots: Vec<_> = results.iter().map(|&r| self.layout.offset(r)).collect();
+        let result_slots: Vec<_> = results.iter().map(|&r| self.slots.offset(r)).collect();
         let clash = vals.iter().enumerate().any(|(j, &v)| {
-            let s = self.layout.offset(v);
+            let s = self.slots.offset(v);
             result_slots
                 .iter()
                 .enumerate()

@@ -3,8 +3,8 @@
 //! a lane-by-lane sequence otherwise (see the module docs of [`super`]).
 
 use super::{class, int_ty, lanes, scratch_flags, vec_ty, Class, Lowerer};
-use crate::cranelift::helpers::HelperId;
-use crate::cranelift::scratch::elem_bytes;
+use crate::cpu::helpers::HelperId;
+use crate::cranelift::arena_slots::elem_bytes;
 use crate::cranelift::CodegenError;
 use bitmat_ir::{BinaryOp, CmpPred, ElemType, UnaryOp, ValueId};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};

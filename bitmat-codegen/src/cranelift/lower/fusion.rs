@@ -24,7 +24,7 @@
 //! something outside the partition uses them. Each op computes exactly what its per-op
 //! lowering computes, so results are bit-identical.
 //!
-//! The scratch planner ([`crate::cranelift::scratch`]) sees a run as one op: every result is
+//! The scratch planner ([`crate::cranelift::arena_slots`]) sees a run as one op: every result is
 //! defined at the run's first op and every operand is used at its last, so no result shares a
 //! slot with anything the run reads, whatever order its partitions and chunks run in.
 

@@ -2,7 +2,7 @@
 //! (`reshape`, `expand_dims` and `bitcast` share their operand's slot and emit nothing).
 
 use super::{scratch_flags, vec_ty, Lowerer};
-use crate::cranelift::scratch::elem_bytes;
+use crate::cranelift::arena_slots::elem_bytes;
 use crate::cranelift::CodegenError;
 use bitmat_ir::{Scalar, ValueId};
 use cranelift_codegen::ir::{types, ConstantData, InstBuilder};
@@ -48,7 +48,7 @@ impl Lowerer<'_, '_> {
         if src.len() != dst.len() || src.is_empty() {
             return Err(self.unsupported("broadcast between ranks"));
         }
-        if self.layout.offset(x) == self.layout.offset(r) {
+        if self.slots.offset(x) == self.slots.offset(r) {
             return Ok(());
         }
         let bytes = elem_bytes(self.elem(r));

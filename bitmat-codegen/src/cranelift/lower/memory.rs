@@ -9,8 +9,8 @@
 
 use super::elementwise::storage_ty;
 use super::{global_flags, scratch_flags, vec_ty, Lowerer};
-use crate::cranelift::helpers::{dtype_index, HelperId};
-use crate::cranelift::scratch::elem_bytes;
+use crate::cpu::helpers::{dtype_index, HelperId};
+use crate::cranelift::arena_slots::elem_bytes;
 use crate::cranelift::CodegenError;
 use bitmat_ir::{DType, ElemType, ValueId};
 use cranelift_codegen::ir::condcodes::IntCC;

@@ -1,6 +1,6 @@
 //! Lowering of the tile IR to Cranelift IR, one module per family of ops.
 //!
-//! Every value lives in its scratch slot ([`crate::cranelift::scratch`]); an op reads its
+//! Every value lives in its scratch slot ([`crate::cranelift::arena_slots`]); an op reads its
 //! operands' slots and writes its results' slots, looping over 128-bit chunks. Runs of
 //! elementwise ops are fused into one loop that keeps intermediates in registers (see the
 //! `fusion` submodule).
@@ -37,9 +37,9 @@ mod layout;
 mod memory;
 mod reduce;
 
-use super::helpers::HelperId;
-use super::scratch::{elem_bytes, value_bytes, Layout};
+use super::arena_slots::{elem_bytes, value_bytes, ArenaSlots};
 use super::CodegenError;
+use crate::cpu::helpers::HelperId;
 use bitmat_ir::passes::contiguity::{self, AxisInfo};
 use bitmat_ir::{Block, DType, ElemType, Kernel, Op, OpKind, Scalar, ValueId};
 use cranelift_codegen::ir::{types, FuncRef, Function, InstBuilder, MemFlags, Type, Value};
@@ -123,7 +123,7 @@ pub(crate) struct Lowerer<'a, 'f> {
     /// The kernel.
     pub kernel: &'a Kernel,
     /// Slots of the values.
-    pub layout: Layout,
+    pub slots: ArenaSlots,
     /// Contiguity facts per value.
     pub info: Vec<AxisInfo>,
     /// Helper functions, indexed by [`HelperId`].
@@ -182,7 +182,7 @@ pub(crate) fn lower_kernel(
     let mut l = Lowerer {
         b,
         kernel,
-        layout: Layout::plan(kernel),
+        slots: ArenaSlots::plan(kernel),
         info: contiguity::analyze(kernel),
         helpers,
         args: p[0],
@@ -210,7 +210,7 @@ pub(crate) fn lower_kernel(
     l.b.ins().return_(&[]);
     l.b.seal_all_blocks();
     l.b.finalize();
-    Ok(l.layout.size())
+    Ok(l.slots.size())
 }
 
 impl<'a, 'f> Lowerer<'a, 'f> {
@@ -262,7 +262,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
     /// The address of `v`'s slot.
     pub fn slot_addr(&mut self, v: ValueId) -> Result<Value, CodegenError> {
         let off = self
-            .layout
+            .slots
             .offset(v)
             .ok_or_else(|| self.unsupported(format!("{v} has no scratch slot")))?;
         Ok(self.b.ins().iadd_imm(self.scratch, i64::from(off)))
@@ -270,7 +270,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
 
     /// The address of a fresh temporary region of `bytes` bytes.
     pub fn temp_addr(&mut self, bytes: usize) -> Value {
-        let off = self.layout.alloc(bytes);
+        let off = self.slots.alloc(bytes);
         self.b.ins().iadd_imm(self.scratch, i64::from(off))
     }
 
@@ -365,7 +365,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
 
     /// Copies the value `src` into the slot of `dst` (same type), unless they share a slot.
     pub fn copy_value(&mut self, dst: ValueId, src: ValueId) -> Result<(), CodegenError> {
-        if self.layout.offset(dst) == self.layout.offset(src) {
+        if self.slots.offset(dst) == self.slots.offset(src) {
             return Ok(());
         }
         let bytes = value_bytes(self.kernel.ty(src));
@@ -618,7 +618,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             OpKind::Bitcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
                 // Same bytes: the result shares the operand's slot (see `scratch`).
                 let r = self.result(op)?;
-                if self.layout.offset(r) != self.layout.offset(*x) {
+                if self.slots.offset(r) != self.slots.offset(*x) {
                     self.copy_value(r, *x)?;
                 }
                 Ok(())

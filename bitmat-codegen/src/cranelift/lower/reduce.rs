@@ -8,7 +8,7 @@
 //! widened to an `f32` temporary with vector conversions).
 
 use super::{class, lanes, scratch_flags, Class, Lowerer};
-use crate::cranelift::scratch::elem_bytes;
+use crate::cranelift::arena_slots::elem_bytes;
 use crate::cranelift::CodegenError;
 use bitmat_ir::{BinaryOp, DType, ElemType, ReduceOp, ValueId};
 use cranelift_codegen::ir::{types, InstBuilder, Value};

@@ -1,30 +1,21 @@
-//! Compiled CPU code as data: a [`CpuObject`] holds one program function's machine code and
-//! relocations. It is what [`CpuObject::compile`] produces, what the disk cache stores
-//! ([`CpuObject::to_bytes`], [`CpuObject::from_bytes`], postcard), and what
-//! [`CpuKernel::load`](super::CpuKernel::load) copies into executable memory.
+//! Compiled CPU code as data: a [`CpuObject`] holds one program function's machine code,
+//! relocations and textual IR. A CPU backend produces it (Cranelift: [`CpuObject::compile`]),
+//! the disk cache stores it ([`CpuObject::to_bytes`], [`CpuObject::from_bytes`], postcard),
+//! and the loader ([`super::loader`]) copies it into executable memory.
 //!
 //! Relocations: compiled code reaches the bitmat helpers ([`super::helpers`]) and, on ISAs
-//! without an instruction for them, Cranelift's float libcalls (`ceil`, `floor`, `trunc`,
-//! `nearest`, `fma`) through absolute 64-bit addresses (the ISA is set up with
-//! `is_pic = false` and the callees are not colocated), so the only relocation kind is an
-//! absolute 8-byte address (Cranelift's `Abs8`, on x86_64 as on aarch64), written at load
-//! time. Compilation fails with [`CodegenError::Relocation`] on any other kind or target
-//! rather than guess.
+//! without an instruction for them, float libcalls (`ceil`, `floor`, `trunc`, `nearest`,
+//! `fma`) through absolute 64-bit addresses, so the only relocation kind is an absolute 8-byte
+//! address, written at load time. A backend fails with [`CodegenError::Relocation`] on any
+//! other kind or target rather than guess.
 
 use super::helpers;
 use crate::CodegenError;
-use cranelift_codegen::binemit::Reloc;
-use cranelift_codegen::ir::function::FunctionParameters;
-use cranelift_codegen::ir::{ExternalName, LibCall};
-use cranelift_codegen::{FinalizedMachReloc, FinalizedRelocTarget};
 use serde::{Deserialize, Serialize};
 
-/// The user-external-name namespace of the helpers; the index is the [`helpers::HelperId`].
-pub(crate) const HELPER_NAMESPACE: u32 = 0;
-
 /// Tag of serialized objects, checked first by [`CpuObject::from_bytes`]; bumped whenever the
-/// layout of [`CpuObject`] changes.
-const FORMAT: [u8; 8] = *b"BMCPU\0\0\x01";
+/// layout of [`CpuObject`] changes (2: the CLIF text is serialized).
+const FORMAT: [u8; 8] = *b"BMCPU\0\0\x02";
 
 /// The largest code alignment the loader provides (the page size of every supported OS).
 const MAX_ALIGNMENT: u32 = 4096;
@@ -33,7 +24,7 @@ const MAX_ALIGNMENT: u32 = 4096;
 const MAX_CODE: usize = 1 << 28;
 
 /// A kernel's program function compiled for the host CPU, not yet loaded: machine code plus
-/// what is needed to load and run it. Serializable; the CLIF text is kept only in memory.
+/// what is needed to load and run it, and its textual IR. Serializable.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpuObject {
     /// The kernel's name.
@@ -48,8 +39,8 @@ pub struct CpuObject {
     pub(crate) code: Vec<u8>,
     /// Addresses to write into `code` at load time.
     pub(crate) relocs: Vec<CpuReloc>,
-    /// The Cranelift IR of the function, for `BITMAT_DUMP=clif`; empty after deserialization.
-    #[serde(skip)]
+    /// The Cranelift IR of the function, for `BITMAT_DUMP=clif` (also of a kernel loaded from
+    /// the disk cache).
     pub(crate) clif: String,
 }
 
@@ -82,7 +73,7 @@ pub enum RelocTarget {
     LibCall(FloatLibCall),
 }
 
-/// The Cranelift libcalls the loader resolves, each to a Rust function of the same semantics.
+/// The float libcalls the loader resolves, each to a Rust function of the same semantics.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FloatLibCall {
     /// `ceil.f32`.
@@ -108,23 +99,6 @@ pub enum FloatLibCall {
 }
 
 impl FloatLibCall {
-    fn from_cranelift(lc: LibCall) -> Option<FloatLibCall> {
-        use FloatLibCall as F;
-        Some(match lc {
-            LibCall::CeilF32 => F::CeilF32,
-            LibCall::CeilF64 => F::CeilF64,
-            LibCall::FloorF32 => F::FloorF32,
-            LibCall::FloorF64 => F::FloorF64,
-            LibCall::TruncF32 => F::TruncF32,
-            LibCall::TruncF64 => F::TruncF64,
-            LibCall::NearestF32 => F::NearestF32,
-            LibCall::NearestF64 => F::NearestF64,
-            LibCall::FmaF32 => F::FmaF32,
-            LibCall::FmaF64 => F::FmaF64,
-            _ => return None,
-        })
-    }
-
     /// The address of the Rust function that implements the libcall.
     fn address(self) -> usize {
         extern "C" fn ceil_f32(x: f32) -> f32 {
@@ -186,55 +160,6 @@ impl RelocTarget {
     }
 }
 
-/// Converts one of Cranelift's relocations, or says why it is not supported.
-pub(crate) fn convert_reloc(
-    kernel: &str,
-    r: &FinalizedMachReloc,
-    params: &FunctionParameters,
-) -> Result<CpuReloc, CodegenError> {
-    let unsupported = |message: String| CodegenError::Relocation {
-        kernel: kernel.to_string(),
-        message,
-    };
-    let kind = match r.kind {
-        Reloc::Abs8 => RelocKind::Abs8,
-        other => {
-            return Err(unsupported(format!(
-                "kind {other:?} at offset {} (only Abs8 is resolved)",
-                r.offset
-            )))
-        }
-    };
-    let target = match &r.target {
-        FinalizedRelocTarget::ExternalName(ExternalName::User(name)) => {
-            let name = &params.user_named_funcs()[*name];
-            if name.namespace != HELPER_NAMESPACE || name.index as usize >= helpers::COUNT {
-                return Err(unsupported(format!("unknown external function {name}")));
-            }
-            RelocTarget::Helper(name.index)
-        }
-        FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)) => {
-            match FloatLibCall::from_cranelift(*lc) {
-                Some(f) => RelocTarget::LibCall(f),
-                None => return Err(unsupported(format!("libcall {lc} has no implementation"))),
-            }
-        }
-        other => {
-            return Err(unsupported(format!(
-                "target {} at offset {}",
-                other.display(Some(params)),
-                r.offset
-            )))
-        }
-    };
-    Ok(CpuReloc {
-        offset: r.offset,
-        kind,
-        target,
-        addend: r.addend,
-    })
-}
-
 impl CpuObject {
     /// The kernel's name.
     pub fn name(&self) -> &str {
@@ -261,14 +186,13 @@ impl CpuObject {
         &self.relocs
     }
 
-    /// The textual Cranelift IR of the function when it was compiled in this process; empty
-    /// for an object read back with [`CpuObject::from_bytes`].
+    /// The textual Cranelift IR of the function (kept through [`CpuObject::to_bytes`]).
     pub fn clif(&self) -> &str {
         &self.clif
     }
 
-    /// The object in bitmat's serialized form (a format tag, then postcard); the CLIF text is
-    /// not included.
+    /// The object in bitmat's serialized form (a format tag, then postcard), CLIF text
+    /// included.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = FORMAT.to_vec();
         // Serializing owned, plain data into a Vec cannot fail.

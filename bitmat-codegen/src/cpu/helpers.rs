@@ -1,13 +1,23 @@
-//! Runtime helpers that compiled code calls for what Cranelift has no instruction for: f16 and
-//! bf16 conversions (bit-exact with the `half` crate, as the interpreter), casts from and to
-//! f16/bf16 (through [`bitmat_ir::Scalar::cast`]), `exp`, `ln`, `fmod`, and float atomic adds
-//! (compare-and-swap loops).
+//! The helper table: Rust functions that compiled CPU code calls for what a backend has no
+//! instruction for: f16 and bf16 conversions (bit-exact with the `half` crate, as the
+//! interpreter), casts from and to f16/bf16 (through [`bitmat_ir::Scalar::cast`]), `exp`, `ln`,
+//! `fmod`, and float atomic adds (compare-and-swap loops). Code refers to a helper by its
+//! [`HelperId`]; the loader resolves it to the address ([`super::object::RelocTarget`]).
 
 use bitmat_ir::{DType, Scalar};
-use cranelift_codegen::ir::{types, AbiParam, Signature, Type};
-use cranelift_codegen::isa::CallConv;
 use half::{bf16, f16};
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+
+/// A parameter or result type of a helper, as the C calling convention passes it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AbiType {
+    /// A 32-bit integer.
+    I32,
+    /// A 64-bit integer (or an address).
+    I64,
+    /// A 32-bit float.
+    F32,
+}
 
 /// A helper: its symbol name, its address, and its parameter and result types.
 pub struct Helper {
@@ -16,9 +26,9 @@ pub struct Helper {
     /// The function's address.
     pub addr: *const u8,
     /// Parameter types.
-    pub params: &'static [Type],
+    pub params: &'static [AbiType],
     /// Result types.
-    pub results: &'static [Type],
+    pub results: &'static [AbiType],
 }
 
 /// Index of the helpers in [`helpers()`].
@@ -124,7 +134,7 @@ unsafe extern "C" fn atomic_add_float(addr: *mut u8, value: u64, dtype: u32) -> 
 
 /// Every helper, indexed by [`HelperId`].
 pub fn helpers() -> [Helper; COUNT] {
-    use types::{F32, I32, I64};
+    use AbiType::{F32, I32, I64};
     [
         Helper {
             name: "bitmat_rt_f16_to_f32",
@@ -181,16 +191,6 @@ pub fn helpers() -> [Helper; COUNT] {
             results: &[I64],
         },
     ]
-}
-
-/// The Cranelift signature of `h`.
-pub fn signature(h: &Helper, call_conv: CallConv) -> Signature {
-    let mut sig = Signature::new(call_conv);
-    sig.params
-        .extend(h.params.iter().map(|&t| AbiParam::new(t)));
-    sig.returns
-        .extend(h.results.iter().map(|&t| AbiParam::new(t)));
-    sig
 }
 
 /// The index of `d` in [`DType::ALL`].

@@ -1,4 +1,5 @@
-//! The scratch arena: where every value of a program lives.
+//! The slots of the scratch arena ([`crate::cpu::arena`]): where every value of a program
+//! lives in the code Cranelift generates.
 //!
 //! Each value gets a slot, 64-byte aligned, of its size rounded up to 64 bytes plus 64 bytes
 //! of slack, so that vector code may read and write whole 16-byte chunks (and a row's chunk
@@ -16,15 +17,13 @@
 //! (the widened operands of `dot`, swap buffers of `yield`) are appended after the planned
 //! slots.
 
+use crate::cpu::arena::ALIGN;
 use bitmat_ir::{Block, ElemType, Kernel, Op, OpKind, TileType, ValueId};
 use std::collections::HashMap;
 
-/// Alignment of slots and of the arena.
-pub const ALIGN: usize = 64;
-
 /// Offsets of the values of one kernel in the arena.
 #[derive(Clone, Debug)]
-pub struct Layout {
+pub struct ArenaSlots {
     slots: Vec<Option<u32>>,
     size: usize,
 }
@@ -42,9 +41,9 @@ pub fn value_bytes(ty: &TileType) -> usize {
     ty.numel() * elem_bytes(ty.elem)
 }
 
-impl Layout {
+impl ArenaSlots {
     /// Plans the slots of every value of `kernel`.
-    pub fn plan(kernel: &Kernel) -> Layout {
+    pub fn plan(kernel: &Kernel) -> ArenaSlots {
         let mut p = Planner {
             kernel,
             root: (0..kernel.values.len() as u32).map(ValueId).collect(),
@@ -220,13 +219,13 @@ impl Planner<'_> {
 
     /// Linear scan: slots in order of definition, reusing the best-fitting free slot whose
     /// value died strictly before.
-    fn assign(self) -> Layout {
+    fn assign(self) -> ArenaSlots {
         let n = self.kernel.values.len();
         let mut roots: Vec<usize> = (0..n)
             .filter(|&i| self.root[i].index() == i && self.def[i] != usize::MAX)
             .collect();
         roots.sort_by_key(|&i| (self.def[i], i));
-        let mut layout = Layout {
+        let mut layout = ArenaSlots {
             slots: vec![None; n],
             size: 0,
         };
