@@ -12,6 +12,8 @@ pub mod interp;
 pub mod kernel;
 pub mod passes;
 pub mod print;
+#[cfg(feature = "random")]
+pub mod random;
 pub mod scalar;
 pub mod types;
 pub mod verify;
