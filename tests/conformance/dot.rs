@@ -26,8 +26,12 @@ pub fn tests() -> Vec<Test> {
                 (4, 8, 1),
                 (8, 64, 2),
             ];
+            // Programs of 1, 4 and 8 warps on a GPU (more warps than output tiles, and fewer).
+            let warps: &[u32] = if is_cuda(dev) { &[1, 4, 8] } else { &[4] };
             for (m, n, k) in DOT_SHAPES.into_iter().chain(cpu_shapes) {
-                check_dot(dev, d, m, n, k)?;
+                for &num_warps in warps {
+                    check_dot(dev, d, m, n, k, num_warps)?;
+                }
             }
             Ok(())
         }));
@@ -102,8 +106,8 @@ pub fn matmul_tol(dev: &Device, args: &[Arg], m: usize, n: usize, k: usize) -> T
 
 /// `ir_kernels::dot` of `d` on `[m, k] x [k, n]` plus an accumulator: random bit patterns
 /// (finite floats, with a NaN in `a[0, 0]` and an infinity in `a[last]`) against the
-/// interpreter, and i8 against plain Rust.
-fn check_dot(dev: &Device, d: DType, m: u32, n: u32, k: u32) -> Result<(), String> {
+/// interpreter, and i8 against plain Rust; in programs of `num_warps` warps on a GPU.
+fn check_dot(dev: &Device, d: DType, m: u32, n: u32, k: u32, num_warps: u32) -> Result<(), String> {
     let kern = ir_kernels::dot(d, m, n, k);
     let (m, n, k) = (m as usize, n as usize, k as usize);
     let acc = if d == DType::I8 {

@@ -8,12 +8,15 @@ use bitmat::ir::{DType, HostData, Kernel, ParamKind, Scalar};
 use bitmat::{Backend, Buffer, Device, Element, KernelArg, KernelId, LaunchOptions};
 use std::hash::{Hash, Hasher};
 
+/// A test's body: runs it on a device; `Err` says what differed.
+pub type Check = Box<dyn Fn(&Device) -> Result<(), String> + Send + Sync>;
+
 /// One test of the suite: a name (`area::case`) and a check of one device.
 pub struct Test {
     /// `area::case`, e.g. `ops::binary_i8`.
     pub name: String,
-    /// Runs the test on a device; `Err` says what differed.
-    pub run: Box<dyn Fn(&Device) -> Result<(), String> + Send + Sync>,
+    /// Runs the test on a device.
+    pub run: Check,
 }
 
 /// A [`Test`] named `name` running `run`.

@@ -94,8 +94,7 @@ fn close(what: &str, got: &[f32], want: &[f32], extra: Option<&[f64]>) -> Result
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let bound = tol + extra.map_or(0.0, |e| e[i]);
         let diff = (f64::from(g) - f64::from(w)).abs();
-        // `!(a <= b)` so that a NaN difference fails.
-        if !(diff <= bound) {
+        if diff.is_nan() || diff > bound {
             return Err(format!("{what}: first mismatch at element {i}: {g}, reference {w} (|diff| {diff:e} > {bound:e})"));
         }
     }
@@ -126,7 +125,7 @@ fn quantized_close(
     }
     for (r, (&g, &w)) in got.scales.iter().zip(&want.scales).enumerate() {
         let rel = f64::from((g - w).abs()) / f64::from(w.abs());
-        if !(rel <= 1e-5) {
+        if rel.is_nan() || rel > 1e-5 {
             return Err(format!(
                 "{what}: scale of row {r} is {g}, reference {w} (relative {rel:e})"
             ));

@@ -92,7 +92,8 @@ fn within(
     bound: impl Fn(usize) -> f64,
 ) -> Result<(), String> {
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        if !(f64::from((g - w).abs()) <= bound(i)) {
+        let diff = f64::from((g - w).abs());
+        if diff.is_nan() || diff > bound(i) {
             return Err(format!(
                 "{what}: element {i} is {g}, reference {w} (bound {:e})",
                 bound(i)
