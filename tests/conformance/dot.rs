@@ -124,13 +124,13 @@ fn check_dot(dev: &Device, d: DType, m: u32, n: u32, k: u32, num_warps: u32) -> 
     let b = data::finite_bits(d, k * n, &mut r);
     let c0 = data::small(acc, m * n, &mut r);
     let tol = dot_tol(dev, &a, &b, &c0, m, n, k);
-    let what = format!("dot {d}[{m}, {k}] x [{k}, {n}] + {acc}");
+    let what = format!("dot {d}[{m}, {k}] x [{k}, {n}] + {acc} in {num_warps} warps");
     let out = run(
         dev,
         &what,
         &kern,
         [1, 1, 1],
-        4,
+        num_warps,
         &[
             Arg::Buf(a.clone()),
             Arg::Buf(b.clone()),

@@ -63,9 +63,14 @@ fn instance(name: &str, open: fn() -> &'static Result<Device, String>) -> Vec<Tr
                 Ok(device) => Trial::test(trial_name, move || {
                     (test.run)(device).map_err(|e| format!("{} on {device}: {e}", test.name).into())
                 }),
-                Err(why) => Trial::test(trial_name, || Ok(()))
-                    .with_ignored_flag(true)
-                    .with_kind(format!("skipped: {why}")),
+                // Run anyway (`--include-ignored`), it fails: a skip never counts as a pass.
+                Err(why) => {
+                    let reason = format!("skipped: {why}");
+                    let message = format!("{name} cannot run: {why}");
+                    Trial::test(trial_name, move || Err(message.into()))
+                        .with_ignored_flag(true)
+                        .with_kind(reason)
+                }
             }
         })
         .collect()
