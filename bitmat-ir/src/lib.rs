@@ -14,6 +14,8 @@ pub mod kernel;
 pub mod parse;
 pub mod passes;
 pub mod print;
+#[cfg(feature = "random")]
+pub mod random;
 pub mod scalar;
 pub mod types;
 pub mod verify;

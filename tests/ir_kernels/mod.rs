@@ -1,5 +1,6 @@
-//! IR test kernels covering every op and element type, shared by the PTX (ptxas) and GPU
-//! tests. Each is built with the `KernelBuilder`, so every dtype combination is reachable.
+//! IR test kernels covering every op and element type, shared by the PTX (ptxas) tests and
+//! the conformance suite. Each is built with the `KernelBuilder`, so every dtype combination
+//! is reachable.
 
 #![allow(dead_code)]
 
@@ -10,7 +11,8 @@ use bitmat::ir::{
 /// Elements per program of the 1-D kernels.
 pub const N: u32 = 256;
 
-fn splat(b: &mut KernelBuilder, v: ValueId, shape: &[u32]) -> ValueId {
+/// Broadcasts the scalar `v` to `shape`.
+pub fn splat(b: &mut KernelBuilder, v: ValueId, shape: &[u32]) -> ValueId {
     let r = b.reshape(v, vec![1; shape.len()]);
     b.broadcast(r, shape.to_vec())
 }
@@ -28,7 +30,8 @@ fn offsets(b: &mut KernelBuilder, n: ValueId) -> (ValueId, ValueId) {
     (offs, mask)
 }
 
-fn ptrs(b: &mut KernelBuilder, p: ValueId, offs: ValueId) -> ValueId {
+/// `p + offs`, `p` broadcast to the shape of `offs`.
+pub fn ptrs(b: &mut KernelBuilder, p: ValueId, offs: ValueId) -> ValueId {
     let shape = b.ty(offs).shape.clone();
     let pv = splat(b, p, &shape);
     b.add_ptr(pv, offs)
@@ -250,6 +253,22 @@ pub fn reduce_tile(d: DType, op: ReduceOp, shape: &[u32]) -> Kernel {
     b.finish().expect("valid kernel")
 }
 
+/// The `(m, n, k)` shapes of [`dot`] the suite runs and `ptxas` assembles: exact tensor-core
+/// shapes, ones padded to the instruction shape in M (GEMV, M = 1), N (< 8) and K (< 16 /
+/// 32), more output tiles than warps, long K loops.
+pub const DOT_SHAPES: [(u32, u32, u32); 10] = [
+    (16, 16, 32),
+    (1, 32, 64),
+    (64, 64, 32),
+    (2, 8, 4),
+    (1, 1, 16),
+    (4, 2, 8),
+    (32, 4, 1),
+    (8, 16, 128),
+    (16, 8, 512),
+    (1, 64, 256),
+];
+
 /// `c[M, N] = a[M, K] x b[K, N] + c0` on one program, operands row-major and dense.
 pub fn dot(ab: DType, m: u32, n: u32, k: u32) -> Kernel {
     let acc = if ab == DType::I8 {
@@ -343,19 +362,7 @@ pub fn all() -> Vec<Kernel> {
             ks.push(reduce(d, op));
         }
     }
-    // The shapes `tests/gpu.rs` runs: exact and padded tensor-core shapes, long K loops.
-    for (m, n, k) in [
-        (16, 16, 32),
-        (1, 32, 64),
-        (64, 64, 32),
-        (2, 8, 4),
-        (1, 1, 16),
-        (4, 2, 8),
-        (32, 4, 1),
-        (8, 16, 128),
-        (16, 8, 512),
-        (1, 64, 256),
-    ] {
+    for (m, n, k) in DOT_SHAPES {
         for d in [DType::I8, DType::F16, DType::BF16, DType::F32] {
             ks.push(dot(d, m, n, k));
         }

@@ -1,14 +1,14 @@
-//! Shared helpers of the CPU backend's tests: build kernels, run them on the interpreter and
-//! on the JIT with the same inputs, compare.
+//! Shared helpers of the CPU backend's own tests (object loading, CLIF checks): build kernels,
+//! run them on the interpreter and on the JIT with the same inputs, compare. Results on every
+//! backend are the conformance suite's (`tests/conformance`).
 
 #![allow(dead_code)]
 
 use bitmat_codegen::CpuKernel;
 use bitmat_ir::interp::{run, ArgValue};
 use bitmat_ir::{
-    BinaryOp, CmpPred, DType, Element, HostData, Kernel, KernelBuilder, ParamKind, Scalar, ValueId,
+    BinaryOp, CmpPred, DType, HostData, Kernel, KernelBuilder, ParamKind, Scalar, ValueId,
 };
-use half::{bf16, f16};
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -37,12 +37,6 @@ pub fn run_interp(k: &Kernel, grid: [u32; 3], args: &[Arg]) -> Vec<HostData> {
     let mut refs: Vec<&mut HostData> = bufs.iter_mut().collect();
     run(k, grid, &avs, &mut refs).unwrap_or_else(|e| panic!("interpreter: {e}"));
     bufs
-}
-
-/// Runs `k` on the JIT; returns the buffers afterwards (in argument order).
-pub fn run_jit(k: &Kernel, grid: [u32; 3], args: &[Arg]) -> Vec<HostData> {
-    let ck = CpuKernel::compile(k).unwrap_or_else(|e| panic!("compile: {e}"));
-    run_compiled(&ck, grid, args)
 }
 
 /// Runs an already compiled kernel.
@@ -95,48 +89,6 @@ pub fn assert_same_with(what: &str, interp: &HostData, jit: &HostData, any_nan: 
     }
 }
 
-/// Runs `k` on both engines and asserts bit-identical buffers (NaN payloads included);
-/// returns the JIT's buffers.
-pub fn check(what: &str, k: &Kernel, grid: [u32; 3], args: &[Arg]) -> Vec<HostData> {
-    check_with(what, k, grid, args, false)
-}
-
-/// [`check`], where `any_nan` accepts any NaN for a NaN: when two NaNs meet in an `fadd` or
-/// `fmul`, x86 keeps the first operand's payload, and Cranelift (like LLVM for the
-/// interpreter) may commute the operands, and rounding a signalling NaN may quiet it
-/// differently. NaN payloads are unspecified in the IR; `dot` and unary-op tests on random bit
-/// patterns use this.
-pub fn check_with(
-    what: &str,
-    k: &Kernel,
-    grid: [u32; 3],
-    args: &[Arg],
-    any_nan: bool,
-) -> Vec<HostData> {
-    let a = run_interp(k, grid, args);
-    let b = run_jit(k, grid, args);
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert_same_with(&format!("{what} (buffer {i})"), x, y, any_nan);
-    }
-    b
-}
-
-/// Random elements of `dtype`: raw random bits, with a share of small "nice" values.
-pub fn random_data(dtype: DType, n: usize, rng: &mut StdRng) -> HostData {
-    let mut d = HostData::zeros(dtype, n);
-    for i in 0..n {
-        let s = if dtype == DType::Bool {
-            Scalar::from_bool(rng.gen())
-        } else if rng.gen_bool(0.3) {
-            Scalar::from_f64(dtype, f64::from(rng.gen_range(-20i32..20)) / 2.0)
-        } else {
-            Scalar::from_bits(dtype, rng.gen())
-        };
-        d.set(i, s);
-    }
-    d
-}
-
 /// Random finite floats in `[-4, 4)` (or small ints) of `dtype`.
 pub fn random_small(dtype: DType, n: usize, rng: &mut StdRng) -> HostData {
     let mut d = HostData::zeros(dtype, n);
@@ -165,11 +117,6 @@ pub fn splat(b: &mut KernelBuilder, v: ValueId, shape: &[u32]) -> ValueId {
         t = b.expand_dims(t, 0);
     }
     b.broadcast(t, shape.to_vec())
-}
-
-/// An `i32` constant tile.
-pub fn i32_const(b: &mut KernelBuilder, v: i32, shape: &[u32]) -> ValueId {
-    b.constant(Scalar::from_i64(DType::I32, i64::from(v)), shape.to_vec())
 }
 
 /// Offsets `r * stride + c` of a `[rows, cols]` tile, as `i32`.
@@ -213,19 +160,4 @@ pub fn ew_kernel(
     let po = b.add_ptr(os, offs);
     b.store(po, r, Some(mask));
     b.finish().unwrap()
-}
-
-/// Elements of a host vector of a concrete type.
-pub fn as_vec<T: Element>(d: &HostData) -> Vec<T> {
-    T::host_slice(d).expect("element type").to_vec()
-}
-
-/// f16 from f32.
-pub fn h(v: f32) -> f16 {
-    f16::from_f32(v)
-}
-
-/// bf16 from f32.
-pub fn bh(v: f32) -> bf16 {
-    bf16::from_f32(v)
 }

@@ -1,0 +1,175 @@
+//! Casts between every pair of dtypes (random bit patterns plus NaN, infinities, halfway
+//! cases and out-of-range magnitudes), bitcasts between every pair of one width, and
+//! float-to-int casts against Rust's `as` (saturating, NaN to 0). Exact on every backend
+//! (NaN payloads aside on CUDA).
+
+use crate::data::{self, rng};
+use crate::harness::{compare, i32_arg, run, test, Arg, Test, Tol};
+use crate::ir_kernels;
+use crate::kernels::ew;
+use bitmat::ir::{DType, HostData, Scalar};
+use bitmat::Device;
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    let mut t = Vec::new();
+    for from in DType::ALL {
+        t.push(test(format!("casts::from_{from}"), move |dev| {
+            for to in DType::ALL {
+                cast_pair(dev, from, to)?;
+            }
+            Ok(())
+        }));
+    }
+    t.push(test("casts::float_to_int_matches_rust_as", float_to_int_as));
+    t
+}
+
+/// Edge values of float inputs: NaN, infinities, signed zero, halves (ties to even), large
+/// magnitudes beyond every integer type and f16's range.
+const EDGES: [f64; 12] = [
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    -0.0,
+    0.5,
+    2.5,
+    -2.5,
+    1e10,
+    -1e10,
+    255.5,
+    65504.0,
+    3e38,
+];
+
+/// `from -> to` in a one-program kernel over 64 lanes (60 valid), then `ir_kernels::cast`
+/// (with the bitcast for same-width types) over 4 programs of 256 lanes, 1000 valid.
+fn cast_pair(dev: &Device, from: DType, to: DType) -> Result<(), String> {
+    let mut r = rng(11);
+    let k = ew("cast", from, to, 64, |b, x, _| b.cast(x, to));
+    let mut x = data::bits(from, 64, &mut r);
+    if from.is_float() {
+        for (i, e) in EDGES.iter().enumerate() {
+            x.set(i, Scalar::from_f64(from, *e));
+        }
+    }
+    let args = [
+        Arg::Buf(x),
+        Arg::Buf(data::bits(from, 64, &mut r)),
+        Arg::Buf(data::bits(to, 64, &mut r)),
+        i32_arg(60),
+    ];
+    run(
+        dev,
+        &format!("cast {from}[64] -> {to}"),
+        &k,
+        [1, 1, 1],
+        4,
+        &args,
+    )?
+    .check_all(&Tol::exact(dev))?;
+    if from == to {
+        return Ok(());
+    }
+    let k = ir_kernels::cast(from, to);
+    let args = [
+        Arg::Buf(data::bits(from, 1024, &mut r)),
+        Arg::Buf(data::bits(to, 1024, &mut r)),
+        Arg::Buf(data::bits(to, 1024, &mut r)),
+        i32_arg(1000),
+    ];
+    run(
+        dev,
+        &format!("cast and bitcast {from}[1000] -> {to} on a grid of 4"),
+        &k,
+        [4, 1, 1],
+        4,
+        &args,
+    )?
+    .check_all(&Tol::exact(dev))
+}
+
+fn float_to_int_as(dev: &Device) -> Result<(), String> {
+    let mut x: Vec<f32> = vec![
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0,
+        0.49,
+        -0.51,
+        127.5,
+        128.0,
+        -128.9,
+        -129.0,
+        255.9,
+        300.0,
+        -1.0,
+        65535.5,
+        70000.0,
+        2.5e9,
+        -2.5e9,
+        1e20,
+        -1e20,
+        3.99,
+        -3.99,
+        1.0,
+        2.0,
+        5.5,
+    ];
+    let n = 32usize;
+    x.resize(n, 7.25);
+    let cast = |to: DType| -> Result<HostData, String> {
+        let k = ew("as", DType::F32, to, n as u32, |b, x, _| b.cast(x, to));
+        let args = [
+            Arg::Buf(HostData::F32(x.clone())),
+            Arg::Buf(HostData::F32(x.clone())),
+            Arg::Buf(HostData::zeros(to, n)),
+            i32_arg(n as i32),
+        ];
+        Ok(
+            run(dev, &format!("f32[{n}] as {to}"), &k, [1, 1, 1], 4, &args)?
+                .got
+                .remove(2),
+        )
+    };
+    let check = |to: DType, want: HostData| {
+        compare(
+            &format!("f32 as {to} against Rust"),
+            &cast(to)?,
+            &want,
+            &Tol::Bits,
+        )
+    };
+    check(
+        DType::I8,
+        HostData::I8(x.iter().map(|&v| v as i8).collect()),
+    )?;
+    check(
+        DType::U8,
+        HostData::U8(x.iter().map(|&v| v as u8).collect()),
+    )?;
+    check(
+        DType::I16,
+        HostData::I16(x.iter().map(|&v| v as i16).collect()),
+    )?;
+    check(
+        DType::U16,
+        HostData::U16(x.iter().map(|&v| v as u16).collect()),
+    )?;
+    check(
+        DType::I32,
+        HostData::I32(x.iter().map(|&v| v as i32).collect()),
+    )?;
+    check(
+        DType::U32,
+        HostData::U32(x.iter().map(|&v| v as u32).collect()),
+    )?;
+    check(
+        DType::I64,
+        HostData::I64(x.iter().map(|&v| v as i64).collect()),
+    )?;
+    check(
+        DType::U64,
+        HostData::U64(x.iter().map(|&v| v as u64).collect()),
+    )
+}

@@ -1,0 +1,218 @@
+//! `dot` of every operand type (i8 -> i32, f16/bf16/f32 -> f32) and shape class: exact and
+//! padded tensor-core shapes, GEMV (M = 1), N < 8, K < 16, more output tiles than warps, long
+//! K; with an accumulator; and tiled matmuls with a runtime K loop over ragged M, N, K.
+//! Against the interpreter and, for i8 and the f16 matmul, plain Rust.
+//!
+//! The CPU backends agree bit for bit. On CUDA, i8 dots are exact; float dots sum on tensor
+//! cores (f16/bf16) or in their own order (f32), so they agree within [`dot_bound`].
+
+use crate::data::{self, rng};
+use crate::harness::{compare, i32_arg, is_cuda, run, test, Arg, Test, Tol};
+use crate::ir_kernels::{self, DOT_SHAPES};
+use crate::kernels::matmul;
+use bitmat::ir::{DType, HostData, Scalar};
+use bitmat::Device;
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    let mut t = Vec::new();
+    for d in [DType::I8, DType::F16, DType::BF16, DType::F32] {
+        t.push(test(format!("dot::shapes_{d}"), move |dev| {
+            let cpu_shapes = [
+                (16, 16, 32),
+                (1, 32, 64),
+                (4, 2, 8),
+                (2, 1, 4),
+                (4, 8, 1),
+                (8, 64, 2),
+            ];
+            // Programs of 1, 4 and 8 warps on a GPU (more warps than output tiles, and fewer).
+            let warps: &[u32] = if is_cuda(dev) { &[1, 4, 8] } else { &[4] };
+            for (m, n, k) in DOT_SHAPES.into_iter().chain(cpu_shapes) {
+                for &num_warps in warps {
+                    check_dot(dev, d, m, n, k, num_warps)?;
+                }
+            }
+            Ok(())
+        }));
+    }
+    t.push(test("dot::tiled_matmul_ragged_i8", |dev| {
+        tiled_matmul(dev, DType::I8)
+    }));
+    t.push(test("dot::tiled_matmul_ragged_f16", |dev| {
+        tiled_matmul(dev, DType::F16)
+    }));
+    t.push(test("dot::tiled_matmul_ragged_bf16", |dev| {
+        tiled_matmul(dev, DType::BF16)
+    }));
+    t
+}
+
+/// The bound of one element of a float dot on CUDA: `acc + sum_l a_l b_l` of `k + 1` terms
+/// whose magnitudes sum to `mag`. A product of two f16/bf16 values is exact in f32 and an f32
+/// product rounds once (`2^-24` relative), and each order of the sum is within `k 2^-24 mag`
+/// of the exact sum, so two orders differ by at most `(k + 1) 2^-23 mag`; the bound doubles
+/// that (tensor cores need not round each addition to nearest even) and adds `k 2^-126` for
+/// products in the subnormal range, which tensor cores may flush. Infinite or NaN terms
+/// leave the element unchecked: the order decides between an infinity and a NaN.
+pub fn dot_bound(k: usize, mag: f64) -> f64 {
+    if mag.is_finite() {
+        (k as f64 + 1.0) * 2f64.powi(-22) * mag + k as f64 * 2f64.powi(-126)
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// The tolerance of `c = a [m, k] x b [k, n] + c0` (dense row-major): exact on the CPU
+/// backends (any NaN for any NaN) and for integers, [`dot_bound`] for floats on CUDA.
+fn dot_tol(
+    dev: &Device,
+    a: &HostData,
+    b: &HostData,
+    c0: &HostData,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Tol {
+    if !is_cuda(dev) {
+        return Tol::AnyNan;
+    }
+    if !a.dtype().is_float() {
+        return Tol::Bits;
+    }
+    let (ma, mb, mc) = (
+        data::magnitudes(a),
+        data::magnitudes(b),
+        data::magnitudes(c0),
+    );
+    Tol::Bound(
+        (0..m * n)
+            .map(|e| {
+                let (i, j) = (e / n, e % n);
+                let mag = mc[e] + (0..k).map(|l| ma[i * k + l] * mb[l * n + j]).sum::<f64>();
+                dot_bound(k, mag)
+            })
+            .collect(),
+    )
+}
+
+/// The tolerance of the `c` buffer of [`matmul`] given its arguments (`a`, `b`, zeroed `c`).
+pub fn matmul_tol(dev: &Device, args: &[Arg], m: usize, n: usize, k: usize) -> Tol {
+    match args {
+        [Arg::Buf(a), Arg::Buf(b), Arg::Buf(c), ..] => dot_tol(dev, a, b, c, m, n, k),
+        _ => unreachable!("matmul's first three arguments are its buffers"),
+    }
+}
+
+/// `ir_kernels::dot` of `d` on `[m, k] x [k, n]` plus an accumulator: random bit patterns
+/// (finite floats, with a NaN in `a[0, 0]` and an infinity in `a[last]`) against the
+/// interpreter, and i8 against plain Rust; in programs of `num_warps` warps on a GPU.
+fn check_dot(dev: &Device, d: DType, m: u32, n: u32, k: u32, num_warps: u32) -> Result<(), String> {
+    let kern = ir_kernels::dot(d, m, n, k);
+    let (m, n, k) = (m as usize, n as usize, k as usize);
+    let acc = if d == DType::I8 {
+        DType::I32
+    } else {
+        DType::F32
+    };
+    let mut r = rng(31);
+    let mut a = data::finite_bits(d, m * k, &mut r);
+    if d.is_float() {
+        a.set(0, Scalar::from_f64(d, f64::NAN));
+        a.set(m * k - 1, Scalar::from_f64(d, f64::INFINITY));
+    }
+    let b = data::finite_bits(d, k * n, &mut r);
+    let c0 = data::small(acc, m * n, &mut r);
+    let tol = dot_tol(dev, &a, &b, &c0, m, n, k);
+    let what = format!("dot {d}[{m}, {k}] x [{k}, {n}] + {acc} in {num_warps} warps");
+    let out = run(
+        dev,
+        &what,
+        &kern,
+        [1, 1, 1],
+        num_warps,
+        &[
+            Arg::Buf(a.clone()),
+            Arg::Buf(b.clone()),
+            Arg::Buf(c0.clone()),
+        ],
+    )?;
+    out.check(2, &tol)?;
+    if let (HostData::I8(a), HostData::I8(b), HostData::I32(c0)) = (&a, &b, &c0) {
+        let want: Vec<i32> = (0..m * n)
+            .map(|e| {
+                let (i, j) = (e / n, e % n);
+                (0..k).fold(c0[e], |s, l| {
+                    s.wrapping_add(i32::from(a[i * k + l]) * i32::from(b[l * n + j]))
+                })
+            })
+            .collect();
+        compare(
+            &format!("{what} against Rust"),
+            &out.got[2],
+            &HostData::I32(want),
+            &Tol::Bits,
+        )?;
+    }
+    Ok(())
+}
+
+/// A 17x100x260 matmul in 16x32x32 blocks (every block ragged somewhere). i8 against Rust's
+/// exact sums; f16 against Rust's sequential f32 sums, bit for bit on the CPU backends (they
+/// add in K order, as the interpreter does) and within [`dot_bound`] on CUDA.
+fn tiled_matmul(dev: &Device, d: DType) -> Result<(), String> {
+    let (m, n, k) = (17usize, 100usize, 260usize);
+    let (bm, bn, bk) = (16u32, 32u32, 32u32);
+    let grid = [(m as u32).div_ceil(bm), (n as u32).div_ceil(bn), 1];
+    let acc = if d == DType::I8 {
+        DType::I32
+    } else {
+        DType::F32
+    };
+    let mut r = rng(61);
+    let (a, b) = if d == DType::I8 {
+        (
+            data::finite_bits(d, m * k, &mut r),
+            data::finite_bits(d, k * n, &mut r),
+        )
+    } else {
+        // Values in [-4, 4): the sums stay far from overflow.
+        (data::small(d, m * k, &mut r), data::small(d, k * n, &mut r))
+    };
+    let kern = matmul(d, acc, bm, bn, bk);
+    let args = [
+        Arg::Buf(a.clone()),
+        Arg::Buf(b.clone()),
+        Arg::Buf(HostData::zeros(acc, m * n)),
+        i32_arg(m as i32),
+        i32_arg(n as i32),
+        i32_arg(k as i32),
+    ];
+    let what = format!("matmul {d} {m}x{n}x{k} in {bm}x{bn}x{bk} blocks");
+    let out = run(dev, &what, &kern, grid, 4, &args)?;
+    let tol = matmul_tol(dev, &args, m, n, k);
+    out.check(2, &tol)?;
+    let (fa, fb) = (data::values(&a), data::values(&b));
+    let want = if d == DType::I8 {
+        HostData::I32(
+            (0..m * n)
+                .map(|e| {
+                    (0..k)
+                        .map(|l| (fa[e / n * k + l] * fb[l * n + e % n]) as i32)
+                        .sum()
+                })
+                .collect(),
+        )
+    } else {
+        HostData::F32(
+            (0..m * n)
+                .map(|e| {
+                    (0..k).fold(0.0f32, |s, l| {
+                        s + (fa[e / n * k + l] * fb[l * n + e % n]) as f32
+                    })
+                })
+                .collect(),
+        )
+    };
+    compare(&format!("{what} against Rust"), &out.got[2], &want, &tol)
+}

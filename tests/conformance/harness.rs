@@ -1,0 +1,264 @@
+//! How the suite runs a kernel and judges the result: [`run`] launches a hand-built kernel on
+//! the device under test and on the reference interpreter with the same arguments, and
+//! [`Outcome::check`] compares every buffer afterwards under a [`Tol`]erance; a failure names
+//! the test's case (dtype, shape), the buffer and the first mismatching element.
+
+use bitmat::ir::interp::{self, ArgValue};
+use bitmat::ir::{DType, HostData, Kernel, ParamKind, Scalar};
+use bitmat::{Backend, Buffer, Device, Element, KernelArg, KernelId, LaunchOptions};
+use std::hash::{Hash, Hasher};
+
+/// A test's body: runs it on a device; `Err` says what differed.
+pub type Check = Box<dyn Fn(&Device) -> Result<(), String> + Send + Sync>;
+
+/// One test of the suite: a name (`area::case`) and a check of one device.
+pub struct Test {
+    /// `area::case`, e.g. `ops::binary_i8`.
+    pub name: String,
+    /// Runs the test on a device.
+    pub run: Check,
+}
+
+/// A [`Test`] named `name` running `run`.
+pub fn test(
+    name: impl Into<String>,
+    run: impl Fn(&Device) -> Result<(), String> + Send + Sync + 'static,
+) -> Test {
+    Test {
+        name: name.into(),
+        run: Box::new(run),
+    }
+}
+
+/// A launch argument.
+#[derive(Clone, Debug)]
+pub enum Arg {
+    /// A buffer (pointer parameter), uploaded before the launch.
+    Buf(HostData),
+    /// A scalar parameter.
+    Scalar(Scalar),
+}
+
+/// An `i32` scalar argument.
+pub fn i32_arg(v: i32) -> Arg {
+    Arg::Scalar(Scalar::from_i64(DType::I32, i64::from(v)))
+}
+
+/// True on a CUDA device (where [`Tol::exact`] and the derived bounds differ).
+pub fn is_cuda(dev: &Device) -> bool {
+    dev.backend() == Backend::CUDA
+}
+
+/// The buffers of a launch on the device under test and on the reference interpreter.
+pub struct Outcome {
+    what: String,
+    names: Vec<String>,
+    /// The device's buffers after the launch, in argument order.
+    pub got: Vec<HostData>,
+    /// The reference interpreter's buffers after the launch, in argument order.
+    pub want: Vec<HostData>,
+}
+
+/// Runs `kernel` over `grid` (in programs of `num_warps` warps on a GPU) on `dev` and on the
+/// reference interpreter with the same `args`. `what` names the case (dtype, shape) in
+/// failure messages.
+pub fn run(
+    dev: &Device,
+    what: &str,
+    kernel: &Kernel,
+    grid: [u32; 3],
+    num_warps: u32,
+    args: &[Arg],
+) -> Result<Outcome, String> {
+    let want = run_reference(kernel, grid, args).map_err(|e| format!("{what}: {e}"))?;
+    let got = run_device(dev, kernel, grid, num_warps, args).map_err(|e| format!("{what}: {e}"))?;
+    let names = kernel
+        .params
+        .iter()
+        .filter(|p| matches!(p.kind, ParamKind::Ptr(_)))
+        .map(|p| p.name.clone())
+        .collect();
+    Ok(Outcome {
+        what: what.to_string(),
+        names,
+        got,
+        want,
+    })
+}
+
+/// [`run`], then [`Outcome::check_all`] under [`Tol::exact`]; returns the device's buffers.
+pub fn run_exact(
+    dev: &Device,
+    what: &str,
+    kernel: &Kernel,
+    grid: [u32; 3],
+    args: &[Arg],
+) -> Result<Vec<HostData>, String> {
+    let out = run(dev, what, kernel, grid, 4, args)?;
+    out.check_all(&Tol::exact(dev))?;
+    Ok(out.got)
+}
+
+impl Outcome {
+    /// Compares buffer `index` (in argument order, counting buffers only) under `tol`.
+    pub fn check(&self, index: usize, tol: &Tol) -> Result<(), String> {
+        let what = format!("{} (buffer `{}`)", self.what, self.names[index]);
+        compare(&what, &self.got[index], &self.want[index], tol)
+    }
+
+    /// Compares every buffer under `tol`.
+    pub fn check_all(&self, tol: &Tol) -> Result<(), String> {
+        (0..self.got.len()).try_for_each(|i| self.check(i, tol))
+    }
+}
+
+/// How a device's element may differ from the reference's.
+#[derive(Clone, Debug)]
+pub enum Tol {
+    /// Bit for bit, NaN payloads included (the CPU backends keep them).
+    Bits,
+    /// Bit for bit, except that any NaN stands for any NaN: NaN payloads are unspecified in the
+    /// IR, and PTX arithmetic returns the canonical NaN where x86 propagates an operand's.
+    AnyNan,
+    /// Within an absolute bound per element (derived where the bound is built): equal values
+    /// (infinities included) and two NaNs always agree; an infinite bound leaves the element
+    /// unchecked, for inputs where the backend documents no accuracy.
+    Bound(Vec<f64>),
+}
+
+impl Tol {
+    /// The tolerance of ops that every backend computes exactly: [`Tol::Bits`] on the CPU
+    /// backends, [`Tol::AnyNan`] on CUDA.
+    pub fn exact(dev: &Device) -> Tol {
+        if is_cuda(dev) {
+            Tol::AnyNan
+        } else {
+            Tol::Bits
+        }
+    }
+}
+
+/// Compares two buffers of the same dtype and length under `tol`.
+pub fn compare(what: &str, got: &HostData, want: &HostData, tol: &Tol) -> Result<(), String> {
+    if got.dtype() != want.dtype() || got.len() != want.len() {
+        return Err(format!(
+            "{what}: {} elements of {} vs the reference's {} of {}",
+            got.len(),
+            got.dtype(),
+            want.len(),
+            want.dtype()
+        ));
+    }
+    for i in 0..got.len() {
+        let (g, w) = (got.get(i).unwrap(), want.get(i).unwrap());
+        let both_nan = g.dtype().is_float() && g.as_f64().is_nan() && w.as_f64().is_nan();
+        let ok = match tol {
+            Tol::Bits => g.bits() == w.bits(),
+            Tol::AnyNan => g.bits() == w.bits() || both_nan,
+            Tol::Bound(bounds) => {
+                let (gf, wf, bound) = (g.as_f64(), w.as_f64(), bounds[i]);
+                g.bits() == w.bits() || both_nan || gf == wf || (gf - wf).abs() <= bound
+            }
+        };
+        if !ok {
+            let bound = match tol {
+                Tol::Bound(b) => format!(" (bound {:e})", b[i]),
+                _ => String::new(),
+            };
+            return Err(format!(
+                "{what}: first mismatch at element {i}: got {g:?}, reference {w:?}{bound}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `kernel` on the reference interpreter; returns the buffers afterwards.
+pub fn run_reference(
+    kernel: &Kernel,
+    grid: [u32; 3],
+    args: &[Arg],
+) -> Result<Vec<HostData>, String> {
+    let mut bufs: Vec<HostData> = Vec::new();
+    let mut values = Vec::new();
+    for a in args {
+        match a {
+            Arg::Buf(d) => {
+                values.push(ArgValue::Buffer(bufs.len()));
+                bufs.push(d.clone());
+            }
+            Arg::Scalar(s) => values.push(ArgValue::Scalar(*s)),
+        }
+    }
+    let mut refs: Vec<&mut HostData> = bufs.iter_mut().collect();
+    interp::run(kernel, grid, &values, &mut refs)
+        .map_err(|e| format!("reference interpreter: {e}"))?;
+    Ok(bufs)
+}
+
+/// A buffer on a device, of any element type.
+trait DeviceBuffer {
+    fn arg(&self) -> KernelArg<'_>;
+    fn read(&self) -> Result<HostData, bitmat::RuntimeError>;
+}
+
+impl<T: Element> DeviceBuffer for Buffer<T> {
+    fn arg(&self) -> KernelArg<'_> {
+        KernelArg::buffer(self)
+    }
+
+    fn read(&self) -> Result<HostData, bitmat::RuntimeError> {
+        Ok(T::into_host(self.to_vec()?))
+    }
+}
+
+/// Runs `kernel` on `dev` through the runtime's launch path (compile or cache, argument
+/// checks, launch); returns the buffers afterwards.
+pub fn run_device(
+    dev: &Device,
+    kernel: &Kernel,
+    grid: [u32; 3],
+    num_warps: u32,
+    args: &[Arg],
+) -> Result<Vec<HostData>, String> {
+    let mut buffers: Vec<Box<dyn DeviceBuffer>> = Vec::new();
+    for a in args {
+        if let Arg::Buf(d) = a {
+            let b: Result<Box<dyn DeviceBuffer>, _> = bitmat::ir::with_host_data!(d, v => dev.upload(v).map(|b| Box::new(b) as Box<dyn DeviceBuffer>));
+            buffers.push(b.map_err(|e| format!("upload: {e}"))?);
+        }
+    }
+    let mut launch_args = Vec::new();
+    let mut next = buffers.iter();
+    for a in args {
+        launch_args.push(match a {
+            Arg::Buf(_) => next.next().expect("one buffer per buffer argument").arg(),
+            Arg::Scalar(s) => KernelArg::Scalar(*s),
+        });
+    }
+    // The kernel's identity is its IR: two test kernels of one name never share a cache entry.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{kernel:?}").hash(&mut hasher);
+    let id = KernelId {
+        name: Box::leak(kernel.name.clone().into_boxed_str()),
+        source_hash: hasher.finish(),
+        constexprs: vec![],
+    };
+    let options = LaunchOptions {
+        num_warps,
+        ..LaunchOptions::default()
+    };
+    bitmat::launch_kernel(
+        dev,
+        &id,
+        || Ok::<_, bitmat::RuntimeError>(kernel.clone()),
+        bitmat::Grid(grid),
+        &options,
+        &launch_args,
+    )
+    .map_err(|e| format!("launch on {dev}: {e}"))?;
+    buffers
+        .iter()
+        .map(|b| b.read().map_err(|e| format!("download: {e}")))
+        .collect()
+}

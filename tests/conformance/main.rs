@@ -1,0 +1,108 @@
+//! The conformance suite: one set of tests, written once against `&Device`, instantiated per
+//! backend by [`testgen_all!`] (CubeCL's `runtime_tests` shape). Every test runs kernels on the
+//! backend under test and compares with the reference interpreter (`bitmat::ir::interp`) and,
+//! where one exists, plain Rust; see `harness` for how results are compared and
+//! `harness::Tol` for where a backend may deviate and by how much.
+//!
+//! Instances: `interpreter`, `cpu` (Cranelift) and `cuda` (`Device::cuda(0)`). Without a CUDA
+//! driver every `cuda` trial is reported ignored, with the reason, never passed. On a GPU
+//! machine, build here with `cargo test --release --test conformance --no-run` and run the
+//! binary with no arguments. Adding a backend is one more `testgen_all!` line.
+
+mod atomics;
+mod casts;
+mod control;
+mod data;
+mod dot;
+mod harness;
+#[path = "../ir_kernels/mod.rs"]
+mod ir_kernels;
+mod kernels;
+mod memory;
+mod ops;
+mod prebuilt;
+mod random_programs;
+mod reduce;
+mod tuners;
+
+use bitmat::Device;
+use harness::Test;
+use libtest_mimic::{Arguments, Trial};
+
+/// Every test of the suite, from each area's module.
+fn all_tests() -> Vec<Test> {
+    [
+        ops::tests(),
+        casts::tests(),
+        memory::tests(),
+        control::tests(),
+        dot::tests(),
+        reduce::tests(),
+        atomics::tests(),
+        random_programs::tests(),
+        prebuilt::tests(),
+        tuners::tests(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The trials of one instance: every test of [`all_tests`], named `<instance>::<test>`, run on
+/// the device `open` returns; all ignored, with the reason, when it cannot be opened.
+fn instance(name: &str, open: fn() -> &'static Result<Device, String>) -> Vec<Trial> {
+    let device = open();
+    if let Err(why) = device {
+        eprintln!("conformance: the {name} instance is skipped: {why}");
+    }
+    all_tests()
+        .into_iter()
+        .map(|test| {
+            let trial_name = format!("{name}::{}", test.name);
+            match device {
+                Ok(device) => Trial::test(trial_name, move || {
+                    (test.run)(device).map_err(|e| format!("{} on {device}: {e}", test.name).into())
+                }),
+                // Run anyway (`--include-ignored`), it fails: a skip never counts as a pass.
+                Err(why) => {
+                    let reason = format!("skipped: {why}");
+                    let message = format!("{name} cannot run: {why}");
+                    Trial::test(trial_name, move || Err(message.into()))
+                        .with_ignored_flag(true)
+                        .with_kind(reason)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Declares the instance `$name`: a function returning the suite's trials on the device that
+/// `$open` (an expression of type `Result<Device, impl Display>`) opens, once.
+macro_rules! testgen_all {
+    ($name:ident, $open:expr) => {
+        fn $name() -> Vec<Trial> {
+            static DEVICE: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+            instance(stringify!($name), || {
+                DEVICE.get_or_init(|| $open.map_err(|e| e.to_string()))
+            })
+        }
+    };
+}
+
+testgen_all!(interpreter, Ok::<_, bitmat::Error>(Device::interpreter()));
+testgen_all!(cpu, Ok::<_, bitmat::Error>(Device::cpu()));
+testgen_all!(cuda, Device::cuda(0));
+
+fn main() {
+    // Compile everything afresh: the disk cache of the user (or of another test) is not read.
+    let cache = std::env::temp_dir().join(format!("bitmat-conformance-{}", std::process::id()));
+    std::env::set_var("BITMAT_CACHE_DIR", &cache);
+    let args = Arguments::from_args();
+    let trials = [interpreter(), cpu(), cuda()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    let _ = std::fs::remove_dir_all(&cache);
+    conclusion.exit();
+}

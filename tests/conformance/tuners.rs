@@ -1,0 +1,359 @@
+//! Nothing an autotuner can pick changes a result: every configuration of every prebuilt
+//! tuner (the CPU's and the GPU's lists, `bitmat::tuned`) runs on a ragged shape (M, N, K not
+//! multiples of the blocks). Integer results equal the plain-Rust reference exactly; float
+//! results are within the bound given at each op of it, and on the CPU backends also equal
+//! the interpreter's bit for bit. Every W2A8 linear configuration gives the same bits (one
+//! exact i32 sum times the scales).
+
+use crate::data::rng;
+use crate::dot::dot_bound;
+use crate::harness::{is_cuda, test, Test};
+use bitmat::formats::{pack_ternary, pack_uint4, quantize_activations, quantize_int4, Int4Group};
+use bitmat::kernels::{int4, ternary};
+use bitmat::{reference, tuned, Backend, Buffer, Device, Element};
+use rand::Rng;
+
+const M: usize = 19;
+const N: usize = 37;
+const K: usize = 160;
+
+/// The tests of this module: each op's configurations of each backend's tuner list.
+pub fn tests() -> Vec<Test> {
+    let mut t = Vec::new();
+    for (list, backend) in [("cpu", Backend::CRANELIFT), ("gpu", Backend::CUDA)] {
+        t.push(test(
+            format!("tuners::w2a8_matmul_{list}_configs"),
+            move |dev| w2a8_matmul(dev, backend),
+        ));
+        t.push(test(
+            format!("tuners::w2a8_gemv_{list}_configs"),
+            move |dev| w2a8_gemv(dev, backend),
+        ));
+        t.push(test(
+            format!("tuners::w2a8_linear_{list}_configs"),
+            move |dev| w2a8_linear(dev, backend),
+        ));
+        t.push(test(format!("tuners::w4a16_{list}_configs"), move |dev| {
+            w4a16(dev, backend)
+        }));
+        t.push(test(format!("tuners::w4a8_{list}_configs"), move |dev| {
+            w4a8(dev, backend)
+        }));
+        t.push(test(format!("tuners::w4a4_{list}_configs"), move |dev| {
+            w4a4(dev, backend)
+        }));
+    }
+    t
+}
+
+fn grid(bm: i32, bn: i32) -> (u32, u32) {
+    (
+        (M as u32).div_ceil(bm as u32),
+        (N as u32).div_ceil(bn as u32),
+    )
+}
+
+/// Runs `launch` on `dev` with a zeroed output of `M * N`; on a CPU backend also on the
+/// interpreter, which must give the same bits. Returns `dev`'s result.
+fn on<T: Element>(
+    dev: &Device,
+    what: &str,
+    launch: impl Fn(&Device, &Buffer<T>) -> Result<(), bitmat::Error>,
+) -> Result<Vec<T>, String> {
+    let run = |d: &Device| -> Result<Vec<T>, String> {
+        let out = d.zeros::<T>(M * N).map_err(|e| e.to_string())?;
+        launch(d, &out).map_err(|e| format!("{what} on {d}: {e}"))?;
+        out.to_vec().map_err(|e| e.to_string())
+    };
+    let got = run(dev)?;
+    if !is_cuda(dev) && dev.backend() != Backend::INTERPRETER {
+        let want = run(&Device::interpreter())?;
+        if let Some(i) =
+            (0..got.len()).find(|&i| got[i].to_scalar().bits() != want[i].to_scalar().bits())
+        {
+            return Err(format!(
+                "{what}: element {i} is {:?}, the interpreter's {:?}",
+                got[i], want[i]
+            ));
+        }
+    }
+    Ok(got)
+}
+
+fn up<T: Element>(d: &Device, v: &[T]) -> Result<Buffer<T>, bitmat::Error> {
+    Ok(d.upload(v)?)
+}
+
+/// `got[i]` within `bound(i)` of `want[i]` for every `i`.
+fn within(
+    what: &str,
+    got: &[f32],
+    want: &[f32],
+    bound: impl Fn(usize) -> f64,
+) -> Result<(), String> {
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let diff = f64::from((g - w).abs());
+        if diff.is_nan() || diff > bound(i) {
+            return Err(format!(
+                "{what}: element {i} is {g}, reference {w} (bound {:e})",
+                bound(i)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn exact<T: PartialEq + std::fmt::Debug>(what: &str, got: &[T], want: &[T]) -> Result<(), String> {
+    match (0..want.len()).find(|&i| got[i] != want[i]) {
+        Some(i) => Err(format!(
+            "{what}: element {i} is {:?}, reference {:?}",
+            got[i], want[i]
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Ternary operands: i8 activations in `[-127, 127]`, packed ternary weights, the exact sums.
+fn ternary_operands() -> (Vec<i8>, Vec<u8>, Vec<i32>) {
+    let mut r = rng(7);
+    let x: Vec<i8> = (0..M * K).map(|_| r.gen_range(-127..=127)).collect();
+    let wq: Vec<i8> = (0..N * K).map(|_| r.gen_range(-1..=1)).collect();
+    let w = pack_ternary(&wq, N, K).expect("ternary values");
+    let want = reference::matmul_i8_ternary(&x, M, K, &w, N).expect("valid shapes");
+    (x, w, want)
+}
+
+fn w2a8_matmul(dev: &Device, backend: Backend) -> Result<(), String> {
+    let (x, w, want) = ternary_operands();
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    for c in tuned::ternary_tuner(backend).tuner().configs() {
+        let cx = &c.constexprs;
+        let what = format!("w2a8_matmul {c}");
+        let got = on(dev, &what, |d, out| {
+            ternary::w2a8_matmul::with(c.options).launch(
+                d,
+                grid(cx.block_m, cx.block_n),
+                &up(d, &x)?,
+                &up(d, &w)?,
+                out,
+                m,
+                n,
+                k,
+                cx.block_m,
+                cx.block_n,
+                cx.block_k,
+            )
+        })?;
+        exact(&what, &got, &want)?;
+    }
+    Ok(())
+}
+
+fn w2a8_gemv(dev: &Device, backend: Backend) -> Result<(), String> {
+    let (x, w, want) = ternary_operands();
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    for c in tuned::gemv_tuner(backend).tuner().configs() {
+        let cx = &c.constexprs;
+        let what = format!("w2a8_gemv {c}");
+        let got = on(dev, &what, |d, out| {
+            let grid = ((N as u32).div_ceil(cx.block_n as u32), M as u32);
+            ternary::w2a8_gemv::with(c.options).launch(
+                d,
+                grid,
+                &up(d, &x)?,
+                &up(d, &w)?,
+                out,
+                m,
+                n,
+                k,
+                cx.block_n,
+                cx.block_k,
+            )
+        })?;
+        exact(&what, &got, &want)?;
+    }
+    Ok(())
+}
+
+/// `acc * sx[row] * sw[col] + bias[col]`: the same bits from every configuration, within
+/// 1e-4 relative of the f32 formula (two roundings of the scales, one of the bias).
+fn w2a8_linear(dev: &Device, backend: Backend) -> Result<(), String> {
+    let (x, w, acc) = ternary_operands();
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    let sx = vec![0.5f32; M];
+    let sw: Vec<f32> = (0..N).map(|i| 0.25 + i as f32 / 64.0).collect();
+    let bias: Vec<f32> = (0..N).map(|i| i as f32 - 3.0).collect();
+    for has_bias in [false, true] {
+        let mut first: Option<Vec<f32>> = None;
+        for c in tuned::linear_tuner(backend, has_bias).tuner().configs() {
+            let cx = &c.constexprs;
+            let what = format!("w2a8_linear {c}");
+            let got = on(dev, &what, |d, out| {
+                ternary::w2a8_linear::with(c.options).launch(
+                    d,
+                    grid(cx.block_m, cx.block_n),
+                    &up(d, &x)?,
+                    &up(d, &sx)?,
+                    &up(d, &w)?,
+                    &up(d, &sw)?,
+                    &up(d, &bias)?,
+                    out,
+                    m,
+                    n,
+                    k,
+                    1,
+                    cx.has_bias,
+                    cx.block_m,
+                    cx.block_n,
+                    cx.block_k,
+                )
+            })?;
+            match &first {
+                None => {
+                    let want: Vec<f32> = (0..M * N)
+                        .map(|i| {
+                            acc[i] as f32 * sx[i / N] * sw[i % N]
+                                + if has_bias { bias[i % N] } else { 0.0 }
+                        })
+                        .collect();
+                    within(&what, &got, &want, |i| {
+                        1e-4 * f64::from(want[i].abs().max(1.0))
+                    })?;
+                    first = Some(got);
+                }
+                Some(f) => exact(&format!("{what} against the first configuration"), &got, f)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// W4A16 with groups of 32: within 1e-5 relative of the reference (scales and the f32 sum
+/// of exact f16 x int4 products), plus on CUDA `dot::dot_bound` of each output's terms.
+fn w4a16(dev: &Device, backend: Backend) -> Result<(), String> {
+    let mut r = rng(8);
+    let wf: Vec<f32> = (0..N * K).map(|_| r.gen_range(-1.0..1.0)).collect();
+    let xf: Vec<f32> = (0..M * K).map(|_| r.gen_range(-1.0..1.0)).collect();
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    let w = quantize_int4(&wf, N, K, Int4Group::Size(32)).map_err(|e| e.to_string())?;
+    let xh: Vec<bitmat::f16> = xf.iter().map(|&v| bitmat::f16::from_f32(v)).collect();
+    let want = reference::int4_w4a16(&xh, M, &w).map_err(|e| e.to_string())?;
+    let wd = w.dequantize();
+    let bound = |i: usize| {
+        let (row, col) = (i / N, i % N);
+        let mag: f64 = (0..K)
+            .map(|l| f64::from((xh[row * K + l].to_f32() * wd[col * K + l]).abs()))
+            .sum();
+        1e-5 * f64::from(want[i].abs().max(1.0))
+            + if is_cuda(dev) { dot_bound(K, mag) } else { 0.0 }
+    };
+    for c in tuned::w4a16_tuner(backend).tuner().configs() {
+        let cx = &c.constexprs;
+        let what = format!("w4a16 {c}");
+        let got = on(dev, &what, |d, out| {
+            int4::w4a16_matmul::with(c.options).launch(
+                d,
+                grid(cx.block_m, cx.block_n),
+                &up(d, &xh)?,
+                &up(d, &w.packed)?,
+                &up(d, &w.scales)?,
+                out,
+                m,
+                n,
+                k,
+                32,
+                cx.signed,
+                cx.block_m,
+                cx.block_n,
+                cx.block_k,
+            )
+        })?;
+        within(&what, &got, &want, bound)?;
+    }
+    Ok(())
+}
+
+/// W4A8 with one group per row (every block_k valid): an exact i32 sum times two scales,
+/// within 1e-4 relative of the reference.
+fn w4a8(dev: &Device, backend: Backend) -> Result<(), String> {
+    let mut r = rng(8);
+    let wf: Vec<f32> = (0..N * K).map(|_| r.gen_range(-1.0..1.0)).collect();
+    let xf: Vec<f32> = (0..M * K).map(|_| r.gen_range(-1.0..1.0)).collect();
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    let w = quantize_int4(&wf, N, K, Int4Group::PerRow).map_err(|e| e.to_string())?;
+    let x = quantize_activations(&xf, M, K).map_err(|e| e.to_string())?;
+    let want = reference::int4_w4a8(&x, &w).map_err(|e| e.to_string())?;
+    for c in tuned::w4a8_tuner(backend).tuner().configs() {
+        let cx = &c.constexprs;
+        let what = format!("w4a8 {c}");
+        let got = on(dev, &what, |d, out| {
+            int4::w4a8_matmul::with(c.options).launch(
+                d,
+                grid(cx.block_m, cx.block_n),
+                &up(d, &x.values)?,
+                &up(d, &x.scales)?,
+                &up(d, &w.packed)?,
+                &up(d, &w.scales)?,
+                out,
+                m,
+                n,
+                k,
+                k,
+                cx.signed,
+                cx.block_m,
+                cx.block_n,
+                cx.block_k,
+            )
+        })?;
+        within(&what, &got, &want, |i| {
+            1e-4 * f64::from(want[i].abs().max(1.0))
+        })?;
+    }
+    Ok(())
+}
+
+/// W4A4 (BitTensor): exact, with and without bias.
+fn w4a4(dev: &Device, backend: Backend) -> Result<(), String> {
+    let mut r = rng(9);
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    let xu: Vec<u8> = (0..M * K).map(|_| r.gen_range(0..16)).collect();
+    let wu: Vec<u8> = (0..N * K).map(|_| r.gen_range(0..16)).collect();
+    let xp = pack_uint4(&xu, M, K).map_err(|e| e.to_string())?;
+    let wp = pack_uint4(&wu, N, K).map_err(|e| e.to_string())?;
+    let bias: Vec<i32> = (0..N as i32).collect();
+    for has_bias in [false, true] {
+        let want: Vec<i32> = (0..M * N)
+            .map(|i| {
+                let (row, col) = (i / N, i % N);
+                let dot: i32 = (0..K)
+                    .map(|j| i32::from(xu[row * K + j]) * i32::from(wu[col * K + j]))
+                    .sum();
+                dot + if has_bias { bias[col] } else { 0 }
+            })
+            .collect();
+        for c in tuned::w4a4_tuner(backend, has_bias).tuner().configs() {
+            let cx = &c.constexprs;
+            let what = format!("w4a4 {c}");
+            let got = on(dev, &what, |d, out| {
+                int4::w4a4_matmul::with(c.options).launch(
+                    d,
+                    grid(cx.block_m, cx.block_n),
+                    &up(d, &xp)?,
+                    &up(d, &wp)?,
+                    &up(d, &bias)?,
+                    out,
+                    m,
+                    n,
+                    k,
+                    k / 16,
+                    cx.has_bias,
+                    cx.block_m,
+                    cx.block_n,
+                    cx.block_k,
+                )
+            })?;
+            exact(&what, &got, &want)?;
+        }
+    }
+    Ok(())
+}
