@@ -30,21 +30,15 @@
 
 extern crate self as bitmat;
 
-pub mod bench;
 pub mod checkpoint;
 pub mod convert;
-pub mod dump;
 mod error;
 pub mod formats;
-pub mod info;
 pub mod kernels;
-pub mod logging;
 pub mod nn;
 pub mod ops;
 pub mod reference;
-pub mod selftest;
 pub mod tuned;
-pub mod tuning;
 
 pub use bitmat_codegen as codegen;
 pub use bitmat_ir as ir;

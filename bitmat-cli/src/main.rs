@@ -1,10 +1,12 @@
 //! The `bitmat` command line.
 
-use bitmat::bench::{self, BenchDevice, BenchOptions};
-use bitmat::convert::{convert_file, ConvertOptions, TargetFormat};
-use bitmat::dump::{DumpOptions, Stage};
-use bitmat::tuning::{self, TunedOp};
-use bitmat::{selftest, Device};
+use bitmat_cli::bench::{self, BenchDevice, BenchOptions};
+use bitmat::convert::{ConvertOptions, TargetFormat};
+use bitmat_cli::convert;
+use bitmat_cli::dump::{DumpOptions, Stage};
+use bitmat_cli::tuning::{self, TunedOp};
+use bitmat::Device;
+use bitmat_cli::selftest;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
@@ -71,10 +73,10 @@ enum Command {
         #[arg(long, group = "stage")]
         ptx: bool,
         /// Override a constexpr, `name=value` (repeatable), e.g. `--constexpr block_m=64`.
-        #[arg(long = "constexpr", value_parser = bitmat::dump::parse_constexpr)]
+        #[arg(long = "constexpr", value_parser = bitmat_cli::dump::parse_constexpr)]
         constexprs: Vec<(String, String)>,
         /// PTX target: sm_80, sm_86, sm_89, sm_90 or sm_90a.
-        #[arg(long, default_value = "sm_90", value_parser = bitmat::dump::parse_target)]
+        #[arg(long, default_value = "sm_90", value_parser = bitmat_cli::dump::parse_target)]
         target: bitmat::codegen::ptx::PtxTarget,
         /// Warps per program, for PTX.
         #[arg(long, default_value_t = 4)]
@@ -190,7 +192,7 @@ impl DeviceChoice {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    bitmat::logging::init();
+    bitmat_cli::logging::init();
     match cli.command {
         Command::Dump {
             kernel,
@@ -218,7 +220,7 @@ fn main() -> ExitCode {
                 target,
                 num_warps,
             };
-            match bitmat::dump::dump(&kernel, &options) {
+            match bitmat_cli::dump::dump(&kernel, &options) {
                 Ok(text) => {
                     // A closed pipe (`| head`) is not an error.
                     let _ = writeln!(std::io::stdout(), "{text}");
@@ -266,7 +268,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Info => {
-            print!("{}", bitmat::info::report());
+            print!("{}", bitmat_cli::info::report());
             ExitCode::SUCCESS
         }
         Command::Selftest { device, seed } => run_selftest(device, seed),
@@ -310,18 +312,13 @@ fn main() -> ExitCode {
             exclude,
             quiet,
         } => {
-            let opts = ConvertOptions {
-                to: match to {
-                    FormatChoice::Ternary => TargetFormat::Ternary,
-                    FormatChoice::Int4 => TargetFormat::Int4,
-                },
-                group,
-                per_row,
-                include,
-                exclude,
-                progress: !quiet,
-            };
-            match convert_file(&input, &output, &opts) {
+            let mut opts = ConvertOptions::new(match to {
+                FormatChoice::Ternary => TargetFormat::Ternary,
+                FormatChoice::Int4 => TargetFormat::Int4,
+            });
+            opts.group = group;
+            opts.per_row = per_row;
+            match convert::run(&input, &output, opts, &include, &exclude, quiet) {
                 Ok(summary) => {
                     println!("{summary}");
                     println!("wrote {}", output.display());

@@ -2,15 +2,15 @@
 //! line or for every linear layer of a safetensors checkpoint, so that later processes (and
 //! other machines, through an exported file) launch tuned kernels without timing anything.
 //!
-//! Each task runs the tuned op ([`crate::tuned`]) once on random data of its shape: the tuner
+//! Each task runs the tuned op ([`bitmat::tuned`]) once on random data of its shape: the tuner
 //! times the configurations for the shape's bucket (or finds them stored) and stores the
 //! winner in the disk cache. Tasks that land in one bucket are tuned once.
 
-use crate::checkpoint::{Checkpoint, LayerFormat};
-use crate::convert::is_default_linear;
-use crate::formats::Int4Group;
-use crate::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
-use crate::{f16, Device, Error, TuneOutcome};
+use bitmat::checkpoint::{Checkpoint, LayerFormat};
+use bitmat::convert::is_default_linear;
+use bitmat::formats::Int4Group;
+use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
+use bitmat::{f16, Device, Error, TuneOutcome};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;

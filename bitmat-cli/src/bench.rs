@@ -3,10 +3,10 @@
 //!
 //! For each shape `(N, K)` and each `M`, two kernels are timed:
 //!
-//! - `ternary_w2a8`: [`crate::tuned::TernaryMatmul`] ([`crate::kernels::ternary::w2a8_gemv`]
-//!   up to 4 rows, [`crate::kernels::ternary::w2a8_matmul`] above), `i8` activations times
+//! - `ternary_w2a8`: [`bitmat::tuned::TernaryMatmul`] ([`bitmat::kernels::ternary::w2a8_gemv`]
+//!   up to 4 rows, [`bitmat::kernels::ternary::w2a8_matmul`] above), `i8` activations times
 //!   packed ternary weights, exact `i32` output;
-//! - `int4_w4a16`: [`crate::tuned::Int4Matmul`] ([`crate::kernels::int4::w4a16_matmul`]),
+//! - `int4_w4a16`: [`bitmat::tuned::Int4Matmul`] ([`bitmat::kernels::int4::w4a16_matmul`]),
 //!   `f16` activations times signed int4 weights with `f32` scales per group of 128 along K
 //!   (per row when 128 does not divide K).
 //!
@@ -19,7 +19,7 @@
 //! | device | peer | floor |
 //! | --- | --- | --- |
 //! | `cuda` | cuBLAS fp16 GEMM `[M, K] x [K, N]` ([`bitmat_runtime::peer::CublasGemmF16`]) | device-to-device copy of 1 GiB, (read + written bytes) / time |
-//! | `cpu` | naive Rust ([`crate::reference`]), for `M = 1` only | multi-threaded streaming read of 1 GiB, bytes / time |
+//! | `cpu` | naive Rust ([`bitmat::reference`]), for `M = 1` only | multi-threaded streaming read of 1 GiB, bytes / time |
 //!
 //! # Timing
 //!
@@ -37,9 +37,9 @@
 //! one launch, divided by its median time; `pct_of_floor` compares that with the floor. Output
 //! bytes are not counted.
 
-use crate::formats::{Int4Group, Int4Weights};
-use crate::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
-use crate::{f16, reference, Buffer, Device, Error, RuntimeError, Stats, TuneOutcome};
+use bitmat::formats::{Int4Group, Int4Weights};
+use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
+use bitmat::{f16, reference, Buffer, Device, Error, RuntimeError, Stats, TuneOutcome};
 use bitmat_runtime::peer::{CublasGemmF16, DeviceCopy};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -523,7 +523,7 @@ fn check_options(opts: &BenchOptions) -> Result<(), BenchError> {
 /// device cannot be opened (no CUDA driver: [`RuntimeError::NoCudaDriver`]) or a launch fails.
 pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchReport, BenchError> {
     check_options(opts)?;
-    let before = crate::stats();
+    let before = bitmat::stats();
     let device = match opts.device {
         BenchDevice::Cpu => Device::cpu(),
         BenchDevice::Cuda => Device::cuda(0)?,
@@ -621,7 +621,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         floor_bytes: opts.floor_bytes,
         repeat: opts.repeat,
         rows,
-        runtime: crate::stats().since(&before),
+        runtime: bitmat::stats().since(&before),
     })
 }
 
