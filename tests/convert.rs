@@ -422,10 +422,18 @@ fn default_selection_converts_the_linear_projections_only() {
     let m = llama();
     let (_, s) = convert_checkpoint(&m.ck, &ConvertOptions::new(TargetFormat::Ternary)).unwrap();
     assert!(s.excluded.is_empty());
-    assert!(s.converted.iter().all(|l| bitmat::convert::is_default_linear(l)));
+    assert!(s
+        .converted
+        .iter()
+        .all(|l| bitmat::convert::is_default_linear(l)));
     // The extra layer is kept, the excluded ones are converted.
-    assert!(s.kept.iter().any(|t| t.ends_with(".fc_extra.weight")), "{s:?}");
-    assert!(s.converted.contains(&"model.layers.1.self_attn.q_proj".to_string()));
+    assert!(
+        s.kept.iter().any(|t| t.ends_with(".fc_extra.weight")),
+        "{s:?}"
+    );
+    assert!(s
+        .converted
+        .contains(&"model.layers.1.self_attn.q_proj".to_string()));
 }
 
 #[test]

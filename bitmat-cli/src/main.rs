@@ -1,12 +1,12 @@
 //! The `bitmat` command line.
 
-use bitmat_cli::bench::{self, BenchDevice, BenchOptions};
 use bitmat::convert::{ConvertOptions, TargetFormat};
+use bitmat::Device;
+use bitmat_cli::bench::{self, BenchDevice, BenchOptions};
 use bitmat_cli::convert;
 use bitmat_cli::dump::{DumpOptions, Stage};
-use bitmat_cli::tuning::{self, TunedOp};
-use bitmat::Device;
 use bitmat_cli::selftest;
+use bitmat_cli::tuning::{self, TunedOp};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;

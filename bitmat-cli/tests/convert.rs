@@ -30,7 +30,10 @@ fn checkpoint() -> Checkpoint {
     {
         ck.insert(*name, Tensor::from_f32(&[32, K], &weights(32, i)).unwrap());
     }
-    ck.insert("model.norm.weight", Tensor::from_f32(&[K], &[1.0; K]).unwrap());
+    ck.insert(
+        "model.norm.weight",
+        Tensor::from_f32(&[K], &[1.0; K]).unwrap(),
+    );
     ck
 }
 
@@ -49,7 +52,10 @@ fn globs_include_and_exclude_layers() {
     // A glob may name the tensor instead of the layer.
     let select = glob_selector(&[], &["*.q_proj.weight".into()]).unwrap();
     let layer = "model.layers.0.self_attn.q_proj";
-    assert_eq!(select(layer, &format!("{layer}.weight")), Selection::Exclude);
+    assert_eq!(
+        select(layer, &format!("{layer}.weight")),
+        Selection::Exclude
+    );
 }
 
 #[test]
@@ -59,12 +65,17 @@ fn an_invalid_glob_is_a_typed_error() {
         ConvertError::InvalidPattern { pattern, .. } => assert_eq!(pattern, "model.["),
         e => panic!("{e:?}"),
     }
-    assert!(err.to_string().contains("invalid pattern `model.[`"), "{err}");
+    assert!(
+        err.to_string().contains("invalid pattern `model.[`"),
+        "{err}"
+    );
 }
 
 fn convert(args: &[&str]) -> (Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    checkpoint().save(dir.path().join("in.safetensors")).unwrap();
+    checkpoint()
+        .save(dir.path().join("in.safetensors"))
+        .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_bitmat"))
         .arg("convert")
         .arg(dir.path().join("in.safetensors"))
@@ -96,12 +107,18 @@ fn the_command_converts_what_the_globs_select() {
         "{stdout}"
     );
     let out = Checkpoint::load(dir.path().join("out.safetensors")).unwrap();
-    for (i, layer) in [(0, "model.layers.0.self_attn.q_proj"), (2, "model.layers.0.mlp.fc_extra")] {
+    for (i, layer) in [
+        (0, "model.layers.0.self_attn.q_proj"),
+        (2, "model.layers.0.mlp.fc_extra"),
+    ] {
         let want = quantize_int4(&weights(32, i), 32, K, Int4Group::Size(32)).unwrap();
         assert_eq!(out.int4(layer).unwrap(), want, "{layer}");
     }
     let kept = "model.layers.1.self_attn.q_proj.weight";
-    assert_eq!(out.tensor(kept).unwrap(), checkpoint().tensor(kept).unwrap());
+    assert_eq!(
+        out.tensor(kept).unwrap(),
+        checkpoint().tensor(kept).unwrap()
+    );
 }
 
 #[test]
