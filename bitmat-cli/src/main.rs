@@ -297,9 +297,6 @@ fn main() -> ExitCode {
                 floor_bytes: floor_mib << 20,
                 ..BenchOptions::default()
             };
-            if opts.device == BenchDevice::Cuda {
-                reexec_with_cublas_on_the_library_path();
-            }
             run_bench(&opts, json.as_deref())
         }
         Command::Convert {
@@ -330,38 +327,6 @@ fn main() -> ExitCode {
                 }
             }
         }
-    }
-}
-
-/// cudarc loads cuBLAS by name (`libcublas.so`, CUDA 12 sonames), and the loader reads
-/// `LD_LIBRARY_PATH` only at start: when cuBLAS is only found in a CUDA install directory
-/// (e.g. `/usr/local/cuda/lib64` holding CUDA 13's `libcublas.so.13`), run this same command
-/// again with that directory on `LD_LIBRARY_PATH`. Does nothing if that was already tried.
-fn reexec_with_cublas_on_the_library_path() {
-    const MARK: &str = "BITMAT_BENCH_REEXEC";
-    if std::env::var_os(MARK).is_some() {
-        return;
-    }
-    let Some(dir) = bitmat::runtime_peer::cublas_dir_off_the_loader_path() else {
-        return;
-    };
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let path = match std::env::var("LD_LIBRARY_PATH") {
-        Ok(p) if !p.is_empty() => format!("{dir}:{p}"),
-        _ => dir.clone(),
-    };
-    eprintln!("cuBLAS found in {dir}: running again with it on LD_LIBRARY_PATH");
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        let err = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env("LD_LIBRARY_PATH", path)
-            .env(MARK, "1")
-            .exec();
-        eprintln!("could not run again: {err}");
     }
 }
 

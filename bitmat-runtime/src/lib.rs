@@ -12,6 +12,7 @@ mod backend;
 mod buffer;
 mod cache;
 mod constexpr;
+mod cublas;
 mod cuda;
 mod device;
 pub mod disk;

@@ -600,6 +600,12 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         "bitmat bench on {device}: timing by {}",
         device.timing_method().name()
     ));
+    if opts.device == BenchDevice::Cuda {
+        progress(&format!(
+            "cuBLAS: {}",
+            bitmat_runtime::peer::cublas_source()?
+        ));
+    }
     let cache_flush = bitmat_runtime::CacheFlush::new(&device)?.describe();
     progress(&cache_flush);
     let (floor_name, floor_gbps) = floor(&device, opts)?;
