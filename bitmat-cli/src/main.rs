@@ -148,6 +148,10 @@ enum Command {
         /// Also write the rows as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Do not flush the cache before each timed launch (by default twice the L2 on CUDA,
+        /// twice the last-level cache on the CPU, is overwritten first).
+        #[arg(long)]
+        no_flush: bool,
     },
 }
 
@@ -280,6 +284,7 @@ fn main() -> ExitCode {
             max_launch_ms,
             floor_mib,
             json,
+            no_flush,
         } => {
             let opts = BenchOptions {
                 device: match device {
@@ -295,6 +300,7 @@ fn main() -> ExitCode {
                 repeat,
                 max_launch_ms,
                 floor_bytes: floor_mib << 20,
+                flush_cache: !no_flush,
                 ..BenchOptions::default()
             };
             run_bench(&opts, json.as_deref())

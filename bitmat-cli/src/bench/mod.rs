@@ -105,6 +105,9 @@ pub struct BenchOptions {
     pub case_budget_ms: f64,
     /// Bytes of the floor's buffer(s).
     pub floor_bytes: usize,
+    /// Flush the device's last cache level before each timed launch of a kernel or peer (the
+    /// default; off, weights that fit the cache are timed from it).
+    pub flush_cache: bool,
 }
 
 impl Default for BenchOptions {
@@ -117,6 +120,7 @@ impl Default for BenchOptions {
             max_launch_ms: 2000.0,
             case_budget_ms: 2000.0,
             floor_bytes: FLOOR_BYTES,
+            flush_cache: true,
         }
     }
 }
@@ -269,13 +273,14 @@ fn timing_options(opts: &BenchOptions, flush: bool) -> timing::BenchOptions {
     }
 }
 
-/// Times `f` on `device` with the cache flushed (kernels and peers).
+/// Times `f` (a kernel or a peer) on `device`, with the cache flushed unless
+/// [`BenchOptions::flush_cache`] is off.
 fn measure(
     device: &Device,
     opts: &BenchOptions,
     f: &mut dyn FnMut() -> Result<(), Error>,
 ) -> Result<Measurement, Error> {
-    timing::bench(device, &timing_options(opts, true), f)
+    timing::bench(device, &timing_options(opts, opts.flush_cache), f)
 }
 
 /// The row note of a case measured once because its launch was slow.
@@ -606,7 +611,11 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
             bitmat_runtime::peer::cublas_source()?
         ));
     }
-    let cache_flush = bitmat_runtime::CacheFlush::new(&device)?.describe();
+    let cache_flush = if opts.flush_cache {
+        bitmat_runtime::CacheFlush::new(&device)?.describe()
+    } else {
+        "no cache flush (--no-flush): operands that fit the cache are timed from it".into()
+    };
     progress(&cache_flush);
     let (floor_name, floor_gbps) = floor(&device, opts)?;
     progress(&format!(
