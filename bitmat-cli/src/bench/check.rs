@@ -114,8 +114,9 @@ impl Against<'_> {
             for col in 0..n {
                 let (g, w) = (f64::from(got[r * n + col]), f64::from(want[r * n + col]));
                 let tol = 2.0 * (k as f64 + 2.0) * u * scale[col];
-                // A NaN never passes.
-                if !((g - w).abs() <= tol) {
+                // A NaN never passes: it is not within any tolerance.
+                let within = (g - w).abs() <= tol;
+                if !within {
                     return Err(self.mismatch(row, col, g, w, tol));
                 }
             }
