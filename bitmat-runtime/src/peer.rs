@@ -59,28 +59,53 @@ pub struct CublasGemmF16 {
 }
 
 impl CublasGemmF16 {
-    /// Allocates and fills the operands on `device` and creates a cuBLAS handle on its stream.
+    /// Allocates random operands on `device` and creates a cuBLAS handle on its stream.
     ///
     /// Errors: [`Error::NoCudaDriver`] when `device` is not a CUDA device or cuBLAS cannot be
     /// loaded; [`Error::Cuda`] when an allocation or copy fails or an extent exceeds `i32`.
     pub fn new(device: &Device, m: usize, n: usize, k: usize) -> Result<Self, Error> {
+        let x = random_f16_bits(m * k, 1);
+        let w = random_f16_bits(n * k, 2);
+        Self::with_operands(device, &x, &w, m, n, k)
+    }
+
+    /// Uploads the operands `x[m, k]` and `w[n, k]` (row-major fp16 bit patterns) to `device`
+    /// and creates a cuBLAS handle on its stream, so that the GEMM's output can be compared
+    /// with another kernel's on the same inputs ([`CublasGemmF16::output`]).
+    ///
+    /// Errors: those of [`CublasGemmF16::new`], and [`Error::Cuda`] when `x` or `w` does not
+    /// hold `m * k` or `n * k` values.
+    pub fn with_operands(
+        device: &Device,
+        x: &[u16],
+        w: &[u16],
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Result<Self, Error> {
         let cuda = cuda_of(device)?;
         cublas::cublas()?;
-        let extent = |v: usize| {
-            i32::try_from(v).map_err(|_| Error::Cuda {
-                kernel: "cublas gemm".into(),
-                message: format!("extent {v} exceeds i32::MAX"),
-            })
+        let bad = |message: String| Error::Cuda {
+            kernel: "cublas gemm".into(),
+            message,
         };
+        let extent =
+            |v: usize| i32::try_from(v).map_err(|_| bad(format!("extent {v} exceeds i32::MAX")));
         let (mi, ni, ki) = (extent(m)?, extent(n)?, extent(k)?);
+        if x.len() != m * k || w.len() != n * k {
+            return Err(bad(format!(
+                "operands of {} and {} values for m={m} n={n} k={k}",
+                x.len(),
+                w.len()
+            )));
+        }
         let stream = cuda.stream.clone();
-        let upload = |len: usize, seed: u64| {
+        let upload = |data: &[u16]| {
             stream
-                .clone_htod(&random_f16_bits(len, seed))
+                .clone_htod(data)
                 .map_err(|e| driver("cublas gemm", "uploading an operand", e))
         };
-        let x = upload(m * k, 1)?;
-        let w = upload(n * k, 2)?;
+        let (x, w) = (upload(x)?, upload(w)?);
         let y = stream
             .alloc_zeros::<u16>(m * n)
             .map_err(|e| driver("cublas gemm", "allocating the output", e))?;
@@ -95,6 +120,15 @@ impl CublasGemmF16 {
             n: ni,
             k: ki,
         })
+    }
+
+    /// The output `y[m, n]` of the last GEMM, as fp16 bit patterns (waits for it).
+    ///
+    /// Errors: [`Error::Cuda`] when the copy fails.
+    pub fn output(&self) -> Result<Vec<u16>, Error> {
+        self.stream
+            .clone_dtoh(&self.y)
+            .map_err(|e| driver("cublas gemm", "reading the output", e))
     }
 
     /// Queues one GEMM on the device's stream (does not wait for it).

@@ -3,11 +3,13 @@
 //! reference is one scalar loop, too slow for every row of a large `M`), and a peer's output
 //! against bitmat's on every row.
 //!
-//! Integer outputs must be equal. Float outputs of K terms summed in another order than the
+//! Integer outputs must be equal to the reference's. Float outputs of K terms summed in another order than the
 //! reference's may differ by at most `2 (K + 2) u * sum_k |x_k w_k|` (`u = 2^-24`, the f32
 //! unit roundoff; the standard bound for recursive summation is `(K - 1) u` times that sum, and
 //! the kernel's per-group scaling adds a rounding per group), which the check computes per
-//! output.
+//! output. An fp16 peer (cuBLAS) rounds each output to f16 after summing in f32: it may differ
+//! from bitmat by half an f16 ulp (`|y| 2^-11`, `2^-25` below the normal range) plus both
+//! summation errors; outputs beyond the f16 range must be infinities of the same sign.
 
 use super::host_peer::Unpacked;
 use bitmat::f16;
@@ -125,6 +127,35 @@ impl Against<'_> {
     }
 }
 
+impl Against<'_> {
+    /// bitmat's outputs `got` of rows `rows` against an fp16 peer's `want`, with `sums[i]` the
+    /// `sum_k |x_k w_k|` of output `i` (0 where both sums are exact), as the module docs say.
+    pub fn fp16_peer(
+        &self,
+        rows: &[usize],
+        got: &[f64],
+        want: &[f32],
+        sums: &[f64],
+    ) -> Result<(), Mismatch> {
+        let (_, n, k) = self.mnk;
+        let u = f64::from(f32::EPSILON) / 2.0;
+        let f16_max = f64::from(f16::MAX.to_f32());
+        for (i, ((&g, &w), &sum)) in got.iter().zip(want).zip(sums).enumerate() {
+            let w = f64::from(w);
+            let tol = g.abs() * 2f64.powi(-11) + 2f64.powi(-25) + 4.0 * (k as f64 + 2.0) * u * sum;
+            let ok = if w.is_infinite() {
+                w.signum() == g.signum() && g.abs() + tol >= f16_max
+            } else {
+                (g - w).abs() <= tol
+            };
+            if !ok {
+                return Err(self.mismatch(rows[i / n], i % n, g, w, tol));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +187,31 @@ mod tests {
                 .contains("output [4095, 1] is 0, the reference says 5"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_fp16_peer_may_round_and_overflow_but_not_differ() {
+        let a = Against {
+            kernel: "ternary_w2a8",
+            mnk: (1, 4, 8192),
+            name: "cublas_fp16",
+        };
+        let zero = [0.0; 4];
+        // 2049 is not an f16: it rounds to 2048 (or 2050); 70000 overflows to +inf.
+        let got = [2049.0, -3.0, 70000.0, 0.5];
+        assert!(a
+            .fp16_peer(&[0], &got, &[2048.0, -3.0, f32::INFINITY, 0.5], &zero)
+            .is_ok());
+        let e = a.fp16_peer(&[0], &got, &[2048.0, -3.0, f32::NEG_INFINITY, 0.5], &zero);
+        assert_eq!(e.unwrap_err().col, 2);
+        let e = a.fp16_peer(&[0], &got, &[2048.0, -3.0, f32::INFINITY, 0.25], &zero);
+        assert_eq!(e.unwrap_err().col, 3);
+        let e = a.fp16_peer(&[0], &got, &[2048.0, f32::NAN, f32::INFINITY, 0.5], &zero);
+        assert_eq!(e.unwrap_err().col, 1);
+        // A float sum's rounding scales with sum_k |x_k w_k|.
+        let sums = [0.0, 0.0, 0.0, 1000.0];
+        assert!(a
+            .fp16_peer(&[0], &got, &[2048.0, -3.0, f32::INFINITY, 0.501], &sums)
+            .is_ok());
     }
 }

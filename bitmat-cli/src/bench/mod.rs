@@ -41,8 +41,9 @@
 //!
 //! After its timed launches, each kernel's output is checked ([`check`]) against the plain-Rust
 //! reference on its first, middle and last rows, and against the CPU peer on every row; a
-//! difference is a [`BenchError::Mismatch`], not a figure. (cuBLAS multiplies operands of its
-//! own, in fp16: its output is not compared.)
+//! difference is a [`BenchError::Mismatch`], not a figure. On CUDA, cuBLAS multiplies the
+//! same operands (weights decoded to fp16) and its fp16 output is compared with bitmat's on
+//! the sampled rows.
 //!
 //! # Bandwidth
 //!
@@ -566,6 +567,73 @@ fn time_host_peer(
     }
 }
 
+/// `v` as fp16 bit patterns.
+fn f16_bits(v: impl Iterator<Item = f32>) -> Vec<u16> {
+    v.map(|x| f16::from_f32(x).to_bits()).collect()
+}
+
+/// Times cuBLAS's fp16 GEMM at `m` on the operands bitmat's `kernel` ran on (activations `x`,
+/// the weights decoded: ternary codes to -1/0/1, int4 to its dequantized values), checks
+/// bitmat's `output` against cuBLAS's on the sampled rows, and returns cuBLAS's median ms.
+#[allow(clippy::too_many_arguments)]
+fn time_cublas(
+    device: &Device,
+    opts: &BenchOptions,
+    kernel: Kernel,
+    shape: &ShapeData,
+    m: usize,
+    x: &Activations,
+    output: &Output,
+) -> Result<f64, BenchError> {
+    let (n, k) = (shape.n, shape.k);
+    let peer = &shape.unpacked;
+    let (xb, wb) = match x {
+        Activations::Ternary(x) => (
+            f16_bits(x.iter().map(|&v| f32::from(v))),
+            f16_bits(peer.ternary.iter().map(|&v| f32::from(v))),
+        ),
+        Activations::Int4(x) => (
+            x.iter().map(|v| v.to_bits()).collect(),
+            f16_bits(peer.int4.iter().copied()),
+        ),
+    };
+    let mut gemm = CublasGemmF16::with_operands(device, &xb, &wb, m, n, k)?;
+    let t = measure(device, opts, &mut || Ok(gemm.run()?))?;
+    let rows = sample_rows(m);
+    let want: Vec<f32> = gather_rows(&gemm.output()?, n, &rows)
+        .into_iter()
+        .map(|b| f16::from_bits(b).to_f32())
+        .collect();
+    let against = Against {
+        kernel: kernel.name(),
+        mnk: (m, n, k),
+        name: "cublas_fp16",
+    };
+    match (x, output) {
+        // Integer products and sums below 2^24 are exact in cuBLAS's f32 accumulation.
+        (Activations::Ternary(_), Output::Ternary(c)) => {
+            let got: Vec<f64> = gather_rows(c, n, &rows)
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            against.fp16_peer(&rows, &got, &want, &vec![0.0; got.len()])?;
+        }
+        (Activations::Int4(x), Output::Int4(y)) => {
+            let got: Vec<f64> = gather_rows(y, n, &rows)
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let sums: Vec<f64> = rows
+                .iter()
+                .flat_map(|&r| peer.int4_abs_dot(&x[r * k..(r + 1) * k]))
+                .collect();
+            against.fp16_peer(&rows, &got, &want, &sums)?;
+        }
+        _ => unreachable!("activations and output of one kernel"),
+    }
+    Ok(t.median_ms)
+}
+
 fn check_options(opts: &BenchOptions) -> Result<(), BenchError> {
     let bad = |m: String| Err(BenchError::Options(m));
     if opts.ms.is_empty() || opts.shapes.is_empty() {
@@ -629,13 +697,6 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         // Last measured (M, ms) per kernel on this shape, to skip hopeless larger M.
         let mut last: HashMap<Kernel, (usize, f64)> = HashMap::new();
         for &m in &opts.ms {
-            let peer = match opts.device {
-                BenchDevice::Cuda => {
-                    let mut gemm = CublasGemmF16::new(&device, m, n, k)?;
-                    Some(measure(&device, opts, &mut || Ok(gemm.run()?))?.median_ms)
-                }
-                BenchDevice::Cpu => None,
-            };
             for kernel in [Kernel::Ternary, Kernel::Int4] {
                 let bytes = shape.bytes(kernel, m);
                 let predicted = last.get(&kernel).map(|&(m0, t0)| t0 * m as f64 / m0 as f64);
@@ -661,9 +722,14 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                     notes.extend(single_sample_note(t, opts));
                 }
                 let (peer_name, peer_ms, peer_bytes) = match (opts.device, &measured) {
-                    (BenchDevice::Cuda, _) => (
+                    (BenchDevice::Cuda, measured) => (
                         "cublas_fp16",
-                        peer,
+                        match measured {
+                            Some((_, _, output)) => {
+                                Some(time_cublas(&device, opts, kernel, &shape, m, &x, output)?)
+                            }
+                            None => None,
+                        },
                         2 * (n as u64 * k as u64 + m as u64 * k as u64),
                     ),
                     (BenchDevice::Cpu, Some((_, _, output))) if m == 1 => (
