@@ -1,5 +1,5 @@
 //! Timing device work, for benchmarks: waiting for a device, measuring how long the device
-//! took for some work, and [`bench`], the one benchmarking function of the workspace (the
+//! took for some work, and [`bench()`], the one benchmarking function of the workspace (the
 //! autotuner and `bitmat bench` both time with it, as Triton's tuner and users share
 //! `triton.testing.do_bench`).
 //!
@@ -7,7 +7,7 @@
 //! after the work and reads the time between them; on host devices (interpreter, CPU), whose
 //! launches are synchronous, it reads the wall clock around the work.
 //!
-//! [`bench`] runs the work [`BenchOptions::warmup`] times untimed (compiling, faulting in
+//! [`bench()`] runs the work [`BenchOptions::warmup`] times untimed (compiling, faulting in
 //! memory, letting clocks settle), then times it once to estimate its cost `t`, and repeats it
 //! `budget_ms / t` times in all, clamped to `[min_reps, max_reps]`; it returns the median,
 //! which the odd preempted run does not move. With [`BenchOptions::flush_cache`] a
@@ -90,7 +90,7 @@ impl Device {
     }
 }
 
-/// How [`bench`] times some work.
+/// How [`bench()`] times some work.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct BenchOptions {
     /// Untimed runs before timing.
@@ -125,7 +125,7 @@ impl Default for BenchOptions {
     }
 }
 
-/// What [`bench`] measured.
+/// What [`bench()`] measured.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct Measurement {
     /// Median time of one run, in milliseconds.

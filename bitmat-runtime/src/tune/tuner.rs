@@ -11,7 +11,7 @@
 //! 4. otherwise tunes: prunes the configurations that cannot run (the prune predicate, failed
 //!    specialization or compile, GPU threads, registers and shared memory, invalid grids,
 //!    failed launches) and, on the CPU, times configurations that differ only in GPU options
-//!    once; times the others ([`bench`](crate::timing::bench)); keeps the fastest in memory and
+//!    once; times the others ([`bench`](fn@crate::timing::bench)); keeps the fastest in memory and
 //!    on disk.
 //!
 //! Timing runs use the caller's buffers. The buffers the kernel writes (found in its IR by
