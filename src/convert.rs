@@ -1,23 +1,23 @@
-//! `bitmat convert`: quantizes the linear layers of a Llama/Mistral/Gemma-style
+//! Converting a checkpoint: quantizes the linear layers of a Llama/Mistral/Gemma-style
 //! safetensors checkpoint to ternary or int4, keeping everything else as it is.
 //!
 //! Like BitMat's `convert_hf_model`, the linear projections of attention and MLP
 //! (`q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`, `up_proj`, `down_proj`) are
-//! converted; embeddings, norms and `lm_head` are kept. A tensor is converted when its
-//! name ends with `.weight`, it is 2-D, and its layer (the name without `.weight`) ends
-//! with one of [`DEFAULT_LINEAR_MODULES`] or matches an `include` glob, unless it matches
-//! an `exclude` glob (globs are matched against the layer name and the tensor name).
+//! converted; embeddings, norms and `lm_head` are kept. Which tensors are converted is up to
+//! [`ConvertOptions::select`]: it is asked about every 2-D `.weight` tensor, and by default
+//! ([`Selection::by_default`]) converts those whose layer (the name without `.weight`) ends
+//! with one of [`DEFAULT_LINEAR_MODULES`]. The `bitmat convert` command (crate `bitmat-cli`)
+//! selects by `--include`/`--exclude` globs and shows a progress bar through
+//! [`ConvertOptions::progress`].
 //!
 //! The output is a bitmat checkpoint (see [`crate::checkpoint`]), written atomically: on
 //! any error nothing is written.
 
-
 use crate::checkpoint::{Checkpoint, CheckpointError, Tensor};
 use crate::formats::{quantize_int4, quantize_ternary, Int4Group, ScaleGranularity};
-use globset::{Glob, GlobSet, GlobSetBuilder};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The module names converted by default (the last component of the layer name).
 pub const DEFAULT_LINEAR_MODULES: [&str; 7] = [
@@ -39,8 +39,50 @@ pub enum TargetFormat {
     Int4,
 }
 
-/// What `bitmat convert` does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What [`ConvertOptions::select`] decides for one 2-D `.weight` tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Quantize it.
+    Convert,
+    /// Copy it as it is.
+    Keep,
+    /// Copy it as it is although it would have been converted (listed in
+    /// [`ConvertSummary::excluded`]).
+    Exclude,
+}
+
+impl Selection {
+    /// The default choice for `layer`: [`Selection::Convert`] when its last component is one
+    /// of [`DEFAULT_LINEAR_MODULES`], else [`Selection::Keep`].
+    pub fn by_default(layer: &str) -> Selection {
+        if is_default_linear(layer) {
+            Selection::Convert
+        } else {
+            Selection::Keep
+        }
+    }
+}
+
+/// Where a conversion is, as [`ConvertOptions::progress`] hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step<'a> {
+    /// The layer about to be converted (`None` once every layer is done).
+    pub layer: Option<&'a str>,
+    /// Layers converted so far.
+    pub done: usize,
+    /// Layers to convert in all.
+    pub total: usize,
+}
+
+/// Decides, from a layer name and its tensor name (`{layer}.weight`), what happens to a 2-D
+/// `.weight` tensor.
+pub type Selector = Arc<dyn Fn(&str, &str) -> Selection + Send + Sync>;
+
+/// Hears each [`Step`] of a conversion.
+pub type Progress = Arc<dyn Fn(Step<'_>) + Send + Sync>;
+
+/// What a conversion does.
+#[derive(Clone)]
 pub struct ConvertOptions {
     /// The target format.
     pub to: TargetFormat,
@@ -49,25 +91,33 @@ pub struct ConvertOptions {
     /// One scale per output row: ternary per-row scales, or int4 with one group per row
     /// (overriding `group`).
     pub per_row: bool,
-    /// Globs of further layers to convert (e.g. `*.mlp.fc1`).
-    pub include: Vec<String>,
-    /// Globs of layers to keep as they are, even when default or included.
-    pub exclude: Vec<String>,
-    /// Show a progress bar on standard error.
-    pub progress: bool,
+    /// Which 2-D `.weight` tensors to convert; default [`Selection::by_default`]. Tensors of
+    /// other names or shapes are always kept.
+    pub select: Selector,
+    /// Called before each layer is converted and once when all are; default: nothing.
+    pub progress: Progress,
 }
 
 impl ConvertOptions {
-    /// Defaults for `to`: group 128, per-tensor/group scales, no patterns, no progress bar.
+    /// Defaults for `to`: group 128, per-tensor/group scales, the default layers, no progress.
     pub fn new(to: TargetFormat) -> ConvertOptions {
         ConvertOptions {
             to,
             group: 128,
             per_row: false,
-            include: Vec::new(),
-            exclude: Vec::new(),
-            progress: false,
+            select: Arc::new(|layer, _| Selection::by_default(layer)),
+            progress: Arc::new(|_| {}),
         }
+    }
+}
+
+impl fmt::Debug for ConvertOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConvertOptions")
+            .field("to", &self.to)
+            .field("group", &self.group)
+            .field("per_row", &self.per_row)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,8 +128,8 @@ pub struct ConvertSummary {
     pub converted: Vec<String>,
     /// Tensors copied unchanged, sorted.
     pub kept: Vec<String>,
-    /// Of `kept`: the `.weight` tensors that would have been converted but matched an
-    /// `exclude` glob.
+    /// Of `kept`: the `.weight` tensors that [`ConvertOptions::select`] excluded
+    /// ([`Selection::Exclude`]).
     pub excluded: Vec<String>,
     /// Bytes of tensor data in the input (headers not counted).
     pub bytes_before: u64,
@@ -96,7 +146,7 @@ impl fmt::Display for ConvertSummary {
         };
         write!(
             f,
-            "converted {} layers, kept {} tensors ({} excluded by pattern); \
+            "converted {} layers, kept {} tensors ({} excluded); \
              {} bytes -> {} bytes ({ratio:.1}%)",
             self.converted.len(),
             self.kept.len(),
@@ -107,50 +157,25 @@ impl fmt::Display for ConvertSummary {
     }
 }
 
-fn globset(patterns: &[String]) -> Result<GlobSet, CheckpointError> {
-    let mut b = GlobSetBuilder::new();
-    for p in patterns {
-        let g = Glob::new(p).map_err(|e| CheckpointError::InvalidPattern {
-            pattern: p.clone(),
-            reason: e.kind().to_string(),
-        })?;
-        b.add(g);
-    }
-    b.build().map_err(|e| CheckpointError::InvalidPattern {
-        pattern: patterns.join(" "),
-        reason: e.to_string(),
-    })
-}
-
 /// Whether `layer`'s last component is one of [`DEFAULT_LINEAR_MODULES`].
 pub fn is_default_linear(layer: &str) -> bool {
     let last = layer.rsplit('.').next().unwrap_or(layer);
     DEFAULT_LINEAR_MODULES.contains(&last)
 }
 
-enum Plan {
-    Convert(String),
-    Keep { excluded: bool },
-}
-
-fn plan(name: &str, t: &Tensor, include: &GlobSet, exclude: &GlobSet) -> Plan {
-    let Some(layer) = name.strip_suffix(".weight") else {
-        return Plan::Keep { excluded: false };
-    };
-    let matches = |s: &GlobSet| s.is_match(layer) || s.is_match(name);
-    if t.shape().len() != 2 || !(is_default_linear(layer) || matches(include)) {
-        return Plan::Keep { excluded: false };
+/// What [`ConvertOptions::select`] says of tensor `name`; tensors that are not 2-D
+/// `.weight` tensors are kept without asking.
+fn plan(name: &str, t: &Tensor, opts: &ConvertOptions) -> Selection {
+    match name.strip_suffix(".weight") {
+        Some(layer) if t.shape().len() == 2 => (opts.select)(layer, name),
+        _ => Selection::Keep,
     }
-    if matches(exclude) {
-        return Plan::Keep { excluded: true };
-    }
-    Plan::Convert(layer.to_string())
 }
 
 /// Converts a checkpoint held in memory (see the module docs), returning the new
 /// checkpoint and a summary. The input's metadata is carried over.
 ///
-/// Errors: an invalid glob; a selected layer whose dtype is not F32/F16/BF16/F64
+/// Errors: a selected layer whose dtype is not F32/F16/BF16/F64
 /// ([`CheckpointError::UnsupportedDtype`]); a non-finite weight
 /// ([`CheckpointError::NonFinite`]); K not a multiple of 4 (ternary), 16 or the group
 /// (int4) ([`CheckpointError::Format`]); an output name that already exists.
@@ -158,14 +183,12 @@ pub fn convert_checkpoint(
     input: &Checkpoint,
     opts: &ConvertOptions,
 ) -> Result<(Checkpoint, ConvertSummary), CheckpointError> {
-    let include = globset(&opts.include)?;
-    let exclude = globset(&opts.exclude)?;
     let mut summary = ConvertSummary::default();
     let mut layers = Vec::new();
     for (name, t) in input.tensors() {
         summary.bytes_before += t.data().len() as u64;
-        match plan(name, t, &include, &exclude) {
-            Plan::Convert(layer) => {
+        match plan(name, t, opts) {
+            Selection::Convert => {
                 if !t.is_float() {
                     return Err(CheckpointError::UnsupportedDtype {
                         tensor: name.into(),
@@ -174,11 +197,12 @@ pub fn convert_checkpoint(
                                    exclude the layer to keep it",
                     });
                 }
-                layers.push((layer, name.to_string()));
+                let layer = name.strip_suffix(".weight").unwrap_or(name);
+                layers.push((layer.to_string(), name.to_string()));
             }
-            Plan::Keep { excluded } => {
+            keep => {
                 summary.kept.push(name.to_string());
-                if excluded {
+                if keep == Selection::Exclude {
                     summary.excluded.push(name.to_string());
                 }
             }
@@ -191,16 +215,13 @@ pub fn convert_checkpoint(
     for name in &summary.kept {
         out.insert(name.clone(), input.tensor(name)?.clone());
     }
-    let bar = if opts.progress {
-        ProgressBar::new(layers.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}") {
-        bar.set_style(style);
-    }
-    for (layer, wname) in &layers {
-        bar.set_message(layer.clone());
+    let total = layers.len();
+    for (done, (layer, wname)) in layers.iter().enumerate() {
+        (opts.progress)(Step {
+            layer: Some(layer),
+            done,
+            total,
+        });
         let t = input.tensor(wname)?;
         let (rows, cols) = (t.shape()[0], t.shape()[1]);
         let w = t.to_f32(wname)?;
@@ -236,9 +257,12 @@ pub fn convert_checkpoint(
             }
         }
         summary.converted.push(layer.clone());
-        bar.inc(1);
     }
-    bar.finish_and_clear();
+    (opts.progress)(Step {
+        layer: None,
+        done: total,
+        total,
+    });
     summary.bytes_after = out.tensors().map(|(_, t)| t.data().len() as u64).sum();
     Ok((out, summary))
 }

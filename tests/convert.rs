@@ -1,15 +1,19 @@
 //! `bitmat convert` on small generated Llama-style checkpoints: what is converted, what is
 //! kept, that converted layers equal `formats::quantize_*` of the original weights, the
-//! summary, every error (with nothing written), and the CLI binary.
+//! summary, the selector and progress callbacks, and every error (with nothing written). The
+//! `bitmat convert` command (globs, progress bar) is tested in `bitmat-cli/tests/convert.rs`.
 
 use bitmat::checkpoint::{Checkpoint, CheckpointError, Dtype, Tensor};
-use bitmat::convert::{convert_checkpoint, convert_file, ConvertOptions, TargetFormat};
+use bitmat::convert::{
+    convert_checkpoint, convert_file, ConvertOptions, Selection, Step, TargetFormat,
+};
 use bitmat::formats::{quantize_int4, quantize_ternary, FormatError, Int4Group, ScaleGranularity};
 use bitmat::{bf16, f16};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 const H: usize = 64;
 const I: usize = 128;
@@ -154,11 +158,25 @@ fn llama() -> Model {
     m
 }
 
-fn opts(to: TargetFormat) -> ConvertOptions {
+/// Options whose selector also converts `*.fc_extra` and excludes `model.layers.1.*` and the
+/// layers ending with one of `also_excluded`.
+fn opts_excluding(to: TargetFormat, also_excluded: &'static [&'static str]) -> ConvertOptions {
     let mut o = ConvertOptions::new(to);
-    o.include = vec!["*.fc_extra".into()];
-    o.exclude = vec!["model.layers.1.*".into()];
+    o.select = Arc::new(move |layer, name| {
+        assert_eq!(name, format!("{layer}.weight"));
+        let excluded = layer.starts_with("model.layers.1.")
+            || also_excluded.iter().any(|s| layer.ends_with(s));
+        match Selection::by_default(layer) {
+            Selection::Keep if !layer.ends_with(".fc_extra") => Selection::Keep,
+            _ if excluded => Selection::Exclude,
+            _ => Selection::Convert,
+        }
+    });
     o
+}
+
+fn opts(to: TargetFormat) -> ConvertOptions {
+    opts_excluding(to, &[])
 }
 
 fn data_bytes(ck: &Checkpoint) -> u64 {
@@ -178,7 +196,7 @@ fn check_summary_and_kept(m: &Model, out: &Checkpoint, s: &bitmat::convert::Conv
     assert_eq!(out.metadata().get("format").unwrap(), "pt");
     let text = s.to_string();
     assert!(
-        text.starts_with("converted 8 layers, kept 6 tensors (1 excluded by pattern)"),
+        text.starts_with("converted 8 layers, kept 6 tensors (1 excluded)"),
         "{text}"
     );
 }
@@ -287,8 +305,7 @@ fn non_finite_weight_is_refused_unless_kept() {
         e => panic!("{e:?}"),
     }
     // Excluded, the same layer is copied as it is.
-    let mut o = opts(TargetFormat::Ternary);
-    o.exclude.push("*.up_proj".into());
+    let o = opts_excluding(TargetFormat::Ternary, &[".up_proj"]);
     let (out, s) = convert_checkpoint(&m.ck, &o).unwrap();
     assert_eq!(s.converted.len(), 7);
     assert_eq!(out.tensor(name).unwrap(), m.ck.tensor(name).unwrap());
@@ -388,14 +405,7 @@ fn truncated_input_is_refused_and_nothing_written() {
 }
 
 #[test]
-fn bad_patterns_and_name_clashes_are_refused() {
-    let m = llama();
-    let mut o = opts(TargetFormat::Ternary);
-    o.include.push("model.[".into());
-    assert!(matches!(
-        convert_err(&m.ck, &o),
-        CheckpointError::InvalidPattern { .. }
-    ));
+fn name_clashes_are_refused() {
     let mut m = llama();
     m.ck.insert(
         "model.layers.0.self_attn.q_proj.weight_scale",
@@ -408,49 +418,43 @@ fn bad_patterns_and_name_clashes_are_refused() {
 }
 
 #[test]
-fn cli_convert() {
-    let dir = tempfile::tempdir().unwrap();
-    let (inp, outp) = (
-        dir.path().join("in.safetensors"),
-        dir.path().join("out.safetensors"),
-    );
+fn default_selection_converts_the_linear_projections_only() {
     let m = llama();
-    m.ck.save(&inp).unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_bitmat"))
-            .arg("convert")
-            .arg(&inp)
-            .arg(&outp)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let r = run(&[
-        "--to",
-        "int4",
-        "--group",
-        "32",
-        "--include",
-        "*.fc_extra",
-        "--exclude",
-        "model.layers.1.*",
-        "--quiet",
-    ]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let stdout = String::from_utf8_lossy(&r.stdout);
+    let (_, s) = convert_checkpoint(&m.ck, &ConvertOptions::new(TargetFormat::Ternary)).unwrap();
+    assert!(s.excluded.is_empty());
+    assert!(s
+        .converted
+        .iter()
+        .all(|l| bitmat::convert::is_default_linear(l)));
+    // The extra layer is kept, the excluded ones are converted.
     assert!(
-        stdout.contains("converted 8 layers, kept 6 tensors (1 excluded by pattern)"),
-        "{stdout}"
+        s.kept.iter().any(|t| t.ends_with(".fc_extra.weight")),
+        "{s:?}"
     );
-    let out = Checkpoint::load(&outp).unwrap();
-    let (shape, w) = &m.values["model.layers.0.mlp.gate_proj.weight"];
-    let want = quantize_int4(w, shape[0], shape[1], Int4Group::Size(32)).unwrap();
-    assert_eq!(out.int4("model.layers.0.mlp.gate_proj").unwrap(), want);
+    assert!(s
+        .converted
+        .contains(&"model.layers.1.self_attn.q_proj".to_string()));
+}
 
-    // An error: non-zero exit, the message, no output.
-    std::fs::remove_file(&outp).unwrap();
-    let r = run(&["--to", "int4"]); // group 128 does not divide K = 64
-    assert!(!r.status.success());
-    assert!(String::from_utf8_lossy(&r.stderr).contains("group size 128"));
-    assert!(!outp.exists());
+#[test]
+fn progress_hears_each_layer_then_the_end() {
+    let m = llama();
+    let steps = Arc::new(Mutex::new(Vec::new()));
+    let mut o = opts(TargetFormat::Ternary);
+    let seen = steps.clone();
+    o.progress = Arc::new(move |s: Step<'_>| {
+        let layer = s.layer.map(str::to_string);
+        seen.lock().unwrap().push((layer, s.done, s.total));
+    });
+    let (_, s) = convert_checkpoint(&m.ck, &o).unwrap();
+    let steps = steps.lock().unwrap();
+    let n = s.converted.len();
+    assert_eq!(steps.len(), n + 1);
+    for (i, (layer, done, total)) in steps.iter().enumerate() {
+        assert_eq!((*done, *total), (i, n));
+        assert_eq!(layer.is_none(), i == n);
+    }
+    let mut heard: Vec<String> = steps.iter().filter_map(|s| s.0.clone()).collect();
+    heard.sort();
+    assert_eq!(heard, s.converted);
 }

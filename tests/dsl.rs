@@ -697,22 +697,10 @@ fn launch_errors_are_typed() -> Result<(), Error> {
         matches!(err, Error::Runtime(bitmat::RuntimeError::Grid { .. })),
         "{err}"
     );
+    // Without a driver (or a GPU) opening CUDA is a typed error; with one it opens.
     assert!(matches!(
         Device::cuda(0),
-        Err(bitmat::RuntimeError::NoCudaDriver { .. })
+        Ok(_) | Err(bitmat::RuntimeError::NoCudaDriver { .. })
     ));
     Ok(())
-}
-
-#[test]
-fn info_reports_the_cpu_and_devices() {
-    let report = bitmat::info::report();
-    assert!(report.contains("cpu features:"), "{report}");
-    #[cfg(target_arch = "x86_64")]
-    assert_eq!(
-        report.contains("+avx2"),
-        std::arch::is_x86_feature_detected!("avx2"),
-        "{report}"
-    );
-    assert!(report.contains("interpreter"), "{report}");
 }

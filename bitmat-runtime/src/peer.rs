@@ -1,14 +1,14 @@
 //! Vendor baselines for benchmarks on CUDA devices: a cuBLAS fp16 GEMM and a device-to-device
 //! copy, queued on the device's stream so that [`Device::time_ms`] times them like kernels.
 //!
-//! cuBLAS is loaded at run time like the driver. When `libcublas` is not on the loader's path,
-//! it is looked for in `$CUDA_HOME/lib64`, `$CUDA_PATH/lib64` and `/usr/local/cuda/lib64`.
+//! cuBLAS is loaded at run time like the driver, from a CUDA 12 or 13 install (see the
+//! `cublas` module: by soname, else from `$CUDA_HOME/lib64`, `$CUDA_PATH/lib64` or
+//! `/usr/local/cuda/lib64`), without restarting the process.
 
+use crate::cublas::{self, CublasHandle};
 use crate::cuda::{driver, CudaDev};
 use crate::device::Device;
 use crate::error::Error;
-use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
-use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut};
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -23,69 +23,11 @@ fn cuda_of(device: &Device) -> Result<&CudaDev, Error> {
         })
 }
 
-/// Directories where cuBLAS is looked for when it is not on the loader's path:
-/// `$CUDA_HOME/lib64`, `$CUDA_PATH/lib64`, `/usr/local/cuda/lib64`.
-fn cuda_lib_dirs() -> Vec<String> {
-    let mut dirs: Vec<String> = ["CUDA_HOME", "CUDA_PATH"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .map(|d| format!("{d}/lib64"))
-        .collect();
-    dirs.push("/usr/local/cuda/lib64".into());
-    dirs
-}
-
-/// When cuBLAS cannot be loaded by name (cudarc looks for `libcublas.so` and the CUDA 12
-/// sonames on the loader's path) but a CUDA install directory holds `libcublas.so`, that
-/// directory: a process started with it on `LD_LIBRARY_PATH` can load cuBLAS. `None` when
-/// cuBLAS loads as is, or no such directory exists.
-pub fn cublas_dir_off_the_loader_path() -> Option<String> {
-    // SAFETY: only tries to load the library.
-    if unsafe { cudarc::cublas::sys::is_culib_present() } {
-        return None;
-    }
-    cuda_lib_dirs()
-        .into_iter()
-        .find(|d| std::path::Path::new(&format!("{d}/libcublas.so")).exists())
-}
-
-/// Makes `libcublas` loadable: as is, or from the usual CUDA install directories.
-fn load_cublas() -> Result<(), Error> {
-    // SAFETY: only tries to load the library.
-    if unsafe { cudarc::cublas::sys::is_culib_present() } {
-        return Ok(());
-    }
-    let dirs = cuda_lib_dirs();
-    for dir in &dirs {
-        for version in ["12", "13"] {
-            let lt = format!("{dir}/libcublasLt.so.{version}");
-            let blas = format!("{dir}/libcublas.so.{version}");
-            if !std::path::Path::new(&blas).exists() {
-                continue;
-            }
-            // SAFETY: loading cuBLAS runs its initializers, which have no preconditions. The
-            // libraries stay loaded for the life of the process (cudarc looks them up by
-            // soname), so they are leaked on purpose.
-            unsafe {
-                if let Ok(l) = libloading::Library::new(&lt) {
-                    std::mem::forget(l);
-                }
-                if let Ok(l) = libloading::Library::new(&blas) {
-                    std::mem::forget(l);
-                }
-                if cudarc::cublas::sys::is_culib_present() {
-                    return Ok(());
-                }
-            }
-        }
-    }
-    Err(Error::NoCudaDriver {
-        reason: format!(
-            "cuBLAS (libcublas) could not be loaded from the library path nor from {}; \
-             add the directory holding libcublas.so to LD_LIBRARY_PATH",
-            dirs.join(", ")
-        ),
-    })
+/// Where cuBLAS was loaded from (a soname or a path), loading it if need be.
+///
+/// Errors: [`Error::NoCudaDriver`] naming every place looked at, when none holds it.
+pub fn cublas_source() -> Result<&'static str, Error> {
+    Ok(&cublas::cublas()?.source)
 }
 
 /// Pseudo-random `f16` bit patterns with magnitudes in `[0.5, 1)` and random signs.
@@ -106,7 +48,7 @@ fn random_f16_bits(len: usize, seed: u64) -> Vec<u16> {
 /// The weights are `[n, k]` row-major like a linear layer's, so this is the `[m, k] x [k, n]`
 /// product a W4A16 or W2A8 kernel computes.
 pub struct CublasGemmF16 {
-    blas: CudaBlas,
+    blas: CublasHandle,
     stream: Arc<CudaStream>,
     x: CudaSlice<u16>,
     w: CudaSlice<u16>,
@@ -117,35 +59,57 @@ pub struct CublasGemmF16 {
 }
 
 impl CublasGemmF16 {
-    /// Allocates and fills the operands on `device` and creates a cuBLAS handle on its stream.
+    /// Allocates random operands on `device` and creates a cuBLAS handle on its stream.
     ///
     /// Errors: [`Error::NoCudaDriver`] when `device` is not a CUDA device or cuBLAS cannot be
     /// loaded; [`Error::Cuda`] when an allocation or copy fails or an extent exceeds `i32`.
     pub fn new(device: &Device, m: usize, n: usize, k: usize) -> Result<Self, Error> {
+        let x = random_f16_bits(m * k, 1);
+        let w = random_f16_bits(n * k, 2);
+        Self::with_operands(device, &x, &w, m, n, k)
+    }
+
+    /// Uploads the operands `x[m, k]` and `w[n, k]` (row-major fp16 bit patterns) to `device`
+    /// and creates a cuBLAS handle on its stream, so that the GEMM's output can be compared
+    /// with another kernel's on the same inputs ([`CublasGemmF16::output`]).
+    ///
+    /// Errors: those of [`CublasGemmF16::new`], and [`Error::Cuda`] when `x` or `w` does not
+    /// hold `m * k` or `n * k` values.
+    pub fn with_operands(
+        device: &Device,
+        x: &[u16],
+        w: &[u16],
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Result<Self, Error> {
         let cuda = cuda_of(device)?;
-        load_cublas()?;
-        let extent = |v: usize| {
-            i32::try_from(v).map_err(|_| Error::Cuda {
-                kernel: "cublas gemm".into(),
-                message: format!("extent {v} exceeds i32::MAX"),
-            })
+        cublas::cublas()?;
+        let bad = |message: String| Error::Cuda {
+            kernel: "cublas gemm".into(),
+            message,
         };
+        let extent =
+            |v: usize| i32::try_from(v).map_err(|_| bad(format!("extent {v} exceeds i32::MAX")));
         let (mi, ni, ki) = (extent(m)?, extent(n)?, extent(k)?);
+        if x.len() != m * k || w.len() != n * k {
+            return Err(bad(format!(
+                "operands of {} and {} values for m={m} n={n} k={k}",
+                x.len(),
+                w.len()
+            )));
+        }
         let stream = cuda.stream.clone();
-        let upload = |len: usize, seed: u64| {
+        let upload = |data: &[u16]| {
             stream
-                .clone_htod(&random_f16_bits(len, seed))
+                .clone_htod(data)
                 .map_err(|e| driver("cublas gemm", "uploading an operand", e))
         };
-        let x = upload(m * k, 1)?;
-        let w = upload(n * k, 2)?;
+        let (x, w) = (upload(x)?, upload(w)?);
         let y = stream
             .alloc_zeros::<u16>(m * n)
             .map_err(|e| driver("cublas gemm", "allocating the output", e))?;
-        let blas = CudaBlas::new(stream.clone()).map_err(|e| Error::Cuda {
-            kernel: "cublas gemm".into(),
-            message: format!("creating a cuBLAS handle: {e:?}"),
-        })?;
+        let blas = CublasHandle::new(stream.cu_stream())?;
         Ok(CublasGemmF16 {
             blas,
             stream,
@@ -156,6 +120,15 @@ impl CublasGemmF16 {
             n: ni,
             k: ki,
         })
+    }
+
+    /// The output `y[m, n]` of the last GEMM, as fp16 bit patterns (waits for it).
+    ///
+    /// Errors: [`Error::Cuda`] when the copy fails.
+    pub fn output(&self) -> Result<Vec<u16>, Error> {
+        self.stream
+            .clone_dtoh(&self.y)
+            .map_err(|e| driver("cublas gemm", "reading the output", e))
     }
 
     /// Queues one GEMM on the device's stream (does not wait for it).
@@ -169,33 +142,30 @@ impl CublasGemmF16 {
         // SAFETY: the operands hold n*k, m*k and m*n fp16 values on the handle's stream, as the
         // leading dimensions (k, k, n) and extents say; alpha and beta are f32 as the compute
         // type CUBLAS_COMPUTE_32F requires.
-        unsafe {
-            cudarc::cublas::result::gemm_ex(
-                *self.blas.handle(),
-                cublasOperation_t::CUBLAS_OP_T,
-                cublasOperation_t::CUBLAS_OP_N,
+        let code = unsafe {
+            (self.blas.api().gemm_ex)(
+                self.blas.raw(),
+                cublas::OP_T,
+                cublas::OP_N,
                 self.n,
                 self.m,
                 self.k,
                 (&alpha) as *const f32 as *const c_void,
                 w as *const c_void,
-                cudaDataType::CUDA_R_16F,
+                cublas::R_16F,
                 self.k,
                 x as *const c_void,
-                cudaDataType::CUDA_R_16F,
+                cublas::R_16F,
                 self.k,
                 (&beta) as *const f32 as *const c_void,
                 y as *mut c_void,
-                cudaDataType::CUDA_R_16F,
+                cublas::R_16F,
                 self.n,
-                cublasComputeType_t::CUBLAS_COMPUTE_32F,
-                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+                cublas::COMPUTE_32F,
+                cublas::GEMM_DEFAULT,
             )
-        }
-        .map_err(|e| Error::Cuda {
-            kernel: "cublas gemm".into(),
-            message: format!("cublasGemmEx: {e:?}"),
-        })
+        };
+        cublas::status("cublasGemmEx", code)
     }
 }
 

@@ -129,14 +129,6 @@ pub enum CheckpointError {
         /// The bytes given.
         len: usize,
     },
-    /// An `--include` / `--exclude` pattern that is not a valid glob.
-    #[error("invalid pattern `{pattern}`: {reason}")]
-    InvalidPattern {
-        /// The pattern.
-        pattern: String,
-        /// Why it is invalid.
-        reason: String,
-    },
     /// A `config.json` that does not describe a BitNet checkpoint bitmat can read.
     #[error("config: {reason}")]
     Config {

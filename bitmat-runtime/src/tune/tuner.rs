@@ -11,7 +11,7 @@
 //! 4. otherwise tunes: prunes the configurations that cannot run (the prune predicate, failed
 //!    specialization or compile, GPU threads, registers and shared memory, invalid grids,
 //!    failed launches) and, on the CPU, times configurations that differ only in GPU options
-//!    once; times the others ([`bench`](mod@crate::tune::bench)); keeps the fastest in memory and
+//!    once; times the others ([`bench`](fn@crate::timing::bench)); keeps the fastest in memory and
 //!    on disk.
 //!
 //! Timing runs use the caller's buffers. The buffers the kernel writes (found in its IR by
@@ -27,7 +27,7 @@ use crate::disk::DiskCache;
 use crate::error::Error;
 use crate::launch::{self, Grid, KernelArg};
 use crate::stats::{bump, COUNTERS};
-use crate::tune::bench::{self, BenchOptions};
+use crate::timing::{self, BenchOptions};
 use crate::tune::outcome::{DefaultReason, Timing, TuneOutcome, TuneSource};
 use crate::tune::snapshot::Snapshot;
 use crate::tune::store::{self, RecordConfig, RecordTiming, TuningRecord};
@@ -561,7 +561,7 @@ impl<C: Specialization> Autotuner<C> {
             snapshot.restore(device)?;
             let options = config.options;
             let mut run = || launch::launch_compiled(device, &compiled, g, &options, args);
-            match bench::measure(device, &self.bench, &mut run) {
+            match timing::bench(device, &self.bench, &mut run) {
                 Ok(m) => {
                     tracing::debug!(
                         kernel = C::KERNEL,

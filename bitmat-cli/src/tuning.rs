@@ -2,15 +2,15 @@
 //! line or for every linear layer of a safetensors checkpoint, so that later processes (and
 //! other machines, through an exported file) launch tuned kernels without timing anything.
 //!
-//! Each task runs the tuned op ([`crate::tuned`]) once on random data of its shape: the tuner
+//! Each task runs the tuned op ([`bitmat::tuned`]) once on random data of its shape: the tuner
 //! times the configurations for the shape's bucket (or finds them stored) and stores the
 //! winner in the disk cache. Tasks that land in one bucket are tuned once.
 
-use crate::checkpoint::{Checkpoint, LayerFormat};
-use crate::convert::is_default_linear;
-use crate::formats::Int4Group;
-use crate::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
-use crate::{f16, Device, Error, TuneOutcome};
+use bitmat::checkpoint::{Checkpoint, LayerFormat};
+use bitmat::convert::is_default_linear;
+use bitmat::formats::Int4Group;
+use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
+use bitmat::{f16, Device, Error, TuneOutcome, TuneSource};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -268,8 +268,9 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
 }
 
-/// The table of winners: per task its key, the winning configuration, the default's and the
-/// winner's median time, the speed-up over the default, and where the winner came from.
+/// The table of winners: per task its key, the winning configuration, where it came from and,
+/// when it was timed in this run, the default's and the winner's median time and the speed-up
+/// over the default (`cached` when the result was stored by an earlier run).
 pub fn table(rows: &[TuneRow]) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -280,6 +281,9 @@ pub fn table(rows: &[TuneRow]) -> String {
     for r in rows {
         let t = &r.task;
         let o = &r.outcome;
+        // Timings stored by another run (or another tuner of this one) are not compared with
+        // each other: only a key timed now has both of its times measured in this run.
+        let measured = o.source == TuneSource::Tuned;
         let _ = writeln!(
             s,
             "{:<11} {:>6} {:>12}  {:<28} {:>11} {:>11} {:>8}  {:<12} {} {}",
@@ -287,10 +291,15 @@ pub fn table(rows: &[TuneRow]) -> String {
             t.m,
             format!("{}x{}", t.n, t.k),
             o.key.to_string(),
-            ms(o.default_ms()),
-            ms(o.winner_ms()),
-            o.speedup()
-                .map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
+            ms(measured.then(|| o.default_ms()).flatten()),
+            ms(measured.then(|| o.winner_ms()).flatten()),
+            match o.source {
+                _ if measured => o
+                    .speedup()
+                    .map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
+                TuneSource::Default(_) => "-".into(),
+                _ => "cached".into(),
+            },
             o.source.to_string(),
             o.kernel,
             o.table[o.winner].0,

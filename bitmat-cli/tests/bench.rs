@@ -1,5 +1,6 @@
-//! `bitmat bench` from the command line: a tiny CPU run writes parseable JSON, and `--device
-//! cuda` without a driver fails with the typed message.
+//! `bitmat bench` from the command line: a tiny CPU run (its outputs checked, its cache
+//! flushed) writes parseable JSON, and `--device cuda` without a driver fails with the typed
+//! message.
 
 use std::process::Command;
 
@@ -26,6 +27,10 @@ fn cpu_bench_writes_json_rows_with_positive_times() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(report["floor_gbps"].as_f64().unwrap() > 0.0, "{report}");
+    // Timed with the last-level cache flushed, and the report says so.
+    let flush = report["cache_flush"].as_str().unwrap();
+    assert!(flush.starts_with("last-level cache flush: "), "{flush}");
+    assert!(stdout.contains(flush), "{stdout}");
     let rows = report["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{report}");
     for row in rows {
@@ -33,7 +38,7 @@ fn cpu_bench_writes_json_rows_with_positive_times() {
         for key in ["bitmat_us", "peer_us", "gbps", "speedup"] {
             assert!(row[key].as_f64().unwrap() > 0.0, "{key} in {row}");
         }
-        assert_eq!(row["peer"], "naive_rust");
+        assert_eq!(row["peer"], "rust_unpacked");
     }
 }
 

@@ -1,10 +1,10 @@
 //! `bitmat dump`: a prebuilt kernel at one stage of the pipeline (tile IR, Cranelift IR, PTX),
 //! without running it.
 
-use crate::codegen::ptx::{compile_ptx, PtxTarget};
-use crate::codegen::CpuKernel;
-use crate::kernels::registry;
-use crate::Error;
+use bitmat::codegen::ptx::{compile_ptx, PtxTarget};
+use bitmat::codegen::CpuKernel;
+use bitmat::kernels::registry;
+use bitmat::Error;
 
 /// A stage of the compiler.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct DumpOptions {
 /// The text of prebuilt kernel `kernel` at `options.stage`.
 pub fn dump(kernel: &str, options: &DumpOptions) -> Result<String, Error> {
     let ir = registry::find(kernel)?.ir(&options.constexprs)?;
-    let codegen = |e| Error::from(crate::RuntimeError::Codegen(e));
+    let codegen = |e| Error::from(bitmat::RuntimeError::Codegen(e));
     Ok(match options.stage {
         Stage::Ir => ir.to_string(),
         Stage::Clif => CpuKernel::compile(&ir).map_err(codegen)?.clif().to_string(),

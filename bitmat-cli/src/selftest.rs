@@ -1,9 +1,9 @@
 //! `bitmat selftest`: every prebuilt kernel on random data against the plain-Rust references.
 
-use crate::formats::{
+use bitmat::formats::{
     quantize_activations, quantize_int4, quantize_ternary, Int4Group, ScaleGranularity,
 };
-use crate::{f16, ops, reference, Device, Error};
+use bitmat::{f16, ops, reference, Device, Error};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -67,7 +67,7 @@ pub fn run(device: &Device, seed: u64) -> Result<Vec<CheckResult>, Error> {
     for &(m, n, k) in &[(1, 64, 260), (17, 100, 36)] {
         let x: Vec<i8> = (0..m * k).map(|_| rng.gen_range(-127..=127)).collect();
         let wq: Vec<i8> = (0..n * k).map(|_| rng.gen_range(-1..=1)).collect();
-        let packed = crate::formats::pack_ternary(&wq, n, k)?;
+        let packed = bitmat::formats::pack_ternary(&wq, n, k)?;
         let got = ops::ternary_matmul(device, &x, m, k, &packed, n)?;
         let want = reference::matmul_i8_ternary(&x, m, k, &packed, n)?;
         // In i64: a wildly wrong i32 output must not overflow the subtraction.

@@ -1,6 +1,6 @@
 //! `bitmat info`: what this machine offers, detected at run time.
 
-use crate::Device;
+use bitmat::Device;
 use std::fmt::Write;
 
 pub use bitmat_runtime::host::{cpu_features, cpu_model, CpuFeature};

@@ -68,6 +68,17 @@ fn a_second_process_neither_compiles_nor_tunes() {
         "{again}"
     );
     assert!(again.contains("0 kernels compiled"), "{again}");
+    // Speed-ups only where both timings were measured in the run.
+    assert!(first.contains("x  tuned"), "{first}");
+    let rows: Vec<&str> = again
+        .lines()
+        .filter(|l| l.contains("  disk cache  "))
+        .collect();
+    assert_eq!(rows.len(), 4, "{again}");
+    for row in rows {
+        assert!(row.contains(" cached "), "{row}");
+        assert!(!row.contains("x  disk cache"), "{row}");
+    }
 
     for _ in 0..2 {
         let report = bench(cache.path());

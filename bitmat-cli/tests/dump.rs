@@ -1,4 +1,4 @@
-//! `bitmat dump` and `bitmat info` from the command line.
+//! `bitmat dump` and `bitmat info`: from the command line, and `info`'s report.
 
 use std::process::{Command, Output};
 
@@ -104,4 +104,26 @@ fn info_names_the_cache_directory_and_its_entries() {
         .output()
         .unwrap();
     assert!(stdout_of(&out).contains("cache: off"));
+}
+
+#[test]
+fn info_reports_the_cpu_and_devices() {
+    let report = bitmat_cli::info::report();
+    assert!(report.contains("cpu features:"), "{report}");
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        report.contains("+avx2"),
+        std::arch::is_x86_feature_detected!("avx2"),
+        "{report}"
+    );
+    assert!(report.contains("interpreter"), "{report}");
+    // CUDA is either a device or unavailable with the reason, whichever this machine has.
+    let cuda = bitmat::Device::cuda(0);
+    match &cuda {
+        Ok(d) => assert!(report.contains(&format!("cuda:0: {d}")), "{report}"),
+        Err(e) => assert!(
+            report.contains(&format!("cuda: unavailable ({e})")),
+            "{report}"
+        ),
+    }
 }

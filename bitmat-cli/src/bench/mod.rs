@@ -3,10 +3,10 @@
 //!
 //! For each shape `(N, K)` and each `M`, two kernels are timed:
 //!
-//! - `ternary_w2a8`: [`crate::tuned::TernaryMatmul`] ([`crate::kernels::ternary::w2a8_gemv`]
-//!   up to 4 rows, [`crate::kernels::ternary::w2a8_matmul`] above), `i8` activations times
+//! - `ternary_w2a8`: [`bitmat::tuned::TernaryMatmul`] ([`bitmat::kernels::ternary::w2a8_gemv`]
+//!   up to 4 rows, [`bitmat::kernels::ternary::w2a8_matmul`] above), `i8` activations times
 //!   packed ternary weights, exact `i32` output;
-//! - `int4_w4a16`: [`crate::tuned::Int4Matmul`] ([`crate::kernels::int4::w4a16_matmul`]),
+//! - `int4_w4a16`: [`bitmat::tuned::Int4Matmul`] ([`bitmat::kernels::int4::w4a16_matmul`]),
 //!   `f16` activations times signed int4 weights with `f32` scales per group of 128 along K
 //!   (per row when 128 does not divide K).
 //!
@@ -19,17 +19,31 @@
 //! | device | peer | floor |
 //! | --- | --- | --- |
 //! | `cuda` | cuBLAS fp16 GEMM `[M, K] x [K, N]` ([`bitmat_runtime::peer::CublasGemmF16`]) | device-to-device copy of 1 GiB, (read + written bytes) / time |
-//! | `cpu` | naive Rust ([`crate::reference`]), for `M = 1` only | multi-threaded streaming read of 1 GiB, bytes / time |
+//! | `cpu` | `rust_unpacked`: plain Rust over weights unpacked once, multi-threaded ([`host_peer`]), for `M = 1` only | multi-threaded streaming read of 1 GiB, bytes / time |
 //!
 //! # Timing
 //!
-//! Every figure is the median of repeated timings of one launch after a warm-up launch (which
-//! also compiles the kernel), measured by [`Device::time_ms`]: CUDA events around the launch
-//! on CUDA, the wall clock on the CPU. A case stops sampling once it has `repeat` samples, or
-//! at least 3 and [`BenchOptions::case_budget_ms`] of sampled time. A case whose first timed
-//! launch exceeds [`BenchOptions::max_launch_ms`] keeps that single sample; a case predicted
-//! (linearly in `M` from the kernel's last measured `M` on the shape) to take over 4 times that
-//! is skipped. Both are said in the row's note.
+//! Every figure is the median that [`bitmat_runtime::timing::bench`] measures (the function
+//! the autotuner times with): one warm-up launch (which also compiles the kernel), then timed
+//! launches, CUDA events around each on CUDA, the wall clock on the CPU. A case stops sampling
+//! once it has `repeat` samples, or at least 3 and [`BenchOptions::case_budget_ms`] of sampled
+//! time. A case whose first timed launch exceeds [`BenchOptions::max_launch_ms`] keeps that
+//! single sample; a case predicted (linearly in `M` from the kernel's last measured `M` on the
+//! shape) to take over 4 times that is skipped. Both are said in the row's note.
+//!
+//! Kernels and peers are timed with the device's last cache level flushed before each timed
+//! launch ([`bitmat_runtime::CacheFlush`]: twice the L2 on CUDA, twice the last-level cache
+//! on the CPU), so that weights are read from memory as in a model too large for the cache;
+//! the report's `cache_flush` says what was written. The floors stream 1 GiB, which no cache
+//! holds, and are not flushed.
+//!
+//! # Checks
+//!
+//! After its timed launches, each kernel's output is checked ([`check`]) against the plain-Rust
+//! reference on its first, middle and last rows, and against the CPU peer on every row; a
+//! difference is a [`BenchError::Mismatch`], not a figure. On CUDA, cuBLAS multiplies the
+//! same operands (weights decoded to fp16) and its fp16 output is compared with bitmat's on
+//! the sampled rows.
 //!
 //! # Bandwidth
 //!
@@ -37,16 +51,21 @@
 //! one launch, divided by its median time; `pct_of_floor` compares that with the floor. Output
 //! bytes are not counted.
 
-use crate::formats::{Int4Group, Int4Weights};
-use crate::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
-use crate::{f16, reference, Buffer, Device, Error, RuntimeError, Stats, TuneOutcome};
+pub mod check;
+pub mod host_peer;
+
+use bitmat::formats::{Int4Group, Int4Weights};
+use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
+use bitmat::{f16, reference, Buffer, Device, Error, RuntimeError, Stats, TuneOutcome};
 use bitmat_runtime::peer::{CublasGemmF16, DeviceCopy};
+use bitmat_runtime::timing::{self, Measurement};
+use check::{gather_rows, sample_rows, Against, Mismatch};
+use host_peer::Unpacked;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// The default `M` values (rows of activations).
 pub const DEFAULT_MS: [usize; 5] = [1, 16, 128, 1024, 4096];
@@ -63,7 +82,7 @@ const INT4_GROUP: usize = 128;
 /// Where the benchmark runs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum BenchDevice {
-    /// [`Device::cpu`], beside naive Rust and a streaming read.
+    /// [`Device::cpu`], beside plain Rust over unpacked weights and a streaming read.
     Cpu,
     /// CUDA device 0, beside cuBLAS and a device-to-device copy.
     Cuda,
@@ -87,6 +106,9 @@ pub struct BenchOptions {
     pub case_budget_ms: f64,
     /// Bytes of the floor's buffer(s).
     pub floor_bytes: usize,
+    /// Flush the device's last cache level before each timed launch of a kernel or peer (the
+    /// default; off, weights that fit the cache are timed from it).
+    pub flush_cache: bool,
 }
 
 impl Default for BenchOptions {
@@ -99,6 +121,7 @@ impl Default for BenchOptions {
             max_launch_ms: 2000.0,
             case_budget_ms: 2000.0,
             floor_bytes: FLOOR_BYTES,
+            flush_cache: true,
         }
     }
 }
@@ -123,6 +146,21 @@ pub enum BenchError {
     /// The report could not be serialized.
     #[error("serializing the report: {0}")]
     Json(#[from] serde_json::Error),
+    /// A kernel's output differs from the reference's or the peer's.
+    #[error(transparent)]
+    Mismatch(#[from] Box<Mismatch>),
+}
+
+impl From<Mismatch> for BenchError {
+    fn from(e: Mismatch) -> Self {
+        BenchError::Mismatch(Box::new(e))
+    }
+}
+
+impl From<bitmat::formats::FormatError> for BenchError {
+    fn from(e: bitmat::formats::FormatError) -> Self {
+        BenchError::Bitmat(e.into())
+    }
 }
 
 impl From<RuntimeError> for BenchError {
@@ -146,7 +184,7 @@ pub struct BenchRow {
     pub bitmat_us: Option<f64>,
     /// Samples behind `bitmat_us`.
     pub samples: usize,
-    /// The peer: `cublas_fp16` or `naive_rust`.
+    /// The peer: `cublas_fp16` or `rust_unpacked`.
     pub peer: String,
     /// Median time of the peer, µs (`None` when not run).
     pub peer_us: Option<f64>,
@@ -177,6 +215,8 @@ pub struct BenchReport {
     pub device: String,
     /// How times were measured (`cuda events` or `wall clock`).
     pub timing: String,
+    /// What was written before each timed launch of a kernel or peer to flush the cache.
+    pub cache_flush: String,
     /// The floor: `device_to_device_copy` or `stream_read`.
     pub floor: String,
     /// The floor's bandwidth, GB/s (copy: read + written bytes).
@@ -221,76 +261,37 @@ impl XorShift {
     }
 }
 
-/// The median of `v` (sorted in place); 0 when empty.
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let h = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[h]
-    } else {
-        (v[h - 1] + v[h]) / 2.0
+/// The timing settings of `opts`: one warm-up, 3 to `repeat` timed launches within the case
+/// budget, one when the first exceeds `max_launch_ms`; the cache flushed when `flush`.
+fn timing_options(opts: &BenchOptions, flush: bool) -> timing::BenchOptions {
+    timing::BenchOptions {
+        warmup: 1,
+        min_reps: 3.min(opts.repeat.max(1)),
+        max_reps: opts.repeat.max(1),
+        budget_ms: opts.case_budget_ms,
+        single_above_ms: opts.max_launch_ms,
+        flush_cache: flush,
     }
 }
 
-/// One timed case.
-struct Measured {
-    median_ms: f64,
-    samples: usize,
-    note: Option<String>,
-}
-
-/// Warm-up, then timed launches of `f` as the module docs say.
+/// Times `f` (a kernel or a peer) on `device`, with the cache flushed unless
+/// [`BenchOptions::flush_cache`] is off.
 fn measure(
     device: &Device,
     opts: &BenchOptions,
-    mut f: impl FnMut() -> Result<(), Error>,
-) -> Result<Measured, Error> {
-    f()?;
-    device.synchronize()?;
-    let mut times = Vec::with_capacity(opts.repeat);
-    let mut total = 0.0;
-    let mut note = None;
-    while times.len() < opts.repeat.max(1) {
-        let t = device.time_ms(&mut f)?;
-        times.push(t);
-        total += t;
-        if times.len() == 1 && t > opts.max_launch_ms {
-            note = Some(format!(
-                "one sample: a launch takes over {:.0} ms",
-                opts.max_launch_ms
-            ));
-            break;
-        }
-        if times.len() >= 3 && total > opts.case_budget_ms {
-            break;
-        }
-    }
-    Ok(Measured {
-        median_ms: median(&mut times),
-        samples: times.len(),
-        note,
-    })
+    f: &mut dyn FnMut() -> Result<(), Error>,
+) -> Result<Measurement, Error> {
+    timing::bench(device, &timing_options(opts, opts.flush_cache), f)
 }
 
-/// Median wall-clock time of `f` (host work), as [`measure`] samples.
-fn measure_host(opts: &BenchOptions, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times = Vec::new();
-    let mut total = 0.0;
-    while times.len() < opts.repeat.max(1) {
-        let start = Instant::now();
-        f();
-        let t = start.elapsed().as_secs_f64() * 1e3;
-        times.push(t);
-        total += t;
-        if times.len() >= 3 && total > opts.case_budget_ms {
-            break;
-        }
-    }
-    median(&mut times)
+/// The row note of a case measured once because its launch was slow.
+fn single_sample_note(m: &Measurement, opts: &BenchOptions) -> Option<String> {
+    (m.reps == 1 && opts.repeat > 1).then(|| {
+        format!(
+            "one sample: a launch takes over {:.0} ms",
+            opts.max_launch_ms
+        )
+    })
 }
 
 /// A multi-threaded streaming read of `data`: the CPU's memory floor for a GEMV.
@@ -306,11 +307,13 @@ fn floor(device: &Device, opts: &BenchOptions) -> Result<(String, f64), Error> {
         repeat: opts.repeat.max(3),
         ..opts.clone()
     };
+    // The floor's buffer exceeds every cache: no flush.
+    let options = timing_options(&reps, false);
     match opts.device {
         BenchDevice::Cuda => {
             let mut copy = DeviceCopy::new(device, opts.floor_bytes)?;
             let bytes = copy.bytes() as f64;
-            let m = measure(device, &reps, || Ok(copy.run()?))?;
+            let m = timing::bench(device, &options, &mut || copy.run())?;
             Ok((
                 "device_to_device_copy".into(),
                 2.0 * bytes / (m.median_ms * 1e6),
@@ -318,10 +321,14 @@ fn floor(device: &Device, opts: &BenchOptions) -> Result<(String, f64), Error> {
         }
         BenchDevice::Cpu => {
             let data: Vec<u64> = (0..(opts.floor_bytes / 8).max(1) as u64).collect();
-            let ms = measure_host(&reps, || {
+            let m = timing::bench(device, &options, &mut || -> Result<(), Error> {
                 std::hint::black_box(stream_read(std::hint::black_box(&data)));
-            });
-            Ok(("stream_read".into(), (data.len() * 8) as f64 / (ms * 1e6)))
+                Ok(())
+            })?;
+            Ok((
+                "stream_read".into(),
+                (data.len() * 8) as f64 / (m.median_ms * 1e6),
+            ))
         }
     }
 }
@@ -342,7 +349,7 @@ impl Kernel {
     }
 }
 
-/// The weights of one shape, on the host (for the naive peer) and on the device.
+/// The weights of one shape, on the host (for the checks and the CPU peer) and on the device.
 struct ShapeData {
     n: usize,
     k: usize,
@@ -352,10 +359,12 @@ struct ShapeData {
     int4_host: Int4Weights,
     int4_packed: Buffer<u64>,
     int4_scales: Buffer<f32>,
+    /// The weights unpacked, for the CPU peer and the float checks' bounds.
+    unpacked: Unpacked,
 }
 
 impl ShapeData {
-    fn new(device: &Device, n: usize, k: usize, rng: &mut XorShift) -> Result<Self, Error> {
+    fn new(device: &Device, n: usize, k: usize, rng: &mut XorShift) -> Result<Self, BenchError> {
         // Every byte of 4 valid ternary codes (0, 1, 2): 3^4 = 81 of them.
         let valid: Vec<u8> = (0..81u32)
             .map(|i| {
@@ -390,6 +399,7 @@ impl ShapeData {
             ternary: device.upload(&ternary_host)?,
             int4_packed: device.upload(&int4_host.packed)?,
             int4_scales: device.upload(&int4_host.scales)?,
+            unpacked: Unpacked::new(&ternary_host, &int4_host)?,
             ternary_host,
             int4_host,
         })
@@ -405,23 +415,48 @@ impl ShapeData {
     }
 }
 
-/// Times the tuned bitmat kernel at `m` on `shape`: the configuration comes from the
-/// autotuner (tuned now, or from memory, the disk cache or an import), then its launches are
-/// timed.
+/// The activations of one case, on the host.
+enum Activations {
+    Ternary(Vec<i8>),
+    Int4(Vec<f16>),
+}
+
+impl Activations {
+    fn random(kernel: Kernel, len: usize, rng: &mut XorShift) -> Activations {
+        match kernel {
+            Kernel::Ternary => {
+                Activations::Ternary((0..len).map(|_| (rng.next() % 255) as i8).collect())
+            }
+            Kernel::Int4 => Activations::Int4(
+                (0..len)
+                    .map(|_| f16::from_f32((rng.next() % 2001) as f32 / 1000.0 - 1.0))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// A kernel's output, read back from the device.
+enum Output {
+    Ternary(Vec<i32>),
+    Int4(Vec<f32>),
+}
+
+/// Times the tuned bitmat kernel at `m` on `shape` on activations `x`: the configuration
+/// comes from the autotuner (tuned now, or from memory, the disk cache or an import), then
+/// its launches are timed; returns the timing, the tuner's outcome and the last output.
 fn time_kernel(
     device: &Device,
     opts: &BenchOptions,
-    kernel: Kernel,
     shape: &ShapeData,
     m: usize,
-    rng: &mut XorShift,
-) -> Result<(Measured, TuneOutcome), Error> {
+    x: &Activations,
+) -> Result<(Measurement, TuneOutcome, Output), Error> {
     let (n, k) = (shape.n as i32, shape.k as i32);
     let mi = m as i32;
-    match kernel {
-        Kernel::Ternary => {
-            let x: Vec<i8> = (0..m * shape.k).map(|_| (rng.next() % 255) as i8).collect();
-            let x = device.upload(&x)?;
+    match x {
+        Activations::Ternary(x) => {
+            let x = device.upload(x)?;
             let c = device.zeros::<i32>(m * shape.n)?;
             let op = TernaryMatmul {
                 x: &x,
@@ -432,10 +467,11 @@ fn time_kernel(
                 k,
             };
             let outcome = op.best(device)?;
-            Ok((measure(device, opts, || op.launch(device))?, outcome))
+            let t = measure(device, opts, &mut || op.launch(device))?;
+            Ok((t, outcome, Output::Ternary(c.to_vec()?)))
         }
-        Kernel::Int4 => {
-            let x = device.upload(&random_f16(m * shape.k, rng))?;
+        Activations::Int4(x) => {
+            let x = device.upload(x)?;
             let y = device.zeros::<f32>(m * shape.n)?;
             let op = Int4Matmul {
                 x: Int4Activations::F16(&x),
@@ -448,49 +484,154 @@ fn time_kernel(
                 group: shape.group as i32,
             };
             let outcome = op.best(device)?;
-            Ok((measure(device, opts, || op.launch(device))?, outcome))
+            let t = measure(device, opts, &mut || op.launch(device))?;
+            Ok((t, outcome, Output::Int4(y.to_vec()?)))
         }
     }
 }
 
-fn random_f16(len: usize, rng: &mut XorShift) -> Vec<f16> {
-    (0..len)
-        .map(|_| f16::from_f32((rng.next() % 2001) as f32 / 1000.0 - 1.0))
-        .collect()
+/// Checks bitmat's `output` of `kernel` at `m` against the reference on sampled rows.
+fn check_reference(
+    kernel: Kernel,
+    shape: &ShapeData,
+    m: usize,
+    x: &Activations,
+    output: &Output,
+) -> Result<(), BenchError> {
+    let (n, k) = (shape.n, shape.k);
+    let rows = sample_rows(m);
+    let against = Against {
+        kernel: kernel.name(),
+        mnk: (m, n, k),
+        name: "the reference",
+    };
+    match (x, output) {
+        (Activations::Ternary(x), Output::Ternary(c)) => {
+            let want = reference::matmul_i8_ternary(
+                &gather_rows(x, k, &rows),
+                rows.len(),
+                k,
+                &shape.ternary_host,
+                n,
+            )?;
+            against.exact(&rows, &gather_rows(c, n, &rows), &want)?;
+        }
+        (Activations::Int4(x), Output::Int4(y)) => {
+            let want =
+                reference::int4_w4a16(&gather_rows(x, k, &rows), rows.len(), &shape.int4_host)?;
+            against.int4(&rows, x, &shape.unpacked, &gather_rows(y, n, &rows), &want)?;
+        }
+        _ => unreachable!("activations and output of one kernel"),
+    }
+    Ok(())
 }
 
-/// The naive Rust peer on the host at `m` (CPU runs, `m == 1`), median ms.
-fn time_naive(
+/// Times the CPU peer at `m` on `x` and checks bitmat's `output` against its result on
+/// every row; returns the peer's median ms.
+fn time_host_peer(
+    device: &Device,
     opts: &BenchOptions,
     kernel: Kernel,
     shape: &ShapeData,
     m: usize,
-    rng: &mut XorShift,
-) -> Result<f64, Error> {
-    let (n, k) = (shape.n, shape.k);
-    match kernel {
-        Kernel::Ternary => {
-            let x: Vec<i8> = (0..m * k).map(|_| (rng.next() % 255) as i8).collect();
-            reference::matmul_i8_ternary(&x, m, k, &shape.ternary_host, n)?;
-            Ok(measure_host(opts, || {
-                std::hint::black_box(reference::matmul_i8_ternary(
-                    &x,
-                    m,
-                    k,
-                    &shape.ternary_host,
-                    n,
-                ))
-                .ok();
-            }))
+    x: &Activations,
+    output: &Output,
+) -> Result<f64, BenchError> {
+    let peer = &shape.unpacked;
+    let all: Vec<usize> = (0..m).collect();
+    let against = Against {
+        kernel: kernel.name(),
+        mnk: (m, shape.n, shape.k),
+        name: host_peer::NAME,
+    };
+    match (x, output) {
+        (Activations::Ternary(x), Output::Ternary(c)) => {
+            let mut last = Vec::new();
+            let t = measure(device, opts, &mut || {
+                last = std::hint::black_box(peer.ternary_matmul(x, m));
+                Ok(())
+            })?;
+            against.exact(&all, c, &last)?;
+            Ok(t.median_ms)
         }
-        Kernel::Int4 => {
-            let x = random_f16(m * k, rng);
-            reference::int4_w4a16(&x, m, &shape.int4_host)?;
-            Ok(measure_host(opts, || {
-                std::hint::black_box(reference::int4_w4a16(&x, m, &shape.int4_host)).ok();
-            }))
+        (Activations::Int4(x), Output::Int4(y)) => {
+            let mut last = Vec::new();
+            let t = measure(device, opts, &mut || {
+                last = std::hint::black_box(peer.int4_matmul(x, m));
+                Ok(())
+            })?;
+            against.int4(&all, x, peer, y, &last)?;
+            Ok(t.median_ms)
         }
+        _ => unreachable!("activations and output of one kernel"),
     }
+}
+
+/// `v` as fp16 bit patterns.
+fn f16_bits(v: impl Iterator<Item = f32>) -> Vec<u16> {
+    v.map(|x| f16::from_f32(x).to_bits()).collect()
+}
+
+/// Times cuBLAS's fp16 GEMM at `m` on the operands bitmat's `kernel` ran on (activations `x`,
+/// the weights decoded: ternary codes to -1/0/1, int4 to its dequantized values), checks
+/// bitmat's `output` against cuBLAS's on the sampled rows, and returns cuBLAS's median ms.
+#[allow(clippy::too_many_arguments)]
+fn time_cublas(
+    device: &Device,
+    opts: &BenchOptions,
+    kernel: Kernel,
+    shape: &ShapeData,
+    m: usize,
+    x: &Activations,
+    output: &Output,
+) -> Result<f64, BenchError> {
+    let (n, k) = (shape.n, shape.k);
+    let peer = &shape.unpacked;
+    let (xb, wb) = match x {
+        Activations::Ternary(x) => (
+            f16_bits(x.iter().map(|&v| f32::from(v))),
+            f16_bits(peer.ternary.iter().map(|&v| f32::from(v))),
+        ),
+        Activations::Int4(x) => (
+            x.iter().map(|v| v.to_bits()).collect(),
+            f16_bits(peer.int4.iter().copied()),
+        ),
+    };
+    let mut gemm = CublasGemmF16::with_operands(device, &xb, &wb, m, n, k)?;
+    let t = measure(device, opts, &mut || Ok(gemm.run()?))?;
+    let rows = sample_rows(m);
+    let want: Vec<f32> = gather_rows(&gemm.output()?, n, &rows)
+        .into_iter()
+        .map(|b| f16::from_bits(b).to_f32())
+        .collect();
+    let against = Against {
+        kernel: kernel.name(),
+        mnk: (m, n, k),
+        name: "cublas_fp16",
+    };
+    match (x, output) {
+        // Integer products and sums below 2^24 are exact in cuBLAS's f32 accumulation.
+        (Activations::Ternary(_), Output::Ternary(c)) => {
+            let got: Vec<f64> = gather_rows(c, n, &rows)
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            against.fp16_peer(&rows, &got, &want, &vec![0.0; got.len()])?;
+        }
+        (Activations::Int4(x), Output::Int4(y)) => {
+            let got: Vec<f64> = gather_rows(y, n, &rows)
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let sums: Vec<f64> = rows
+                .iter()
+                .flat_map(|&r| peer.int4_abs_dot(&x[r * k..(r + 1) * k]))
+                .collect();
+            against.fp16_peer(&rows, &got, &want, &sums)?;
+        }
+        _ => unreachable!("activations and output of one kernel"),
+    }
+    Ok(t.median_ms)
 }
 
 fn check_options(opts: &BenchOptions) -> Result<(), BenchError> {
@@ -523,7 +664,7 @@ fn check_options(opts: &BenchOptions) -> Result<(), BenchError> {
 /// device cannot be opened (no CUDA driver: [`RuntimeError::NoCudaDriver`]) or a launch fails.
 pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchReport, BenchError> {
     check_options(opts)?;
-    let before = crate::stats();
+    let before = bitmat::stats();
     let device = match opts.device {
         BenchDevice::Cpu => Device::cpu(),
         BenchDevice::Cuda => Device::cuda(0)?,
@@ -532,6 +673,18 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         "bitmat bench on {device}: timing by {}",
         device.timing_method().name()
     ));
+    if opts.device == BenchDevice::Cuda {
+        progress(&format!(
+            "cuBLAS: {}",
+            bitmat_runtime::peer::cublas_source()?
+        ));
+    }
+    let cache_flush = if opts.flush_cache {
+        bitmat_runtime::CacheFlush::new(&device)?.describe()
+    } else {
+        "no cache flush (--no-flush): operands that fit the cache are timed from it".into()
+    };
+    progress(&cache_flush);
     let (floor_name, floor_gbps) = floor(&device, opts)?;
     progress(&format!(
         "floor: {floor_name} of {} MiB: {floor_gbps:.1} GB/s",
@@ -544,17 +697,11 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         // Last measured (M, ms) per kernel on this shape, to skip hopeless larger M.
         let mut last: HashMap<Kernel, (usize, f64)> = HashMap::new();
         for &m in &opts.ms {
-            let peer = match opts.device {
-                BenchDevice::Cuda => {
-                    let mut gemm = CublasGemmF16::new(&device, m, n, k)?;
-                    Some(measure(&device, opts, || Ok(gemm.run()?))?.median_ms)
-                }
-                BenchDevice::Cpu => None,
-            };
             for kernel in [Kernel::Ternary, Kernel::Int4] {
                 let bytes = shape.bytes(kernel, m);
                 let predicted = last.get(&kernel).map(|&(m0, t0)| t0 * m as f64 / m0 as f64);
                 let mut notes = Vec::new();
+                let x = Activations::random(kernel, m * k, &mut rng);
                 let measured = match predicted {
                     Some(p) if p > 4.0 * opts.max_launch_ms => {
                         notes.push(format!(
@@ -564,29 +711,43 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                         ));
                         None
                     }
-                    _ => Some(time_kernel(&device, opts, kernel, &shape, m, &mut rng)?),
-                };
-                let (measured, outcome) = measured.unzip();
-                if let Some(ms) = &measured {
-                    last.insert(kernel, (m, ms.median_ms));
-                    notes.extend(ms.note.clone());
-                }
-                let (peer_name, peer_ms, peer_bytes) = match opts.device {
-                    BenchDevice::Cuda => (
-                        "cublas_fp16",
-                        peer,
-                        2 * (n as u64 * k as u64 + m as u64 * k as u64),
-                    ),
-                    BenchDevice::Cpu if m == 1 => (
-                        "naive_rust",
-                        Some(time_naive(opts, kernel, &shape, m, &mut rng)?),
-                        bytes,
-                    ),
-                    BenchDevice::Cpu => {
-                        notes.push("naive Rust only run for M = 1".into());
-                        ("naive_rust", None, bytes)
+                    _ => {
+                        let (t, outcome, output) = time_kernel(&device, opts, &shape, m, &x)?;
+                        check_reference(kernel, &shape, m, &x, &output)?;
+                        Some((t, outcome, output))
                     }
                 };
+                if let Some((t, _, _)) = &measured {
+                    last.insert(kernel, (m, t.median_ms));
+                    notes.extend(single_sample_note(t, opts));
+                }
+                let (peer_name, peer_ms, peer_bytes) = match (opts.device, &measured) {
+                    (BenchDevice::Cuda, measured) => (
+                        "cublas_fp16",
+                        match measured {
+                            Some((_, _, output)) => {
+                                Some(time_cublas(&device, opts, kernel, &shape, m, &x, output)?)
+                            }
+                            None => None,
+                        },
+                        2 * (n as u64 * k as u64 + m as u64 * k as u64),
+                    ),
+                    (BenchDevice::Cpu, Some((_, _, output))) if m == 1 => (
+                        host_peer::NAME,
+                        Some(time_host_peer(
+                            &device, opts, kernel, &shape, m, &x, output,
+                        )?),
+                        bytes,
+                    ),
+                    (BenchDevice::Cpu, _) => {
+                        if m != 1 {
+                            notes.push(format!("{} only run for M = 1", host_peer::NAME));
+                        }
+                        (host_peer::NAME, None, bytes)
+                    }
+                };
+                let (measured, outcome): (Option<Measurement>, Option<TuneOutcome>) =
+                    measured.map(|(t, o, _)| (t, o)).unzip();
                 let bitmat_ms = measured.as_ref().map(|m| m.median_ms);
                 let gbps = |b: u64, ms: Option<f64>| ms.map(|t| b as f64 / (t * 1e6));
                 let row = BenchRow {
@@ -595,7 +756,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                     n,
                     k,
                     bitmat_us: bitmat_ms.map(|t| t * 1e3),
-                    samples: measured.as_ref().map_or(0, |m| m.samples),
+                    samples: measured.as_ref().map_or(0, |m| m.reps),
                     peer: peer_name.into(),
                     peer_us: peer_ms.map(|t| t * 1e3),
                     speedup: bitmat_ms.zip(peer_ms).map(|(b, p)| p / b),
@@ -616,12 +777,13 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
     Ok(BenchReport {
         device: device.to_string(),
         timing: device.timing_method().name().into(),
+        cache_flush,
         floor: floor_name,
         floor_gbps,
         floor_bytes: opts.floor_bytes,
         repeat: opts.repeat,
         rows,
-        runtime: crate::stats().since(&before),
+        runtime: bitmat::stats().since(&before),
     })
 }
 
@@ -632,7 +794,7 @@ fn opt(v: Option<f64>, prec: usize) -> String {
 /// One row of the table (also the progress line).
 fn format_row(r: &BenchRow) -> String {
     format!(
-        "{:<13} {:>11} {:>5} {:>12} {:<11} {:>12} {:>8} {:>9} {:>7}  {} [{}]  {}",
+        "{:<13} {:>11} {:>5} {:>12} {:<13} {:>12} {:>8} {:>9} {:>7}  {} [{}]  {}",
         r.kernel,
         format!("{}x{}", r.n, r.k),
         r.m,
@@ -659,6 +821,11 @@ pub fn table(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
+        "{}; outputs checked against the reference",
+        report.cache_flush
+    );
+    let _ = writeln!(
+        s,
         "floor: {} of {} MiB = {:.1} GB/s; GB/s = (weights + activations) bytes / bitmat time; \
          speed-up = peer / bitmat",
         report.floor,
@@ -667,7 +834,7 @@ pub fn table(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<13} {:>11} {:>5} {:>12} {:<11} {:>12} {:>8} {:>9} {:>7}  config [source]  note",
+        "{:<13} {:>11} {:>5} {:>12} {:<13} {:>12} {:>8} {:>9} {:>7}  config [source]  note",
         "kernel", "NxK", "M", "bitmat µs", "peer", "peer µs", "speed-up", "GB/s", "% floor"
     );
     for r in &report.rows {
@@ -701,11 +868,5 @@ mod tests {
         assert_eq!(parse_shape("4096x11008"), Ok((4096, 11008)));
         assert!(parse_shape("4096").is_err());
         assert!(parse_shape("0x16").is_err());
-    }
-
-    #[test]
-    fn median_of_even_and_odd() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

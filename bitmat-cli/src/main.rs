@@ -1,10 +1,12 @@
 //! The `bitmat` command line.
 
-use bitmat::bench::{self, BenchDevice, BenchOptions};
-use bitmat::convert::{convert_file, ConvertOptions, TargetFormat};
-use bitmat::dump::{DumpOptions, Stage};
-use bitmat::tuning::{self, TunedOp};
-use bitmat::{selftest, Device};
+use bitmat::convert::{ConvertOptions, TargetFormat};
+use bitmat::Device;
+use bitmat_cli::bench::{self, BenchDevice, BenchOptions};
+use bitmat_cli::convert;
+use bitmat_cli::dump::{DumpOptions, Stage};
+use bitmat_cli::selftest;
+use bitmat_cli::tuning::{self, TunedOp};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
@@ -71,10 +73,10 @@ enum Command {
         #[arg(long, group = "stage")]
         ptx: bool,
         /// Override a constexpr, `name=value` (repeatable), e.g. `--constexpr block_m=64`.
-        #[arg(long = "constexpr", value_parser = bitmat::dump::parse_constexpr)]
+        #[arg(long = "constexpr", value_parser = bitmat_cli::dump::parse_constexpr)]
         constexprs: Vec<(String, String)>,
         /// PTX target: sm_80, sm_86, sm_89, sm_90 or sm_90a.
-        #[arg(long, default_value = "sm_90", value_parser = bitmat::dump::parse_target)]
+        #[arg(long, default_value = "sm_90", value_parser = bitmat_cli::dump::parse_target)]
         target: bitmat::codegen::ptx::PtxTarget,
         /// Warps per program, for PTX.
         #[arg(long, default_value_t = 4)]
@@ -146,6 +148,10 @@ enum Command {
         /// Also write the rows as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Do not flush the cache before each timed launch (by default twice the L2 on CUDA,
+        /// twice the last-level cache on the CPU, is overwritten first).
+        #[arg(long)]
+        no_flush: bool,
     },
 }
 
@@ -190,7 +196,7 @@ impl DeviceChoice {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    bitmat::logging::init();
+    bitmat_cli::logging::init();
     match cli.command {
         Command::Dump {
             kernel,
@@ -218,7 +224,7 @@ fn main() -> ExitCode {
                 target,
                 num_warps,
             };
-            match bitmat::dump::dump(&kernel, &options) {
+            match bitmat_cli::dump::dump(&kernel, &options) {
                 Ok(text) => {
                     // A closed pipe (`| head`) is not an error.
                     let _ = writeln!(std::io::stdout(), "{text}");
@@ -266,7 +272,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Info => {
-            print!("{}", bitmat::info::report());
+            print!("{}", bitmat_cli::info::report());
             ExitCode::SUCCESS
         }
         Command::Selftest { device, seed } => run_selftest(device, seed),
@@ -278,6 +284,7 @@ fn main() -> ExitCode {
             max_launch_ms,
             floor_mib,
             json,
+            no_flush,
         } => {
             let opts = BenchOptions {
                 device: match device {
@@ -293,11 +300,9 @@ fn main() -> ExitCode {
                 repeat,
                 max_launch_ms,
                 floor_bytes: floor_mib << 20,
+                flush_cache: !no_flush,
                 ..BenchOptions::default()
             };
-            if opts.device == BenchDevice::Cuda {
-                reexec_with_cublas_on_the_library_path();
-            }
             run_bench(&opts, json.as_deref())
         }
         Command::Convert {
@@ -310,18 +315,13 @@ fn main() -> ExitCode {
             exclude,
             quiet,
         } => {
-            let opts = ConvertOptions {
-                to: match to {
-                    FormatChoice::Ternary => TargetFormat::Ternary,
-                    FormatChoice::Int4 => TargetFormat::Int4,
-                },
-                group,
-                per_row,
-                include,
-                exclude,
-                progress: !quiet,
-            };
-            match convert_file(&input, &output, &opts) {
+            let mut opts = ConvertOptions::new(match to {
+                FormatChoice::Ternary => TargetFormat::Ternary,
+                FormatChoice::Int4 => TargetFormat::Int4,
+            });
+            opts.group = group;
+            opts.per_row = per_row;
+            match convert::run(&input, &output, opts, &include, &exclude, quiet) {
                 Ok(summary) => {
                     println!("{summary}");
                     println!("wrote {}", output.display());
@@ -333,38 +333,6 @@ fn main() -> ExitCode {
                 }
             }
         }
-    }
-}
-
-/// cudarc loads cuBLAS by name (`libcublas.so`, CUDA 12 sonames), and the loader reads
-/// `LD_LIBRARY_PATH` only at start: when cuBLAS is only found in a CUDA install directory
-/// (e.g. `/usr/local/cuda/lib64` holding CUDA 13's `libcublas.so.13`), run this same command
-/// again with that directory on `LD_LIBRARY_PATH`. Does nothing if that was already tried.
-fn reexec_with_cublas_on_the_library_path() {
-    const MARK: &str = "BITMAT_BENCH_REEXEC";
-    if std::env::var_os(MARK).is_some() {
-        return;
-    }
-    let Some(dir) = bitmat::runtime_peer::cublas_dir_off_the_loader_path() else {
-        return;
-    };
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let path = match std::env::var("LD_LIBRARY_PATH") {
-        Ok(p) if !p.is_empty() => format!("{dir}:{p}"),
-        _ => dir.clone(),
-    };
-    eprintln!("cuBLAS found in {dir}: running again with it on LD_LIBRARY_PATH");
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        let err = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env("LD_LIBRARY_PATH", path)
-            .env(MARK, "1")
-            .exec();
-        eprintln!("could not run again: {err}");
     }
 }
 
