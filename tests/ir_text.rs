@@ -1,5 +1,7 @@
-//! The text IR round-trips over every prebuilt kernel: at its default constexprs and at every
-//! configuration of every tuner (CPU and CUDA), the printed IR reads back as the same kernel.
+//! The text IR round-trips over every prebuilt kernel (at its default constexprs and at every
+//! configuration of every tuner, CPU and CUDA) and over the random programs of
+//! `bitmat_ir::random`, as built and after the shared passes: the printed IR reads back as the
+//! same kernel.
 
 use bitmat::ir::parse::check_round_trip;
 use bitmat::ir::Kernel;
@@ -50,4 +52,15 @@ fn every_tuner_configuration_round_trips() {
         n += every_config("w4a8_matmul", tuned::w4a8_tuner(backend).tuner());
     }
     assert!(n >= 20, "only {n} configurations");
+}
+
+#[test]
+fn random_programs_round_trip_as_built_and_optimized() {
+    for seed in 0..300 {
+        let k = bitmat::ir::random::program(seed);
+        assert_round_trips(&format!("random program {seed}"), &k);
+        let mut optimized = k.clone();
+        bitmat::ir::passes::optimize(&mut optimized);
+        assert_round_trips(&format!("random program {seed}, optimized"), &optimized);
+    }
 }

@@ -5,7 +5,7 @@
 
 use bitmat::ir::interp::{self, ArgValue};
 use bitmat::ir::{DType, HostData, Kernel, ParamKind, Scalar};
-use bitmat::{Backend, Buffer, Device, Element, KernelArg, KernelId, LaunchOptions};
+use bitmat::{Buffer, Device, Element, KernelArg, KernelId, LaunchOptions};
 use std::hash::{Hash, Hasher};
 
 /// A test's body: runs it on a device; `Err` says what differed.
@@ -46,7 +46,7 @@ pub fn i32_arg(v: i32) -> Arg {
 
 /// True on a CUDA device (where [`Tol::exact`] and the derived bounds differ).
 pub fn is_cuda(dev: &Device) -> bool {
-    dev.backend() == Backend::CUDA
+    dev.backend().is_gpu()
 }
 
 /// The buffers of a launch on the device under test and on the reference interpreter.
