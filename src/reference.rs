@@ -6,7 +6,6 @@
 //! row-major `[m, n]`. Integer accumulation is i32 with wrapping (two's complement)
 //! addition, as on the GPU; it cannot overflow for `k < 2^24`.
 
-
 use crate::formats::error::{check_len, checked_len};
 use crate::formats::{
     quantize_activations, rms_norm, unpack_ternary, FormatError, Int4Weights, QuantizedActivations,

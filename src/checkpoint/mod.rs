@@ -20,7 +20,6 @@
 //! [`import`] reads BitMat's packed ternary weights, Hugging Face transformers' BitNet
 //! packing and BitTensor's unsigned int4 words into bitmat's types.
 
-
 mod error;
 pub mod import;
 mod tensor;

@@ -5,7 +5,6 @@
 //! bit-for-bit; each function documents its f32 operations. Every function
 //! reports bad input as a [`FormatError`] instead of panicking.
 
-
 pub mod activation;
 pub mod error;
 pub mod int4;
