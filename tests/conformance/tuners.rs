@@ -10,7 +10,7 @@ use crate::dot::dot_bound;
 use crate::harness::{is_cuda, test, Test};
 use bitmat::formats::{pack_ternary, pack_uint4, quantize_activations, quantize_int4, Int4Group};
 use bitmat::kernels::{int4, ternary};
-use bitmat::{reference, tuned, Backend, Buffer, Device, Element};
+use bitmat::{reference, tuned, Backend, Buffer, Config, Device, Element, Specialization};
 use rand::Rng;
 
 const M: usize = 19;
@@ -80,6 +80,30 @@ fn on<T: Element>(
     Ok(got)
 }
 
+/// Runs every configuration of `configs` through [`on`] and hands each result, with the
+/// configuration named after `op`, to `check`.
+fn each_config<C: Specialization, T: Element>(
+    dev: &Device,
+    op: &str,
+    configs: &[Config<C>],
+    launch: impl Fn(&Config<C>, &Device, &Buffer<T>) -> Result<(), bitmat::Error>,
+    mut check: impl FnMut(&str, Vec<T>) -> Result<(), String>,
+) -> Result<(), String> {
+    for c in configs {
+        let what = format!("{op} {c}");
+        let got = on(dev, &what, |d, out| launch(c, d, out))?;
+        check(&what, got)?;
+    }
+    Ok(())
+}
+
+/// Within 1e-4 relative of `want` (at least 1e-4 absolute).
+fn within_1e4(what: &str, got: &[f32], want: &[f32]) -> Result<(), String> {
+    within(what, got, want, |i| {
+        1e-4 * f64::from(want[i].abs().max(1.0))
+    })
+}
+
 fn up<T: Element>(d: &Device, v: &[T]) -> Result<Buffer<T>, bitmat::Error> {
     Ok(d.upload(v)?)
 }
@@ -123,13 +147,23 @@ fn ternary_operands() -> (Vec<i8>, Vec<u8>, Vec<i32>) {
     (x, w, want)
 }
 
+/// Float operands in `[-1, 1)` for the int4 ops: `N * K` weights, `M * K` activations.
+fn float_operands() -> (Vec<f32>, Vec<f32>) {
+    let mut r = rng(8);
+    let wf: Vec<f32> = (0..N * K).map(|_| r.gen_range(-1.0..1.0)).collect();
+    let xf: Vec<f32> = (0..M * K).map(|_| r.gen_range(-1.0..1.0)).collect();
+    (wf, xf)
+}
+
 fn w2a8_matmul(dev: &Device, backend: Backend) -> Result<(), String> {
     let (x, w, want) = ternary_operands();
     let (m, n, k) = (M as i32, N as i32, K as i32);
-    for c in tuned::ternary_tuner(backend).tuner().configs() {
-        let cx = &c.constexprs;
-        let what = format!("w2a8_matmul {c}");
-        let got = on(dev, &what, |d, out| {
+    each_config(
+        dev,
+        "w2a8_matmul",
+        tuned::ternary_tuner(backend).tuner().configs(),
+        |c, d, out| {
+            let cx = &c.constexprs;
             ternary::w2a8_matmul::with(c.options).launch(
                 d,
                 grid(cx.block_m, cx.block_n),
@@ -143,19 +177,20 @@ fn w2a8_matmul(dev: &Device, backend: Backend) -> Result<(), String> {
                 cx.block_n,
                 cx.block_k,
             )
-        })?;
-        exact(&what, &got, &want)?;
-    }
-    Ok(())
+        },
+        |what, got| exact(what, &got, &want),
+    )
 }
 
 fn w2a8_gemv(dev: &Device, backend: Backend) -> Result<(), String> {
     let (x, w, want) = ternary_operands();
     let (m, n, k) = (M as i32, N as i32, K as i32);
-    for c in tuned::gemv_tuner(backend).tuner().configs() {
-        let cx = &c.constexprs;
-        let what = format!("w2a8_gemv {c}");
-        let got = on(dev, &what, |d, out| {
+    each_config(
+        dev,
+        "w2a8_gemv",
+        tuned::gemv_tuner(backend).tuner().configs(),
+        |c, d, out| {
+            let cx = &c.constexprs;
             let grid = ((N as u32).div_ceil(cx.block_n as u32), M as u32);
             ternary::w2a8_gemv::with(c.options).launch(
                 d,
@@ -169,10 +204,9 @@ fn w2a8_gemv(dev: &Device, backend: Backend) -> Result<(), String> {
                 cx.block_n,
                 cx.block_k,
             )
-        })?;
-        exact(&what, &got, &want)?;
-    }
-    Ok(())
+        },
+        |what, got| exact(what, &got, &want),
+    )
 }
 
 /// `acc * sx[row] * sw[col] + bias[col]`: the same bits from every configuration, within
@@ -185,10 +219,12 @@ fn w2a8_linear(dev: &Device, backend: Backend) -> Result<(), String> {
     let bias: Vec<f32> = (0..N).map(|i| i as f32 - 3.0).collect();
     for has_bias in [false, true] {
         let mut first: Option<Vec<f32>> = None;
-        for c in tuned::linear_tuner(backend, has_bias).tuner().configs() {
-            let cx = &c.constexprs;
-            let what = format!("w2a8_linear {c}");
-            let got = on(dev, &what, |d, out| {
+        each_config(
+            dev,
+            "w2a8_linear",
+            tuned::linear_tuner(backend, has_bias).tuner().configs(),
+            |c, d, out| {
+                let cx = &c.constexprs;
                 ternary::w2a8_linear::with(c.options).launch(
                     d,
                     grid(cx.block_m, cx.block_n),
@@ -207,23 +243,24 @@ fn w2a8_linear(dev: &Device, backend: Backend) -> Result<(), String> {
                     cx.block_n,
                     cx.block_k,
                 )
-            })?;
-            match &first {
-                None => {
-                    let want: Vec<f32> = (0..M * N)
-                        .map(|i| {
-                            acc[i] as f32 * sx[i / N] * sw[i % N]
-                                + if has_bias { bias[i % N] } else { 0.0 }
-                        })
-                        .collect();
-                    within(&what, &got, &want, |i| {
-                        1e-4 * f64::from(want[i].abs().max(1.0))
-                    })?;
-                    first = Some(got);
+            },
+            |what, got| {
+                match &first {
+                    None => {
+                        let want: Vec<f32> = (0..M * N)
+                            .map(|i| {
+                                acc[i] as f32 * sx[i / N] * sw[i % N]
+                                    + if has_bias { bias[i % N] } else { 0.0 }
+                            })
+                            .collect();
+                        within_1e4(what, &got, &want)?;
+                        first = Some(got);
+                    }
+                    Some(f) => exact(&format!("{what} against the first configuration"), &got, f)?,
                 }
-                Some(f) => exact(&format!("{what} against the first configuration"), &got, f)?,
-            }
-        }
+                Ok(())
+            },
+        )?;
     }
     Ok(())
 }
@@ -231,9 +268,7 @@ fn w2a8_linear(dev: &Device, backend: Backend) -> Result<(), String> {
 /// W4A16 with groups of 32: within 1e-5 relative of the reference (scales and the f32 sum
 /// of exact f16 x int4 products), plus on CUDA `dot::dot_bound` of each output's terms.
 fn w4a16(dev: &Device, backend: Backend) -> Result<(), String> {
-    let mut r = rng(8);
-    let wf: Vec<f32> = (0..N * K).map(|_| r.gen_range(-1.0..1.0)).collect();
-    let xf: Vec<f32> = (0..M * K).map(|_| r.gen_range(-1.0..1.0)).collect();
+    let (wf, xf) = float_operands();
     let (m, n, k) = (M as i32, N as i32, K as i32);
     let w = quantize_int4(&wf, N, K, Int4Group::Size(32)).map_err(|e| e.to_string())?;
     let xh: Vec<bitmat::f16> = xf.iter().map(|&v| bitmat::f16::from_f32(v)).collect();
@@ -247,10 +282,12 @@ fn w4a16(dev: &Device, backend: Backend) -> Result<(), String> {
         1e-5 * f64::from(want[i].abs().max(1.0))
             + if is_cuda(dev) { dot_bound(K, mag) } else { 0.0 }
     };
-    for c in tuned::w4a16_tuner(backend).tuner().configs() {
-        let cx = &c.constexprs;
-        let what = format!("w4a16 {c}");
-        let got = on(dev, &what, |d, out| {
+    each_config(
+        dev,
+        "w4a16",
+        tuned::w4a16_tuner(backend).tuner().configs(),
+        |c, d, out| {
+            let cx = &c.constexprs;
             int4::w4a16_matmul::with(c.options).launch(
                 d,
                 grid(cx.block_m, cx.block_n),
@@ -267,26 +304,25 @@ fn w4a16(dev: &Device, backend: Backend) -> Result<(), String> {
                 cx.block_n,
                 cx.block_k,
             )
-        })?;
-        within(&what, &got, &want, bound)?;
-    }
-    Ok(())
+        },
+        |what, got| within(what, &got, &want, bound),
+    )
 }
 
 /// W4A8 with one group per row (every block_k valid): an exact i32 sum times two scales,
 /// within 1e-4 relative of the reference.
 fn w4a8(dev: &Device, backend: Backend) -> Result<(), String> {
-    let mut r = rng(8);
-    let wf: Vec<f32> = (0..N * K).map(|_| r.gen_range(-1.0..1.0)).collect();
-    let xf: Vec<f32> = (0..M * K).map(|_| r.gen_range(-1.0..1.0)).collect();
+    let (wf, xf) = float_operands();
     let (m, n, k) = (M as i32, N as i32, K as i32);
     let w = quantize_int4(&wf, N, K, Int4Group::PerRow).map_err(|e| e.to_string())?;
     let x = quantize_activations(&xf, M, K).map_err(|e| e.to_string())?;
     let want = reference::int4_w4a8(&x, &w).map_err(|e| e.to_string())?;
-    for c in tuned::w4a8_tuner(backend).tuner().configs() {
-        let cx = &c.constexprs;
-        let what = format!("w4a8 {c}");
-        let got = on(dev, &what, |d, out| {
+    each_config(
+        dev,
+        "w4a8",
+        tuned::w4a8_tuner(backend).tuner().configs(),
+        |c, d, out| {
+            let cx = &c.constexprs;
             int4::w4a8_matmul::with(c.options).launch(
                 d,
                 grid(cx.block_m, cx.block_n),
@@ -304,12 +340,9 @@ fn w4a8(dev: &Device, backend: Backend) -> Result<(), String> {
                 cx.block_n,
                 cx.block_k,
             )
-        })?;
-        within(&what, &got, &want, |i| {
-            1e-4 * f64::from(want[i].abs().max(1.0))
-        })?;
-    }
-    Ok(())
+        },
+        |what, got| within_1e4(what, &got, &want),
+    )
 }
 
 /// W4A4 (BitTensor): exact, with and without bias.
@@ -331,10 +364,12 @@ fn w4a4(dev: &Device, backend: Backend) -> Result<(), String> {
                 dot + if has_bias { bias[col] } else { 0 }
             })
             .collect();
-        for c in tuned::w4a4_tuner(backend, has_bias).tuner().configs() {
-            let cx = &c.constexprs;
-            let what = format!("w4a4 {c}");
-            let got = on(dev, &what, |d, out| {
+        each_config(
+            dev,
+            "w4a4",
+            tuned::w4a4_tuner(backend, has_bias).tuner().configs(),
+            |c, d, out| {
+                let cx = &c.constexprs;
                 int4::w4a4_matmul::with(c.options).launch(
                     d,
                     grid(cx.block_m, cx.block_n),
@@ -351,9 +386,9 @@ fn w4a4(dev: &Device, backend: Backend) -> Result<(), String> {
                     cx.block_n,
                     cx.block_k,
                 )
-            })?;
-            exact(&what, &got, &want)?;
-        }
+            },
+            |what, got| exact(what, &got, &want),
+        )?;
     }
     Ok(())
 }
