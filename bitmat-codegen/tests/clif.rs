@@ -50,12 +50,12 @@ fn copy_kernel(transposed: bool) -> Kernel {
 
 #[test]
 fn common_casts_are_vectorized() {
-    let k = ew_kernel("cast_vec", DType::I32, DType::F32, 64, |b, x, _| {
+    let k = ew("cast_vec", DType::I32, DType::F32, 64, |b, x, _| {
         b.cast(x, DType::F32)
     });
     let ck = CpuKernel::compile(&k).unwrap();
     assert!(ck.clif().contains("fcvt_from_sint.f32x4"), "{}", ck.clif());
-    let k = ew_kernel("cast_vec", DType::F32, DType::I8, 64, |b, x, _| {
+    let k = ew("cast_vec", DType::F32, DType::I8, 64, |b, x, _| {
         b.cast(x, DType::I8)
     });
     let ck = CpuKernel::compile(&k).unwrap();
@@ -83,7 +83,7 @@ fn contiguous_accesses_are_vector_loads_and_gathers_are_not() {
 
 #[test]
 fn clif_is_available_and_errors_name_the_kernel() {
-    let k = ew_kernel("fmul", DType::F32, DType::F32, 16, |b, x, y| {
+    let k = ew("fmul", DType::F32, DType::F32, 16, |b, x, y| {
         b.binary(BinaryOp::Mul, x, y)
     });
     let ck = CpuKernel::compile(&k).unwrap();

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 
 /// A kernel that calls helpers (exp, log, fmod, f16 conversions): its code has relocations.
 fn helper_kernel() -> Kernel {
-    ew_kernel("helpers", DType::F32, DType::F16, 64, |b, x, y| {
+    ew("helpers", DType::F32, DType::F16, 64, |b, x, y| {
         let e = b.unary(UnaryOp::Exp, x);
         let l = b.unary(UnaryOp::Abs, y);
         let l = b.unary(UnaryOp::Log, l);
@@ -26,9 +26,9 @@ fn helper_kernel() -> Kernel {
 fn args(seed: u64) -> Vec<Arg> {
     let mut rng = StdRng::seed_from_u64(seed);
     vec![
-        Arg::Buf(random_small(DType::F32, 64, &mut rng)),
-        Arg::Buf(random_small(DType::F32, 64, &mut rng)),
-        Arg::Buf(random_small(DType::F16, 64, &mut rng)),
+        Arg::Buf(small(DType::F32, 64, &mut rng)),
+        Arg::Buf(small(DType::F32, 64, &mut rng)),
+        Arg::Buf(small(DType::F16, 64, &mut rng)),
         i32_arg(61),
     ]
 }
@@ -68,7 +68,7 @@ fn serialized_object_loads_and_runs_bit_identically() {
     let direct = CpuKernel::compile(&k).unwrap();
     for seed in 0..4 {
         let a = args(seed);
-        let want = run_interp(&k, [1, 1, 1], &a);
+        let want = run_reference(&k, [1, 1, 1], &a).unwrap_or_else(|e| panic!("{e}"));
         let got_loaded = run_compiled(&loaded, [1, 1, 1], &a);
         let got_direct = run_compiled(&direct, [1, 1, 1], &a);
         assert_same_with("loaded vs interpreter", &want[2], &got_loaded[2], true);

@@ -1,7 +1,9 @@
 //! Seeded random inputs: raw bit patterns (NaN, infinities, MIN/MAX, subnormals and every
 //! other encoding) mixed with small "nice" values, or small finite values only.
 
-use bitmat::ir::{DType, HostData, Scalar};
+// `bitmat_ir` rather than `bitmat::ir` (the same crate): bitmat-codegen's tests include
+// this file too.
+use bitmat_ir::{DType, HostData, Scalar};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

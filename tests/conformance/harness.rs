@@ -3,7 +3,7 @@
 //! [`Outcome::check`] compares every buffer afterwards under a [`Tol`]erance; a failure names
 //! the test's case (dtype, shape), the buffer and the first mismatching element.
 
-use bitmat::ir::interp::{self, ArgValue};
+pub use crate::reference::{i32_arg, run_reference, Arg};
 use bitmat::ir::{DType, HostData, Kernel, ParamKind, Scalar};
 use bitmat::{Buffer, Device, Element, KernelArg, KernelId, LaunchOptions};
 use std::hash::{Hash, Hasher};
@@ -28,20 +28,6 @@ pub fn test(
         name: name.into(),
         run: Box::new(run),
     }
-}
-
-/// A launch argument.
-#[derive(Clone, Debug)]
-pub enum Arg {
-    /// A buffer (pointer parameter), uploaded before the launch.
-    Buf(HostData),
-    /// A scalar parameter.
-    Scalar(Scalar),
-}
-
-/// An `i32` scalar argument.
-pub fn i32_arg(v: i32) -> Arg {
-    Arg::Scalar(Scalar::from_i64(DType::I32, i64::from(v)))
 }
 
 /// True on a CUDA device (where [`Tol::exact`] and the derived bounds differ).
@@ -171,29 +157,6 @@ pub fn compare(what: &str, got: &HostData, want: &HostData, tol: &Tol) -> Result
         }
     }
     Ok(())
-}
-
-/// Runs `kernel` on the reference interpreter; returns the buffers afterwards.
-pub fn run_reference(
-    kernel: &Kernel,
-    grid: [u32; 3],
-    args: &[Arg],
-) -> Result<Vec<HostData>, String> {
-    let mut bufs: Vec<HostData> = Vec::new();
-    let mut values = Vec::new();
-    for a in args {
-        match a {
-            Arg::Buf(d) => {
-                values.push(ArgValue::Buffer(bufs.len()));
-                bufs.push(d.clone());
-            }
-            Arg::Scalar(s) => values.push(ArgValue::Scalar(*s)),
-        }
-    }
-    let mut refs: Vec<&mut HostData> = bufs.iter_mut().collect();
-    interp::run(kernel, grid, &values, &mut refs)
-        .map_err(|e| format!("reference interpreter: {e}"))?;
-    Ok(bufs)
 }
 
 /// A buffer on a device, of any element type.

@@ -1,8 +1,10 @@
 //! Kernels of the suite that `ir_kernels` (shared with the PTX tests) does not have: one-op
 //! elementwise kernels, 2-D tile loads and stores, masked windows, tiled matmuls.
 
-use crate::ir_kernels::{ptrs, splat};
-use bitmat::ir::{BinaryOp, CmpPred, DType, Kernel, KernelBuilder, ParamKind, Scalar, ValueId};
+// `super::` and `bitmat_ir` rather than `crate::` and `bitmat::ir`: bitmat-codegen's tests
+// include this file (next to `ir_kernels`) too.
+use super::ir_kernels::{ptrs, splat};
+use bitmat_ir::{BinaryOp, CmpPred, DType, Kernel, KernelBuilder, ParamKind, Scalar, ValueId};
 
 /// A 1-D elementwise kernel over `n` lanes, masked by `lane < len`: `out[i] = f(x[i], y[i])`,
 /// `x`, `y` of `dtype`, `out` of `out_dtype` (parameters `x, y, out, len`).

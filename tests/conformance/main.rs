@@ -23,6 +23,7 @@ mod ops;
 mod prebuilt;
 mod random_programs;
 mod reduce;
+mod reference;
 mod tuners;
 
 use bitmat::Device;

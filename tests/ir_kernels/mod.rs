@@ -4,7 +4,9 @@
 
 #![allow(dead_code)]
 
-use bitmat::ir::{
+// `bitmat_ir` rather than the facade's `bitmat::ir` (the same crate): bitmat-codegen's tests
+// include this file too.
+use bitmat_ir::{
     BinaryOp, CmpPred, DType, Kernel, KernelBuilder, ParamKind, ReduceOp, Scalar, UnaryOp, ValueId,
 };
 

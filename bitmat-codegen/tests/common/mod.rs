@@ -1,43 +1,26 @@
 //! Shared helpers of the CPU backend's own tests (object loading, CLIF checks): build kernels,
 //! run them on the interpreter and on the JIT with the same inputs, compare. Results on every
-//! backend are the conformance suite's (`tests/conformance`).
+//! backend are the conformance suite's (`tests/conformance`), whose kernel builders and input
+//! generators these tests share.
 
 #![allow(dead_code)]
 
+#[path = "../../../tests/conformance/data.rs"]
+mod data;
+#[path = "../../../tests/ir_kernels/mod.rs"]
+mod ir_kernels;
+#[path = "../../../tests/conformance/kernels.rs"]
+mod kernels;
+#[path = "../../../tests/conformance/reference.rs"]
+mod reference;
+
+pub use data::small;
+pub use ir_kernels::splat;
+pub use kernels::{ew, offsets_2d};
+pub use reference::{i32_arg, run_reference, Arg};
+
 use bitmat_codegen::CpuKernel;
-use bitmat_ir::interp::{run, ArgValue};
-use bitmat_ir::{
-    BinaryOp, CmpPred, DType, HostData, Kernel, KernelBuilder, ParamKind, Scalar, ValueId,
-};
-use rand::rngs::StdRng;
-use rand::Rng;
-
-/// A launch argument.
-#[derive(Clone, Debug)]
-pub enum Arg {
-    /// A buffer (pointer parameter).
-    Buf(HostData),
-    /// A scalar parameter.
-    Scalar(Scalar),
-}
-
-/// Runs `k` on the interpreter; returns the buffers afterwards (in argument order).
-pub fn run_interp(k: &Kernel, grid: [u32; 3], args: &[Arg]) -> Vec<HostData> {
-    let mut bufs: Vec<HostData> = Vec::new();
-    let mut avs = Vec::new();
-    for a in args {
-        match a {
-            Arg::Buf(d) => {
-                avs.push(ArgValue::Buffer(bufs.len()));
-                bufs.push(d.clone());
-            }
-            Arg::Scalar(s) => avs.push(ArgValue::Scalar(*s)),
-        }
-    }
-    let mut refs: Vec<&mut HostData> = bufs.iter_mut().collect();
-    run(k, grid, &avs, &mut refs).unwrap_or_else(|e| panic!("interpreter: {e}"));
-    bufs
-}
+use bitmat_ir::{HostData, Scalar};
 
 /// Runs an already compiled kernel.
 pub fn run_compiled(ck: &CpuKernel, grid: [u32; 3], args: &[Arg]) -> Vec<HostData> {
@@ -87,77 +70,4 @@ pub fn assert_same_with(what: &str, interp: &HostData, jit: &HostData, any_nan: 
             "{what}: element {i}: interpreter {a:?}, jit {b:?}"
         );
     }
-}
-
-/// Random finite floats in `[-4, 4)` (or small ints) of `dtype`.
-pub fn random_small(dtype: DType, n: usize, rng: &mut StdRng) -> HostData {
-    let mut d = HostData::zeros(dtype, n);
-    for i in 0..n {
-        let s = if dtype.is_float() {
-            Scalar::from_f64(dtype, rng.gen_range(-4.0..4.0))
-        } else if dtype == DType::Bool {
-            Scalar::from_bool(rng.gen())
-        } else {
-            Scalar::from_i64(dtype, rng.gen_range(-100..100))
-        };
-        d.set(i, s);
-    }
-    d
-}
-
-/// An `i32` scalar argument.
-pub fn i32_arg(v: i32) -> Arg {
-    Arg::Scalar(Scalar::from_i64(DType::I32, i64::from(v)))
-}
-
-/// Broadcasts the scalar `v` to `shape`.
-pub fn splat(b: &mut KernelBuilder, v: ValueId, shape: &[u32]) -> ValueId {
-    let mut t = v;
-    for _ in shape {
-        t = b.expand_dims(t, 0);
-    }
-    b.broadcast(t, shape.to_vec())
-}
-
-/// Offsets `r * stride + c` of a `[rows, cols]` tile, as `i32`.
-pub fn offsets_2d(b: &mut KernelBuilder, rows: u32, cols: u32, stride: ValueId) -> ValueId {
-    let r = b.arange(rows);
-    let c = b.arange(cols);
-    let r2 = b.expand_dims(r, 1);
-    let r2 = b.broadcast(r2, vec![rows, cols]);
-    let c2 = b.expand_dims(c, 0);
-    let c2 = b.broadcast(c2, vec![rows, cols]);
-    let s = splat(b, stride, &[rows, cols]);
-    let rs = b.binary(BinaryOp::Mul, r2, s);
-    b.binary(BinaryOp::Add, rs, c2)
-}
-
-/// A 1-D elementwise kernel over `n` lanes, masked by `lane < len`:
-/// `out[i] = f(x[i], y[i])`, `x`, `y` of `dtype`, `out` of `out_dtype`.
-pub fn ew_kernel(
-    name: &str,
-    dtype: DType,
-    out_dtype: DType,
-    n: u32,
-    f: impl FnOnce(&mut KernelBuilder, ValueId, ValueId) -> ValueId,
-) -> Kernel {
-    let mut b = KernelBuilder::new(name);
-    let x = b.param("x", ParamKind::Ptr(dtype));
-    let y = b.param("y", ParamKind::Ptr(dtype));
-    let out = b.param("out", ParamKind::Ptr(out_dtype));
-    let len = b.param("len", ParamKind::Scalar(DType::I32));
-    let offs = b.arange(n);
-    let lens = splat(&mut b, len, &[n]);
-    let mask = b.cmp(CmpPred::Lt, offs, lens);
-    let xs = splat(&mut b, x, &[n]);
-    let px = b.add_ptr(xs, offs);
-    let ys = splat(&mut b, y, &[n]);
-    let py = b.add_ptr(ys, offs);
-    let xv = b.load(px, Some(mask), None);
-    let yv = b.load(py, Some(mask), None);
-    let r = f(&mut b, xv, yv);
-    let os = splat(&mut b, out, &[n]);
-    let po = b.add_ptr(os, offs);
-    b.store(po, r, Some(mask));
-    b.finish().unwrap()
 }
