@@ -8,11 +8,12 @@
 //! only while `|a / b| < 2^24` ([`binary_tol`]); every other op is exact.
 
 use crate::data::{self, rng};
-use crate::harness::{i32_arg, is_cuda, run, test, Arg, Test, Tol};
+use crate::harness::{i32_arg, is_cuda, run, test, Arg, Outcome, Test, Tol};
 use crate::ir_kernels::{self, binary_ops, cmp_preds, unary_ops};
 use crate::kernels::ew;
-use bitmat::ir::{BinaryOp, CmpPred, DType, HostData, Scalar, UnaryOp};
+use bitmat::ir::{BinaryOp, CmpPred, DType, HostData, Kernel, Scalar, UnaryOp};
 use bitmat::Device;
+use rand::rngs::StdRng;
 use rand::Rng;
 
 /// The tests of this module.
@@ -83,6 +84,21 @@ fn sizes(seed: u64) -> Vec<(u32, i32)> {
 /// Three buffers of random bits and the length: the arguments of a [`ew`] kernel.
 fn ew_args(x: HostData, y: HostData, out: HostData, len: i32) -> [Arg; 4] {
     [Arg::Buf(x), Arg::Buf(y), Arg::Buf(out), i32_arg(len)]
+}
+
+/// [`ew_args`] of three buffers of `n` random bits of `d`, drawn from `r` in that order.
+fn random_ew_args(d: DType, n: usize, len: i32, r: &mut StdRng) -> [Arg; 4] {
+    ew_args(
+        data::bits(d, n, r),
+        data::bits(d, n, r),
+        data::bits(d, n, r),
+        len,
+    )
+}
+
+/// Runs an [`ew`] kernel as one program (of 4 warps on a GPU) against the reference.
+fn run_ew(dev: &Device, what: &str, k: &Kernel, args: &[Arg]) -> Result<Outcome, String> {
+    run(dev, what, k, [1, 1, 1], 4, args)
 }
 
 /// The smallest positive normal value of a float dtype: below it results are subnormal and
@@ -193,14 +209,7 @@ fn check_unary(
         data::bits(d, n as usize, &mut r),
         len,
     );
-    let out = run(
-        dev,
-        &format!("{op:?} on {d}[{n}], {len} valid"),
-        &k,
-        [1, 1, 1],
-        4,
-        &args,
-    )?;
+    let out = run_ew(dev, &format!("{op:?} on {d}[{n}], {len} valid"), &k, &args)?;
     out.check(0, &Tol::Bits)?;
     out.check(2, &unary_tol(dev, op, d, &x, &out.want[2]))
 }
@@ -232,14 +241,7 @@ fn check_binary(
     }
     let tol = binary_tol(dev, op, d, &x, &y);
     let args = ew_args(x, y, data::bits(d, n as usize, &mut r), len);
-    let out = run(
-        dev,
-        &format!("{op:?} on {d}[{n}], {len} valid"),
-        &k,
-        [1, 1, 1],
-        4,
-        &args,
-    )?;
+    let out = run_ew(dev, &format!("{op:?} on {d}[{n}], {len} valid"), &k, &args)?;
     out.check(2, &tol)
 }
 
@@ -260,12 +262,10 @@ fn check_cmp(
         y.set(i, x.get(i).unwrap());
     }
     let args = ew_args(x, y, data::bits(DType::Bool, n as usize, &mut r), len);
-    run(
+    run_ew(
         dev,
         &format!("{pred:?} on {d}[{n}], {len} valid"),
         &k,
-        [1, 1, 1],
-        4,
         &args,
     )?
     .check_all(&Tol::exact(dev))
@@ -282,21 +282,8 @@ fn check_select(dev: &Device, d: DType) -> Result<(), String> {
         b.select(c, x, y)
     });
     let mut r = rng(13);
-    let args = ew_args(
-        data::bits(d, 64, &mut r),
-        data::bits(d, 64, &mut r),
-        data::bits(d, 64, &mut r),
-        57,
-    );
-    run(
-        dev,
-        &format!("select on {d}[64], 57 valid"),
-        &k,
-        [1, 1, 1],
-        4,
-        &args,
-    )?
-    .check_all(&Tol::exact(dev))
+    let args = random_ew_args(d, 64, 57, &mut r);
+    run_ew(dev, &format!("select on {d}[64], 57 valid"), &k, &args)?.check_all(&Tol::exact(dev))
 }
 
 /// `ir_kernels::elementwise`: every op on `d` in one kernel, 4 programs of 256 lanes over
@@ -350,21 +337,9 @@ fn shifts_by_constants(dev: &Device, d: DType) -> Result<(), String> {
                 let c = b.broadcast(c, vec![64]);
                 b.binary(op, x, c)
             });
-            let args = ew_args(
-                data::bits(d, 64, &mut r),
-                data::bits(d, 64, &mut r),
-                data::bits(d, 64, &mut r),
-                64,
-            );
-            run(
-                dev,
-                &format!("{op:?} {d}[64] by {amount}"),
-                &k,
-                [1, 1, 1],
-                4,
-                &args,
-            )?
-            .check_all(&Tol::exact(dev))?;
+            let args = random_ew_args(d, 64, 64, &mut r);
+            run_ew(dev, &format!("{op:?} {d}[64] by {amount}"), &k, &args)?
+                .check_all(&Tol::exact(dev))?;
         }
     }
     Ok(())
@@ -378,20 +353,13 @@ fn wrapping_arithmetic(dev: &Device) -> Result<(), String> {
     let k = ew("mul", DType::I8, DType::I8, 64, |b, x, y| {
         b.binary(BinaryOp::Mul, x, y)
     });
-    let args = ew_args(
-        HostData::I8(x.clone()),
-        HostData::I8(y.clone()),
-        HostData::zeros(DType::I8, 64),
-        64,
-    );
-    let got = run(dev, "i8 mul[64]", &k, [1, 1, 1], 4, &args)?
-        .got
-        .remove(2);
     let want: Vec<i8> = x.iter().zip(&y).map(|(a, b)| a.wrapping_mul(*b)).collect();
-    crate::harness::compare(
-        "i8 mul[64] against Rust",
-        &got,
-        &HostData::I8(want),
+    against_rust(
+        dev,
+        "i8 mul[64]",
+        &k,
+        [HostData::I8(x), HostData::I8(y)],
+        HostData::I8(want),
         &Tol::Bits,
     )?;
 
@@ -401,22 +369,31 @@ fn wrapping_arithmetic(dev: &Device) -> Result<(), String> {
         let s = b.binary(BinaryOp::Sub, x, y);
         b.unary(UnaryOp::Sqrt, s)
     });
-    let args = ew_args(
-        HostData::F32(xf.clone()),
-        HostData::F32(yf.clone()),
-        HostData::zeros(DType::F32, 64),
-        64,
-    );
-    let got = run(dev, "f32 sqrt(x - y)[64]", &k, [1, 1, 1], 4, &args)?
-        .got
-        .remove(2);
     let want: Vec<f32> = xf.iter().zip(&yf).map(|(a, b)| (a - b).sqrt()).collect();
-    crate::harness::compare(
-        "f32 sqrt(x - y)[64] against Rust",
-        &got,
-        &HostData::F32(want),
+    against_rust(
+        dev,
+        "f32 sqrt(x - y)[64]",
+        &k,
+        [HostData::F32(xf), HostData::F32(yf)],
+        HostData::F32(want),
         &Tol::AnyNan,
     )
+}
+
+/// Runs the [`ew`] kernel `k` on every lane of `x` and `y` and compares its output with
+/// plain Rust's `want` under `tol`.
+fn against_rust(
+    dev: &Device,
+    what: &str,
+    k: &Kernel,
+    [x, y]: [HostData; 2],
+    want: HostData,
+    tol: &Tol,
+) -> Result<(), String> {
+    let n = x.len();
+    let args = ew_args(x, y, HostData::zeros(want.dtype(), n), n as i32);
+    let got = run_ew(dev, what, k, &args)?.got.remove(2);
+    crate::harness::compare(&format!("{what} against Rust"), &got, &want, tol)
 }
 
 /// Every f16/bf16 bit pattern `x` against random `y`: `x * y` and `x + y` equal `half`'s
