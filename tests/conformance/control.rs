@@ -11,7 +11,7 @@ use bitmat::ir::dsl::{
     arange, compare as dsl_compare, load_masked, param, program_id, store_masked, trace, zeros,
     ForLoop,
 };
-use bitmat::ir::{BinaryOp, CmpPred, DType, HostData, KernelBuilder, ParamKind, Scalar};
+use bitmat::ir::{BinaryOp, CmpPred, DType, HostData, Kernel, KernelBuilder, ParamKind, Scalar};
 use bitmat::Device;
 
 /// The tests of this module.
@@ -161,18 +161,13 @@ fn softmax(dev: &Device) -> Result<(), String> {
     for n in [64usize, 37, 1] {
         let rows = 5usize;
         let mut r = rng(n as u64);
-        let args = [
-            Arg::Buf(data::small(DType::F32, rows * n, &mut r)),
-            Arg::Buf(HostData::zeros(DType::F32, rows * n)),
-            i32_arg(n as i32),
-        ];
-        let out = run(
+        let out = run_rows(
             dev,
             &format!("softmax f32[{rows}, {n}]"),
             &k,
-            [rows as u32, 1, 1],
-            4,
-            &args,
+            data::small(DType::F32, rows * n, &mut r),
+            rows * n,
+            [rows, n],
         )?;
         let tol = if is_cuda(dev) {
             let exp = 8.0 * 2f64.powi(-23) + 3.0 * 2f64.powi(-22);
@@ -190,6 +185,24 @@ fn softmax(dev: &Device) -> Result<(), String> {
         out.check(1, &tol)?;
     }
     Ok(())
+}
+
+/// Runs a traced row kernel (parameters `x, y, n`) on `x` of `[rows, n]` elements and a zeroed
+/// f32 `y` of `y_len`, one program (of 4 warps on a GPU) per row.
+fn run_rows(
+    dev: &Device,
+    what: &str,
+    k: &Kernel,
+    x: HostData,
+    y_len: usize,
+    [rows, n]: [usize; 2],
+) -> Result<Outcome, String> {
+    let args = [
+        Arg::Buf(x),
+        Arg::Buf(HostData::zeros(DType::F32, y_len)),
+        i32_arg(n as i32),
+    ];
+    run(dev, what, k, [rows as u32, 1, 1], 4, &args)
 }
 
 /// `y[row] = sum over chunks of 16 columns of x[row, c] * 2` in a runtime loop (45 columns:
@@ -216,18 +229,13 @@ fn row_sums(dev: &Device, d: DType) -> Result<(), String> {
     let (rows, n) = (3usize, 45usize);
     let mut r = rng(3);
     let x = data::small(d, rows * n, &mut r);
-    let args = [
-        Arg::Buf(x.clone()),
-        Arg::Buf(HostData::zeros(DType::F32, rows)),
-        i32_arg(n as i32),
-    ];
-    let out = run(
+    let out = run_rows(
         dev,
         &format!("row sums of {d}[{rows}, {n}]"),
         &k,
-        [rows as u32, 1, 1],
-        4,
-        &args,
+        x.clone(),
+        rows,
+        [rows, n],
     )?;
     let tol = if is_cuda(dev) && d.is_float() {
         let mag = data::magnitudes(&x);

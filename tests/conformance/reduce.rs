@@ -7,10 +7,10 @@
 //! adds in index order, so they agree within [`sum_bound`].
 
 use crate::data::{self, rng};
-use crate::harness::{compare, i32_arg, is_cuda, run, test, Arg, Test, Tol};
+use crate::harness::{compare, i32_arg, is_cuda, run, test, Arg, Outcome, Test, Tol};
 use crate::ir_kernels::{self, reduce_ops, REDUCE_SHAPES};
 use crate::kernels::{load_2d, store_1d};
-use bitmat::ir::{DType, HostData, KernelBuilder, ParamKind, ReduceOp, Scalar};
+use bitmat::ir::{DType, HostData, Kernel, KernelBuilder, ParamKind, ReduceOp, Scalar};
 use bitmat::Device;
 
 /// The tests of this module.
@@ -114,6 +114,38 @@ fn check_axes(
     Ok(())
 }
 
+/// Runs the reduction kernel `k` on `[x, out]` as one program of `num_warps` warps and checks
+/// the reductions of `x` (of `shape`) that it leaves in `out` with [`check_axes`].
+fn run_reduce(
+    dev: &Device,
+    what: &str,
+    op: ReduceOp,
+    k: &Kernel,
+    [x, out]: [HostData; 2],
+    num_warps: u32,
+    shape: &[u32],
+) -> Result<Outcome, String> {
+    let mag = data::magnitudes(&x);
+    let outcome = run(
+        dev,
+        what,
+        k,
+        [1, 1, 1],
+        num_warps,
+        &[Arg::Buf(x), Arg::Buf(out)],
+    )?;
+    check_axes(
+        dev,
+        what,
+        op,
+        &outcome.got[1],
+        &outcome.want[1],
+        &mag,
+        shape,
+    )?;
+    Ok(outcome)
+}
+
 /// `[rows, cols]` tiles reduced along both axes by every op: small values, then (floats)
 /// random bit patterns with NaNs and infinities.
 fn both_axes(dev: &Device, d: DType) -> Result<(), String> {
@@ -139,20 +171,8 @@ fn both_axes(dev: &Device, d: DType) -> Result<(), String> {
             };
             for x in inputs {
                 let what = format!("{op:?} of {d}[{rows}, {cols}]");
-                let args = [
-                    Arg::Buf(x.clone()),
-                    Arg::Buf(HostData::zeros(d, (rows + cols) as usize)),
-                ];
-                let out = run(dev, &what, &k, [1, 1, 1], 4, &args)?;
-                check_axes(
-                    dev,
-                    &what,
-                    op,
-                    &out.got[1],
-                    &out.want[1],
-                    &data::magnitudes(&x),
-                    &[rows, cols],
-                )?;
+                let out = HostData::zeros(d, (rows + cols) as usize);
+                run_reduce(dev, &what, op, &k, [x, out], 4, &[rows, cols])?;
             }
         }
     }
@@ -182,21 +202,9 @@ fn tile_shapes(dev: &Device, d: DType) -> Result<(), String> {
             };
             for &num_warps in warps {
                 let what = format!("{op:?} of {d}{shape:?} in programs of {num_warps} warps");
-                let args = [
-                    Arg::Buf(x.clone()),
-                    Arg::Buf(data::small(d, results, &mut r)),
-                ];
-                let out = run(dev, &what, &k, [1, 1, 1], num_warps, &args)?;
-                out.check(0, &Tol::Bits)?;
-                check_axes(
-                    dev,
-                    &what,
-                    op,
-                    &out.got[1],
-                    &out.want[1],
-                    &data::magnitudes(&x),
-                    shape,
-                )?;
+                let out = data::small(d, results, &mut r);
+                run_reduce(dev, &what, op, &k, [x.clone(), out], num_warps, shape)?
+                    .check(0, &Tol::Bits)?;
             }
         }
     }
