@@ -4,7 +4,7 @@
 //! the test's case (dtype, shape), the buffer and the first mismatching element.
 
 pub use crate::reference::{i32_arg, run_reference, Arg};
-use bitmat::ir::{DType, HostData, Kernel, ParamKind, Scalar};
+use bitmat::ir::{HostData, Kernel, ParamKind};
 use bitmat::{Buffer, Device, Element, KernelArg, KernelId, LaunchOptions};
 use std::hash::{Hash, Hasher};
 
