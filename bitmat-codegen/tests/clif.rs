@@ -7,7 +7,8 @@ mod common;
 
 use bitmat_codegen::CpuKernel;
 use bitmat_ir::{BinaryOp, CmpPred, DType, Kernel, KernelBuilder, ParamKind, Scalar};
-use common::*;
+use common::ir_kernels::splat;
+use common::kernels::{ew, offsets_2d};
 
 /// Loads a `[16, 64]` f32 tile of a matrix with row stride `ld` (contiguous rows, or
 /// `transposed`: gathered), masked to `r < m`, and stores it densely.

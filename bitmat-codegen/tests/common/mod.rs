@@ -1,26 +1,22 @@
 //! Shared helpers of the CPU backend's own tests (object loading, CLIF checks): build kernels,
 //! run them on the interpreter and on the JIT with the same inputs, compare. Results on every
-//! backend are the conformance suite's (`tests/conformance`), whose kernel builders and input
-//! generators these tests share.
+//! backend are the conformance suite's (`tests/conformance`); its kernel builders, inputs and
+//! reference run serve here too (the `#[path]` modules below, each test using what it needs).
 
 #![allow(dead_code)]
 
 #[path = "../../../tests/conformance/data.rs"]
-mod data;
+pub mod data;
 #[path = "../../../tests/ir_kernels/mod.rs"]
-mod ir_kernels;
+pub mod ir_kernels;
 #[path = "../../../tests/conformance/kernels.rs"]
-mod kernels;
+pub mod kernels;
 #[path = "../../../tests/conformance/reference.rs"]
-mod reference;
-
-pub use data::small;
-pub use ir_kernels::splat;
-pub use kernels::{ew, offsets_2d};
-pub use reference::{i32_arg, run_reference, Arg};
+pub mod reference;
 
 use bitmat_codegen::CpuKernel;
 use bitmat_ir::{HostData, Scalar};
+use reference::Arg;
 
 /// Runs an already compiled kernel.
 pub fn run_compiled(ck: &CpuKernel, grid: [u32; 3], args: &[Arg]) -> Vec<HostData> {
