@@ -132,64 +132,30 @@ unsafe extern "C" fn atomic_add_float(addr: *mut u8, value: u64, dtype: u32) -> 
     }
 }
 
+/// One row of [`helpers()`]: `helper!("symbol", function, [params] -> [results])`.
+macro_rules! helper {
+    ($name:literal, $f:expr, [$($p:ident),*] -> [$($r:ident),*]) => {
+        Helper {
+            name: $name,
+            addr: $f as *const u8,
+            params: &[$(AbiType::$p),*],
+            results: &[$(AbiType::$r),*],
+        }
+    };
+}
+
 /// Every helper, indexed by [`HelperId`].
 pub fn helpers() -> [Helper; COUNT] {
-    use AbiType::{F32, I32, I64};
     [
-        Helper {
-            name: "bitmat_rt_f16_to_f32",
-            addr: f16_to_f32 as *const u8,
-            params: &[I32],
-            results: &[F32],
-        },
-        Helper {
-            name: "bitmat_rt_f32_to_f16",
-            addr: f32_to_f16 as *const u8,
-            params: &[F32],
-            results: &[I32],
-        },
-        Helper {
-            name: "bitmat_rt_bf16_to_f32",
-            addr: bf16_to_f32 as *const u8,
-            params: &[I32],
-            results: &[F32],
-        },
-        Helper {
-            name: "bitmat_rt_f32_to_bf16",
-            addr: f32_to_bf16 as *const u8,
-            params: &[F32],
-            results: &[I32],
-        },
-        Helper {
-            name: "bitmat_rt_cast",
-            addr: cast as *const u8,
-            params: &[I64, I32, I32],
-            results: &[I64],
-        },
-        Helper {
-            name: "bitmat_rt_expf",
-            addr: exp as *const u8,
-            params: &[F32],
-            results: &[F32],
-        },
-        Helper {
-            name: "bitmat_rt_logf",
-            addr: log as *const u8,
-            params: &[F32],
-            results: &[F32],
-        },
-        Helper {
-            name: "bitmat_rt_fmodf",
-            addr: fmod as *const u8,
-            params: &[F32, F32],
-            results: &[F32],
-        },
-        Helper {
-            name: "bitmat_rt_atomic_add_float",
-            addr: atomic_add_float as *const u8,
-            params: &[I64, I64, I32],
-            results: &[I64],
-        },
+        helper!("bitmat_rt_f16_to_f32", f16_to_f32, [I32] -> [F32]),
+        helper!("bitmat_rt_f32_to_f16", f32_to_f16, [F32] -> [I32]),
+        helper!("bitmat_rt_bf16_to_f32", bf16_to_f32, [I32] -> [F32]),
+        helper!("bitmat_rt_f32_to_bf16", f32_to_bf16, [F32] -> [I32]),
+        helper!("bitmat_rt_cast", cast, [I64, I32, I32] -> [I64]),
+        helper!("bitmat_rt_expf", exp, [F32] -> [F32]),
+        helper!("bitmat_rt_logf", log, [F32] -> [F32]),
+        helper!("bitmat_rt_fmodf", fmod, [F32, F32] -> [F32]),
+        helper!("bitmat_rt_atomic_add_float", atomic_add_float, [I64, I64, I32] -> [I64]),
     ]
 }
 
