@@ -98,51 +98,38 @@ pub enum FloatLibCall {
     FmaF64,
 }
 
+/// The address of an `extern "C"` function on `$t` that calls `$t`'s `$method`: on one
+/// argument (`x.method()`) or on three (`a.method(b, c)`).
+macro_rules! libcall {
+    ($t:ty, $method:ident()) => {{
+        extern "C" fn f(x: $t) -> $t {
+            x.$method()
+        }
+        f as *const () as usize
+    }};
+    ($t:ty, $method:ident(b, c)) => {{
+        extern "C" fn f(a: $t, b: $t, c: $t) -> $t {
+            a.$method(b, c)
+        }
+        f as *const () as usize
+    }};
+}
+
 impl FloatLibCall {
     /// The address of the Rust function that implements the libcall.
     fn address(self) -> usize {
-        extern "C" fn ceil_f32(x: f32) -> f32 {
-            x.ceil()
-        }
-        extern "C" fn ceil_f64(x: f64) -> f64 {
-            x.ceil()
-        }
-        extern "C" fn floor_f32(x: f32) -> f32 {
-            x.floor()
-        }
-        extern "C" fn floor_f64(x: f64) -> f64 {
-            x.floor()
-        }
-        extern "C" fn trunc_f32(x: f32) -> f32 {
-            x.trunc()
-        }
-        extern "C" fn trunc_f64(x: f64) -> f64 {
-            x.trunc()
-        }
-        extern "C" fn nearest_f32(x: f32) -> f32 {
-            x.round_ties_even()
-        }
-        extern "C" fn nearest_f64(x: f64) -> f64 {
-            x.round_ties_even()
-        }
-        extern "C" fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
-            a.mul_add(b, c)
-        }
-        extern "C" fn fma_f64(a: f64, b: f64, c: f64) -> f64 {
-            a.mul_add(b, c)
-        }
         use FloatLibCall as F;
         match self {
-            F::CeilF32 => ceil_f32 as *const () as usize,
-            F::CeilF64 => ceil_f64 as *const () as usize,
-            F::FloorF32 => floor_f32 as *const () as usize,
-            F::FloorF64 => floor_f64 as *const () as usize,
-            F::TruncF32 => trunc_f32 as *const () as usize,
-            F::TruncF64 => trunc_f64 as *const () as usize,
-            F::NearestF32 => nearest_f32 as *const () as usize,
-            F::NearestF64 => nearest_f64 as *const () as usize,
-            F::FmaF32 => fma_f32 as *const () as usize,
-            F::FmaF64 => fma_f64 as *const () as usize,
+            F::CeilF32 => libcall!(f32, ceil()),
+            F::CeilF64 => libcall!(f64, ceil()),
+            F::FloorF32 => libcall!(f32, floor()),
+            F::FloorF64 => libcall!(f64, floor()),
+            F::TruncF32 => libcall!(f32, trunc()),
+            F::TruncF64 => libcall!(f64, trunc()),
+            F::NearestF32 => libcall!(f32, round_ties_even()),
+            F::NearestF64 => libcall!(f64, round_ties_even()),
+            F::FmaF32 => libcall!(f32, mul_add(b, c)),
+            F::FmaF64 => libcall!(f64, mul_add(b, c)),
         }
     }
 }
