@@ -490,21 +490,39 @@ fn time_kernel(
     }
 }
 
-/// Checks bitmat's `output` of `kernel` at `m` against the reference on sampled rows.
-fn check_reference(
+/// One result of bitmat's to check: `kernel`'s `output` at `m` on `shape`, activations `x`.
+#[derive(Copy, Clone)]
+struct Case<'a> {
     kernel: Kernel,
-    shape: &ShapeData,
+    shape: &'a ShapeData,
     m: usize,
-    x: &Activations,
-    output: &Output,
-) -> Result<(), BenchError> {
+    x: &'a Activations,
+    output: &'a Output,
+}
+
+impl<'a> Case<'a> {
+    /// Compares this case's results with those of `name` (the reference or a peer).
+    fn against(&self, name: &'a str) -> Against<'a> {
+        Against {
+            kernel: self.kernel.name(),
+            mnk: (self.m, self.shape.n, self.shape.k),
+            name,
+        }
+    }
+}
+
+/// Checks bitmat's output in `case` against the reference on sampled rows.
+fn check_reference(case: Case) -> Result<(), BenchError> {
+    let Case {
+        shape,
+        m,
+        x,
+        output,
+        ..
+    } = case;
     let (n, k) = (shape.n, shape.k);
     let rows = sample_rows(m);
-    let against = Against {
-        kernel: kernel.name(),
-        mnk: (m, n, k),
-        name: "the reference",
-    };
+    let against = case.against("the reference");
     match (x, output) {
         (Activations::Ternary(x), Output::Ternary(c)) => {
             let want = reference::matmul_i8_ternary(
@@ -526,24 +544,19 @@ fn check_reference(
     Ok(())
 }
 
-/// Times the CPU peer at `m` on `x` and checks bitmat's `output` against its result on
-/// every row; returns the peer's median ms.
-fn time_host_peer(
-    device: &Device,
-    opts: &BenchOptions,
-    kernel: Kernel,
-    shape: &ShapeData,
-    m: usize,
-    x: &Activations,
-    output: &Output,
-) -> Result<f64, BenchError> {
+/// Times the CPU peer on `case`'s activations and checks bitmat's output against its result
+/// on every row; returns the peer's median ms.
+fn time_host_peer(device: &Device, opts: &BenchOptions, case: Case) -> Result<f64, BenchError> {
+    let Case {
+        shape,
+        m,
+        x,
+        output,
+        ..
+    } = case;
     let peer = &shape.unpacked;
     let all: Vec<usize> = (0..m).collect();
-    let against = Against {
-        kernel: kernel.name(),
-        mnk: (m, shape.n, shape.k),
-        name: host_peer::NAME,
-    };
+    let against = case.against(host_peer::NAME);
     match (x, output) {
         (Activations::Ternary(x), Output::Ternary(c)) => {
             let mut last = Vec::new();
@@ -572,19 +585,18 @@ fn f16_bits(v: impl Iterator<Item = f32>) -> Vec<u16> {
     v.map(|x| f16::from_f32(x).to_bits()).collect()
 }
 
-/// Times cuBLAS's fp16 GEMM at `m` on the operands bitmat's `kernel` ran on (activations `x`,
-/// the weights decoded: ternary codes to -1/0/1, int4 to its dequantized values), checks
-/// bitmat's `output` against cuBLAS's on the sampled rows, and returns cuBLAS's median ms.
-#[allow(clippy::too_many_arguments)]
-fn time_cublas(
-    device: &Device,
-    opts: &BenchOptions,
-    kernel: Kernel,
-    shape: &ShapeData,
-    m: usize,
-    x: &Activations,
-    output: &Output,
-) -> Result<f64, BenchError> {
+/// Times cuBLAS's fp16 GEMM on the operands bitmat's kernel ran on in `case` (its
+/// activations, the weights decoded: ternary codes to -1/0/1, int4 to its dequantized
+/// values), checks bitmat's output against cuBLAS's on the sampled rows, and returns cuBLAS's
+/// median ms.
+fn time_cublas(device: &Device, opts: &BenchOptions, case: Case) -> Result<f64, BenchError> {
+    let Case {
+        shape,
+        m,
+        x,
+        output,
+        ..
+    } = case;
     let (n, k) = (shape.n, shape.k);
     let peer = &shape.unpacked;
     let (xb, wb) = match x {
@@ -604,11 +616,7 @@ fn time_cublas(
         .into_iter()
         .map(|b| f16::from_bits(b).to_f32())
         .collect();
-    let against = Against {
-        kernel: kernel.name(),
-        mnk: (m, n, k),
-        name: "cublas_fp16",
-    };
+    let against = case.against("cublas_fp16");
     match (x, output) {
         // Integer products and sums below 2^24 are exact in cuBLAS's f32 accumulation.
         (Activations::Ternary(_), Output::Ternary(c)) => {
@@ -713,7 +721,13 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                     }
                     _ => {
                         let (t, outcome, output) = time_kernel(&device, opts, &shape, m, &x)?;
-                        check_reference(kernel, &shape, m, &x, &output)?;
+                        check_reference(Case {
+                            kernel,
+                            shape: &shape,
+                            m,
+                            x: &x,
+                            output: &output,
+                        })?;
                         Some((t, outcome, output))
                     }
                 };
@@ -721,22 +735,25 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                     last.insert(kernel, (m, t.median_ms));
                     notes.extend(single_sample_note(t, opts));
                 }
+                let case = |output| Case {
+                    kernel,
+                    shape: &shape,
+                    m,
+                    x: &x,
+                    output,
+                };
                 let (peer_name, peer_ms, peer_bytes) = match (opts.device, &measured) {
                     (BenchDevice::Cuda, measured) => (
                         "cublas_fp16",
                         match measured {
-                            Some((_, _, output)) => {
-                                Some(time_cublas(&device, opts, kernel, &shape, m, &x, output)?)
-                            }
+                            Some((_, _, output)) => Some(time_cublas(&device, opts, case(output))?),
                             None => None,
                         },
                         2 * (n as u64 * k as u64 + m as u64 * k as u64),
                     ),
                     (BenchDevice::Cpu, Some((_, _, output))) if m == 1 => (
                         host_peer::NAME,
-                        Some(time_host_peer(
-                            &device, opts, kernel, &shape, m, &x, output,
-                        )?),
+                        Some(time_host_peer(&device, opts, case(output))?),
                         bytes,
                     ),
                     (BenchDevice::Cpu, _) => {
