@@ -4,7 +4,8 @@
 //! (NaN payloads aside on CUDA).
 
 use crate::data::{self, rng};
-use crate::harness::{compare, i32_arg, run, test, Arg, Test, Tol};
+use crate::ew::{against_rust, ew_args, run_ew};
+use crate::harness::{i32_arg, run, test, Arg, Test, Tol};
 use crate::ir_kernels;
 use crate::kernels::ew;
 use bitmat::ir::{DType, HostData, Scalar};
@@ -53,21 +54,13 @@ fn cast_pair(dev: &Device, from: DType, to: DType) -> Result<(), String> {
             x.set(i, Scalar::from_f64(from, *e));
         }
     }
-    let args = [
-        Arg::Buf(x),
-        Arg::Buf(data::bits(from, 64, &mut r)),
-        Arg::Buf(data::bits(to, 64, &mut r)),
-        i32_arg(60),
-    ];
-    run(
-        dev,
-        &format!("cast {from}[64] -> {to}"),
-        &k,
-        [1, 1, 1],
-        4,
-        &args,
-    )?
-    .check_all(&Tol::exact(dev))?;
+    let args = ew_args(
+        x,
+        data::bits(from, 64, &mut r),
+        data::bits(to, 64, &mut r),
+        60,
+    );
+    run_ew(dev, &format!("cast {from}[64] -> {to}"), &k, &args)?.check_all(&Tol::exact(dev))?;
     if from == to {
         return Ok(());
     }
@@ -118,25 +111,15 @@ fn float_to_int_as(dev: &Device) -> Result<(), String> {
     ];
     let n = 32usize;
     x.resize(n, 7.25);
-    let cast = |to: DType| -> Result<HostData, String> {
-        let k = ew("as", DType::F32, to, n as u32, |b, x, _| b.cast(x, to));
-        let args = [
-            Arg::Buf(HostData::F32(x.clone())),
-            Arg::Buf(HostData::F32(x.clone())),
-            Arg::Buf(HostData::zeros(to, n)),
-            i32_arg(n as i32),
-        ];
-        Ok(
-            run(dev, &format!("f32[{n}] as {to}"), &k, [1, 1, 1], 4, &args)?
-                .got
-                .remove(2),
-        )
-    };
     let check = |to: DType, want: HostData| {
-        compare(
-            &format!("f32 as {to} against Rust"),
-            &cast(to)?,
-            &want,
+        let k = ew("as", DType::F32, to, n as u32, |b, x, _| b.cast(x, to));
+        let xs = HostData::F32(x.clone());
+        against_rust(
+            dev,
+            &format!("f32[{n}] as {to}"),
+            &k,
+            [xs.clone(), xs],
+            want,
             &Tol::Bits,
         )
     };

@@ -14,6 +14,7 @@ mod casts;
 mod control;
 mod data;
 mod dot;
+mod ew;
 mod harness;
 #[path = "../ir_kernels/mod.rs"]
 mod ir_kernels;

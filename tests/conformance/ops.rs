@@ -8,12 +8,12 @@
 //! only while `|a / b| < 2^24` ([`binary_tol`]); every other op is exact.
 
 use crate::data::{self, rng};
-use crate::harness::{i32_arg, is_cuda, run, test, Arg, Outcome, Test, Tol};
+use crate::ew::{against_rust, ew_args, random_ew_args, run_ew};
+use crate::harness::{i32_arg, is_cuda, run, test, Arg, Test, Tol};
 use crate::ir_kernels::{self, binary_ops, cmp_preds, unary_ops};
 use crate::kernels::ew;
-use bitmat::ir::{BinaryOp, CmpPred, DType, HostData, Kernel, Scalar, UnaryOp};
+use bitmat::ir::{BinaryOp, CmpPred, DType, HostData, Scalar, UnaryOp};
 use bitmat::Device;
-use rand::rngs::StdRng;
 use rand::Rng;
 
 /// The tests of this module.
@@ -79,26 +79,6 @@ fn sizes(seed: u64) -> Vec<(u32, i32)> {
         v.push((n, r.gen_range(0..=n as i32)));
     }
     v
-}
-
-/// Three buffers of random bits and the length: the arguments of a [`ew`] kernel.
-fn ew_args(x: HostData, y: HostData, out: HostData, len: i32) -> [Arg; 4] {
-    [Arg::Buf(x), Arg::Buf(y), Arg::Buf(out), i32_arg(len)]
-}
-
-/// [`ew_args`] of three buffers of `n` random bits of `d`, drawn from `r` in that order.
-fn random_ew_args(d: DType, n: usize, len: i32, r: &mut StdRng) -> [Arg; 4] {
-    ew_args(
-        data::bits(d, n, r),
-        data::bits(d, n, r),
-        data::bits(d, n, r),
-        len,
-    )
-}
-
-/// Runs an [`ew`] kernel as one program (of 4 warps on a GPU) against the reference.
-fn run_ew(dev: &Device, what: &str, k: &Kernel, args: &[Arg]) -> Result<Outcome, String> {
-    run(dev, what, k, [1, 1, 1], 4, args)
 }
 
 /// The smallest positive normal value of a float dtype: below it results are subnormal and
@@ -378,22 +358,6 @@ fn wrapping_arithmetic(dev: &Device) -> Result<(), String> {
         HostData::F32(want),
         &Tol::AnyNan,
     )
-}
-
-/// Runs the [`ew`] kernel `k` on every lane of `x` and `y` and compares its output with
-/// plain Rust's `want` under `tol`.
-fn against_rust(
-    dev: &Device,
-    what: &str,
-    k: &Kernel,
-    [x, y]: [HostData; 2],
-    want: HostData,
-    tol: &Tol,
-) -> Result<(), String> {
-    let n = x.len();
-    let args = ew_args(x, y, HostData::zeros(want.dtype(), n), n as i32);
-    let got = run_ew(dev, what, k, &args)?.got.remove(2);
-    crate::harness::compare(&format!("{what} against Rust"), &got, &want, tol)
 }
 
 /// Every f16/bf16 bit pattern `x` against random `y`: `x * y` and `x + y` equal `half`'s
