@@ -123,36 +123,12 @@ fn float_to_int_as(dev: &Device) -> Result<(), String> {
             &Tol::Bits,
         )
     };
-    check(
-        DType::I8,
-        HostData::I8(x.iter().map(|&v| v as i8).collect()),
-    )?;
-    check(
-        DType::U8,
-        HostData::U8(x.iter().map(|&v| v as u8).collect()),
-    )?;
-    check(
-        DType::I16,
-        HostData::I16(x.iter().map(|&v| v as i16).collect()),
-    )?;
-    check(
-        DType::U16,
-        HostData::U16(x.iter().map(|&v| v as u16).collect()),
-    )?;
-    check(
-        DType::I32,
-        HostData::I32(x.iter().map(|&v| v as i32).collect()),
-    )?;
-    check(
-        DType::U32,
-        HostData::U32(x.iter().map(|&v| v as u32).collect()),
-    )?;
-    check(
-        DType::I64,
-        HostData::I64(x.iter().map(|&v| v as i64).collect()),
-    )?;
-    check(
-        DType::U64,
-        HostData::U64(x.iter().map(|&v| v as u64).collect()),
-    )
+    // Every integer type against Rust's `as` (`check_as!(I8: i8)` checks `f32 as i8`).
+    macro_rules! check_as {
+        ($($d:ident: $t:ty),*) => {
+            $(check(DType::$d, HostData::$d(x.iter().map(|&v| v as $t).collect()))?;)*
+        };
+    }
+    check_as!(I8: i8, U8: u8, I16: i16, U16: u16, I32: i32, U32: u32, I64: i64, U64: u64);
+    Ok(())
 }
