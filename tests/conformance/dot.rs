@@ -49,14 +49,17 @@ pub fn tests() -> Vec<Test> {
 }
 
 /// The bound of one element of a float dot on CUDA: `acc + sum_l a_l b_l` of `k + 1` terms
-/// whose magnitudes sum to `mag`. A product of two f16/bf16 values is exact in f32 and an f32
-/// product rounds once (`2^-24` relative), and each order of the sum is within `k 2^-24 mag`
-/// of the exact sum, so two orders differ by at most `(k + 1) 2^-23 mag`; the bound doubles
-/// that (tensor cores need not round each addition to nearest even) and adds `k 2^-126` for
-/// products in the subnormal range, which tensor cores may flush. Infinite or NaN terms
-/// leave the element unchecked: the order decides between an infinity and a NaN.
+/// whose magnitudes sum to `mag`. A product of two f16 values is exact in f32, one of two
+/// bf16 values too while it stays in f32's range, an f32 product rounds once (`2^-24`
+/// relative), and each order of the sum is within `k 2^-24 mag` of the exact sum, so two
+/// orders differ by at most `(k + 1) 2^-23 mag`; the bound doubles that (tensor cores need
+/// not round each addition to nearest even) and adds `k 2^-126` for products in the
+/// subnormal range, which tensor cores may flush. Infinite or NaN terms, and terms whose
+/// magnitudes sum past f32's range, leave the element unchecked: the order (and whether a
+/// product is rounded to f32 before it is added, which tensor cores do not do) decides
+/// between an infinity and a NaN.
 pub fn dot_bound(k: usize, mag: f64) -> f64 {
-    if mag.is_finite() {
+    if mag.is_finite() && mag <= f64::from(f32::MAX) {
         (k as f64 + 1.0) * 2f64.powi(-22) * mag + k as f64 * 2f64.powi(-126)
     } else {
         f64::INFINITY

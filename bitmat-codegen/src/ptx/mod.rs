@@ -15,8 +15,12 @@
 //! lanes and warps) where the interpreter adds in index order, so they may differ from it in
 //! the last bits (by at most about `2 (n - 1) 2^-24 sum |x|` for `n` terms, plus one rounding
 //! of f16/bf16); integer sums (which wrap), `max`, `min` and reductions that stay within one
-//! thread are exact. f16/bf16 `dot` sums on tensor cores in their own order, and `exp`/`log`
-//! use the hardware approximations.
+//! thread are exact. f16/bf16 `dot` sums on tensor cores in their own order (with products
+//! kept wider than f32, so a bf16 dot whose products overflow f32 may give an infinity where
+//! the interpreter gives NaN), and `exp`/`log` use the hardware approximations. NaN payloads
+//! are not kept: arithmetic returns the canonical NaN, and since f16/bf16 values live in f32
+//! registers, a 16-bit bitcast whose input or result is a NaN f16/bf16 gives the canonical
+//! NaN's bits (`0x7fff`) rather than the input's.
 //!
 //! Parameters: a `Ptr<T>` is a `.u64` global address; a 64-bit scalar a `.u64`; every other
 //! scalar a `.u32` holding the value's bits, sign-extended (signed integers), zero-extended
