@@ -50,12 +50,9 @@ fn cpu_backends_are_registered_and_unknown_ones_are_typed_errors() {
     }
 }
 
-/// In a child process: runs the kernel on the CPU with the cache at `CHILD_DIR` and prints
-/// `compilations=C disk_loads=D` of this process and the result's bits.
-#[test]
-#[ignore = "the child process of cached_cpu_kernels_still_dump_their_clif, which runs it"]
-fn child_process() {
-    let dir = std::env::var_os(CHILD_DIR).expect("run by cached_cpu_kernels_still_dump_their_clif");
+/// The child process's part (`CHILD_DIR` set): runs the kernel on the CPU with the cache at
+/// `dir` and prints `compilations=C disk_loads=D` of this process and the result's bits.
+fn run_as_child(dir: std::ffi::OsString) {
     let device = Device::cpu().with_disk_cache(Some(DiskCache::at(dir)));
     let x = device
         .upload(&(0..N).map(|i| i as f32 - 3.5).collect::<Vec<_>>())
@@ -83,11 +80,16 @@ fn child_process() {
     );
 }
 
-/// Runs `child_process` in a fresh process with `BITMAT_DUMP=clif`; returns its stdout line and
-/// its stderr.
+/// Runs this test binary's `cached_cpu_kernels_still_dump_their_clif` again in a fresh process
+/// with `CHILD_DIR` and `BITMAT_DUMP=clif` set, where it takes the child's part; returns the
+/// child's result line and its stderr.
 fn child(dir: &std::path::Path) -> (String, String) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "cached_cpu_kernels_still_dump_their_clif",
+            "--nocapture",
+        ])
         .env(CHILD_DIR, dir)
         .env("BITMAT_DUMP", "clif")
         .output()
@@ -114,8 +116,13 @@ fn dumped_clif(stderr: &str) -> &str {
     &text[..text.find("\n\n").unwrap_or(text.len())]
 }
 
+/// Two processes in turn: the first compiles the kernel and writes the disk cache, the second
+/// loads it; both print the same CLIF and compute the same result.
 #[test]
 fn cached_cpu_kernels_still_dump_their_clif() {
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        return run_as_child(dir);
+    }
     let dir = tempfile::tempdir().unwrap();
     let (first, first_err) = child(dir.path());
     assert!(first.starts_with("compilations=1 disk_loads=0 "), "{first}");
