@@ -47,33 +47,24 @@ impl CacheFlush {
     ///
     /// Errors: [`Error::Cuda`] when the L2 size cannot be read or the allocation fails.
     pub fn new(device: &Device) -> Result<CacheFlush, Error> {
-        match &device.inner.cuda {
+        let cache_bytes = evicted_cache_bytes(device)?;
+        let target = match &device.inner.cuda {
             Some(cuda) => {
                 let stream = cuda.stream.clone();
-                let l2 = stream
-                    .context()
-                    .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)
-                    .map_err(|e| driver("cache flush", "reading the L2 size", e))?;
-                let cache_bytes = usize::try_from(l2).unwrap_or(0);
                 let buffer = stream
                     .alloc_zeros::<u8>(flush_bytes(cache_bytes))
                     .map_err(|e| driver("cache flush", "allocating the flush buffer", e))?;
-                Ok(CacheFlush {
-                    target: Target::Cuda { stream, buffer },
-                    cache_bytes,
-                })
+                Target::Cuda { stream, buffer }
             }
-            None => {
-                let cache_bytes = host_llc_bytes().unwrap_or(DEFAULT_LLC_BYTES);
-                Ok(CacheFlush {
-                    target: Target::Host {
-                        buffer: vec![0; flush_bytes(cache_bytes)],
-                        value: 0,
-                    },
-                    cache_bytes,
-                })
-            }
-        }
+            None => Target::Host {
+                buffer: vec![0; flush_bytes(cache_bytes)],
+                value: 0,
+            },
+        };
+        Ok(CacheFlush {
+            target,
+            cache_bytes,
+        })
     }
 
     /// Bytes each [`CacheFlush::run`] writes.
@@ -89,18 +80,21 @@ impl CacheFlush {
         self.cache_bytes
     }
 
-    /// What it does, for reports: e.g. `L2 flush: 120 MiB memset before each timed launch
-    /// (L2 60 MiB)`.
-    pub fn describe(&self) -> String {
-        let (what, how) = match self.target {
-            Target::Cuda { .. } => ("L2", "memset on the stream"),
-            Target::Host { .. } => ("last-level cache", "write by every thread"),
+    /// What a flush on `device` does, for reports (e.g. `L2 flush: 120 MiB memset on the
+    /// stream before each timed launch (L2 60.0 MiB)`), read without allocating its buffer.
+    ///
+    /// Errors: [`Error::Cuda`] when the L2 size cannot be read.
+    pub fn describe(device: &Device) -> Result<String, Error> {
+        let cache_bytes = evicted_cache_bytes(device)?;
+        let (what, how) = match device.inner.cuda {
+            Some(_) => ("L2", "memset on the stream"),
+            None => ("last-level cache", "write by every thread"),
         };
-        format!(
+        Ok(format!(
             "{what} flush: {} MiB {how} before each timed launch ({what} {:.1} MiB)",
-            self.bytes() >> 20,
-            self.cache_bytes as f64 / (1 << 20) as f64
-        )
+            flush_bytes(cache_bytes) >> 20,
+            cache_bytes as f64 / (1 << 20) as f64
+        ))
     }
 
     /// Overwrites the buffer: queued on the stream on CUDA (it does not wait), done when it
@@ -119,6 +113,22 @@ impl CacheFlush {
                 Ok(())
             }
         }
+    }
+}
+
+/// The size of the cache a flush on `device` evicts: the L2 of a CUDA device
+/// (`CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE`), the host's last-level cache otherwise.
+fn evicted_cache_bytes(device: &Device) -> Result<usize, Error> {
+    match &device.inner.cuda {
+        Some(cuda) => {
+            let l2 = cuda
+                .stream
+                .context()
+                .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)
+                .map_err(|e| driver("cache flush", "reading the L2 size", e))?;
+            Ok(usize::try_from(l2).unwrap_or(0))
+        }
+        None => Ok(host_llc_bytes().unwrap_or(DEFAULT_LLC_BYTES)),
     }
 }
 
@@ -178,6 +188,14 @@ mod tests {
             };
             assert!(buffer.iter().all(|&b| b == round));
         }
-        assert!(flush.describe().starts_with("last-level cache flush: "));
+        let described = CacheFlush::describe(&Device::cpu()).unwrap();
+        assert!(
+            described.starts_with("last-level cache flush: "),
+            "{described}"
+        );
+        assert!(
+            described.contains(&format!(" {} MiB ", flush.bytes() >> 20)),
+            "{described}"
+        );
     }
 }

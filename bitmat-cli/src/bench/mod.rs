@@ -688,7 +688,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         ));
     }
     let cache_flush = if opts.flush_cache {
-        bitmat_runtime::CacheFlush::new(&device)?.describe()
+        bitmat_runtime::CacheFlush::describe(&device)?
     } else {
         "no cache flush (--no-flush): operands that fit the cache are timed from it".into()
     };
