@@ -17,7 +17,7 @@ use digits::{accuracy, Mlp};
 use std::path::Path;
 
 fn main() {
-    requirement::main(vec![requirement::trial(
+    requirement::run(vec![requirement::trial(
         "digits_mlp_quantized_accuracy_is_close_to_f32",
         "digits",
         digits::locate(),
@@ -26,6 +26,7 @@ fn main() {
             Ok(())
         },
     )])
+    .exit()
 }
 
 fn quantized_accuracy_is_close_to_f32(path: &Path) {

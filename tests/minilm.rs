@@ -52,7 +52,7 @@ fn check(what: &str, got: &[f32], want: &[f64]) -> f64 {
 }
 
 fn main() {
-    requirement::main(vec![requirement::trial(
+    requirement::run(vec![requirement::trial(
         "minilm_linear_layers_match_dequantized_matmul",
         "minilm",
         minilm::locate(),
@@ -61,6 +61,7 @@ fn main() {
             Ok(())
         },
     )])
+    .exit()
 }
 
 fn linear_layers_match_dequantized_matmul(path: &std::path::Path) {

@@ -474,5 +474,5 @@ fn main() {
         find_ptxas(),
         every_kernel_assembles,
     ));
-    requirement::main(trials)
+    requirement::run(trials).exit()
 }

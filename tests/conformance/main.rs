@@ -5,7 +5,8 @@
 //! `harness::Tol` for where a backend may deviate and by how much.
 //!
 //! Instances: `interpreter`, `cpu` (Cranelift) and `cuda` (`Device::cuda(0)`). Without a CUDA
-//! driver every `cuda` trial is reported ignored, with the reason, never passed. On a GPU
+//! driver every `cuda` trial is reported ignored, with the reason, never passed (failed, with
+//! `BITMAT_REQUIRE=cuda`). On a GPU
 //! machine, build here with `cargo test --release --test conformance --no-run` and run the
 //! binary with no arguments. Adding a backend is one more `testgen_all!` line.
 
@@ -25,11 +26,13 @@ mod prebuilt;
 mod random_programs;
 mod reduce;
 mod reference;
+#[path = "../support/requirement.rs"]
+mod requirement;
 mod tuners;
 
 use bitmat::Device;
 use harness::Test;
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Trial;
 
 /// Every test of the suite, from each area's module.
 fn all_tests() -> Vec<Test> {
@@ -51,8 +54,10 @@ fn all_tests() -> Vec<Test> {
 }
 
 /// The trials of one instance: every test of [`all_tests`], named `<instance>::<test>`, run on
-/// the device `open` returns; all ignored, with the reason, when it cannot be opened.
-fn instance(name: &str, open: fn() -> &'static Result<Device, String>) -> Vec<Trial> {
+/// the device `open` returns; when it cannot be opened, all ignored with the reason (or failing
+/// when `BITMAT_REQUIRE` names the instance), as `support/requirement.rs` reports a missing
+/// requirement.
+fn instance(name: &'static str, open: fn() -> &'static Result<Device, String>) -> Vec<Trial> {
     let device = open();
     if let Err(why) = device {
         eprintln!("conformance: the {name} instance is skipped: {why}");
@@ -61,19 +66,11 @@ fn instance(name: &str, open: fn() -> &'static Result<Device, String>) -> Vec<Tr
         .into_iter()
         .map(|test| {
             let trial_name = format!("{name}::{}", test.name);
-            match device {
-                Ok(device) => Trial::test(trial_name, move || {
+            requirement::trial(&trial_name, name, device.as_ref().map_err(Clone::clone), {
+                move |device: &'static Device| {
                     (test.run)(device).map_err(|e| format!("{} on {device}: {e}", test.name).into())
-                }),
-                // Run anyway (`--include-ignored`), it fails: a skip never counts as a pass.
-                Err(why) => {
-                    let reason = format!("skipped: {why}");
-                    let message = format!("{name} cannot run: {why}");
-                    Trial::test(trial_name, move || Err(message.into()))
-                        .with_ignored_flag(true)
-                        .with_kind(reason)
                 }
-            }
+            })
         })
         .collect()
 }
@@ -99,12 +96,11 @@ fn main() {
     // Compile everything afresh: the disk cache of the user (or of another test) is not read.
     let cache = std::env::temp_dir().join(format!("bitmat-conformance-{}", std::process::id()));
     std::env::set_var("BITMAT_CACHE_DIR", &cache);
-    let args = Arguments::from_args();
     let trials = [interpreter(), cpu(), cuda()]
         .into_iter()
         .flatten()
         .collect();
-    let conclusion = libtest_mimic::run(&args, trials);
+    let conclusion = requirement::run(trials);
     let _ = std::fs::remove_dir_all(&cache);
     conclusion.exit();
 }

@@ -4,7 +4,7 @@
 //! list of requirement names, e.g. `ptxas,minilm,digits`, which `.ci/run` sets for what CI
 //! installs) names it, they fail instead.
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
 
 /// True when `BITMAT_REQUIRE` names `requirement`.
 fn required(requirement: &str) -> bool {
@@ -37,7 +37,7 @@ pub fn trial<T: Send + 'static>(
     }
 }
 
-/// Runs `trials` with the command line's arguments and exits with the result.
-pub fn main(trials: Vec<Trial>) -> ! {
-    libtest_mimic::run(&Arguments::from_args(), trials).exit()
+/// Runs `trials` with the command line's arguments (`.exit()` the result to end the harness).
+pub fn run(trials: Vec<Trial>) -> Conclusion {
+    libtest_mimic::run(&Arguments::from_args(), trials)
 }
