@@ -33,18 +33,23 @@ const CPU_MATMUL: [(i32, i32, i32); 9] = [
     (8, 64, 64),
 ];
 
-/// `(block_m, block_n, block_k, num_warps)` of matmuls on GPUs.
-const GPU_MATMUL: [(i32, i32, i32, u32); 10] = [
-    (16, 32, 32, 4),
-    (16, 64, 64, 4),
-    (16, 128, 64, 4),
-    (32, 64, 64, 4),
-    (64, 64, 32, 4),
-    (64, 64, 64, 4),
-    (64, 128, 32, 4),
-    (128, 64, 32, 4),
-    (128, 128, 32, 8),
-    (64, 128, 64, 8),
+/// `(block_m, block_n, block_k, num_warps, num_stages)` of matmuls on GPUs: small tiles for
+/// few rows, and the large pipelined tiles of Triton's matmul tutorial for many.
+const GPU_MATMUL: [(i32, i32, i32, u32, u32); 14] = [
+    (16, 32, 32, 4, 2),
+    (16, 64, 64, 4, 3),
+    (16, 128, 64, 4, 3),
+    (32, 64, 64, 4, 3),
+    (64, 64, 32, 4, 2),
+    (64, 64, 64, 4, 3),
+    (64, 128, 32, 4, 4),
+    (128, 64, 32, 4, 4),
+    (128, 128, 32, 8, 2),
+    (64, 128, 64, 8, 3),
+    (128, 128, 32, 4, 4),
+    (128, 128, 64, 8, 3),
+    (128, 256, 64, 8, 3),
+    (64, 256, 32, 4, 4),
 ];
 
 /// `(block_n, block_k)` of the matrix-vector kernel on the CPU.
@@ -77,7 +82,7 @@ fn matmul_space<C: Specialization>(
     if gpu {
         GPU_MATMUL
             .iter()
-            .map(|&(bm, bn, bk, w)| make(bm, bn, bk).num_warps(w))
+            .map(|&(bm, bn, bk, w, st)| make(bm, bn, bk).num_warps(w).num_stages(st))
             .collect()
     } else {
         CPU_MATMUL

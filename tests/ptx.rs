@@ -9,7 +9,7 @@ mod ir_kernels;
 #[path = "support/requirement.rs"]
 mod requirement;
 
-use bitmat::codegen::ptx::{compile_ptx, PtxTarget};
+use bitmat::codegen::ptx::{compile_ptx, PtxOptions, PtxTarget};
 use bitmat::ir::{DType, Kernel};
 use bitmat::{tuned, Backend, Specialization};
 use libtest_mimic::{Failed, Trial};
@@ -39,11 +39,11 @@ fn find_ptxas() -> Result<PathBuf, String> {
     }
 }
 
-/// One kernel to compile: a name for messages, its IR, the program size and the targets.
+/// One kernel to compile: a name for messages, its IR, the options and the targets.
 struct Job {
     name: String,
     kernel: Kernel,
-    num_warps: u32,
+    options: PtxOptions,
     targets: &'static [PtxTarget],
 }
 
@@ -57,9 +57,15 @@ impl Job {
         Job {
             name: name.into(),
             kernel,
-            num_warps,
+            options: PtxOptions::warps(num_warps),
             targets,
         }
+    }
+
+    /// The same job with `num_stages` pipeline stages.
+    fn stages(mut self, num_stages: u32) -> Job {
+        self.options.num_stages = num_stages;
+        self
     }
 }
 
@@ -78,6 +84,7 @@ fn tuner_jobs<C: Specialization>(kernel: &str, configs: &[bitmat::Config<C>]) ->
                 c.options.num_warps,
                 &PtxTarget::ALL,
             )
+            .stages(c.options.num_stages)
         })
         .collect()
 }
@@ -187,14 +194,19 @@ fn compile_all() -> (Vec<Module>, Vec<String>) {
             .flat_map(|j| j.targets.iter().map(move |&t| (j, t)))
             .collect(),
         |(job, target)| {
-            compile_ptx(&job.kernel, target, job.num_warps)
+            compile_ptx(&job.kernel, target, job.options)
                 .map(|m| Module {
                     name: job.name.clone(),
-                    num_warps: job.num_warps,
+                    num_warps: job.options.num_warps,
                     target,
                     text: m.text,
                 })
-                .map_err(|e| format!("{} ({} warps) {target}: {e}", job.name, job.num_warps))
+                .map_err(|e| {
+                    format!(
+                        "{} ({} warps) {target}: {e}",
+                        job.name, job.options.num_warps
+                    )
+                })
         },
     );
     let mut seen = std::collections::HashSet::new();
@@ -280,13 +292,18 @@ fn low_precision_dots_use_mma() {
     ] {
         for (m, n, k) in [(16, 16, 32), (1, 32, 64), (2, 8, 4), (64, 64, 256)] {
             let kernel = ir_kernels::dot(d, m, n, k);
-            let ptx = compile_ptx(&kernel, PtxTarget::Sm80, 4).expect("compiles");
+            let ptx =
+                compile_ptx(&kernel, PtxTarget::Sm80, PtxOptions::warps(4)).expect("compiles");
             assert!(ptx.text.contains(instr), "{}: no {instr}", kernel.name);
             assert!(ptx.text.contains("ldmatrix.sync.aligned.m8n8.x4"));
         }
     }
-    let f32_dot = compile_ptx(&ir_kernels::dot(DType::F32, 16, 16, 32), PtxTarget::Sm80, 4)
-        .expect("compiles");
+    let f32_dot = compile_ptx(
+        &ir_kernels::dot(DType::F32, 16, 16, 32),
+        PtxTarget::Sm80,
+        PtxOptions::warps(4),
+    )
+    .expect("compiles");
     assert!(!f32_dot.text.contains("mma.sync"));
 }
 
@@ -328,7 +345,7 @@ fn reductions_use_warp_shuffles() {
     let one_warp = compile_ptx(
         &ir_kernels::reduce_tile(DType::F32, ReduceOp::Sum, &[1024]),
         PtxTarget::Sm80,
-        1,
+        PtxOptions::warps(1),
     )
     .expect("compiles");
     assert_eq!(shuffles(&one_warp.text), 5, "{}", one_warp.text);
@@ -337,7 +354,7 @@ fn reductions_use_warp_shuffles() {
     let four_warps = compile_ptx(
         &ir_kernels::reduce_tile(DType::F32, ReduceOp::Sum, &[1024]),
         PtxTarget::Sm80,
-        4,
+        PtxOptions::warps(4),
     )
     .expect("compiles");
     assert_eq!(shuffles(&four_warps.text), 5);
@@ -346,7 +363,7 @@ fn reductions_use_warp_shuffles() {
     let wide = compile_ptx(
         &ir_kernels::reduce_tile(DType::I64, ReduceOp::Max, &[256]),
         PtxTarget::Sm80,
-        4,
+        PtxOptions::warps(4),
     )
     .expect("compiles");
     assert_eq!(shuffles(&wide.text), 2 * 5);
@@ -356,7 +373,7 @@ fn reductions_use_warp_shuffles() {
     let rows = compile_ptx(
         &ir_kernels::reduce_tile(DType::F32, ReduceOp::Sum, &[128, 128]),
         PtxTarget::Sm80,
-        4,
+        PtxOptions::warps(4),
     )
     .expect("compiles");
     assert_eq!(shuffles(&rows.text), 64 + 32 + 16 + 8 + 4);
@@ -367,7 +384,8 @@ fn reductions_use_warp_shuffles() {
             for shape in ir_kernels::REDUCE_SHAPES.into_iter().filter(|s| s != &[1]) {
                 let k = ir_kernels::reduce_tile(d, op, shape);
                 for &num_warps in ir_kernels::reduce_warps(shape) {
-                    let m = compile_ptx(&k, PtxTarget::Sm80, num_warps).expect("compiles");
+                    let m = compile_ptx(&k, PtxTarget::Sm80, PtxOptions::warps(num_warps))
+                        .expect("compiles");
                     assert!(
                         m.text.contains("shfl.sync.bfly.b32"),
                         "{} ({num_warps} warps): no shuffle",
@@ -432,17 +450,30 @@ fn contiguous_accesses_are_vectorized() {
     for (d, block, ld, st) in VECTORIZED {
         let k = copy_kernel(d, block);
         for target in [PtxTarget::Sm80, PtxTarget::Sm90a] {
-            let m = compile_ptx(&k, target, 4).expect("compiles");
+            let m = compile_ptx(&k, target, PtxOptions::warps(4)).expect("compiles");
             assert!(m.text.contains(ld), "{}: no {ld}\n{}", k.name, m.text);
             assert!(m.text.contains(st), "{}: no {st}\n{}", k.name, m.text);
         }
     }
-    // The prebuilt ternary matmul loads its i8 activations 16 bytes at a time.
+    // The prebuilt ternary matmul loads its i8 activations 16 bytes at a time: into registers
+    // without pipelining, into the cp.async ring with it.
     let w2a8 = bitmat::kernels::ternary::w2a8_matmul::ir(64, 64, 64).expect("w2a8_matmul");
-    let m = compile_ptx(&w2a8, PtxTarget::Sm80, 4).expect("compiles");
+    let unpipelined = PtxOptions {
+        num_warps: 4,
+        num_stages: 1,
+    };
+    let m = compile_ptx(&w2a8, PtxTarget::Sm80, unpipelined).expect("compiles");
     assert!(m.text.contains("ld.global.v4.b32"));
+    assert!(!m.text.contains("cp.async"));
+    let m = compile_ptx(&w2a8, PtxTarget::Sm80, PtxOptions::warps(4)).expect("compiles");
+    assert!(m.text.contains("cp.async.cg.shared.global"));
     // Scalar tiles and the replicated layout keep scalar accesses.
-    let small = compile_ptx(&copy_kernel(DType::F32, 64), PtxTarget::Sm80, 4).expect("compiles");
+    let small = compile_ptx(
+        &copy_kernel(DType::F32, 64),
+        PtxTarget::Sm80,
+        PtxOptions::warps(4),
+    )
+    .expect("compiles");
     assert!(!small.text.contains("ld.global.v"));
 }
 

@@ -1,7 +1,7 @@
 //! `bitmat dump`: a prebuilt kernel at one stage of the pipeline (tile IR, Cranelift IR, PTX),
 //! without running it.
 
-use bitmat::codegen::ptx::{compile_ptx, PtxTarget};
+use bitmat::codegen::ptx::{compile_ptx, PtxOptions, PtxTarget};
 use bitmat::codegen::CpuKernel;
 use bitmat::kernels::registry;
 use bitmat::Error;
@@ -28,6 +28,8 @@ pub struct DumpOptions {
     pub target: PtxTarget,
     /// Warps per program (for [`Stage::Ptx`]).
     pub num_warps: u32,
+    /// Pipeline stages, for PTX.
+    pub num_stages: u32,
 }
 
 /// The text of prebuilt kernel `kernel` at `options.stage`.
@@ -38,9 +40,11 @@ pub fn dump(kernel: &str, options: &DumpOptions) -> Result<String, Error> {
         Stage::Ir => ir.to_string(),
         Stage::Clif => CpuKernel::compile(&ir).map_err(codegen)?.clif().to_string(),
         Stage::Ptx => {
-            compile_ptx(&ir, options.target, options.num_warps)
-                .map_err(codegen)?
-                .text
+            let ptx = PtxOptions {
+                num_warps: options.num_warps,
+                num_stages: options.num_stages,
+            };
+            compile_ptx(&ir, options.target, ptx).map_err(codegen)?.text
         }
     })
 }

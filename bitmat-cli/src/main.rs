@@ -81,6 +81,9 @@ enum Command {
         /// Warps per program, for PTX.
         #[arg(long, default_value_t = 4)]
         num_warps: u32,
+        /// Stages of the `cp.async` rings of pipelined loops, for PTX (1 pipelines nothing).
+        #[arg(long, default_value_t = 2)]
+        num_stages: u32,
     },
     /// Autotune the prebuilt matmuls for shapes given here or for every linear layer of a
     /// checkpoint; winners go to the disk cache, so later runs launch tuned kernels directly.
@@ -206,6 +209,7 @@ fn main() -> ExitCode {
             constexprs,
             target,
             num_warps,
+            num_stages,
         } => {
             let Some(kernel) = kernel else {
                 print!("{}", list_prebuilt());
@@ -223,6 +227,7 @@ fn main() -> ExitCode {
                 constexprs,
                 target,
                 num_warps,
+                num_stages,
             };
             match bitmat_cli::dump::dump(&kernel, &options) {
                 Ok(text) => {

@@ -136,8 +136,8 @@ fn truncated_or_malformed_objects_are_rejected() {
 
 #[test]
 fn ptx_modules_round_trip_and_reject_malformed_bytes() {
-    use bitmat_codegen::ptx::{compile_ptx, PtxModule, PtxTarget};
-    let m = compile_ptx(&helper_kernel(), PtxTarget::Sm90, 4).unwrap();
+    use bitmat_codegen::ptx::{compile_ptx, PtxModule, PtxOptions, PtxTarget};
+    let m = compile_ptx(&helper_kernel(), PtxTarget::Sm90, PtxOptions::warps(4)).unwrap();
     let bytes = m.to_bytes();
     assert_eq!(PtxModule::from_bytes(&bytes).unwrap(), m);
     for len in 0..bytes.len() {

@@ -7,7 +7,7 @@
 //! cores (f16/bf16) or in their own order (f32), so they agree within [`dot_bound`].
 
 use crate::data::{self, rng};
-use crate::harness::{compare, i32_arg, is_cuda, run, test, Arg, Test, Tol};
+use crate::harness::{compare, i32_arg, is_cuda, run, run_with, test, Arg, Test, Tol};
 use crate::ir_kernels::{self, DOT_SHAPES};
 use crate::kernels::matmul;
 use bitmat::ir::{DType, HostData, Scalar};
@@ -164,8 +164,34 @@ fn check_dot(dev: &Device, d: DType, m: u32, n: u32, k: u32, num_warps: u32) -> 
 /// exact sums; f16 against Rust's sequential f32 sums, bit for bit on the CPU backends (they
 /// add in K order, as the interpreter does) and within [`dot_bound`] on CUDA.
 fn tiled_matmul(dev: &Device, d: DType) -> Result<(), String> {
+    // Blocks, warps and pipeline stages: one config on the CPU; on a GPU, tiles of one and of
+    // many mma tiles per warp, more warps than tiles, and 1 (nothing pipelined) to 4 stages.
+    let configs: &[(u32, u32, u32, u32, u32)] = if is_cuda(dev) {
+        &[
+            (16, 32, 32, 4, 1),
+            (16, 32, 32, 4, 2),
+            (64, 64, 32, 4, 3),
+            (32, 128, 64, 8, 4),
+            (128, 64, 32, 4, 2),
+            (16, 16, 64, 1, 3),
+        ]
+    } else {
+        &[(16, 32, 32, 4, 2)]
+    };
+    for &(bm, bn, bk, num_warps, num_stages) in configs {
+        tiled_matmul_config(dev, d, [bm, bn, bk], num_warps, num_stages)?;
+    }
+    Ok(())
+}
+
+fn tiled_matmul_config(
+    dev: &Device,
+    d: DType,
+    [bm, bn, bk]: [u32; 3],
+    num_warps: u32,
+    num_stages: u32,
+) -> Result<(), String> {
     let (m, n, k) = (17usize, 100usize, 260usize);
-    let (bm, bn, bk) = (16u32, 32u32, 32u32);
     let grid = [(m as u32).div_ceil(bm), (n as u32).div_ceil(bn), 1];
     let acc = if d == DType::I8 {
         DType::I32
@@ -191,8 +217,15 @@ fn tiled_matmul(dev: &Device, d: DType) -> Result<(), String> {
         i32_arg(n as i32),
         i32_arg(k as i32),
     ];
-    let what = format!("matmul {d} {m}x{n}x{k} in {bm}x{bn}x{bk} blocks");
-    let out = run(dev, &what, &kern, grid, 4, &args)?;
+    let what = format!(
+        "matmul {d} {m}x{n}x{k} in {bm}x{bn}x{bk} blocks, {num_warps} warps, {num_stages} stages"
+    );
+    let options = bitmat::LaunchOptions {
+        num_warps,
+        num_stages,
+        ..bitmat::LaunchOptions::default()
+    };
+    let out = run_with(dev, &what, &kern, grid, &options, &args)?;
     let tol = matmul_tol(dev, &args, m, n, k);
     out.check(2, &tol)?;
     let (fa, fb) = (data::values(&a), data::values(&b));

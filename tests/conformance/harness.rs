@@ -56,8 +56,25 @@ pub fn run(
     num_warps: u32,
     args: &[Arg],
 ) -> Result<Outcome, String> {
+    let options = LaunchOptions {
+        num_warps,
+        ..LaunchOptions::default()
+    };
+    run_with(dev, what, kernel, grid, &options, args)
+}
+
+/// [`run`] with every launch option given (`num_stages` too).
+pub fn run_with(
+    dev: &Device,
+    what: &str,
+    kernel: &Kernel,
+    grid: [u32; 3],
+    options: &LaunchOptions,
+    args: &[Arg],
+) -> Result<Outcome, String> {
     let want = run_reference(kernel, grid, args).map_err(|e| format!("{what}: {e}"))?;
-    let got = run_device(dev, kernel, grid, num_warps, args).map_err(|e| format!("{what}: {e}"))?;
+    let got =
+        run_device_with(dev, kernel, grid, options, args).map_err(|e| format!("{what}: {e}"))?;
     let names = kernel
         .params
         .iter()
@@ -188,6 +205,21 @@ pub fn run_device(
     num_warps: u32,
     args: &[Arg],
 ) -> Result<Vec<HostData>, String> {
+    let options = LaunchOptions {
+        num_warps,
+        ..LaunchOptions::default()
+    };
+    run_device_with(dev, kernel, grid, &options, args)
+}
+
+/// [`run_device`] with every launch option given.
+pub fn run_device_with(
+    dev: &Device,
+    kernel: &Kernel,
+    grid: [u32; 3],
+    options: &LaunchOptions,
+    args: &[Arg],
+) -> Result<Vec<HostData>, String> {
     let mut buffers: Vec<Box<dyn DeviceBuffer>> = Vec::new();
     for a in args {
         if let Arg::Buf(d) = a {
@@ -211,16 +243,12 @@ pub fn run_device(
         source_hash: hasher.finish(),
         constexprs: vec![],
     };
-    let options = LaunchOptions {
-        num_warps,
-        ..LaunchOptions::default()
-    };
     bitmat::launch_kernel(
         dev,
         &id,
         || Ok::<_, bitmat::RuntimeError>(kernel.clone()),
         bitmat::Grid(grid),
-        &options,
+        options,
         &launch_args,
     )
     .map_err(|e| format!("launch on {dev}: {e}"))?;

@@ -1,14 +1,16 @@
-//! The emitter: walks the kernel's blocks, keeps the registers of every SSA value, and hands
-//! each op to its lowering (`lower/*`). Shared helpers (indices, rounding, shared memory) live
-//! here too.
+//! The emitter: walks the kernel's blocks, keeps the registers of every SSA value (in the
+//! layout the assignment pass gave it, [`super::assign`]), and hands each op to its lowering
+//! (`lower/*`). Shared helpers (indices, rounding, shared memory) live here too.
 
-use super::layout::{log2, Layout};
+use super::assign;
+use super::layout::Layout;
+use super::lower::Ring;
 use super::regs::{class_of, Class, Regs};
 use super::target::PtxTarget;
 use crate::CodegenError;
 use bitmat_ir::passes::contiguity::{self, AxisInfo};
 use bitmat_ir::{Block, DType, Kernel, Op, OpKind, ValueId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// The state of one kernel's lowering.
@@ -24,11 +26,33 @@ pub(crate) struct Emitter<'k> {
     pub regs: Regs,
     /// The instructions emitted so far.
     pub body: String,
-    /// The registers of each value, one per slot.
+    /// The registers of each value, one per slot of its layout.
     vals: HashMap<ValueId, Vec<String>>,
+    /// The layout of every value, indexed by [`ValueId::index`].
+    layouts: Vec<Layout>,
+    /// The op defining each value (block arguments and parameters have none).
+    defs: HashMap<ValueId, &'k Op>,
+    /// Values whose conversions must not be reused ([`Self::bypass_cache`]).
+    bypass: HashSet<ValueId>,
+    /// `num_stages`: ring stages of pipelined loops (1 pipelines nothing).
+    pub num_stages: u32,
+    /// The pipelined loads of the loops being lowered: the load's result, its ring, and the
+    /// register with the stage its loop's iteration reads.
+    pub rings: HashMap<ValueId, (Ring, String)>,
+    /// Values converted to another layout, per open block (innermost last): a conversion
+    /// is reused wherever the block that made it is in scope.
+    converted: Vec<HashMap<(ValueId, Layout), Vec<String>>>,
+    /// Instructions run once at entry (the thread part of element indices).
+    pub prologue: String,
+    /// The register holding each layout's thread part of the flat index, keyed by its lane
+    /// and warp bases.
+    thread_bases: HashMap<(Vec<u32>, Vec<u32>), String>,
     labels: u32,
-    /// Bytes of shared memory the kernel needs (the largest staging area).
+    /// Bytes of shared memory the kernel needs (the peak of the allocator).
     pub shared_bytes: u32,
+    /// Bytes of shared memory held by buffers that outlive one op; scratch areas start
+    /// above.
+    pub shared_top: u32,
     /// `%tid.x`, as a `.b32` register.
     pub tid: String,
     /// The base address of the dynamic shared memory, as a `.b32` register.
@@ -36,6 +60,9 @@ pub(crate) struct Emitter<'k> {
     /// Contiguity facts per value (indexed by [`ValueId::index`]), for vector accesses.
     pub info: Vec<AxisInfo>,
 }
+
+/// The most ops recomputed to rematerialize one value in another layout.
+const REMAT_OPS: u32 = 24;
 
 /// Bytes a value of class `c` takes in shared memory when staged as a word.
 pub(crate) fn word_bytes(c: Class) -> u32 {
@@ -48,27 +75,41 @@ pub(crate) fn word_bytes(c: Class) -> u32 {
 
 impl<'k> Emitter<'k> {
     /// A fresh emitter for `k`.
-    pub fn new(k: &'k Kernel, target: PtxTarget, threads: u32) -> Self {
+    pub fn new(k: &'k Kernel, target: PtxTarget, threads: u32, num_stages: u32) -> Self {
         let mut regs = Regs::default();
         let tid = regs.new_reg(Class::B32);
         let smem = regs.new_reg(Class::B32);
-        let mut e = Emitter {
+        let info = contiguity::analyze(k);
+        let layouts = assign::assign(k, &info, threads);
+        let mut defs = HashMap::new();
+        assign::walk(&k.body, &mut |op| {
+            for &r in &op.results {
+                defs.insert(r, op);
+            }
+        });
+        let prologue = format!("    mov.u32 {tid}, %tid.x;\n    mov.u32 {smem}, bm_smem;\n");
+        Emitter {
             k,
             threads,
             target,
             regs,
             body: String::new(),
             vals: HashMap::new(),
+            layouts,
+            defs,
+            bypass: HashSet::new(),
+            num_stages,
+            rings: HashMap::new(),
+            converted: vec![HashMap::new()],
+            prologue,
+            thread_bases: HashMap::new(),
             labels: 0,
             shared_bytes: 0,
+            shared_top: 0,
             tid,
             smem,
-            info: contiguity::analyze(k),
-        };
-        let (t, s) = (e.tid.clone(), e.smem.clone());
-        e.line(format!("mov.u32 {t}, %tid.x;"));
-        e.line(format!("mov.u32 {s}, bm_smem;"));
-        e
+            info,
+        }
     }
 
     /// Appends one instruction.
@@ -102,7 +143,103 @@ impl<'k> Emitter<'k> {
 
     /// The layout of value `v`.
     pub fn layout(&self, v: ValueId) -> Layout {
-        Layout::new(self.k.ty(v).numel() as u32, self.threads)
+        self.layouts[v.index()].clone()
+    }
+
+    /// The registers of `v` in layout `to`, converted ([`Self::convert`]) when `v` has
+    /// another; a conversion is made once per block scope.
+    pub fn get_as(&mut self, v: ValueId, to: &Layout) -> Result<Vec<String>, CodegenError> {
+        let from = self.layout(v);
+        if from == *to || self.k.ty(v).numel() <= 1 {
+            let regs = self.get(v)?;
+            return Ok(if regs.len() == to.slots() as usize {
+                regs
+            } else {
+                vec![regs[0].clone(); to.slots() as usize]
+            });
+        }
+        let key = (v, to.clone());
+        let cached = if self.bypass.contains(&v) {
+            None
+        } else {
+            self.converted.iter().rev().find_map(|m| m.get(&key))
+        };
+        if let Some(r) = cached {
+            return Ok(r.clone());
+        }
+        let out = if self.rematerializable(v, REMAT_OPS).is_some() {
+            self.rematerialize(v, to)?
+        } else {
+            let regs = self.get(v)?;
+            let c = class_of(self.k.ty(v).elem);
+            self.convert(c, &regs, &from, to)
+        };
+        self.converted
+            .last_mut()
+            .expect("the kernel scope is open")
+            .insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// How many ops recomputing `v` takes (at most `budget`), when its value depends only on
+    /// scalars, constants and `arange` through cheap ops (elementwise, shape changes,
+    /// broadcasts): such a value is recomputed in the layout a use wants, which is cheaper than
+    /// moving it through shared memory (Triton's rematerialization).
+    fn rematerializable(&self, v: ValueId, budget: u32) -> Option<u32> {
+        if self.k.ty(v).numel() <= 1 {
+            return Some(0);
+        }
+        let op = self.defs.get(&v)?;
+        let cheap = matches!(
+            op.kind,
+            OpKind::Arange(_)
+                | OpKind::Constant(_)
+                | OpKind::Unary(..)
+                | OpKind::Binary(..)
+                | OpKind::Cmp(..)
+                | OpKind::Select { .. }
+                | OpKind::Cast(_)
+                | OpKind::Bitcast(_)
+                | OpKind::AddPtr { .. }
+                | OpKind::Reshape(_)
+                | OpKind::ExpandDims { .. }
+                | OpKind::Broadcast(_)
+        );
+        if !cheap || budget == 0 {
+            return None;
+        }
+        let mut used = 1;
+        for o in op.kind.operands() {
+            used += self.rematerializable(o, budget - used.min(budget))?;
+            if used > budget {
+                return None;
+            }
+        }
+        Some(used)
+    }
+
+    /// Recomputes `v` in layout `to` by lowering its defining op again with `v` given that
+    /// layout (its operands follow through [`Self::get_as`]).
+    fn rematerialize(&mut self, v: ValueId, to: &Layout) -> Result<Vec<String>, CodegenError> {
+        let op = self.defs[&v];
+        let saved_layout = std::mem::replace(&mut self.layouts[v.index()], to.clone());
+        let saved_regs = self.vals.remove(&v);
+        let done = self.emit_op(op);
+        let regs = self.vals.remove(&v);
+        self.layouts[v.index()] = saved_layout;
+        if let Some(r) = saved_regs {
+            self.vals.insert(v, r);
+        }
+        done?;
+        regs.ok_or_else(|| self.unsupported(format!("rematerializing {v} defined nothing")))
+    }
+
+    /// Runs `f` in a new conversion scope (a nested block).
+    pub fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.converted.push(HashMap::new());
+        let out = f(self);
+        self.converted.pop();
+        out
     }
 
     /// The element type of value `v`, which must not be a pointer.
@@ -126,6 +263,51 @@ impl<'k> Emitter<'k> {
         self.vals.insert(v, regs);
     }
 
+    /// Unbinds `v`, returning its registers.
+    pub fn take(&mut self, v: ValueId) -> Option<Vec<String>> {
+        self.vals.remove(&v)
+    }
+
+    /// Rebinds `v` to what [`Self::take`] returned.
+    pub fn restore(&mut self, v: ValueId, regs: Option<Vec<String>>) {
+        match regs {
+            Some(r) => self.define(v, r),
+            None => {
+                self.vals.remove(&v);
+            }
+        }
+    }
+
+    /// While on, conversions of `vs` are neither reused nor kept beyond the current scope
+    /// (their registers are being rebound for another iteration).
+    pub fn bypass_cache(&mut self, vs: &[ValueId], on: bool) {
+        for &v in vs {
+            if on {
+                self.bypass.insert(v);
+            } else {
+                self.bypass.remove(&v);
+            }
+        }
+    }
+
+    /// The kind of the op defining `v`, if an op does.
+    pub fn def_kind(&self, v: ValueId) -> Option<&OpKind> {
+        self.defs.get(&v).map(|op| &op.kind)
+    }
+
+    /// Binds `v` to `regs`, which hold it in layout `l`: converted when `v`'s own layout is
+    /// another.
+    pub fn define_in(&mut self, v: ValueId, regs: Vec<String>, l: &Layout) {
+        let own = self.layout(v);
+        let regs = if own == *l {
+            regs
+        } else {
+            let c = class_of(self.k.ty(v).elem);
+            self.convert(c, &regs, l, &own)
+        };
+        self.define(v, regs);
+    }
+
     /// Fresh registers (one per slot) for a value of `v`'s type, bound to `v`.
     pub fn fresh(&mut self, v: ValueId) -> Vec<String> {
         let regs = self.fresh_like(v);
@@ -139,33 +321,61 @@ impl<'k> Emitter<'k> {
         (0..self.layout(v).slots()).map(|_| self.reg(c)).collect()
     }
 
-    /// The row-major index of the element in slot `j` of a tile of layout `l`, as a fresh
-    /// `.b32` register.
-    pub fn elem_index(&mut self, l: Layout, j: u32) -> String {
+    /// The thread part of the flat indices of layout `l` (the OR of the bases of the set lane
+    /// and warp bits of `%tid.x`), computed once in the prologue.
+    fn thread_base(&mut self, l: &Layout) -> String {
+        let key = (l.lane.clone(), l.warp.clone());
+        if let Some(r) = self.thread_bases.get(&key) {
+            return r.clone();
+        }
         let r = self.reg(Class::B32);
         let tid = self.tid.clone();
-        if l.replicated() {
-            self.line(format!("and.b32 {r}, {tid}, {};", l.numel - 1));
-        } else if l.slots() == 1 {
-            self.line(format!("mov.u32 {r}, {tid};"));
-        } else {
-            self.line(format!("shl.b32 {r}, {tid}, {};", log2(l.slots())));
-            if j != 0 {
-                self.line(format!("add.u32 {r}, {r}, {j};"));
+        let mut code = format!("    mov.u32 {r}, 0;\n");
+        // Runs of thread bits that map to consecutive index bits move as one field.
+        let bases: Vec<u32> = l.lane.iter().chain(&l.warp).copied().collect();
+        let mut i = 0;
+        while i < bases.len() {
+            if bases[i] == 0 {
+                i += 1;
+                continue;
             }
+            let mut n = 1;
+            while i + n < bases.len() && bases[i + n] == bases[i] << n {
+                n += 1;
+            }
+            let t = self.reg(Class::B32);
+            let to = bases[i].trailing_zeros();
+            code.push_str(&format!("    bfe.u32 {t}, {tid}, {i}, {n};\n"));
+            code.push_str(&format!("    shl.b32 {t}, {t}, {to};\n"));
+            code.push_str(&format!("    or.b32 {r}, {r}, {t};\n"));
+            i += n;
         }
+        self.prologue.push_str(&code);
+        self.thread_bases.insert(key, r.clone());
         r
     }
 
-    /// A predicate: true in the one thread that owns slot `j` of layout `l` (the first copy
-    /// of a replicated tile), for side effects that must happen once per element.
-    pub fn owner_pred(&mut self, l: Layout) -> Option<String> {
-        if !l.replicated() {
+    /// The row-major index of the element in slot `j` of a tile of layout `l`, as a fresh
+    /// `.b32` register.
+    pub fn elem_index(&mut self, l: &Layout, j: u32) -> String {
+        let base = self.thread_base(l);
+        let r = self.reg(Class::B32);
+        self.line(format!("or.b32 {r}, {base}, {};", l.reg_offset(j)));
+        r
+    }
+
+    /// A predicate: true in the one thread of each group of copies of a replicated layout `l`
+    /// (the thread whose copy bits are clear), for side effects that must happen once per
+    /// element; `None` when `l` has no copies.
+    pub fn owner_pred(&mut self, l: &Layout) -> Option<String> {
+        let mask = l.copy_mask();
+        if mask == 0 {
             return None;
         }
-        let p = self.reg(Class::Pred);
+        let (t, p) = (self.reg(Class::B32), self.reg(Class::Pred));
         let tid = self.tid.clone();
-        self.line(format!("setp.lt.u32 {p}, {tid}, {};", l.numel));
+        self.line(format!("and.b32 {t}, {tid}, {mask};"));
+        self.line(format!("setp.eq.u32 {p}, {t}, 0;"));
         Some(p)
     }
 
@@ -174,9 +384,27 @@ impl<'k> Emitter<'k> {
         self.line("bar.sync 0;");
     }
 
-    /// Records that `bytes` of shared memory are needed.
-    pub fn need_shared(&mut self, bytes: u32) {
-        self.shared_bytes = self.shared_bytes.max(bytes);
+    /// A scratch area of `bytes` bytes of shared memory above the live buffers, for one op's
+    /// exchange (the op brackets its use with barriers); returns its byte offset.
+    pub fn scratch(&mut self, bytes: u32) -> u32 {
+        let base = self.shared_top.next_multiple_of(16);
+        self.shared_bytes = self.shared_bytes.max(base + bytes);
+        base
+    }
+
+    /// Allocates `bytes` of shared memory that stay live until [`Self::release_shared`] is
+    /// given the returned mark (128-byte aligned); returns `(offset, mark)`.
+    pub fn alloc_shared(&mut self, bytes: u32) -> (u32, u32) {
+        let mark = self.shared_top;
+        let base = mark.next_multiple_of(128);
+        self.shared_top = base + bytes;
+        self.shared_bytes = self.shared_bytes.max(self.shared_top);
+        (base, mark)
+    }
+
+    /// Frees the buffers allocated since `mark`.
+    pub fn release_shared(&mut self, mark: u32) {
+        self.shared_top = mark;
     }
 
     /// The shared address `smem + base + index * size`, as a fresh `.b32` register.
@@ -188,21 +416,6 @@ impl<'k> Emitter<'k> {
             self.line(format!("add.u32 {a}, {a}, {base};"));
         }
         a
-    }
-
-    /// Stores register `r` of class `c` as a word at shared address `addr`.
-    pub fn st_word(&mut self, addr: &str, c: Class, r: &str) {
-        match c {
-            Class::Pred => {
-                let t = self.reg(Class::B32);
-                self.line(format!("selp.u32 {t}, 1, 0, {r};"));
-                self.line(format!("st.shared.b32 [{addr}], {t};"));
-            }
-            Class::B16 => self.line(format!("st.shared.b16 [{addr}], {r};")),
-            Class::B32 => self.line(format!("st.shared.b32 [{addr}], {r};")),
-            Class::F32 => self.line(format!("st.shared.f32 [{addr}], {r};")),
-            Class::B64 => self.line(format!("st.shared.b64 [{addr}], {r};")),
-        }
     }
 
     /// Loads a word of class `c` from shared address `addr` into `dst`.
@@ -218,21 +431,6 @@ impl<'k> Emitter<'k> {
             Class::F32 => self.line(format!("ld.shared.f32 {dst}, [{addr}];")),
             Class::B64 => self.line(format!("ld.shared.b64 {dst}, [{addr}];")),
         }
-    }
-
-    /// Writes every element of `v` to shared memory as words at byte offset `base`, row-major
-    /// (copies of a replicated tile write the same value). Returns the bytes used.
-    pub fn tile_to_shared(&mut self, v: ValueId, base: u32) -> Result<u32, CodegenError> {
-        let l = self.layout(v);
-        let c = class_of(self.k.ty(v).elem);
-        let size = word_bytes(c);
-        let regs = self.get(v)?;
-        for (j, r) in regs.iter().enumerate() {
-            let idx = self.elem_index(l, j as u32);
-            let a = self.shared_addr(&idx, size, base);
-            self.st_word(&a, c, r);
-        }
-        Ok(l.numel * size)
     }
 
     /// Re-establishes the register invariant of `d` in `r` after a 32-bit (or f32)
@@ -294,6 +492,11 @@ impl<'k> Emitter<'k> {
         Ok(None)
     }
 
+    /// Lowers one op (not `yield`).
+    pub fn emit_one(&mut self, op: &Op) -> Result<(), CodegenError> {
+        self.emit_op(op)
+    }
+
     fn emit_op(&mut self, op: &Op) -> Result<(), CodegenError> {
         let res = op.results.first().copied();
         let one = || {
@@ -315,8 +518,9 @@ impl<'k> Emitter<'k> {
             OpKind::Cast(x) => self.lower_cast(one()?, *x),
             OpKind::Bitcast(x) => self.lower_bitcast(one()?, *x),
             OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
-                let regs = self.get(*x)?;
-                self.define(one()?, regs);
+                let res = one()?;
+                let regs = self.get_as(*x, &self.layout(res))?;
+                self.define(res, regs);
                 Ok(())
             }
             OpKind::Broadcast(x) => self.lower_broadcast(one()?, *x),

@@ -2,7 +2,7 @@
 //! checked (against the expectation, or with `filecheck` directives).
 
 use crate::file::TestFile;
-use bitmat_codegen::ptx::{compile_ptx, PtxTarget};
+use bitmat_codegen::ptx::{compile_ptx, PtxOptions, PtxTarget};
 use bitmat_codegen::CpuObject;
 use bitmat_ir::interp::{self, ArgValue};
 use bitmat_ir::kernel::{Block, ParamKind};
@@ -61,7 +61,17 @@ pub fn run(file: &TestFile) -> Result<Checked, String> {
                     .parse()
                     .map_err(|_| format!("num_warps=`{w}` is not a number"))?,
             };
-            let module = compile_ptx(&kernel, target, warps).map_err(|e| e.to_string())?;
+            let stages = match file.option("num_stages") {
+                None => 1,
+                Some(w) => w
+                    .parse()
+                    .map_err(|_| format!("num_stages=`{w}` is not a number"))?,
+            };
+            let options = PtxOptions {
+                num_warps: warps,
+                num_stages: stages,
+            };
+            let module = compile_ptx(&kernel, target, options).map_err(|e| e.to_string())?;
             return filecheck(file, &module.text);
         }
         "clif" => {

@@ -14,7 +14,9 @@
 //! - `expand_dims` inserts an axis of extent 1; `reshape` keeps the last axis when its extent
 //!   is unchanged; widening integer casts keep everything;
 //! - the induction variable of a loop is divisible by `gcd(div(lower), div(step))`;
-//! - everything else (loads, parameters, carried values, ...) is unknown.
+//! - a carried value of a loop, and the result of a loop or branch, joins (`gcd`) the facts
+//!   of the values it may be: the initial value and what the body yields;
+//! - everything else (loads, parameters, ...) is unknown.
 
 use crate::kernel::{BinaryOp, Block, Kernel, OpKind, ValueId};
 use crate::types::ElemType;
@@ -108,6 +110,25 @@ fn combine(
         out.constancy[d] = k;
     }
     out
+}
+
+/// What is known of both `a` and `b` (a value that is one or the other).
+fn join(a: &AxisInfo, b: &AxisInfo) -> AxisInfo {
+    combine(a, b, |d, a, b| {
+        (
+            gcd(a.contiguity[d], b.contiguity[d]),
+            gcd(a.divisibility[d], b.divisibility[d]),
+            gcd(a.constancy[d], b.constancy[d]),
+        )
+    })
+}
+
+/// The facts of the `i`-th value that `block_` yields (nothing known without a `yield`).
+fn yielded(block_: &Block, i: usize, info: &[AxisInfo]) -> AxisInfo {
+    match block_.ops.last().map(|o| &o.kind) {
+        Some(OpKind::Yield(vs)) if i < vs.len() => get(info, vs[i]),
+        _ => AxisInfo::unknown(0),
+    }
 }
 
 fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
@@ -265,7 +286,11 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
                 i
             }),
             OpKind::For {
-                lower, step, body, ..
+                lower,
+                step,
+                init,
+                body,
+                ..
             } => {
                 if let Some(&iv) = body.args.first() {
                     let div = gcd(
@@ -276,7 +301,31 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
                         slot.divisibility[0] = div;
                     }
                 }
-                block(kernel, body, info);
+                // A carried value holds its initial value, then what the body yields: the
+                // facts of both. Joining only weakens facts, so this settles in a few rounds.
+                let carried = &body.args[1.min(body.args.len())..];
+                for (&arg, &v) in carried.iter().zip(init) {
+                    info[arg.index()] = get(info, v);
+                }
+                for _ in 0..8 {
+                    block(kernel, body, info);
+                    let mut changed = false;
+                    for (i, &arg) in carried.iter().enumerate() {
+                        let joined = join(&get(info, init[i]), &yielded(body, i, info));
+                        if joined != info[arg.index()] {
+                            info[arg.index()] = joined;
+                            changed = true;
+                        }
+                    }
+                    if !changed {
+                        break;
+                    }
+                }
+                for (i, &r) in op.results.iter().enumerate() {
+                    if let Some(&arg) = carried.get(i) {
+                        info[r.index()] = get(info, arg);
+                    }
+                }
                 None
             }
             OpKind::If {
@@ -286,6 +335,10 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
             } => {
                 block(kernel, then_block, info);
                 block(kernel, else_block, info);
+                for (i, &r) in op.results.iter().enumerate() {
+                    let joined = join(&yielded(then_block, i, info), &yielded(else_block, i, info));
+                    info[r.index()] = joined;
+                }
                 None
             }
             _ => None,

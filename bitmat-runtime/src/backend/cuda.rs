@@ -9,7 +9,7 @@ use crate::cuda::{CudaArg, CudaDev, CudaKernel};
 use crate::device::Backend;
 use crate::error::Error;
 use crate::launch::{Grid, KernelArg, LaunchOptions};
-use bitmat_codegen::ptx::{compile_ptx, PtxModule};
+use bitmat_codegen::ptx::{compile_ptx, PtxModule, PtxOptions};
 use bitmat_ir::Kernel;
 use std::sync::Arc;
 
@@ -41,11 +41,22 @@ impl BackendImpl for Cuda {
     }
 
     fn check_options(&self, options: &LaunchOptions) -> Result<(), String> {
-        check_num_warps(options.num_warps)
+        check_num_warps(options.num_warps)?;
+        if !(1..=8).contains(&options.num_stages) {
+            return Err(format!(
+                "num_stages={} is out of range; 1 to 8 are accepted (1 pipelines nothing)",
+                options.num_stages
+            ));
+        }
+        Ok(())
     }
 
     fn compile(&self, ir: &Kernel, options: &LaunchOptions) -> Result<Vec<u8>, Error> {
-        Ok(compile_ptx(ir, self.dev.target, options.num_warps)?.to_bytes())
+        let ptx = PtxOptions {
+            num_warps: options.num_warps,
+            num_stages: options.num_stages,
+        };
+        Ok(compile_ptx(ir, self.dev.target, ptx)?.to_bytes())
     }
 
     fn load(

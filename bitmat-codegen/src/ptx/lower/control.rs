@@ -1,28 +1,40 @@
 //! Structured control flow: `for` loops with carried values and two-way `if`. Loop bounds and
 //! branch conditions are scalars, held alike by every thread, so branches are uniform
 //! (`bra.uni`) and barriers inside them are safe.
+//!
+//! A carried value keeps one layout (the assignment pass ties the initial value, the block
+//! argument, the yielded value and the result); values that arrive in another layout are
+//! converted at the boundary. Conversions of values defined before a loop that its body
+//! needs are made once, before the loop (hoisted), rather than on every iteration.
 
 use super::int_ty;
+use super::pipeline::LoopPipeline;
+use crate::ptx::assign::{broadcast_bits, same_layout_operands, walk};
 use crate::ptx::emit::Emitter;
-use crate::ptx::regs::{class_of, dclass};
+use crate::ptx::layout::Layout;
+use crate::ptx::regs::{class_of, dclass, Class};
 use crate::CodegenError;
-use bitmat_ir::{Block, ValueId};
+use bitmat_ir::{Block, Op, OpKind, ValueId};
+use std::collections::HashSet;
 
 impl Emitter<'_> {
-    /// Copies the registers of `srcs` into `dsts` as a parallel copy (through temporaries, so
-    /// a source may also be a destination).
+    /// Copies the registers of `vals`, each in the layout of the matching value of `targets`,
+    /// into `dsts` as a parallel copy (through temporaries, so a source may also be a
+    /// destination).
     fn parallel_copy(
         &mut self,
         vals: &[ValueId],
+        targets: &[ValueId],
         dsts: &[Vec<String>],
     ) -> Result<(), CodegenError> {
-        if vals.len() != dsts.len() {
+        if vals.len() != dsts.len() || vals.len() != targets.len() {
             return Err(self.unsupported("`yield` arity does not match its op"));
         }
         let mut temps = Vec::new();
-        for &v in vals {
+        for (&v, &t) in vals.iter().zip(targets) {
             let c = class_of(self.k.ty(v).elem);
-            let regs = self.get(v)?;
+            let lt = self.layout(t);
+            let regs = self.get_as(v, &lt)?;
             let ts: Vec<String> = regs
                 .iter()
                 .map(|r| {
@@ -68,13 +80,38 @@ impl Emitter<'_> {
         self.define(body.args[0], vec![iv.clone()]);
         let mut phis = Vec::new();
         for (&v, &arg) in init.iter().zip(&body.args[1..]) {
-            let regs = self.fresh_like(v);
+            let regs = self.fresh_like(arg);
             let vc = class_of(self.k.ty(v).elem);
-            for (p, r) in regs.iter().zip(self.get(v)?) {
+            let la = self.layout(arg);
+            for (p, r) in regs.iter().zip(self.get_as(v, &la)?) {
                 self.mov(vc, p, &r);
             }
             self.define(arg, regs.clone());
             phis.push(regs);
+        }
+        self.hoist_conversions(body)?;
+        let mark = self.shared_top;
+        let pipe = self.plan_pipeline(body);
+        // The affine carried values' registers, in the plan's order.
+        let carried = |e: &Self, plan: &LoopPipeline| -> Vec<Vec<String>> {
+            plan.affine
+                .iter()
+                .map(|(a, _)| e.get(*a).unwrap_or_default())
+                .collect()
+        };
+        if let Some(plan) = &pipe {
+            self.line(format!(
+                "// pipelined: {} load(s), {} stages",
+                plan.loads.len(),
+                plan.stages
+            ));
+            let stage = plan.stage.clone();
+            for s in 0..plan.stages - 1 {
+                self.line(format!("mov.u32 {stage}, {s};"));
+                let regs = carried(self, plan);
+                self.issue_stage(body, plan, [&iv, &st, &up], d, s, &regs, &stage)?;
+            }
+            self.line(format!("mov.u32 {stage}, 0;"));
         }
         let (head, end) = (self.new_label("for"), self.new_label("for_end"));
         let p = self.reg(crate::ptx::regs::Class::Pred);
@@ -82,13 +119,46 @@ impl Emitter<'_> {
         self.place_label(&head);
         self.line(format!("setp.ge.{t} {p}, {iv}, {up};"));
         self.line(format!("@{p} bra.uni {end};"));
-        let ys = self
-            .emit_block(body)?
-            .ok_or_else(|| self.unsupported("loop body without `yield`"))?;
-        self.parallel_copy(&ys, &phis)?;
+        self.scoped(|e| -> Result<(), CodegenError> {
+            if let Some(plan) = &pipe {
+                let n = plan.stages;
+                e.line(format!("cp.async.wait_group {};", n - 2));
+                e.barrier();
+                // Iteration i + n - 1 goes to the stage iteration i - 1 read.
+                let (w, q) = (e.reg(Class::B32), e.reg(Class::Pred));
+                let stage = plan.stage.clone();
+                e.line(format!("add.u32 {w}, {stage}, {};", n - 1));
+                e.line(format!("setp.ge.u32 {q}, {w}, {n};"));
+                e.line(format!("@{q} sub.u32 {w}, {w}, {n};"));
+                let regs = carried(e, plan);
+                e.issue_stage(body, plan, [&iv, &st, &up], d, n - 1, &regs, &w)?;
+                for (i, ring) in &plan.loads {
+                    let r = body.ops[*i].results[0];
+                    e.rings.insert(r, (ring.clone(), stage.clone()));
+                }
+            }
+            let ys = e
+                .emit_block(body)?
+                .ok_or_else(|| e.unsupported("loop body without `yield`"))?;
+            e.parallel_copy(&ys, &body.args[1..], &phis)
+        })?;
+        if let Some(plan) = &pipe {
+            let (stage, q) = (plan.stage.clone(), self.reg(Class::Pred));
+            self.line(format!("add.u32 {stage}, {stage}, 1;"));
+            self.line(format!("setp.ge.u32 {q}, {stage}, {};", plan.stages));
+            self.line(format!("@{q} mov.u32 {stage}, 0;"));
+        }
         self.line(format!("add.{t} {iv}, {iv}, {st};"));
         self.line(format!("bra.uni {head};"));
         self.place_label(&end);
+        if let Some(plan) = &pipe {
+            self.line("cp.async.wait_group 0;");
+            self.barrier();
+            for (i, _) in &plan.loads {
+                self.rings.remove(&body.ops[*i].results[0]);
+            }
+            self.release_shared(mark);
+        }
         for (&r, regs) in results.iter().zip(phis) {
             self.define(r, regs);
         }
@@ -107,8 +177,10 @@ impl Emitter<'_> {
         let (els, end) = (self.new_label("else"), self.new_label("endif"));
         self.line(format!("@!{c} bra.uni {els};"));
         for (block, last) in [(then_block, false), (else_block, true)] {
-            let ys = self.emit_block(block)?.unwrap_or_default();
-            self.parallel_copy(&ys, &outs)?;
+            self.scoped(|e| -> Result<(), CodegenError> {
+                let ys = e.emit_block(block)?.unwrap_or_default();
+                e.parallel_copy(&ys, results, &outs)
+            })?;
             if last {
                 self.place_label(&end);
             } else {
@@ -117,5 +189,47 @@ impl Emitter<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Converts, before a loop, the values defined outside `body` that its ops use in another
+    /// layout ([`Self::wanted_layouts`]).
+    fn hoist_conversions(&mut self, body: &Block) -> Result<(), CodegenError> {
+        let mut inside = HashSet::new();
+        inside.extend(body.args.iter().copied());
+        walk(body, &mut |op| inside.extend(op.results.iter().copied()));
+        let mut wanted = Vec::new();
+        walk(body, &mut |op| wanted.extend(self.wanted_layouts(op)));
+        for (v, l) in wanted {
+            if !inside.contains(&v) && self.layout(v) != l && self.k.ty(v).numel() > 1 {
+                self.get_as(v, &l)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The layouts in which `op`'s lowering reads its operands, where it converts them.
+    fn wanted_layouts(&self, op: &Op) -> Vec<(ValueId, Layout)> {
+        let k = &op.kind;
+        match k {
+            OpKind::Load { ptr, .. }
+            | OpKind::Store { ptr, .. }
+            | OpKind::AtomicAdd { ptr, .. } => {
+                let l = self.layout(*ptr);
+                k.operands()
+                    .into_iter()
+                    .filter(|v| v != ptr)
+                    .map(|v| (v, l.clone()))
+                    .collect()
+            }
+            OpKind::Broadcast(x) => match broadcast_bits(self.k, *x, op.results[0]) {
+                Some(mask) => vec![(*x, self.layout(op.results[0]).remove_bits(mask).0)],
+                None => Vec::new(),
+            },
+            _ if same_layout_operands(k) => {
+                let l = self.layout(op.results[0]);
+                k.operands().into_iter().map(|v| (v, l.clone())).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! interpreter's results bit for bit.
 
 use crate::ptx::emit::Emitter;
-use crate::ptx::layout::log2;
+use crate::ptx::layout::{log2, Layout};
 use crate::ptx::regs::Class;
 use crate::CodegenError;
 use bitmat_ir::{DType, ValueId};
@@ -23,7 +23,7 @@ impl Emitter<'_> {
         let l = self.layout(v);
         let size = d.size_bytes() as u32;
         for (j, r) in self.get(v)?.iter().enumerate() {
-            let idx = self.elem_index(l, j as u32);
+            let idx = self.elem_index(&l, j as u32);
             let a = self.shared_addr(&idx, size, base);
             match d {
                 DType::I8 => self.line(format!("st.shared.u8 [{a}], {r};")),
@@ -69,23 +69,56 @@ impl Emitter<'_> {
             (DType::F16 | DType::BF16 | DType::F32, DType::F32) => false,
             (x, y) => return Err(self.unsupported(format!("dot of {x} with a {y} accumulator"))),
         };
-        if d != DType::F32 {
-            return self.lower_dot_mma(res, a, b, acc, [m, k, n], d);
+        if let Some(shape) = super::mma_shape(self.k, a, b, acc) {
+            return self.lower_dot_frag(res, [a, b, acc], shape, d);
         }
+        // The staging paths below address their scratch area from its base.
+        let saved = self.smem.clone();
+        let base = self.scratch(0);
+        if base != 0 {
+            let s = self.reg(Class::B32);
+            self.line(format!("add.u32 {s}, {saved}, {base};"));
+            self.smem = s;
+        }
+        let out = if d != DType::F32 {
+            self.lower_dot_mma(a, b, acc, [m, k, n], d)
+        } else {
+            self.lower_dot_serial(a, b, acc, [m, k, n], int)
+        };
+        self.smem = saved;
+        let regs = out?;
+        let staged = Layout::default_for(m * n, self.threads);
+        self.define_in(res, regs, &staged);
+        Ok(())
+    }
+
+    /// The f32 dot: operands staged row-major, a multiply-add loop per output element.
+    /// Returns the result's registers in the default layout.
+    fn lower_dot_serial(
+        &mut self,
+        a: ValueId,
+        b: ValueId,
+        acc: ValueId,
+        [m, k, n]: [u32; 3],
+        int: bool,
+    ) -> Result<Vec<String>, CodegenError> {
+        let d = self.dtype(a)?;
         let size = d.size_bytes() as u32;
         let b_base = (m * k * size).next_multiple_of(16);
-        self.need_shared(b_base + k * n * size);
+        // Converting the accumulator may use the scratch area: before the operands land.
+        let lc = Layout::default_for(m * n, self.threads);
+        let acc_regs = self.get_as(acc, &lc)?;
+        self.scratch(b_base + k * n * size);
         self.barrier();
         self.stage_operand(a, d, 0)?;
         self.stage_operand(b, d, b_base)?;
         self.barrier();
 
-        let acc_regs = self.get(acc)?;
-        let lc = self.layout(res);
-        let out = self.fresh(res);
+        let c = if int { Class::B32 } else { Class::F32 };
+        let out: Vec<String> = (0..lc.slots()).map(|_| self.reg(c)).collect();
         let vc = if int { Class::B32 } else { Class::F32 };
         for (j, r) in out.iter().enumerate() {
-            let i = self.elem_index(lc, j as u32);
+            let i = self.elem_index(&lc, j as u32);
             let (row, col) = (self.reg(Class::B32), self.reg(Class::B32));
             self.line(format!("shr.u32 {row}, {i}, {};", log2(n)));
             self.line(format!("and.b32 {col}, {i}, {};", n - 1));
@@ -128,6 +161,6 @@ impl Emitter<'_> {
                 self.place_label(&end);
             }
         }
-        Ok(())
+        Ok(out)
     }
 }

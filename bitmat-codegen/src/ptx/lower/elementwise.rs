@@ -20,6 +20,16 @@ fn fimm(x: f32) -> String {
 }
 
 impl Emitter<'_> {
+    /// The registers of operand `x` of the op defining `res`, in `res`'s layout.
+    pub(crate) fn operand(
+        &mut self,
+        res: ValueId,
+        x: ValueId,
+    ) -> Result<Vec<String>, CodegenError> {
+        let l = self.layout(res);
+        self.get_as(x, &l)
+    }
+
     /// `constant`: one register, shared by every slot.
     pub(crate) fn lower_constant(&mut self, res: ValueId, s: Scalar) -> Result<(), CodegenError> {
         let d = self.dtype(res)?;
@@ -58,7 +68,7 @@ impl Emitter<'_> {
     /// `arange(n)`: each slot holds its element index.
     pub(crate) fn lower_arange(&mut self, res: ValueId) -> Result<(), CodegenError> {
         let l = self.layout(res);
-        let regs = (0..l.slots()).map(|j| self.elem_index(l, j)).collect();
+        let regs = (0..l.slots()).map(|j| self.elem_index(&l, j)).collect();
         self.define(res, regs);
         Ok(())
     }
@@ -70,7 +80,7 @@ impl Emitter<'_> {
         x: ValueId,
     ) -> Result<(), CodegenError> {
         let d = self.dtype(x)?;
-        let xs = self.get(x)?;
+        let xs = self.operand(res, x)?;
         let out = self.fresh(res);
         for (dst, a) in out.iter().zip(&xs) {
             self.unary_one(op, d, dst, a)?;
@@ -137,7 +147,7 @@ impl Emitter<'_> {
         y: ValueId,
     ) -> Result<(), CodegenError> {
         let d = self.dtype(x)?;
-        let (xs, ys) = (self.get(x)?, self.get(y)?);
+        let (xs, ys) = (self.operand(res, x)?, self.operand(res, y)?);
         let out = self.fresh(res);
         for ((dst, a), b) in out.iter().zip(&xs).zip(&ys) {
             self.binary_one(op, d, dst, a, b)?;
@@ -257,7 +267,7 @@ impl Emitter<'_> {
         y: ValueId,
     ) -> Result<(), CodegenError> {
         let d = self.dtype(x)?;
-        let (xs, ys) = (self.get(x)?, self.get(y)?);
+        let (xs, ys) = (self.operand(res, x)?, self.operand(res, y)?);
         let out = self.fresh(res);
         let p = match pred {
             CmpPred::Eq => "eq",
@@ -291,7 +301,11 @@ impl Emitter<'_> {
         f: ValueId,
     ) -> Result<(), CodegenError> {
         let c = class_of(self.k.ty(res).elem);
-        let (cs, ts, fs) = (self.get(cond)?, self.get(t)?, self.get(f)?);
+        let (cs, ts, fs) = (
+            self.operand(res, cond)?,
+            self.operand(res, t)?,
+            self.operand(res, f)?,
+        );
         let out = self.fresh(res);
         for (((dst, p), a), b) in out.iter().zip(&cs).zip(&ts).zip(&fs) {
             self.select_one(c, dst, p, a, b);
@@ -315,7 +329,7 @@ impl Emitter<'_> {
 
     pub(crate) fn lower_cast(&mut self, res: ValueId, x: ValueId) -> Result<(), CodegenError> {
         let (from, to) = (self.dtype(x)?, self.dtype(res)?);
-        let xs = self.get(x)?;
+        let xs = self.operand(res, x)?;
         if from == to {
             self.define(res, xs);
             return Ok(());
@@ -418,7 +432,7 @@ impl Emitter<'_> {
 
     pub(crate) fn lower_bitcast(&mut self, res: ValueId, x: ValueId) -> Result<(), CodegenError> {
         let (from, to) = (self.dtype(x)?, self.dtype(res)?);
-        let xs = self.get(x)?;
+        let xs = self.operand(res, x)?;
         if from == to {
             self.define(res, xs);
             return Ok(());

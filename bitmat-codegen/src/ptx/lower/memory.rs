@@ -50,7 +50,7 @@ impl Emitter<'_> {
     ) -> Result<(), CodegenError> {
         let size = self.pointee(ptr)?.size_bytes();
         let od = self.dtype(offset)?;
-        let (ps, os) = (self.get(ptr)?, self.get(offset)?);
+        let (ps, os) = (self.operand(res, ptr)?, self.operand(res, offset)?);
         let out = self.fresh(res);
         for ((dst, p), o) in out.iter().zip(&ps).zip(&os) {
             match dclass(od) {
@@ -76,29 +76,39 @@ impl Emitter<'_> {
 
     /// Elements per vector access of pointer tile `ptr` (pointee of `size` bytes), if its
     /// accesses can be vectorized: every chunk of that many consecutive slots of a thread
-    /// must be contiguous in memory. The blocked layout gives thread `t` the flat indices
-    /// `t * slots + j`; a chunk of `n` slots starting at a multiple of `n` lies in one row
-    /// (`n` divides the last extent) and inside one aligned contiguous run (`n` divides the
-    /// last-axis contiguity). Chunks are at most 16 bytes and at least 4 (one 32-bit word).
-    fn vector_lanes(&self, ptr: ValueId, size: u32) -> Option<u32> {
+    /// must be contiguous in memory. In `ptr`'s layout, the low register bits map to the
+    /// low index bits of one dimension `d` (for `2^j` slots); a chunk of `n <= 2^j` slots
+    /// starting at a multiple of `n` then holds `n` consecutive elements along `d`, inside
+    /// one aligned contiguous run when `n` divides the contiguity along `d`. Chunks are at
+    /// most 16 bytes and at least 4 (one 32-bit word).
+    pub(crate) fn vector_lanes(&self, ptr: ValueId, size: u32) -> Option<u32> {
         let ty = self.k.ty(ptr);
         let l = self.layout(ptr);
-        if ty.rank() == 0 || l.replicated() || size == 0 || size > 8 {
+        if ty.rank() == 0 || size == 0 || size > 8 || l.reg.is_empty() {
             return None;
         }
-        let last = u64::from(*ty.shape.last()?);
-        let contig = self.info.get(ptr.index())?.last_contiguity();
-        let slots = u64::from(l.slots());
-        let cap = u64::from(16 / size).min(slots).min(contig).min(last);
+        let ranges = crate::ptx::layout::dim_bits(&ty.shape);
+        let first = l.reg[0].trailing_zeros();
+        let d = ranges
+            .iter()
+            .position(|&(lo, n)| first >= lo && first < lo + n)?;
+        let (lo, n_bits) = ranges[d];
+        if first != lo {
+            return None;
+        }
+        let run = l
+            .reg
+            .iter()
+            .enumerate()
+            .take_while(|(i, &b)| b == 1 << (lo + *i as u32) && (*i as u32) < n_bits)
+            .count() as u32;
+        let contig = *self.info.get(ptr.index())?.contiguity.get(d)?;
+        let cap = u64::from(16 / size).min(1 << run).min(contig);
         if cap < 2 {
             return None;
         }
         let n = 1u64 << (63 - cap.leading_zeros());
-        let ok = n * u64::from(size) >= 4
-            && contig % n == 0
-            && last % n == 0
-            && slots % n == 0
-            && n * u64::from(size) <= 16;
+        let ok = n * u64::from(size) >= 4 && contig % n == 0;
         ok.then_some(n as u32)
     }
 
@@ -241,11 +251,17 @@ impl Emitter<'_> {
         mask: Option<ValueId>,
         other: Option<ValueId>,
     ) -> Result<(), CodegenError> {
+        if self.rings.contains_key(&res) {
+            // A pipelined load: its tile is in the ring, where the `dot` reads it.
+            return Ok(());
+        }
         let d = self.pointee(ptr)?;
+        let lp = self.layout(ptr);
         let ps = self.get(ptr)?;
-        let ms = mask.map(|m| self.get(m)).transpose()?;
-        let os = other.map(|o| self.get(o)).transpose()?;
-        let out = self.fresh(res);
+        let ms = mask.map(|m| self.get_as(m, &lp)).transpose()?;
+        let os = other.map(|o| self.get_as(o, &lp)).transpose()?;
+        let rc = class_of(self.k.ty(res).elem);
+        let out: Vec<String> = (0..lp.slots()).map(|_| self.reg(rc)).collect();
         let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
         for c in (0..out.len()).step_by(n) {
             let lanes = c..(c + n).min(out.len());
@@ -272,6 +288,7 @@ impl Emitter<'_> {
                 self.place_label(&done);
             }
         }
+        self.define_in(res, out, &lp);
         Ok(())
     }
 
@@ -359,9 +376,9 @@ impl Emitter<'_> {
     ) -> Result<(), CodegenError> {
         let d = self.pointee(ptr)?;
         let l = self.layout(ptr);
-        let owner = self.owner_pred(l);
-        let (ps, vs) = (self.get(ptr)?, self.get(value)?);
-        let ms = mask.map(|m| self.get(m)).transpose()?;
+        let owner = self.owner_pred(&l);
+        let (ps, vs) = (self.get(ptr)?, self.get_as(value, &l)?);
+        let ms = mask.map(|m| self.get_as(m, &l)).transpose()?;
         let preds: Vec<Option<String>> = (0..ps.len().min(vs.len()))
             .map(|j| {
                 let m = ms.as_ref().map(|v| v[j].clone());
@@ -407,10 +424,10 @@ impl Emitter<'_> {
         };
         let c = dclass(d);
         let l = self.layout(ptr);
-        let owner = self.owner_pred(l);
-        let (ps, vs) = (self.get(ptr)?, self.get(value)?);
-        let ms = mask.map(|m| self.get(m)).transpose()?;
-        let out = self.fresh(res);
+        let owner = self.owner_pred(&l);
+        let (ps, vs) = (self.get(ptr)?, self.get_as(value, &l)?);
+        let ms = mask.map(|m| self.get_as(m, &l)).transpose()?;
+        let mut out: Vec<String> = (0..l.slots()).map(|_| self.reg(c)).collect();
         for (j, ((dst, addr), v)) in out.iter().zip(&ps).zip(&vs).enumerate() {
             let m = ms.as_ref().map(|v| v[j].clone());
             let p = self.and_preds(m.as_deref(), owner.as_deref());
@@ -422,29 +439,11 @@ impl Emitter<'_> {
             let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
             self.line(format!("{pre}atom.global.add.{ty} {dst}, [{addr}], {v};"));
         }
-        if l.replicated() {
+        if owner.is_some() {
             // Only the first copy added: hand its old values to the other copies.
-            let size = crate::ptx::emit::word_bytes(class_of(self.k.ty(res).elem));
-            self.barrier();
-            let owner = owner.unwrap_or_default();
-            for (j, r) in out.iter().enumerate() {
-                let idx = self.elem_index(l, j as u32);
-                let a = self.shared_addr(&idx, size, 0);
-                let pre = format!("@{owner} ");
-                match c {
-                    Class::F32 => self.line(format!("{pre}st.shared.f32 [{a}], {r};")),
-                    Class::B64 => self.line(format!("{pre}st.shared.b64 [{a}], {r};")),
-                    _ => self.line(format!("{pre}st.shared.b32 [{a}], {r};")),
-                }
-            }
-            self.barrier();
-            for (j, r) in out.iter().enumerate() {
-                let idx = self.elem_index(l, j as u32);
-                let a = self.shared_addr(&idx, size, 0);
-                self.ld_word(&a, c, r);
-            }
-            self.need_shared(l.numel * size);
+            out = self.through_shared(c, &out, &l, &l);
         }
+        self.define_in(res, out, &l);
         Ok(())
     }
 }

@@ -25,7 +25,7 @@
 //! sequential one.
 
 use crate::ptx::emit::Emitter;
-use crate::ptx::layout::log2;
+use crate::ptx::layout::{log2, Layout};
 use crate::ptx::regs::Class;
 use crate::CodegenError;
 use bitmat_ir::{DType, ValueId};
@@ -48,7 +48,7 @@ impl Emitter<'_> {
     ) -> Result<(), CodegenError> {
         let l = self.layout(v);
         for (j, r) in self.get(v)?.iter().enumerate() {
-            let i = self.elem_index(l, j as u32);
+            let i = self.elem_index(&l, j as u32);
             let (row, col) = (self.reg(Class::B32), self.reg(Class::B32));
             self.line(format!("shr.u32 {row}, {i}, {};", log2(cols)));
             self.line(format!("and.b32 {col}, {i}, {};", cols - 1));
@@ -96,13 +96,12 @@ impl Emitter<'_> {
     /// f16 or bf16) with `mma.sync`.
     pub(crate) fn lower_dot_mma(
         &mut self,
-        res: ValueId,
         a: ValueId,
         b: ValueId,
         acc: ValueId,
         [m, k, n]: [u32; 3],
         d: DType,
-    ) -> Result<(), CodegenError> {
+    ) -> Result<Vec<String>, CodegenError> {
         let (ki, instr, cc) = match d {
             DType::I8 => (32, "m16n8k32.row.col.s32.s8.s8.s32", Class::B32),
             DType::F16 => (16, "m16n8k16.row.col.f32.f16.f16.f32", Class::F32),
@@ -116,7 +115,7 @@ impl Emitter<'_> {
         let cs = np * 4;
         let b_base = mp * rs;
         let c_base = b_base + np * rs;
-        self.need_shared(c_base + mp * cs);
+        self.scratch(c_base + mp * cs);
 
         self.barrier();
         if (mp, np, kp) != (m, n, k) {
@@ -255,10 +254,10 @@ impl Emitter<'_> {
         self.place_label(&end);
         self.barrier();
 
-        let lc = self.layout(res);
-        let out = self.fresh(res);
+        let lc = Layout::default_for(m * n, self.threads);
+        let out: Vec<String> = (0..lc.slots()).map(|_| self.reg(cc)).collect();
         for (j, r) in out.iter().enumerate() {
-            let i = self.elem_index(lc, j as u32);
+            let i = self.elem_index(&lc, j as u32);
             let (row, col) = (self.reg(Class::B32), self.reg(Class::B32));
             self.line(format!("shr.u32 {row}, {i}, {};", log2(n)));
             self.line(format!("and.b32 {col}, {i}, {};", n - 1));
@@ -267,6 +266,6 @@ impl Emitter<'_> {
             self.line(format!("mad.lo.u32 {addr}, {col}, 4, {addr};"));
             self.ld_word(&format!("{addr}+{c_base}"), cc, r);
         }
-        Ok(())
+        Ok(out)
     }
 }

@@ -2,12 +2,40 @@
 //! [`Emitter`](super::emit::Emitter).
 
 mod control;
+mod convert;
 mod dot;
 mod elementwise;
 mod memory;
 mod mma;
+mod mma_frag;
+pub(crate) mod pipeline;
 mod reduce;
-mod shared;
+
+pub(crate) use pipeline::Ring;
+pub(crate) use reduce::result_layout;
+
+/// The `[M, K, N]` of `dot(a, b, acc)` when it runs with register fragments
+/// ([`mma_frag`]): i8 operands with an i32 accumulator or f16/bf16 with f32, `M >= 16`,
+/// `N >= 8` and `K` at least one k-step.
+pub(crate) fn mma_shape(
+    k: &bitmat_ir::Kernel,
+    a: bitmat_ir::ValueId,
+    b: bitmat_ir::ValueId,
+    acc: bitmat_ir::ValueId,
+) -> Option<[u32; 3]> {
+    use bitmat_ir::DType;
+    let (at, bt) = (&k.ty(a).shape, &k.ty(b).shape);
+    let ([m, kk], [k2, n]) = (at.as_slice(), bt.as_slice()) else {
+        return None;
+    };
+    let (d, ad) = (k.ty(a).dtype()?, k.ty(acc).dtype()?);
+    let ok_types = matches!(
+        (d, ad),
+        (DType::I8, DType::I32) | (DType::F16 | DType::BF16, DType::F32)
+    );
+    let step = mma_frag::k_step(d)?;
+    (ok_types && kk == k2 && *m >= 16 && *n >= 8 && *kk >= step).then_some([*m, *kk, *n])
+}
 
 /// The PTX type suffix of integer arithmetic on `d` (narrow types compute in 32 bits).
 pub(crate) fn int_ty(d: bitmat_ir::DType) -> &'static str {

@@ -1,0 +1,403 @@
+//! `dot` on tensor cores with the accumulator in registers: the path of every dot whose
+//! shape fits the instruction (`M >= 16`, `N >= 8`, `K >= 32` for i8 and `>= 16` for
+//! f16/bf16; [`mma_shape`](super::mma_shape)).
+//!
+//! The accumulator and the result are in the `mma.sync` accumulator layout
+//! ([`Layout::mma_acc`]): the CTA's warps tile the `[M, N]` output (rows first), each warp
+//! owning an `(M / wm) x (N / wn)` block of 16x8 tiles whose C fragments are its registers.
+//! A loop that carries the accumulator therefore keeps it in registers across its
+//! iterations; it is converted once, where a store or another op wants another layout.
+//!
+//! The operands go through shared memory once per dot, as `ldmatrix` wants them: A as
+//! `[M, K]` rows and B transposed as `[N, K]` rows, K contiguous, each row followed by 16
+//! bytes of padding. The padding puts the eight 16-byte rows that one `ldmatrix` phase reads
+//! in distinct banks, and keeps the 16-byte chunks that the threads write aligned, so both
+//! sides are free of bank conflicts without an XOR swizzle. Each thread writes its operand
+//! registers as packed 32-bit words (4 i8 or 2 f16/bf16 per word), up to 16 bytes at a time
+//! where its layout holds consecutive elements along K (the coalesced layout of a K-major
+//! load, or a decoded ternary tile). Then each warp loops over the k-steps: one
+//! `ldmatrix.x4` per 16-row tile of A, one `ldmatrix.x4` per pair of 8-column tiles of B
+//! (`.x2` for a single one), and one `mma.sync` per tile pair, reusing every fragment
+//! across the warp's tiles.
+
+use crate::ptx::emit::Emitter;
+use crate::ptx::layout::{dim_bits, log2, warp_grid, Layout};
+use crate::ptx::regs::Class;
+use crate::CodegenError;
+use bitmat_ir::{DType, ValueId};
+
+/// The instruction, k-step and accumulator class of a dot of element type `d`.
+fn instruction(d: DType) -> Option<(&'static str, u32, Class)> {
+    match d {
+        DType::I8 => Some(("m16n8k32.row.col.s32.s8.s8.s32", 32, Class::B32)),
+        DType::F16 => Some(("m16n8k16.row.col.f32.f16.f16.f32", 16, Class::F32)),
+        DType::BF16 => Some(("m16n8k16.row.col.f32.bf16.bf16.f32", 16, Class::F32)),
+        _ => None,
+    }
+}
+
+/// The k-step of `mma.sync` for operands of type `d`, if tensor cores take them.
+pub(crate) fn k_step(d: DType) -> Option<u32> {
+    instruction(d).map(|(_, k, _)| k)
+}
+
+/// Which operand of `dot`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// `a [M, K]`.
+    A,
+    /// `b [K, N]`.
+    B,
+}
+
+/// How an operand tile `[R, C]` sits in shared memory: as rows of its dimension 1 (`R` rows of
+/// `C` elements, the tile's own order) or, `transposed`, as rows of its dimension 0; each row
+/// `row_bytes` apart. `ldmatrix` reads K-major rows as they are and MN-major rows (16-bit
+/// types only) with `.trans`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SmemTile {
+    /// Rows hold the tile's dimension 0 (the tile is stored transposed).
+    pub transposed: bool,
+    /// Bytes from one row to the next (the row's elements and 16 bytes of padding).
+    pub row_bytes: u32,
+}
+
+impl SmemTile {
+    /// The arrangement for an operand of `role` and `shape` whose elements run contiguously
+    /// along dimension `contiguous` (of the tile), for elements of `size` bytes: MN-major
+    /// (and read with `.trans`) only for 16-bit types whose contiguous dimension is M or N.
+    pub fn for_operand(role: Role, shape: &[u32], contiguous: usize, size: u32) -> SmemTile {
+        let k_dim = if role == Role::A { 1 } else { 0 };
+        let mn_major = size == 2 && contiguous != k_dim;
+        // Rows run along the contiguous dimension: K for K-major, M or N for MN-major.
+        let along = if mn_major { 1 - k_dim } else { k_dim };
+        let transposed = along == 0;
+        let row_elems = shape[along];
+        SmemTile {
+            transposed,
+            row_bytes: row_elems * size + 16,
+        }
+    }
+
+    /// Bytes of one tile of `shape`.
+    pub fn bytes(&self, shape: &[u32]) -> u32 {
+        let rows = if self.transposed { shape[1] } else { shape[0] };
+        rows * self.row_bytes
+    }
+
+    /// Whether `ldmatrix` reads this tile of operand `role` with `.trans` (its rows are M or
+    /// N rather than K).
+    pub fn trans(&self, role: Role) -> bool {
+        match role {
+            Role::A => self.transposed,
+            Role::B => !self.transposed,
+        }
+    }
+}
+
+/// A dot operand in shared memory: the register holding the tile's address, and its
+/// arrangement.
+pub(crate) struct SmemOperand {
+    /// A `.b32` register with the shared address of the tile.
+    pub addr: String,
+    /// Its arrangement.
+    pub tile: SmemTile,
+}
+
+/// The dimension along which layout `l` of a tile of `shape` holds consecutive elements in a
+/// thread's first slots (the dimension of its lowest register basis), if any.
+pub(crate) fn contiguous_dim(l: &Layout, shape: &[u32]) -> Option<usize> {
+    let first = l.reg.first()?.trailing_zeros();
+    dim_bits(shape)
+        .iter()
+        .position(|&(lo, n)| first >= lo && first < lo + n)
+}
+
+/// Lane quantities shared by the operands' address computations.
+struct Lanes {
+    /// `lane % 8`.
+    r8: String,
+    /// `lane / 8`: which of the four matrices of an `ldmatrix.x4` the lane addresses.
+    q: String,
+    /// Bytes per element.
+    size: u32,
+}
+
+/// Byte steps between the fragments of an operand.
+struct Steps {
+    /// To the next 16-row tile of A, or the next pair of 8-column tiles of B.
+    tile: u32,
+    /// To the next k-step.
+    k: u32,
+}
+
+impl Emitter<'_> {
+    /// Lowers `res = dot(a, b, acc)` with register fragments.
+    pub(crate) fn lower_dot_frag(
+        &mut self,
+        res: ValueId,
+        [a, b, acc]: [ValueId; 3],
+        [m, k, n]: [u32; 3],
+        d: DType,
+    ) -> Result<(), CodegenError> {
+        let (instr, ki, cc) =
+            instruction(d).ok_or_else(|| self.unsupported(format!("mma dot of {d}")))?;
+        let warps = self.threads / 32;
+        let lc = Layout::mma_acc(m, n, warps);
+        let accs = self.get_as(acc, &lc)?;
+        let size = d.size_bytes() as u32;
+        self.line(format!("// dot {m}x{k}x{n}: accumulator {lc}"));
+        // Operands that a pipelined load left in shared memory are read where they are; the
+        // others are staged in a scratch area.
+        let (pa, pb) = (self.pipelined_operand(a), self.pipelined_operand(b));
+        let mut staged = Vec::new();
+        for (v, role, piped) in [(a, Role::A, &pa), (b, Role::B, &pb)] {
+            if piped.is_none() {
+                let shape = self.k.ty(v).shape.clone();
+                let contiguous = contiguous_dim(&self.layout(v), &shape).unwrap_or(1);
+                staged.push((
+                    v,
+                    role,
+                    SmemTile::for_operand(role, &shape, contiguous, size),
+                ));
+            }
+        }
+        let total: u32 = staged
+            .iter()
+            .map(|(v, _, t)| t.bytes(&self.k.ty(*v).shape).next_multiple_of(16))
+            .sum();
+        let mut ops = [pa, pb];
+        if !staged.is_empty() {
+            let mut at = self.scratch(total);
+            self.barrier();
+            for (v, role, tile) in staged {
+                self.stage_operand_rows(v, d, tile.transposed, at, tile.row_bytes)?;
+                let addr = self.reg(Class::B32);
+                let smem = self.smem.clone();
+                self.line(format!("add.u32 {addr}, {smem}, {at};"));
+                at += tile.bytes(&self.k.ty(v).shape).next_multiple_of(16);
+                ops[usize::from(role == Role::B)] = Some(SmemOperand { addr, tile });
+            }
+            self.barrier();
+        }
+        let [Some(oa), Some(ob)] = ops else {
+            return Err(self.unsupported("dot operand neither staged nor pipelined"));
+        };
+
+        let (wm, wn) = warp_grid(m, n, warps);
+        let (tiles_m, tiles_n) = (m / wm / 16, n / wn / 8);
+        let tid = self.tid.clone();
+        let [lane, warp, r8, q, row0, col0] = [(); 6].map(|_| self.reg(Class::B32));
+        self.line(format!("and.b32 {lane}, {tid}, 31;"));
+        self.line(format!("shr.u32 {warp}, {tid}, 5;"));
+        self.line(format!("and.b32 {r8}, {lane}, 7;"));
+        self.line(format!("shr.u32 {q}, {lane}, 3;"));
+        // The warp's first row and column.
+        self.line(format!("and.b32 {row0}, {warp}, {};", wm - 1));
+        self.line(format!("mul.lo.u32 {row0}, {row0}, {};", m / wm));
+        self.line(format!("shr.u32 {col0}, {warp}, {};", log2(wm)));
+        self.line(format!("and.b32 {col0}, {col0}, {};", wn - 1));
+        self.line(format!("mul.lo.u32 {col0}, {col0}, {};", n / wn));
+        let lanes = Lanes { r8, q, size };
+        let (a_lane, a_step) = self.fragment_lanes(&oa, Role::A, &row0, &lanes, true);
+        let (b_lane, b_step) = self.fragment_lanes(&ob, Role::B, &col0, &lanes, tiles_n >= 2);
+        let (a_trans, b_trans) = (oa.tile.trans(Role::A), ob.tile.trans(Role::B));
+
+        let out: Vec<String> = (0..lc.slots()).map(|_| self.reg(cc)).collect();
+        let slot = |tm: u32, tn: u32, c: u32| (c | tn << 2 | tm << (2 + log2(tiles_n))) as usize;
+        for ks in 0..k / ki {
+            let afr: Vec<[String; 4]> = (0..tiles_m)
+                .map(|tm| {
+                    let r = [(); 4].map(|_| self.reg(Class::B32));
+                    let off = tm * a_step.tile + ks * a_step.k;
+                    self.ldmatrix(&r, a_trans, &a_lane, off);
+                    r
+                })
+                .collect();
+            let mut bfr: Vec<[String; 2]> = Vec::new();
+            for p in 0..tiles_n.div_ceil(2) {
+                let off = p * b_step.tile + ks * b_step.k;
+                if tiles_n >= 2 {
+                    let r = [(); 4].map(|_| self.reg(Class::B32));
+                    self.ldmatrix(&r, b_trans, &b_lane, off);
+                    let [r0, r1, r2, r3] = r;
+                    bfr.push([r0, r1]);
+                    bfr.push([r2, r3]);
+                } else {
+                    let r = [(); 2].map(|_| self.reg(Class::B32));
+                    self.ldmatrix(&r, b_trans, &b_lane, off);
+                    bfr.push(r);
+                }
+            }
+            for tm in 0..tiles_m {
+                for tn in 0..tiles_n {
+                    let idx: Vec<usize> = (0..4).map(|c| slot(tm, tn, c)).collect();
+                    let src = if ks == 0 { &accs } else { &out };
+                    let dst: Vec<&str> = idx.iter().map(|&i| out[i].as_str()).collect();
+                    let c: Vec<&str> = idx.iter().map(|&i| src[i].as_str()).collect();
+                    self.line(format!(
+                        "mma.sync.aligned.{instr} {{{}}}, {{{}}}, {{{}}}, {{{}}};",
+                        dst.join(", "),
+                        afr[tm as usize].join(", "),
+                        bfr[tn as usize].join(", "),
+                        c.join(", ")
+                    ));
+                }
+            }
+        }
+        self.define_in(res, out, &lc);
+        Ok(())
+    }
+
+    /// `ldmatrix` of `dst.len()` 8x8 matrices (`.x2` or `.x4`) at `[addr + off]`.
+    fn ldmatrix(&mut self, dst: &[String], trans: bool, addr: &str, off: u32) {
+        let t = if trans { ".trans" } else { "" };
+        self.line(format!(
+            "ldmatrix.sync.aligned.m8n8.x{}{t}.shared.b16 {{{}}}, [{addr}+{off}];",
+            dst.len(),
+            dst.join(", ")
+        ));
+    }
+
+    /// The address each lane gives `ldmatrix` for the first fragment of the warp's part of an
+    /// operand (`first` is the warp's first row of A or column of B), and the byte steps to
+    /// the next 16-row tile of A (pair of 8-column tiles of B) and the next k-step.
+    ///
+    /// Lane `l` addresses row `l % 8` of matrix `q = l / 8`. The four matrices of A are
+    /// (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15) in
+    /// 16-bit units (for i8, k counts pairs); those of B (`x4`) (cols 0-7, k 0-7),
+    /// (0-7, 8-15), (8-15, 0-7), (8-15, 8-15); `x2` B uses the first two.
+    fn fragment_lanes(
+        &mut self,
+        op: &SmemOperand,
+        role: Role,
+        first: &str,
+        l: &Lanes,
+        x4: bool,
+    ) -> (String, Steps) {
+        let (r8, q, size) = (&l.r8, &l.q, l.size);
+        let rs = op.tile.row_bytes;
+        // Which bit of q picks the second 8 rows/columns (mn) and the second k half.
+        let (mn_bit, k_bit) = match role {
+            Role::A => (0, 1),
+            Role::B if x4 => (1, 0),
+            Role::B => (2, 0),
+        };
+        let [mn, kh, addr] = [(); 3].map(|_| self.reg(Class::B32));
+        // mn = first + 8 * bit(q, mn_bit) (0 when that bit is beyond x2), kh = bit(q, k_bit).
+        if mn_bit < 2 {
+            self.line(format!("bfe.u32 {mn}, {q}, {mn_bit}, 1;"));
+            self.line(format!("mad.lo.u32 {mn}, {mn}, 8, {first};"));
+        } else {
+            self.line(format!("mov.u32 {mn}, {first};"));
+        }
+        self.line(format!("bfe.u32 {kh}, {q}, {k_bit}, 1;"));
+        let base = &op.addr;
+        if op.tile.trans(role) {
+            // Rows are k: row = 8 * kh + r8; the mn offset is in elements along the row.
+            self.line(format!("mad.lo.u32 {kh}, {kh}, 8, {r8};"));
+            self.line(format!("mad.lo.u32 {addr}, {kh}, {rs}, {base};"));
+            self.line(format!("mad.lo.u32 {addr}, {mn}, {size}, {addr};"));
+            let steps = Steps {
+                tile: 16 * size,
+                k: 16 * rs,
+            };
+            (addr, steps)
+        } else {
+            // Rows are m or n: row = mn + r8; the k half is 16 bytes along the row.
+            self.line(format!("add.u32 {mn}, {mn}, {r8};"));
+            self.line(format!("mad.lo.u32 {addr}, {mn}, {rs}, {base};"));
+            self.line(format!("mad.lo.u32 {addr}, {kh}, 16, {addr};"));
+            let steps = Steps {
+                tile: 16 * rs,
+                k: 32,
+            };
+            (addr, steps)
+        }
+    }
+
+    /// Writes operand `v` (`[R, C]`, element type `d`) to shared memory as rows of K at
+    /// `base`, `rs` bytes apart: A (`transpose` false) row `r` holds `v[r, ..]`; B
+    /// (`transpose` true) row `c` holds `v[.., c]`. Consecutive elements along K in a
+    /// thread's slots go out as packed words, up to 16 bytes per store.
+    fn stage_operand_rows(
+        &mut self,
+        v: ValueId,
+        d: DType,
+        transpose: bool,
+        base: u32,
+        rs: u32,
+    ) -> Result<(), CodegenError> {
+        let shape = self.k.ty(v).shape.clone();
+        let l = self.layout(v);
+        let regs = self.get(v)?;
+        let size = d.size_bytes() as u32;
+        let cols_bits = log2(shape[1]);
+        // The K dimension: columns of A, rows of B.
+        let (k_lo, k_n) = dim_bits(&shape)[usize::from(transpose) ^ 1];
+        let run = l
+            .reg
+            .iter()
+            .enumerate()
+            .take_while(|(i, &b)| (*i as u32) < k_n && b == 1 << (k_lo + *i as u32))
+            .count() as u32;
+        let per_word = 4 / size;
+        let chunk = if (1 << run) >= per_word {
+            (1u32 << run).min(16 / size)
+        } else {
+            1
+        };
+        let smem = self.smem.clone();
+        for j in (0..l.slots()).step_by(chunk as usize) {
+            let i = self.elem_index(&l, j);
+            let [r, c, a] = [(); 3].map(|_| self.reg(Class::B32));
+            self.line(format!("shr.u32 {r}, {i}, {cols_bits};"));
+            self.line(format!("and.b32 {c}, {i}, {};", shape[1] - 1));
+            let (row, kk) = if transpose { (&c, &r) } else { (&r, &c) };
+            self.line(format!("mad.lo.u32 {a}, {row}, {rs}, {smem};"));
+            self.line(format!("mad.lo.u32 {a}, {kk}, {size}, {a};"));
+            let vals = &regs[j as usize..(j + chunk) as usize];
+            if chunk == 1 {
+                match d {
+                    DType::I8 => self.line(format!("st.shared.u8 [{a}+{base}], {};", vals[0])),
+                    _ => {
+                        let h = self.round_to_half_bits(d, &vals[0]);
+                        self.line(format!("st.shared.b16 [{a}+{base}], {h};"));
+                    }
+                }
+                continue;
+            }
+            let words: Vec<String> = vals
+                .chunks(per_word as usize)
+                .map(|w| self.pack_word(d, w))
+                .collect();
+            let v = if words.len() == 1 {
+                String::new()
+            } else {
+                format!(".v{}", words.len())
+            };
+            let list = if words.len() == 1 {
+                words[0].clone()
+            } else {
+                format!("{{{}}}", words.join(", "))
+            };
+            self.line(format!("st.shared{v}.b32 [{a}+{base}], {list};"));
+        }
+        Ok(())
+    }
+
+    /// One 32-bit word of packed operand values (4 i8 or 2 f16/bf16), lowest first.
+    fn pack_word(&mut self, d: DType, vals: &[String]) -> String {
+        let w = self.reg(Class::B32);
+        if d == DType::I8 {
+            self.line(format!("mov.b32 {w}, {};", vals[0]));
+            for (i, v) in vals.iter().enumerate().skip(1) {
+                self.line(format!("bfi.b32 {w}, {v}, {w}, {}, 8;", 8 * i));
+            }
+        } else {
+            let h: Vec<String> = vals.iter().map(|v| self.round_to_half_bits(d, v)).collect();
+            self.line(format!("mov.b32 {w}, {{{}}};", h.join(", ")));
+        }
+        w
+    }
+}

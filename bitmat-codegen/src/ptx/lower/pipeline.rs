@@ -1,0 +1,509 @@
+//! Software pipelining of the loads that feed `dot` in a `range` loop (Triton's pipeliner):
+//! with `num_stages = S >= 2`, such a load becomes an `S`-stage ring of `cp.async` copies
+//! from global to shared memory, issued `S - 1` iterations ahead of the `dot` that reads the
+//! tile straight from the ring with `ldmatrix`. The data never passes through registers, and
+//! the copies of later iterations are in flight while the tensor cores work on this one.
+//!
+//! A load is pipelined when it sits in the loop body itself (not under an `if`), every use
+//! of its result is a tensor-core `dot` in that body (as `a` or `b`), it has no fallback
+//! value other than zero, its pointer layout gives each thread whole 4-, 8- or 16-byte
+//! chunks along the direction the ring stores ([`SmemTile`]), and its pointers and mask
+//! depend only on values defined before the loop, on the induction variable, and on
+//! *affine* carried values (a value the body yields as itself plus a loop-invariant step,
+//! like Triton's `a_ptrs += BLOCK_K * stride_ak`).
+//!
+//! The lowering:
+//! - **prologue**, before the loop: the loads of the first `S - 1` iterations are issued into
+//!   stages `0..S-1` (each under a test that its iteration runs), one commit group each;
+//! - **each iteration**: `cp.async.wait_group S-2` (the group of this iteration has landed)
+//!   and `bar.sync` (every thread's copies are visible, and every thread is done with the
+//!   stage the next copy overwrites); then the loads of iteration `i + S - 1` into the stage
+//!   read `S - 1` iterations ago, committed as one group (empty past the end, to keep the
+//!   count); then the body, whose `dot` reads this iteration's stage;
+//! - **epilogue**: `cp.async.wait_group 0` and `bar.sync` before the ring is released.
+//!
+//! The address computation of a future iteration is the body's own ops, lowered again with
+//! the induction variable and the affine carried values advanced ([`Emitter::emit_slice`]).
+//! Each chunk is one `cp.async` when its address is aligned and its lanes all unmasked, one
+//! zero-filling `cp.async` (source size 0) when its lanes are all masked, and otherwise
+//! (ragged edges, unaligned views) element loads stored to the ring synchronously, which
+//! the next `bar.sync` makes visible as well.
+
+use super::mma_frag::{contiguous_dim, k_step, Role, SmemOperand, SmemTile};
+use super::mma_shape;
+use crate::ptx::emit::Emitter;
+use crate::ptx::layout::log2;
+use crate::ptx::regs::Class;
+use crate::CodegenError;
+use bitmat_ir::{BinaryOp, Block, DType, Op, OpKind, ValueId};
+use std::collections::{HashMap, HashSet};
+
+/// A load that the pipeliner turned into a ring of shared-memory tiles.
+#[derive(Clone, Debug)]
+pub(crate) struct Ring {
+    /// Byte offset of stage 0 in shared memory.
+    pub offset: u32,
+    /// Bytes per stage (one tile).
+    pub stage_bytes: u32,
+    /// How a tile is arranged.
+    pub tile: SmemTile,
+}
+
+/// The pipelining plan of one loop.
+pub(crate) struct LoopPipeline {
+    /// Stages.
+    pub stages: u32,
+    /// The pipelined loads (their ops) and their rings, in body order.
+    pub loads: Vec<(usize, Ring)>,
+    /// Carried values (block arguments) that advance by a loop-invariant step: the argument
+    /// and the step.
+    pub affine: Vec<(ValueId, ValueId)>,
+    /// Register with the index of the stage this iteration reads.
+    pub stage: String,
+}
+
+/// The step of a carried value that the body yields as `arg + step` or `addptr(arg, step)`
+/// with `step` defined before the loop.
+fn affine_step(
+    body: &Block,
+    arg: ValueId,
+    yielded: ValueId,
+    inside: &HashSet<ValueId>,
+) -> Option<ValueId> {
+    let op = body
+        .ops
+        .iter()
+        .find(|o| o.results.first() == Some(&yielded))?;
+    let step = match op.kind {
+        OpKind::AddPtr { ptr, offset } if ptr == arg => offset,
+        OpKind::Binary(BinaryOp::Add, x, y) if x == arg => y,
+        OpKind::Binary(BinaryOp::Add, x, y) if y == arg => x,
+        _ => return None,
+    };
+    (!inside.contains(&step)).then_some(step)
+}
+
+impl Emitter<'_> {
+    /// The plan for pipelining loop `body` (`None` when `num_stages < 2` or nothing qualifies).
+    /// Allocates the rings.
+    pub(crate) fn plan_pipeline(&mut self, body: &Block) -> Option<LoopPipeline> {
+        let stages = self.num_stages;
+        if stages < 2 {
+            return None;
+        }
+        let mut inside = HashSet::new();
+        inside.extend(body.args.iter().copied());
+        crate::ptx::assign::walk(body, &mut |op| inside.extend(op.results.iter().copied()));
+        let ys = match body.ops.last().map(|o| &o.kind) {
+            Some(OpKind::Yield(v)) => v.clone(),
+            _ => return None,
+        };
+        let affine: Vec<(ValueId, ValueId)> = body.args[1..]
+            .iter()
+            .zip(&ys)
+            .filter_map(|(&a, &y)| affine_step(body, a, y, &inside).map(|s| (a, s)))
+            .collect();
+        let mut free: HashSet<ValueId> = affine.iter().map(|&(a, _)| a).collect();
+        free.insert(body.args[0]);
+        let mut loads = Vec::new();
+        for (i, op) in body.ops.iter().enumerate() {
+            if let Some(tile) = self.pipelinable(body, op, &inside, &free) {
+                let shape = self.k.ty(op.results[0]).shape.clone();
+                loads.push((i, tile, shape));
+            }
+        }
+        if loads.is_empty() {
+            return None;
+        }
+        let mut rings = Vec::new();
+        for (i, tile, shape) in loads {
+            let stage_bytes = tile.bytes(&shape).next_multiple_of(128);
+            let (offset, _) = self.alloc_shared(stage_bytes * stages);
+            rings.push((
+                i,
+                Ring {
+                    offset,
+                    stage_bytes,
+                    tile,
+                },
+            ));
+        }
+        let stage = self.reg(Class::B32);
+        Some(LoopPipeline {
+            stages,
+            loads: rings,
+            affine,
+            stage,
+        })
+    }
+
+    /// The ring arrangement for `op` if it is a load the pipeliner takes (see the module docs).
+    fn pipelinable(
+        &self,
+        body: &Block,
+        op: &Op,
+        inside: &HashSet<ValueId>,
+        free: &HashSet<ValueId>,
+    ) -> Option<SmemTile> {
+        let OpKind::Load { ptr, mask, other } = op.kind else {
+            return None;
+        };
+        if let Some(o) = other {
+            if !self.is_zero_constant(o) {
+                return None;
+            }
+        }
+        let res = op.results[0];
+        let d = self.k.ty(res).dtype()?;
+        let mut role = None;
+        let mut uses = 0;
+        for user in &body.ops {
+            let operands = user.kind.operands();
+            if !operands.contains(&res) {
+                continue;
+            }
+            let OpKind::Dot { a, b, acc } = user.kind else {
+                return None;
+            };
+            mma_shape(self.k, a, b, acc)?;
+            if acc == res || (a == res && b == res) {
+                return None;
+            }
+            let r = if a == res { Role::A } else { Role::B };
+            if role.replace(r).is_some_and(|old| old != r) {
+                return None;
+            }
+            uses += 1;
+        }
+        // Uses nested deeper than the body's own ops are not dots of this body.
+        let mut nested = false;
+        for user in &body.ops {
+            for b in user.kind.blocks() {
+                crate::ptx::assign::walk(b, &mut |o| nested |= o.kind.operands().contains(&res));
+            }
+        }
+        if uses == 0 || nested {
+            return None;
+        }
+        k_step(d)?;
+        let shape = self.k.ty(res).shape.clone();
+        let lp = self.layout(ptr);
+        let contiguous = contiguous_dim(&lp, &shape)?;
+        let size = d.size_bytes() as u32;
+        let tile = SmemTile::for_operand(role?, &shape, contiguous, size);
+        // The ring's rows must run along the pointers' contiguous dimension, in whole chunks.
+        let along = usize::from(!tile.transposed);
+        if along != contiguous || self.chunk_elems(ptr, size) == 0 {
+            return None;
+        }
+        let mut roots = vec![ptr];
+        roots.extend(mask);
+        self.slice_ops(body, &roots, inside, free)?;
+        Some(tile)
+    }
+
+    /// Whether `v` is a constant zero.
+    fn is_zero_constant(&self, v: ValueId) -> bool {
+        matches!(self.def_kind(v), Some(OpKind::Constant(s)) if s.bits() == 0)
+    }
+
+    /// Elements per `cp.async` chunk of a load through `ptr` (`size`-byte elements): the
+    /// vector width of the access when it is 4, 8 or 16 bytes; 0 if none.
+    fn chunk_elems(&self, ptr: ValueId, size: u32) -> u32 {
+        match self.vector_lanes(ptr, size) {
+            Some(n) if matches!(n * size, 4 | 8 | 16) => n,
+            _ => 0,
+        }
+    }
+
+    /// The ops of `body` (indices, in order) that compute `roots`, if they depend only on
+    /// values defined before the loop and on `free` values, through ops that can be lowered
+    /// again (no loads, reductions, dots or nested blocks).
+    fn slice_ops(
+        &self,
+        body: &Block,
+        roots: &[ValueId],
+        inside: &HashSet<ValueId>,
+        free: &HashSet<ValueId>,
+    ) -> Option<Vec<usize>> {
+        let index: HashMap<ValueId, usize> = body
+            .ops
+            .iter()
+            .enumerate()
+            .flat_map(|(i, o)| o.results.iter().map(move |&r| (r, i)))
+            .collect();
+        let mut need = HashSet::new();
+        let mut stack = roots.to_vec();
+        while let Some(v) = stack.pop() {
+            if !inside.contains(&v) || free.contains(&v) {
+                continue;
+            }
+            let &i = index.get(&v)?;
+            if !need.insert(i) {
+                continue;
+            }
+            let op = &body.ops[i];
+            let cheap = matches!(
+                op.kind,
+                OpKind::Arange(_)
+                    | OpKind::Constant(_)
+                    | OpKind::Unary(..)
+                    | OpKind::Binary(..)
+                    | OpKind::Cmp(..)
+                    | OpKind::Select { .. }
+                    | OpKind::Cast(_)
+                    | OpKind::Bitcast(_)
+                    | OpKind::AddPtr { .. }
+                    | OpKind::Reshape(_)
+                    | OpKind::ExpandDims { .. }
+                    | OpKind::Broadcast(_)
+                    | OpKind::ProgramId(_)
+                    | OpKind::NumPrograms(_)
+            );
+            if !cheap {
+                return None;
+            }
+            stack.extend(op.kind.operands());
+        }
+        let mut v: Vec<usize> = need.into_iter().collect();
+        v.sort_unstable();
+        Some(v)
+    }
+
+    /// Lowers the ops of `body` that compute `roots` once more, with the values of `subst`
+    /// bound to other registers (a later iteration's induction variable and carried values);
+    /// returns the registers of `roots`. Everything else is left as it was.
+    pub(crate) fn emit_slice(
+        &mut self,
+        body: &Block,
+        roots: &[ValueId],
+        subst: &[(ValueId, Vec<String>)],
+    ) -> Result<Vec<Vec<String>>, CodegenError> {
+        let mut inside = HashSet::new();
+        inside.extend(body.args.iter().copied());
+        crate::ptx::assign::walk(body, &mut |op| inside.extend(op.results.iter().copied()));
+        let free: HashSet<ValueId> = subst.iter().map(|(v, _)| *v).collect();
+        let ops = self
+            .slice_ops(body, roots, &inside, &free)
+            .ok_or_else(|| self.unsupported("pipelined load whose address cannot be recomputed"))?;
+        let mut touched: Vec<ValueId> = free.iter().copied().collect();
+        for &i in &ops {
+            touched.extend(body.ops[i].results.iter().copied());
+        }
+        let saved: Vec<(ValueId, Option<Vec<String>>)> =
+            touched.iter().map(|&v| (v, self.take(v))).collect();
+        for (v, regs) in subst {
+            self.define(*v, regs.clone());
+        }
+        let out = self.scoped(|e| -> Result<Vec<Vec<String>>, CodegenError> {
+            e.bypass_cache(&touched, true);
+            for &i in &ops {
+                e.emit_one(&body.ops[i])?;
+            }
+            let out = roots.iter().map(|&r| e.get(r)).collect();
+            e.bypass_cache(&touched, false);
+            out
+        });
+        for (v, regs) in saved {
+            self.restore(v, regs);
+        }
+        out
+    }
+
+    /// Lowers the loop's pipelined loads for the iteration `ahead` iterations after the one
+    /// whose induction variable is `iv` (of type `iv_dtype`, stepping by `step` up to
+    /// `upper`) and whose affine carried values are in `carried`, into ring stage `stage` (a
+    /// register with the stage's index), if that iteration runs; then commits the group.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn issue_stage(
+        &mut self,
+        body: &Block,
+        plan: &LoopPipeline,
+        [iv, step, upper]: [&str; 3],
+        iv_dtype: DType,
+        ahead: u32,
+        carried: &[Vec<String>],
+        stage: &str,
+    ) -> Result<(), CodegenError> {
+        // The induction variable and affine values `ahead` iterations on.
+        let mut subst = Vec::new();
+        let ivc = if iv_dtype.bits() == 64 {
+            Class::B64
+        } else {
+            Class::B32
+        };
+        let ty = super::int_ty(iv_dtype);
+        let mty = if ivc == Class::B64 { "s64" } else { "s32" };
+        let next_iv = self.reg(ivc);
+        self.line(format!("mad.lo.{mty} {next_iv}, {step}, {ahead}, {iv};"));
+        let run = self.reg(Class::Pred);
+        self.line(format!("setp.lt.{ty} {run}, {next_iv}, {upper};"));
+        let skip = self.new_label("pipe_skip");
+        self.line(format!("@!{run} bra.uni {skip};"));
+        subst.push((body.args[0], vec![next_iv]));
+        for ((arg, inc), regs) in plan.affine.iter().zip(carried) {
+            let advanced = self.advance(*arg, *inc, regs, ahead)?;
+            subst.push((*arg, advanced));
+        }
+        for (i, ring) in &plan.loads {
+            let OpKind::Load { ptr, mask, .. } = body.ops[*i].kind else {
+                continue;
+            };
+            let mut roots = vec![ptr];
+            roots.extend(mask);
+            let regs = self.emit_slice(body, &roots, &subst)?;
+            let shape = self.k.ty(body.ops[*i].results[0]).shape.clone();
+            self.copy_tile(ptr, &shape, &regs[0], regs.get(1), ring, stage)?;
+        }
+        self.place_label(&skip);
+        self.line("cp.async.commit_group;");
+        Ok(())
+    }
+
+    /// `arg + ahead * inc` in `arg`'s layout (pointer or integer carried value).
+    fn advance(
+        &mut self,
+        arg: ValueId,
+        inc: ValueId,
+        regs: &[String],
+        ahead: u32,
+    ) -> Result<Vec<String>, CodegenError> {
+        let la = self.layout(arg);
+        let incs = self.get_as(inc, &la)?;
+        let ia = self.k.ty(inc).dtype();
+        let mut out = Vec::new();
+        for (r, i) in regs.iter().zip(&incs) {
+            let id = ia.ok_or_else(|| self.unsupported("pointer step of a carried value"))?;
+            match self.k.ty(arg).elem.pointee() {
+                Some(p) => {
+                    let dst = self.reg(Class::B64);
+                    let scale = p.size_bytes() as u32 * ahead;
+                    if id.bits() == 64 {
+                        self.line(format!("mad.lo.s64 {dst}, {i}, {scale}, {r};"));
+                    } else {
+                        let t = if id.is_signed_int() { "s32" } else { "u32" };
+                        self.line(format!("mad.wide.{t} {dst}, {i}, {scale}, {r};"));
+                    }
+                    out.push(dst);
+                }
+                None => {
+                    let c = if id.bits() == 64 {
+                        Class::B64
+                    } else {
+                        Class::B32
+                    };
+                    let dst = self.reg(c);
+                    let t = if id.bits() == 64 { "s64" } else { "s32" };
+                    self.line(format!("mad.lo.{t} {dst}, {i}, {ahead}, {r};"));
+                    self.normalize(id, &dst);
+                    out.push(dst);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Copies one tile (pointers `ptrs` in `ptr`'s layout, optional `mask`) into the ring
+    /// stage at `stage` bytes from the ring's start, chunk by chunk (see the module docs).
+    fn copy_tile(
+        &mut self,
+        ptr: ValueId,
+        shape: &[u32],
+        ptrs: &[String],
+        mask: Option<&Vec<String>>,
+        ring: &Ring,
+        stage: &str,
+    ) -> Result<(), CodegenError> {
+        let d = self.k.ty(ptr).elem.pointee().unwrap_or(DType::U8);
+        let size = d.size_bytes() as u32;
+        let n = self.chunk_elems(ptr, size);
+        let bytes = n * size;
+        let lp = self.layout(ptr);
+        let cols_bits = log2(shape[1]);
+        let smem = self.smem.clone();
+        let base = self.reg(Class::B32);
+        let sb = ring.stage_bytes;
+        self.line(format!("mad.lo.u32 {base}, {stage}, {sb}, {smem};"));
+        let cache = if bytes == 16 { "cg" } else { "ca" };
+        for j in (0..lp.slots()).step_by(n as usize) {
+            let i = self.elem_index(&lp, j);
+            let [r, c, a] = [(); 3].map(|_| self.reg(Class::B32));
+            self.line(format!("shr.u32 {r}, {i}, {cols_bits};"));
+            self.line(format!("and.b32 {c}, {i}, {};", shape[1] - 1));
+            let (row, col) = if ring.tile.transposed {
+                (&c, &r)
+            } else {
+                (&r, &c)
+            };
+            let rb = ring.tile.row_bytes;
+            self.line(format!("mad.lo.u32 {a}, {row}, {rb}, {base};"));
+            self.line(format!("mad.lo.u32 {a}, {col}, {size}, {a};"));
+            self.line(format!("add.u32 {a}, {a}, {};", ring.offset));
+            let g = &ptrs[j as usize];
+            let lanes: Vec<String> = match mask {
+                Some(m) => m[j as usize..(j + n) as usize].to_vec(),
+                None => Vec::new(),
+            };
+            // fast: aligned and every lane on; none: every lane off.
+            let [t] = [(); 1].map(|_| self.reg(Class::B64));
+            let (fast, none) = (self.reg(Class::Pred), self.reg(Class::Pred));
+            self.line(format!("and.b64 {t}, {g}, {};", bytes - 1));
+            self.line(format!("setp.eq.u64 {fast}, {t}, 0;"));
+            if lanes.is_empty() {
+                self.line(format!("setp.ne.u64 {none}, {t}, {t};"));
+            } else {
+                let any = self.reg(Class::Pred);
+                self.line(format!("mov.pred {any}, {};", lanes[0]));
+                for m in &lanes {
+                    self.line(format!("and.pred {fast}, {fast}, {m};"));
+                    self.line(format!("or.pred {any}, {any}, {m};"));
+                }
+                self.line(format!("not.pred {none}, {any};"));
+            }
+            self.line(format!(
+                "@{fast} cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
+            ));
+            self.line(format!(
+                "@{none} cp.async.{cache}.shared.global [{a}], [{g}], {bytes}, 0;"
+            ));
+            let done = self.new_label("pipe_chunk");
+            let either = self.reg(Class::Pred);
+            self.line(format!("or.pred {either}, {fast}, {none};"));
+            self.line(format!("@{either} bra {done};"));
+            // Mixed or unaligned: element by element, synchronously.
+            for e in 0..n {
+                let p = &ptrs[(j + e) as usize];
+                let h = self.reg(if size == 1 { Class::B32 } else { Class::B16 });
+                let (ld, st, zero) = if size == 1 {
+                    ("u8", "u8", "mov.u32")
+                } else {
+                    ("b16", "b16", "mov.b16")
+                };
+                self.line(format!("{zero} {h}, 0;"));
+                let pre = lanes
+                    .get(e as usize)
+                    .map(|m| format!("@{m} "))
+                    .unwrap_or_default();
+                self.line(format!("{pre}ld.global.{ld} {h}, [{p}];"));
+                self.line(format!("st.shared.{st} [{a}+{}], {h};", e * size));
+            }
+            self.place_label(&done);
+        }
+        Ok(())
+    }
+
+    /// The shared-memory operand of `dot` operand `v` if a pipelined load of this loop
+    /// produced it: the ring's stage for this iteration.
+    pub(crate) fn pipelined_operand(&mut self, v: ValueId) -> Option<SmemOperand> {
+        let (ring, stage) = self.rings.get(&v).cloned()?;
+        let addr = self.reg(Class::B32);
+        let smem = self.smem.clone();
+        let sb = ring.stage_bytes;
+        self.line(format!("mad.lo.u32 {addr}, {stage}, {sb}, {smem};"));
+        self.line(format!("add.u32 {addr}, {addr}, {};", ring.offset));
+        Some(SmemOperand {
+            addr,
+            tile: ring.tile,
+        })
+    }
+}
