@@ -1,0 +1,855 @@
+//! `bitmat bench --suite parity`: Triton's tutorial kernels and BitMat's ternary kernel,
+//! written in the DSL ([`kernels`]), each timed beside the same kernel in Triton and beside
+//! torch (cuBLAS) in the same call on the same GPU ([`twins`]).
+//!
+//! | kernel | full size (CUDA) | Triton twin | torch peer |
+//! | --- | --- | --- | --- |
+//! | `vector_add` (tutorial 01) | 2^26 `f32` | the tutorial's `add_kernel` | `torch.add` |
+//! | `softmax` (02) | 32768x1024 `f32` | `softmax_kernel` | `torch.softmax` |
+//! | `layer_norm` (05, forward) | 4096x8192 `f16` | `_layer_norm_fwd_fused` | `torch.nn.functional.layer_norm` |
+//! | `matmul_fp16` (03) | M = 16 and 4096, N = K = 4096 | `matmul_kernel`, autotuned | `torch.matmul` (cuBLAS) |
+//! | `ternary_bitmat` (BitMat) | 4096^3 | `_ternary_mm_kernel`, autotuned | `torch._int_mm` (int8) |
+//!
+//! On the CPU ([`ParitySize::Small`], the default there) the DSL kernels run at small ragged
+//! sizes and no twin runs (Triton needs CUDA).
+//!
+//! Method: every time is the median of [`bitmat_runtime::timing::bench`] (one warm-up, which
+//! also compiles and autotunes, then up to `repeat` launches within the case budget), with the
+//! last cache level flushed before each timed launch ([`bitmat_runtime::CacheFlush`]). After
+//! its timed launches each bitmat output is checked against the plain-Rust reference
+//! ([`reference`]); a difference is a [`ParityError::Mismatch`], not a figure. The script
+//! times its kernels the same way and checks the twins against torch.
+//!
+//! Bandwidth: a row's bytes are the minimum its kernel must move (each input read once, each
+//! output written once); `GB/s` is bytes / median time, `% floor` compares it with the
+//! device's copy (or streaming-read) floor measured in the same run, for the kernels that are
+//! bandwidth-bound (all but the 4096^3 matmuls). Matmuls also report TFLOP/s (`2 M N K`).
+
+pub mod kernels;
+pub mod reference;
+pub mod twins;
+
+use super::check::sample_rows;
+use super::{floor, BenchDevice, BenchOptions};
+use bitmat::{f16, Device, Error, LaunchOptions, Stats};
+use bitmat_runtime::timing::{self, Measurement};
+use kernels::{
+    add_kernel, layer_norm_fwd_fused, matmul_kernel, matmul_programs, softmax_kernel,
+    ternary_mm_kernel, TileConfig, HOST_CONFIGS, MATMUL_CONFIGS, TERNARY_CONFIGS,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reference::{compare, Expected, ParityMismatch, Subject};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::OnceLock;
+use twins::{Timed, TwinsCommand, TwinsReport};
+
+/// The sizes the suite runs at.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParitySize {
+    /// The issue's sizes (the default on CUDA).
+    Full,
+    /// Small ragged sizes, seconds on a CPU (the default there).
+    Small,
+}
+
+impl ParitySize {
+    /// `full` or `small`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParitySize::Full => "full",
+            ParitySize::Small => "small",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct ParityOptions {
+    /// Where.
+    pub device: BenchDevice,
+    /// Which sizes.
+    pub size: ParitySize,
+    /// Timed launches per case (at least 1).
+    pub repeat: usize,
+    /// A case stops sampling after this much sampled time (with at least 3 samples).
+    pub case_budget_ms: f64,
+    /// Bytes of the floor's buffer(s).
+    pub floor_bytes: usize,
+    /// Flush the last cache level before each timed launch (the default).
+    pub flush_cache: bool,
+    /// The Triton twins' interpreter and script (run on CUDA only).
+    pub twins: TwinsCommand,
+}
+
+/// An error of the parity suite.
+#[derive(Debug, thiserror::Error)]
+pub enum ParityError {
+    /// Opening the device, uploading, compiling, tuning, launching.
+    #[error(transparent)]
+    Bitmat(#[from] Error),
+    /// Options that cannot be run.
+    #[error("bench --suite parity: {0}")]
+    Options(String),
+    /// A bitmat output differs from the reference.
+    #[error(transparent)]
+    Mismatch(#[from] Box<ParityMismatch>),
+    /// The JSON report could not be written or serialized.
+    #[error(transparent)]
+    Report(#[from] super::BenchError),
+}
+
+impl From<bitmat::RuntimeError> for ParityError {
+    fn from(e: bitmat::RuntimeError) -> Self {
+        ParityError::Bitmat(e.into())
+    }
+}
+
+/// One case of the suite: a kernel at one shape.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kernel", rename_all = "snake_case")]
+pub enum Case {
+    /// Tutorial 01 on `n` `f32`.
+    VectorAdd {
+        /// Elements.
+        n: usize,
+    },
+    /// Tutorial 02 on `[rows, cols]` `f32`.
+    Softmax {
+        /// Rows.
+        rows: usize,
+        /// Columns (at most 2^16).
+        cols: usize,
+    },
+    /// Tutorial 05's forward pass on `[rows, cols]` `f16`.
+    LayerNorm {
+        /// Rows.
+        rows: usize,
+        /// Columns (at most 2^15).
+        cols: usize,
+    },
+    /// Tutorial 03: `[m, k] x [k, n]` `f16`.
+    Matmul {
+        /// Rows of A.
+        m: usize,
+        /// Columns of B.
+        n: usize,
+        /// The reduction.
+        k: usize,
+    },
+    /// BitMat's ternary kernel: `i8 [m, k]` x ternary `[k, n]` packed 4 per byte along K.
+    Ternary {
+        /// Rows of A.
+        m: usize,
+        /// Columns of W.
+        n: usize,
+        /// The reduction (a multiple of 128, the largest `block_size_k` times 4).
+        k: usize,
+    },
+}
+
+impl Case {
+    /// The cases at `size`.
+    pub fn all(size: ParitySize) -> Vec<Case> {
+        match size {
+            ParitySize::Full => vec![
+                Case::VectorAdd { n: 1 << 26 },
+                Case::Softmax {
+                    rows: 32768,
+                    cols: 1024,
+                },
+                Case::LayerNorm {
+                    rows: 4096,
+                    cols: 8192,
+                },
+                Case::Matmul {
+                    m: 16,
+                    n: 4096,
+                    k: 4096,
+                },
+                Case::Matmul {
+                    m: 4096,
+                    n: 4096,
+                    k: 4096,
+                },
+                Case::Ternary {
+                    m: 4096,
+                    n: 4096,
+                    k: 4096,
+                },
+            ],
+            ParitySize::Small => vec![
+                Case::VectorAdd { n: 100_003 },
+                Case::Softmax {
+                    rows: 123,
+                    cols: 781,
+                },
+                Case::LayerNorm {
+                    rows: 37,
+                    cols: 1000,
+                },
+                Case::Matmul {
+                    m: 16,
+                    n: 200,
+                    k: 96,
+                },
+                Case::Matmul {
+                    m: 45,
+                    n: 72,
+                    k: 80,
+                },
+                Case::Ternary {
+                    m: 45,
+                    n: 72,
+                    k: 256,
+                },
+            ],
+        }
+    }
+
+    /// The kernel's name in the table and the script.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Case::VectorAdd { .. } => "vector_add",
+            Case::Softmax { .. } => "softmax",
+            Case::LayerNorm { .. } => "layer_norm",
+            Case::Matmul { .. } => "matmul_fp16",
+            Case::Ternary { .. } => "ternary_bitmat",
+        }
+    }
+
+    /// The dimensions, by name (as the script reads them).
+    pub fn dims(&self) -> serde_json::Value {
+        match *self {
+            Case::VectorAdd { n } => serde_json::json!({ "n": n }),
+            Case::Softmax { rows, cols } | Case::LayerNorm { rows, cols } => {
+                serde_json::json!({ "rows": rows, "cols": cols })
+            }
+            Case::Matmul { m, n, k } | Case::Ternary { m, n, k } => {
+                serde_json::json!({ "m": m, "n": n, "k": k })
+            }
+        }
+    }
+
+    /// The shape as the table prints it (`MxNxK` for matmuls).
+    pub fn shape(&self) -> String {
+        match *self {
+            Case::VectorAdd { n } => format!("{n}"),
+            Case::Softmax { rows, cols } | Case::LayerNorm { rows, cols } => {
+                format!("{rows}x{cols}")
+            }
+            Case::Matmul { m, n, k } | Case::Ternary { m, n, k } => format!("{m}x{n}x{k}"),
+        }
+    }
+
+    /// The least bytes the kernel moves: each input read once, each output written once.
+    pub fn bytes(&self) -> u64 {
+        let b = match *self {
+            Case::VectorAdd { n } => 3 * 4 * n,
+            Case::Softmax { rows, cols } => 2 * 4 * rows * cols,
+            // x read, y written, w and b read; mean and rstd written.
+            Case::LayerNorm { rows, cols } => 2 * 2 * rows * cols + 2 * 2 * cols + 2 * 4 * rows,
+            Case::Matmul { m, n, k } => 2 * (m * k + k * n + m * n),
+            Case::Ternary { m, n, k } => m * k + k * n / 4 + 2 * m * n,
+        };
+        b as u64
+    }
+
+    /// Multiply-adds times two, for matmuls.
+    pub fn flops(&self) -> Option<u64> {
+        match *self {
+            Case::Matmul { m, n, k } | Case::Ternary { m, n, k } => {
+                Some(2 * m as u64 * n as u64 * k as u64)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether memory bandwidth bounds the kernel (all but the large matmuls).
+    pub fn bandwidth_bound(&self) -> bool {
+        match *self {
+            Case::Matmul { m, .. } | Case::Ternary { m, .. } => m <= 64,
+            _ => true,
+        }
+    }
+}
+
+/// One case: bitmat's time beside the Triton twin's and the torch peer's.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParityRow {
+    /// The kernel.
+    pub kernel: String,
+    /// Its shape.
+    pub shape: String,
+    /// Median µs of bitmat's launch.
+    pub bitmat_us: f64,
+    /// Samples behind `bitmat_us`.
+    pub samples: usize,
+    /// bitmat's configuration (tuned, or the tutorial's launch settings).
+    pub config: String,
+    /// The Triton twin (absent when the twins did not run).
+    pub triton: Option<Timed>,
+    /// The torch peer (absent when the twins did not run).
+    pub torch: Option<Timed>,
+    /// `triton µs / bitmat µs`: above 1 when bitmat is faster.
+    pub vs_triton: Option<f64>,
+    /// `torch µs / bitmat µs`.
+    pub vs_torch: Option<f64>,
+    /// The least bytes the kernel moves ([`Case::bytes`]).
+    pub bytes: u64,
+    /// `bytes / bitmat time`, GB/s.
+    pub gbps: f64,
+    /// `gbps` as a percentage of the floor, for bandwidth-bound kernels.
+    pub pct_of_floor: Option<f64>,
+    /// `2 M N K / bitmat time`, TFLOP/s, for matmuls.
+    pub tflops: Option<f64>,
+    /// The Triton twin's TFLOP/s, for matmuls.
+    pub triton_tflops: Option<f64>,
+    /// The torch peer's TFLOP/s, for matmuls.
+    pub torch_tflops: Option<f64>,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParityReport {
+    /// Always `parity`.
+    pub suite: &'static str,
+    /// The device, as it names itself.
+    pub device: String,
+    /// How bitmat's times were measured.
+    pub timing: String,
+    /// What was written before each timed launch.
+    pub cache_flush: String,
+    /// The sizes.
+    pub size: ParitySize,
+    /// Requested timed launches per case.
+    pub repeat: usize,
+    /// The floor: `device_to_device_copy` or `stream_read`.
+    pub floor: String,
+    /// Its bandwidth, GB/s.
+    pub floor_gbps: f64,
+    /// One row per case.
+    pub rows: Vec<ParityRow>,
+    /// What the twins script reported (`None` when it did not run).
+    pub twins: Option<TwinsReport>,
+    /// Why the twins did not run, or what went wrong with them.
+    pub twins_note: Option<String>,
+    /// The runtime's compilations, disk loads and tunings during the run.
+    pub runtime: Stats,
+}
+
+/// The tuner of `kernel` over `gpu`'s configurations, keyed by `m, n, k` as in the Triton
+/// sources (`key=['M', 'N', 'K']`).
+macro_rules! tile_tuner {
+    ($kernel:ident, $gpu:expr, $configs:expr) => {{
+        let configs: Vec<_> = if $gpu {
+            $configs
+                .iter()
+                .map(|c: &TileConfig| {
+                    $kernel::config(c.block_m, c.block_n, c.block_k, c.group_m)
+                        .num_warps(c.num_warps)
+                        .num_stages(c.num_stages)
+                })
+                .collect()
+        } else {
+            HOST_CONFIGS
+                .iter()
+                .map(|c| $kernel::config(c.block_m, c.block_n, c.block_k, c.group_m))
+                .collect()
+        };
+        $kernel::autotune(configs).key(&["m", "n", "k"])
+    }};
+}
+
+static MATMUL: [OnceLock<matmul_kernel::Autotuned>; 2] = [OnceLock::new(), OnceLock::new()];
+static TERNARY: [OnceLock<ternary_mm_kernel::Autotuned>; 2] = [OnceLock::new(), OnceLock::new()];
+
+/// The tuner of [`matmul_kernel`]: tutorial 03's configurations on GPUs.
+pub fn matmul_tuner(device: &Device) -> &'static matmul_kernel::Autotuned {
+    let gpu = device.backend().is_gpu();
+    MATMUL[usize::from(gpu)].get_or_init(|| tile_tuner!(matmul_kernel, gpu, MATMUL_CONFIGS))
+}
+
+/// The tuner of [`ternary_mm_kernel`]: BitMat's configurations on GPUs.
+pub fn ternary_tuner(device: &Device) -> &'static ternary_mm_kernel::Autotuned {
+    let gpu = device.backend().is_gpu();
+    TERNARY[usize::from(gpu)].get_or_init(|| tile_tuner!(ternary_mm_kernel, gpu, TERNARY_CONFIGS))
+}
+
+/// `1 << ceil(log2(n))`.
+fn next_power_of_2(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
+/// Tutorial 05's limit on a row: 64 KiB of elements.
+const LAYER_NORM_MAX_FUSED_BYTES: usize = 65536;
+
+/// Tutorial 05's epsilon.
+pub const LAYER_NORM_EPS: f32 = 1e-5;
+
+/// Tutorial 02's `num_stages`: 4 where a CTA may use over 200 KB of shared memory (sm_90:
+/// the H100 and H200 allow 227 KiB; sm_80 allows 163 KiB, sm_86/89 99 KiB), else 2; bitmat
+/// passes it as a launch option.
+fn softmax_stages(device: &Device) -> u32 {
+    if device.fingerprint().contains("sm_90") {
+        4
+    } else {
+        2
+    }
+}
+
+/// What one bitmat case measured, its output checked.
+struct Measured {
+    time: Measurement,
+    config: String,
+}
+
+/// Random `f32` in `[lo, hi)`.
+fn uniform(rng: &mut StdRng, len: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..len).map(|_| rng.gen_range(lo..hi)).collect()
+}
+
+fn halves(v: &[f32]) -> Vec<f16> {
+    v.iter().map(|&x| f16::from_f32(x)).collect()
+}
+
+fn widen<T: Copy>(v: &[T], f: impl Fn(T) -> f64) -> Vec<f64> {
+    v.iter().map(|&x| f(x)).collect()
+}
+
+/// The rows of an `m`-row matmul output the reference checks: all of them up to 2^27
+/// multiply-adds, else the first, middle and last.
+fn checked_rows(m: usize, n: usize, k: usize) -> Vec<usize> {
+    if m * n * k <= 1 << 27 {
+        (0..m).collect()
+    } else {
+        sample_rows(m)
+    }
+}
+
+/// Runs one case on `device`: inputs from `rng`, timed with `timing`, output checked.
+fn run_case(
+    device: &Device,
+    timing: &timing::BenchOptions,
+    case: Case,
+    rng: &mut StdRng,
+) -> Result<Measured, ParityError> {
+    let shape = case.shape();
+    let subject = |output| Subject {
+        kernel: case.name(),
+        shape: &shape,
+        output,
+    };
+    let check = |output, got: &[f64], want: &Expected| -> Result<(), ParityError> {
+        compare(subject(output), got, want).map_err(|e| ParityError::Mismatch(Box::new(e)))
+    };
+    let with = |num_warps: u32, num_stages: u32| LaunchOptions {
+        num_warps,
+        num_stages,
+        ..LaunchOptions::default()
+    };
+    let bench = |f: &mut dyn FnMut() -> Result<(), Error>| timing::bench(device, timing, f);
+    match case {
+        Case::VectorAdd { n } => {
+            let (x, y) = (uniform(rng, n, -1.0, 1.0), uniform(rng, n, -1.0, 1.0));
+            let (xb, yb, out) = (device.upload(&x)?, device.upload(&y)?, device.zeros(n)?);
+            // Tutorial 01: BLOCK_SIZE = 1024, Triton's default 4 warps.
+            let block = 1024;
+            let grid = n.div_ceil(block) as u32;
+            let launch = add_kernel::with(with(4, 1));
+            let time = bench(&mut || launch.launch(device, grid, &xb, &yb, &out, n as i32, 1024))?;
+            check(
+                "output",
+                &widen(&out.to_vec()?, f64::from),
+                &reference::vector_add(&x, &y),
+            )?;
+            Ok(Measured {
+                time,
+                config: format!("block_size=1024 num_warps=4 grid={grid}"),
+            })
+        }
+        Case::Softmax { rows, cols } => {
+            let x = uniform(rng, rows * cols, -4.0, 4.0);
+            let (xb, yb) = (device.upload(&x)?, device.zeros::<f32>(rows * cols)?);
+            // Tutorial 02: BLOCK_SIZE = next_power_of_2(n_cols), 8 warps; one program per
+            // row (the tutorial sizes a persistent grid from its kernel's occupancy).
+            let block = next_power_of_2(cols) as i32;
+            let stages = softmax_stages(device);
+            let launch = softmax_kernel::with(with(8, stages));
+            let (r, c) = (rows as i32, cols as i32);
+            let time =
+                bench(&mut || launch.launch(device, rows as u32, &yb, &xb, c, c, r, c, block))?;
+            check(
+                "output",
+                &widen(&yb.to_vec()?, f64::from),
+                &reference::softmax(&x, cols),
+            )?;
+            Ok(Measured {
+                time,
+                config: format!("block_size={block} num_warps=8 num_stages={stages} grid={rows}"),
+            })
+        }
+        Case::LayerNorm { rows, cols } => {
+            let x = halves(&uniform(rng, rows * cols, -2.8, -1.8));
+            let w = halves(&uniform(rng, cols, 0.0, 1.0));
+            let b = halves(&uniform(rng, cols, 0.0, 1.0));
+            let (xb, wb, bb) = (device.upload(&x)?, device.upload(&w)?, device.upload(&b)?);
+            let yb = device.zeros::<f16>(rows * cols)?;
+            let (mean, rstd) = (device.zeros::<f32>(rows)?, device.zeros::<f32>(rows)?);
+            // Tutorial 05: BLOCK_SIZE = min(64 KiB / element size, next_power_of_2(N)),
+            // num_warps = min(max(BLOCK_SIZE // 256, 1), 8), one program per row.
+            let block = (LAYER_NORM_MAX_FUSED_BYTES / 2).min(next_power_of_2(cols));
+            let warps = (block / 256).clamp(1, 8) as u32;
+            let launch = layer_norm_fwd_fused::with(with(warps, 1));
+            let c = cols as i32;
+            let time = bench(&mut || {
+                launch.launch(
+                    device,
+                    rows as u32,
+                    &xb,
+                    &yb,
+                    &wb,
+                    &bb,
+                    &mean,
+                    &rstd,
+                    c,
+                    c,
+                    LAYER_NORM_EPS,
+                    block as i32,
+                )
+            })?;
+            let want = reference::layer_norm(&x, &w, &b, cols, LAYER_NORM_EPS);
+            let f32_wide = |v: f32| f64::from(v);
+            check("mean", &widen(&mean.to_vec()?, f32_wide), &want.mean)?;
+            check("rstd", &widen(&rstd.to_vec()?, f32_wide), &want.rstd)?;
+            check(
+                "y",
+                &widen(&yb.to_vec()?, |v: f16| f64::from(v.to_f32())),
+                &want.y,
+            )?;
+            Ok(Measured {
+                time,
+                config: format!("block_size={block} num_warps={warps} grid={rows}"),
+            })
+        }
+        Case::Matmul { m, n, k } => {
+            let a = halves(&uniform(rng, m * k, -1.0, 1.0));
+            let b = halves(&uniform(rng, k * n, -1.0, 1.0));
+            let (ab, bb) = (device.upload(&a)?, device.upload(&b)?);
+            let cb = device.zeros::<f16>(m * n)?;
+            let tuner = matmul_tuner(device);
+            let grid = |c: &matmul_kernel::Constexprs| {
+                matmul_programs(m, n, c.block_size_m, c.block_size_n)
+            };
+            let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+            // Tune first (outside the timing), so that the row says where the winner came from.
+            let (_, outcome) =
+                tuner.best(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)?;
+            let time = bench(&mut || {
+                tuner.launch(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)
+            })?;
+            let rows = checked_rows(m, n, k);
+            let c = cb.to_vec()?;
+            let got: Vec<f64> = rows
+                .iter()
+                .flat_map(|&r| c[r * n..(r + 1) * n].iter().map(|v| f64::from(v.to_f32())))
+                .collect();
+            check("c", &got, &reference::matmul_f16(&a, &b, n, k, &rows))?;
+            Ok(Measured {
+                time,
+                config: format!("{} [{}]", outcome.table[outcome.winner].0, outcome.source),
+            })
+        }
+        Case::Ternary { m, n, k } => {
+            let a: Vec<i8> = (0..m * k).map(|_| rng.gen_range(-127..=127)).collect();
+            // Bytes of 4 valid codes (0, 1, 2), as BitMat's `pack_ternary` makes them.
+            let packed: Vec<i8> = (0..k / 4 * n)
+                .map(|_| (0..4).map(|i| rng.gen_range(0u8..3) << (2 * i)).sum::<u8>() as i8)
+                .collect();
+            let (ab, wb) = (device.upload(&a)?, device.upload(&packed)?);
+            let cb = device.zeros::<f16>(m * n)?;
+            let tuner = ternary_tuner(device);
+            let grid = |c: &ternary_mm_kernel::Constexprs| {
+                matmul_programs(m, n, c.block_size_m, c.block_size_n)
+            };
+            let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+            let (_, outcome) = tuner.best(
+                device, grid, &ab, &wb, &cb, mi, ni, ki, 4, ki, 1, ni, 1, ni, 1,
+            )?;
+            let time = bench(&mut || {
+                tuner.launch(
+                    device, grid, &ab, &wb, &cb, mi, ni, ki, 4, ki, 1, ni, 1, ni, 1,
+                )
+            })?;
+            let rows = checked_rows(m, n, k);
+            let c = cb.to_vec()?;
+            let got: Vec<f64> = rows
+                .iter()
+                .flat_map(|&r| c[r * n..(r + 1) * n].iter().map(|v| f64::from(v.to_f32())))
+                .collect();
+            check(
+                "c",
+                &got,
+                &reference::ternary_bitmat(&a, &packed, n, k, &rows)?,
+            )?;
+            Ok(Measured {
+                time,
+                config: format!("{} [{}]", outcome.table[outcome.winner].0, outcome.source),
+            })
+        }
+    }
+}
+
+fn check_options(opts: &ParityOptions) -> Result<(), ParityError> {
+    if opts.repeat == 0 {
+        return Err(ParityError::Options("--repeat must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// `numerator / denominator` when both are there.
+fn ratio(numerator: Option<f64>, denominator: f64) -> Option<f64> {
+    numerator.map(|n| n / denominator)
+}
+
+/// TFLOP/s of `flops` in `us` microseconds.
+fn tflops(flops: Option<u64>, us: Option<f64>) -> Option<f64> {
+    flops.zip(us).map(|(f, us)| f as f64 / (us * 1e6))
+}
+
+/// Runs the suite; `progress` sees each row as it completes and the script's stderr.
+///
+/// Errors: [`ParityError::Options`] for options that cannot run, [`ParityError::Bitmat`]
+/// when the device cannot be opened or a launch fails, [`ParityError::Mismatch`] when a
+/// bitmat output is wrong. The twins' failures are not errors: the report says what they
+/// were, and the rows keep bitmat's column.
+pub fn run(
+    opts: &ParityOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<ParityReport, ParityError> {
+    check_options(opts)?;
+    let before = bitmat::stats();
+    let device = match opts.device {
+        BenchDevice::Cpu => Device::cpu(),
+        BenchDevice::Cuda => Device::cuda(0)?,
+    };
+    progress(&format!(
+        "bitmat bench --suite parity on {device}: timing by {}",
+        device.timing_method().name()
+    ));
+    let bench_opts = BenchOptions {
+        device: opts.device,
+        repeat: opts.repeat,
+        case_budget_ms: opts.case_budget_ms,
+        floor_bytes: opts.floor_bytes,
+        flush_cache: opts.flush_cache,
+        ..BenchOptions::default()
+    };
+    let cache_flush = if opts.flush_cache {
+        bitmat_runtime::CacheFlush::describe(&device)?
+    } else {
+        "no cache flush (--no-flush): operands that fit the cache are timed from it".into()
+    };
+    progress(&cache_flush);
+    let (floor_name, floor_gbps) = floor(&device, &bench_opts)?;
+    progress(&format!("floor: {floor_name}: {floor_gbps:.1} GB/s"));
+    let timing = super::timing_options(&bench_opts, opts.flush_cache);
+    let cases = Case::all(opts.size);
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let mut rows = Vec::with_capacity(cases.len());
+    for &case in &cases {
+        let measured = run_case(&device, &timing, case, &mut rng)?;
+        let us = measured.time.median_ms * 1e3;
+        let gbps = case.bytes() as f64 / (us * 1e3);
+        let row = ParityRow {
+            kernel: case.name().into(),
+            shape: case.shape(),
+            bitmat_us: us,
+            samples: measured.time.reps,
+            config: measured.config,
+            triton: None,
+            torch: None,
+            vs_triton: None,
+            vs_torch: None,
+            bytes: case.bytes(),
+            gbps,
+            pct_of_floor: case.bandwidth_bound().then_some(100.0 * gbps / floor_gbps),
+            tflops: tflops(case.flops(), Some(us)),
+            triton_tflops: None,
+            torch_tflops: None,
+        };
+        progress(&format!(
+            "{} {}: {us:.1} µs, {gbps:.1} GB/s ({})",
+            row.kernel, row.shape, row.config
+        ));
+        rows.push(row);
+    }
+    let (twins, twins_note) = match opts.device {
+        BenchDevice::Cpu => (
+            None,
+            Some("the Triton twins and torch peers run on CUDA only (--device cuda)".into()),
+        ),
+        BenchDevice::Cuda => {
+            progress(&format!(
+                "twins: {} {}",
+                opts.twins.python.display(),
+                opts.twins.script.display()
+            ));
+            match twins::run(
+                &opts.twins,
+                &cases,
+                opts.repeat,
+                opts.case_budget_ms,
+                opts.flush_cache,
+                &mut progress,
+            ) {
+                Ok(report) => {
+                    let note = report.unavailable.clone();
+                    merge_twins(&mut rows, &cases, &report);
+                    (Some(report), note)
+                }
+                Err(why) => (None, Some(why)),
+            }
+        }
+    };
+    if let Some(note) = &twins_note {
+        progress(&format!("twins not timed: {note}"));
+    }
+    Ok(ParityReport {
+        suite: "parity",
+        device: device.to_string(),
+        timing: device.timing_method().name().into(),
+        cache_flush,
+        size: opts.size,
+        repeat: opts.repeat,
+        floor: floor_name,
+        floor_gbps,
+        rows,
+        twins,
+        twins_note,
+        runtime: bitmat::stats().since(&before),
+    })
+}
+
+/// Puts the script's results into the rows of their cases.
+fn merge_twins(rows: &mut [ParityRow], cases: &[Case], report: &TwinsReport) {
+    for result in &report.results {
+        let (Some(row), Some(case)) = (rows.get_mut(result.id), cases.get(result.id)) else {
+            continue;
+        };
+        row.vs_triton = ratio(result.triton.us, row.bitmat_us);
+        row.vs_torch = ratio(result.peer.us, row.bitmat_us);
+        row.triton_tflops = tflops(case.flops(), result.triton.us);
+        row.torch_tflops = tflops(case.flops(), result.peer.us);
+        row.triton = Some(result.triton.clone());
+        row.torch = Some(result.peer.clone());
+    }
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.prec$}"))
+}
+
+/// A twin's time, `err` when it failed, `-` when it did not run.
+fn twin_us(t: &Option<Timed>) -> String {
+    match t {
+        Some(Timed { us: Some(us), .. }) => format!("{us:.1}"),
+        Some(Timed { error: Some(_), .. }) => "err".into(),
+        _ => "-".into(),
+    }
+}
+
+/// The report as a text table, with the twins' errors and configurations below it.
+pub fn table(report: &ParityReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "parity suite on {} ({} sizes); timing: {} (median of up to {} launches after a \
+         warm-up); {}; bitmat outputs checked against the plain-Rust reference",
+        report.device,
+        report.size.name(),
+        report.timing,
+        report.repeat,
+        report.cache_flush
+    );
+    if let Some(t) = &report.twins {
+        let _ = writeln!(
+            s,
+            "twins: triton {} / torch {} on {}; {}",
+            t.triton.as_deref().unwrap_or("?"),
+            t.torch.as_deref().unwrap_or("?"),
+            t.device.as_deref().unwrap_or("?"),
+            t.cache_flush.as_deref().unwrap_or("?")
+        );
+    }
+    if let Some(note) = &report.twins_note {
+        let _ = writeln!(s, "twins not timed: {note}");
+    }
+    let _ = writeln!(
+        s,
+        "floor: {} = {:.1} GB/s; ratios = other / bitmat (above 1: bitmat faster)",
+        report.floor, report.floor_gbps
+    );
+    let _ = writeln!(
+        s,
+        "{:<15} {:>15} {:>11} {:>11} {:>11} {:>7} {:>7} {:>9} {:>7} {:>8} {:>8} {:>8}",
+        "kernel",
+        "shape",
+        "bitmat µs",
+        "Triton µs",
+        "torch µs",
+        "Triton/",
+        "torch/",
+        "GB/s",
+        "% floor",
+        "TFLOP/s",
+        "Triton",
+        "torch"
+    );
+    for r in &report.rows {
+        let _ = writeln!(
+            s,
+            "{:<15} {:>15} {:>11.1} {:>11} {:>11} {:>7} {:>7} {:>9.1} {:>7} {:>8} {:>8} {:>8}",
+            r.kernel,
+            r.shape,
+            r.bitmat_us,
+            twin_us(&r.triton),
+            twin_us(&r.torch),
+            opt(r.vs_triton, 2),
+            opt(r.vs_torch, 2),
+            r.gbps,
+            opt(r.pct_of_floor, 1),
+            opt(r.tflops, 1),
+            opt(r.triton_tflops, 1),
+            opt(r.torch_tflops, 1)
+        );
+    }
+    let _ = writeln!(s, "configurations:");
+    for r in &report.rows {
+        let _ = writeln!(s, "  {} {}: bitmat {}", r.kernel, r.shape, r.config);
+        for t in [&r.triton, &r.torch].into_iter().flatten() {
+            let what = match (&t.error, &t.config) {
+                (Some(e), _) => format!("error: {e}"),
+                (None, Some(c)) => c.clone(),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(s, "    {}: {what}", t.name);
+        }
+    }
+    let w = &report.runtime;
+    let _ = writeln!(
+        s,
+        "runtime: {} kernels compiled, {} loaded from the disk cache; {} keys tuned, {} tuning \
+         results loaded",
+        w.compilations, w.disk_loads, w.tunings, w.tuning_loads
+    );
+    s
+}
+
+/// Writes `report` as pretty JSON to `path`.
+pub fn write_json(report: &ParityReport, path: &Path) -> Result<(), ParityError> {
+    Ok(super::write_json(report, path)?)
+}

@@ -1,0 +1,176 @@
+//! The Triton twins and torch peers: `benches/parity/triton_twins.py`, run as a subprocess
+//! on the same GPU after bitmat's kernels, given the cases as JSON on its command line and
+//! answering with JSON on stdout (one entry per case, its own errors included).
+//!
+//! The script times as [`bitmat_runtime::timing::bench`] does: one warm-up (Triton's
+//! autotuning happens there), then 3 to `repeat` launches within the case budget, each after
+//! writing twice the L2 (at least 64 MiB) outside CUDA events around the launch; the median.
+
+use super::Case;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where the twins come from.
+#[derive(Clone, Debug)]
+pub struct TwinsCommand {
+    /// The Python interpreter (`python3`, or `--python`).
+    pub python: PathBuf,
+    /// The script (`benches/parity/triton_twins.py`, or `--twins`).
+    pub script: PathBuf,
+}
+
+/// One timed implementation of a case, as the script reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timed {
+    /// `triton`, or the torch peer's name (`torch.matmul (cuBLAS)`, `torch.softmax`, ..).
+    pub name: String,
+    /// Median µs (`None` when it failed).
+    pub us: Option<f64>,
+    /// Timed launches behind `us`.
+    pub samples: Option<usize>,
+    /// The configuration Triton's autotuner chose, or the launch settings used.
+    pub config: Option<String>,
+    /// Why there is no time: an exception, or an output that differs from torch's.
+    pub error: Option<String>,
+}
+
+/// The script's results for one case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TwinResult {
+    /// The case's index in the list given to the script.
+    pub id: usize,
+    /// The Triton twin.
+    pub triton: Timed,
+    /// The torch (cuBLAS) peer.
+    pub peer: Timed,
+}
+
+/// Everything the script printed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TwinsReport {
+    /// Why nothing ran (torch, triton or CUDA missing); `None` when the cases ran.
+    pub unavailable: Option<String>,
+    /// `triton.__version__`.
+    pub triton: Option<String>,
+    /// `torch.__version__`.
+    pub torch: Option<String>,
+    /// The GPU, as torch names it.
+    pub device: Option<String>,
+    /// What was written before each timed launch.
+    pub cache_flush: Option<String>,
+    /// One entry per case.
+    #[serde(default)]
+    pub results: Vec<TwinResult>,
+}
+
+/// The cases as the script reads them: `[{"id", "kernel", "dims": {..}}, ..]`.
+fn cases_json(cases: &[Case]) -> String {
+    let list: Vec<serde_json::Value> = cases
+        .iter()
+        .enumerate()
+        .map(|(id, c)| serde_json::json!({ "id": id, "kernel": c.name(), "dims": c.dims() }))
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+/// The last lines of `text`, for an error message.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+/// Runs the script on `cases` with `repeat` timed launches (within `budget_ms` each) and
+/// the L2 flushed unless `flush` is off; `progress` sees its stderr. `Err` says why no twin
+/// ran (no interpreter, no script, a crash, output that is not the report); a report whose
+/// `unavailable` is set says torch or Triton could not be imported.
+pub fn run(
+    cmd: &TwinsCommand,
+    cases: &[Case],
+    repeat: usize,
+    budget_ms: f64,
+    flush: bool,
+    mut progress: impl FnMut(&str),
+) -> Result<TwinsReport, String> {
+    check_script(&cmd.script)?;
+    let mut command = Command::new(&cmd.python);
+    command
+        .arg(&cmd.script)
+        .args(["--cases", &cases_json(cases)])
+        .args(["--repeat", &repeat.to_string()])
+        .args(["--budget-ms", &budget_ms.to_string()]);
+    if !flush {
+        command.arg("--no-flush");
+    }
+    let out = command
+        .output()
+        .map_err(|e| format!("`{}` could not be run: {e}", cmd.python.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in stderr.lines() {
+        progress(&format!("twins: {line}"));
+    }
+    if !out.status.success() {
+        return Err(format!(
+            "`{} {}` failed ({}): {}",
+            cmd.python.display(),
+            cmd.script.display(),
+            out.status,
+            tail(&stderr)
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout).map_err(|e| {
+        format!(
+            "`{}` printed no report ({e}): {}",
+            cmd.script.display(),
+            tail(&stdout)
+        )
+    })
+}
+
+/// `Err` naming the script and how to point at it when it does not exist.
+fn check_script(script: &Path) -> Result<(), String> {
+    if script.is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the twins script {} does not exist: run from the repository root or pass \
+             --twins PATH",
+            script.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_are_numbered_with_their_dimensions() {
+        let json = cases_json(&[Case::VectorAdd { n: 8 }, Case::Matmul { m: 1, n: 2, k: 3 }]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v[1]["id"], 1);
+        assert_eq!(v[1]["kernel"], "matmul_fp16");
+        assert_eq!(v[1]["dims"]["k"], 3);
+        assert_eq!(v[0]["dims"]["n"], 8);
+    }
+
+    #[test]
+    fn a_missing_script_or_interpreter_says_so() {
+        let cmd = TwinsCommand {
+            python: "python3".into(),
+            script: "/nonexistent/triton_twins.py".into(),
+        };
+        let e = run(&cmd, &[], 1, 1.0, true, |_| {}).unwrap_err();
+        assert!(e.contains("--twins PATH"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("t.py");
+        std::fs::write(&script, "").unwrap();
+        let cmd = TwinsCommand {
+            python: "/nonexistent/python3".into(),
+            script,
+        };
+        let e = run(&cmd, &[], 1, 1.0, true, |_| {}).unwrap_err();
+        assert!(e.contains("could not be run"), "{e}");
+    }
+}
