@@ -332,3 +332,16 @@ pub fn matmul_programs(m: usize, n: usize, block_m: i32, block_n: i32) -> u32 {
     let blocks = |len: usize, b: i32| len.div_ceil(b as usize);
     (blocks(m, block_m) * blocks(n, block_n)) as u32
 }
+
+/// The largest `block_k` of `configs`.
+pub const fn max_block_k(configs: &[TileConfig]) -> i32 {
+    let mut i = 0;
+    let mut max = 0;
+    while i < configs.len() {
+        if configs[i].block_k > max {
+            max = configs[i].block_k;
+        }
+        i += 1;
+    }
+    max
+}

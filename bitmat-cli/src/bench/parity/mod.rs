@@ -146,7 +146,7 @@ pub enum Case {
         m: usize,
         /// Columns of W.
         n: usize,
-        /// The reduction (a multiple of 128, the largest `block_size_k` times 4).
+        /// The reduction (a multiple of [`TERNARY_K_MULTIPLE`]).
         k: usize,
     },
 }
@@ -207,6 +207,41 @@ impl Case {
                     k: 256,
                 },
             ],
+        }
+    }
+
+    /// `Err` saying what is wrong with a case the kernels cannot run: a zero or over-`i32`
+    /// dimension, a layer-norm row over tutorial 05's 64 KiB, a ternary K that is not a
+    /// multiple of every configuration's `block_size_k` (BitMat's kernel does not mask the
+    /// weights' K).
+    pub fn validate(&self) -> Result<(), String> {
+        let dims: Vec<usize> = self
+            .dims()
+            .as_object()
+            .map(|o| {
+                o.values()
+                    .filter_map(|v| v.as_u64())
+                    .map(|v| v as usize)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if dims.iter().any(|&d| d == 0 || d > i32::MAX as usize) {
+            return Err(format!(
+                "{} {}: every dimension must be in 1..=i32::MAX",
+                self.name(),
+                self.shape()
+            ));
+        }
+        match *self {
+            Case::LayerNorm { cols, .. } if cols > LAYER_NORM_MAX_FUSED_BYTES / 2 => Err(format!(
+                "layer_norm: rows of {cols} f16 exceed tutorial 05's 64 KiB (at most {} columns)",
+                LAYER_NORM_MAX_FUSED_BYTES / 2
+            )),
+            Case::Ternary { k, .. } if k % TERNARY_K_MULTIPLE != 0 => Err(format!(
+                "ternary_bitmat: K = {k} must be a multiple of {TERNARY_K_MULTIPLE} (every \
+                 configuration's block_size_k: BitMat's kernel does not mask K)"
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -387,6 +422,9 @@ fn next_power_of_2(n: usize) -> usize {
 /// Tutorial 05's limit on a row: 64 KiB of elements.
 const LAYER_NORM_MAX_FUSED_BYTES: usize = 65536;
 
+/// What a ternary K must be a multiple of: the largest `block_size_k` of its configurations.
+pub const TERNARY_K_MULTIPLE: usize = 64;
+
 /// Tutorial 05's epsilon.
 pub const LAYER_NORM_EPS: f32 = 1e-5;
 
@@ -402,9 +440,12 @@ fn softmax_stages(device: &Device) -> u32 {
 }
 
 /// What one bitmat case measured, its output checked.
-struct Measured {
-    time: Measurement,
-    config: String,
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// The median and its samples.
+    pub time: Measurement,
+    /// The configuration launched (tuned, or the tutorial's settings).
+    pub config: String,
 }
 
 /// Random `f32` in `[lo, hi)`.
@@ -430,13 +471,16 @@ fn checked_rows(m: usize, n: usize, k: usize) -> Vec<usize> {
     }
 }
 
-/// Runs one case on `device`: inputs from `rng`, timed with `timing`, output checked.
-fn run_case(
+/// Runs one case on `device`: random inputs from `rng`, the kernel timed with `timing`
+/// (tuned first where it has a tuner), then its last output checked against the plain-Rust
+/// reference ([`ParityError::Mismatch`] when it differs).
+pub fn run_case(
     device: &Device,
     timing: &timing::BenchOptions,
     case: Case,
     rng: &mut StdRng,
 ) -> Result<Measured, ParityError> {
+    case.validate().map_err(ParityError::Options)?;
     let shape = case.shape();
     let subject = |output| Subject {
         kernel: case.name(),
@@ -852,4 +896,90 @@ pub fn table(report: &ParityReport) -> String {
 /// Writes `report` as pretty JSON to `path`.
 pub fn write_json(report: &ParityReport, path: &Path) -> Result<(), ParityError> {
     Ok(super::write_json(report, path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kernels::max_block_k;
+
+    #[test]
+    fn the_ternary_k_multiple_covers_every_configuration() {
+        let k = TERNARY_K_MULTIPLE as i32;
+        for configs in [&TERNARY_CONFIGS[..], &HOST_CONFIGS[..]] {
+            assert_eq!(k % max_block_k(configs), 0);
+        }
+        assert!(Case::Ternary { m: 1, n: 1, k: 96 }.validate().is_err());
+        assert!(Case::Ternary { m: 1, n: 1, k: 128 }.validate().is_ok());
+        assert!(Case::VectorAdd { n: 0 }.validate().is_err());
+        assert!(Case::LayerNorm {
+            rows: 1,
+            cols: 40000
+        }
+        .validate()
+        .is_err());
+        for size in [ParitySize::Full, ParitySize::Small] {
+            for case in Case::all(size) {
+                assert_eq!(case.validate(), Ok(()), "{case:?}");
+            }
+        }
+    }
+
+    fn row(bitmat_us: f64) -> ParityRow {
+        ParityRow {
+            kernel: "matmul_fp16".into(),
+            shape: "2x2x2".into(),
+            bitmat_us,
+            samples: 3,
+            config: "c".into(),
+            triton: None,
+            torch: None,
+            vs_triton: None,
+            vs_torch: None,
+            bytes: 24,
+            gbps: 1.0,
+            pct_of_floor: None,
+            tflops: None,
+            triton_tflops: None,
+            torch_tflops: None,
+        }
+    }
+
+    #[test]
+    fn twins_land_in_their_rows_with_ratios_and_errors() {
+        let cases = [Case::Matmul { m: 2, n: 2, k: 2 }, Case::VectorAdd { n: 4 }];
+        let mut rows = vec![row(2.0), row(4.0)];
+        let timed = |us: Option<f64>, error: Option<&str>| Timed {
+            name: "t".into(),
+            us,
+            error: error.map(str::to_string),
+            ..Timed::default()
+        };
+        let report = TwinsReport {
+            results: vec![
+                twins::TwinResult {
+                    id: 1,
+                    triton: timed(None, Some("AssertionError: differs")),
+                    peer: timed(Some(2.0), None),
+                },
+                twins::TwinResult {
+                    id: 0,
+                    triton: timed(Some(3.0), None),
+                    peer: timed(Some(1.0), None),
+                },
+            ],
+            ..TwinsReport::default()
+        };
+        merge_twins(&mut rows, &cases, &report);
+        assert_eq!(
+            (rows[0].vs_triton, rows[0].vs_torch),
+            (Some(1.5), Some(0.5))
+        );
+        // 2 * 2 * 2 * 2 flops in 3 µs.
+        assert_eq!(rows[0].triton_tflops, Some(16.0 / 3e6));
+        assert_eq!((rows[1].vs_triton, rows[1].vs_torch), (None, Some(0.5)));
+        assert_eq!(twin_us(&rows[1].triton), "err");
+        assert_eq!(twin_us(&rows[0].triton), "3.0");
+        assert_eq!(twin_us(&None), "-");
+    }
 }

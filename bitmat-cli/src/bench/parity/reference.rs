@@ -163,10 +163,11 @@ pub fn layer_norm(x: &[f16], w: &[f16], b: &[f16], cols: usize, eps: f32) -> Lay
         let mean = xs.iter().sum::<f64>() / n;
         let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
         let rstd = 1.0 / (var + f64::from(eps)).sqrt();
-        // The mean's error, and the relative error of rstd (the variance's sum, the square
-        // root, the division).
+        // The mean's error, and the relative error of rstd: the variance's sum, the mean's
+        // error (which moves the variance by its square only: the deviations sum to 0), the
+        // square root and the division.
         let mean_err = (n + 2.0) * U * max_abs;
-        let rstd_rel = (n + 2.0) * U + 2.0 * mean_err * max_abs * rstd * rstd + SQRT + 2.0 * U;
+        let rstd_rel = (n + 2.0) * U + (mean_err * rstd).powi(2) + SQRT + 2.0 * U;
         out.mean.push(mean, 2.0 * mean_err);
         out.rstd.push(rstd, 2.0 * rstd_rel * rstd);
         for ((&v, w), b) in xs.iter().zip(w).zip(b) {
