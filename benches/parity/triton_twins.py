@@ -312,7 +312,9 @@ class Timer:
         self.budget_ms = budget_ms
         self.flush = None
         if flush:
-            l2 = torch.cuda.get_device_properties(0).L2_cache_size
+            # torch names the L2 size since 2.1; without it, assume 128 MiB (flush 256 MiB,
+            # as triton.testing.do_bench does).
+            l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 128 << 20)
             size = max(2 * l2, MIN_FLUSH_BYTES)
             self.flush = torch.empty(size, dtype=torch.int8, device="cuda")
             self.describe = f"L2 flush: {size >> 20} MiB zeroed before each timed launch (L2 {l2 / 2**20:.1f} MiB)"

@@ -1,5 +1,7 @@
 //! `bitmat bench`: the prebuilt low-bit matmul kernels timed beside a peer and a memory floor
-//! measured in the same run.
+//! measured in the same run (this module), or, with `--suite parity`, Triton's tutorial
+//! kernels in the DSL beside their Triton twins and torch ([`parity`]), timed and checked the
+//! same way.
 //!
 //! For each shape `(N, K)` and each `M`, two kernels are timed:
 //!

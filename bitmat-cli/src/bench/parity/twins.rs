@@ -9,7 +9,7 @@
 use super::Case;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// Where the twins come from.
 #[derive(Clone, Debug)]
@@ -81,16 +81,16 @@ fn tail(text: &str) -> String {
 }
 
 /// Runs the script on `cases` with `repeat` timed launches (within `budget_ms` each) and
-/// the L2 flushed unless `flush` is off; `progress` sees its stderr. `Err` says why no twin
-/// ran (no interpreter, no script, a crash, output that is not the report); a report whose
-/// `unavailable` is set says torch or Triton could not be imported.
+/// the L2 flushed unless `flush` is off; its stderr (progress, tracebacks) goes to this
+/// process's stderr as it runs. `Err` says why no twin ran (no interpreter, no script, a
+/// crash, output that is not the report); a report whose `unavailable` is set says torch,
+/// Triton or a GPU is missing.
 pub fn run(
     cmd: &TwinsCommand,
     cases: &[Case],
     repeat: usize,
     budget_ms: f64,
     flush: bool,
-    mut progress: impl FnMut(&str),
 ) -> Result<TwinsReport, String> {
     check_script(&cmd.script)?;
     let mut command = Command::new(&cmd.python);
@@ -98,27 +98,25 @@ pub fn run(
         .arg(&cmd.script)
         .args(["--cases", &cases_json(cases)])
         .args(["--repeat", &repeat.to_string()])
-        .args(["--budget-ms", &budget_ms.to_string()]);
+        .args(["--budget-ms", &budget_ms.to_string()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
     if !flush {
         command.arg("--no-flush");
     }
     let out = command
         .output()
         .map_err(|e| format!("`{}` could not be run: {e}", cmd.python.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for line in stderr.lines() {
-        progress(&format!("twins: {line}"));
-    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!(
-            "`{} {}` failed ({}): {}",
+            "`{} {}` failed ({}; its stderr is above): {}",
             cmd.python.display(),
             cmd.script.display(),
             out.status,
-            tail(&stderr)
+            tail(&stdout)
         ));
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(&stdout).map_err(|e| {
         format!(
             "`{}` printed no report ({e}): {}",
@@ -145,6 +143,69 @@ fn check_script(script: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// A command running the Python `source` as the twins script, or `None` (the test is
+    /// skipped, saying so) without `python3`.
+    fn fake(dir: &Path, source: &str) -> Option<TwinsCommand> {
+        if Command::new("python3").arg("--version").output().is_err() {
+            eprintln!("skipped: python3 cannot be run");
+            return None;
+        }
+        let script = dir.join("fake_twins.py");
+        std::fs::write(&script, source).unwrap();
+        Some(TwinsCommand {
+            python: "python3".into(),
+            script,
+        })
+    }
+
+    #[test]
+    fn the_script_gets_the_cases_and_its_report_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = r#"
+import json, sys
+args = sys.argv[1:]
+cases = json.loads(args[args.index("--cases") + 1])
+print("progress", file=sys.stderr)
+print(json.dumps({"triton": "3.6.0", "results": [
+    {"id": c["id"],
+     "triton": {"name": "triton", "us": 1.5 * c["dims"]["n"], "config": " ".join(args[2:])},
+     "peer": {"name": "torch.add", "error": "boom"}} for c in cases]}))
+"#;
+        let Some(cmd) = fake(dir.path(), source) else {
+            return;
+        };
+        let cases = [Case::VectorAdd { n: 2 }, Case::VectorAdd { n: 4 }];
+        let report = run(&cmd, &cases, 7, 50.0, false).unwrap();
+        assert_eq!(report.triton.as_deref(), Some("3.6.0"));
+        assert_eq!(report.unavailable, None);
+        assert_eq!(report.results.len(), 2);
+        assert_eq!(report.results[1].id, 1);
+        assert_eq!(report.results[1].triton.us, Some(6.0));
+        let args = report.results[0].triton.config.as_deref().unwrap();
+        assert!(
+            args.contains("--repeat 7 --budget-ms 50 --no-flush"),
+            "{args}"
+        );
+        assert_eq!(report.results[0].peer.error.as_deref(), Some("boom"));
+        assert_eq!(report.results[0].peer.us, None);
+    }
+
+    #[test]
+    fn a_crash_or_a_report_that_is_not_json_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(cmd) = fake(dir.path(), "print('partial')\nraise SystemExit(3)\n") else {
+            return;
+        };
+        let e = run(&cmd, &[], 1, 1.0, true).unwrap_err();
+        assert!(e.contains("failed") && e.contains("partial"), "{e}");
+        let cmd = fake(dir.path(), "print('not json')\n").unwrap();
+        let e = run(&cmd, &[], 1, 1.0, true).unwrap_err();
+        assert!(
+            e.contains("printed no report") && e.contains("not json"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn cases_are_numbered_with_their_dimensions() {
         let json = cases_json(&[Case::VectorAdd { n: 8 }, Case::Matmul { m: 1, n: 2, k: 3 }]);
@@ -161,7 +222,7 @@ mod tests {
             python: "python3".into(),
             script: "/nonexistent/triton_twins.py".into(),
         };
-        let e = run(&cmd, &[], 1, 1.0, true, |_| {}).unwrap_err();
+        let e = run(&cmd, &[], 1, 1.0, true).unwrap_err();
         assert!(e.contains("--twins PATH"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("t.py");
@@ -170,7 +231,7 @@ mod tests {
             python: "/nonexistent/python3".into(),
             script,
         };
-        let e = run(&cmd, &[], 1, 1.0, true, |_| {}).unwrap_err();
+        let e = run(&cmd, &[], 1, 1.0, true).unwrap_err();
         assert!(e.contains("could not be run"), "{e}");
     }
 }
