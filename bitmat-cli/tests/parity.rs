@@ -216,3 +216,35 @@ fn the_twins_script_parses_and_reports_what_it_can_import() {
     }
     assert_eq!(report["results"], serde_json::json!([]));
 }
+
+/// Every parity kernel, with every GPU configuration the bench launches at full size, lowers
+/// to PTX for sm_90 (no GPU needed): the H200 run cannot fail for a kernel the code generator
+/// rejects.
+#[test]
+fn every_parity_kernel_lowers_to_ptx_at_its_gpu_configurations() {
+    use bitmat::codegen::ptx::{compile_ptx, PtxTarget};
+    use bitmat_cli::bench::parity::kernels::{self, MATMUL_CONFIGS, TERNARY_CONFIGS};
+    let lower = |what: String, ir: Result<bitmat::ir::Kernel, bitmat::Error>, warps: u32| {
+        let ir = ir.unwrap_or_else(|e| panic!("{what}: {e}"));
+        compile_ptx(&ir, PtxTarget::Sm90, warps).unwrap_or_else(|e| panic!("{what}: {e}"));
+    };
+    lower("add_kernel".into(), kernels::add_kernel::ir(1024), 4);
+    lower(
+        "softmax_kernel".into(),
+        kernels::softmax_kernel::ir(1024),
+        8,
+    );
+    lower(
+        "layer_norm_fwd_fused".into(),
+        kernels::layer_norm_fwd_fused::ir(8192),
+        8,
+    );
+    for c in MATMUL_CONFIGS {
+        let ir = kernels::matmul_kernel::ir(c.block_m, c.block_n, c.block_k, c.group_m);
+        lower(format!("matmul_kernel {c:?}"), ir, c.num_warps);
+    }
+    for c in TERNARY_CONFIGS {
+        let ir = kernels::ternary_mm_kernel::ir(c.block_m, c.block_n, c.block_k, c.group_m);
+        lower(format!("ternary_mm_kernel {c:?}"), ir, c.num_warps);
+    }
+}
