@@ -24,27 +24,40 @@
 //! output written once); `GB/s` is bytes / median time, `% floor` compares it with the
 //! device's copy (or streaming-read) floor measured in the same run, for the kernels that are
 //! bandwidth-bound (all but the 4096^3 matmuls). Matmuls also report TFLOP/s (`2 M N K`).
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`kernels`] | the DSL ports and their configurations |
+//! | [`measure`] | one case on a bitmat device: inputs, launch settings, timing, check |
+//! | [`reference`] | the plain-Rust references and their rounding bounds |
+//! | [`twins`] | running the Triton twins script and reading its report |
+//! | this module | the cases, the run, the table and the JSON |
 
 pub mod kernels;
+pub mod measure;
 pub mod reference;
 pub mod twins;
 
-use super::check::sample_rows;
+pub use measure::{run_case, Measured};
+
 use super::{floor, BenchDevice, BenchOptions};
-use bitmat::{f16, Device, Error, LaunchOptions, Stats};
-use bitmat_runtime::timing::{self, Measurement};
-use kernels::{
-    add_kernel, layer_norm_fwd_fused, matmul_kernel, matmul_programs, softmax_kernel,
-    ternary_mm_kernel, TileConfig, HOST_CONFIGS, MATMUL_CONFIGS, TERNARY_CONFIGS,
-};
+use bitmat::{Device, Error, Stats};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use reference::{compare, Expected, ParityMismatch, Subject};
+use rand::SeedableRng;
+use reference::ParityMismatch;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::OnceLock;
 use twins::{Timed, TwinsCommand, TwinsReport};
+
+/// Tutorial 05's limit on a row: 64 KiB of elements.
+pub const LAYER_NORM_MAX_FUSED_BYTES: usize = 65536;
+
+/// Tutorial 05's epsilon.
+pub const LAYER_NORM_EPS: f32 = 1e-5;
+
+/// What a ternary K must be a multiple of: the largest `block_size_k` of its configurations.
+pub const TERNARY_K_MULTIPLE: usize = 64;
 
 /// The sizes the suite runs at.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -376,277 +389,6 @@ pub struct ParityReport {
     pub runtime: Stats,
 }
 
-/// The tuner of `kernel` over `gpu`'s configurations, keyed by `m, n, k` as in the Triton
-/// sources (`key=['M', 'N', 'K']`).
-macro_rules! tile_tuner {
-    ($kernel:ident, $gpu:expr, $configs:expr) => {{
-        let configs: Vec<_> = if $gpu {
-            $configs
-                .iter()
-                .map(|c: &TileConfig| {
-                    $kernel::config(c.block_m, c.block_n, c.block_k, c.group_m)
-                        .num_warps(c.num_warps)
-                        .num_stages(c.num_stages)
-                })
-                .collect()
-        } else {
-            HOST_CONFIGS
-                .iter()
-                .map(|c| $kernel::config(c.block_m, c.block_n, c.block_k, c.group_m))
-                .collect()
-        };
-        $kernel::autotune(configs).key(&["m", "n", "k"])
-    }};
-}
-
-static MATMUL: [OnceLock<matmul_kernel::Autotuned>; 2] = [OnceLock::new(), OnceLock::new()];
-static TERNARY: [OnceLock<ternary_mm_kernel::Autotuned>; 2] = [OnceLock::new(), OnceLock::new()];
-
-/// The tuner of [`matmul_kernel`]: tutorial 03's configurations on GPUs.
-pub fn matmul_tuner(device: &Device) -> &'static matmul_kernel::Autotuned {
-    let gpu = device.backend().is_gpu();
-    MATMUL[usize::from(gpu)].get_or_init(|| tile_tuner!(matmul_kernel, gpu, MATMUL_CONFIGS))
-}
-
-/// The tuner of [`ternary_mm_kernel`]: BitMat's configurations on GPUs.
-pub fn ternary_tuner(device: &Device) -> &'static ternary_mm_kernel::Autotuned {
-    let gpu = device.backend().is_gpu();
-    TERNARY[usize::from(gpu)].get_or_init(|| tile_tuner!(ternary_mm_kernel, gpu, TERNARY_CONFIGS))
-}
-
-/// `1 << ceil(log2(n))`.
-fn next_power_of_2(n: usize) -> usize {
-    n.max(1).next_power_of_two()
-}
-
-/// Tutorial 05's limit on a row: 64 KiB of elements.
-const LAYER_NORM_MAX_FUSED_BYTES: usize = 65536;
-
-/// What a ternary K must be a multiple of: the largest `block_size_k` of its configurations.
-pub const TERNARY_K_MULTIPLE: usize = 64;
-
-/// Tutorial 05's epsilon.
-pub const LAYER_NORM_EPS: f32 = 1e-5;
-
-/// Tutorial 02's `num_stages`: 4 where a CTA may use over 200 KB of shared memory (sm_90:
-/// the H100 and H200 allow 227 KiB; sm_80 allows 163 KiB, sm_86/89 99 KiB), else 2; bitmat
-/// passes it as a launch option.
-fn softmax_stages(device: &Device) -> u32 {
-    if device.fingerprint().contains("sm_90") {
-        4
-    } else {
-        2
-    }
-}
-
-/// What one bitmat case measured, its output checked.
-#[derive(Clone, Debug)]
-pub struct Measured {
-    /// The median and its samples.
-    pub time: Measurement,
-    /// The configuration launched (tuned, or the tutorial's settings).
-    pub config: String,
-}
-
-/// Random `f32` in `[lo, hi)`.
-fn uniform(rng: &mut StdRng, len: usize, lo: f32, hi: f32) -> Vec<f32> {
-    (0..len).map(|_| rng.gen_range(lo..hi)).collect()
-}
-
-fn halves(v: &[f32]) -> Vec<f16> {
-    v.iter().map(|&x| f16::from_f32(x)).collect()
-}
-
-fn widen<T: Copy>(v: &[T], f: impl Fn(T) -> f64) -> Vec<f64> {
-    v.iter().map(|&x| f(x)).collect()
-}
-
-/// The rows of an `m`-row matmul output the reference checks: all of them up to 2^29
-/// multiply-adds (M = 16 at N = K = 4096), else the first, middle and last.
-fn checked_rows(m: usize, n: usize, k: usize) -> Vec<usize> {
-    if m * n * k <= 1 << 29 {
-        (0..m).collect()
-    } else {
-        sample_rows(m)
-    }
-}
-
-/// Runs one case on `device`: random inputs from `rng`, the kernel timed with `timing`
-/// (tuned first where it has a tuner), then its last output checked against the plain-Rust
-/// reference ([`ParityError::Mismatch`] when it differs).
-pub fn run_case(
-    device: &Device,
-    timing: &timing::BenchOptions,
-    case: Case,
-    rng: &mut StdRng,
-) -> Result<Measured, ParityError> {
-    case.validate().map_err(ParityError::Options)?;
-    let shape = case.shape();
-    let subject = |output| Subject {
-        kernel: case.name(),
-        shape: &shape,
-        output,
-    };
-    let check = |output, got: &[f64], want: &Expected| -> Result<(), ParityError> {
-        compare(subject(output), got, want).map_err(|e| ParityError::Mismatch(Box::new(e)))
-    };
-    let with = |num_warps: u32, num_stages: u32| LaunchOptions {
-        num_warps,
-        num_stages,
-        ..LaunchOptions::default()
-    };
-    let bench = |f: &mut dyn FnMut() -> Result<(), Error>| timing::bench(device, timing, f);
-    match case {
-        Case::VectorAdd { n } => {
-            let (x, y) = (uniform(rng, n, -1.0, 1.0), uniform(rng, n, -1.0, 1.0));
-            let (xb, yb, out) = (device.upload(&x)?, device.upload(&y)?, device.zeros(n)?);
-            // Tutorial 01: BLOCK_SIZE = 1024, Triton's default 4 warps.
-            let block = 1024;
-            let grid = n.div_ceil(block) as u32;
-            let launch = add_kernel::with(with(4, 1));
-            let time = bench(&mut || launch.launch(device, grid, &xb, &yb, &out, n as i32, 1024))?;
-            check(
-                "output",
-                &widen(&out.to_vec()?, f64::from),
-                &reference::vector_add(&x, &y),
-            )?;
-            Ok(Measured {
-                time,
-                config: format!("block_size=1024 num_warps=4 grid={grid}"),
-            })
-        }
-        Case::Softmax { rows, cols } => {
-            let x = uniform(rng, rows * cols, -4.0, 4.0);
-            let (xb, yb) = (device.upload(&x)?, device.zeros::<f32>(rows * cols)?);
-            // Tutorial 02: BLOCK_SIZE = next_power_of_2(n_cols), 8 warps; one program per
-            // row (the tutorial sizes a persistent grid from its kernel's occupancy).
-            let block = next_power_of_2(cols) as i32;
-            let stages = softmax_stages(device);
-            let launch = softmax_kernel::with(with(8, stages));
-            let (r, c) = (rows as i32, cols as i32);
-            let time =
-                bench(&mut || launch.launch(device, rows as u32, &yb, &xb, c, c, r, c, block))?;
-            check(
-                "output",
-                &widen(&yb.to_vec()?, f64::from),
-                &reference::softmax(&x, cols),
-            )?;
-            Ok(Measured {
-                time,
-                config: format!("block_size={block} num_warps=8 num_stages={stages} grid={rows}"),
-            })
-        }
-        Case::LayerNorm { rows, cols } => {
-            let x = halves(&uniform(rng, rows * cols, -2.8, -1.8));
-            let w = halves(&uniform(rng, cols, 0.0, 1.0));
-            let b = halves(&uniform(rng, cols, 0.0, 1.0));
-            let (xb, wb, bb) = (device.upload(&x)?, device.upload(&w)?, device.upload(&b)?);
-            let yb = device.zeros::<f16>(rows * cols)?;
-            let (mean, rstd) = (device.zeros::<f32>(rows)?, device.zeros::<f32>(rows)?);
-            // Tutorial 05: BLOCK_SIZE = min(64 KiB / element size, next_power_of_2(N)),
-            // num_warps = min(max(BLOCK_SIZE // 256, 1), 8), one program per row.
-            let block = (LAYER_NORM_MAX_FUSED_BYTES / 2).min(next_power_of_2(cols));
-            let warps = (block / 256).clamp(1, 8) as u32;
-            let launch = layer_norm_fwd_fused::with(with(warps, 1));
-            let c = cols as i32;
-            let time = bench(&mut || {
-                launch.launch(
-                    device,
-                    rows as u32,
-                    &xb,
-                    &yb,
-                    &wb,
-                    &bb,
-                    &mean,
-                    &rstd,
-                    c,
-                    c,
-                    LAYER_NORM_EPS,
-                    block as i32,
-                )
-            })?;
-            let want = reference::layer_norm(&x, &w, &b, cols, LAYER_NORM_EPS);
-            let f32_wide = |v: f32| f64::from(v);
-            check("mean", &widen(&mean.to_vec()?, f32_wide), &want.mean)?;
-            check("rstd", &widen(&rstd.to_vec()?, f32_wide), &want.rstd)?;
-            check(
-                "y",
-                &widen(&yb.to_vec()?, |v: f16| f64::from(v.to_f32())),
-                &want.y,
-            )?;
-            Ok(Measured {
-                time,
-                config: format!("block_size={block} num_warps={warps} grid={rows}"),
-            })
-        }
-        Case::Matmul { m, n, k } => {
-            let a = halves(&uniform(rng, m * k, -1.0, 1.0));
-            let b = halves(&uniform(rng, k * n, -1.0, 1.0));
-            let (ab, bb) = (device.upload(&a)?, device.upload(&b)?);
-            let cb = device.zeros::<f16>(m * n)?;
-            let tuner = matmul_tuner(device);
-            let grid = |c: &matmul_kernel::Constexprs| {
-                matmul_programs(m, n, c.block_size_m, c.block_size_n)
-            };
-            let (mi, ni, ki) = (m as i32, n as i32, k as i32);
-            // Tune first (outside the timing), so that the row says where the winner came from.
-            let (_, outcome) =
-                tuner.best(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)?;
-            let time = bench(&mut || {
-                tuner.launch(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)
-            })?;
-            let rows = checked_rows(m, n, k);
-            let c = cb.to_vec()?;
-            let got: Vec<f64> = rows
-                .iter()
-                .flat_map(|&r| c[r * n..(r + 1) * n].iter().map(|v| f64::from(v.to_f32())))
-                .collect();
-            check("c", &got, &reference::matmul_f16(&a, &b, n, k, &rows))?;
-            Ok(Measured {
-                time,
-                config: format!("{} [{}]", outcome.table[outcome.winner].0, outcome.source),
-            })
-        }
-        Case::Ternary { m, n, k } => {
-            let a: Vec<i8> = (0..m * k).map(|_| rng.gen_range(-127..=127)).collect();
-            // Bytes of 4 valid codes (0, 1, 2), as BitMat's `pack_ternary` makes them.
-            let packed: Vec<i8> = (0..k / 4 * n)
-                .map(|_| (0..4).map(|i| rng.gen_range(0u8..3) << (2 * i)).sum::<u8>() as i8)
-                .collect();
-            let (ab, wb) = (device.upload(&a)?, device.upload(&packed)?);
-            let cb = device.zeros::<f16>(m * n)?;
-            let tuner = ternary_tuner(device);
-            let grid = |c: &ternary_mm_kernel::Constexprs| {
-                matmul_programs(m, n, c.block_size_m, c.block_size_n)
-            };
-            let (mi, ni, ki) = (m as i32, n as i32, k as i32);
-            let (_, outcome) = tuner.best(
-                device, grid, &ab, &wb, &cb, mi, ni, ki, 4, ki, 1, ni, 1, ni, 1,
-            )?;
-            let time = bench(&mut || {
-                tuner.launch(
-                    device, grid, &ab, &wb, &cb, mi, ni, ki, 4, ki, 1, ni, 1, ni, 1,
-                )
-            })?;
-            let rows = checked_rows(m, n, k);
-            let c = cb.to_vec()?;
-            let got: Vec<f64> = rows
-                .iter()
-                .flat_map(|&r| c[r * n..(r + 1) * n].iter().map(|v| f64::from(v.to_f32())))
-                .collect();
-            check(
-                "c",
-                &got,
-                &reference::ternary_bitmat(&a, &packed, n, k, &rows)?,
-            )?;
-            Ok(Measured {
-                time,
-                config: format!("{} [{}]", outcome.table[outcome.winner].0, outcome.source),
-            })
-        }
-    }
-}
-
 fn check_options(opts: &ParityOptions) -> Result<(), ParityError> {
     if opts.repeat == 0 {
         return Err(ParityError::Options("--repeat must be at least 1".into()));
@@ -901,7 +643,7 @@ pub fn write_json(report: &ParityReport, path: &Path) -> Result<(), ParityError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kernels::max_block_k;
+    use kernels::{max_block_k, HOST_CONFIGS, TERNARY_CONFIGS};
 
     #[test]
     fn the_ternary_k_multiple_covers_every_configuration() {
