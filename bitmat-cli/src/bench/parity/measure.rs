@@ -1,7 +1,7 @@
 //! Timing one parity case on a bitmat device: random inputs, the launch settings of the
 //! kernel's Triton source (the tutorials' block sizes and warps, or the autotuner over the
 //! source's configurations), the median, then the last output checked against
-//! [`super::reference`].
+//! [`super::reference`](mod@super::reference).
 
 use super::kernels::{
     add_kernel, layer_norm_fwd_fused, matmul_kernel, matmul_programs, softmax_kernel,

@@ -17,7 +17,7 @@
 //! also compiles and autotunes, then up to `repeat` launches within the case budget), with the
 //! last cache level flushed before each timed launch ([`bitmat_runtime::CacheFlush`]). After
 //! its timed launches each bitmat output is checked against the plain-Rust reference
-//! ([`reference`]); a difference is a [`ParityError::Mismatch`], not a figure. The script
+//! ([`reference`](mod@reference)); a difference is a [`ParityError::Mismatch`], not a figure. The script
 //! times its kernels the same way and checks the twins against torch.
 //!
 //! Bandwidth: a row's bytes are the minimum its kernel must move (each input read once, each
@@ -29,7 +29,7 @@
 //! | --- | --- |
 //! | [`kernels`] | the DSL ports and their configurations |
 //! | [`measure`] | one case on a bitmat device: inputs, launch settings, timing, check |
-//! | [`reference`] | the plain-Rust references and their rounding bounds |
+//! | [`reference`](mod@reference) | the plain-Rust references and their rounding bounds |
 //! | [`twins`] | running the Triton twins script and reading its report |
 //! | this module | the cases, the run, the table and the JSON |
 
