@@ -436,10 +436,14 @@ fn run_parity(opts: &ParityOptions, json: Option<&std::path::Path>) -> ExitCode 
             parity::write_json(&report, path)?;
             println!("wrote {}", path.display());
         }
-        Ok(())
+        Ok(report.failures().count())
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("error: {failed} bitmat kernel(s) failed (see the table): no time is reported for them");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

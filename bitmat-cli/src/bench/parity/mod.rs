@@ -17,7 +17,8 @@
 //! also compiles and autotunes, then up to `repeat` launches within the case budget), with the
 //! last cache level flushed before each timed launch ([`bitmat_runtime::CacheFlush`]). After
 //! its timed launches each bitmat output is checked against the plain-Rust reference
-//! ([`reference`](mod@reference)); a difference is a [`ParityError::Mismatch`], not a figure. The script
+//! ([`reference`](mod@reference)); a difference (or a failed compile or launch) leaves the row without a time, with the error
+//! in its place, and makes the command fail after the table and the JSON are written. The script
 //! times its kernels the same way and checks the twins against torch.
 //!
 //! Bandwidth: a row's bytes are the minimum its kernel must move (each input read once, each
@@ -332,12 +333,16 @@ pub struct ParityRow {
     pub kernel: String,
     /// Its shape.
     pub shape: String,
-    /// Median µs of bitmat's launch.
-    pub bitmat_us: f64,
+    /// Median µs of bitmat's launch (`None` when the case failed).
+    pub bitmat_us: Option<f64>,
     /// Samples behind `bitmat_us`.
     pub samples: usize,
     /// bitmat's configuration (tuned, or the tutorial's launch settings).
-    pub config: String,
+    pub config: Option<String>,
+    /// Why the case has no time: its output differs from the reference, or it could not be
+    /// compiled, tuned or launched. The run goes on (the twins are still timed) and the
+    /// command fails at the end.
+    pub error: Option<String>,
     /// The Triton twin (absent when the twins did not run).
     pub triton: Option<Timed>,
     /// The torch peer (absent when the twins did not run).
@@ -349,7 +354,7 @@ pub struct ParityRow {
     /// The least bytes the kernel moves ([`Case::bytes`]).
     pub bytes: u64,
     /// `bytes / bitmat time`, GB/s.
-    pub gbps: f64,
+    pub gbps: Option<f64>,
     /// `gbps` as a percentage of the floor, for bandwidth-bound kernels.
     pub pct_of_floor: Option<f64>,
     /// `2 M N K / bitmat time`, TFLOP/s, for matmuls.
@@ -397,8 +402,8 @@ fn check_options(opts: &ParityOptions) -> Result<(), ParityError> {
 }
 
 /// `numerator / denominator` when both are there.
-fn ratio(numerator: Option<f64>, denominator: f64) -> Option<f64> {
-    numerator.map(|n| n / denominator)
+fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
+    numerator.zip(denominator).map(|(n, d)| n / d)
 }
 
 /// TFLOP/s of `flops` in `us` microseconds.
@@ -448,30 +453,43 @@ pub fn run(
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let mut rows = Vec::with_capacity(cases.len());
     for &case in &cases {
-        let measured = run_case(&device, &timing, case, &mut rng)?;
-        let us = measured.time.median_ms * 1e3;
-        let gbps = case.bytes() as f64 / (us * 1e3);
+        let (measured, error) = match run_case(&device, &timing, case, &mut rng) {
+            Ok(m) => (Some(m), None),
+            Err(e @ ParityError::Options(_)) => return Err(e),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let us = measured.as_ref().map(|m| m.time.median_ms * 1e3);
+        let gbps = us.map(|us| case.bytes() as f64 / (us * 1e3));
         let row = ParityRow {
             kernel: case.name().into(),
             shape: case.shape(),
             bitmat_us: us,
-            samples: measured.time.reps,
-            config: measured.config,
+            samples: measured.as_ref().map_or(0, |m| m.time.reps),
+            config: measured.map(|m| m.config),
+            error,
             triton: None,
             torch: None,
             vs_triton: None,
             vs_torch: None,
             bytes: case.bytes(),
             gbps,
-            pct_of_floor: case.bandwidth_bound().then_some(100.0 * gbps / floor_gbps),
-            tflops: tflops(case.flops(), Some(us)),
+            pct_of_floor: gbps
+                .filter(|_| case.bandwidth_bound())
+                .map(|g| 100.0 * g / floor_gbps),
+            tflops: tflops(case.flops(), us),
             triton_tflops: None,
             torch_tflops: None,
         };
-        progress(&format!(
-            "{} {}: {us:.1} µs, {gbps:.1} GB/s ({})",
-            row.kernel, row.shape, row.config
-        ));
+        progress(&match (&row.error, us, gbps, &row.config) {
+            (Some(e), ..) => format!("{} {}: FAILED: {e}", row.kernel, row.shape),
+            (None, Some(us), Some(g), Some(c)) => {
+                format!(
+                    "{} {}: {us:.1} µs, {g:.1} GB/s ({c})",
+                    row.kernel, row.shape
+                )
+            }
+            _ => unreachable!("a row without an error has a time and a configuration"),
+        });
         rows.push(row);
     }
     let (twins, twins_note) = match opts.device {
@@ -598,15 +616,16 @@ pub fn table(report: &ParityReport) -> String {
     for r in &report.rows {
         let _ = writeln!(
             s,
-            "{:<15} {:>15} {:>11.1} {:>11} {:>11} {:>7} {:>7} {:>9.1} {:>7} {:>8} {:>8} {:>8}",
+            "{:<15} {:>15} {:>11} {:>11} {:>11} {:>7} {:>7} {:>9} {:>7} {:>8} {:>8} {:>8}",
             r.kernel,
             r.shape,
-            r.bitmat_us,
+            r.bitmat_us
+                .map_or_else(|| "FAIL".into(), |us| format!("{us:.1}")),
             twin_us(&r.triton),
             twin_us(&r.torch),
             opt(r.vs_triton, 2),
             opt(r.vs_torch, 2),
-            r.gbps,
+            opt(r.gbps, 1),
             opt(r.pct_of_floor, 1),
             opt(r.tflops, 1),
             opt(r.triton_tflops, 1),
@@ -615,7 +634,11 @@ pub fn table(report: &ParityReport) -> String {
     }
     let _ = writeln!(s, "configurations:");
     for r in &report.rows {
-        let _ = writeln!(s, "  {} {}: bitmat {}", r.kernel, r.shape, r.config);
+        let bitmat = match (&r.error, &r.config) {
+            (Some(e), _) => format!("FAILED: {e}"),
+            (None, c) => c.clone().unwrap_or_default(),
+        };
+        let _ = writeln!(s, "  {} {}: bitmat {bitmat}", r.kernel, r.shape);
         for t in [&r.triton, &r.torch].into_iter().flatten() {
             let what = match (&t.error, &t.config) {
                 (Some(e), _) => format!("error: {e}"),
@@ -633,6 +656,13 @@ pub fn table(report: &ParityReport) -> String {
         w.compilations, w.disk_loads, w.tunings, w.tuning_loads
     );
     s
+}
+
+impl ParityReport {
+    /// The rows whose bitmat kernel failed (a wrong output, a failed compile or launch).
+    pub fn failures(&self) -> impl Iterator<Item = &ParityRow> {
+        self.rows.iter().filter(|r| r.error.is_some())
+    }
 }
 
 /// Writes `report` as pretty JSON to `path`.
@@ -671,20 +701,49 @@ mod tests {
         ParityRow {
             kernel: "matmul_fp16".into(),
             shape: "2x2x2".into(),
-            bitmat_us,
+            bitmat_us: Some(bitmat_us),
             samples: 3,
-            config: "c".into(),
+            config: Some("c".into()),
+            error: None,
             triton: None,
             torch: None,
             vs_triton: None,
             vs_torch: None,
             bytes: 24,
-            gbps: 1.0,
+            gbps: Some(1.0),
             pct_of_floor: None,
             tflops: None,
             triton_tflops: None,
             torch_tflops: None,
         }
+    }
+
+    #[test]
+    fn a_failed_kernel_is_reported_without_a_time() {
+        let mut failed = row(1.0);
+        (failed.bitmat_us, failed.gbps, failed.config) = (None, None, None);
+        failed.error = Some("matmul_fp16 2x2x2: c[0] is 1, the reference says 2".into());
+        let report = ParityReport {
+            suite: "parity",
+            device: "d".into(),
+            timing: "t".into(),
+            cache_flush: "f".into(),
+            size: ParitySize::Small,
+            repeat: 1,
+            floor: "copy".into(),
+            floor_gbps: 1.0,
+            rows: vec![row(2.0), failed],
+            twins: None,
+            twins_note: None,
+            runtime: Stats::default(),
+        };
+        assert_eq!(report.failures().count(), 1);
+        let text = table(&report);
+        assert!(text.contains("FAIL "), "{text}");
+        assert!(
+            text.contains("bitmat FAILED: matmul_fp16 2x2x2: c[0] is 1"),
+            "{text}"
+        );
     }
 
     #[test]
