@@ -359,6 +359,10 @@ pub struct ParityRow {
     pub pct_of_floor: Option<f64>,
     /// `2 M N K / bitmat time`, TFLOP/s, for matmuls.
     pub tflops: Option<f64>,
+    /// The Triton twin's GB/s (the same bytes over its time).
+    pub triton_gbps: Option<f64>,
+    /// The torch peer's GB/s.
+    pub torch_gbps: Option<f64>,
     /// The Triton twin's TFLOP/s, for matmuls.
     pub triton_tflops: Option<f64>,
     /// The torch peer's TFLOP/s, for matmuls.
@@ -477,6 +481,8 @@ pub fn run(
                 .filter(|_| case.bandwidth_bound())
                 .map(|g| 100.0 * g / floor_gbps),
             tflops: tflops(case.flops(), us),
+            triton_gbps: None,
+            torch_gbps: None,
             triton_tflops: None,
             torch_tflops: None,
         };
@@ -546,6 +552,9 @@ fn merge_twins(rows: &mut [ParityRow], cases: &[Case], report: &TwinsReport) {
         };
         row.vs_triton = ratio(result.triton.us, row.bitmat_us);
         row.vs_torch = ratio(result.peer.us, row.bitmat_us);
+        let gbps = |us: Option<f64>| us.map(|us| case.bytes() as f64 / (us * 1e3));
+        row.triton_gbps = gbps(result.triton.us);
+        row.torch_gbps = gbps(result.peer.us);
         row.triton_tflops = tflops(case.flops(), result.triton.us);
         row.torch_tflops = tflops(case.flops(), result.peer.us);
         row.triton = Some(result.triton.clone());
@@ -713,6 +722,8 @@ mod tests {
             gbps: Some(1.0),
             pct_of_floor: None,
             tflops: None,
+            triton_gbps: None,
+            torch_gbps: None,
             triton_tflops: None,
             torch_tflops: None,
         }
@@ -778,6 +789,8 @@ mod tests {
         );
         // 2 * 2 * 2 * 2 flops in 3 µs.
         assert_eq!(rows[0].triton_tflops, Some(16.0 / 3e6));
+        // 24 bytes in 3 µs.
+        assert_eq!(rows[0].triton_gbps, Some(24.0 / 3e3));
         assert_eq!((rows[1].vs_triton, rows[1].vs_torch), (None, Some(0.5)));
         assert_eq!(twin_us(&rows[1].triton), "err");
         assert_eq!(twin_us(&rows[0].triton), "3.0");
