@@ -16,7 +16,8 @@ is reported as the case's error, without a time.
 
 Timing mirrors `bitmat_runtime::timing::bench`: one warm-up call (Triton compiles and
 autotunes there), then one timed call to estimate the cost `t`, and `budget_ms / t` calls in
-all, clamped to [min(3, repeat), repeat] (one when the first exceeds 2 s); before each timed
+all, clamped to [min(3, repeat), repeat] (one when the first exceeds `--single-above-ms`, bitmat's
+`--max-launch-ms`); before each timed
 call the L2 is flushed by zeroing a buffer of twice its size (at least 64 MiB) outside the
 CUDA events that time the call; the median is reported.
 
@@ -40,8 +41,6 @@ try:
 except Exception as e:  # noqa: BLE001 -- any import failure means "no twins here"
     IMPORT_ERROR = f"{type(e).__name__}: {e}"
 
-# A timed call longer than this is the only sample (bitmat's --max-launch-ms default).
-SINGLE_ABOVE_MS = 2000.0
 # The smallest flush buffer, whatever the L2 size (bitmat's CacheFlush).
 MIN_FLUSH_BYTES = 64 << 20
 
@@ -307,9 +306,10 @@ def pack_ternary(values):
 class Timer:
     """Times a call as `bitmat_runtime::timing::bench` does (see the module docs)."""
 
-    def __init__(self, repeat, budget_ms, flush):
+    def __init__(self, repeat, budget_ms, single_above_ms, flush):
         self.repeat = max(repeat, 1)
         self.budget_ms = budget_ms
+        self.single_above_ms = single_above_ms
         self.flush = None
         if flush:
             # torch names the L2 size since 2.1; without it, assume 128 MiB (flush 256 MiB,
@@ -338,7 +338,7 @@ class Timer:
         torch.cuda.synchronize()
         first = self._once(fn)
         low = min(3, self.repeat)
-        if first > SINGLE_ABOVE_MS:
+        if first > self.single_above_ms:
             reps = 1
         elif first > 0:
             reps = min(max(int(self.budget_ms // first), low), self.repeat)
@@ -441,6 +441,8 @@ def main():
     parser.add_argument("--cases", default="[]", help="the cases, as JSON")
     parser.add_argument("--repeat", type=int, default=20, help="most timed launches per case")
     parser.add_argument("--budget-ms", type=float, default=2000.0, help="time to spend per case")
+    parser.add_argument("--single-above-ms", type=float, default=2000.0,
+                        help="a first timed launch longer than this is the only sample")
     parser.add_argument("--no-flush", action="store_true", help="do not flush the L2")
     parser.add_argument("--probe", action="store_true", help="only report the versions (or why not)")
     args = parser.parse_args()
@@ -463,7 +465,7 @@ def main():
     if args.probe:
         print(json.dumps(report))
         return 0
-    timer = Timer(args.repeat, args.budget_ms, not args.no_flush)
+    timer = Timer(args.repeat, args.budget_ms, args.single_above_ms, not args.no_flush)
     report["cache_flush"] = timer.describe
     for case in cases:
         log(f"{case['kernel']} {case['dims']}")

@@ -347,6 +347,7 @@ fn main() -> ExitCode {
                     size,
                     repeat,
                     case_budget_ms: BenchOptions::default().case_budget_ms,
+                    max_launch_ms,
                     floor_bytes: floor_mib << 20,
                     flush_cache: !no_flush,
                     twins: TwinsCommand {

@@ -91,6 +91,8 @@ pub struct ParityOptions {
     pub repeat: usize,
     /// A case stops sampling after this much sampled time (with at least 3 samples).
     pub case_budget_ms: f64,
+    /// A case whose first timed launch takes longer keeps that one sample.
+    pub max_launch_ms: f64,
     /// Bytes of the floor's buffer(s).
     pub floor_bytes: usize,
     /// Flush the last cache level before each timed launch (the default).
@@ -440,6 +442,7 @@ pub fn run(
         device: opts.device,
         repeat: opts.repeat,
         case_budget_ms: opts.case_budget_ms,
+        max_launch_ms: opts.max_launch_ms,
         floor_bytes: opts.floor_bytes,
         flush_cache: opts.flush_cache,
         ..BenchOptions::default()
@@ -509,13 +512,13 @@ pub fn run(
                 opts.twins.python.display(),
                 opts.twins.script.display()
             ));
-            match twins::run(
-                &opts.twins,
-                &cases,
-                opts.repeat,
-                opts.case_budget_ms,
-                opts.flush_cache,
-            ) {
+            let timing = twins::Timing {
+                repeat: opts.repeat,
+                budget_ms: opts.case_budget_ms,
+                single_above_ms: opts.max_launch_ms,
+                flush: opts.flush_cache,
+            };
+            match twins::run(&opts.twins, &cases, &timing) {
                 Ok(report) => {
                     let note = report.unavailable.clone();
                     merge_twins(&mut rows, &cases, &report);

@@ -20,6 +20,20 @@ pub struct TwinsCommand {
     pub script: PathBuf,
 }
 
+/// How the script times, as `bitmat bench` does (its `--repeat`, budget, `--max-launch-ms`
+/// and `--no-flush`).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Timing {
+    /// Most timed launches per case.
+    pub repeat: usize,
+    /// Time to spend per case, ms.
+    pub budget_ms: f64,
+    /// A first timed launch longer than this (ms) is the only sample.
+    pub single_above_ms: f64,
+    /// Flush the L2 before each timed launch.
+    pub flush: bool,
+}
+
 /// One timed implementation of a case, as the script reports it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timed {
@@ -80,28 +94,22 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(8)..].join("\n")
 }
 
-/// Runs the script on `cases` with `repeat` timed launches (within `budget_ms` each) and
-/// the L2 flushed unless `flush` is off; its stderr (progress, tracebacks) goes to this
+/// Runs the script on `cases`, timing as `timing` says; its stderr (progress, tracebacks) goes to this
 /// process's stderr as it runs. `Err` says why no twin ran (no interpreter, no script, a
 /// crash, output that is not the report); a report whose `unavailable` is set says torch,
 /// Triton or a GPU is missing.
-pub fn run(
-    cmd: &TwinsCommand,
-    cases: &[Case],
-    repeat: usize,
-    budget_ms: f64,
-    flush: bool,
-) -> Result<TwinsReport, String> {
+pub fn run(cmd: &TwinsCommand, cases: &[Case], timing: &Timing) -> Result<TwinsReport, String> {
     check_script(&cmd.script)?;
     let mut command = Command::new(&cmd.python);
     command
         .arg(&cmd.script)
         .args(["--cases", &cases_json(cases)])
-        .args(["--repeat", &repeat.to_string()])
-        .args(["--budget-ms", &budget_ms.to_string()])
+        .args(["--repeat", &timing.repeat.to_string()])
+        .args(["--budget-ms", &timing.budget_ms.to_string()])
+        .args(["--single-above-ms", &timing.single_above_ms.to_string()])
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
-    if !flush {
+    if !timing.flush {
         command.arg("--no-flush");
     }
     let out = command
@@ -143,6 +151,15 @@ fn check_script(script: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    fn timing(repeat: usize, flush: bool) -> Timing {
+        Timing {
+            repeat,
+            budget_ms: 50.0,
+            single_above_ms: 900.0,
+            flush,
+        }
+    }
+
     /// A command running the Python `source` as the twins script, or `None` (the test is
     /// skipped, saying so) without `python3`.
     fn fake(dir: &Path, source: &str) -> Option<TwinsCommand> {
@@ -175,7 +192,7 @@ print(json.dumps({"triton": "3.6.0", "results": [
             return;
         };
         let cases = [Case::VectorAdd { n: 2 }, Case::VectorAdd { n: 4 }];
-        let report = run(&cmd, &cases, 7, 50.0, false).unwrap();
+        let report = run(&cmd, &cases, &timing(7, false)).unwrap();
         assert_eq!(report.triton.as_deref(), Some("3.6.0"));
         assert_eq!(report.unavailable, None);
         assert_eq!(report.results.len(), 2);
@@ -183,7 +200,7 @@ print(json.dumps({"triton": "3.6.0", "results": [
         assert_eq!(report.results[1].triton.us, Some(6.0));
         let args = report.results[0].triton.config.as_deref().unwrap();
         assert!(
-            args.contains("--repeat 7 --budget-ms 50 --no-flush"),
+            args.contains("--repeat 7 --budget-ms 50 --single-above-ms 900 --no-flush"),
             "{args}"
         );
         assert_eq!(report.results[0].peer.error.as_deref(), Some("boom"));
@@ -196,10 +213,10 @@ print(json.dumps({"triton": "3.6.0", "results": [
         let Some(cmd) = fake(dir.path(), "print('partial')\nraise SystemExit(3)\n") else {
             return;
         };
-        let e = run(&cmd, &[], 1, 1.0, true).unwrap_err();
+        let e = run(&cmd, &[], &timing(1, true)).unwrap_err();
         assert!(e.contains("failed") && e.contains("partial"), "{e}");
         let cmd = fake(dir.path(), "print('not json')\n").unwrap();
-        let e = run(&cmd, &[], 1, 1.0, true).unwrap_err();
+        let e = run(&cmd, &[], &timing(1, true)).unwrap_err();
         assert!(
             e.contains("printed no report") && e.contains("not json"),
             "{e}"
@@ -222,7 +239,7 @@ print(json.dumps({"triton": "3.6.0", "results": [
             python: "python3".into(),
             script: "/nonexistent/triton_twins.py".into(),
         };
-        let e = run(&cmd, &[], 1, 1.0, true).unwrap_err();
+        let e = run(&cmd, &[], &timing(1, true)).unwrap_err();
         assert!(e.contains("--twins PATH"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("t.py");
@@ -231,7 +248,7 @@ print(json.dumps({"triton": "3.6.0", "results": [
             python: "/nonexistent/python3".into(),
             script,
         };
-        let e = run(&cmd, &[], 1, 1.0, true).unwrap_err();
+        let e = run(&cmd, &[], &timing(1, true)).unwrap_err();
         assert!(e.contains("could not be run"), "{e}");
     }
 }
