@@ -319,8 +319,8 @@ pub const TERNARY_CONFIGS: [TileConfig; 7] = [
 ];
 
 /// The configurations of both matmuls on host devices (the CPU, the interpreter), where the
-/// GPU tiles above take minutes to compile and `num_warps`/`num_stages` mean nothing: small
-/// tiles, grouped as on GPUs.
+/// GPU tiles above (up to 256x256 outputs) are far larger than a core's registers and caches
+/// and `num_warps`/`num_stages` mean nothing: small tiles, grouped as on GPUs.
 pub const HOST_CONFIGS: [TileConfig; 3] = [
     tile(16, 16, 32, 1, 1),
     tile(32, 32, 32, 1, 1),
