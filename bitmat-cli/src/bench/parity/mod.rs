@@ -591,7 +591,7 @@ pub fn table(report: &ParityReport) -> String {
         report.repeat,
         report.cache_flush
     );
-    if let Some(t) = &report.twins {
+    if let Some(t) = report.twins.as_ref().filter(|t| t.unavailable.is_none()) {
         let _ = writeln!(
             s,
             "twins: triton {} / torch {} on {}; {}",
@@ -606,12 +606,13 @@ pub fn table(report: &ParityReport) -> String {
     }
     let _ = writeln!(
         s,
-        "floor: {} = {:.1} GB/s; ratios = other / bitmat (above 1: bitmat faster)",
+        "floor: {} = {:.1} GB/s; Triton/ and torch/ = their µs / bitmat µs (above 1: bitmat \
+         faster); TF = TFLOP/s",
         report.floor, report.floor_gbps
     );
     let _ = writeln!(
         s,
-        "{:<15} {:>15} {:>11} {:>11} {:>11} {:>7} {:>7} {:>9} {:>7} {:>8} {:>8} {:>8}",
+        "{:<15} {:>15} {:>11} {:>11} {:>11} {:>7} {:>7} {:>9} {:>7} {:>8} {:>9} {:>9}",
         "kernel",
         "shape",
         "bitmat µs",
@@ -622,13 +623,13 @@ pub fn table(report: &ParityReport) -> String {
         "GB/s",
         "% floor",
         "TFLOP/s",
-        "Triton",
-        "torch"
+        "Triton TF",
+        "torch TF"
     );
     for r in &report.rows {
         let _ = writeln!(
             s,
-            "{:<15} {:>15} {:>11} {:>11} {:>11} {:>7} {:>7} {:>9} {:>7} {:>8} {:>8} {:>8}",
+            "{:<15} {:>15} {:>11} {:>11} {:>11} {:>7} {:>7} {:>9} {:>7} {:>8} {:>9} {:>9}",
             r.kernel,
             r.shape,
             r.bitmat_us
