@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | [`info`] | `bitmat info`: the CPU, devices and disk cache |
 //! | [`selftest`] | `bitmat selftest`: every prebuilt kernel against its plain-Rust reference |
-//! | [`bench`](mod@bench) | `bitmat bench`: the prebuilt matmuls beside a peer and a memory floor |
+//! | [`bench`](mod@bench) | `bitmat bench`: the prebuilt matmuls beside a peer and a memory floor; `--suite parity`: Triton's tutorial kernels in the DSL beside their Triton twins ([`bench::parity`]) |
 //! | [`tuning`] | `bitmat tune`: autotuning model shapes ahead of time |
 //! | [`convert`] | `bitmat convert`: glob selection and a progress bar over [`bitmat::convert`] |
 //! | [`dump`] | `bitmat dump`: a prebuilt kernel's IR, CLIF or PTX |

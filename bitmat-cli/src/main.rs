@@ -2,6 +2,8 @@
 
 use bitmat::convert::{ConvertOptions, TargetFormat};
 use bitmat::Device;
+use bitmat_cli::bench::parity::twins::TwinsCommand;
+use bitmat_cli::bench::parity::{self, ParityOptions, ParitySize};
 use bitmat_cli::bench::{self, BenchDevice, BenchOptions};
 use bitmat_cli::convert;
 use bitmat_cli::dump::{DumpOptions, Stage};
@@ -125,18 +127,33 @@ enum Command {
     },
     /// Time the ternary W2A8 and int4 W4A16 matmul kernels beside a peer (cuBLAS fp16 GEMM on
     /// CUDA, naive Rust for M = 1 on the CPU) and the memory floor (1 GiB device-to-device
-    /// copy on CUDA, streaming read on the CPU) measured in the same run.
+    /// copy on CUDA, streaming read on the CPU) measured in the same run; `--suite parity`
+    /// times Triton's tutorial kernels and BitMat's ternary kernel, written in the DSL, beside
+    /// their Triton twins and torch/cuBLAS.
     Bench {
+        /// What to time.
+        #[arg(long, value_enum, default_value_t = SuiteChoice::Default)]
+        suite: SuiteChoice,
         /// Where to run: `cuda` (device 0) or `cpu`.
         #[arg(long, value_enum, default_value_t = BenchDeviceChoice::Cuda)]
         device: BenchDeviceChoice,
-        /// Rows of activations, comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = bench::DEFAULT_MS)]
+        /// Rows of activations, comma-separated (default suite) [default: 1,16,128,1024,4096].
+        #[arg(long, value_delimiter = ',')]
         m: Vec<usize>,
-        /// Weight shapes NxK (output x input features), comma-separated
+        /// Weight shapes NxK (output x input features), comma-separated (default suite)
         /// [default: 4096x4096,11008x4096,28672x8192].
         #[arg(long, value_delimiter = ',', value_parser = bench::parse_shape)]
         shapes: Vec<(usize, usize)>,
+        /// Sizes of the parity suite [default: full on cuda, small on cpu].
+        #[arg(long, value_enum)]
+        size: Option<SizeChoice>,
+        /// The Python interpreter that runs the parity suite's Triton twins (needs torch and
+        /// triton; on CUDA only).
+        #[arg(long, default_value = "python3")]
+        python: PathBuf,
+        /// The parity suite's Triton twins script (relative paths from the working directory).
+        #[arg(long, default_value = "benches/parity/triton_twins.py")]
+        twins: PathBuf,
         /// Timed launches per case, after one warm-up (fewer when a case exceeds its ~2 s
         /// budget; at least 3 unless a single launch exceeds --max-launch-ms).
         #[arg(long, default_value_t = 20)]
@@ -156,6 +173,25 @@ enum Command {
         #[arg(long)]
         no_flush: bool,
     },
+}
+
+/// A benchmark suite named on the command line.
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum SuiteChoice {
+    /// The prebuilt ternary and int4 matmuls beside cuBLAS (or naive Rust) and the floor.
+    Default,
+    /// Triton's tutorial kernels and BitMat's ternary kernel in the DSL, beside their Triton
+    /// twins and torch/cuBLAS.
+    Parity,
+}
+
+/// The parity suite's sizes named on the command line.
+#[derive(Copy, Clone, ValueEnum)]
+enum SizeChoice {
+    /// The issue's sizes (e.g. vector add of 2^26, matmuls of 4096^3).
+    Full,
+    /// Small ragged sizes, for the CPU and tests.
+    Small,
 }
 
 /// A benchmark device named on the command line.
@@ -282,21 +318,61 @@ fn main() -> ExitCode {
         }
         Command::Selftest { device, seed } => run_selftest(device, seed),
         Command::Bench {
+            suite,
             device,
             m,
             shapes,
+            size,
+            python,
+            twins,
             repeat,
             max_launch_ms,
             floor_mib,
             json,
             no_flush,
         } => {
+            let device = match device {
+                BenchDeviceChoice::Cpu => BenchDevice::Cpu,
+                BenchDeviceChoice::Cuda => BenchDevice::Cuda,
+            };
+            if suite == SuiteChoice::Parity {
+                if !m.is_empty() || !shapes.is_empty() {
+                    eprintln!(
+                        "error: --m and --shapes choose the default suite's matmuls; the parity \
+                         suite's shapes are fixed (--size full or small)"
+                    );
+                    return ExitCode::FAILURE;
+                }
+                let size = match (size, device) {
+                    (Some(SizeChoice::Full), _) | (None, BenchDevice::Cuda) => ParitySize::Full,
+                    (Some(SizeChoice::Small), _) | (None, BenchDevice::Cpu) => ParitySize::Small,
+                };
+                let opts = ParityOptions {
+                    device,
+                    size,
+                    repeat,
+                    case_budget_ms: BenchOptions::default().case_budget_ms,
+                    max_launch_ms,
+                    floor_bytes: floor_mib << 20,
+                    flush_cache: !no_flush,
+                    twins: TwinsCommand {
+                        python,
+                        script: twins,
+                    },
+                };
+                return run_parity(&opts, json.as_deref());
+            }
+            if size.is_some() {
+                eprintln!("error: --size chooses the parity suite's sizes (--suite parity)");
+                return ExitCode::FAILURE;
+            }
             let opts = BenchOptions {
-                device: match device {
-                    BenchDeviceChoice::Cpu => BenchDevice::Cpu,
-                    BenchDeviceChoice::Cuda => BenchDevice::Cuda,
+                device,
+                ms: if m.is_empty() {
+                    bench::DEFAULT_MS.to_vec()
+                } else {
+                    m
                 },
-                ms: m,
                 shapes: if shapes.is_empty() {
                     bench::DEFAULT_SHAPES.to_vec()
                 } else {
@@ -352,6 +428,28 @@ fn run_bench(opts: &BenchOptions, json: Option<&std::path::Path>) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_parity(opts: &ParityOptions, json: Option<&std::path::Path>) -> ExitCode {
+    let result = parity::run(opts, |line| eprintln!("{line}")).and_then(|report| {
+        print!("{}", parity::table(&report));
+        if let Some(path) = json {
+            parity::write_json(&report, path)?;
+            println!("wrote {}", path.display());
+        }
+        Ok(report.failures().count())
+    });
+    match result {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("error: {failed} bitmat kernel(s) failed (see the table): no time is reported for them");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -1,5 +1,7 @@
 //! `bitmat bench`: the prebuilt low-bit matmul kernels timed beside a peer and a memory floor
-//! measured in the same run.
+//! measured in the same run (this module), or, with `--suite parity`, Triton's tutorial
+//! kernels in the DSL beside their Triton twins and torch ([`parity`]), timed and checked the
+//! same way.
 //!
 //! For each shape `(N, K)` and each `M`, two kernels are timed:
 //!
@@ -53,6 +55,7 @@
 
 pub mod check;
 pub mod host_peer;
+pub mod parity;
 
 use bitmat::formats::{Int4Group, Int4Weights};
 use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
@@ -867,8 +870,8 @@ pub fn table(report: &BenchReport) -> String {
     s
 }
 
-/// Writes `report` as pretty JSON to `path`.
-pub fn write_json(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
+/// Writes `report` (a [`BenchReport`] or a [`parity::ParityReport`]) as pretty JSON to `path`.
+pub fn write_json(report: &impl Serialize, path: &Path) -> Result<(), BenchError> {
     let text = serde_json::to_string_pretty(report)?;
     std::fs::write(path, text + "\n").map_err(|source| BenchError::Write {
         path: path.to_path_buf(),
