@@ -222,11 +222,12 @@ fn the_twins_script_parses_and_reports_what_it_can_import() {
 /// rejects.
 #[test]
 fn every_parity_kernel_lowers_to_ptx_at_its_gpu_configurations() {
-    use bitmat::codegen::ptx::{compile_ptx, PtxTarget};
+    use bitmat::codegen::ptx::{compile_ptx, PtxOptions, PtxTarget};
     use bitmat_cli::bench::parity::kernels::{self, MATMUL_CONFIGS, TERNARY_CONFIGS};
     let lower = |what: String, ir: Result<bitmat::ir::Kernel, bitmat::Error>, warps: u32| {
         let ir = ir.unwrap_or_else(|e| panic!("{what}: {e}"));
-        compile_ptx(&ir, PtxTarget::Sm90, warps).unwrap_or_else(|e| panic!("{what}: {e}"));
+        compile_ptx(&ir, PtxTarget::Sm90, PtxOptions::warps(warps))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
     };
     lower("add_kernel".into(), kernels::add_kernel::ir(1024), 4);
     lower(

@@ -92,6 +92,7 @@ impl KernelBuilder {
             name: name.into(),
             kind,
             value,
+            divisibility: 1,
         });
         value
     }

@@ -50,6 +50,10 @@ pub struct Param {
     pub kind: ParamKind,
     /// The SSA value that stands for it in the body.
     pub value: ValueId,
+    /// A power of two known to divide it (1: nothing known): for a pointer, its address in
+    /// bytes; for an integer, its value. Launches specialize on it, as Triton does on
+    /// 16-byte alignment and multiples of 16 ([`crate::passes::specialize`]).
+    pub divisibility: u32,
 }
 
 /// Elementwise operations of one operand.

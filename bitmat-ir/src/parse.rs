@@ -522,7 +522,7 @@ impl Parser {
         })
     }
 
-    /// `%0: ptr<i8> a`
+    /// `%0: ptr<i8> a`, optionally followed by `divisible 16`
     fn param(&mut self) -> Result<Param, ParseError> {
         let value = self.value()?;
         self.expect_punct(':')?;
@@ -536,7 +536,21 @@ impl Parser {
             ParamKind::Scalar(d) => ElemType::Val(d),
         };
         self.define(value, TileType::new(elem, vec![]));
-        Ok(Param { name, kind, value })
+        let mut divisibility = 1;
+        if self.is_word("divisible") {
+            self.next("`divisible`")?;
+            let (w, _) = self.word("a power of two")?;
+            divisibility = match w.parse::<u32>() {
+                Ok(d) if d.is_power_of_two() => d,
+                _ => return Err(self.error_here("a power of two after `divisible`")),
+            };
+        }
+        Ok(Param {
+            name,
+            kind,
+            value,
+            divisibility,
+        })
     }
 
     /// Ops up to and including the closing `}` of a block.

@@ -201,7 +201,14 @@ impl fmt::Display for Kernel {
         let params: Vec<String> = self
             .params
             .iter()
-            .map(|p| format!("{}: {} {}", p.value, param_kind_str(p.kind), p.name))
+            .map(|p| {
+                let div = if p.divisibility > 1 {
+                    format!(" divisible {}", p.divisibility)
+                } else {
+                    String::new()
+                };
+                format!("{}: {} {}{div}", p.value, param_kind_str(p.kind), p.name)
+            })
             .collect();
         writeln!(f, "kernel @{}({}) {{", self.name, params.join(", "))?;
         write_block(f, self, &self.body, 1)?;

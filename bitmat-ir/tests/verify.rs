@@ -254,6 +254,7 @@ fn out_of_range_value_does_not_panic() {
         name: "ghost".into(),
         kind: ParamKind::Scalar(DType::I32),
         value: ValueId(50),
+        divisibility: 1,
     });
     expect_err(&k3, "parameter ghost", &["%50", "has no type"]);
 

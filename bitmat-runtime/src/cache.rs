@@ -13,6 +13,7 @@ use crate::backend::Compiled;
 use crate::constexpr::ConstexprValue;
 use crate::device::Backend;
 use crate::launch::{KernelId, LaunchOptions};
+use bitmat_ir::passes::specialize::ArgFact;
 use bitmat_ir::Kernel;
 use std::collections::HashMap;
 use std::fmt;
@@ -73,6 +74,8 @@ pub(crate) struct CacheKey {
     pub(crate) constexprs: Vec<ConstexprValue>,
     /// The launch options that change the code on the device's backend.
     pub(crate) options: CodeOptions,
+    /// The argument facts the code is specialized on (empty where the backend does not).
+    pub(crate) facts: Vec<ArgFact>,
 }
 
 impl CacheKey {
@@ -83,7 +86,14 @@ impl CacheKey {
             source_hash: id.source_hash,
             constexprs: id.constexprs.clone(),
             options,
+            facts: Vec::new(),
         }
+    }
+
+    /// The key specialized on `facts` as well.
+    pub(crate) fn with_facts(mut self, facts: &[ArgFact]) -> CacheKey {
+        self.facts = facts.to_vec();
+        self
     }
 }
 

@@ -7,6 +7,7 @@ use crate::cache::CacheKey;
 use crate::constexpr::ConstexprValue;
 use crate::device::Device;
 use crate::error::Error;
+use bitmat_ir::passes::specialize::{self, ArgFact};
 use bitmat_ir::{DType, Element, Kernel, ParamKind, Scalar};
 use std::sync::Arc;
 
@@ -113,21 +114,45 @@ pub fn launch_kernel<E: From<Error>>(
     options: &LaunchOptions,
     args: &[KernelArg<'_>],
 ) -> Result<(), E> {
-    let compiled = compiled(device, id, build, options)?;
+    let facts = arg_facts(device, args);
+    let compiled = compiled(device, id, build, options, &facts)?;
     Ok(launch_compiled(device, &compiled, grid, options, args)?)
 }
 
-/// The kernel `id` compiled for `device`: from the device's cache, else specialized with
-/// `build` and compiled.
+/// What the arguments of a launch on `device` are known to satisfy, when its backend
+/// specializes on it (CUDA: buffers are whole `cudaMalloc` allocations, 256-byte aligned;
+/// integers equal to 1 or multiples of 16); empty on the other backends.
+pub(crate) fn arg_facts(device: &Device, args: &[KernelArg<'_>]) -> Vec<ArgFact> {
+    if !device.backend_impl().specializes_on_args() {
+        return Vec::new();
+    }
+    args.iter()
+        .map(|a| match a {
+            KernelArg::Buffer {
+                storage: Storage::Cuda(_),
+                ..
+            } => ArgFact::Multiple16,
+            KernelArg::Buffer { .. } => ArgFact::None,
+            KernelArg::Scalar(s) => ArgFact::of_scalar(*s),
+        })
+        .collect()
+}
+
+/// The kernel `id` compiled for `device` and specialized on `facts`: from the device's cache,
+/// else specialized with `build` and compiled.
 pub(crate) fn compiled<E: From<Error>>(
     device: &Device,
     id: &KernelId,
     build: impl FnOnce() -> Result<Kernel, E>,
     options: &LaunchOptions,
+    facts: &[ArgFact],
 ) -> Result<Arc<Compiled>, E> {
-    let key = CacheKey::new(id, device.backend_impl().code_options(options));
+    let key = CacheKey::new(id, device.backend_impl().code_options(options)).with_facts(facts);
     device.inner.cache.get_or_build(key, || {
-        let ir = build()?;
+        let mut ir = build()?;
+        if !facts.is_empty() {
+            specialize::apply(&mut ir, facts);
+        }
         Ok::<_, E>(backend::compile(device, id, ir, options)?)
     })
 }

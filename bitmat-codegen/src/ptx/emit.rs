@@ -234,6 +234,20 @@ impl<'k> Emitter<'k> {
         regs.ok_or_else(|| self.unsupported(format!("rematerializing {v} defined nothing")))
     }
 
+    /// A comment block with the layout the assignment pass gave each tile value (values of
+    /// more than one element), for readers of the PTX.
+    pub fn layout_comments(&self) -> String {
+        let mut out =
+            String::from("    // layouts (register/lane/warp bits -> flat index bits):\n");
+        for (i, l) in self.layouts.iter().enumerate() {
+            let ty = &self.k.values[i];
+            if ty.numel() > 1 {
+                let _ = writeln!(out, "    //   %{i} {ty}: {l}");
+            }
+        }
+        out
+    }
+
     /// Runs `f` in a new conversion scope (a nested block).
     pub fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
         self.converted.push(HashMap::new());

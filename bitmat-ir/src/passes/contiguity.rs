@@ -12,13 +12,16 @@
 //! - `a - b`: `c = gcd(c_a, k_b)`; `a * b`: `c = 1`, `div = div_a * div_b`;
 //! - `broadcast` along an axis of extent 1: `c = 1`, `k = extent`; other axes keep their facts;
 //! - `expand_dims` inserts an axis of extent 1; `reshape` keeps the last axis when its extent
-//!   is unchanged; widening integer casts keep everything;
+//!   is unchanged, and a one-element value keeps its divisibility on every axis; widening
+//!   integer casts keep everything;
 //! - the induction variable of a loop is divisible by `gcd(div(lower), div(step))`;
 //! - a carried value of a loop, and the result of a loop or branch, joins (`gcd`) the facts
 //!   of the values it may be: the initial value and what the body yields;
-//! - everything else (loads, parameters, ...) is unknown.
+//! - a parameter is divisible by its [`Param::divisibility`](crate::Param::divisibility) (in
+//!   elements for pointers), what a launch specialized it on;
+//! - everything else (loads, ...) is unknown.
 
-use crate::kernel::{BinaryOp, Block, Kernel, OpKind, ValueId};
+use crate::kernel::{BinaryOp, Block, Kernel, OpKind, ParamKind, ValueId};
 use crate::types::ElemType;
 
 /// The largest divisibility tracked (values known to be 0 get it).
@@ -79,6 +82,16 @@ pub fn analyze(kernel: &Kernel) -> Vec<AxisInfo> {
         .iter()
         .map(|t| AxisInfo::unknown(t.rank()))
         .collect();
+    for p in &kernel.params {
+        // Pointer divisibility counts elements; the parameter's counts bytes.
+        let div = match p.kind {
+            ParamKind::Ptr(d) => (p.divisibility / d.size_bytes() as u32).max(1),
+            ParamKind::Scalar(_) => p.divisibility,
+        };
+        if let Some(slot) = info.get_mut(p.value.index()) {
+            slot.divisibility[0] = u64::from(div.max(1));
+        }
+    }
     block(kernel, &kernel.body, &mut info);
     info
 }
@@ -258,7 +271,11 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
             OpKind::Reshape(v) => result.map(|r| {
                 let (src, dst) = (shape(*v), shape(r));
                 let mut i = AxisInfo::unknown(dst.len());
-                if !src.is_empty() && !dst.is_empty() && src.last() == dst.last() {
+                if src.iter().product::<u32>() == 1 {
+                    // One element (a scalar made a tile): its divisibility on every axis.
+                    let div = get(info, *v).divisibility[0];
+                    i.divisibility.iter_mut().for_each(|d| *d = div);
+                } else if !src.is_empty() && !dst.is_empty() && src.last() == dst.last() {
                     let s = get(info, *v);
                     let last = dst.len() - 1;
                     i.contiguity[last] = s.last_contiguity();

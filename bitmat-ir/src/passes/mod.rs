@@ -2,12 +2,13 @@
 //! contiguous (for vector loads); [`optimize`] runs the canonicalization pipeline that
 //! specialization applies to each kernel: [`simplify`] (constant reshaping and algebraic
 //! identities), [`cse`] (common subexpressions) and [`dce`] (dead code). [`written_params`]
-//! tells which buffers a kernel writes.
+//! tells which buffers a kernel writes; [`specialize`] applies a launch's argument facts.
 
 pub mod contiguity;
 pub mod cse;
 pub mod dce;
 pub mod simplify;
+pub mod specialize;
 pub mod written;
 
 pub use written::written_params;

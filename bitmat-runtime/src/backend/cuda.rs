@@ -51,6 +51,10 @@ impl BackendImpl for Cuda {
         Ok(())
     }
 
+    fn specializes_on_args(&self) -> bool {
+        true
+    }
+
     fn compile(&self, ir: &Kernel, options: &LaunchOptions) -> Result<Vec<u8>, Error> {
         let ptx = PtxOptions {
             num_warps: options.num_warps,

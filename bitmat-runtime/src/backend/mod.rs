@@ -65,6 +65,12 @@ pub(crate) trait BackendImpl: Send + Sync {
     /// cache stores it (empty for the interpreter).
     fn compile(&self, ir: &Kernel, options: &LaunchOptions) -> Result<Vec<u8>, Error>;
 
+    /// Whether launches specialize the code on their arguments' facts (alignment, multiples
+    /// of 16, unit values: [`bitmat_ir::passes::specialize`]).
+    fn specializes_on_args(&self) -> bool {
+        false
+    }
+
     /// Makes serialized code (just compiled, or read from the disk cache) runnable, printing
     /// its text for `BITMAT_DUMP`. Bytes that do not decode, or describe another kernel than
     /// `ir` or other options, are an error (a disk cache entry is then rebuilt).

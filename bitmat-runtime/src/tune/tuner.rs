@@ -32,6 +32,7 @@ use crate::tune::outcome::{DefaultReason, Timing, TuneOutcome, TuneSource};
 use crate::tune::snapshot::Snapshot;
 use crate::tune::store::{self, RecordConfig, RecordTiming, TuningRecord};
 use crate::tune::{Config, Specialization, TuneKey};
+use bitmat_ir::passes::specialize::ArgFact;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -406,6 +407,7 @@ impl<C: Specialization> Autotuner<C> {
         grid: &dyn Fn(&C) -> Grid,
         config: &Config<C>,
         key: &TuneKey,
+        facts: &[ArgFact],
     ) -> Result<(Arc<crate::backend::Compiled>, Grid), String> {
         if self.prune.as_ref().is_some_and(|p| p(config, key)) {
             return Err("rejected by the prune predicate".into());
@@ -415,7 +417,7 @@ impl<C: Specialization> Autotuner<C> {
         backend.check_options(o)?;
         let c = &config.constexprs;
         let compiled =
-            launch::compiled(device, &c.id(), || c.ir(), o).map_err(|e| e.to_string())?;
+            launch::compiled(device, &c.id(), || c.ir(), o, facts).map_err(|e| e.to_string())?;
         compiled.code.check_limits(&compiled.ir)?;
         let g = grid(c);
         launch::check_grid(g).map_err(|e| e.to_string())?;
@@ -431,7 +433,7 @@ impl<C: Specialization> Autotuner<C> {
     ) -> Result<Chosen, Error> {
         let mut table = vec![Timing::NotRun; self.configs.len()];
         for (i, config) in self.configs.iter().enumerate() {
-            match self.check(device, grid, config, key) {
+            match self.check(device, grid, config, key, &[]) {
                 Ok(_) => {
                     return Ok(Chosen {
                         winner: i,
@@ -534,6 +536,8 @@ impl<C: Specialization> Autotuner<C> {
         table: &mut Vec<Timing>,
         snapshot: &mut Snapshot,
     ) -> Result<(), Error> {
+        // Timed as launched: specialized on the arguments' facts.
+        let facts = launch::arg_facts(device, args);
         for (i, config) in self.configs.iter().enumerate() {
             if let Some(of) = self.configs[..i]
                 .iter()
@@ -543,7 +547,7 @@ impl<C: Specialization> Autotuner<C> {
                 table.push(Timing::SameProgram { of });
                 continue;
             }
-            let (compiled, g) = match self.check(device, grid, config, key) {
+            let (compiled, g) = match self.check(device, grid, config, key, &facts) {
                 Ok(x) => x,
                 Err(reason) => {
                     tracing::debug!(kernel = C::KERNEL, config = %config, %reason, "config pruned");

@@ -6,11 +6,12 @@
 //! Vector accesses: when the contiguity analysis ([`bitmat_ir::passes::contiguity`]) proves a
 //! thread's consecutive slots contiguous in memory, each chunk of up to 16 bytes is one
 //! `ld`/`st.global.v2`/`.v4` (sub-word elements packed in 32-bit words, unpacked with `bfe`,
-//! packed with `bfi`). The access is taken only when, at run time, its address is aligned to
-//! the chunk size and every lane of the chunk is unmasked; otherwise the chunk branches to
-//! the per-element predicated accesses, so masks, ragged edges and unaligned views keep
-//! their meaning. (Buffers from `cudaMalloc` are 256-byte aligned, so the aligned path is
-//! the common one, but alignment is never assumed.)
+//! packed with `bfi`). The access is taken only when its address is aligned to the chunk
+//! size and every lane of the chunk is unmasked; otherwise the chunk branches to the
+//! per-element predicated accesses, so masks, ragged edges and unaligned views keep their
+//! meaning. Alignment is tested at run time unless the launch's facts prove it (CUDA launches
+//! specialize on 16-byte-aligned pointers and multiples of 16, as Triton does); an unmasked
+//! access proven aligned is the vector instruction alone.
 
 use super::int_ty;
 use crate::ptx::emit::Emitter;
@@ -113,23 +114,59 @@ impl Emitter<'_> {
     }
 
     /// Emits the test of a vector access at `addr` of `bytes` bytes: a predicate that is true
-    /// when `addr` is `bytes`-aligned and every lane's predicate in `preds` is true, and a
-    /// branch to a fresh label (returned) when it is false.
+    /// when `addr` is `bytes`-aligned (unless `aligned` says the launch's facts prove it) and
+    /// every lane's predicate in `preds` is true, and a branch to a fresh label (returned)
+    /// when it is false. `None` when there is nothing to test: the access is always taken.
     ///
-    /// Alignment is checked at run time rather than proven: parameter pointers are usually
-    /// 256-byte aligned (`cudaMalloc`), but a tensor view may start anywhere, and the check
-    /// costs two instructions per vector.
-    fn vector_guard(&mut self, addr: &str, bytes: u32, preds: &[Option<String>]) -> String {
-        let t = self.reg(Class::B64);
+    /// Without a proof (a pointer of unknown alignment, or on a backend that does not
+    /// specialize on it), alignment is checked at run time: two instructions per vector.
+    fn vector_guard(
+        &mut self,
+        addr: &str,
+        bytes: u32,
+        preds: &[Option<String>],
+        aligned: bool,
+    ) -> Option<String> {
+        let lanes: Vec<&String> = preds.iter().flatten().collect();
+        if aligned && lanes.is_empty() {
+            return None;
+        }
         let p = self.reg(Class::Pred);
-        self.line(format!("and.b64 {t}, {addr}, {};", bytes - 1));
-        self.line(format!("setp.eq.u64 {p}, {t}, 0;"));
-        for q in preds.iter().flatten() {
+        if aligned {
+            self.line(format!("mov.pred {p}, {};", lanes[0]));
+        } else {
+            let t = self.reg(Class::B64);
+            self.line(format!("and.b64 {t}, {addr}, {};", bytes - 1));
+            self.line(format!("setp.eq.u64 {p}, {t}, 0;"));
+        }
+        for q in lanes {
             self.line(format!("and.pred {p}, {p}, {q};"));
         }
         let slow = self.new_label("vslow");
         self.line(format!("@!{p} bra {slow};"));
-        slow
+        Some(slow)
+    }
+
+    /// Whether the chunks of `n` elements of pointer tile `ptr` are proven aligned to their
+    /// size: the first element of every contiguous run along the vector's dimension is
+    /// divisible by `n` elements (a launch fact, [`bitmat_ir::passes::specialize`]).
+    pub(crate) fn vector_aligned(&self, ptr: ValueId, n: u32) -> bool {
+        let ty = self.k.ty(ptr);
+        let l = self.layout(ptr);
+        let Some(&first) = l.reg.first() else {
+            return false;
+        };
+        let ranges = crate::ptx::layout::dim_bits(&ty.shape);
+        let Some(d) = ranges
+            .iter()
+            .position(|&(lo, k)| first.trailing_zeros() >= lo && first.trailing_zeros() < lo + k)
+        else {
+            return false;
+        };
+        self.info
+            .get(ptr.index())
+            .and_then(|i| i.divisibility.get(d))
+            .is_some_and(|&div| div % u64::from(n) == 0)
     }
 
     /// The vector suffix (`""`, `".v2"`, `".v4"`) of an access of `words` words.
@@ -263,22 +300,27 @@ impl Emitter<'_> {
         let rc = class_of(self.k.ty(res).elem);
         let out: Vec<String> = (0..lp.slots()).map(|_| self.reg(rc)).collect();
         let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
+        let aligned = self.vector_aligned(ptr, n as u32);
         for c in (0..out.len()).step_by(n) {
             let lanes = c..(c + n).min(out.len());
             let vector = lanes.len() == n && n > 1;
-            let done = vector.then(|| {
+            let mut done = None;
+            if vector {
                 let preds: Vec<Option<String>> = lanes
                     .clone()
                     .map(|j| ms.as_ref().map(|v| v[j].clone()))
                     .collect();
                 let bytes = n as u32 * d.size_bytes() as u32;
-                let slow = self.vector_guard(&ps[c], bytes, &preds);
+                let guard = self.vector_guard(&ps[c], bytes, &preds, aligned);
                 self.load_vector(d, &out[lanes.clone()], &ps[c]);
-                let done = self.new_label("vdone");
-                self.line(format!("bra {done};"));
+                let Some(slow) = guard else {
+                    continue;
+                };
+                let label = self.new_label("vdone");
+                self.line(format!("bra {label};"));
                 self.place_label(&slow);
-                done
-            });
+                done = Some(label);
+            }
             for j in lanes {
                 let m = ms.as_ref().map(|v| v[j].clone());
                 let o = os.as_ref().map(|v| v[j].clone());
@@ -386,18 +428,23 @@ impl Emitter<'_> {
             })
             .collect();
         let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
+        let aligned = self.vector_aligned(ptr, n as u32);
         for c in (0..preds.len()).step_by(n) {
             let lanes = c..(c + n).min(preds.len());
             let vector = lanes.len() == n && n > 1;
-            let done = vector.then(|| {
+            let mut done = None;
+            if vector {
                 let bytes = n as u32 * d.size_bytes() as u32;
-                let slow = self.vector_guard(&ps[c], bytes, &preds[lanes.clone()]);
+                let guard = self.vector_guard(&ps[c], bytes, &preds[lanes.clone()], aligned);
                 self.store_vector(d, &ps[c], &vs[lanes.clone()]);
-                let done = self.new_label("vdone");
-                self.line(format!("bra {done};"));
+                let Some(slow) = guard else {
+                    continue;
+                };
+                let label = self.new_label("vdone");
+                self.line(format!("bra {label};"));
                 self.place_label(&slow);
-                done
-            });
+                done = Some(label);
+            }
             for j in lanes {
                 self.store_elem(d, &ps[j], &vs[j], preds[j].as_deref());
             }

@@ -425,6 +425,7 @@ impl Emitter<'_> {
         let sb = ring.stage_bytes;
         self.line(format!("mad.lo.u32 {base}, {stage}, {sb}, {smem};"));
         let cache = if bytes == 16 { "cg" } else { "ca" };
+        let aligned = self.vector_aligned(ptr, n);
         for j in (0..lp.slots()).step_by(n as usize) {
             let i = self.elem_index(&lp, j);
             let [r, c, a] = [(); 3].map(|_| self.reg(Class::B32));
@@ -444,13 +445,26 @@ impl Emitter<'_> {
                 Some(m) => m[j as usize..(j + n) as usize].to_vec(),
                 None => Vec::new(),
             };
+            if aligned && lanes.is_empty() {
+                // Proven aligned and unmasked: the copy alone.
+                self.line(format!(
+                    "cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
+                ));
+                continue;
+            }
             // fast: aligned and every lane on; none: every lane off.
-            let [t] = [(); 1].map(|_| self.reg(Class::B64));
+            let t = self.reg(Class::B64);
             let (fast, none) = (self.reg(Class::Pred), self.reg(Class::Pred));
-            self.line(format!("and.b64 {t}, {g}, {};", bytes - 1));
-            self.line(format!("setp.eq.u64 {fast}, {t}, 0;"));
+            if aligned {
+                let tid = self.tid.clone();
+                self.line(format!("setp.eq.u32 {fast}, {tid}, {tid};"));
+            } else {
+                self.line(format!("and.b64 {t}, {g}, {};", bytes - 1));
+                self.line(format!("setp.eq.u64 {fast}, {t}, 0;"));
+            }
             if lanes.is_empty() {
-                self.line(format!("setp.ne.u64 {none}, {t}, {t};"));
+                let tid = self.tid.clone();
+                self.line(format!("setp.ne.u32 {none}, {tid}, {tid};"));
             } else {
                 let any = self.reg(Class::Pred);
                 self.line(format!("mov.pred {any}, {};", lanes[0]));
