@@ -1,4 +1,5 @@
-//! Contiguity analysis (Triton's `AxisInfo`): for every integer or pointer value, per axis,
+//! Contiguity analysis (Triton's `AxisInfo`): for every integer or pointer value (and the
+//! constancy of comparisons and their `&`/`|`, for masks), per axis,
 //! how many consecutive elements form runs `v, v+1, v+2, ..`, how many are equal, and what
 //! power of two divides the first element of each run.
 //!
@@ -10,6 +11,9 @@
 //! - integer constants: `c = 1`, `k = extent`, `div` = the largest power of two dividing them;
 //! - `a + b`, `addptr(a, b)`: `c = max(gcd(c_a, k_b), gcd(k_a, c_b))`, `div = gcd`, `k = gcd`;
 //! - `a - b`: `c = gcd(c_a, k_b)`; `a * b`: `c = 1`, `div = div_a * div_b`;
+//! - `x < c` (`x >= c`, and mirrored) with `x` contiguous and `c` constant along an axis:
+//!   `k = gcd(c_x, div_x, div_c)` (or the operands' common constancy if larger); other
+//!   comparisons and `&`, `|` of masks: `k = gcd(k_a, k_b)`;
 //! - `broadcast` along an axis of extent 1: `c = 1`, `k = extent`; other axes keep their facts;
 //! - `expand_dims` inserts an axis of extent 1; `reshape` keeps the last axis when its extent
 //!   is unchanged, and a one-element value keeps its divisibility on every axis; widening
@@ -21,7 +25,7 @@
 //!   elements for pointers), what a launch specialized it on;
 //! - everything else (loads, ...) is unknown.
 
-use crate::kernel::{BinaryOp, Block, Kernel, OpKind, ParamKind, ValueId};
+use crate::kernel::{BinaryOp, Block, CmpPred, Kernel, OpKind, ParamKind, ValueId};
 use crate::types::ElemType;
 
 /// The largest divisibility tracked (values known to be 0 get it).
@@ -102,6 +106,13 @@ fn get(info: &[AxisInfo], v: ValueId) -> AxisInfo {
         .unwrap_or_else(|| AxisInfo::unknown(0))
 }
 
+fn is_bool(kernel: &Kernel, v: ValueId) -> bool {
+    kernel
+        .values
+        .get(v.index())
+        .is_some_and(|t| t.elem == ElemType::Val(crate::types::DType::Bool))
+}
+
 fn is_int_like(kernel: &Kernel, v: ValueId) -> bool {
     kernel.values.get(v.index()).is_some_and(|t| match t.elem {
         ElemType::Val(d) => d.is_int(),
@@ -172,6 +183,33 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
                 divisibility: vec![MAX_DIVISIBILITY],
                 constancy: vec![1],
             }),
+            OpKind::Cmp(pred, a, b) if is_int_like(kernel, *a) => {
+                let (ia, ib) = (get(info, *a), get(info, *b));
+                // `x < c` (and `x >= c`, `c > x`, `c <= x`) over an aligned contiguous run of
+                // `x` and a `c` constant along it is constant over the run's chunks of
+                // `g = gcd(run, div x, div c)`: `c` is a multiple of `g`, so the boundary falls
+                // between chunks.
+                let contiguous_side = match pred {
+                    CmpPred::Lt | CmpPred::Ge => Some((&ia, &ib)),
+                    CmpPred::Gt | CmpPred::Le => Some((&ib, &ia)),
+                    _ => None,
+                };
+                Some(combine(&ia, &ib, |d, a, b| {
+                    let mut k = gcd(a.constancy[d], b.constancy[d]);
+                    if let Some((x, c)) = contiguous_side {
+                        let run = gcd(x.contiguity[d], c.constancy[d]);
+                        let g = gcd(gcd(run, x.divisibility[d]), c.divisibility[d]);
+                        k = k.max(g);
+                    }
+                    (1, 1, k)
+                }))
+            }
+            OpKind::Binary(_, a, b) if is_bool(kernel, *a) => {
+                let (ia, ib) = (get(info, *a), get(info, *b));
+                Some(combine(&ia, &ib, |d, a, b| {
+                    (1, 1, gcd(a.constancy[d], b.constancy[d]))
+                }))
+            }
             OpKind::Binary(op2, a, b) if is_int_like(kernel, *a) => {
                 let (ia, ib) = (get(info, *a), get(info, *b));
                 Some(match op2 {

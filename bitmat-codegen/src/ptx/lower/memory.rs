@@ -147,20 +147,39 @@ impl Emitter<'_> {
         Some(slow)
     }
 
+    /// Whether mask `mask` (in `ptr`'s layout) is proven the same over each chunk of `n`
+    /// elements of `ptr`'s vector accesses (its constancy along the vector's dimension).
+    pub(crate) fn uniform_mask(&self, mask: ValueId, ptr: ValueId, n: u32) -> bool {
+        self.vector_dim(ptr).is_some_and(|d| {
+            self.info
+                .get(mask.index())
+                .and_then(|i| i.constancy.get(d))
+                .is_some_and(|&k| k % u64::from(n) == 0)
+        })
+    }
+
+    /// The dimension of pointer tile `ptr` whose elements a thread's first slots hold.
+    fn vector_dim(&self, ptr: ValueId) -> Option<usize> {
+        let first = self.layout(ptr).reg.first()?.trailing_zeros();
+        crate::ptx::layout::dim_bits(&self.k.ty(ptr).shape)
+            .iter()
+            .position(|&(lo, k)| first >= lo && first < lo + k)
+    }
+
+    /// Zeroes register `r` of class `c`.
+    fn zero(&mut self, c: Class, r: &str) {
+        match c {
+            Class::F32 => self.line(format!("mov.f32 {r}, 0f00000000;")),
+            Class::B64 => self.line(format!("mov.b64 {r}, 0;")),
+            _ => self.line(format!("mov.b32 {r}, 0;")),
+        }
+    }
+
     /// Whether the chunks of `n` elements of pointer tile `ptr` are proven aligned to their
     /// size: the first element of every contiguous run along the vector's dimension is
     /// divisible by `n` elements (a launch fact, [`bitmat_ir::passes::specialize`]).
     pub(crate) fn vector_aligned(&self, ptr: ValueId, n: u32) -> bool {
-        let ty = self.k.ty(ptr);
-        let l = self.layout(ptr);
-        let Some(&first) = l.reg.first() else {
-            return false;
-        };
-        let ranges = crate::ptx::layout::dim_bits(&ty.shape);
-        let Some(d) = ranges
-            .iter()
-            .position(|&(lo, k)| first.trailing_zeros() >= lo && first.trailing_zeros() < lo + k)
-        else {
+        let Some(d) = self.vector_dim(ptr) else {
             return false;
         };
         self.info
@@ -230,24 +249,35 @@ impl Emitter<'_> {
     /// Loads `dsts.len()` contiguous elements of type `d` starting at `addr` (aligned to
     /// their total size, at most 16 bytes) with one vector access, unpacking sub-word
     /// elements into their registers (sign- or zero-extended; f16/bf16 widened to f32).
-    fn load_vector(&mut self, d: DType, dsts: &[String], addr: &str) {
+    fn load_vector(&mut self, d: DType, dsts: &[String], addr: &str, pred: Option<&str>) {
         let size = d.size_bytes() as u32;
         let n = dsts.len() as u32;
+        let pre = pred.map(|p| format!("@{p} ")).unwrap_or_default();
         if size >= 4 {
             let ty = match d {
                 DType::F32 => "f32",
                 _ if size == 8 => "b64",
                 _ => "b32",
             };
+            if pred.is_some() {
+                for r in dsts {
+                    self.zero(dclass(d), r);
+                }
+            }
             let sfx = Self::vec_suffix(n);
             let list = Self::reg_list(dsts);
-            self.line(format!("ld.global{sfx}.{ty} {list}, [{addr}];"));
+            self.line(format!("{pre}ld.global{sfx}.{ty} {list}, [{addr}];"));
             return;
         }
         let words: Vec<String> = (0..n * size / 4).map(|_| self.reg(Class::B32)).collect();
+        if pred.is_some() {
+            for w in &words {
+                self.line(format!("mov.b32 {w}, 0;"));
+            }
+        }
         let sfx = Self::vec_suffix(words.len() as u32);
         let list = Self::reg_list(&words);
-        self.line(format!("ld.global{sfx}.b32 {list}, [{addr}];"));
+        self.line(format!("{pre}ld.global{sfx}.b32 {list}, [{addr}];"));
         let per_word = 4 / size;
         let bits = size * 8;
         for (i, dst) in dsts.iter().enumerate() {
@@ -301,10 +331,23 @@ impl Emitter<'_> {
         let out: Vec<String> = (0..lp.slots()).map(|_| self.reg(rc)).collect();
         let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
         let aligned = self.vector_aligned(ptr, n as u32);
+        let uniform = mask.is_some_and(|m| self.uniform_mask(m, ptr, n as u32));
         for c in (0..out.len()).step_by(n) {
             let lanes = c..(c + n).min(out.len());
             let vector = lanes.len() == n && n > 1;
             let mut done = None;
+            if let (true, true, Some(ms)) = (vector && aligned, uniform, &ms) {
+                // One predicate for the chunk: a predicated vector load, `other` elsewhere.
+                let p = ms[c].clone();
+                self.load_vector(d, &out[lanes.clone()], &ps[c], Some(&p));
+                if let Some(os) = &os {
+                    for j in lanes {
+                        let v = out[j].clone();
+                        self.select_one(rc, &out[j], &p, &v, &os[j]);
+                    }
+                }
+                continue;
+            }
             if vector {
                 let preds: Vec<Option<String>> = lanes
                     .clone()
@@ -312,7 +355,7 @@ impl Emitter<'_> {
                     .collect();
                 let bytes = n as u32 * d.size_bytes() as u32;
                 let guard = self.vector_guard(&ps[c], bytes, &preds, aligned);
-                self.load_vector(d, &out[lanes.clone()], &ps[c]);
+                self.load_vector(d, &out[lanes.clone()], &ps[c], None);
                 let Some(slow) = guard else {
                     continue;
                 };
@@ -361,9 +404,10 @@ impl Emitter<'_> {
     /// Stores the contiguous elements `vs` of type `d` at `addr` (aligned to their total
     /// size, at most 16 bytes) with one vector access, packing sub-word elements into
     /// 32-bit words.
-    fn store_vector(&mut self, d: DType, addr: &str, vs: &[String]) {
+    fn store_vector(&mut self, d: DType, addr: &str, vs: &[String], pred: Option<&str>) {
         let size = d.size_bytes() as u32;
         let n = vs.len() as u32;
+        let pre = pred.map(|p| format!("@{p} ")).unwrap_or_default();
         if size >= 4 {
             let ty = match d {
                 DType::F32 => "f32",
@@ -372,7 +416,7 @@ impl Emitter<'_> {
             };
             let sfx = Self::vec_suffix(n);
             let list = Self::reg_list(vs);
-            self.line(format!("st.global{sfx}.{ty} [{addr}], {list};"));
+            self.line(format!("{pre}st.global{sfx}.{ty} [{addr}], {list};"));
             return;
         }
         let per_word = 4 / size;
@@ -406,7 +450,7 @@ impl Emitter<'_> {
         }
         let sfx = Self::vec_suffix(words.len() as u32);
         let list = Self::reg_list(&words);
-        self.line(format!("st.global{sfx}.b32 [{addr}], {list};"));
+        self.line(format!("{pre}st.global{sfx}.b32 [{addr}], {list};"));
     }
 
     /// Lowers `store`, with vector accesses for contiguous chunks as [`Self::lower_load`].
@@ -429,14 +473,21 @@ impl Emitter<'_> {
             .collect();
         let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
         let aligned = self.vector_aligned(ptr, n as u32);
+        let uniform = mask.is_none_or(|m| self.uniform_mask(m, ptr, n as u32));
         for c in (0..preds.len()).step_by(n) {
             let lanes = c..(c + n).min(preds.len());
             let vector = lanes.len() == n && n > 1;
             let mut done = None;
+            if vector && aligned && uniform {
+                // One predicate (mask and owner) for the chunk: a predicated vector store.
+                let p = preds[c].clone();
+                self.store_vector(d, &ps[c], &vs[lanes], p.as_deref());
+                continue;
+            }
             if vector {
                 let bytes = n as u32 * d.size_bytes() as u32;
                 let guard = self.vector_guard(&ps[c], bytes, &preds[lanes.clone()], aligned);
-                self.store_vector(d, &ps[c], &vs[lanes.clone()]);
+                self.store_vector(d, &ps[c], &vs[lanes.clone()], None);
                 let Some(slow) = guard else {
                     continue;
                 };

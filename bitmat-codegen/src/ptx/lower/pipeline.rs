@@ -272,7 +272,8 @@ impl Emitter<'_> {
 
     /// Lowers the ops of `body` that compute `roots` once more, with the values of `subst`
     /// bound to other registers (a later iteration's induction variable and carried values);
-    /// returns the registers of `roots`. Everything else is left as it was.
+    /// returns the registers of `roots`, in the layout of the first. Everything else is left
+    /// as it was.
     pub(crate) fn emit_slice(
         &mut self,
         body: &Block,
@@ -300,7 +301,9 @@ impl Emitter<'_> {
             for &i in &ops {
                 e.emit_one(&body.ops[i])?;
             }
-            let out = roots.iter().map(|&r| e.get(r)).collect();
+            // In the first root's layout (a load's pointers), where its mask is read.
+            let l = e.layout(roots[0]);
+            let out = roots.iter().map(|&r| e.get_as(r, &l)).collect();
             e.bypass_cache(&touched, false);
             out
         });
@@ -353,7 +356,7 @@ impl Emitter<'_> {
             roots.extend(mask);
             let regs = self.emit_slice(body, &roots, &subst)?;
             let shape = self.k.ty(body.ops[*i].results[0]).shape.clone();
-            self.copy_tile(ptr, &shape, &regs[0], regs.get(1), ring, stage)?;
+            self.copy_tile(ptr, mask, &shape, &regs[0], regs.get(1), ring, stage)?;
         }
         self.place_label(&skip);
         self.line("cp.async.commit_group;");
@@ -405,9 +408,11 @@ impl Emitter<'_> {
 
     /// Copies one tile (pointers `ptrs` in `ptr`'s layout, optional `mask`) into the ring
     /// stage at `stage` bytes from the ring's start, chunk by chunk (see the module docs).
+    #[allow(clippy::too_many_arguments)]
     fn copy_tile(
         &mut self,
         ptr: ValueId,
+        mask_value: Option<ValueId>,
         shape: &[u32],
         ptrs: &[String],
         mask: Option<&Vec<String>>,
@@ -426,6 +431,7 @@ impl Emitter<'_> {
         self.line(format!("mad.lo.u32 {base}, {stage}, {sb}, {smem};"));
         let cache = if bytes == 16 { "cg" } else { "ca" };
         let aligned = self.vector_aligned(ptr, n);
+        let uniform = mask_value.is_some_and(|m| self.uniform_mask(m, ptr, n));
         for j in (0..lp.slots()).step_by(n as usize) {
             let i = self.elem_index(&lp, j);
             let [r, c, a] = [(); 3].map(|_| self.reg(Class::B32));
@@ -449,6 +455,17 @@ impl Emitter<'_> {
                 // Proven aligned and unmasked: the copy alone.
                 self.line(format!(
                     "cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
+                ));
+                continue;
+            }
+            if aligned && uniform {
+                // One predicate for the chunk: the copy, or zeros.
+                let p = &lanes[0];
+                self.line(format!(
+                    "@{p} cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
+                ));
+                self.line(format!(
+                    "@!{p} cp.async.{cache}.shared.global [{a}], [{g}], {bytes}, 0;"
                 ));
                 continue;
             }
