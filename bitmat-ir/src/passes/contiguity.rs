@@ -14,6 +14,8 @@
 //! - `x < c` (`x >= c`, and mirrored) with `x` contiguous and `c` constant along an axis:
 //!   `k = gcd(c_x, div_x, div_c)` (or the operands' common constancy if larger); other
 //!   comparisons and `&`, `|` of masks: `k = gcd(k_a, k_b)`;
+//! - `x % c` with `c` constant along an axis: `c = gcd(c_x, div_c)`; `x / c`:
+//!   `k = gcd(c_x, div_x, div_c)` (aligned chunks of a run divide alike);
 //! - `broadcast` along an axis of extent 1: `c = 1`, `k = extent`; other axes keep their facts;
 //! - `expand_dims` inserts an axis of extent 1; `reshape` keeps the last axis when its extent
 //!   is unchanged, and a one-element value keeps its divisibility on every axis; widening
@@ -236,6 +238,27 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
                                 .min(MAX_DIVISIBILITY),
                             gcd(a.constancy[d], b.constancy[d]),
                         )
+                    }),
+                    // `x % c`, `c` constant along the axis: runs of `x` restart at
+                    // multiples of `c`.
+                    BinaryOp::Rem => combine(&ia, &ib, |d, a, b| {
+                        let c = if b.constancy[d] >= a.contiguity[d] {
+                            gcd(a.contiguity[d], b.divisibility[d])
+                        } else {
+                            1
+                        };
+                        (
+                            c,
+                            gcd(a.divisibility[d], b.divisibility[d]),
+                            gcd(a.constancy[d], b.constancy[d]),
+                        )
+                    }),
+                    // `x / c`: equal over the aligned chunks of a run of `x` that `c`'s
+                    // divisibility divides.
+                    BinaryOp::Div => combine(&ia, &ib, |d, a, b| {
+                        let run = gcd(a.contiguity[d], b.constancy[d]);
+                        let chunk = gcd(gcd(run, a.divisibility[d]), b.divisibility[d]);
+                        (1, 1, gcd(a.constancy[d], b.constancy[d]).max(chunk))
                     }),
                     _ => combine(&ia, &ib, |d, a, b| {
                         (1, 1, gcd(a.constancy[d], b.constancy[d]))

@@ -123,7 +123,12 @@ struct Lanes {
     size: u32,
 }
 
+/// The A fragments (4 registers per 16-row tile) and B fragments (2 per 8-column tile) of one
+/// k-step.
+type Fragments = (Vec<[String; 4]>, Vec<[String; 2]>);
+
 /// Byte steps between the fragments of an operand.
+#[derive(Copy, Clone)]
 struct Steps {
     /// To the next 16-row tile of A, or the next pair of 8-column tiles of B.
     tile: u32,
@@ -205,30 +210,28 @@ impl Emitter<'_> {
 
         let out: Vec<String> = (0..lc.slots()).map(|_| self.reg(cc)).collect();
         let slot = |tm: u32, tn: u32, c: u32| (c | tn << 2 | tm << (2 + log2(tiles_n))) as usize;
-        for ks in 0..k / ki {
-            let afr: Vec<[String; 4]> = (0..tiles_m)
-                .map(|tm| {
-                    let r = [(); 4].map(|_| self.reg(Class::B32));
-                    let off = tm * a_step.tile + ks * a_step.k;
-                    self.ldmatrix(&r, a_trans, &a_lane, off);
-                    r
-                })
-                .collect();
-            let mut bfr: Vec<[String; 2]> = Vec::new();
-            for p in 0..tiles_n.div_ceil(2) {
-                let off = p * b_step.tile + ks * b_step.k;
-                if tiles_n >= 2 {
-                    let r = [(); 4].map(|_| self.reg(Class::B32));
-                    self.ldmatrix(&r, b_trans, &b_lane, off);
-                    let [r0, r1, r2, r3] = r;
-                    bfr.push([r0, r1]);
-                    bfr.push([r2, r3]);
-                } else {
-                    let r = [(); 2].map(|_| self.reg(Class::B32));
-                    self.ldmatrix(&r, b_trans, &b_lane, off);
-                    bfr.push(r);
-                }
+        // The fragments of k-step `ks + 1` are loaded before the mmas of step `ks` (a
+        // register double buffer), so that `ldmatrix` latency overlaps tensor-core work.
+        let steps = k / ki;
+        let mut frags = vec![self.load_fragments(
+            0,
+            [&a_lane, &b_lane],
+            [a_step, b_step],
+            [a_trans, b_trans],
+            [tiles_m, tiles_n],
+        )];
+        for ks in 0..steps {
+            if ks + 1 < steps {
+                let next = self.load_fragments(
+                    ks + 1,
+                    [&a_lane, &b_lane],
+                    [a_step, b_step],
+                    [a_trans, b_trans],
+                    [tiles_m, tiles_n],
+                );
+                frags.push(next);
             }
+            let (afr, bfr) = &frags[ks as usize];
             for tm in 0..tiles_m {
                 for tn in 0..tiles_n {
                     let idx: Vec<usize> = (0..4).map(|c| slot(tm, tn, c)).collect();
@@ -247,6 +250,42 @@ impl Emitter<'_> {
         }
         self.define_in(res, out, &lc);
         Ok(())
+    }
+
+    /// The A fragments of each 16-row tile and the B fragments of each 8-column tile of the
+    /// warp's part, for k-step `ks`.
+    fn load_fragments(
+        &mut self,
+        ks: u32,
+        [a_lane, b_lane]: [&str; 2],
+        [a_step, b_step]: [Steps; 2],
+        [a_trans, b_trans]: [bool; 2],
+        [tiles_m, tiles_n]: [u32; 2],
+    ) -> Fragments {
+        let afr: Vec<[String; 4]> = (0..tiles_m)
+            .map(|tm| {
+                let r = [(); 4].map(|_| self.reg(Class::B32));
+                let off = tm * a_step.tile + ks * a_step.k;
+                self.ldmatrix(&r, a_trans, a_lane, off);
+                r
+            })
+            .collect();
+        let mut bfr: Vec<[String; 2]> = Vec::new();
+        for p in 0..tiles_n.div_ceil(2) {
+            let off = p * b_step.tile + ks * b_step.k;
+            if tiles_n >= 2 {
+                let r = [(); 4].map(|_| self.reg(Class::B32));
+                self.ldmatrix(&r, b_trans, b_lane, off);
+                let [r0, r1, r2, r3] = r;
+                bfr.push([r0, r1]);
+                bfr.push([r2, r3]);
+            } else {
+                let r = [(); 2].map(|_| self.reg(Class::B32));
+                self.ldmatrix(&r, b_trans, b_lane, off);
+                bfr.push(r);
+            }
+        }
+        (afr, bfr)
     }
 
     /// `ldmatrix` of `dst.len()` 8x8 matrices (`.x2` or `.x4`) at `[addr + off]`.
