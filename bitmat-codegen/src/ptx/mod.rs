@@ -1,14 +1,28 @@
 //! The PTX backend: lowers a verified kernel to PTX text, which the CUDA driver assembles at
 //! load time (no CUDA toolkit is needed to build bitmat).
 //!
-//! A program is one CTA of `num_warps * 32` threads. Every tile uses the blocked layout of
-//! `layout`: thread `t` holds consecutive row-major elements (or one copy of a small tile),
-//! scalars are held by every thread. Elementwise ops work on each thread's registers;
-//! `broadcast` and `dot` exchange data through dynamic shared memory
-//! ([`PtxModule::shared_bytes`]); `reduce` combines in registers, then across the lanes of a
-//! warp with `shfl.sync.bfly` butterflies, then across warps through shared memory (see
-//! `lower/reduce.rs`); loops and branches are uniform. `dot` of i8, f16 or bf16 operands runs
-//! on tensor cores (`ldmatrix` + `mma.sync`, see `lower/mma.rs`).
+//! A program is one CTA of `num_warps * 32` threads. The pipeline, Triton's TritonGPU in
+//! small:
+//! 1. **Layouts as data** (`layout.rs`): every tile value has a linear layout, register, lane
+//!    and warp bits mapped to bits of its row-major flat index; scalars are held by every
+//!    thread. `assign.rs` gives each value one: coalesced blocked layouts (16 bytes per thread
+//!    where the contiguity analysis allows) at loads and stores, the `mma.sync` accumulator
+//!    layout at `dot`, spread through elementwise ops, shape changes and loops; reductions
+//!    leave slices, so broadcasting their result back moves no data.
+//! 2. **Conversions** where two layouts meet (`lower/convert.rs`): register renaming when every
+//!    element stays in its thread, recomputation when the value is cheap (an `arange`, a splat
+//!    and their arithmetic), otherwise through padded, conflict-free shared memory; values
+//!    defined before a loop are converted once, before it.
+//! 3. **Specialization** on launch facts (`bitmat_ir::passes::specialize`): 16-byte aligned
+//!    pointers, integers equal to 1 or multiples of 16, so that proven vector accesses and
+//!    uniform masks need no run-time test.
+//! 4. **Lowering** of each op on its layout: elementwise ops per register; `reduce` in
+//!    registers, then `shfl.sync.bfly` across lanes, then shared memory across warps
+//!    (`lower/reduce.rs`); `dot` of i8, f16 or bf16 on tensor cores with the accumulator in
+//!    registers and operands read by `ldmatrix` (`lower/mma_frag.rs`); loads that feed a `dot`
+//!    in a `range` loop pipelined through `num_stages`-deep `cp.async` rings
+//!    (`lower/pipeline.rs`); loops and branches are uniform. The PTX lists each value's layout
+//!    and marks every conversion, pipelined loop and `dot` in comments.
 //!
 //! Results match the reference interpreter bit for bit except where noted: float sums of
 //! `reduce` are tree-ordered (each thread's elements in index order, then pairwise across

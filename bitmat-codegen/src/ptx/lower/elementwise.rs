@@ -1,6 +1,6 @@
 //! Elementwise ops: constants, grid queries, `arange`, unary and binary arithmetic,
 //! comparisons, `select`, casts and bitcasts. Each slot of the result is computed from the
-//! same slot of the operands (they share one layout).
+//! same slot of the operands, converted to the result's layout where theirs differs.
 //!
 //! `exp` and `log` use the hardware approximations `ex2.approx`/`lg2.approx` (about 2 ulp of
 //! f32 relative error for `log`, and for `exp` an error growing with `|x|` from rounding
