@@ -1,7 +1,7 @@
 //! [`TrainableBitLinear`]: BitMat's `BitLinear` in training mode.
 
 use super::fake_quant::{FakeQuantOp, Quantizer};
-use super::{fake_quant_linear, latent_linear};
+use super::{check_input, fake_quant_linear, latent_linear};
 use crate::load::to_f32_vec;
 use crate::{BitLinear, Error};
 use bitmat::formats::ScaleGranularity;
@@ -123,6 +123,7 @@ impl TrainableBitLinear {
 
 impl Module for TrainableBitLinear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        check_input(x, self.weight.dim(1)?)?;
         let x = match &self.norm {
             None => x.clone(),
             Some(gain) => {

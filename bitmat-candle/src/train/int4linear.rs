@@ -1,7 +1,7 @@
 //! [`TrainableInt4Linear`]: an int4 linear layer in training mode.
 
 use super::fake_quant::{FakeQuantOp, Quantizer};
-use super::{fake_quant_linear, latent_linear};
+use super::{check_input, fake_quant_linear, latent_linear};
 use crate::load::to_f32_vec;
 use crate::{Error, Int4Linear};
 use bitmat::formats::{int4_group_size, quantize_int4, Int4Group};
@@ -89,6 +89,7 @@ impl TrainableInt4Linear {
 
 impl Module for TrainableInt4Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        check_input(x, self.weight.dim(1)?)?;
         fake_quant_linear(x, &self.weight, self.bias.as_ref(), &self.op)
     }
 }

@@ -11,7 +11,7 @@ pub use bitlinear::TrainableBitLinear;
 pub use int4linear::TrainableInt4Linear;
 
 use crate::error::tensor_error;
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 use fake_quant::FakeQuantOp;
 
@@ -44,8 +44,32 @@ fn latent_linear(
     Ok((weight, bias))
 }
 
-/// `x [.., in] -> [.., out]` through the fake-quant matmul `op` with `weight [out, in]`,
-/// plus `bias`.
+/// Checks a trainable layer's input: `f32`, shape `[.., in_features]`.
+fn check_input(x: &Tensor, in_features: usize) -> Result<()> {
+    const OP: &str = "trainable layer forward";
+    if x.dtype() != DType::F32 {
+        return Err(tensor_error(
+            OP,
+            format!(
+                "the input is {:?}; training runs in f32 (convert with .to_dtype(DType::F32))",
+                x.dtype()
+            ),
+        ));
+    }
+    match x.dims().last() {
+        Some(&last) if last == in_features => Ok(()),
+        _ => Err(tensor_error(
+            OP,
+            format!(
+                "the input has shape {:?}; the layer takes [.., {in_features}]",
+                x.dims()
+            ),
+        )),
+    }
+}
+
+/// `x [.., in] -> [.., out]` (checked by [`check_input`]) through the fake-quant matmul `op`
+/// with `weight [out, in]`, plus `bias`.
 fn fake_quant_linear(
     x: &Tensor,
     weight: &Tensor,
@@ -53,19 +77,7 @@ fn fake_quant_linear(
     op: &FakeQuantOp,
 ) -> Result<Tensor> {
     let (out_features, in_features) = weight.dims2()?;
-    let dims = x.dims();
-    let Some((&last, lead)) = dims.split_last() else {
-        return Err(tensor_error(
-            "fake_quant_linear",
-            format!("the input is a scalar; the layer takes [.., {in_features}]"),
-        ));
-    };
-    if last != in_features {
-        return Err(tensor_error(
-            "fake_quant_linear",
-            format!("the input has shape {dims:?}; the layer takes [.., {in_features}]"),
-        ));
-    }
+    let lead = &x.dims()[..x.rank().saturating_sub(1)];
     let rows: usize = lead.iter().product();
     let x2 = x.reshape((rows, in_features))?.contiguous()?;
     let y = x2.apply_op2(&weight.contiguous()?, op.clone())?;
