@@ -28,3 +28,8 @@ pub use error::Error;
 pub use int4linear::Int4Linear;
 pub use linear::{Linear, Quantization};
 pub use train::{TrainableBitLinear, TrainableInt4Linear};
+
+/// The README's Rust blocks, compiled and run as doctests (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
