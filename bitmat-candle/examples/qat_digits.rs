@@ -64,6 +64,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "QAT MLP (TrainableBitLinear) trained for {EPOCHS} epochs in {:.1?}",
         start.elapsed()
     );
+    let fake_quant = qat.predict(&test)?;
     let packed = qat.into_inference(&device)?;
 
     println!("test accuracy:");
@@ -73,7 +74,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "ternary after training",
             f32_mlp.predict_quantized(&device, &test.x, None)?,
         ),
-        ("QAT, fake-quant forward", qat.predict(&test)?),
+        ("QAT, fake-quant forward", fake_quant),
         ("QAT, packed BitLinear", packed.predict(&test)?),
     ];
     for (name, predicted) in &rows {

@@ -33,10 +33,11 @@ fn check(dir: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let variants = minilm_variants::compare(&dir, &Device::cpu())?;
     for v in &variants {
         println!(
-            "{:<22} mean cosine {:.5}, min {:.5}",
+            "{:<22} mean cosine {:.5}, min {:.5}, {:.1} ms / sentence",
             v.name,
             v.mean(),
-            v.min()
+            v.min(),
+            v.ms_per_sentence
         );
         assert_eq!(v.cosines.len(), bert::SENTENCES.len());
         assert!(v.cosines.iter().all(|c| c.is_finite()), "{}", v.name);

@@ -216,7 +216,7 @@ fn into_inference_packs_the_trained_forward() {
     }
     let gain = flat(map.data().lock().unwrap()["t.norm.weight"].as_tensor());
     assert!(gain.iter().any(|&g| g != 1.0), "the gain trained");
-    let packed = ternary.into_inference(&dev).unwrap();
+    let packed = ternary.clone().into_inference(&dev).unwrap();
     let (a, b) = (
         flat(&ternary.forward(&x).unwrap()),
         flat(&packed.forward(&x).unwrap()),
@@ -230,7 +230,7 @@ fn into_inference_packs_the_trained_forward() {
         .fold(0f32, f32::max);
     let scale = a.iter().fold(0f32, |s, v| s.max(v.abs()));
     assert!(err <= 0.02 * scale, "trained {a:?} vs packed {b:?}");
-    let packed4 = int4.into_inference(&dev).unwrap();
+    let packed4 = int4.clone().into_inference(&dev).unwrap();
     assert_eq!(
         flat(&int4.forward(&x).unwrap()),
         flat(&packed4.forward(&x).unwrap())

@@ -137,7 +137,7 @@ impl QatMlp {
     }
 
     /// Packs both layers on `device`.
-    pub fn into_inference(&self, device: &Device) -> Result<PackedMlp, Box<dyn Error>> {
+    pub fn into_inference(self, device: &Device) -> Result<PackedMlp, Box<dyn Error>> {
         Ok(PackedMlp {
             l1: self.l1.into_inference(device)?,
             l2: self.l2.into_inference(device)?,

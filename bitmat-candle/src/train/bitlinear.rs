@@ -97,7 +97,7 @@ impl TrainableBitLinear {
     ///
     /// Errors: what [`bitmat::nn::BitLinear::with_options`] refuses (non-finite weights after
     /// a diverged training, for one).
-    pub fn into_inference(&self, device: &Device) -> Result<BitLinear, Error> {
+    pub fn into_inference(self, device: &Device) -> Result<BitLinear, Error> {
         let (out_features, in_features) = self.weight.dims2()?;
         let norm = match &self.norm {
             None => Norm::None,

@@ -73,7 +73,7 @@ impl TrainableInt4Linear {
     /// `device`, in the layer's mode.
     ///
     /// Errors: non-finite weights (a diverged training).
-    pub fn into_inference(&self, device: &Device) -> Result<Int4Linear, Error> {
+    pub fn into_inference(self, device: &Device) -> Result<Int4Linear, Error> {
         let (out_features, in_features) = self.weight.dims2()?;
         let q = quantize_int4(
             &to_f32_vec(&self.weight)?,
