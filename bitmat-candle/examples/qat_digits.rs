@@ -14,6 +14,8 @@ mod digits;
 mod pydata;
 #[path = "common/qat.rs"]
 mod qat;
+#[path = "common/timing.rs"]
+mod timing;
 
 use bitmat::Device;
 use candle_core::{Device as CDevice, Module, Tensor};
@@ -23,22 +25,6 @@ use std::error::Error;
 use std::time::Instant;
 
 const EPOCHS: usize = 30;
-
-/// The median wall time of `f` over `runs` calls, after one warm-up.
-fn median_time(
-    runs: usize,
-    mut f: impl FnMut() -> candle_core::Result<Tensor>,
-) -> candle_core::Result<f64> {
-    f()?;
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f().map(|_| start.elapsed().as_secs_f64())
-        })
-        .collect::<candle_core::Result<_>>()?;
-    times.sort_by(f64::total_cmp);
-    Ok(times[runs / 2])
-}
 
 fn main() -> Result<(), Box<dyn Error>> {
     let path = digits::locate()?;
@@ -91,8 +77,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
     let float = candle_nn::Linear::new(w, None);
     let runs = 50;
-    let t_bit = median_time(runs, || packed.l1.forward(&x))?;
-    let t_f32 = median_time(runs, || float.forward(&x))?;
+    let t_bit = timing::median_time(runs, || packed.l1.forward(&x))?;
+    let t_f32 = timing::median_time(runs, || float.forward(&x))?;
     println!(
         "time per batch [{} x {}] -> {}: BitLinear {:.1} µs, candle f32 Linear {:.1} µs \
          (median of {runs})",
