@@ -1,8 +1,8 @@
 //! Quantization-aware training on real handwritten digits: scikit-learn's digits (1797 8x8
 //! images), a 64 -> 128 -> 10 MLP whose two layers are `TrainableBitLinear` (ternary weights
-//! and int8 activations in the forward, straight-through backward), trained with candle's
-//! AdamW, packed into `BitLinear`s; beside it the same MLP trained in f32 and quantized to
-//! ternary after training. Prints the test accuracy of each and the time per batch of the
+//! and int8 activations in the forward, straight-through backward), or `TrainableInt4Linear`,
+//! trained with candle's AdamW and packed into `BitLinear`s / `Int4Linear`s; beside them the
+//! same MLP trained in f32 and quantized after training. Prints the test accuracy of each and the time per batch of the
 //! packed `BitLinear` against candle's f32 `Linear` of the same shape.
 //!
 //! `pip install --no-deps scikit-learn` (or set `BITMAT_DIGITS` to `digits.csv.gz`), then
@@ -17,10 +17,11 @@ mod qat;
 #[path = "common/timing.rs"]
 mod timing;
 
+use bitmat::nn::Int4Mode;
 use bitmat::Device;
 use candle_core::{Device as CDevice, Module, Tensor};
 use digits::{accuracy, Mlp};
-use qat::QatMlp;
+use qat::{Kind, QatMlp};
 use std::error::Error;
 use std::time::Instant;
 
@@ -44,28 +45,39 @@ fn main() -> Result<(), Box<dyn Error>> {
         "f32 MLP trained for {EPOCHS} epochs in {:.1?}",
         start.elapsed()
     );
-    let start = Instant::now();
-    let qat = QatMlp::train(&device, &train, EPOCHS, 1)?;
-    println!(
-        "QAT MLP (TrainableBitLinear) trained for {EPOCHS} epochs in {:.1?}",
-        start.elapsed()
-    );
-    let fake_quant = qat.predict(&test)?;
-    let packed = qat.into_inference(&device)?;
-
     println!("test accuracy:");
-    let rows = [
-        ("f32", f32_mlp.predict(&test.x)),
+    let report = |name: &str, predicted: &[usize]| {
+        println!("  {name:<34} {:6.2}%", 100.0 * accuracy(predicted, &test.y));
+    };
+    report("f32", &f32_mlp.predict(&test.x));
+    report(
+        "ternary after training",
+        &f32_mlp.predict_quantized(&device, &test.x, None)?,
+    );
+    report(
+        "int4 W4A16 after training",
+        &f32_mlp.predict_quantized(&device, &test.x, Some(Int4Mode::W4A16))?,
+    );
+    let mut ternary = None;
+    for (name, kind) in [
+        ("QAT ternary (TrainableBitLinear)", Kind::Ternary),
         (
-            "ternary after training",
-            f32_mlp.predict_quantized(&device, &test.x, None)?,
+            "QAT int4 W4A16 (TrainableInt4Linear)",
+            Kind::Int4(Int4Mode::W4A16),
         ),
-        ("QAT, fake-quant forward", fake_quant),
-        ("QAT, packed BitLinear", packed.predict(&test)?),
-    ];
-    for (name, predicted) in &rows {
-        println!("  {name:<24} {:6.2}%", 100.0 * accuracy(predicted, &test.y));
+    ] {
+        let start = Instant::now();
+        let qat = QatMlp::train(&device, kind, &train, EPOCHS, 1)?;
+        println!(
+            "{name}: trained for {EPOCHS} epochs in {:.1?}",
+            start.elapsed()
+        );
+        report("  fake-quant forward", &qat.predict(&test)?);
+        let packed = qat.into_inference(&device)?;
+        report("  packed layers", &packed.predict(&test)?);
+        ternary = ternary.or(Some(packed));
     }
+    let packed = ternary.ok_or("no ternary MLP")?;
 
     // Time per batch of the first layer (64 -> 128) on the test images, packed BitLinear
     // against candle's f32 Linear on the same (dequantized) weights, same input.

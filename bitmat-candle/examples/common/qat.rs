@@ -1,13 +1,15 @@
 //! The digits MLP (64 -> 128 -> 10) trained quantization-aware: both layers are
 //! `TrainableBitLinear` (BitMat's `BitLinear.train()`: RMSNorm, ternary weights, int8
-//! activations in the forward, straight-through gradients), trained with candle's AdamW on
-//! softmax cross-entropy, then packed with `into_inference`. Shared by `examples/qat_digits.rs`
+//! activations in the forward, straight-through gradients) or `TrainableInt4Linear` (int4
+//! weights with groups of 32), trained with candle's AdamW on softmax cross-entropy, then
+//! packed with `into_inference`. Shared by `examples/qat_digits.rs`
 //! and `tests/qat_digits.rs` through `#[path]`.
 
 use super::digits::{Digits, CLASSES, HIDDEN, PIXELS};
-use bitmat::nn::BitLinearOptions;
+use bitmat::formats::Int4Group;
+use bitmat::nn::{BitLinearOptions, Int4Mode};
 use bitmat::Device;
-use bitmat_candle::{BitLinear, TrainableBitLinear};
+use bitmat_candle::{Linear, TrainableBitLinear, TrainableInt4Linear};
 use candle_core::{DType, Device as CDevice, Module, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use rand::rngs::StdRng;
@@ -18,19 +20,78 @@ use std::error::Error;
 /// Images per optimizer step.
 pub const BATCH: usize = 32;
 
+/// Which layers the MLP trains.
+#[derive(Copy, Clone, Debug)]
+pub enum Kind {
+    /// `TrainableBitLinear` (ternary, BitMat's defaults).
+    Ternary,
+    /// `TrainableInt4Linear`, groups of 32, in this mode.
+    Int4(Int4Mode),
+}
+
+/// One trainable layer.
+enum Layer {
+    Ternary(TrainableBitLinear),
+    Int4(TrainableInt4Linear),
+}
+
+impl Layer {
+    fn new(
+        device: &Device,
+        vb: VarBuilder,
+        kind: Kind,
+        i: usize,
+        o: usize,
+    ) -> Result<Layer, Box<dyn Error>> {
+        Ok(match kind {
+            Kind::Ternary => Layer::Ternary(TrainableBitLinear::new(
+                device,
+                vb,
+                i,
+                o,
+                true,
+                &BitLinearOptions::default(),
+            )?),
+            Kind::Int4(mode) => Layer::Int4(TrainableInt4Linear::new(
+                device,
+                vb,
+                i,
+                o,
+                true,
+                Int4Group::Size(32),
+                mode,
+            )?),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Layer::Ternary(l) => l.forward(x),
+            Layer::Int4(l) => l.forward(x),
+        }
+    }
+
+    fn into_inference(self, device: &Device) -> Result<Linear, Box<dyn Error>> {
+        Ok(match self {
+            Layer::Ternary(l) => Linear::Ternary(l.into_inference(device)?),
+            Layer::Int4(l) => Linear::Int4(l.into_inference(device)?),
+        })
+    }
+}
+
 /// The MLP in training: latent weights in `map`.
 pub struct QatMlp {
     map: VarMap,
-    l1: TrainableBitLinear,
-    l2: TrainableBitLinear,
+    l1: Layer,
+    l2: Layer,
 }
 
 /// The trained MLP packed for inference.
 pub struct PackedMlp {
     /// `64 -> 128`.
-    pub l1: BitLinear,
+    pub l1: Linear,
     /// `128 -> 10`.
-    pub l2: BitLinear,
+    pub l2: Linear,
 }
 
 /// `[rows, PIXELS]` images of `data` at `indices`, and their labels.
@@ -67,20 +128,20 @@ pub fn images(data: &Digits) -> Result<Tensor, Box<dyn Error>> {
 }
 
 impl QatMlp {
-    /// Trains on `data` for `epochs` (AdamW, learning rate 0.01 decayed linearly to 0.001,
+    /// Trains `kind` layers on `data` for `epochs` (AdamW, learning rate 0.01 decayed linearly to 0.001,
     /// batches of [`BATCH`] shuffled each epoch) from He-uniform weights drawn with `seed`;
     /// the fake-quant matmuls run on `device`.
     pub fn train(
         device: &Device,
+        kind: Kind,
         data: &Digits,
         epochs: usize,
         seed: u64,
     ) -> Result<QatMlp, Box<dyn Error>> {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &CDevice::Cpu);
-        let options = BitLinearOptions::default();
-        let l1 = TrainableBitLinear::new(device, vb.pp("l1"), PIXELS, HIDDEN, true, &options)?;
-        let l2 = TrainableBitLinear::new(device, vb.pp("l2"), HIDDEN, CLASSES, true, &options)?;
+        let l1 = Layer::new(device, vb.pp("l1"), kind, PIXELS, HIDDEN)?;
+        let l2 = Layer::new(device, vb.pp("l2"), kind, HIDDEN, CLASSES)?;
         let mut rng = StdRng::seed_from_u64(seed);
         // candle's CPU initializers draw from an unseeded generator: redraw for reproducibility.
         let mut names: Vec<String> = map.data().lock().unwrap().keys().cloned().collect();
@@ -146,7 +207,7 @@ impl QatMlp {
 }
 
 impl PackedMlp {
-    /// The logits `[n, CLASSES]` through the packed ternary layers.
+    /// The logits `[n, CLASSES]` through the packed layers.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.l2.forward(&self.l1.forward(x)?.relu()?)
     }
