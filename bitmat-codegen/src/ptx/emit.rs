@@ -42,8 +42,11 @@ pub(crate) struct Emitter<'k> {
     /// Values converted to another layout, per open block (innermost last): a conversion
     /// is reused wherever the block that made it is in scope.
     converted: Vec<HashMap<(ValueId, Layout), Vec<String>>>,
-    /// Instructions run once at entry (the thread part of element indices).
+    /// Instructions run once at entry (the thread part of element indices, offsets into
+    /// shared tiles).
     pub prologue: String,
+    /// Registers computed in the prologue, by what they hold ([`Self::once_at_entry`]).
+    entry_values: HashMap<String, String>,
     /// The register holding each layout's thread part of the flat index, keyed by its lane
     /// and warp bases.
     thread_bases: HashMap<(Vec<u32>, Vec<u32>), String>,
@@ -102,6 +105,7 @@ impl<'k> Emitter<'k> {
             rings: HashMap::new(),
             converted: vec![HashMap::new()],
             prologue,
+            entry_values: HashMap::new(),
             thread_bases: HashMap::new(),
             labels: 0,
             shared_bytes: 0,
@@ -246,6 +250,22 @@ impl<'k> Emitter<'k> {
             }
         }
         out
+    }
+
+    /// Runs `f` with its instructions going to the prologue (run once at entry, before any
+    /// block): for values that depend only on `%tid.x` and constants, such as a thread's
+    /// offsets into shared-memory tiles, so that loops do not recompute them. `key` names the
+    /// value: a second call with the same key returns the first's result.
+    pub fn once_at_entry(&mut self, key: String, f: impl FnOnce(&mut Self) -> String) -> String {
+        if let Some(r) = self.entry_values.get(&key) {
+            return r.clone();
+        }
+        let body = std::mem::take(&mut self.body);
+        let r = f(self);
+        let code = std::mem::replace(&mut self.body, body);
+        self.prologue.push_str(&code);
+        self.entry_values.insert(key, r.clone());
+        r
     }
 
     /// Runs `f` in a new conversion scope (a nested block).

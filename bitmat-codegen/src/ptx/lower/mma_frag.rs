@@ -85,6 +85,23 @@ impl SmemTile {
         rows * self.row_bytes
     }
 
+    /// The byte steps between the fragments of operand `role` in this tile (elements of
+    /// `size` bytes): to the next 16-row tile of A or pair of 8-column tiles of B, and to the
+    /// next k-step.
+    fn steps(&self, role: Role, size: u32) -> Steps {
+        if self.trans(role) {
+            Steps {
+                tile: 16 * size,
+                k: 16 * self.row_bytes,
+            }
+        } else {
+            Steps {
+                tile: 16 * self.row_bytes,
+                k: 32,
+            }
+        }
+    }
+
     /// Whether `ldmatrix` reads this tile of operand `role` with `.trans` (its rows are M or
     /// N rather than K).
     pub fn trans(&self, role: Role) -> bool {
@@ -191,21 +208,23 @@ impl Emitter<'_> {
 
         let (wm, wn) = warp_grid(m, n, warps);
         let (tiles_m, tiles_n) = (m / wm / 16, n / wn / 8);
-        let tid = self.tid.clone();
-        let [lane, warp, r8, q, row0, col0] = [(); 6].map(|_| self.reg(Class::B32));
-        self.line(format!("and.b32 {lane}, {tid}, 31;"));
-        self.line(format!("shr.u32 {warp}, {tid}, 5;"));
-        self.line(format!("and.b32 {r8}, {lane}, 7;"));
-        self.line(format!("shr.u32 {q}, {lane}, 3;"));
-        // The warp's first row and column.
-        self.line(format!("and.b32 {row0}, {warp}, {};", wm - 1));
-        self.line(format!("mul.lo.u32 {row0}, {row0}, {};", m / wm));
-        self.line(format!("shr.u32 {col0}, {warp}, {};", log2(wm)));
-        self.line(format!("and.b32 {col0}, {col0}, {};", wn - 1));
-        self.line(format!("mul.lo.u32 {col0}, {col0}, {};", n / wn));
-        let lanes = Lanes { r8, q, size };
-        let (a_lane, a_step) = self.fragment_lanes(&oa, Role::A, &row0, &lanes, true);
-        let (b_lane, b_step) = self.fragment_lanes(&ob, Role::B, &col0, &lanes, tiles_n >= 2);
+        // Each lane's offsets into the operand tiles depend only on `%tid.x`: computed once,
+        // at entry; here they are added to the tiles' addresses.
+        let key = format!("dot lanes {m}x{n} {warps} {wm}x{wn}");
+        let x4 = tiles_n >= 2;
+        let (ta, tb) = (oa.tile.clone(), ob.tile.clone());
+        let a_off = self.once_at_entry(format!("{key} A {ta:?}"), |e| {
+            let (lanes, row0, _) = e.warp_origin(m, n, wm, wn, size);
+            e.fragment_lanes(&ta, Role::A, &row0, &lanes, true)
+        });
+        let b_off = self.once_at_entry(format!("{key} B {tb:?} {x4}"), |e| {
+            let (lanes, _, col0) = e.warp_origin(m, n, wm, wn, size);
+            e.fragment_lanes(&tb, Role::B, &col0, &lanes, x4)
+        });
+        let (a_step, b_step) = (ta.steps(Role::A, size), tb.steps(Role::B, size));
+        let [a_lane, b_lane] = [(); 2].map(|_| self.reg(Class::B32));
+        self.line(format!("add.u32 {a_lane}, {}, {a_off};", oa.addr));
+        self.line(format!("add.u32 {b_lane}, {}, {b_off};", ob.addr));
         let (a_trans, b_trans) = (oa.tile.trans(Role::A), ob.tile.trans(Role::B));
 
         let out: Vec<String> = (0..lc.slots()).map(|_| self.reg(cc)).collect();
@@ -298,9 +317,9 @@ impl Emitter<'_> {
         ));
     }
 
-    /// The address each lane gives `ldmatrix` for the first fragment of the warp's part of an
-    /// operand (`first` is the warp's first row of A or column of B), and the byte steps to
-    /// the next 16-row tile of A (pair of 8-column tiles of B) and the next k-step.
+    /// The offset from the tile's address that each lane gives `ldmatrix` for the first
+    /// fragment of the warp's part of an operand (`first` is the warp's first row of A or
+    /// column of B).
     ///
     /// Lane `l` addresses row `l % 8` of matrix `q = l / 8`. The four matrices of A are
     /// (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15) in
@@ -308,21 +327,21 @@ impl Emitter<'_> {
     /// (0-7, 8-15), (8-15, 0-7), (8-15, 8-15); `x2` B uses the first two.
     fn fragment_lanes(
         &mut self,
-        op: &SmemOperand,
+        tile: &SmemTile,
         role: Role,
         first: &str,
         l: &Lanes,
         x4: bool,
-    ) -> (String, Steps) {
+    ) -> String {
         let (r8, q, size) = (&l.r8, &l.q, l.size);
-        let rs = op.tile.row_bytes;
+        let rs = tile.row_bytes;
         // Which bit of q picks the second 8 rows/columns (mn) and the second k half.
         let (mn_bit, k_bit) = match role {
             Role::A => (0, 1),
             Role::B if x4 => (1, 0),
             Role::B => (2, 0),
         };
-        let [mn, kh, addr] = [(); 3].map(|_| self.reg(Class::B32));
+        let [mn, kh, off] = [(); 3].map(|_| self.reg(Class::B32));
         // mn = first + 8 * bit(q, mn_bit) (0 when that bit is beyond x2), kh = bit(q, k_bit).
         if mn_bit < 2 {
             self.line(format!("bfe.u32 {mn}, {q}, {mn_bit}, 1;"));
@@ -331,28 +350,42 @@ impl Emitter<'_> {
             self.line(format!("mov.u32 {mn}, {first};"));
         }
         self.line(format!("bfe.u32 {kh}, {q}, {k_bit}, 1;"));
-        let base = &op.addr;
-        if op.tile.trans(role) {
+        if tile.trans(role) {
             // Rows are k: row = 8 * kh + r8; the mn offset is in elements along the row.
             self.line(format!("mad.lo.u32 {kh}, {kh}, 8, {r8};"));
-            self.line(format!("mad.lo.u32 {addr}, {kh}, {rs}, {base};"));
-            self.line(format!("mad.lo.u32 {addr}, {mn}, {size}, {addr};"));
-            let steps = Steps {
-                tile: 16 * size,
-                k: 16 * rs,
-            };
-            (addr, steps)
+            self.line(format!("mul.lo.u32 {off}, {kh}, {rs};"));
+            self.line(format!("mad.lo.u32 {off}, {mn}, {size}, {off};"));
         } else {
             // Rows are m or n: row = mn + r8; the k half is 16 bytes along the row.
             self.line(format!("add.u32 {mn}, {mn}, {r8};"));
-            self.line(format!("mad.lo.u32 {addr}, {mn}, {rs}, {base};"));
-            self.line(format!("mad.lo.u32 {addr}, {kh}, 16, {addr};"));
-            let steps = Steps {
-                tile: 16 * rs,
-                k: 32,
-            };
-            (addr, steps)
+            self.line(format!("mul.lo.u32 {off}, {mn}, {rs};"));
+            self.line(format!("mad.lo.u32 {off}, {kh}, 16, {off};"));
         }
+        off
+    }
+
+    /// The lane quantities and the first row and column of the calling thread's warp in an
+    /// `[m, n]` output tiled by `wm x wn` warps.
+    fn warp_origin(
+        &mut self,
+        m: u32,
+        n: u32,
+        wm: u32,
+        wn: u32,
+        size: u32,
+    ) -> (Lanes, String, String) {
+        let tid = self.tid.clone();
+        let [lane, warp, r8, q, row0, col0] = [(); 6].map(|_| self.reg(Class::B32));
+        self.line(format!("and.b32 {lane}, {tid}, 31;"));
+        self.line(format!("shr.u32 {warp}, {tid}, 5;"));
+        self.line(format!("and.b32 {r8}, {lane}, 7;"));
+        self.line(format!("shr.u32 {q}, {lane}, 3;"));
+        self.line(format!("and.b32 {row0}, {warp}, {};", wm - 1));
+        self.line(format!("mul.lo.u32 {row0}, {row0}, {};", m / wm));
+        self.line(format!("shr.u32 {col0}, {warp}, {};", log2(wm)));
+        self.line(format!("and.b32 {col0}, {col0}, {};", wn - 1));
+        self.line(format!("mul.lo.u32 {col0}, {col0}, {};", n / wn));
+        (Lanes { r8, q, size }, row0, col0)
     }
 
     /// Writes operand `v` (`[R, C]`, element type `d`) to shared memory as rows of K at

@@ -433,19 +433,22 @@ impl Emitter<'_> {
         let aligned = self.vector_aligned(ptr, n);
         let uniform = mask_value.is_some_and(|m| self.uniform_mask(m, ptr, n));
         for j in (0..lp.slots()).step_by(n as usize) {
-            let i = self.elem_index(&lp, j);
-            let [r, c, a] = [(); 3].map(|_| self.reg(Class::B32));
-            self.line(format!("shr.u32 {r}, {i}, {cols_bits};"));
-            self.line(format!("and.b32 {c}, {i}, {};", shape[1] - 1));
-            let (row, col) = if ring.tile.transposed {
-                (&c, &r)
-            } else {
-                (&r, &c)
-            };
-            let rb = ring.tile.row_bytes;
-            self.line(format!("mad.lo.u32 {a}, {row}, {rb}, {base};"));
-            self.line(format!("mad.lo.u32 {a}, {col}, {size}, {a};"));
-            self.line(format!("add.u32 {a}, {a}, {};", ring.offset));
+            // The chunk's offset in a stage depends only on `%tid.x`: computed at entry.
+            let key = format!("ring chunk {ptr} {j} {:?} {}", ring.tile, ring.offset);
+            let (tile, ring_offset, lpc) = (ring.tile.clone(), ring.offset, lp.clone());
+            let off = self.once_at_entry(key, |e| {
+                let i = e.elem_index(&lpc, j);
+                let [r, c, o] = [(); 3].map(|_| e.reg(Class::B32));
+                e.line(format!("shr.u32 {r}, {i}, {cols_bits};"));
+                e.line(format!("and.b32 {c}, {i}, {};", shape[1] - 1));
+                let (row, col) = if tile.transposed { (&c, &r) } else { (&r, &c) };
+                e.line(format!("mul.lo.u32 {o}, {row}, {};", tile.row_bytes));
+                e.line(format!("mad.lo.u32 {o}, {col}, {size}, {o};"));
+                e.line(format!("add.u32 {o}, {o}, {ring_offset};"));
+                o
+            });
+            let a = self.reg(Class::B32);
+            self.line(format!("add.u32 {a}, {base}, {off};"));
             let g = &ptrs[j as usize];
             let lanes: Vec<String> = match mask {
                 Some(m) => m[j as usize..(j + n) as usize].to_vec(),
