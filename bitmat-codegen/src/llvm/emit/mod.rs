@@ -86,6 +86,8 @@ pub(crate) struct Emitter<'k> {
     pub op: &'static str,
     /// Declarations the body needs (intrinsics, helpers), deduplicated.
     decls: Vec<String>,
+    /// Stack buffers, written at the top of the entry block.
+    allocas: String,
     next: u32,
 }
 
@@ -99,6 +101,7 @@ pub(crate) fn emit_module(kernel: &Kernel) -> Result<String, CodegenError> {
         info: contiguity::analyze(kernel),
         op: "launch",
         decls: Vec::new(),
+        allocas: String::new(),
         next: 0,
     };
     e.params()?;
@@ -117,6 +120,7 @@ pub(crate) fn emit_module(kernel: &Kernel) -> Result<String, CodegenError> {
         "define void @{PROGRAM}(ptr noalias readonly %args, ptr noalias readonly %pid, \
          ptr noalias readonly %grid, ptr noalias %scratch) nounwind {{\nentry:"
     );
+    m.push_str(&e.allocas);
     m.push_str(&e.body);
     m.push_str("}\n");
     Ok(m)
@@ -164,6 +168,13 @@ impl<'k> Emitter<'k> {
             text: name,
             ty: ty.into(),
         }
+    }
+
+    /// A 64-byte aligned stack buffer of `bytes` bytes (allocated once, on entry).
+    pub fn stack_buffer(&mut self, bytes: usize) -> String {
+        let name = self.fresh();
+        let _ = writeln!(self.allocas, "  {name} = alloca [{bytes} x i8], align 64");
+        name
     }
 
     /// Adds a declaration to the module (once).
