@@ -13,7 +13,7 @@ use bitmat_ir::{DType, ElemType, ValueId};
 
 impl Emitter<'_> {
     /// `o` (dtype `d`, a float type, as held in registers) as `<n x float>`.
-    pub(crate) fn to_f32(&mut self, o: &Operand, d: DType) -> Operand {
+    pub(crate) fn widen(&mut self, o: &Operand, d: DType) -> Operand {
         let n = vec_lanes(&o.ty);
         let f = vec(n, "float");
         match d {
@@ -38,7 +38,7 @@ impl Emitter<'_> {
     }
 
     /// `<n x float>` rounded to nearest even as dtype `d` (f16/bf16 bits as `i16`).
-    pub(crate) fn from_f32(&mut self, o: &Operand, d: DType) -> Operand {
+    pub(crate) fn narrow(&mut self, o: &Operand, d: DType) -> Operand {
         let n = vec_lanes(&o.ty);
         let i16t = vec(n, "i16");
         match d {
@@ -122,7 +122,7 @@ impl Emitter<'_> {
         } else if to == DType::Bool {
             let bty = vec(n, "i1");
             if from.is_float() {
-                let w = self.to_f32(&v, from);
+                let w = self.widen(&v, from);
                 self.ins(
                     bty,
                     format!("fcmp une {} {}, zeroinitializer", w.ty, w.text),
@@ -131,10 +131,10 @@ impl Emitter<'_> {
                 self.ins(bty, format!("icmp ne {} {}, zeroinitializer", v.ty, v.text))
             }
         } else if from.is_float() && to.is_float() {
-            let w = self.to_f32(&v, from);
-            self.from_f32(&w, to)
+            let w = self.widen(&v, from);
+            self.narrow(&w, to)
         } else if from.is_float() {
-            let w = self.to_f32(&v, from);
+            let w = self.widen(&v, from);
             let name = if to.is_signed_int() {
                 "fptosi"
             } else {
@@ -154,7 +154,7 @@ impl Emitter<'_> {
                 vec(n, "float"),
                 format!("uitofp {} {} to {}", v.ty, v.text, vec(n, "float")),
             );
-            self.from_f32(&f, to)
+            self.narrow(&f, to)
         } else if to.is_float() {
             let (fi, ti) = (dtype_index(from), dtype_index(to));
             let elem = reg_elem(ElemType::Val(from));

@@ -39,8 +39,8 @@ impl Emitter<'_> {
                 (widen(self, &av), widen(self, &bv), "i32", "add", "mul")
             }
             d if d.is_float() => (
-                self.to_f32(&av, d),
-                self.to_f32(&bv, d),
+                self.widen(&av, d),
+                self.widen(&bv, d),
                 "float",
                 "fadd",
                 "fmul",

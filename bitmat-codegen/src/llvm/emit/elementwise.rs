@@ -106,7 +106,7 @@ impl Emitter<'_> {
                 _ => return Err(self.unsupported(format!("`{op:?}` on integers"))),
             },
             (d, op) => {
-                let w = self.to_f32(&v, d);
+                let w = self.widen(&v, d);
                 let wt = w.ty.clone();
                 let res = match op {
                     UnaryOp::Neg => self.ins(wt.clone(), format!("fneg {wt} {}", w.text)),
@@ -136,7 +136,7 @@ impl Emitter<'_> {
                     }
                     UnaryOp::Not => return Err(self.unsupported("`not` on floats")),
                 };
-                self.from_f32(&res, d)
+                self.narrow(&res, d)
             }
         };
         self.set(r, o);
@@ -223,7 +223,7 @@ impl Emitter<'_> {
                 }
             }
             d => {
-                let (wa, wb) = (self.to_f32(a, d), self.to_f32(b, d));
+                let (wa, wb) = (self.widen(a, d), self.widen(b, d));
                 let wt = wa.ty.clone();
                 let n = super::vec_lanes(&wt);
                 let fl = |e: &mut Self, inst: &str| {
@@ -243,7 +243,7 @@ impl Emitter<'_> {
                     B::Min | B::Max => self.float_min_max(op == B::Min, &wa, &wb),
                     _ => return Err(self.unsupported(format!("`{op:?}` on floats"))),
                 };
-                self.from_f32(&res, d)
+                self.narrow(&res, d)
             }
         })
     }
@@ -349,7 +349,7 @@ impl Emitter<'_> {
         let bty = vec(self.numel(r), "i1");
         let o = match d {
             Some(d) if d.is_float() => {
-                let (wa, wb) = (self.to_f32(&a, d), self.to_f32(&b, d));
+                let (wa, wb) = (self.widen(&a, d), self.widen(&b, d));
                 let p = match pred {
                     CmpPred::Eq => "oeq",
                     CmpPred::Ne => "une",

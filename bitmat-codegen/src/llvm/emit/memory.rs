@@ -100,7 +100,7 @@ impl Emitter<'_> {
         let pass = match other {
             Some(o) => {
                 let o = self.get(o)?;
-                self.to_memory(&o, a.dtype)
+                self.stored_form(&o, a.dtype)
             }
             None => Operand {
                 text: "zeroinitializer".into(),
@@ -144,7 +144,7 @@ impl Emitter<'_> {
             let name = format!("llvm.masked.gather.{}.{}", suffix(&vt), suffix(&pv.ty));
             self.intrinsic(&vt, &name, &[&pv, &al, &m, &pass])
         };
-        let o = self.from_memory(&loaded, a.dtype);
+        let o = self.register_form(&loaded, a.dtype);
         self.set(r, o);
         Ok(())
     }
@@ -161,7 +161,7 @@ impl Emitter<'_> {
         let align = a.dtype.size_bytes();
         let pv = self.get(p)?;
         let v = self.get(value)?;
-        let v = self.to_memory(&v, a.dtype);
+        let v = self.stored_form(&v, a.dtype);
         let m = mask.map(|m| self.get(m)).transpose()?;
         let al = Operand {
             text: align.to_string(),
@@ -207,7 +207,7 @@ impl Emitter<'_> {
     }
 
     /// A register value of dtype `d` as stored in memory (`bool` as a byte).
-    fn to_memory(&mut self, o: &Operand, d: DType) -> Operand {
+    fn stored_form(&mut self, o: &Operand, d: DType) -> Operand {
         if d != DType::Bool {
             return o.clone();
         }
@@ -216,7 +216,7 @@ impl Emitter<'_> {
     }
 
     /// A value of dtype `d` loaded from memory as held in registers.
-    fn from_memory(&mut self, o: &Operand, d: DType) -> Operand {
+    fn register_form(&mut self, o: &Operand, d: DType) -> Operand {
         if d != DType::Bool {
             return o.clone();
         }
@@ -295,7 +295,7 @@ impl Emitter<'_> {
                 None => old,
             });
         }
-        let o = self.from_lanes(&olds, elem);
+        let o = self.gather_lanes(&olds, elem);
         self.set(r, o);
         Ok(())
     }

@@ -327,7 +327,7 @@ impl<'k> Emitter<'k> {
     }
 
     /// Builds a vector of element type `elem` from scalars.
-    pub fn from_lanes(&mut self, lanes: &[Operand], elem: &str) -> Operand {
+    pub fn gather_lanes(&mut self, lanes: &[Operand], elem: &str) -> Operand {
         let ty = vec(lanes.len(), elem);
         let mut acc = Operand {
             text: "poison".into(),
@@ -384,7 +384,7 @@ impl<'k> Emitter<'k> {
                 .collect();
             outs.push(f(self, lanes));
         }
-        self.from_lanes(&outs, out_elem)
+        self.gather_lanes(&outs, out_elem)
     }
 
     /// Loads the parameters from `args` as `<1 x T>` values.

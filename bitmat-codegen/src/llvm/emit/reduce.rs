@@ -38,7 +38,7 @@ impl Emitter<'_> {
         let inner: usize = shape[axis + 1..].iter().map(|&e| e as usize).product();
         let v = self.get(x)?;
         let (v, elem) = if d.is_float() {
-            (self.to_f32(&v, d), "float")
+            (self.widen(&v, d), "float")
         } else {
             (v, reg_elem(ElemType::Val(d)))
         };
@@ -72,7 +72,7 @@ impl Emitter<'_> {
                     self.intrinsic(elem, &intrinsic, &[&rv])
                 });
             }
-            self.from_lanes(&lanes, elem)
+            self.gather_lanes(&lanes, elem)
         } else {
             let slice = |k: usize| -> Vec<usize> {
                 (0..outer)
@@ -96,7 +96,7 @@ impl Emitter<'_> {
             acc
         };
         let out = if d.is_float() {
-            self.from_f32(&out, d)
+            self.narrow(&out, d)
         } else {
             out
         };
