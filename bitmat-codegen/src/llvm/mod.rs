@@ -3,9 +3,9 @@
 //! (AVX2, AVX-512), to a [`CpuObject`] of the shared CPU ABI ([`crate::cpu`]) that the same
 //! loader and disk cache as Cranelift's take.
 //!
-//! [`compile`] writes the kernel as LLVM IR text ([`emit`]: every tile one LLVM vector in SSA
+//! [`compile`] writes the kernel as LLVM IR text (`emit`: every tile one LLVM vector in SSA
 //! registers), parses and verifies it, optimizes it, emits an ELF object for the host target
-//! machine ([`target`]), and links that object into a `CpuObject` ([`link`]). The IR text
+//! machine ([`target`]), and links that object into a `CpuObject` (`link`). The IR text
 //! after optimization travels in the object (`BITMAT_DUMP=clif` prints it).
 //!
 //! Results are bit-identical to the reference interpreter's (float sums keep its sequential

@@ -1,7 +1,7 @@
 //! The host as an LLVM target: the triple, the CPU name and features LLVM detects (e.g.
 //! `znver4` with `+avx512vnni`), and a target machine for them at `-O3`, static relocation
 //! and the large code model, so that every address in the emitted object is an absolute
-//! 64-bit one ([`super::link`]).
+//! 64-bit one (the `link` module).
 
 use inkwell::targets::{
     CodeModel, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple,
@@ -35,7 +35,7 @@ fn host() -> Result<&'static Host, String> {
 }
 
 /// What code compiled for this CPU depends on, for cache keys: LLVM's version, the triple,
-/// the CPU name and every feature, and the options of [`machine`].
+/// the CPU name and every feature, and the target machine options (O3, static, large code model).
 pub fn host_target() -> Result<&'static str, String> {
     static TARGET: OnceLock<Result<String, String>> = OnceLock::new();
     TARGET
