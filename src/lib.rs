@@ -54,7 +54,7 @@ pub use bitmat_runtime::tune;
 pub use bitmat_runtime::{
     stats, Autotuner, Backend, Buffer, Config, Constexpr, ConstexprValue, Device,
     Error as RuntimeError, Grid, KernelArg, KernelId, LaunchOptions, Specialization, Stats,
-    TuneKey, TuneOutcome, TuneSource,
+    TuneKey, TuneOutcome, TuneSource, CPU_BACKEND_VAR,
 };
 pub use error::Error;
 pub use half::{bf16, f16};

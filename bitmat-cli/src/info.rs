@@ -19,7 +19,22 @@ pub fn report() -> String {
     let cpu = Device::cpu();
     let _ = writeln!(out, "devices:");
     let _ = writeln!(out, "  interpreter (reference)");
-    let _ = writeln!(out, "  cpu: backend {}", cpu.backend().name());
+    let others: Vec<&str> = bitmat::Backend::cpu_backends()
+        .into_iter()
+        .filter(|b| *b != cpu.backend())
+        .map(|b| b.name())
+        .collect();
+    let _ = writeln!(
+        out,
+        "  cpu: backend {} (in use; also built: {}; pick with --backend or {})",
+        cpu.backend().name(),
+        if others.is_empty() {
+            "none".to_string()
+        } else {
+            others.join(", ")
+        },
+        bitmat::CPU_BACKEND_VAR
+    );
     match Device::cuda(0) {
         Ok(d) => {
             let _ = writeln!(out, "  cuda:0: {d}");

@@ -18,6 +18,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// The CPU backend of `--device cpu` (`cranelift`, or `llvm` in a build with the `llvm`
+    /// feature) [default: BITMAT_CPU_BACKEND, else the fastest].
+    #[arg(long, global = true)]
+    backend: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -197,7 +201,7 @@ enum SizeChoice {
 /// A benchmark device named on the command line.
 #[derive(Copy, Clone, ValueEnum)]
 enum BenchDeviceChoice {
-    /// The CPU (Cranelift), beside naive Rust and a streaming read.
+    /// The CPU (the backend of `--backend`), beside naive Rust and a streaming read.
     Cpu,
     /// CUDA device 0, beside cuBLAS and a device-to-device copy.
     Cuda,
@@ -236,6 +240,10 @@ impl DeviceChoice {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     bitmat_cli::logging::init();
+    if let Err(e) = choose_cpu_backend(cli.backend.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     match cli.command {
         Command::Dump {
             kernel,
@@ -415,6 +423,24 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Checks the CPU backend named by `--backend` or `BITMAT_CPU_BACKEND` (an unknown name is an
+/// error listing the backends of this build) and makes it the one every `Device::cpu()` of
+/// this process opens.
+fn choose_cpu_backend(flag: Option<&str>) -> Result<(), bitmat::Error> {
+    match flag {
+        Some(name) => {
+            bitmat::Backend::cpu_from_name(name)?;
+            // Set before any thread starts: every `Device::cpu()` (bench, tune, selftest)
+            // reads it.
+            std::env::set_var(bitmat::CPU_BACKEND_VAR, name);
+        }
+        None => {
+            bitmat::Backend::cpu_from_env()?;
+        }
+    }
+    Ok(())
 }
 
 fn run_bench(opts: &BenchOptions, json: Option<&std::path::Path>) -> ExitCode {

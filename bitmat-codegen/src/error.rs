@@ -27,8 +27,18 @@ pub enum CodegenError {
         /// Cranelift's message.
         message: String,
     },
-    /// Cranelift emitted a relocation the CPU loader does not resolve (a kind other than an
-    /// absolute 8-byte address, or a target other than a bitmat helper or a known libcall).
+    /// LLVM rejected the generated IR, could not set up the host target, or failed to emit
+    /// code (the LLVM backend).
+    #[error("kernel `{kernel}`: LLVM error: {message}")]
+    Llvm {
+        /// The kernel's name.
+        kernel: String,
+        /// LLVM's message.
+        message: String,
+    },
+    /// A backend emitted a relocation the CPU loader does not resolve (a kind other than an
+    /// absolute 8-byte address, or a target other than a bitmat helper, a known libcall or
+    /// the code itself).
     #[error("kernel `{kernel}`: unsupported relocation: {message}")]
     Relocation {
         /// The kernel's name.

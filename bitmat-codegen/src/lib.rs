@@ -12,6 +12,8 @@
 pub mod cpu;
 pub mod cranelift;
 mod error;
+#[cfg(feature = "llvm")]
+pub mod llvm;
 pub mod ptx;
 
 pub use bitmat_ir::Kernel;

@@ -25,6 +25,9 @@ impl Backend {
     pub const INTERPRETER: Backend = Backend::host("interpreter");
     /// The CPU: kernels compiled by Cranelift to vectorized code, programs in parallel.
     pub const CRANELIFT: Backend = Backend::host("cranelift");
+    /// The CPU: kernels compiled by LLVM for the host CPU's full vector width (a build with
+    /// the `llvm` feature; [`Backend::cpu_backends`] says whether this one has it).
+    pub const LLVM: Backend = Backend::host("llvm");
     /// A CUDA GPU: kernels compiled to PTX, buffers in device memory.
     pub const CUDA: Backend = Backend {
         name: "cuda",
@@ -52,7 +55,24 @@ impl Backend {
     pub fn cpu_backends() -> Vec<Backend> {
         backend::CPU_BACKENDS.iter().map(|(b, _)| *b).collect()
     }
+
+    /// The CPU backend of this build named `name` (`cranelift`, `llvm`), or
+    /// [`Error::UnknownBackend`] listing those there are.
+    pub fn cpu_from_name(name: &str) -> Result<Backend, Error> {
+        backend::cpu_backend(name).map(|(b, _)| b)
+    }
+
+    /// The CPU backend `BITMAT_CPU_BACKEND` names, if it is set ([`Backend::cpu_from_name`]).
+    pub fn cpu_from_env() -> Result<Option<Backend>, Error> {
+        match std::env::var(CPU_BACKEND_VAR) {
+            Ok(name) if !name.is_empty() => Backend::cpu_from_name(&name).map(Some),
+            _ => Ok(None),
+        }
+    }
 }
+
+/// The environment variable that picks the CPU backend of [`Device::cpu`].
+pub const CPU_BACKEND_VAR: &str = "BITMAT_CPU_BACKEND";
 
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,31 +131,30 @@ impl Device {
         Device::host(backend::interpreter(), "interpreter")
     }
 
-    /// The CPU: kernels are compiled with Cranelift to SIMD code (or loaded from the disk
-    /// cache), and the programs of a grid run in parallel on rayon's thread pool
-    /// (`RAYON_NUM_THREADS` sets its size).
+    /// The CPU: kernels are compiled to SIMD code (or loaded from the disk cache) by the
+    /// fastest CPU backend of this build (LLVM with the `llvm` feature, else Cranelift), or by
+    /// the one `BITMAT_CPU_BACKEND` names (`cranelift`, `llvm`; an unknown name is logged as a
+    /// warning and ignored: [`Backend::cpu_from_env`] reports it as an error). The programs of
+    /// a grid run in parallel on rayon's thread pool (`RAYON_NUM_THREADS` sets its size).
     ///
     /// Compiled code does not check bounds: a kernel that reads outside its buffers is
     /// undefined behaviour here, as on a GPU. [`Device::interpreter`] reports such accesses.
     pub fn cpu() -> Device {
-        let (backend, open) = backend::CPU_BACKENDS[0];
+        let chosen = Backend::cpu_from_env().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "{CPU_BACKEND_VAR} ignored");
+            None
+        });
+        let (backend, open) = chosen
+            .and_then(|b| backend::cpu_backend(b.name()).ok())
+            .unwrap_or(backend::CPU_BACKENDS[0]);
         Device::cpu_of(backend, open())
     }
 
     /// The CPU with kernels compiled by `backend`, one of [`Backend::cpu_backends`];
     /// otherwise [`Error::UnknownBackend`]. [`Device::cpu`] is the fastest of them.
     pub fn cpu_with(backend: Backend) -> Result<Device, Error> {
-        match backend::CPU_BACKENDS.iter().find(|(b, _)| *b == backend) {
-            Some((b, open)) => Ok(Device::cpu_of(*b, open())),
-            None => Err(Error::UnknownBackend {
-                backend: backend.name().to_string(),
-                available: Backend::cpu_backends()
-                    .iter()
-                    .map(|b| b.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
+        let (b, open) = backend::cpu_backend(backend.name())?;
+        Ok(Device::cpu_of(b, open()))
     }
 
     fn cpu_of(backend: Backend, implementation: Arc<dyn BackendImpl>) -> Device {

@@ -33,7 +33,7 @@ mod version;
 
 pub use buffer::Buffer;
 pub use constexpr::{Constexpr, ConstexprValue};
-pub use device::{Backend, Device};
+pub use device::{Backend, Device, CPU_BACKEND_VAR};
 pub use error::Error;
 pub use flush::CacheFlush;
 pub use launch::{launch_kernel, Grid, KernelArg, KernelId, LaunchOptions};

@@ -4,7 +4,8 @@
 //! where one exists, plain Rust; see `harness` for how results are compared and
 //! `harness::Tol` for where a backend may deviate and by how much.
 //!
-//! Instances: `interpreter`, `cpu` (Cranelift) and `cuda` (`Device::cuda(0)`). Without a CUDA
+//! Instances: `interpreter`, `cpu` (Cranelift), `llvm` (the LLVM CPU backend, in a build with
+//! the `llvm` feature) and `cuda` (`Device::cuda(0)`). Without a CUDA
 //! driver every `cuda` trial is reported ignored, with the reason, never passed (failed, with
 //! `BITMAT_REQUIRE=cuda`). On a GPU
 //! machine, build here with `cargo test --release --test conformance --no-run` and run the
@@ -89,17 +90,25 @@ macro_rules! testgen_all {
 }
 
 testgen_all!(interpreter, Ok::<_, bitmat::Error>(Device::interpreter()));
-testgen_all!(cpu, Ok::<_, bitmat::Error>(Device::cpu()));
+testgen_all!(cpu, Device::cpu_with(bitmat::Backend::CRANELIFT));
+#[cfg(feature = "llvm")]
+testgen_all!(llvm, Device::cpu_with(bitmat::Backend::LLVM));
 testgen_all!(cuda, Device::cuda(0));
 
 fn main() {
     // Compile everything afresh: the disk cache of the user (or of another test) is not read.
     let cache = std::env::temp_dir().join(format!("bitmat-conformance-{}", std::process::id()));
     std::env::set_var("BITMAT_CACHE_DIR", &cache);
-    let trials = [interpreter(), cpu(), cuda()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let trials = [
+        interpreter(),
+        cpu(),
+        #[cfg(feature = "llvm")]
+        llvm(),
+        cuda(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let conclusion = requirement::run(trials);
     let _ = std::fs::remove_dir_all(&cache);
     conclusion.exit();

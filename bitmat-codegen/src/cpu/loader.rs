@@ -53,7 +53,10 @@ impl CpuKernel {
             match r.kind {
                 // `validate` checked that the 8 bytes lie inside the code.
                 RelocKind::Abs8 => {
-                    let addr = r.target.address()?.wrapping_add_signed(r.addend as isize);
+                    let addr = r
+                        .target
+                        .address(base)?
+                        .wrapping_add_signed(r.addend as isize);
                     map[at..at + 8].copy_from_slice(&(addr as u64).to_ne_bytes());
                 }
             }
@@ -79,8 +82,8 @@ impl CpuKernel {
         })
     }
 
-    /// The textual Cranelift IR of the program function, from its [`CpuObject`] (also when
-    /// that object was read from the disk cache).
+    /// The textual IR of the program function (CLIF or LLVM IR), from its [`CpuObject`] (also
+    /// when that object was read from the disk cache).
     pub fn clif(&self) -> &str {
         &self.clif
     }

@@ -6,16 +6,18 @@
 //! Relocations: compiled code reaches the bitmat helpers ([`super::helpers`]) and, on ISAs
 //! without an instruction for them, float libcalls (`ceil`, `floor`, `trunc`, `nearest`,
 //! `fma`) through absolute 64-bit addresses, so the only relocation kind is an absolute 8-byte
-//! address, written at load time. A backend fails with [`CodegenError::Relocation`] on any
-//! other kind or target rather than guess.
+//! address, written at load time; its target may also be the code itself (constants placed
+//! after the function, addressed absolutely: LLVM's large code model). A backend fails with
+//! [`CodegenError::Relocation`] on any other kind or target rather than guess.
 
 use super::helpers;
 use crate::CodegenError;
 use serde::{Deserialize, Serialize};
 
 /// Tag of serialized objects, checked first by [`CpuObject::from_bytes`]; bumped whenever the
-/// layout of [`CpuObject`] changes (2: the CLIF text is serialized).
-const FORMAT: [u8; 8] = *b"BMCPU\0\0\x02";
+/// layout of [`CpuObject`] changes (2: the CLIF text is serialized; 3: code-relative
+/// relocations).
+const FORMAT: [u8; 8] = *b"BMCPU\0\0\x03";
 
 /// The largest code alignment the loader provides (the page size of every supported OS).
 const MAX_ALIGNMENT: u32 = 4096;
@@ -39,7 +41,7 @@ pub struct CpuObject {
     pub(crate) code: Vec<u8>,
     /// Addresses to write into `code` at load time.
     pub(crate) relocs: Vec<CpuReloc>,
-    /// The Cranelift IR of the function, for `BITMAT_DUMP=clif` (also of a kernel loaded from
+    /// The textual IR of the function (CLIF, or LLVM IR), for `BITMAT_DUMP=clif` (also of a kernel loaded from
     /// the disk cache).
     pub(crate) clif: String,
 }
@@ -71,6 +73,9 @@ pub enum RelocTarget {
     Helper(u32),
     /// A float libcall Cranelift emits where the ISA has no instruction.
     LibCall(FloatLibCall),
+    /// The loaded code itself: the addend is an offset into the object's code (constants a
+    /// backend placed after its function, as LLVM's constant pools).
+    Code,
 }
 
 /// The float libcalls the loader resolves, each to a Rust function of the same semantics.
@@ -135,9 +140,10 @@ impl FloatLibCall {
 }
 
 impl RelocTarget {
-    /// The address this target resolves to in this process.
-    pub(crate) fn address(self) -> Result<usize, CodegenError> {
+    /// The address this target resolves to in this process, for code loaded at `code_base`.
+    pub(crate) fn address(self, code_base: usize) -> Result<usize, CodegenError> {
         match self {
+            RelocTarget::Code => Ok(code_base),
             RelocTarget::Helper(i) => helpers::helpers()
                 .get(i as usize)
                 .map(|h| h.addr as usize)
@@ -173,7 +179,8 @@ impl CpuObject {
         &self.relocs
     }
 
-    /// The textual Cranelift IR of the function (kept through [`CpuObject::to_bytes`]).
+    /// The textual IR of the function (kept through [`CpuObject::to_bytes`]): CLIF from
+    /// Cranelift, LLVM IR from the LLVM backend.
     pub fn clif(&self) -> &str {
         &self.clif
     }
@@ -235,10 +242,20 @@ impl CpuObject {
                     self.code.len()
                 ));
             }
-            if let RelocTarget::Helper(i) = r.target {
-                if i as usize >= helpers::COUNT {
+            match r.target {
+                RelocTarget::Helper(i) if i as usize >= helpers::COUNT => {
                     return bad(format!("relocation to unknown helper {i}"));
                 }
+                RelocTarget::Code
+                    if !usize::try_from(r.addend).is_ok_and(|a| a < self.code.len()) =>
+                {
+                    return bad(format!(
+                        "relocation to offset {} outside the code ({} bytes)",
+                        r.addend,
+                        self.code.len()
+                    ));
+                }
+                _ => {}
             }
             fields.push((start, size));
         }

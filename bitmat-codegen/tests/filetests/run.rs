@@ -29,11 +29,12 @@ pub fn run(file: &TestFile) -> Result<Checked, String> {
         parse_kernel(&file.kernel_text).map_err(|e| format!("the kernel does not parse: {e}"))?;
     let output = match file.kind.as_str() {
         "verify" => verify_output(&kernel),
-        "simplify" | "cse" | "dce" | "optimize" => {
+        "simplify" | "divide" | "cse" | "dce" | "optimize" => {
             valid(&kernel)?;
             let mut k = kernel;
             match file.kind.as_str() {
                 "simplify" => passes::simplify::run(&mut k),
+                "divide" => passes::divide::run(&mut k),
                 "cse" => passes::cse::run(&mut k),
                 "dce" => passes::dce::run(&mut k),
                 _ => passes::optimize(&mut k),

@@ -1,12 +1,14 @@
 //! Passes and analyses every backend shares. [`contiguity`] tells which pointer tiles are
 //! contiguous (for vector loads); [`optimize`] runs the canonicalization pipeline that
 //! specialization applies to each kernel: [`simplify`] (constant reshaping and algebraic
-//! identities), [`cse`] (common subexpressions) and [`dce`] (dead code). [`written_params`]
-//! tells which buffers a kernel writes; [`specialize`] applies a launch's argument facts.
+//! identities), [`divide`] (division and remainder by powers of two as shifts and masks),
+//! [`cse`] (common subexpressions) and [`dce`] (dead code). [`written_params`] tells which
+//! buffers a kernel writes; [`specialize`] applies a launch's argument facts.
 
 pub mod contiguity;
 pub mod cse;
 pub mod dce;
+pub mod divide;
 pub mod simplify;
 pub mod specialize;
 pub mod written;
@@ -20,6 +22,7 @@ use std::collections::HashMap;
 /// values and has the same side effects.
 pub fn optimize(kernel: &mut Kernel) {
     simplify::run(kernel);
+    divide::run(kernel);
     cse::run(kernel);
     dce::run(kernel);
 }

@@ -1,6 +1,6 @@
 //! Backends behind a device: one trait, [`BackendImpl`], that the runtime's launch, kernel
 //! caches and autotuner are written against, and one implementation per backend
-//! ([`interpreter`], [`cranelift`], [`cuda`]).
+//! ([`interpreter`], [`cpu`] for Cranelift and LLVM, [`cuda`]).
 //!
 //! A backend turns a specialized kernel into *code* in two steps: [`BackendImpl::compile`]
 //! produces the serialized form (what the disk cache stores), [`BackendImpl::load`] makes it
@@ -12,7 +12,7 @@
 //! one line in [`CPU_BACKENDS`]; a GPU backend also brings its device memory (see
 //! [`crate::cuda`]) and its own `Device` constructor.
 
-mod cranelift;
+mod cpu;
 pub(crate) mod cuda;
 mod interpreter;
 
@@ -106,7 +106,33 @@ pub(crate) type OpenFn = fn() -> Arc<dyn BackendImpl>;
 
 /// The CPU backends, fastest first: [`Device::cpu`] uses the first, [`Device::cpu_with`] any.
 /// Registering a CPU backend is one line here.
-pub(crate) const CPU_BACKENDS: &[(Backend, OpenFn)] = &[(Backend::CRANELIFT, cranelift::open)];
+#[cfg(not(feature = "llvm"))]
+pub(crate) const CPU_BACKENDS: &[(Backend, OpenFn)] = &[(Backend::CRANELIFT, cpu::open_cranelift)];
+
+/// The CPU backends, fastest first: [`Device::cpu`] uses the first, [`Device::cpu_with`] any.
+/// Registering a CPU backend is one line here.
+#[cfg(feature = "llvm")]
+pub(crate) const CPU_BACKENDS: &[(Backend, OpenFn)] = &[
+    (Backend::LLVM, cpu::open_llvm),
+    (Backend::CRANELIFT, cpu::open_cranelift),
+];
+
+/// The CPU backend of this build named `name`, or [`Error::UnknownBackend`] listing those
+/// there are.
+pub(crate) fn cpu_backend(name: &str) -> Result<(Backend, OpenFn), Error> {
+    CPU_BACKENDS
+        .iter()
+        .find(|(b, _)| b.name() == name)
+        .copied()
+        .ok_or_else(|| Error::UnknownBackend {
+            backend: name.to_string(),
+            available: CPU_BACKENDS
+                .iter()
+                .map(|(b, _)| b.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
 
 /// The interpreter backend.
 pub(crate) fn interpreter() -> Arc<dyn BackendImpl> {

@@ -1,6 +1,8 @@
-//! The CPU backend with Cranelift: kernels compiled to a [`CpuObject`] (the disk cache stores
-//! its bytes, CLIF text included), loaded into executable memory, and run over the grid in
-//! parallel on rayon's pool (or a pool of [`LaunchOptions::cpu_threads`] threads).
+//! The CPU backends, Cranelift and (with the `llvm` feature) LLVM: kernels compiled to a
+//! [`CpuObject`] (the disk cache stores its bytes, IR text included), loaded into executable
+//! memory by the shared loader, and run over the grid in parallel on rayon's pool (or a pool
+//! of [`LaunchOptions::cpu_threads`] threads). The two differ only in their compiler and
+//! target; everything else here is one implementation.
 
 use super::{host_arguments, mismatch, BackendImpl, Code};
 use crate::buffer::lock;
@@ -8,30 +10,56 @@ use crate::cache::CodeOptions;
 use crate::device::Backend;
 use crate::error::Error;
 use crate::launch::{Grid, KernelArg, LaunchOptions};
-use bitmat_codegen::{CpuKernel, CpuObject};
+use bitmat_codegen::{CodegenError, CpuKernel, CpuObject};
 use bitmat_ir::interp::ArgValue;
 use bitmat_ir::{with_host_data, Kernel};
 use std::sync::Arc;
 
-/// The Cranelift backend.
-struct Cranelift;
-
-/// Opens the Cranelift backend.
-pub(super) fn open() -> Arc<dyn BackendImpl> {
-    Arc::new(Cranelift)
+/// A CPU backend: its identifier, tuning fingerprint, compiler and target.
+struct CpuBackend {
+    id: Backend,
+    fingerprint: String,
+    compile: fn(&Kernel) -> Result<CpuObject, CodegenError>,
+    target: fn() -> Result<&'static str, CodegenError>,
 }
 
-impl BackendImpl for Cranelift {
+/// Opens the Cranelift backend.
+pub(super) fn open_cranelift() -> Arc<dyn BackendImpl> {
+    Arc::new(CpuBackend {
+        id: Backend::CRANELIFT,
+        fingerprint: crate::host::cpu_fingerprint().to_string(),
+        compile: CpuObject::compile,
+        target: bitmat_codegen::cranelift::host_target,
+    })
+}
+
+/// Opens the LLVM backend. Its tuning results are its own: the fingerprint names it.
+#[cfg(feature = "llvm")]
+pub(super) fn open_llvm() -> Arc<dyn BackendImpl> {
+    Arc::new(CpuBackend {
+        id: Backend::LLVM,
+        fingerprint: format!("llvm; {}", crate::host::cpu_fingerprint()),
+        compile: bitmat_codegen::llvm::compile,
+        target: || {
+            bitmat_codegen::llvm::host_target().map_err(|message| CodegenError::Llvm {
+                kernel: String::new(),
+                message,
+            })
+        },
+    })
+}
+
+impl BackendImpl for CpuBackend {
     fn id(&self) -> Backend {
-        Backend::CRANELIFT
+        self.id
     }
 
     fn fingerprint(&self) -> &str {
-        crate::host::cpu_fingerprint()
+        &self.fingerprint
     }
 
     fn target(&self) -> Result<Option<&str>, Error> {
-        Ok(Some(bitmat_codegen::cranelift::host_target()?))
+        Ok(Some((self.target)()?))
     }
 
     fn code_options(&self, _options: &LaunchOptions) -> CodeOptions {
@@ -51,7 +79,7 @@ impl BackendImpl for Cranelift {
     }
 
     fn compile(&self, ir: &Kernel, _options: &LaunchOptions) -> Result<Vec<u8>, Error> {
-        Ok(CpuObject::compile(ir)?.to_bytes())
+        Ok((self.compile)(ir)?.to_bytes())
     }
 
     fn load(

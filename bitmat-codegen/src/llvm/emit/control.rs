@@ -1,0 +1,147 @@
+//! Structured control flow: `for` loops with loop-carried values (`phi`s in the loop header)
+//! and `if` (a diamond with `phi`s at the join).
+//!
+//! A loop runs while `iv < upper`; it runs no iteration when `step` is not positive, and it
+//! stops when `iv + step` would pass `upper`, also where that sum overflows (the test is
+//! `upper - iv > step`, unsigned, which never wraps while `iv < upper`).
+
+use super::{vec, Emitter, Operand};
+use crate::CodegenError;
+use bitmat_ir::{Block, ValueId};
+
+impl Emitter<'_> {
+    /// Emits `block` and checks that it yields `count` values.
+    fn emit_yielding(&mut self, block: &Block, count: usize) -> Result<Vec<Operand>, CodegenError> {
+        let y = self.emit_block(block)?.unwrap_or_default();
+        if y.len() != count {
+            return Err(self.unsupported(format!(
+                "a block yields {} values where {count} are expected",
+                y.len()
+            )));
+        }
+        Ok(y)
+    }
+
+    /// `for iv in (lower..upper).step_by(step)` carrying `init`; binds `results`.
+    pub(crate) fn for_loop(
+        &mut self,
+        lower: ValueId,
+        upper: ValueId,
+        step: ValueId,
+        init: &[ValueId],
+        body: &Block,
+        results: &[ValueId],
+    ) -> Result<(), CodegenError> {
+        let d = self.dtype(lower)?;
+        let signed = d.is_signed_int();
+        let it = super::reg_elem(bitmat_ir::ElemType::Val(d));
+        let (lo, up, st) = (self.get(lower)?, self.get(upper)?, self.get(step)?);
+        let (lo, up, st) = (
+            self.extract(&lo, it, 0),
+            self.extract(&up, it, 0),
+            self.extract(&st, it, 0),
+        );
+        let inits: Vec<Operand> = init
+            .iter()
+            .map(|&v| self.get(v))
+            .collect::<Result<_, _>>()?;
+        let (lt, pos) = if signed {
+            ("slt", "sgt")
+        } else {
+            ("ult", "ugt")
+        };
+        let enter = self.ins("i1", format!("icmp {lt} {it} {}, {}", lo.text, up.text));
+        let positive = self.ins("i1", format!("icmp {pos} {it} {}, 0", st.text));
+        let go = self.ins("i1", format!("and i1 {}, {}", enter.text, positive.text));
+        let (head, exit) = (self.label("loop"), self.label("loop_exit"));
+        let pre = self.block.clone();
+        self.line(format!("br i1 {}, label %{head}, label %{exit}", go.text));
+        self.start_block(&head);
+        // The header's phis name values of the loop's last block, known after the body.
+        let marker = format!("  ;; phis of {head}\n");
+        self.body.push_str(&marker);
+        let iv_name = self.fresh();
+        let iv = self.ins(
+            vec(1, it),
+            format!("insertelement <1 x {it}> poison, {it} {iv_name}, i32 0"),
+        );
+        let carried: Vec<Operand> = inits
+            .iter()
+            .map(|i| Operand {
+                text: self.fresh(),
+                ty: i.ty.clone(),
+            })
+            .collect();
+        let args = &body.args;
+        if args.len() != 1 + init.len() {
+            return Err(self.unsupported("loop body arguments do not match the carried values"));
+        }
+        self.set(args[0], iv);
+        for (&a, c) in args[1..].iter().zip(&carried) {
+            self.set(a, c.clone());
+        }
+        let yielded = self.emit_yielding(body, init.len())?;
+        let rest = self.ins(it, format!("sub {it} {}, {iv_name}", up.text));
+        let more = self.ins("i1", format!("icmp ugt {it} {}, {}", rest.text, st.text));
+        let next = self.ins(it, format!("add {it} {iv_name}, {}", st.text));
+        let last = self.block.clone();
+        self.line(format!("br i1 {}, label %{head}, label %{exit}", more.text));
+        let mut phis = format!(
+            "  {iv_name} = phi {it} [ {}, %{pre} ], [ {}, %{last} ]\n",
+            lo.text, next.text
+        );
+        for ((c, i), y) in carried.iter().zip(&inits).zip(&yielded) {
+            phis.push_str(&format!(
+                "  {} = phi {} [ {}, %{pre} ], [ {}, %{last} ]\n",
+                c.text, c.ty, i.text, y.text
+            ));
+        }
+        self.body = self.body.replacen(&marker, &phis, 1);
+        self.start_block(&exit);
+        for ((&r, i), y) in results.iter().zip(&inits).zip(&yielded) {
+            let o = self.ins(
+                i.ty.clone(),
+                format!(
+                    "phi {} [ {}, %{pre} ], [ {}, %{last} ]",
+                    i.ty, i.text, y.text
+                ),
+            );
+            self.set(r, o);
+        }
+        Ok(())
+    }
+
+    /// `if cond { then } else { else }`; binds `results` to the yielded values.
+    pub(crate) fn if_else(
+        &mut self,
+        cond: ValueId,
+        then_block: &Block,
+        else_block: &Block,
+        results: &[ValueId],
+    ) -> Result<(), CodegenError> {
+        let c = self.get(cond)?;
+        let c = self.extract(&c, "i1", 0);
+        let (t, e, join) = (self.label("then"), self.label("else"), self.label("endif"));
+        self.line(format!("br i1 {}, label %{t}, label %{e}", c.text));
+        self.start_block(&t);
+        let ty = self.emit_yielding(then_block, results.len())?;
+        let t_end = self.block.clone();
+        self.line(format!("br label %{join}"));
+        self.start_block(&e);
+        let ey = self.emit_yielding(else_block, results.len())?;
+        let e_end = self.block.clone();
+        self.line(format!("br label %{join}"));
+        self.start_block(&join);
+        for ((&r, a), b) in results.iter().zip(&ty).zip(&ey) {
+            let o = self.ins(
+                a.ty.clone(),
+                format!(
+                    "phi {} [ {}, %{t_end} ], [ {}, %{e_end} ]",
+                    a.ty, a.text, b.text
+                ),
+            );
+            self.set(r, o);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,51 @@
+//! `broadcast`: a `shufflevector` whose mask maps each result lane to its source lane
+//! (`reshape`, `expand_dims` and same-width `bitcast` change no lane and cost nothing).
+
+use super::{reg_elem, Emitter};
+use crate::CodegenError;
+use bitmat_ir::ValueId;
+
+/// For each lane of a tile of shape `to` (row-major), the lane of a tile of shape `from` (same
+/// rank, extents 1 or equal to `to`'s) that broadcasts to it.
+pub(crate) fn broadcast_lanes(from: &[u32], to: &[u32]) -> Vec<usize> {
+    let n: usize = to.iter().map(|&d| d as usize).product();
+    (0..n)
+        .map(|flat| {
+            let (mut rest, mut src, mut stride) = (flat, 0, 1);
+            for d in (0..to.len()).rev() {
+                let (ext, i) = (to[d] as usize, rest % to[d] as usize);
+                rest /= ext;
+                let f = from.get(d).copied().unwrap_or(1) as usize;
+                if f != 1 {
+                    src += i * stride;
+                }
+                stride *= f;
+            }
+            src
+        })
+        .collect()
+}
+
+impl Emitter<'_> {
+    /// `broadcast(x)` to `r`'s shape.
+    pub(crate) fn broadcast(&mut self, x: ValueId, r: ValueId) -> Result<(), CodegenError> {
+        let v = self.get(x)?;
+        let lanes = broadcast_lanes(&self.ty(x).shape, &self.ty(r).shape);
+        let o = self.shuffle(&v, reg_elem(self.ty(x).elem), &lanes);
+        self.set(r, o);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::broadcast_lanes;
+
+    #[test]
+    fn broadcast_lanes_repeat_rows_and_columns() {
+        assert_eq!(broadcast_lanes(&[1, 3], &[2, 3]), vec![0, 1, 2, 0, 1, 2]);
+        assert_eq!(broadcast_lanes(&[2, 1], &[2, 3]), vec![0, 0, 0, 1, 1, 1]);
+        assert_eq!(broadcast_lanes(&[1, 1], &[2, 2]), vec![0; 4]);
+        assert_eq!(broadcast_lanes(&[2, 2], &[2, 2]), vec![0, 1, 2, 3]);
+    }
+}
