@@ -250,6 +250,29 @@ impl<'k> Assigner<'k> {
     }
 }
 
+/// Whether an op of kind `k` is cheap and pure enough to lower again for another layout or
+/// another iteration (rematerialization, the pipeliner's address computations): constants,
+/// `arange`, grid queries, elementwise arithmetic, shape changes and broadcasts.
+pub(crate) fn recomputable(k: &OpKind) -> bool {
+    matches!(
+        k,
+        OpKind::Arange(_)
+            | OpKind::Constant(_)
+            | OpKind::ProgramId(_)
+            | OpKind::NumPrograms(_)
+            | OpKind::Unary(..)
+            | OpKind::Binary(..)
+            | OpKind::Cmp(..)
+            | OpKind::Select { .. }
+            | OpKind::Cast(_)
+            | OpKind::Bitcast(_)
+            | OpKind::AddPtr { .. }
+            | OpKind::Reshape(_)
+            | OpKind::ExpandDims { .. }
+            | OpKind::Broadcast(_)
+    )
+}
+
 /// Whether the operands (of the result's size) and results of an op of kind `k` share one
 /// layout: elementwise ops, shape changes that keep the flat index, memory accesses.
 pub(crate) fn same_layout_operands(k: &OpKind) -> bool {

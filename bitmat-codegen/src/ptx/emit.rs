@@ -194,21 +194,7 @@ impl<'k> Emitter<'k> {
             return Some(0);
         }
         let op = self.defs.get(&v)?;
-        let cheap = matches!(
-            op.kind,
-            OpKind::Arange(_)
-                | OpKind::Constant(_)
-                | OpKind::Unary(..)
-                | OpKind::Binary(..)
-                | OpKind::Cmp(..)
-                | OpKind::Select { .. }
-                | OpKind::Cast(_)
-                | OpKind::Bitcast(_)
-                | OpKind::AddPtr { .. }
-                | OpKind::Reshape(_)
-                | OpKind::ExpandDims { .. }
-                | OpKind::Broadcast(_)
-        );
+        let cheap = assign::recomputable(&op.kind);
         if !cheap || budget == 0 {
             return None;
         }

@@ -243,23 +243,7 @@ impl Emitter<'_> {
                 continue;
             }
             let op = &body.ops[i];
-            let cheap = matches!(
-                op.kind,
-                OpKind::Arange(_)
-                    | OpKind::Constant(_)
-                    | OpKind::Unary(..)
-                    | OpKind::Binary(..)
-                    | OpKind::Cmp(..)
-                    | OpKind::Select { .. }
-                    | OpKind::Cast(_)
-                    | OpKind::Bitcast(_)
-                    | OpKind::AddPtr { .. }
-                    | OpKind::Reshape(_)
-                    | OpKind::ExpandDims { .. }
-                    | OpKind::Broadcast(_)
-                    | OpKind::ProgramId(_)
-                    | OpKind::NumPrograms(_)
-            );
+            let cheap = crate::ptx::assign::recomputable(&op.kind);
             if !cheap {
                 return None;
             }
