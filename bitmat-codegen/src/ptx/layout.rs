@@ -243,6 +243,17 @@ impl Layout {
         (left == 0).then_some(r)
     }
 
+    /// How many leading register bits are the index bits `lo, lo + 1, ..` in order (at most
+    /// `n` of them): a thread's first `2^result` slots hold consecutive elements of the
+    /// dimension whose bits start at `lo`.
+    pub fn leading_run(&self, lo: u32, n: u32) -> u32 {
+        self.reg
+            .iter()
+            .enumerate()
+            .take_while(|(i, &b)| (*i as u32) < n && b == 1 << (lo + *i as u32))
+            .count() as u32
+    }
+
     /// How many consecutive register slots, starting at every multiple of the result, hold
     /// consecutive flat indices: `2^j` where register bits `0..j` are index bits `0..j`.
     pub fn contiguous_slots(&self) -> u32 {

@@ -14,6 +14,7 @@
 //! access proven aligned is the vector instruction alone.
 
 use super::int_ty;
+use super::mma_frag::contiguous_dim;
 use crate::ptx::emit::Emitter;
 use crate::ptx::regs::{class_of, dclass, Class};
 use crate::CodegenError;
@@ -88,21 +89,9 @@ impl Emitter<'_> {
         if ty.rank() == 0 || size == 0 || size > 8 || l.reg.is_empty() {
             return None;
         }
-        let ranges = crate::ptx::layout::dim_bits(&ty.shape);
-        let first = l.reg[0].trailing_zeros();
-        let d = ranges
-            .iter()
-            .position(|&(lo, n)| first >= lo && first < lo + n)?;
-        let (lo, n_bits) = ranges[d];
-        if first != lo {
-            return None;
-        }
-        let run = l
-            .reg
-            .iter()
-            .enumerate()
-            .take_while(|(i, &b)| b == 1 << (lo + *i as u32) && (*i as u32) < n_bits)
-            .count() as u32;
+        let d = self.vector_dim(ptr)?;
+        let (lo, n_bits) = crate::ptx::layout::dim_bits(&ty.shape)[d];
+        let run = l.leading_run(lo, n_bits);
         let contig = *self.info.get(ptr.index())?.contiguity.get(d)?;
         let cap = u64::from(16 / size).min(1 << run).min(contig);
         if cap < 2 {
@@ -160,10 +149,7 @@ impl Emitter<'_> {
 
     /// The dimension of pointer tile `ptr` whose elements a thread's first slots hold.
     fn vector_dim(&self, ptr: ValueId) -> Option<usize> {
-        let first = self.layout(ptr).reg.first()?.trailing_zeros();
-        crate::ptx::layout::dim_bits(&self.k.ty(ptr).shape)
-            .iter()
-            .position(|&(lo, k)| first >= lo && first < lo + k)
+        contiguous_dim(&self.layout(ptr), &self.k.ty(ptr).shape)
     }
 
     /// Zeroes register `r` of class `c`.
@@ -234,11 +220,7 @@ impl Emitter<'_> {
                 let c = dclass(d);
                 match other {
                     Some(o) if m.is_some() => self.mov(c, dst, o),
-                    _ if m.is_some() => match c {
-                        Class::F32 => self.line(format!("mov.f32 {dst}, 0f00000000;")),
-                        Class::B64 => self.line(format!("mov.b64 {dst}, 0;")),
-                        _ => self.line(format!("mov.b32 {dst}, 0;")),
-                    },
+                    _ if m.is_some() => self.zero(c, dst),
                     _ => {}
                 }
                 self.line(format!("{pre}ld.global.{} {dst}, [{addr}];", mem_ty(d)));
@@ -529,11 +511,7 @@ impl Emitter<'_> {
         for (j, ((dst, addr), v)) in out.iter().zip(&ps).zip(&vs).enumerate() {
             let m = ms.as_ref().map(|v| v[j].clone());
             let p = self.and_preds(m.as_deref(), owner.as_deref());
-            match c {
-                Class::F32 => self.line(format!("mov.f32 {dst}, 0f00000000;")),
-                Class::B64 => self.line(format!("mov.b64 {dst}, 0;")),
-                _ => self.line(format!("mov.b32 {dst}, 0;")),
-            }
+            self.zero(c, dst);
             let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
             self.line(format!("{pre}atom.global.add.{ty} {dst}, [{addr}], {v};"));
         }

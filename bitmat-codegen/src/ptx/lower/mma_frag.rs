@@ -407,12 +407,7 @@ impl Emitter<'_> {
         let cols_bits = log2(shape[1]);
         // The K dimension: columns of A, rows of B.
         let (k_lo, k_n) = dim_bits(&shape)[usize::from(transpose) ^ 1];
-        let run = l
-            .reg
-            .iter()
-            .enumerate()
-            .take_while(|(i, &b)| (*i as u32) < k_n && b == 1 << (k_lo + *i as u32))
-            .count() as u32;
+        let run = l.leading_run(k_lo, k_n);
         let per_word = 4 / size;
         let chunk = if (1 << run) >= per_word {
             (1u32 << run).min(16 / size)
