@@ -16,8 +16,8 @@ use crate::kernels::{int4, ternary};
 use crate::{Backend, Buffer, Config, Device, Error, Grid, Specialization, TuneKey, TuneOutcome};
 use std::sync::OnceLock;
 
-/// Up to this many rows, the ternary matmul uses the matrix-vector kernel
-/// ([`ternary::w2a8_gemv`]).
+/// Up to this many rows, the ternary and the W4A16 matmuls use their matrix-vector kernels
+/// ([`ternary::w2a8_gemv`], [`int4::w4a16_gemv`]).
 pub const GEMV_MAX_ROWS: i32 = 4;
 
 /// `(block_m, block_n, block_k)` of matmuls on the CPU; the first fitting one is the default.
@@ -156,22 +156,27 @@ pub struct TernaryMatmul<'a> {
 static GEMV: Tuners<ternary::w2a8_gemv::Autotuned> = Tuners::new();
 static TERNARY: Tuners<ternary::w2a8_matmul::Autotuned> = Tuners::new();
 
+/// The matrix-vector configurations for `device`'s backend, made by `make(block_n, block_k)`.
+fn gemv_space<C: Specialization>(
+    gpu: bool,
+    make: impl Fn(i32, i32) -> Config<C>,
+) -> Vec<Config<C>> {
+    if gpu {
+        GPU_GEMV
+            .iter()
+            .map(|&(bn, bk, w)| make(bn, bk).num_warps(w))
+            .collect()
+    } else {
+        CPU_GEMV.iter().map(|&(bn, bk)| make(bn, bk)).collect()
+    }
+}
+
 /// The autotuner of [`TernaryMatmul`] up to [`GEMV_MAX_ROWS`] rows, over `backend`'s configurations.
 pub fn gemv_tuner(backend: Backend) -> &'static ternary::w2a8_gemv::Autotuned {
     let gpu = backend.is_gpu();
     GEMV.get(gpu, false, || {
-        let configs: Vec<_> = if gpu {
-            GPU_GEMV
-                .iter()
-                .map(|&(bn, bk, w)| ternary::w2a8_gemv::config(bn, bk).num_warps(w))
-                .collect()
-        } else {
-            CPU_GEMV
-                .iter()
-                .map(|&(bn, bk)| ternary::w2a8_gemv::config(bn, bk))
-                .collect()
-        };
-        ternary::w2a8_gemv::autotune(configs).key(&["m", "n", "k"])
+        ternary::w2a8_gemv::autotune(gemv_space(gpu, ternary::w2a8_gemv::config))
+            .key(&["m", "n", "k"])
     })
 }
 
@@ -321,6 +326,7 @@ pub struct Int4Matmul<'a> {
 }
 
 static W4A16: Tuners<int4::w4a16_matmul::Autotuned> = Tuners::new();
+static W4A16_GEMV: Tuners<int4::w4a16_gemv::Autotuned> = Tuners::new();
 static W4A8: Tuners<int4::w4a8_matmul::Autotuned> = Tuners::new();
 
 /// The autotuner of [`Int4Matmul`] on `f16` activations, over `backend`'s configurations.
@@ -329,6 +335,16 @@ pub fn w4a16_tuner(backend: Backend) -> &'static int4::w4a16_matmul::Autotuned {
     W4A16.get(gpu, false, || {
         let make = |bm, bn, bk| int4::w4a16_matmul::config(true, bm, bn, bk);
         matmul_tuner!(int4::w4a16_matmul, gpu, make, ["m", "n", "k", "group"])
+    })
+}
+
+/// The autotuner of [`Int4Matmul`] on `f16` activations up to [`GEMV_MAX_ROWS`] rows, over
+/// `backend`'s configurations.
+pub fn w4a16_gemv_tuner(backend: Backend) -> &'static int4::w4a16_gemv::Autotuned {
+    let gpu = backend.is_gpu();
+    W4A16_GEMV.get(gpu, false, || {
+        let make = |bn, bk| int4::w4a16_gemv::config(true, bn, bk);
+        int4::w4a16_gemv::autotune(gemv_space(gpu, make)).key(&["m", "n", "k", "group"])
     })
 }
 
@@ -373,6 +389,14 @@ macro_rules! int4_dispatch {
         } = *$op;
         let backend = $device.backend();
         match x {
+            Int4Activations::F16(x) if m <= GEMV_MAX_ROWS => {
+                let grid =
+                    |c: &int4::w4a16_gemv::Constexprs| (ceil_div(n, c.block_n), m.max(0) as u32);
+                $finish(
+                    w4a16_gemv_tuner(backend)
+                        .$method($device, grid, x, w, scales, y, m, n, k, group),
+                )
+            }
             Int4Activations::F16(x) => {
                 let grid =
                     |c: &int4::w4a16_matmul::Constexprs| matmul_grid(m, n, c.block_m, c.block_n);

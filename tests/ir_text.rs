@@ -41,6 +41,7 @@ fn every_tuner_configuration_round_trips() {
     for backend in [Backend::CRANELIFT, Backend::CUDA] {
         n += every_config("w2a8_matmul", tuned::ternary_tuner(backend).tuner());
         n += every_config("w2a8_gemv", tuned::gemv_tuner(backend).tuner());
+        n += every_config("w4a16_gemv", tuned::w4a16_gemv_tuner(backend).tuner());
         for has_bias in [false, true] {
             n += every_config(
                 "w2a8_linear",

@@ -110,6 +110,10 @@ fn jobs() -> Vec<Job> {
         tuned::w4a16_tuner(gpu).tuner().configs(),
     ));
     jobs.extend(tuner_jobs(
+        "w4a16_gemv",
+        tuned::w4a16_gemv_tuner(gpu).tuner().configs(),
+    ));
+    jobs.extend(tuner_jobs(
         "w4a8_matmul",
         tuned::w4a8_tuner(gpu).tuner().configs(),
     ));

@@ -5,11 +5,10 @@
 use super::tiles::{load_block, store_block};
 use crate::prelude::*;
 
-/// Extracts nibble `index` (0..16) of each word of `words` as `i8`: sign-extended when
-/// `signed` (-8..=7), else 0..=15.
+/// The int4 value of each 4-bit `nibble` (0..16, any integer type) as `i8`: sign-extended
+/// when `signed` (-8..=7), else 0..=15.
 #[bitkernel(inline)]
-pub fn unpack_int4(words: Tile, index: Tile, signed: bool) -> Tile {
-    let nibble = (words >> (index * 4)) & 15;
+pub fn int4_value(nibble: Tile, signed: bool) -> Tile {
     if signed {
         ((nibble ^ 8) as i8) - 8
     } else {
@@ -17,17 +16,62 @@ pub fn unpack_int4(words: Tile, index: Tile, signed: bool) -> Tile {
     }
 }
 
-/// Loads the `[block_k, block_n]` tile of int4 values for columns `kk` and rows `rn` of `w`
-/// (`[n, k / 16]` words); out-of-range entries are 0.
+/// Extracts nibble `index` (0..16) of each word of `words` as `i8`: sign-extended when
+/// `signed` (-8..=7), else 0..=15.
 #[bitkernel(inline)]
-pub fn load_int4_tile(w: Ptr<u64>, rn: Tile, kk: Tile, n: Tile, k: Tile, signed: bool) -> Tile {
-    let mask = (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k);
-    let words = load(
-        w + rn.unsqueeze(0) * (k / 16) + (kk / 16).unsqueeze(1),
+pub fn unpack_int4(words: Tile, index: Tile, signed: bool) -> Tile {
+    int4_value((words >> (index * 4)) & 15, signed)
+}
+
+/// Loads the `[block_k, block_n]` tile of int4 values for rows `rn` of `w` (`[n, k / 16]`
+/// words) and the `block_k` columns from word `kw0` (`16 * kw0` is the first column);
+/// out-of-range entries are 0. Each word is read once, as `[block_k / 16, block_n]` words
+/// contiguous along K, and broadcast over its 16 nibbles, which are decoded in the registers
+/// that loaded it.
+#[bitkernel(inline)]
+#[allow(clippy::too_many_arguments)]
+pub fn load_int4_tile(
+    w: Ptr<u64>,
+    rn: Tile,
+    kw0: Tile,
+    n: Tile,
+    k: Tile,
+    block_k: i32,
+    signed: bool,
+) -> Tile {
+    let kw = kw0 + arange(block_k / 16);
+    let row_words = k / 16;
+    let mask = (rn.unsqueeze(0) < n) & (kw.unsqueeze(1) < row_words);
+    let words = load(w + rn.unsqueeze(0) * row_words + kw.unsqueeze(1), mask, 0);
+    let nibble_index = arange(16).reshape([1, 16, 1]);
+    let block_n = rn.shape()[0] as i32;
+    unpack_int4(words.unsqueeze(1), nibble_index, signed).reshape([block_k, block_n])
+}
+
+/// The `[block_k, block_n]` tile of the scales of the weights that [`load_int4_tile`] loads
+/// (`scales[n, k / group]`): one scale read per word, broadcast over its 16 values.
+#[bitkernel(inline)]
+pub fn load_int4_scales(
+    scales: Ptr<f32>,
+    rn: Tile,
+    kw0: Tile,
+    n: Tile,
+    k: Tile,
+    group: Tile,
+    block_k: i32,
+) -> Tile {
+    let kw = kw0 + arange(block_k / 16);
+    let mask = (rn.unsqueeze(0) < n) & (kw.unsqueeze(1) < k / 16);
+    let per_word = load(
+        scales + rn.unsqueeze(0) * (k / group) + (kw * 16 / group).unsqueeze(1),
         mask,
-        0,
+        0.0,
     );
-    unpack_int4(words, kk.unsqueeze(1) % 16, signed)
+    let block_n = rn.shape()[0] as i32;
+    per_word
+        .unsqueeze(1)
+        .broadcast_to([block_k / 16, 16, block_n])
+        .reshape([block_k, block_n])
 }
 
 /// W4A8: `y[m, n] = scale_x[m] * sum_g (sum_{k in g} x[m, k] * q[n, k]) as f32 * scales[n, g]`.
@@ -55,10 +99,13 @@ pub fn w4a8_matmul(
     let groups = k / group;
     let mut acc = zeros::<f32>([block_m, block_n]);
     let mut group_acc = zeros::<i32>([block_m, block_n]);
-    for k0 in range(0, k, block_k) {
+    // Steps in words of packed weights: column `16 * kw0` starts each.
+    for kw0 in range(0, k / 16, block_k / 16) {
+        let k0 = kw0 * 16;
         let kk = k0 + rk;
         let a = load_block(x, rm, kk, m, k);
-        group_acc = dot(a, load_int4_tile(w, rn, kk, n, k, signed), group_acc);
+        let q = load_int4_tile(w, rn, kw0, n, k, block_k, signed);
+        group_acc = dot(a, q, group_acc);
         let next = k0 + block_k;
         if ((next % group) == 0) | (next >= k) {
             let s = load(scales + rn * groups + k0 / group, rn < n, 0.0);
@@ -91,22 +138,67 @@ pub fn w4a16_matmul(
     let rm = program_id(0) * block_m + arange(block_m);
     let rn = program_id(1) * block_n + arange(block_n);
     let rk = arange(block_k);
-    let groups = k / group;
     let mut acc = zeros::<f32>([block_m, block_n]);
-    for k0 in range(0, k, block_k) {
-        let kk = k0 + rk;
+    // Steps in words of packed weights: column `16 * kw0` starts each.
+    for kw0 in range(0, k / 16, block_k / 16) {
+        let kk = kw0 * 16 + rk;
         let a = load_block(x, rm, kk, m, k);
-        let q = load_int4_tile(w, rn, kk, n, k, signed);
-        let wmask = (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k);
-        let s = load(
-            scales + rn.unsqueeze(0) * groups + (kk / group).unsqueeze(1),
-            wmask,
-            0.0,
-        );
+        let q = load_int4_tile(w, rn, kw0, n, k, block_k, signed);
+        let s = load_int4_scales(scales, rn, kw0, n, k, group, block_k);
         let wq = ((q as f32) * s) as f16;
         acc = dot(a, wq, acc);
     }
     store_block(y, rm, rn, m, n, acc);
+}
+
+/// Matrix-vector shape of [`w4a16_matmul`] for few rows: the same `y` (each weight dequantized
+/// to `f16` as `f16(q * scale)`, exact `f16 x f16` products summed in `f32`), one program per
+/// `block_n` outputs of one row. The packed words are read contiguously along K (`[block_n,
+/// block_k / 16]` words per step) and decoded with constant shifts, one scale per word, so
+/// every weight access is a contiguous vector load; the products accumulate elementwise and
+/// are reduced once at the end. Grid: `(ceil(n / block_n), m)`.
+#[bitkernel]
+#[allow(clippy::too_many_arguments)]
+pub fn w4a16_gemv(
+    x: Ptr<f16>,
+    w: Ptr<u64>,
+    scales: Ptr<f32>,
+    y: Ptr<f32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    group: i32,
+    #[constexpr] signed: bool,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+) {
+    static_assert(
+        block_k % 16 == 0,
+        "w4a16_gemv: block_k must be a multiple of 16",
+    );
+    let row = program_id(1);
+    let rn = program_id(0) * block_n + arange(block_n);
+    let rw = arange(block_k / 16);
+    let row_words = k / 16;
+    let groups = k / group;
+    let mut acc = zeros::<f32>([block_n, block_k / 16]);
+    for k0 in range(0, k, block_k) {
+        let word = k0 / 16 + rw;
+        let words = load_block(w, rn, word, n, row_words);
+        let in_range = (rn.unsqueeze(1) < n) & (word.unsqueeze(0) < row_words);
+        let scale = load(
+            scales + rn.unsqueeze(1) * groups + (word * 16 / group).unsqueeze(0),
+            in_range,
+            0.0,
+        );
+        for i in 0..16 {
+            let q = int4_value((words >> (4 * i)) & 15, signed);
+            let kk = word * 16 + i;
+            let xv = load(x + row * k + kk, kk < k, 0.0) as f32;
+            acc += ((q as f32 * scale) as f16 as f32) * xv.unsqueeze(0);
+        }
+    }
+    store(y + row * n + rn, acc.sum(1), (rn < n) & (row < m));
 }
 
 /// W4A4 (BitTensor's `packed_matmul`): `c[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n])` in exact

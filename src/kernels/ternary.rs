@@ -12,17 +12,20 @@ pub fn unpack_ternary(packed: Tile, index: Tile) -> Tile {
     ((code & 1) as i8) - ((code >> 1) as i8)
 }
 
-/// Loads the `[block_k, block_n]` tile of ternary weights for columns `kk` and rows `rn` of
-/// `w` (`[n, k / 4]` bytes) and decodes it to `i8`; out-of-range entries are 0.
+/// Loads the `[block_k, block_n]` tile of ternary weights for rows `rn` of `w` (`[n, k / 4]`
+/// bytes) and the `block_k` columns from byte `kb0` (`4 * kb0` is the first column), decoded
+/// to `i8`; out-of-range entries are 0. Each byte is read once, as `[block_k / 4, block_n]`
+/// bytes contiguous along K, and broadcast over its four codes, which are decoded in the
+/// registers that loaded it.
 #[bitkernel(inline)]
-pub fn load_ternary_tile(w: Ptr<u8>, rn: Tile, kk: Tile, n: Tile, k: Tile) -> Tile {
-    let mask = (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k);
-    let packed = load(
-        w + rn.unsqueeze(0) * (k / 4) + (kk / 4).unsqueeze(1),
-        mask,
-        0,
-    );
-    unpack_ternary(packed, kk.unsqueeze(1) % 4)
+pub fn load_ternary_tile(w: Ptr<u8>, rn: Tile, kb0: Tile, n: Tile, k: Tile, block_k: i32) -> Tile {
+    let kb = kb0 + arange(block_k / 4);
+    let row_bytes = k / 4;
+    let mask = (rn.unsqueeze(0) < n) & (kb.unsqueeze(1) < row_bytes);
+    let packed = load(w + rn.unsqueeze(0) * row_bytes + kb.unsqueeze(1), mask, 0);
+    let code_index = arange(4).reshape([1, 4, 1]);
+    let block_n = rn.shape()[0] as i32;
+    unpack_ternary(packed.unsqueeze(1), code_index).reshape([block_k, block_n])
 }
 
 /// The exact `i32` product of the `[block_m, k]` rows `rm` of `a` (`i8 [m, k]`) and the
@@ -42,10 +45,11 @@ pub fn ternary_product(
 ) -> Tile {
     let mut acc = acc;
     let rk = arange(block_k);
-    for k0 in range(0, k, block_k) {
-        let kk = k0 + rk;
+    // Steps in bytes of packed weights: column `4 * kb0` starts each.
+    for kb0 in range(0, k / 4, block_k / 4) {
+        let kk = kb0 * 4 + rk;
         let x = load_block(a, rm, kk, m, k);
-        acc = dot(x, load_ternary_tile(w, rn, kk, n, k), acc);
+        acc = dot(x, load_ternary_tile(w, rn, kb0, n, k, block_k), acc);
     }
     acc
 }

@@ -263,9 +263,12 @@ fn w2a8_gemv(dev: &Device) -> Result<(), String> {
     Ok(())
 }
 
-/// The extra bound of a W4A16 output on CUDA ([`dot_bound`] of `sum_k |x| |w|`), else none.
+/// The extra bound of a W4A16 output ([`dot_bound`] of `sum_k |x| |w|`) where its sum may run in
+/// another order than the reference's (on CUDA, and in the matrix-vector kernel), else none.
 fn w4a16_extra(dev: &Device, xh: &[f16], m: usize, w: &Int4Weights) -> Option<Vec<f64>> {
-    if !is_cuda(dev) {
+    // The matrix-vector kernel sums in its own order on every device.
+    let gemv = m <= bitmat::tuned::GEMV_MAX_ROWS as usize;
+    if !is_cuda(dev) && !gemv {
         return None;
     }
     let (n, k) = (w.out_features, w.in_features);

@@ -36,6 +36,10 @@ pub fn tests() -> Vec<Test> {
         t.push(test(format!("tuners::w4a16_{list}_configs"), move |dev| {
             w4a16(dev, backend)
         }));
+        t.push(test(
+            format!("tuners::w4a16_gemv_{list}_configs"),
+            move |dev| w4a16_gemv(dev, backend),
+        ));
         t.push(test(format!("tuners::w4a8_{list}_configs"), move |dev| {
             w4a8(dev, backend)
         }));
@@ -265,23 +269,42 @@ fn w2a8_linear(dev: &Device, backend: Backend) -> Result<(), String> {
     Ok(())
 }
 
-/// W4A16 with groups of 32: within 1e-5 relative of the reference (scales and the f32 sum
-/// of exact f16 x int4 products), plus on CUDA `dot::dot_bound` of each output's terms.
-fn w4a16(dev: &Device, backend: Backend) -> Result<(), String> {
+/// W4A16 operands with groups of 32: `(f16 x, weights, the reference)` and each output's
+/// bound: 1e-5 relative (scales and the f32 sum of exact f16 x int4 products), plus
+/// `dot::dot_bound` of its terms where the sum runs in another order than the reference's
+/// (on CUDA, and in the matrix-vector kernel, `reordered`).
+fn w4a16_case(dev: &Device, reordered: bool) -> Result<W4a16Case, String> {
     let (wf, xf) = float_operands();
-    let (m, n, k) = (M as i32, N as i32, K as i32);
     let w = quantize_int4(&wf, N, K, Int4Group::Size(32)).map_err(|e| e.to_string())?;
     let xh: Vec<bitmat::f16> = xf.iter().map(|&v| bitmat::f16::from_f32(v)).collect();
     let want = reference::int4_w4a16(&xh, M, &w).map_err(|e| e.to_string())?;
     let wd = w.dequantize();
-    let bound = |i: usize| {
-        let (row, col) = (i / N, i % N);
-        let mag: f64 = (0..K)
-            .map(|l| f64::from((xh[row * K + l].to_f32() * wd[col * K + l]).abs()))
-            .sum();
-        1e-5 * f64::from(want[i].abs().max(1.0))
-            + if is_cuda(dev) { dot_bound(K, mag) } else { 0.0 }
-    };
+    let reordered = reordered || is_cuda(dev);
+    let bound = (0..M * N)
+        .map(|i| {
+            let (row, col) = (i / N, i % N);
+            let mag: f64 = (0..K)
+                .map(|l| f64::from((xh[row * K + l].to_f32() * wd[col * K + l]).abs()))
+                .sum();
+            1e-5 * f64::from(want[i].abs().max(1.0))
+                + if reordered { dot_bound(K, mag) } else { 0.0 }
+        })
+        .collect();
+    Ok(W4a16Case { xh, w, want, bound })
+}
+
+/// What [`w4a16_case`] returns.
+struct W4a16Case {
+    xh: Vec<bitmat::f16>,
+    w: bitmat::formats::Int4Weights,
+    want: Vec<f32>,
+    bound: Vec<f64>,
+}
+
+/// The tiled W4A16 kernel at every configuration, within [`w4a16_case`]'s bounds.
+fn w4a16(dev: &Device, backend: Backend) -> Result<(), String> {
+    let W4a16Case { xh, w, want, bound } = w4a16_case(dev, false)?;
+    let (m, n, k) = (M as i32, N as i32, K as i32);
     each_config(
         dev,
         "w4a16",
@@ -305,7 +328,39 @@ fn w4a16(dev: &Device, backend: Backend) -> Result<(), String> {
                 cx.block_k,
             )
         },
-        |what, got| within(what, &got, &want, bound),
+        |what, got| within(what, &got, &want, |i| bound[i]),
+    )
+}
+
+/// The W4A16 matrix-vector kernel at every configuration (on all `M` rows), within
+/// [`w4a16_case`]'s bounds.
+fn w4a16_gemv(dev: &Device, backend: Backend) -> Result<(), String> {
+    let W4a16Case { xh, w, want, bound } = w4a16_case(dev, true)?;
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    each_config(
+        dev,
+        "w4a16_gemv",
+        tuned::w4a16_gemv_tuner(backend).tuner().configs(),
+        |c, d, out| {
+            let cx = &c.constexprs;
+            let grid = ((N as u32).div_ceil(cx.block_n as u32), M as u32);
+            int4::w4a16_gemv::with(c.options).launch(
+                d,
+                grid,
+                &up(d, &xh)?,
+                &up(d, &w.packed)?,
+                &up(d, &w.scales)?,
+                out,
+                m,
+                n,
+                k,
+                32,
+                cx.signed,
+                cx.block_n,
+                cx.block_k,
+            )
+        },
+        |what, got| within(what, &got, &want, |i| bound[i]),
     )
 }
 

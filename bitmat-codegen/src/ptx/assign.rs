@@ -6,7 +6,16 @@
 //!    ([`Layout::mma_acc`]), so that a loop carries the accumulator in registers;
 //! 2. loads, stores and atomics, in program order: a blocked layout whose threads hold up to
 //!    16 bytes that the contiguity analysis proves consecutive in memory, lanes following
-//!    each other along the most contiguous dimension (coalesced accesses).
+//!    each other along the most contiguous dimension (coalesced accesses);
+//! 3. accesses without consecutive addresses (gathers, a vector broadcast along an axis),
+//!    last: coalescing does not depend on their layout, so they keep any layout that the
+//!    anchors above gave their neighbours (a broadcast operand in the slice of its use, a
+//!    scale tile in the layout of the tile it scales) instead of costing a conversion.
+//!
+//! Before the third kind, and again after it, a broadcast that no anchor reached keeps the
+//! copies of its operand in the registers of the threads holding it
+//! ([`Layout::insert_register_bits`]): packed weights loaded once per byte or word and
+//! broadcast over the codes they hold are decoded where they were loaded.
 //!
 //! Each anchor's layout then spreads to every value it can reach without moving data:
 //! through elementwise ops (operands and results share a layout), `reshape` and
@@ -24,6 +33,10 @@ use super::lower::{mma_shape, result_layout};
 use bitmat_ir::passes::contiguity::AxisInfo;
 use bitmat_ir::{Block, Kernel, Op, OpKind, ValueId};
 
+/// The most register slots per thread that a broadcast kept in registers may take
+/// ([`Assigner::broadcast_in_registers`]).
+const MAX_BROADCAST_SLOTS: u32 = 64;
+
 /// Every value's layout, indexed by [`ValueId::index`].
 pub(crate) fn assign(k: &Kernel, info: &[AxisInfo], threads: u32) -> Vec<Layout> {
     let mut a = Assigner {
@@ -35,12 +48,17 @@ pub(crate) fn assign(k: &Kernel, info: &[AxisInfo], threads: u32) -> Vec<Layout>
         work: Vec::new(),
     };
     a.index(&k.body);
-    let mut anchors = Vec::new();
-    collect_anchors(k, &k.body, info, threads, &mut anchors);
+    let (anchors, gathers) = collect_anchors(k, &k.body, info, threads);
     for (v, l) in anchors {
         a.set(v, l);
         a.drain();
     }
+    a.broadcast_in_registers(&k.body, threads);
+    for (v, l) in gathers {
+        a.set(v, l);
+        a.drain();
+    }
+    a.broadcast_in_registers(&k.body, threads);
     a.layouts
         .into_iter()
         .enumerate()
@@ -79,15 +97,21 @@ fn prev_pow2(x: u32) -> u32 {
     1 << (31 - x.max(1).leading_zeros())
 }
 
+/// The anchors of `k`: the dots' and the coalesced memory accesses' layouts, most important
+/// first, and apart the accesses without consecutive addresses (gathers, broadcasts of one
+/// address), which keep the layout of their neighbours when one has reached them.
+type Anchors = Vec<(ValueId, Layout)>;
+
 fn collect_anchors(
     k: &Kernel,
     block: &Block,
     info: &[AxisInfo],
     threads: u32,
-    out: &mut Vec<(ValueId, Layout)>,
-) {
+) -> (Anchors, Anchors) {
     // Dots first (whole kernel), then memory accesses in program order.
+    let mut out = Vec::new();
     let mut memory = Vec::new();
+    let mut gathers = Vec::new();
     walk(block, &mut |op| match &op.kind {
         OpKind::Dot { a, b, acc } => {
             if let Some([m, _, n]) = mma_shape(k, *a, *b, *acc) {
@@ -102,14 +126,26 @@ fn collect_anchors(
                 .elem
                 .pointee()
                 .map_or(1, |d| d.size_bytes() as u32);
-            memory.push((
+            let anchor = (
                 *ptr,
                 access_layout(k, *ptr, &info[ptr.index()], size, threads),
-            ));
+            );
+            if has_consecutive_addresses(&info[ptr.index()]) {
+                memory.push(anchor);
+            } else {
+                gathers.push(anchor);
+            }
         }
         _ => {}
     });
     out.extend(memory);
+    (out, gathers)
+}
+
+/// Whether a pointer tile with axis facts `info` has an axis along which neighbouring lanes
+/// address consecutive elements: the only accesses whose layout coalescing depends on.
+fn has_consecutive_addresses(info: &AxisInfo) -> bool {
+    info.contiguity.iter().any(|&c| c > 1)
 }
 
 /// Calls `f` on every op of `block` and its nested blocks, in program order.
@@ -204,6 +240,31 @@ impl<'k> Assigner<'k> {
                 self.set(w, l.clone());
             }
         }
+    }
+
+    /// The propagation after the anchors have spread: a broadcast whose result no anchor
+    /// reached, of an operand that has a layout, keeps its copies in the registers of the
+    /// threads that hold the operand ([`Layout::insert_register_bits`]) when that takes at
+    /// most [`MAX_BROADCAST_SLOTS`] registers per thread (or no more than the result needs
+    /// without copies); its layout then spreads as an anchor's would (e.g. bytes loaded once,
+    /// broadcast over their codes and decoded in registers).
+    fn broadcast_in_registers(&mut self, block: &'k Block, threads: u32) {
+        walk(block, &mut |op| {
+            let OpKind::Broadcast(x) = op.kind else {
+                return;
+            };
+            let r = op.results[0];
+            let (Some(lx), None) = (&self.layouts[x.index()], &self.layouts[r.index()]) else {
+                return;
+            };
+            if let Some(mask) = broadcast_bits(self.k, x, r) {
+                let l = lx.insert_register_bits(mask);
+                if l.slots() <= MAX_BROADCAST_SLOTS.max(self.numel(r) / threads) {
+                    self.set(r, l);
+                    self.drain();
+                }
+            }
+        });
     }
 
     /// `op` defines a value of layout `l`: the operands that can share it.

@@ -4,6 +4,7 @@
 
 use super::assign;
 use super::layout::Layout;
+use super::narrow;
 use super::lower::Ring;
 use super::regs::{class_of, Class, Regs};
 use super::target::PtxTarget;
@@ -62,6 +63,9 @@ pub(crate) struct Emitter<'k> {
     pub smem: String,
     /// Contiguity facts per value (indexed by [`ValueId::index`]), for vector accesses.
     pub info: Vec<AxisInfo>,
+    /// Values whose registers may hold their op's unnormalized result
+    /// ([`narrow::lazy_values`]), indexed by [`ValueId::index`].
+    lazy: Vec<bool>,
 }
 
 /// The most ops recomputed to rematerialize one value in another layout.
@@ -113,7 +117,13 @@ impl<'k> Emitter<'k> {
             tid,
             smem,
             info,
+            lazy: narrow::lazy_values(k),
         }
+    }
+
+    /// Whether `v`'s registers may hold its op's unnormalized result ([`narrow`]).
+    pub fn lazy(&self, v: ValueId) -> bool {
+        self.lazy[v.index()]
     }
 
     /// Appends one instruction.

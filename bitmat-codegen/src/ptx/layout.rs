@@ -16,7 +16,8 @@
 //!   thread's registers, then lanes, then warps along the dimensions in `order` (what loads
 //!   and stores use, with `vec` chosen for 16-byte accesses);
 //! - [`Layout::remove_bits`]: the *slice* that a reduction leaves, or that a broadcast source
-//!   needs for the broadcast to move no data;
+//!   needs for the broadcast to move no data; [`Layout::insert_register_bits`] the other
+//!   way, a broadcast whose copies stay in the registers of the thread holding the source;
 //! - [`Layout::mma_acc`]: the accumulator fragments of `mma.sync` m16n8, the CTA's warps
 //!   tiling the output.
 
@@ -136,6 +137,34 @@ impl Layout {
             warp: self.warp.iter().map(|&b| squeeze(b)).collect(),
         };
         (l, pos)
+    }
+
+    /// The inverse of [`Layout::remove_bits`] for a broadcast: the layout of the tile whose
+    /// index has the new bits `mask` inserted (the axes a broadcast expands), each thread
+    /// holding every copy in registers. The new register bits come first, so that
+    /// `remove_bits(mask)` of the result is `self` again, register order included.
+    pub fn insert_register_bits(&self, mask: u32) -> Layout {
+        let bits = self.bits + mask.count_ones();
+        // Old index bit `i` moves to the `i`-th position of the result that `mask` leaves.
+        let free: Vec<u32> = (0..bits).filter(|&b| mask & (1 << b) == 0).collect();
+        let expand = |b: u32| {
+            if b == 0 {
+                0
+            } else {
+                1 << free[b.trailing_zeros() as usize]
+            }
+        };
+        let mut reg: Vec<u32> = (0..bits)
+            .filter(|&b| mask & (1 << b) != 0)
+            .map(|b| 1 << b)
+            .collect();
+        reg.extend(self.reg.iter().map(|&b| expand(b)));
+        Layout {
+            bits,
+            reg,
+            lane: self.lane.iter().map(|&b| expand(b)).collect(),
+            warp: self.warp.iter().map(|&b| expand(b)).collect(),
+        }
     }
 
     /// The accumulator layout of `mma.sync` m16n8 (`k` any) for an `[m, n]` tile (`m >= 16`,
@@ -436,5 +465,25 @@ mod tests {
         }
         assert_eq!(l.rename_to(&l), Some((0..l.slots()).collect()));
         assert_eq!(l.rename_to(&Layout::default_for(512, 64)), None);
+    }
+
+    #[test]
+    fn inserting_bits_keeps_copies_in_registers() {
+        // A [16, 1, 32] tile broadcast to [16, 4, 32]: each thread holds the 4 copies of its
+        // elements, and removing the bits again gives the source layout back.
+        let src = Layout::blocked(&[16, 32], &[0, 1], 2, 128);
+        let mask = 0b11 << 5;
+        let l = src.insert_register_bits(mask);
+        check_covers(&l, 128);
+        assert_eq!(l.remove_bits(mask).0, src);
+        for t in 0..128 {
+            for r in 0..l.slots() {
+                let i = l.index(t, r);
+                // Dropping the inserted index bits gives the source element of the thread.
+                let below = i & 0b1_1111;
+                let above = (i >> 7) << 5;
+                assert_eq!(src.index(t, r >> 2), below | above, "{l}");
+            }
+        }
     }
 }

@@ -44,6 +44,7 @@ mod assign;
 mod emit;
 mod layout;
 mod lower;
+mod narrow;
 mod regs;
 mod target;
 

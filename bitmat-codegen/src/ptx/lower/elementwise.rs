@@ -149,13 +149,15 @@ impl Emitter<'_> {
         let d = self.dtype(x)?;
         let (xs, ys) = (self.operand(res, x)?, self.operand(res, y)?);
         let out = self.fresh(res);
+        let normalize = !self.lazy(res);
         for ((dst, a), b) in out.iter().zip(&xs).zip(&ys) {
-            self.binary_one(op, d, dst, a, b)?;
+            self.binary_one(op, d, dst, a, b, normalize)?;
         }
         Ok(())
     }
 
-    /// `dst = a op b` on values of type `d`.
+    /// `dst = a op b` on values of type `d`, the result normalized to `d` when `normalize`
+    /// (else see [`crate::ptx::narrow`]).
     pub(crate) fn binary_one(
         &mut self,
         op: BinaryOp,
@@ -163,6 +165,7 @@ impl Emitter<'_> {
         dst: &str,
         a: &str,
         b: &str,
+        normalize: bool,
     ) -> Result<(), CodegenError> {
         let bad = || format!("`{op:?}` is not defined on {d}");
         match dclass(d) {
@@ -198,7 +201,9 @@ impl Emitter<'_> {
                         }
                     }
                 }
-                self.normalize(d, dst);
+                if normalize {
+                    self.normalize(d, dst);
+                }
             }
             Class::F32 | Class::B16 => {
                 match op {
@@ -211,7 +216,7 @@ impl Emitter<'_> {
                     BinaryOp::Rem => self.float_rem(dst, a, b),
                     _ => return Err(self.unsupported(bad())),
                 }
-                if !matches!(op, BinaryOp::Min | BinaryOp::Max) {
+                if normalize && !matches!(op, BinaryOp::Min | BinaryOp::Max) {
                     self.normalize(d, dst);
                 }
             }
@@ -335,14 +340,16 @@ impl Emitter<'_> {
             return Ok(());
         }
         let out = self.fresh(res);
+        let normalize = !self.lazy(res);
         for (dst, a) in out.iter().zip(&xs) {
-            self.cast_one(from, to, dst, a);
+            self.cast_one(from, to, dst, a, normalize);
         }
         Ok(())
     }
 
-    /// `dst = a as to` (Rust `as` semantics, `bool` as 0/1 and "non-zero").
-    fn cast_one(&mut self, from: DType, to: DType, dst: &str, a: &str) {
+    /// `dst = a as to` (Rust `as` semantics, `bool` as 0/1 and "non-zero"), the result
+    /// normalized to `to` when `normalize` (else see [`crate::ptx::narrow`]).
+    fn cast_one(&mut self, from: DType, to: DType, dst: &str, a: &str, normalize: bool) {
         let (fc, tc) = (dclass(from), dclass(to));
         if to == DType::Bool {
             match fc {
@@ -366,7 +373,9 @@ impl Emitter<'_> {
         match (from.is_float(), to.is_float()) {
             (true, true) => {
                 self.line(format!("mov.f32 {dst}, {a};"));
-                self.normalize(to, dst);
+                if normalize {
+                    self.normalize(to, dst);
+                }
             }
             (true, false) => {
                 // cvt saturates; NaN gives 0 except for 64-bit results, fixed below.
@@ -405,13 +414,17 @@ impl Emitter<'_> {
                     self.line(format!("@{p} or.b32 {bits}, {bits}, 1;"));
                     self.line(format!("mov.b32 {dst}, {bits};"));
                 }
-                self.normalize(to, dst);
+                if normalize {
+                    self.normalize(to, dst);
+                }
             }
             (false, false) => match (fc, tc) {
                 (Class::B64, Class::B64) => self.line(format!("mov.b64 {dst}, {a};")),
                 (Class::B64, _) => {
                     self.line(format!("cvt.u32.u64 {dst}, {a};"));
+                    if normalize {
                     self.normalize(to, dst);
+                }
                 }
                 (_, Class::B64) => {
                     let s = if from.is_signed_int() { "s" } else { "u" };
@@ -419,7 +432,9 @@ impl Emitter<'_> {
                 }
                 _ => {
                     self.line(format!("mov.b32 {dst}, {a};"));
+                    if normalize {
                     self.normalize(to, dst);
+                }
                 }
             },
         }
