@@ -34,8 +34,9 @@ const CPU_MATMUL: [(i32, i32, i32); 9] = [
 ];
 
 /// `(block_m, block_n, block_k, num_warps, num_stages)` of matmuls on GPUs: small tiles for
-/// few rows, and the large pipelined tiles of Triton's matmul tutorial for many.
-const GPU_MATMUL: [(i32, i32, i32, u32, u32); 14] = [
+/// few rows, the large pipelined tiles of Triton's matmul tutorial for many, and 256 rows
+/// for kernels that decode packed weights per step (twice the rows share each decode).
+const GPU_MATMUL: [(i32, i32, i32, u32, u32); 16] = [
     (16, 32, 32, 4, 2),
     (16, 64, 64, 4, 3),
     (16, 128, 64, 4, 3),
@@ -50,6 +51,8 @@ const GPU_MATMUL: [(i32, i32, i32, u32, u32); 14] = [
     (128, 128, 64, 8, 3),
     (128, 256, 64, 8, 3),
     (64, 256, 32, 4, 4),
+    (256, 128, 64, 8, 3),
+    (256, 128, 32, 8, 4),
 ];
 
 /// `(block_n, block_k)` of the matrix-vector kernel on the CPU.

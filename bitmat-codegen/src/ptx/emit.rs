@@ -10,7 +10,7 @@ use super::regs::{class_of, Class, Regs};
 use super::target::PtxTarget;
 use crate::CodegenError;
 use bitmat_ir::passes::contiguity::{self, AxisInfo};
-use bitmat_ir::{Block, DType, Kernel, Op, OpKind, ValueId};
+use bitmat_ir::{Block, DType, Kernel, Op, OpKind, Scalar, ValueId};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
@@ -323,6 +323,18 @@ impl<'k> Emitter<'k> {
     /// The kind of the op defining `v`, if an op does.
     pub fn def_kind(&self, v: ValueId) -> Option<&OpKind> {
         self.defs.get(&v).map(|op| &op.kind)
+    }
+
+    /// The constant every element of `v` holds, when `v` is a constant or a shape change or
+    /// broadcast of one.
+    pub fn constant_value(&self, v: ValueId) -> Option<Scalar> {
+        match self.def_kind(v)? {
+            OpKind::Constant(s) => Some(*s),
+            OpKind::Broadcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
+                self.constant_value(*x)
+            }
+            _ => None,
+        }
     }
 
     /// Binds `v` to `regs`, which hold it in layout `l`: converted when `v`'s own layout is

@@ -231,7 +231,16 @@ impl Emitter<'_> {
     /// Loads `dsts.len()` contiguous elements of type `d` starting at `addr` (aligned to
     /// their total size, at most 16 bytes) with one vector access, unpacking sub-word
     /// elements into their registers (sign- or zero-extended; f16/bf16 widened to f32).
-    fn load_vector(&mut self, d: DType, dsts: &[String], addr: &str, pred: Option<&str>) {
+    /// Under predicate `pred`, a lane that does not load holds the element whose bits are
+    /// `fill` (its type's width; 0 for zeros).
+    fn load_vector(
+        &mut self,
+        d: DType,
+        dsts: &[String],
+        addr: &str,
+        pred: Option<&str>,
+        fill: u64,
+    ) {
         let size = d.size_bytes() as u32;
         let n = dsts.len() as u32;
         let pre = pred.map(|p| format!("@{p} ")).unwrap_or_default();
@@ -243,7 +252,11 @@ impl Emitter<'_> {
             };
             if pred.is_some() {
                 for r in dsts {
-                    self.zero(dclass(d), r);
+                    match (size, fill) {
+                        (_, 0) => self.zero(dclass(d), r),
+                        (8, f) => self.line(format!("mov.b64 {r}, {f:#x};")),
+                        (_, f) => self.line(format!("mov.b32 {r}, {f:#x};")),
+                    }
                 }
             }
             let sfx = Self::vec_suffix(n);
@@ -253,8 +266,10 @@ impl Emitter<'_> {
         }
         let words: Vec<String> = (0..n * size / 4).map(|_| self.reg(Class::B32)).collect();
         if pred.is_some() {
+            // The fill's bits in every sub-word of a 32-bit word.
+            let word = (0..4 / size).fold(0u64, |w, i| w | fill << (i * size * 8));
             for w in &words {
-                self.line(format!("mov.b32 {w}, 0;"));
+                self.line(format!("mov.b32 {w}, {word:#x};"));
             }
         }
         let sfx = Self::vec_suffix(words.len() as u32);
@@ -314,15 +329,21 @@ impl Emitter<'_> {
         let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
         let aligned = self.vector_aligned(ptr, n as u32);
         let uniform = mask.is_some_and(|m| self.uniform_mask(m, ptr, n as u32));
+        // The bits of a constant `other` (none: no fill, zeros).
+        let fill = match other {
+            Some(o) => self.constant_value(o).map(|s| s.bits()),
+            None => Some(0),
+        };
         for c in (0..out.len()).step_by(n) {
             let lanes = c..(c + n).min(out.len());
             let vector = lanes.len() == n && n > 1;
             let mut done = None;
             if let (true, true, Some(ms)) = (vector && aligned, uniform, &ms) {
-                // One predicate for the chunk: a predicated vector load, `other` elsewhere.
+                // One predicate for the chunk: a predicated vector load, `other` elsewhere
+                // (preloaded when it is a constant, else selected after the load).
                 let p = ms[c].clone();
-                self.load_vector(d, &out[lanes.clone()], &ps[c], Some(&p));
-                if let Some(os) = &os {
+                self.load_vector(d, &out[lanes.clone()], &ps[c], Some(&p), fill.unwrap_or(0));
+                if let (Some(os), None) = (&os, fill) {
                     for j in lanes {
                         let v = out[j].clone();
                         self.select_one(rc, &out[j], &p, &v, &os[j]);
@@ -337,7 +358,7 @@ impl Emitter<'_> {
                     .collect();
                 let bytes = n as u32 * d.size_bytes() as u32;
                 let guard = self.vector_guard(&ps[c], bytes, &preds, aligned);
-                self.load_vector(d, &out[lanes.clone()], &ps[c], None);
+                self.load_vector(d, &out[lanes.clone()], &ps[c], None, 0);
                 let Some(slow) = guard else {
                     continue;
                 };

@@ -204,7 +204,7 @@ impl Emitter<'_> {
 
     /// Whether `v` is a constant zero.
     fn is_zero_constant(&self, v: ValueId) -> bool {
-        matches!(self.def_kind(v), Some(OpKind::Constant(s)) if s.bits() == 0)
+        self.constant_value(v).is_some_and(|s| s.bits() == 0)
     }
 
     /// Elements per `cp.async` chunk of a load through `ptr` (`size`-byte elements): the
