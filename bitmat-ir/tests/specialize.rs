@@ -64,11 +64,15 @@ fn facts_of_arguments() {
     );
     assert_eq!(
         ArgFact::of_scalar(Scalar::from_i64(DType::I64, 4096)),
+        ArgFact::Multiple128
+    );
+    assert_eq!(
+        ArgFact::of_scalar(Scalar::from_i64(DType::I64, 4112)),
         ArgFact::Multiple16
     );
     assert_eq!(
         ArgFact::of_scalar(Scalar::from_i64(DType::I32, 0)),
-        ArgFact::Multiple16
+        ArgFact::Multiple128
     );
     assert_eq!(
         ArgFact::of_scalar(Scalar::from_i64(DType::I32, 24)),

@@ -40,7 +40,8 @@ pub fn load_int4_tile(
     signed: bool,
 ) -> Tile {
     let kw = kw0 + arange(block_k / 16);
-    let row_words = k / 16;
+    // `k >= 0`: a shift, whose divisibility the contiguity analysis follows.
+    let row_words = k >> 4;
     let mask = (rn.unsqueeze(0) < n) & (kw.unsqueeze(1) < row_words);
     let words = load(w + rn.unsqueeze(0) * row_words + kw.unsqueeze(1), mask, 0);
     let nibble_index = arange(16).reshape([1, 16, 1]);
@@ -61,7 +62,7 @@ pub fn load_int4_scales(
     block_k: i32,
 ) -> Tile {
     let kw = kw0 + arange(block_k / 16);
-    let mask = (rn.unsqueeze(0) < n) & (kw.unsqueeze(1) < k / 16);
+    let mask = (rn.unsqueeze(0) < n) & (kw.unsqueeze(1) < (k >> 4));
     let per_word = load(
         scales + rn.unsqueeze(0) * (k / group) + (kw * 16 / group).unsqueeze(1),
         mask,
@@ -100,7 +101,7 @@ pub fn w4a8_matmul(
     let mut acc = zeros::<f32>([block_m, block_n]);
     let mut group_acc = zeros::<i32>([block_m, block_n]);
     // Steps in words of packed weights: column `16 * kw0` starts each.
-    for kw0 in range(0, k / 16, block_k / 16) {
+    for kw0 in range(0, k >> 4, block_k / 16) {
         let k0 = kw0 * 16;
         let kk = k0 + rk;
         let a = load_block(x, rm, kk, m, k);
@@ -140,7 +141,7 @@ pub fn w4a16_matmul(
     let rk = arange(block_k);
     let mut acc = zeros::<f32>([block_m, block_n]);
     // Steps in words of packed weights: column `16 * kw0` starts each.
-    for kw0 in range(0, k / 16, block_k / 16) {
+    for kw0 in range(0, k >> 4, block_k / 16) {
         let kk = kw0 * 16 + rk;
         let a = load_block(x, rm, kk, m, k);
         let q = load_int4_tile(w, rn, kw0, n, k, block_k, signed);
@@ -179,7 +180,8 @@ pub fn w4a16_gemv(
     let row = program_id(1);
     let rn = program_id(0) * block_n + arange(block_n);
     let rw = arange(block_k / 16);
-    let row_words = k / 16;
+    // `k >= 0`: a shift, whose divisibility the contiguity analysis follows.
+    let row_words = k >> 4;
     let groups = k / group;
     let mut acc = zeros::<f32>([block_n, block_k / 16]);
     for k0 in range(0, k, block_k) {

@@ -20,7 +20,8 @@ pub fn unpack_ternary(packed: Tile, index: Tile) -> Tile {
 #[bitkernel(inline)]
 pub fn load_ternary_tile(w: Ptr<u8>, rn: Tile, kb0: Tile, n: Tile, k: Tile, block_k: i32) -> Tile {
     let kb = kb0 + arange(block_k / 4);
-    let row_bytes = k / 4;
+    // `k >= 0`: a shift, whose divisibility the contiguity analysis follows.
+    let row_bytes = k >> 2;
     let mask = (rn.unsqueeze(0) < n) & (kb.unsqueeze(1) < row_bytes);
     let packed = load(w + rn.unsqueeze(0) * row_bytes + kb.unsqueeze(1), mask, 0);
     let code_index = arange(4).reshape([1, 4, 1]);
@@ -46,7 +47,7 @@ pub fn ternary_product(
     let mut acc = acc;
     let rk = arange(block_k);
     // Steps in bytes of packed weights: column `4 * kb0` starts each.
-    for kb0 in range(0, k / 4, block_k / 4) {
+    for kb0 in range(0, k >> 2, block_k / 4) {
         let kk = kb0 * 4 + rk;
         let x = load_block(a, rm, kk, m, k);
         acc = dot(x, load_ternary_tile(w, rn, kb0, n, k, block_k), acc);
@@ -131,7 +132,8 @@ pub fn w2a8_gemv(
     let row = program_id(1);
     let rn = program_id(0) * block_n + arange(block_n);
     let rb = arange(block_k / 4);
-    let row_bytes = k / 4;
+    // `k >= 0`: a shift, whose divisibility the contiguity analysis follows.
+    let row_bytes = k >> 2;
     let mut acc = zeros::<i32>([block_n, block_k / 4]);
     for k0 in range(0, k, block_k) {
         let b = k0 / 4 + rb;

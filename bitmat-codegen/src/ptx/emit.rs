@@ -4,8 +4,8 @@
 
 use super::assign;
 use super::layout::Layout;
-use super::narrow;
 use super::lower::Ring;
+use super::narrow;
 use super::regs::{class_of, Class, Regs};
 use super::target::PtxTarget;
 use crate::CodegenError;

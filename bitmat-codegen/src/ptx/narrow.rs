@@ -49,9 +49,7 @@ fn tolerant(k: &Kernel, uses: &[Vec<&Op>], memo: &mut [Option<bool>], v: ValueId
                 None => false,
             },
             OpKind::Store { value, ptr, .. } => *value == v && *ptr != v,
-            OpKind::Dot { a, b, acc } => {
-                *acc != v && mma_shape(k, *a, *b, *acc).is_some()
-            }
+            OpKind::Dot { a, b, acc } => *acc != v && mma_shape(k, *a, *b, *acc).is_some(),
             OpKind::Reshape(_) | OpKind::ExpandDims { .. } | OpKind::Broadcast(_) => {
                 tolerant(k, uses, memo, op.results[0])
             }

@@ -29,6 +29,7 @@
 
 use crate::kernel::{BinaryOp, Block, CmpPred, Kernel, OpKind, ParamKind, ValueId};
 use crate::types::ElemType;
+use std::collections::HashMap;
 
 /// The largest divisibility tracked (values known to be 0 get it).
 pub const MAX_DIVISIBILITY: u64 = 1 << 31;
@@ -98,8 +99,38 @@ pub fn analyze(kernel: &Kernel) -> Vec<AxisInfo> {
             slot.divisibility[0] = u64::from(div.max(1));
         }
     }
-    block(kernel, &kernel.body, &mut info);
+    let constants = constant_values(&kernel.body);
+    block(kernel, &constants, &kernel.body, &mut info);
     info
+}
+
+/// The integer constants of `block_` and its nested blocks (splats and shape changes of one
+/// included), by value: the shift amounts the `>>` rule reads.
+fn constant_values(block_: &Block) -> HashMap<ValueId, i64> {
+    fn collect(block_: &Block, out: &mut HashMap<ValueId, i64>) {
+        for op in &block_.ops {
+            match (&op.kind, op.results.first()) {
+                (OpKind::Constant(s), Some(&r)) if s.dtype().is_int() => {
+                    out.insert(r, s.as_i64());
+                }
+                (
+                    OpKind::Broadcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. },
+                    Some(&r),
+                ) => {
+                    if let Some(&c) = out.get(x) {
+                        out.insert(r, c);
+                    }
+                }
+                _ => {}
+            }
+            for b in op.kind.blocks() {
+                collect(b, out);
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    collect(block_, &mut out);
+    out
 }
 
 fn get(info: &[AxisInfo], v: ValueId) -> AxisInfo {
@@ -157,7 +188,12 @@ fn yielded(block_: &Block, i: usize, info: &[AxisInfo]) -> AxisInfo {
     }
 }
 
-fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
+fn block(
+    kernel: &Kernel,
+    constants: &HashMap<ValueId, i64>,
+    block_: &Block,
+    info: &mut Vec<AxisInfo>,
+) {
     for op in &block_.ops {
         let result = op.results.first().copied();
         let rank = |v: ValueId| kernel.values.get(v.index()).map_or(0, |t| t.rank());
@@ -260,6 +296,24 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
                         let chunk = gcd(gcd(run, a.divisibility[d]), b.divisibility[d]);
                         (1, 1, gcd(a.constancy[d], b.constancy[d]).max(chunk))
                     }),
+                    // `x >> c` for a constant `c`: `x / 2^c` rounded down, so a multiple of
+                    // `2^(d + c)` gives a multiple of `2^d`, and values are equal over the
+                    // aligned chunks of `2^c` of a run of `x` (as for `/`).
+                    BinaryOp::Shr => match constants.get(b) {
+                        Some(&c) if (0..63).contains(&c) => combine(&ia, &ib, |d, a, b| {
+                            let step = 1u64 << c;
+                            let run = gcd(a.contiguity[d], b.constancy[d]);
+                            let chunk = gcd(gcd(run, a.divisibility[d]), step);
+                            (
+                                1,
+                                (a.divisibility[d] / step).max(1),
+                                gcd(a.constancy[d], b.constancy[d]).max(chunk),
+                            )
+                        }),
+                        _ => combine(&ia, &ib, |d, a, b| {
+                            (1, 1, gcd(a.constancy[d], b.constancy[d]))
+                        }),
+                    },
                     _ => combine(&ia, &ib, |d, a, b| {
                         (1, 1, gcd(a.constancy[d], b.constancy[d]))
                     }),
@@ -321,10 +375,17 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
                         constancy: vec![1],
                     })
                 } else {
+                    // Along an axis without runs (contiguity 1) every element starts a run,
+                    // so its divisibility holds for every element, and for the new axis.
+                    let every_element = (0..src.contiguity.len())
+                        .filter(|&d| src.contiguity[d] == 1)
+                        .map(|d| src.divisibility[d])
+                        .max()
+                        .unwrap_or(1);
                     let mut i = src;
                     let a = (*axis as usize).min(i.contiguity.len());
                     i.contiguity.insert(a, 1);
-                    i.divisibility.insert(a, 1);
+                    i.divisibility.insert(a, every_element);
                     i.constancy.insert(a, 1);
                     Some(i)
                 }
@@ -386,7 +447,7 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
                     info[arg.index()] = get(info, v);
                 }
                 for _ in 0..8 {
-                    block(kernel, body, info);
+                    block(kernel, constants, body, info);
                     let mut changed = false;
                     for (i, &arg) in carried.iter().enumerate() {
                         let joined = join(&get(info, init[i]), &yielded(body, i, info));
@@ -411,8 +472,8 @@ fn block(kernel: &Kernel, block_: &Block, info: &mut Vec<AxisInfo>) {
                 else_block,
                 ..
             } => {
-                block(kernel, then_block, info);
-                block(kernel, else_block, info);
+                block(kernel, constants, then_block, info);
+                block(kernel, constants, else_block, info);
                 for (i, &r) in op.results.iter().enumerate() {
                     let joined = join(&yielded(then_block, i, info), &yielded(else_block, i, info));
                     info[r.index()] = joined;

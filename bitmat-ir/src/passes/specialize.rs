@@ -2,11 +2,13 @@
 //! arguments): what a launch's arguments are known to satisfy becomes part of the kernel the
 //! backend compiles, and of the cache key, so the code can rely on it.
 //!
-//! Per parameter, an [`ArgFact`]: a pointer 16-byte aligned, an integer a multiple of 16
-//! (both recorded as [`Param::divisibility`](crate::Param::divisibility), which the
-//! contiguity analysis reads: aligned vector accesses need no run-time test), or an integer
+//! Per parameter, an [`ArgFact`]: a pointer 16-byte aligned, an integer a multiple of 16 or
+//! of 128 (recorded as [`Param::divisibility`](crate::Param::divisibility), which the
+//! contiguity analysis reads: aligned vector accesses need no run-time test, and a bound
+//! that is a multiple of the block makes a mask uniform over each vector), or an integer
 //! equal to 1 (its uses become the constant 1, which [`super::optimize`] then folds: a unit
-//! stride makes a pointer tile contiguous).
+//! stride makes a pointer tile contiguous). Triton stops at 16; 128 also covers the bound of
+//! a block of up to 512 packed 2-bit codes (`k / 4` bytes of a ternary row).
 
 use super::substitute;
 use crate::kernel::{Kernel, Op, OpKind, ParamKind, ValueId};
@@ -19,8 +21,11 @@ use std::collections::HashMap;
 pub enum ArgFact {
     /// Nothing.
     None,
-    /// A pointer whose address is a multiple of 16, or an integer that is a multiple of 16.
+    /// A pointer whose address is a multiple of 16, or an integer that is a multiple of 16
+    /// (and not of 128).
     Multiple16,
+    /// An integer that is a multiple of 128.
+    Multiple128,
     /// An integer equal to 1.
     One,
 }
@@ -34,6 +39,7 @@ impl ArgFact {
         }
         match s.as_i64() {
             1 => ArgFact::One,
+            v if v % 128 == 0 => ArgFact::Multiple128,
             v if v % 16 == 0 => ArgFact::Multiple16,
             _ => ArgFact::None,
         }
@@ -48,11 +54,12 @@ impl ArgFact {
         }
     }
 
-    /// The letter a cache key shows for it: `-`, `D` (divisible by 16) or `1`.
+    /// The letter a cache key shows for it: `-`, `D` (divisible by 16), `E` (by 128) or `1`.
     pub fn letter(self) -> char {
         match self {
             ArgFact::None => '-',
             ArgFact::Multiple16 => 'D',
+            ArgFact::Multiple128 => 'E',
             ArgFact::One => '1',
         }
     }
@@ -67,6 +74,7 @@ pub fn apply(kernel: &mut Kernel, facts: &[ArgFact]) {
     for (i, p) in kernel.params.iter_mut().enumerate() {
         match (facts.get(i).copied().unwrap_or(ArgFact::None), p.kind) {
             (ArgFact::Multiple16, _) => p.divisibility = p.divisibility.max(16),
+            (ArgFact::Multiple128, _) => p.divisibility = p.divisibility.max(128),
             (ArgFact::One, ParamKind::Scalar(d)) if d.is_int() => {
                 let c = ValueId(kernel.values.len() as u32);
                 kernel.values.push(TileType::new(ElemType::Val(d), vec![]));

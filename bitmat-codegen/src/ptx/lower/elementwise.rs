@@ -423,8 +423,8 @@ impl Emitter<'_> {
                 (Class::B64, _) => {
                     self.line(format!("cvt.u32.u64 {dst}, {a};"));
                     if normalize {
-                    self.normalize(to, dst);
-                }
+                        self.normalize(to, dst);
+                    }
                 }
                 (_, Class::B64) => {
                     let s = if from.is_signed_int() { "s" } else { "u" };
@@ -433,8 +433,8 @@ impl Emitter<'_> {
                 _ => {
                     self.line(format!("mov.b32 {dst}, {a};"));
                     if normalize {
-                    self.normalize(to, dst);
-                }
+                        self.normalize(to, dst);
+                    }
                 }
             },
         }
