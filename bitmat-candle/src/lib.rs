@@ -11,12 +11,16 @@
 //!   variables, a fake-quant forward through bitmat's kernels and the straight-through
 //!   backward, as BitMat's `BitLinear.train()`; `into_inference()` packs the trained layer.
 //!
+//! - [`gptq`]: calibrated int4 quantization (GPTQ) from the inputs a layer sees, for
+//!   [`Int4Linear::from_int4`]-style loading of pretrained models.
+//!
 //! Tensors are on candle's CPU device; the packed weights on a bitmat host device
 //! ([`bitmat::Device::cpu`]).
 
 mod bitlinear;
 mod cpu;
 mod error;
+pub mod gptq;
 mod int4linear;
 mod linear;
 mod load;
