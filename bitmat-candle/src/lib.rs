@@ -11,12 +11,17 @@
 //!   variables, a fake-quant forward through bitmat's kernels and the straight-through
 //!   backward, as BitMat's `BitLinear.train()`; `into_inference()` packs the trained layer.
 //!
+//! - [`gptq`]: calibrated int4 quantization (GPTQ) from the inputs a layer sees; its weights
+//!   build an [`Int4Linear`] through [`bitmat::nn::Int4Linear::from_int4`] and
+//!   [`Int4Linear::from_layer`].
+//!
 //! Tensors are on candle's CPU device; the packed weights on a bitmat host device
 //! ([`bitmat::Device::cpu`]).
 
 mod bitlinear;
 mod cpu;
 mod error;
+pub mod gptq;
 mod int4linear;
 mod linear;
 mod load;

@@ -370,3 +370,67 @@ fn bad_input_is_a_typed_error() {
         "{absent}"
     );
 }
+
+#[test]
+fn linear_from_checkpoint_reads_each_layer_as_stored() {
+    let dev = Device::cpu();
+    let (k, n) = (64, 20);
+    let mut rng = StdRng::seed_from_u64(11);
+    let (w, b, x) = (
+        gaussian(&mut rng, n * k),
+        gaussian(&mut rng, n),
+        gaussian(&mut rng, 3 * k),
+    );
+    let (wt, bt, xt) = (tensor(&w, &[n, k]), tensor(&b, &[n]), tensor(&x, &[3, k]));
+    let group = Int4Group::Size(32);
+    // One file holding a ternary, an int4 and a kept float layer, as a partial conversion
+    // leaves it, each with its bias.
+    let mut ck = Checkpoint::new();
+    ck.insert_ternary(
+        "t",
+        &quantize_ternary(&w, n, k, ScaleGranularity::PerRow).unwrap(),
+    )
+    .unwrap();
+    ck.insert_int4("q", &quantize_int4(&w, n, k, group).unwrap())
+        .unwrap();
+    ck.insert("f.weight", CkTensor::from_f32(&[n, k], &w).unwrap());
+    for layer in ["t", "q", "f"] {
+        ck.insert(
+            format!("{layer}.bias"),
+            CkTensor::from_f32(&[n], &b).unwrap(),
+        );
+    }
+    let ck = Checkpoint::from_bytes(&ck.to_bytes().unwrap()).unwrap();
+    let options = BitLinearOptions::default().without_norm();
+    let load = |layer: &str| Linear::from_checkpoint(&dev, &ck, layer, &options, Int4Mode::W4A8);
+    let out = |l: &Linear| flat(&l.forward(&xt).unwrap());
+
+    let t = load("t").unwrap();
+    assert!(matches!(t, Linear::Ternary(_)));
+    let want = BitLinear::from_checkpoint(&dev, &ck, "t", &options).unwrap();
+    assert_eq!(out(&t), flat(&want.forward(&xt).unwrap()));
+
+    let q = load("q").unwrap();
+    assert!(matches!(&q, Linear::Int4(l) if l.layer().mode() == Int4Mode::W4A8));
+    let want = Int4Linear::from_checkpoint(&dev, &ck, "q", Int4Mode::W4A8).unwrap();
+    assert_eq!(out(&q), flat(&want.forward(&xt).unwrap()));
+
+    let f = load("f").unwrap();
+    assert!(matches!(f, Linear::Float(_)));
+    let reference = candle_nn::Linear::new(wt, Some(bt));
+    assert_eq!(out(&f), flat(&reference.forward(&xt).unwrap()));
+
+    // A layer the file does not have, a kept weight that is not 2-D, a bias of the wrong length.
+    assert!(matches!(
+        load("absent"),
+        Err(bitmat_candle::Error::Bitmat(_))
+    ));
+    let mut bad = Checkpoint::new();
+    bad.insert("v.weight", CkTensor::from_f32(&[k], &w[..k]).unwrap());
+    bad.insert("f.weight", CkTensor::from_f32(&[n, k], &w).unwrap());
+    bad.insert("f.bias", CkTensor::from_f32(&[3], &b[..3]).unwrap());
+    for layer in ["v", "f"] {
+        let e = Linear::from_checkpoint(&dev, &bad, layer, &options, Int4Mode::W4A16).unwrap_err();
+        assert!(matches!(e, bitmat_candle::Error::Tensor { .. }), "{e}");
+    }
+}

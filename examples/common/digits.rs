@@ -1,5 +1,6 @@
-//! scikit-learn's handwritten digits (1797 8x8 images) and a small MLP trained on them in
-//! plain Rust `f32`, then run with bitmat's int4 and ternary layers. Shared by
+//! scikit-learn's handwritten digits (1797 8x8 images) and a small MLP trained on them (or on
+//! other digit images, e.g. MNIST's 28x28) in plain Rust `f32`, then run with bitmat's int4
+//! and ternary layers. Shared by
 //! `examples/digits.rs` and `tests/digits.rs` through `#[path]`, next to `pydata.rs`.
 
 use bitmat::formats::{Int4Group, ScaleGranularity};
@@ -12,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Pixels per image (8x8).
+/// Pixels per image of scikit-learn's digits (8x8).
 pub const PIXELS: usize = 64;
 /// Hidden units of the MLP.
 pub const HIDDEN: usize = 128;
@@ -29,8 +30,10 @@ pub fn locate() -> Result<PathBuf, String> {
     )
 }
 
-/// Images `x[n, 64]` (pixels 0..16 scaled to 0..1) and their labels.
+/// Images `x[n, pixels]` (pixel values scaled to 0..1) and their labels.
 pub struct Digits {
+    /// Pixels per image ([`PIXELS`] for scikit-learn's digits).
+    pub pixels: usize,
     /// Row-major pixels.
     pub x: Vec<f32>,
     /// One label per image, `0..10`.
@@ -45,10 +48,12 @@ impl Digits {
 
     /// The images at `indices`, in that order.
     fn select(&self, indices: &[usize]) -> Digits {
+        let p = self.pixels;
         Digits {
+            pixels: p,
             x: indices
                 .iter()
-                .flat_map(|&i| &self.x[i * PIXELS..(i + 1) * PIXELS])
+                .flat_map(|&i| &self.x[i * p..(i + 1) * p])
                 .copied()
                 .collect(),
             y: indices.iter().map(|&i| self.y[i]).collect(),
@@ -72,6 +77,7 @@ pub fn load(path: &Path) -> Result<Digits, String> {
         .read_to_string(&mut text)
         .map_err(what)?;
     let mut data = Digits {
+        pixels: PIXELS,
         x: Vec::new(),
         y: Vec::new(),
     };
@@ -98,10 +104,18 @@ pub fn load(path: &Path) -> Result<Digits, String> {
     Ok(data)
 }
 
-/// A 64 -> 128 (ReLU) -> 10 perceptron; weights are `[out, in]` row-major, as `nn` layers take
-/// them.
+/// The int4 weight groups of a layer with `k` inputs: 32, or 16 where 32 does not divide `k`
+/// (784 pixels).
+pub fn int4_group(k: usize) -> Int4Group {
+    Int4Group::Size(if k % 32 == 0 { 32 } else { 16 })
+}
+
+/// A pixels -> 128 (ReLU) -> 10 perceptron; weights are `[out, in]` row-major, as `nn` layers
+/// take them.
 pub struct Mlp {
-    /// `[HIDDEN, PIXELS]`.
+    /// Inputs per image.
+    pub pixels: usize,
+    /// `[HIDDEN, pixels]`.
     pub w1: Vec<f32>,
     /// `[HIDDEN]`.
     pub b1: Vec<f32>,
@@ -147,7 +161,8 @@ impl Mlp {
             (0..len).map(|_| rng.gen_range(-a..a)).collect()
         };
         let mut mlp = Mlp {
-            w1: init(HIDDEN * PIXELS, PIXELS),
+            pixels: data.pixels,
+            w1: init(HIDDEN * data.pixels, data.pixels),
             b1: vec![0.0; HIDDEN],
             w2: init(CLASSES * HIDDEN, HIDDEN),
             b2: vec![0.0; CLASSES],
@@ -176,8 +191,9 @@ impl Mlp {
     fn gradients(&self, data: &Digits, batch: &[usize]) -> [Vec<f32>; 4] {
         let mut g = self.params().map(|p| vec![0.0f32; p.len()]);
         let scale = 1.0 / batch.len() as f32;
+        let pixels = self.pixels;
         for &i in batch {
-            let x = &data.x[i * PIXELS..(i + 1) * PIXELS];
+            let x = &data.x[i * pixels..(i + 1) * pixels];
             let mut h = affine(&self.w1, &self.b1, x);
             relu(&mut h);
             let logits = affine(&self.w2, &self.b2, &h);
@@ -197,17 +213,17 @@ impl Mlp {
             for (k, &d) in dh.iter().enumerate().filter(|&(k, _)| h[k] > 0.0) {
                 g[1][k] += d;
                 for (p, &xp) in x.iter().enumerate() {
-                    g[0][k * PIXELS + p] += d * xp;
+                    g[0][k * pixels + p] += d * xp;
                 }
             }
         }
         g
     }
 
-    /// The predicted class of each image of `x[.., 64]`, in `f32`.
+    /// The predicted class of each image of `x[.., pixels]`, in `f32`.
     pub fn predict(&self, x: &[f32]) -> Vec<usize> {
         let logits: Vec<f32> = x
-            .chunks_exact(PIXELS)
+            .chunks_exact(self.pixels)
             .flat_map(|xi| {
                 let mut h = affine(&self.w1, &self.b1, xi);
                 relu(&mut h);
@@ -217,18 +233,18 @@ impl Mlp {
         argmax_rows(&logits)
     }
 
-    /// The predicted class of each image of `x[.., 64]` with both layers quantized: `int4`
-    /// gives [`Int4Linear`]s (groups of 32) in that mode, `None` gives ternary [`BitLinear`]s
-    /// (no norm, one absmean scale per tensor). The biases stay `f32`.
+    /// The predicted class of each image of `x[.., pixels]` with both layers quantized: `int4`
+    /// gives [`Int4Linear`]s (groups of [`int4_group`]) in that mode, `None` gives ternary
+    /// [`BitLinear`]s (no norm, one absmean scale per tensor). The biases stay `f32`.
     pub fn predict_quantized(
         &self,
         device: &Device,
         x: &[f32],
         int4: Option<Int4Mode>,
     ) -> Result<Vec<usize>, Error> {
-        let rows = x.len() / PIXELS;
+        let rows = x.len() / self.pixels;
         let linear = |w: &[f32], b: &[f32], x: &[f32], k: usize, n: usize| match int4 {
-            Some(mode) => Int4Linear::new(device, w, k, n, Int4Group::Size(32), Some(b), mode)?
+            Some(mode) => Int4Linear::new(device, w, k, n, int4_group(k), Some(b), mode)?
                 .forward(x, &[rows, k]),
             None => {
                 let options = BitLinearOptions::default()
@@ -237,7 +253,7 @@ impl Mlp {
                 BitLinear::with_options(device, w, k, n, Some(b), &options)?.forward(x, &[rows, k])
             }
         };
-        let mut h = linear(&self.w1, &self.b1, x, PIXELS, HIDDEN)?;
+        let mut h = linear(&self.w1, &self.b1, x, self.pixels, HIDDEN)?;
         relu(&mut h);
         Ok(argmax_rows(&linear(
             &self.w2, &self.b2, &h, HIDDEN, CLASSES,

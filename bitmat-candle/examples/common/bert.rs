@@ -5,10 +5,12 @@
 //! `tests/minilm_bert.rs` through `#[path]`.
 
 use bitmat::Device;
+use bitmat_candle::gptq::Hessian;
 use bitmat_candle::{Linear, Quantization};
 use candle_core::{DType, Device as CDevice, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::Config;
+use std::collections::HashMap;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
@@ -40,6 +42,27 @@ pub const SENTENCES: [&str; 24] = [
     "Please turn off the lights when you leave the room.",
 ];
 
+/// Calibration text for GPTQ (other topics and wording than [`SENTENCES`], so that the
+/// comparison is on text the quantizer did not see).
+pub const CALIBRATION: [&str; 16] = [
+    "The river runs through the old town, under seven stone bridges, before it reaches the harbour. In spring the water rises and the lower streets sometimes flood, so the shops keep sandbags by their doors.",
+    "To change a flat tyre, loosen the wheel nuts slightly, raise the car with the jack, remove the nuts and the wheel, fit the spare, and tighten the nuts in a star pattern once the car is back on the ground.",
+    "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen. It happens in the chloroplasts of plant cells, where chlorophyll absorbs mostly red and blue light and reflects green.",
+    "The orchestra rehearsed the symphony for weeks. On the night of the concert the conductor raised her baton, the hall fell silent, and the violins began the slow opening theme.",
+    "Interest rates were raised again this quarter to slow inflation. Economists disagree about how long it will take for prices to stabilize and whether unemployment will rise as a result.",
+    "My grandmother kept bees behind the house. Every August we helped her take the frames out of the hives, cut the wax caps off and spin the honey out in a big steel drum.",
+    "A compiler translates source code into machine instructions. It parses the program, checks types, optimizes an intermediate representation and finally allocates registers and emits assembly.",
+    "The football match ended in a draw after the visiting team scored a penalty in the last minute. Their coach said afterwards that the players never stopped believing they could come back.",
+    "Volcanoes form where molten rock reaches the surface, often at the edges of tectonic plates. Some erupt explosively and throw ash high into the atmosphere, while others release slow rivers of lava.",
+    "Please send the signed contract back by Friday. If you have any questions about the payment terms or the delivery schedule, call our office and ask for the sales department.",
+    "He learned to bake bread during the winter: flour, water, salt and a little yeast, kneaded for ten minutes, left to rise overnight, then shaped and baked in a very hot oven.",
+    "The hospital opened a new wing for children last year. It has bright rooms, a small playground on the roof, and beds where parents can stay the night next to their sons and daughters.",
+    "Ancient Rome was built on seven hills. Its engineers constructed aqueducts that carried fresh water over long distances, roads that connected the provinces, and public baths for thousands of citizens.",
+    "When the power went out, the whole street went dark. Neighbours came outside with candles and torches, someone brought a guitar, and we sat on the steps talking until the lights came back.",
+    "Birds migrate thousands of kilometres every year. They navigate using the sun, the stars and the Earth's magnetic field, and many return to the same nesting place season after season.",
+    "The software update fixes a bug that made the application crash when saving large files, improves battery life on older devices, and adds a dark mode that many users had asked for.",
+];
+
 /// The directory holding all-MiniLM-L6-v2's `model.safetensors`, `config.json` and
 /// `tokenizer.json` (env `BITMAT_MINILM` names the safetensors file, else python3's
 /// site-packages).
@@ -61,15 +84,45 @@ pub fn locate() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// The inputs' second moments of each linear layer, by name (see [`Bert::calibrate`]).
+pub type Calibration = HashMap<String, Hessian>;
+
+/// Builds the linear layer of `vb` (its prefix names it) with `in` and `out` features.
+pub type LinearLoader<'a> =
+    dyn Fn(VarBuilder, usize, usize) -> Result<Linear, bitmat_candle::Error> + 'a;
+
+/// A linear layer and its name, for calibration.
+struct Proj {
+    name: String,
+    linear: Linear,
+}
+
+impl Proj {
+    /// The layer's output; adds `x` to the layer's Hessian when calibrating.
+    fn forward(
+        &self,
+        x: &Tensor,
+        calibration: &mut Option<&mut Calibration>,
+    ) -> candle_core::Result<Tensor> {
+        if let Some(c) = calibration.as_deref_mut() {
+            let k = x.dim(D::Minus1)?;
+            c.entry(self.name.clone())
+                .or_insert_with(|| Hessian::new(k))
+                .add(x)?;
+        }
+        self.linear.forward(x)
+    }
+}
+
 /// One encoder layer.
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    attention_out: Linear,
+    query: Proj,
+    key: Proj,
+    value: Proj,
+    attention_out: Proj,
     attention_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Proj,
+    output: Proj,
     output_norm: LayerNorm,
 }
 
@@ -106,15 +159,24 @@ impl Bert {
         c: &Config,
         quantization: &dyn Fn(&str) -> Quantization,
     ) -> Result<Bert, Box<dyn Error>> {
+        Self::load_with(vb, c, &|vb, i, o| {
+            let q = quantization(vb.prefix().as_str());
+            Linear::load(device, vb, i, o, &q)
+        })
+    }
+
+    /// Loads the model of `vb` with each linear layer built by `loader`.
+    pub fn load_with(
+        vb: &VarBuilder,
+        c: &Config,
+        loader: &LinearLoader,
+    ) -> Result<Bert, Box<dyn Error>> {
         let (h, eps) = (c.hidden_size, c.layer_norm_eps);
-        let linear = |vb: VarBuilder, i: usize, o: usize| {
-            Linear::load(
-                device,
-                vb.clone(),
-                i,
-                o,
-                &quantization(vb.prefix().as_str()),
-            )
+        let linear = |vb: VarBuilder, i: usize, o: usize| -> Result<Proj, bitmat_candle::Error> {
+            Ok(Proj {
+                name: vb.prefix(),
+                linear: loader(vb, i, o)?,
+            })
         };
         let e = vb.pp("embeddings");
         let layers = (0..c.num_hidden_layers)
@@ -145,6 +207,24 @@ impl Bert {
 
     /// The token embeddings `[1, L, hidden]` of one sentence's token ids.
     pub fn encode(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        self.run(ids, &mut None)
+    }
+
+    /// Runs the model on each token sequence of `texts` and returns the second moment of the
+    /// inputs of every linear layer (what GPTQ quantizes against).
+    pub fn calibrate(&self, texts: &[Vec<u32>]) -> candle_core::Result<Calibration> {
+        let mut calibration = Calibration::new();
+        for ids in texts {
+            self.run(ids, &mut Some(&mut calibration))?;
+        }
+        Ok(calibration)
+    }
+
+    fn run(
+        &self,
+        ids: &[u32],
+        calibration: &mut Option<&mut Calibration>,
+    ) -> candle_core::Result<Tensor> {
         let len = ids.len();
         let ids = Tensor::new(ids, &CDevice::Cpu)?.unsqueeze(0)?;
         let positions = Tensor::arange(0u32, len as u32, &CDevice::Cpu)?.unsqueeze(0)?;
@@ -153,7 +233,7 @@ impl Bert {
             + self.token_types.forward(&ids.zeros_like()?)?)?;
         x = self.embedding_norm.forward(&x)?;
         for layer in &self.layers {
-            x = layer.forward(&x, self.heads)?;
+            x = layer.forward(&x, self.heads, calibration)?;
         }
         Ok(x)
     }
@@ -165,7 +245,13 @@ impl Bert {
 }
 
 impl Layer {
-    fn forward(&self, x: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        heads: usize,
+        calibration: &mut Option<&mut Calibration>,
+    ) -> candle_core::Result<Tensor> {
+        let c = calibration;
         let (b, len, hidden) = x.dims3()?;
         let head_dim = hidden / heads;
         let split = |t: Tensor| {
@@ -173,9 +259,9 @@ impl Layer {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = split(self.query.forward(x)?)?;
-        let k = split(self.key.forward(x)?)?;
-        let v = split(self.value.forward(x)?)?;
+        let q = split(self.query.forward(x, c)?)?;
+        let k = split(self.key.forward(x, c)?)?;
+        let v = split(self.value.forward(x, c)?)?;
         let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
         let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
         let context = probs
@@ -184,10 +270,10 @@ impl Layer {
             .reshape((b, len, hidden))?;
         let attended = self
             .attention_norm
-            .forward(&(self.attention_out.forward(&context)? + x)?)?;
-        let inner = self.intermediate.forward(&attended)?.gelu_erf()?;
+            .forward(&(self.attention_out.forward(&context, c)? + x)?)?;
+        let inner = self.intermediate.forward(&attended, c)?.gelu_erf()?;
         self.output_norm
-            .forward(&(self.output.forward(&inner)? + attended)?)
+            .forward(&(self.output.forward(&inner, c)? + attended)?)
     }
 }
 

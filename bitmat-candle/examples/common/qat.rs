@@ -1,12 +1,11 @@
-//! The digits MLP (64 -> 128 -> 10) trained quantization-aware: both layers are
+//! The digits MLP (pixels -> 128 -> 10) trained quantization-aware: both layers are
 //! `TrainableBitLinear` (BitMat's `BitLinear.train()`: RMSNorm, ternary weights, int8
 //! activations in the forward, straight-through gradients) or `TrainableInt4Linear` (int4
-//! weights with groups of 32), trained with candle's AdamW on softmax cross-entropy, then
+//! weights with groups of 32, or 16 for 784 pixels), trained with candle's AdamW on softmax cross-entropy, then
 //! packed with `into_inference`. Shared by `examples/qat_digits.rs`
 //! and `tests/qat_digits.rs` through `#[path]`.
 
-use super::digits::{Digits, CLASSES, HIDDEN, PIXELS};
-use bitmat::formats::Int4Group;
+use super::digits::{int4_group, Digits, CLASSES, HIDDEN};
 use bitmat::nn::{BitLinearOptions, Int4Mode};
 use bitmat::Device;
 use bitmat_candle::{Linear, TrainableBitLinear, TrainableInt4Linear};
@@ -25,7 +24,7 @@ pub const BATCH: usize = 32;
 pub enum Kind {
     /// `TrainableBitLinear` (ternary, BitMat's defaults).
     Ternary,
-    /// `TrainableInt4Linear`, groups of 32, in this mode.
+    /// `TrainableInt4Linear`, groups of `digits::int4_group`, in this mode.
     Int4(Int4Mode),
 }
 
@@ -58,7 +57,7 @@ impl Layer {
                 i,
                 o,
                 true,
-                Int4Group::Size(32),
+                int4_group(i),
                 mode,
             )?),
         })
@@ -88,22 +87,23 @@ pub struct QatMlp {
 
 /// The trained MLP packed for inference.
 pub struct PackedMlp {
-    /// `64 -> 128`.
+    /// `pixels -> 128`.
     pub l1: Linear,
     /// `128 -> 10`.
     pub l2: Linear,
 }
 
-/// `[rows, PIXELS]` images of `data` at `indices`, and their labels.
+/// `[rows, pixels]` images of `data` at `indices`, and their labels.
 fn batch(data: &Digits, indices: &[usize]) -> Result<(Tensor, Tensor), Box<dyn Error>> {
+    let p = data.pixels;
     let x: Vec<f32> = indices
         .iter()
-        .flat_map(|&i| &data.x[i * PIXELS..(i + 1) * PIXELS])
+        .flat_map(|&i| &data.x[i * p..(i + 1) * p])
         .copied()
         .collect();
     let y: Vec<u32> = indices.iter().map(|&i| data.y[i] as u32).collect();
     Ok((
-        Tensor::from_vec(x, (indices.len(), PIXELS), &CDevice::Cpu)?,
+        Tensor::from_vec(x, (indices.len(), p), &CDevice::Cpu)?,
         Tensor::from_vec(y, indices.len(), &CDevice::Cpu)?,
     ))
 }
@@ -118,11 +118,11 @@ fn argmax(logits: &Tensor) -> Result<Vec<usize>, Box<dyn Error>> {
         .collect())
 }
 
-/// The images of `data` as one tensor `[n, PIXELS]`.
+/// The images of `data` as one tensor `[n, pixels]`.
 pub fn images(data: &Digits) -> Result<Tensor, Box<dyn Error>> {
     Ok(Tensor::from_vec(
         data.x.clone(),
-        (data.len(), PIXELS),
+        (data.len(), data.pixels),
         &CDevice::Cpu,
     )?)
 }
@@ -140,7 +140,7 @@ impl QatMlp {
     ) -> Result<QatMlp, Box<dyn Error>> {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &CDevice::Cpu);
-        let l1 = Layer::new(device, vb.pp("l1"), kind, PIXELS, HIDDEN)?;
+        let l1 = Layer::new(device, vb.pp("l1"), kind, data.pixels, HIDDEN)?;
         let l2 = Layer::new(device, vb.pp("l2"), kind, HIDDEN, CLASSES)?;
         let mut rng = StdRng::seed_from_u64(seed);
         // candle's CPU initializers draw from an unseeded generator: redraw for reproducibility.
