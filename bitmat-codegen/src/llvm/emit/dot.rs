@@ -3,7 +3,12 @@
 //! operands widened to i32 (wrapping sums), f16/bf16 converted to `float` (exact), float sums
 //! sequential without contraction to FMA, so results match the interpreter bit for bit.
 //!
-//! Rows are held as pieces of at most [`CHUNK`] lanes. Small products (`M * K` at most
+//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 64) multiplies each row of
+//! `a` by the column `b` chunk by chunk into lanes and sums the lanes at the end (integer sums
+//! are exact in any order): with AVX-512 VNNI by `vpdpbusd`, whose first factor is unsigned,
+//! so `a` is offset by 128 (its sign bit flipped) and `128 * sum(b)` subtracted from each row.
+//!
+//! Otherwise rows are held as pieces of at most [`CHUNK`] lanes. Small products (`M * K` at most
 //! [`UNROLLED`]) are unrolled on registers; larger ones run as loops over `m` and `k` on the
 //! operands stored once to the stack, the row of the accumulator in registers, so the code's
 //! size does not grow with the tile's.
@@ -14,6 +19,9 @@ use bitmat_ir::{DType, ValueId};
 
 /// The largest `M * K` whose product is unrolled.
 const UNROLLED: usize = 64;
+
+/// The bytes `vpdpbusd` takes per operand (a zmm register).
+const VNNI_BYTES: usize = 64;
 
 impl Emitter<'_> {
     /// `dot(a, b, acc)`.
@@ -29,6 +37,11 @@ impl Emitter<'_> {
             _ => return Err(self.unsupported("operands are not matrices")),
         };
         let d = self.dtype(a)?;
+        if d == DType::I8 && n == 1 && k % VNNI_BYTES == 0 {
+            let out = self.dot_rows_i8(a, b, acc, m, k)?;
+            self.set_chunks(r, out);
+            return Ok(());
+        }
         let (elem, add, mul) = match d {
             DType::I8 => ("i32", "add", "mul"),
             d if d.is_float() => ("float", "fadd", "fmul"),
@@ -62,6 +75,91 @@ impl Emitter<'_> {
         };
         self.set_chunks(r, out);
         Ok(())
+    }
+
+    /// The i8 matrix-vector product `acc + a [m, k] x b [k, 1]` row by row (the module's
+    /// docs): `vpdpbusd` on 64 bytes (four chunks) at a time.
+    fn dot_rows_i8(
+        &mut self,
+        a: ValueId,
+        b: ValueId,
+        acc: ValueId,
+        m: usize,
+        k: usize,
+    ) -> Result<Vec<Operand>, CodegenError> {
+        let (av, bv, cv) = (self.chunks(a)?, self.chunks(b)?, self.chunks(acc)?);
+        let wide = vec(CHUNK, "i32");
+        let mut totals = Vec::with_capacity(m);
+        if crate::llvm::target::has_feature("avx512vnni") {
+            let (v16, v64) = (vec(16, "i32"), vec(VNNI_BYTES, "i8"));
+            let words = |e: &mut Self, parts: &[Operand]| {
+                let bytes = e.concat(parts.to_vec(), "i8");
+                e.ins(
+                    v16.clone(),
+                    format!("bitcast {v64} {} to {v16}", bytes.text),
+                )
+            };
+            let dp = |e: &mut Self, acc: &Operand, u: &Operand, s: &Operand| {
+                e.intrinsic(&v16, "llvm.x86.avx512.vpdpbusd.512", &[acc, u, s])
+            };
+            let group = VNNI_BYTES / CHUNK;
+            let zero = Operand {
+                text: "zeroinitializer".into(),
+                ty: v16.clone(),
+            };
+            let bw: Vec<Operand> = bv.chunks(group).map(|g| words(self, g)).collect();
+            let ones = self.splat("16843009", "i32", 16);
+            let mut sum_b = zero.clone();
+            for y in &bw {
+                sum_b = dp(self, &sum_b, &ones, y);
+            }
+            let sum_b = self.intrinsic("i32", "llvm.vector.reduce.add.v16i32", &[&sum_b]);
+            let offset = self.ins("i32", format!("shl i32 {}, 7", sum_b.text));
+            let flip = self.splat("-2139062144", "i32", 16);
+            for row in av.chunks(k / CHUNK) {
+                let mut lanes = zero.clone();
+                for (x, y) in row.chunks(group).zip(&bw) {
+                    let x = words(self, x);
+                    let u = self.ins(v16.clone(), format!("xor {v16} {}, {}", x.text, flip.text));
+                    lanes = dp(self, &lanes, &u, y);
+                }
+                let s = self.intrinsic("i32", "llvm.vector.reduce.add.v16i32", &[&lanes]);
+                totals.push(self.ins("i32", format!("sub i32 {}, {}", s.text, offset.text)));
+            }
+        } else {
+            let widen = |e: &mut Self, o: &Operand| {
+                e.ins(wide.clone(), format!("sext {} {} to {wide}", o.ty, o.text))
+            };
+            let bw: Vec<Operand> = bv.iter().map(|c| widen(self, c)).collect();
+            for row in av.chunks(k / CHUNK) {
+                let mut lanes = Operand {
+                    text: "zeroinitializer".into(),
+                    ty: wide.clone(),
+                };
+                for (x, y) in row.iter().zip(&bw) {
+                    let x = widen(self, x);
+                    let p = self.ins(wide.clone(), format!("mul {wide} {}, {}", x.text, y.text));
+                    lanes = self.ins(
+                        wide.clone(),
+                        format!("add {wide} {}, {}", lanes.text, p.text),
+                    );
+                }
+                let name = format!("llvm.vector.reduce.add.v{CHUNK}i32");
+                totals.push(self.intrinsic("i32", &name, &[&lanes]));
+            }
+        }
+        let sums: Vec<Operand> = totals
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let c = self.lane(&cv, "i32", i);
+                self.ins("i32", format!("add i32 {}, {}", c.text, t.text))
+            })
+            .collect();
+        Ok(sums
+            .chunks(chunk_lanes(m))
+            .map(|c| self.gather_lanes(c, "i32"))
+            .collect())
     }
 
     /// Lanes `start..start + len` of a chunked value (`len` a power of two, `start` a

@@ -30,7 +30,9 @@ use std::fmt::Write;
 /// The name of the program function in the module.
 pub(crate) const PROGRAM: &str = "bitmat_program";
 
-/// Lanes per chunk of a tile: 16 lanes of 32 bits are one AVX-512 register.
+/// Lanes per chunk of a tile: 16 lanes of 32 bits are one AVX-512 register. (Chunks of 64
+/// lanes, one register of bytes, make LLVM's DAG combiner take minutes on shuffles and
+/// gathers of `<64 x ptr>`.)
 pub(crate) const CHUNK: usize = 16;
 
 /// The lanes of each chunk of a tile of `numel` lanes.
