@@ -102,7 +102,7 @@ pub(crate) struct Emitter<'k> {
     /// Stack buffers, written at the top of the entry block.
     allocas: String,
     /// The stack slot masked-off lanes of gathers and scatters point at, once made.
-    pub spare: Option<String>,
+    spare: Option<String>,
     next: u32,
 }
 
