@@ -122,16 +122,28 @@ fn int4_gemv(c: &mut Criterion) {
     g.finish();
 }
 
-/// Specialization plus compilation of the ternary linear kernel, with no cache.
+/// Specialization plus compilation of the ternary linear kernel, with no cache; and the
+/// compilation of every prebuilt kernel's default configuration by each CPU backend (the
+/// targets: under 50 ms with Cranelift, under 300 ms with LLVM).
 fn cold_compile(c: &mut Criterion) {
     let mut g = c.benchmark_group("cold_compile");
-    g.sample_size(20);
+    g.sample_size(10);
     g.bench_function("w2a8_linear_ir_and_cranelift", |b| {
         b.iter(|| {
             let ir = ternary::w2a8_linear::ir(true, 16, 32, 32).unwrap();
             black_box(bitmat::codegen::CpuKernel::compile(&ir).unwrap())
         })
     });
+    for k in bitmat::kernels::registry::PREBUILT {
+        let ir = k.ir(&[]).unwrap();
+        g.bench_with_input(BenchmarkId::new("cranelift", k.name), &ir, |b, ir| {
+            b.iter(|| black_box(bitmat::codegen::CpuKernel::compile(ir).unwrap()))
+        });
+        #[cfg(feature = "llvm")]
+        g.bench_with_input(BenchmarkId::new("llvm", k.name), &ir, |b, ir| {
+            b.iter(|| black_box(bitmat::codegen::llvm::compile(ir).unwrap()))
+        });
+    }
     g.finish();
 }
 

@@ -66,6 +66,10 @@ const CPU_GEMV: [(i32, i32); 7] = [
     (64, 256),
 ];
 
+/// `(block_n, block_k)` of the row-times-vector kernel ([`ternary::w2a8_gemv_rows`]), which
+/// LLVM runs.
+const LLVM_GEMV_ROWS: [(i32, i32); 5] = [(16, 256), (32, 256), (16, 512), (8, 512), (64, 128)];
+
 /// `(block_n, block_k, num_warps)` of the matrix-vector kernel on GPUs.
 const GPU_GEMV: [(i32, i32, u32); 7] = [
     (16, 256, 4),
@@ -157,6 +161,7 @@ pub struct TernaryMatmul<'a> {
 }
 
 static GEMV: Tuners<ternary::w2a8_gemv::Autotuned> = Tuners::new();
+static GEMV_ROWS: OnceLock<ternary::w2a8_gemv_rows::Autotuned> = OnceLock::new();
 static TERNARY: Tuners<ternary::w2a8_matmul::Autotuned> = Tuners::new();
 
 /// The matrix-vector configurations for `device`'s backend, made by `make(block_n, block_k)`.
@@ -180,6 +185,18 @@ pub fn gemv_tuner(backend: Backend) -> &'static ternary::w2a8_gemv::Autotuned {
     GEMV.get(gpu, false, || {
         ternary::w2a8_gemv::autotune(gemv_space(gpu, ternary::w2a8_gemv::config))
             .key(&["m", "n", "k"])
+    })
+}
+
+/// The autotuner of [`TernaryMatmul`] up to [`GEMV_MAX_ROWS`] rows on the LLVM backend: the
+/// row-times-vector kernel, whose `dot` LLVM lowers to `vpdpbusd`.
+pub fn gemv_rows_tuner() -> &'static ternary::w2a8_gemv_rows::Autotuned {
+    GEMV_ROWS.get_or_init(|| {
+        let configs: Vec<_> = LLVM_GEMV_ROWS
+            .iter()
+            .map(|&(bn, bk)| ternary::w2a8_gemv_rows::config(bn, bk))
+            .collect();
+        ternary::w2a8_gemv_rows::autotune(configs).key(&["m", "n", "k"])
     })
 }
 
@@ -208,7 +225,12 @@ macro_rules! ternary_dispatch {
     ($op:expr, $device:expr, $method:ident, $finish:path) => {{
         let TernaryMatmul { x, w, c, m, n, k } = *$op;
         let backend = $device.backend();
-        if m <= GEMV_MAX_ROWS {
+        if m <= GEMV_MAX_ROWS && backend == Backend::LLVM {
+            let grid = |cfg: &ternary::w2a8_gemv_rows::Constexprs| {
+                (ceil_div(n, cfg.block_n), m.max(0) as u32)
+            };
+            $finish(gemv_rows_tuner().$method($device, grid, x, w, c, m, n, k))
+        } else if m <= GEMV_MAX_ROWS {
             let grid =
                 |cfg: &ternary::w2a8_gemv::Constexprs| (ceil_div(n, cfg.block_n), m.max(0) as u32);
             $finish(gemv_tuner(backend).$method($device, grid, x, w, c, m, n, k))

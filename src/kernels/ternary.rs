@@ -148,3 +148,44 @@ pub fn w2a8_gemv(
     }
     store(c + row * n + rn, acc.sum(1), (rn < n) & (row < m));
 }
+
+/// Matrix-vector shape of [`w2a8_matmul`] for CPUs: `c[m, n] = a[m, k] x W[n, k]^T` in exact
+/// `i32`, one program per `block_n` outputs of one row. Each step reads `[block_n, block_k /
+/// 4]` packed bytes contiguously along K, decodes them in K order (the four codes of a byte
+/// side by side) and multiplies them by the activations' column with one `dot`, which a CPU
+/// backend lowers to row-times-vector products (`vpdpbusd` with AVX-512 VNNI). `block_k` is a
+/// multiple of 4. Grid: `(ceil(n / block_n), m)`.
+#[bitkernel]
+pub fn w2a8_gemv_rows(
+    a: Ptr<i8>,
+    w: Ptr<u8>,
+    c: Ptr<i32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+) {
+    static_assert(
+        block_k % 4 == 0,
+        "w2a8_gemv_rows: block_k must be a multiple of 4",
+    );
+    let row = program_id(1);
+    let rn = program_id(0) * block_n + arange(block_n);
+    let rb = arange(block_k / 4);
+    let shifts = (arange(4) * 2).unsqueeze(0).unsqueeze(0);
+    let mut acc = zeros::<i32>([block_n, 1]);
+    for k0 in range(0, k, block_k) {
+        let bytes = load_block(w, rn, k0 / 4 + rb, n, k / 4);
+        let code = (bytes.unsqueeze(2) >> shifts) & 3;
+        let weight = (((code & 1) as i8) - ((code >> 1) as i8)).reshape([block_n, block_k]);
+        let kk = k0 + arange(block_k);
+        let x = load(a + row * k + kk, kk < k, 0);
+        acc = dot(weight, x.unsqueeze(1), acc);
+    }
+    store(
+        c + row * n + rn,
+        acc.reshape([block_n]),
+        (rn < n) & (row < m),
+    );
+}

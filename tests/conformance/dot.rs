@@ -1,6 +1,6 @@
 //! `dot` of every operand type (i8 -> i32, f16/bf16/f32 -> f32) and shape class: exact and
-//! padded tensor-core shapes, GEMV (M = 1), N < 8, K < 16, more output tiles than warps, long
-//! K; with an accumulator; and tiled matmuls with a runtime K loop over ragged M, N, K.
+//! padded tensor-core shapes, GEMV (M = 1), matrix-vector (N = 1), N < 8, K < 16, more output
+//! tiles than warps, long K; with an accumulator; and tiled matmuls with a runtime K loop over ragged M, N, K.
 //! Against the interpreter and, for i8 and the f16 matmul, plain Rust.
 //!
 //! The CPU backends agree bit for bit. On CUDA, i8 dots are exact; float dots sum on tensor
@@ -25,6 +25,9 @@ pub fn tests() -> Vec<Test> {
                 (2, 1, 4),
                 (4, 8, 1),
                 (8, 64, 2),
+                // Matrix-vector products (N = 1, K a multiple of 64: LLVM's `vpdpbusd` rows).
+                (8, 1, 128),
+                (2, 1, 64),
             ];
             // Programs of 1, 4 and 8 warps on a GPU (more warps than output tiles, and fewer).
             let warps: &[u32] = if is_cuda(dev) { &[1, 4, 8] } else { &[4] };

@@ -20,6 +20,7 @@ const K: usize = 160;
 /// The tests of this module: each op's configurations of each backend's tuner list.
 pub fn tests() -> Vec<Test> {
     let mut t = Vec::new();
+    t.push(test("tuners::w2a8_gemv_rows_llvm_configs", w2a8_gemv_rows));
     for (list, backend) in [("cpu", Backend::CRANELIFT), ("gpu", Backend::CUDA)] {
         t.push(test(
             format!("tuners::w2a8_matmul_{list}_configs"),
@@ -197,6 +198,34 @@ fn w2a8_gemv(dev: &Device, backend: Backend) -> Result<(), String> {
             let cx = &c.constexprs;
             let grid = ((N as u32).div_ceil(cx.block_n as u32), M as u32);
             ternary::w2a8_gemv::with(c.options).launch(
+                d,
+                grid,
+                &up(d, &x)?,
+                &up(d, &w)?,
+                out,
+                m,
+                n,
+                k,
+                cx.block_n,
+                cx.block_k,
+            )
+        },
+        |what, got| exact(what, &got, &want),
+    )
+}
+
+/// Every configuration of the LLVM backend's row-times-vector kernel, on every backend.
+fn w2a8_gemv_rows(dev: &Device) -> Result<(), String> {
+    let (x, w, want) = ternary_operands();
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    each_config(
+        dev,
+        "w2a8_gemv_rows",
+        tuned::gemv_rows_tuner().tuner().configs(),
+        |c, d, out| {
+            let cx = &c.constexprs;
+            let grid = ((N as u32).div_ceil(cx.block_n as u32), M as u32);
+            ternary::w2a8_gemv_rows::with(c.options).launch(
                 d,
                 grid,
                 &up(d, &x)?,

@@ -3,8 +3,8 @@
 //! (AVX2, AVX-512), to a [`CpuObject`] of the shared CPU ABI ([`crate::cpu`]) that the same
 //! loader and disk cache as Cranelift's take.
 //!
-//! [`compile`] writes the kernel as LLVM IR text (`emit`: every tile one LLVM vector in SSA
-//! registers), parses and verifies it, optimizes it, emits an ELF object for the host target
+//! [`compile`] writes the kernel as LLVM IR text (`emit`: every tile as chunks of 16 lanes,
+//! LLVM vectors in SSA registers), parses and verifies it, optimizes it, emits an ELF object for the host target
 //! machine ([`target`]), and links that object into a `CpuObject` (`link`). The IR text
 //! after optimization travels in the object (`BITMAT_DUMP=clif` prints it).
 //!

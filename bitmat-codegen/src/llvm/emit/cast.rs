@@ -114,10 +114,14 @@ impl Emitter<'_> {
     /// `x as T` for every element, `T` the element type of `r`.
     pub(crate) fn cast(&mut self, x: ValueId, r: ValueId) -> Result<(), CodegenError> {
         let (from, to) = (self.dtype(x)?, self.dtype(r)?);
-        let v = self.get(x)?;
-        let n = self.numel(r);
-        let rty = self.vty(r);
-        let o = if from == to {
+        self.map_chunks([x], r, |e, [v]| Ok(e.cast_chunk(v.clone(), from, to)))
+    }
+
+    /// One chunk `v` of dtype `from` cast to `to`.
+    fn cast_chunk(&mut self, v: Operand, from: DType, to: DType) -> Operand {
+        let n = vec_lanes(&v.ty);
+        let rty = vec(n, reg_elem(ElemType::Val(to)));
+        if from == to {
             v
         } else if to == DType::Bool {
             let bty = vec(n, "i1");
@@ -190,27 +194,25 @@ impl Emitter<'_> {
             } else {
                 self.ins(rty.clone(), format!("zext {} {} to {rty}", v.ty, v.text))
             }
-        };
-        self.set(r, o);
-        Ok(())
+        }
     }
 
     /// `x.bitcast::<T>()`: the same bits (f16/bf16 are already `i16` bits).
     pub(crate) fn bitcast(&mut self, x: ValueId, r: ValueId) -> Result<(), CodegenError> {
-        let v = self.get(x)?;
         let rty = self.vty(r);
-        let o = if v.ty == rty {
-            v
-        } else {
-            let from_bool = self.ty(x).dtype() == Some(DType::Bool);
-            let to_bool = self.ty(r).dtype() == Some(DType::Bool);
-            match (from_bool, to_bool) {
-                (true, _) => self.ins(rty.clone(), format!("zext {} {} to {rty}", v.ty, v.text)),
-                (_, true) => self.ins(rty.clone(), format!("trunc {} {} to {rty}", v.ty, v.text)),
-                _ => self.ins(rty.clone(), format!("bitcast {} {} to {rty}", v.ty, v.text)),
-            }
-        };
-        self.set(r, o);
-        Ok(())
+        let from_bool = self.ty(x).dtype() == Some(DType::Bool);
+        let to_bool = self.ty(r).dtype() == Some(DType::Bool);
+        self.map_chunks([x], r, |e, [v]| {
+            Ok(if v.ty == rty {
+                v.clone()
+            } else {
+                let inst = match (from_bool, to_bool) {
+                    (true, _) => "zext",
+                    (_, true) => "trunc",
+                    _ => "bitcast",
+                };
+                e.ins(rty.clone(), format!("{inst} {} {} to {rty}", v.ty, v.text))
+            })
+        })
     }
 }

@@ -11,7 +11,11 @@ use bitmat_ir::{Block, ValueId};
 
 impl Emitter<'_> {
     /// Emits `block` and checks that it yields `count` values.
-    fn emit_yielding(&mut self, block: &Block, count: usize) -> Result<Vec<Operand>, CodegenError> {
+    fn emit_yielding(
+        &mut self,
+        block: &Block,
+        count: usize,
+    ) -> Result<Vec<Vec<Operand>>, CodegenError> {
         let y = self.emit_block(block)?.unwrap_or_default();
         if y.len() != count {
             return Err(self.unsupported(format!(
@@ -41,9 +45,9 @@ impl Emitter<'_> {
             self.extract(&up, it, 0),
             self.extract(&st, it, 0),
         );
-        let inits: Vec<Operand> = init
+        let inits: Vec<Vec<Operand>> = init
             .iter()
-            .map(|&v| self.get(v))
+            .map(|&v| self.chunks(v))
             .collect::<Result<_, _>>()?;
         let (lt, pos) = if signed {
             ("slt", "sgt")
@@ -65,20 +69,24 @@ impl Emitter<'_> {
             vec(1, it),
             format!("insertelement <1 x {it}> poison, {it} {iv_name}, i32 0"),
         );
-        let carried: Vec<Operand> = inits
+        let carried: Vec<Vec<Operand>> = inits
             .iter()
-            .map(|i| Operand {
-                text: self.fresh(),
-                ty: i.ty.clone(),
+            .map(|i| {
+                i.iter()
+                    .map(|c| Operand {
+                        text: self.fresh(),
+                        ty: c.ty.clone(),
+                    })
+                    .collect()
             })
             .collect();
         let args = &body.args;
         if args.len() != 1 + init.len() {
             return Err(self.unsupported("loop body arguments do not match the carried values"));
         }
-        self.set(args[0], iv);
+        self.set_chunks(args[0], vec![iv]);
         for (&a, c) in args[1..].iter().zip(&carried) {
-            self.set(a, c.clone());
+            self.set_chunks(a, c.clone());
         }
         let yielded = self.emit_yielding(body, init.len())?;
         let rest = self.ins(it, format!("sub {it} {}, {iv_name}", up.text));
@@ -90,7 +98,12 @@ impl Emitter<'_> {
             "  {iv_name} = phi {it} [ {}, %{pre} ], [ {}, %{last} ]\n",
             lo.text, next.text
         );
-        for ((c, i), y) in carried.iter().zip(&inits).zip(&yielded) {
+        for ((c, i), y) in carried
+            .iter()
+            .flatten()
+            .zip(inits.iter().flatten())
+            .zip(yielded.iter().flatten())
+        {
             phis.push_str(&format!(
                 "  {} = phi {} [ {}, %{pre} ], [ {}, %{last} ]\n",
                 c.text, c.ty, i.text, y.text
@@ -99,14 +112,20 @@ impl Emitter<'_> {
         self.body = self.body.replacen(&marker, &phis, 1);
         self.start_block(&exit);
         for ((&r, i), y) in results.iter().zip(&inits).zip(&yielded) {
-            let o = self.ins(
-                i.ty.clone(),
-                format!(
-                    "phi {} [ {}, %{pre} ], [ {}, %{last} ]",
-                    i.ty, i.text, y.text
-                ),
-            );
-            self.set(r, o);
+            let o = i
+                .iter()
+                .zip(y)
+                .map(|(i, y)| {
+                    self.ins(
+                        i.ty.clone(),
+                        format!(
+                            "phi {} [ {}, %{pre} ], [ {}, %{last} ]",
+                            i.ty, i.text, y.text
+                        ),
+                    )
+                })
+                .collect();
+            self.set_chunks(r, o);
         }
         Ok(())
     }
@@ -133,14 +152,20 @@ impl Emitter<'_> {
         self.line(format!("br label %{join}"));
         self.start_block(&join);
         for ((&r, a), b) in results.iter().zip(&ty).zip(&ey) {
-            let o = self.ins(
-                a.ty.clone(),
-                format!(
-                    "phi {} [ {}, %{t_end} ], [ {}, %{e_end} ]",
-                    a.ty, a.text, b.text
-                ),
-            );
-            self.set(r, o);
+            let o = a
+                .iter()
+                .zip(b)
+                .map(|(a, b)| {
+                    self.ins(
+                        a.ty.clone(),
+                        format!(
+                            "phi {} [ {}, %{t_end} ], [ {}, %{e_end} ]",
+                            a.ty, a.text, b.text
+                        ),
+                    )
+                })
+                .collect();
+            self.set_chunks(r, o);
         }
         Ok(())
     }

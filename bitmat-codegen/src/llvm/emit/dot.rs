@@ -3,17 +3,25 @@
 //! operands widened to i32 (wrapping sums), f16/bf16 converted to `float` (exact), float sums
 //! sequential without contraction to FMA, so results match the interpreter bit for bit.
 //!
-//! Small products (`M * K` at most [`UNROLLED`]) are unrolled on registers; larger ones run as
-//! loops over `m` and `k` on the operands stored once to the stack, the row of the
-//! accumulator in registers (a straight-line product of thousands of wide vector ops takes
-//! LLVM's code generator minutes).
+//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 64) multiplies each row of
+//! `a` by the column `b` chunk by chunk into lanes and sums the lanes at the end (integer sums
+//! are exact in any order): with AVX-512 VNNI by `vpdpbusd`, whose first factor is unsigned,
+//! so `a` is offset by 128 (its sign bit flipped) and `128 * sum(b)` subtracted from each row.
+//!
+//! Otherwise rows are held as pieces of at most [`CHUNK`] lanes. Small products (`M * K` at most
+//! [`UNROLLED`]) are unrolled on registers; larger ones run as loops over `m` and `k` on the
+//! operands stored once to the stack, the row of the accumulator in registers, so the code's
+//! size does not grow with the tile's.
 
-use super::{vec, Emitter, Operand};
+use super::{chunk_lanes, vec, vec_lanes, Emitter, Operand, CHUNK};
+use crate::CodegenError;
+use bitmat_ir::{DType, ValueId};
 
 /// The largest `M * K` whose product is unrolled.
 const UNROLLED: usize = 64;
-use crate::CodegenError;
-use bitmat_ir::{DType, ValueId};
+
+/// The bytes `vpdpbusd` takes per operand (a zmm register).
+const VNNI_BYTES: usize = 64;
 
 impl Emitter<'_> {
     /// `dot(a, b, acc)`.
@@ -29,86 +37,213 @@ impl Emitter<'_> {
             _ => return Err(self.unsupported("operands are not matrices")),
         };
         let d = self.dtype(a)?;
-        let (av, bv, cv) = (self.get(a)?, self.get(b)?, self.get(acc)?);
-        let (av, bv, elem, add, mul) = match d {
-            DType::I8 => {
-                let widen = |e: &mut Self, o: &Operand| {
-                    let t = vec(super::vec_lanes(&o.ty), "i32");
-                    e.ins(t.clone(), format!("sext {} {} to {t}", o.ty, o.text))
-                };
-                (widen(self, &av), widen(self, &bv), "i32", "add", "mul")
-            }
-            d if d.is_float() => (
-                self.widen(&av, d),
-                self.widen(&bv, d),
-                "float",
-                "fadd",
-                "fmul",
-            ),
+        if d == DType::I8 && n == 1 && k % VNNI_BYTES == 0 {
+            let out = self.dot_rows_i8(a, b, acc, m, k)?;
+            self.set_chunks(r, out);
+            return Ok(());
+        }
+        let (elem, add, mul) = match d {
+            DType::I8 => ("i32", "add", "mul"),
+            d if d.is_float() => ("float", "fadd", "fmul"),
             d => return Err(self.unsupported(format!("operands of {d}"))),
         };
-        let o = if m * k <= UNROLLED {
-            self.dot_unrolled(&av, &bv, &cv, (m, k, n), elem, add, mul)
-        } else {
-            self.dot_loops(&av, &bv, &cv, (m, k, n), elem, add, mul)
+        let widen = |e: &mut Self, v: ValueId| -> Result<Vec<Operand>, CodegenError> {
+            Ok(e.chunks(v)?
+                .iter()
+                .map(|o| {
+                    if d == DType::I8 {
+                        let t = vec(vec_lanes(&o.ty), "i32");
+                        e.ins(t.clone(), format!("sext {} {} to {t}", o.ty, o.text))
+                    } else {
+                        e.widen(o, d)
+                    }
+                })
+                .collect())
         };
-        self.set(r, o);
+        let (av, bv) = (widen(self, a)?, widen(self, b)?);
+        let cv = self.chunks(acc)?;
+        let ops = Product {
+            shape: (m, k, n),
+            elem,
+            add,
+            mul,
+        };
+        let out = if m * k <= UNROLLED {
+            self.dot_unrolled(&av, &bv, &cv, &ops)
+        } else {
+            self.dot_loops(&av, &bv, &cv, &ops)
+        };
+        self.set_chunks(r, out);
         Ok(())
     }
 
+    /// The i8 matrix-vector product `acc + a [m, k] x b [k, 1]` row by row (the module's
+    /// docs): `vpdpbusd` on 64 bytes (four chunks) at a time.
+    fn dot_rows_i8(
+        &mut self,
+        a: ValueId,
+        b: ValueId,
+        acc: ValueId,
+        m: usize,
+        k: usize,
+    ) -> Result<Vec<Operand>, CodegenError> {
+        let (av, bv, cv) = (self.chunks(a)?, self.chunks(b)?, self.chunks(acc)?);
+        let wide = vec(CHUNK, "i32");
+        let mut totals = Vec::with_capacity(m);
+        if crate::llvm::target::has_feature("avx512vnni") {
+            let (v16, v64) = (vec(16, "i32"), vec(VNNI_BYTES, "i8"));
+            let words = |e: &mut Self, parts: &[Operand]| {
+                let bytes = e.concat(parts.to_vec(), "i8");
+                e.ins(
+                    v16.clone(),
+                    format!("bitcast {v64} {} to {v16}", bytes.text),
+                )
+            };
+            let dp = |e: &mut Self, acc: &Operand, u: &Operand, s: &Operand| {
+                e.intrinsic(&v16, "llvm.x86.avx512.vpdpbusd.512", &[acc, u, s])
+            };
+            let group = VNNI_BYTES / CHUNK;
+            let zero = Operand {
+                text: "zeroinitializer".into(),
+                ty: v16.clone(),
+            };
+            let bw: Vec<Operand> = bv.chunks(group).map(|g| words(self, g)).collect();
+            let ones = self.splat("16843009", "i32", 16);
+            let mut sum_b = zero.clone();
+            for y in &bw {
+                sum_b = dp(self, &sum_b, &ones, y);
+            }
+            let sum_b = self.intrinsic("i32", "llvm.vector.reduce.add.v16i32", &[&sum_b]);
+            let offset = self.ins("i32", format!("shl i32 {}, 7", sum_b.text));
+            let flip = self.splat("-2139062144", "i32", 16);
+            for row in av.chunks(k / CHUNK) {
+                let mut lanes = zero.clone();
+                for (x, y) in row.chunks(group).zip(&bw) {
+                    let x = words(self, x);
+                    let u = self.ins(v16.clone(), format!("xor {v16} {}, {}", x.text, flip.text));
+                    lanes = dp(self, &lanes, &u, y);
+                }
+                let s = self.intrinsic("i32", "llvm.vector.reduce.add.v16i32", &[&lanes]);
+                totals.push(self.ins("i32", format!("sub i32 {}, {}", s.text, offset.text)));
+            }
+        } else {
+            let widen = |e: &mut Self, o: &Operand| {
+                e.ins(wide.clone(), format!("sext {} {} to {wide}", o.ty, o.text))
+            };
+            let bw: Vec<Operand> = bv.iter().map(|c| widen(self, c)).collect();
+            for row in av.chunks(k / CHUNK) {
+                let mut lanes = Operand {
+                    text: "zeroinitializer".into(),
+                    ty: wide.clone(),
+                };
+                for (x, y) in row.iter().zip(&bw) {
+                    let x = widen(self, x);
+                    let p = self.ins(wide.clone(), format!("mul {wide} {}, {}", x.text, y.text));
+                    lanes = self.ins(
+                        wide.clone(),
+                        format!("add {wide} {}, {}", lanes.text, p.text),
+                    );
+                }
+                let name = format!("llvm.vector.reduce.add.v{CHUNK}i32");
+                totals.push(self.intrinsic("i32", &name, &[&lanes]));
+            }
+        }
+        let sums: Vec<Operand> = totals
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let c = self.lane(&cv, "i32", i);
+                self.ins("i32", format!("add i32 {}, {}", c.text, t.text))
+            })
+            .collect();
+        Ok(sums
+            .chunks(chunk_lanes(m))
+            .map(|c| self.gather_lanes(c, "i32"))
+            .collect())
+    }
+
+    /// Lanes `start..start + len` of a chunked value (`len` a power of two, `start` a
+    /// multiple of it) as pieces of at most [`CHUNK`] lanes.
+    fn lane_range(
+        &mut self,
+        chunks: &[Operand],
+        elem: &str,
+        start: usize,
+        len: usize,
+    ) -> Vec<Operand> {
+        let l = vec_lanes(&chunks[0].ty);
+        if len >= l {
+            chunks[start / l..(start + len) / l].to_vec()
+        } else {
+            let at = start % l;
+            vec![self.shuffle(
+                &chunks[start / l],
+                elem,
+                &(at..at + len).collect::<Vec<_>>(),
+            )]
+        }
+    }
+
     /// The product unrolled: `M * K` multiply-adds of `N`-lane rows.
-    #[allow(clippy::too_many_arguments)]
     fn dot_unrolled(
         &mut self,
-        av: &Operand,
-        bv: &Operand,
-        cv: &Operand,
-        (m, k, n): (usize, usize, usize),
-        elem: &str,
-        add: &str,
-        mul: &str,
-    ) -> Operand {
-        let rt = vec(n, elem);
-        let b_rows: Vec<Operand> = (0..k)
-            .map(|kk| self.shuffle(bv, elem, &(kk * n..(kk + 1) * n).collect::<Vec<_>>()))
+        av: &[Operand],
+        bv: &[Operand],
+        cv: &[Operand],
+        p: &Product,
+    ) -> Vec<Operand> {
+        let (m, k, n) = p.shape;
+        let elem = p.elem;
+        let b_rows: Vec<Vec<Operand>> = (0..k)
+            .map(|kk| self.lane_range(bv, elem, kk * n, n))
             .collect();
-        let mut rows = Vec::with_capacity(m);
+        let mut pieces = Vec::new();
         for mm in 0..m {
-            let mut row = self.shuffle(cv, elem, &(mm * n..(mm + 1) * n).collect::<Vec<_>>());
+            let mut row = self.lane_range(cv, elem, mm * n, n);
             for (kk, b_row) in b_rows.iter().enumerate() {
-                let a_splat = self.shuffle(av, elem, &vec![mm * k + kk; n]);
-                let p = self.ins(
-                    rt.clone(),
-                    format!("{mul} {rt} {}, {}", a_splat.text, b_row.text),
-                );
-                row = self.ins(rt.clone(), format!("{add} {rt} {}, {}", row.text, p.text));
+                let a = self.lane(av, elem, mm * k + kk);
+                let a_splat = self.splat(&a.text, elem, n.min(CHUNK));
+                for (acc, b) in row.iter_mut().zip(b_row) {
+                    let t = b.ty.clone();
+                    let prod = self.ins(
+                        t.clone(),
+                        format!("{} {t} {}, {}", p.mul, a_splat.text, b.text),
+                    );
+                    *acc = self.ins(
+                        t.clone(),
+                        format!("{} {t} {}, {}", p.add, acc.text, prod.text),
+                    );
+                }
             }
-            rows.push(row);
+            pieces.extend(row);
         }
-        self.concat(rows, elem)
+        let per = chunk_lanes(m * n) / n.min(CHUNK);
+        pieces
+            .chunks(per)
+            .map(|g| self.concat(g.to_vec(), elem))
+            .collect()
     }
 
     /// The product as loops over `m` and `k` on operands stored to the stack.
-    #[allow(clippy::too_many_arguments)]
     fn dot_loops(
         &mut self,
-        av: &Operand,
-        bv: &Operand,
-        cv: &Operand,
-        (m, k, n): (usize, usize, usize),
-        elem: &str,
-        add: &str,
-        mul: &str,
-    ) -> Operand {
-        let rt = vec(n, elem);
+        av: &[Operand],
+        bv: &[Operand],
+        cv: &[Operand],
+        p: &Product,
+    ) -> Vec<Operand> {
+        let (m, k, n) = p.shape;
+        let elem = p.elem;
+        let piece = n.min(CHUNK);
+        let rt = vec(piece, elem);
         let (abuf, bbuf, cbuf) = (
             self.stack_buffer(4 * m * k),
             self.stack_buffer(4 * k * n),
             self.stack_buffer(4 * m * n),
         );
-        for (o, buf) in [(av, &abuf), (bv, &bbuf), (cv, &cbuf)] {
-            self.line(format!("store {} {}, ptr {buf}, align 64", o.ty, o.text));
-        }
+        self.store_chunks(av, elem, &abuf);
+        self.store_chunks(bv, elem, &bbuf);
+        self.store_chunks(cv, elem, &cbuf);
         let pre = self.block.clone();
         let (row_head, k_head, k_exit, row_exit) = (
             self.label("dot_row"),
@@ -116,56 +251,65 @@ impl Emitter<'_> {
             self.label("dot_k_done"),
             self.label("dot_done"),
         );
-        let (mi, mi_next, ki, ki_next, acc, acc_next) = (
-            self.fresh(),
-            self.fresh(),
-            self.fresh(),
-            self.fresh(),
-            self.fresh(),
-            self.fresh(),
-        );
+        let (mi, mi_next, ki, ki_next) = (self.fresh(), self.fresh(), self.fresh(), self.fresh());
+        let pieces = n / piece;
+        let acc: Vec<String> = (0..pieces).map(|_| self.fresh()).collect();
+        let acc_next: Vec<String> = (0..pieces).map(|_| self.fresh()).collect();
         self.line(format!("br label %{row_head}"));
         self.start_block(&row_head);
         self.line(format!(
             "{mi} = phi i64 [ 0, %{pre} ], [ {mi_next}, %{k_exit} ]"
         ));
         let row_off = self.ins("i64", format!("mul i64 {mi}, {n}"));
-        let row_ptr = self.ins(
-            "ptr",
-            format!("getelementptr {elem}, ptr {cbuf}, i64 {}", row_off.text),
-        );
-        let row0 = self.ins(
-            rt.clone(),
-            format!("load {rt}, ptr {}, align 4", row_ptr.text),
-        );
+        let row_ptrs: Vec<Operand> = (0..pieces)
+            .map(|j| {
+                let at = self.ins("i64", format!("add i64 {}, {}", row_off.text, j * piece));
+                self.ins(
+                    "ptr",
+                    format!("getelementptr {elem}, ptr {cbuf}, i64 {}", at.text),
+                )
+            })
+            .collect();
+        let row0: Vec<Operand> = row_ptrs
+            .iter()
+            .map(|rp| self.ins(rt.clone(), format!("load {rt}, ptr {}, align 4", rp.text)))
+            .collect();
         let a_off = self.ins("i64", format!("mul i64 {mi}, {k}"));
         self.line(format!("br label %{k_head}"));
         self.start_block(&k_head);
         self.line(format!(
             "{ki} = phi i64 [ 0, %{row_head} ], [ {ki_next}, %{k_head} ]"
         ));
-        self.line(format!(
-            "{acc} = phi {rt} [ {}, %{row_head} ], [ {acc_next}, %{k_head} ]",
-            row0.text
-        ));
+        for j in 0..pieces {
+            self.line(format!(
+                "{} = phi {rt} [ {}, %{row_head} ], [ {}, %{k_head} ]",
+                acc[j], row0[j].text, acc_next[j]
+            ));
+        }
         let ai = self.ins("i64", format!("add i64 {}, {ki}", a_off.text));
         let ap = self.ins(
             "ptr",
             format!("getelementptr {elem}, ptr {abuf}, i64 {}", ai.text),
         );
         let a = self.ins(elem, format!("load {elem}, ptr {}, align 4", ap.text));
-        let a_splat = self.splat(&a.text, elem, n);
+        let a_splat = self.splat(&a.text, elem, piece);
         let bi = self.ins("i64", format!("mul i64 {ki}, {n}"));
-        let bp = self.ins(
-            "ptr",
-            format!("getelementptr {elem}, ptr {bbuf}, i64 {}", bi.text),
-        );
-        let b = self.ins(rt.clone(), format!("load {rt}, ptr {}, align 4", bp.text));
-        let p = self.ins(
-            rt.clone(),
-            format!("{mul} {rt} {}, {}", a_splat.text, b.text),
-        );
-        self.line(format!("{acc_next} = {add} {rt} {acc}, {}", p.text));
+        for j in 0..pieces {
+            let at = self.ins("i64", format!("add i64 {}, {}", bi.text, j * piece));
+            let bp = self.ins(
+                "ptr",
+                format!("getelementptr {elem}, ptr {bbuf}, i64 {}", at.text),
+            );
+            let b = self.ins(rt.clone(), format!("load {rt}, ptr {}, align 4", bp.text));
+            let prod = self.ins(
+                rt.clone(),
+                format!("{} {rt} {}, {}", p.mul, a_splat.text, b.text),
+            );
+            self.line(format!(
+                "{} = {} {rt} {}, {}",
+                acc_next[j], p.add, acc[j], prod.text
+            ));
+        }
         self.line(format!("{ki_next} = add i64 {ki}, 1"));
         let k_more = self.ins("i1", format!("icmp ult i64 {ki_next}, {k}"));
         self.line(format!(
@@ -173,10 +317,12 @@ impl Emitter<'_> {
             k_more.text
         ));
         self.start_block(&k_exit);
-        self.line(format!(
-            "store {rt} {acc_next}, ptr {}, align 4",
-            row_ptr.text
-        ));
+        for (j, rp) in row_ptrs.iter().enumerate() {
+            self.line(format!(
+                "store {rt} {}, ptr {}, align 4",
+                acc_next[j], rp.text
+            ));
+        }
         self.line(format!("{mi_next} = add i64 {mi}, 1"));
         let m_more = self.ins("i1", format!("icmp ult i64 {mi_next}, {m}"));
         self.line(format!(
@@ -184,7 +330,15 @@ impl Emitter<'_> {
             m_more.text
         ));
         self.start_block(&row_exit);
-        let ty = vec(m * n, elem);
-        self.ins(ty.clone(), format!("load {ty}, ptr {cbuf}, align 64"))
+        self.load_chunks(&cbuf, elem, m * n, chunk_lanes(m * n))
     }
+}
+
+/// What a product computes: `(M, K, N)`, the element type it sums in and its add and
+/// multiply instructions.
+struct Product {
+    shape: (usize, usize, usize),
+    elem: &'static str,
+    add: &'static str,
+    mul: &'static str,
 }

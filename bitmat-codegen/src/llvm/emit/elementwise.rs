@@ -36,9 +36,9 @@ pub(crate) fn int_literal(s: Scalar) -> String {
 }
 
 impl Emitter<'_> {
-    /// `constant`: a splat of `s` over `r`'s shape.
+    /// `constant`: a splat of `s` over `r`'s shape (one splat shared by every chunk).
     pub(crate) fn constant(&mut self, s: Scalar, r: ValueId) -> Result<(), CodegenError> {
-        let n = self.numel(r);
+        let n = self.lanes(r);
         let o = match s.dtype() {
             DType::Bool => self.splat(if s.as_bool() { "true" } else { "false" }, "i1", n),
             DType::F32 => {
@@ -53,7 +53,8 @@ impl Emitter<'_> {
                 self.splat(&int_literal(s), elem, n)
             }
         };
-        self.set(r, o);
+        let count = self.numel(r).div_ceil(n);
+        self.set_chunks(r, vec![o; count]);
         Ok(())
     }
 
@@ -78,11 +79,16 @@ impl Emitter<'_> {
         r: ValueId,
     ) -> Result<(), CodegenError> {
         let d = self.dtype(x)?;
-        let v = self.get(x)?;
+        self.map_chunks([x], r, |e, [v]| e.unary_chunk(op, d, v))
+    }
+
+    /// `op` on one chunk `v` of dtype `d`.
+    fn unary_chunk(&mut self, op: UnaryOp, d: DType, v: &Operand) -> Result<Operand, CodegenError> {
         let ty = v.ty.clone();
-        let o = match (d, op) {
+        let n = super::vec_lanes(&ty);
+        Ok(match (d, op) {
             (DType::Bool, UnaryOp::Not) => {
-                let t = self.splat("true", "i1", self.numel(x));
+                let t = self.splat("true", "i1", n);
                 self.ins(ty.clone(), format!("xor {ty} {}, {}", v.text, t.text))
             }
             (DType::Bool, _) => return Err(self.unsupported("on bool (only `not` is)")),
@@ -91,7 +97,7 @@ impl Emitter<'_> {
                     self.ins(ty.clone(), format!("sub {ty} zeroinitializer, {}", v.text))
                 }
                 UnaryOp::Not => {
-                    let m = self.int_splat(&v, -1);
+                    let m = self.int_splat(v, -1);
                     self.ins(ty.clone(), format!("xor {ty} {}, {}", v.text, m.text))
                 }
                 UnaryOp::Abs if !d.is_signed_int() => v.clone(),
@@ -101,12 +107,12 @@ impl Emitter<'_> {
                         ty: "i1".into(),
                     };
                     let name = format!("llvm.abs.{}", suffix(&ty));
-                    self.intrinsic(&ty, &name, &[&v, &f])
+                    self.intrinsic(&ty, &name, &[v, &f])
                 }
                 _ => return Err(self.unsupported(format!("`{op:?}` on integers"))),
             },
             (d, op) => {
-                let w = self.widen(&v, d);
+                let w = self.widen(v, d);
                 let wt = w.ty.clone();
                 let res = match op {
                     UnaryOp::Neg => self.ins(wt.clone(), format!("fneg {wt} {}", w.text)),
@@ -121,7 +127,7 @@ impl Emitter<'_> {
                     }
                     UnaryOp::Rsqrt => {
                         let s = self.intrinsic(&wt, &format!("llvm.sqrt.{}", suffix(&wt)), &[&w]);
-                        let one = self.float_splat(1.0, self.numel(x));
+                        let one = self.float_splat(1.0, n);
                         self.ins(wt.clone(), format!("fdiv {wt} {}, {}", one.text, s.text))
                     }
                     UnaryOp::Exp | UnaryOp::Log => {
@@ -130,17 +136,13 @@ impl Emitter<'_> {
                         } else {
                             HelperId::Log
                         };
-                        self.lanewise(&[(w, "float")], self.numel(x), "float", |e, l| {
-                            e.call_helper(id, &l)
-                        })
+                        self.lanewise(&[(w, "float")], n, "float", |e, l| e.call_helper(id, &l))
                     }
                     UnaryOp::Not => return Err(self.unsupported("`not` on floats")),
                 };
                 self.narrow(&res, d)
             }
-        };
-        self.set(r, o);
-        Ok(())
+        })
     }
 
     /// A splat of the f32 `value` over `n` lanes.
@@ -161,10 +163,7 @@ impl Emitter<'_> {
         r: ValueId,
     ) -> Result<(), CodegenError> {
         let d = self.dtype(x)?;
-        let (a, b) = (self.get(x)?, self.get(y)?);
-        let o = self.binary_values(op, d, &a, &b)?;
-        self.set(r, o);
-        Ok(())
+        self.map_chunks([x, y], r, |e, [a, b]| e.binary_values(op, d, a, b))
     }
 
     /// `a op b` on operands of dtype `d` (as held in registers).
@@ -345,11 +344,15 @@ impl Emitter<'_> {
         r: ValueId,
     ) -> Result<(), CodegenError> {
         let d = self.ty(x).dtype();
-        let (a, b) = (self.get(x)?, self.get(y)?);
-        let bty = vec(self.numel(r), "i1");
-        let o = match d {
+        self.map_chunks([x, y], r, |e, [a, b]| Ok(e.cmp_chunk(pred, d, a, b)))
+    }
+
+    /// The comparison `pred` of chunks `a` and `b` of dtype `d`.
+    fn cmp_chunk(&mut self, pred: CmpPred, d: Option<DType>, a: &Operand, b: &Operand) -> Operand {
+        let bty = vec(super::vec_lanes(&a.ty), "i1");
+        match d {
             Some(d) if d.is_float() => {
-                let (wa, wb) = (self.widen(&a, d), self.widen(&b, d));
+                let (wa, wb) = (self.widen(a, d), self.widen(b, d));
                 let p = match pred {
                     CmpPred::Eq => "oeq",
                     CmpPred::Ne => "une",
@@ -376,9 +379,7 @@ impl Emitter<'_> {
                 };
                 self.ins(bty, format!("icmp {p} {} {}, {}", a.ty, a.text, b.text))
             }
-        };
-        self.set(r, o);
-        Ok(())
+        }
     }
 
     /// `select(cond, a, b)` elementwise.
@@ -389,16 +390,15 @@ impl Emitter<'_> {
         f: ValueId,
         r: ValueId,
     ) -> Result<(), CodegenError> {
-        let (c, a, b) = (self.get(cond)?, self.get(t)?, self.get(f)?);
-        let ty = a.ty.clone();
-        let o = self.ins(
-            ty.clone(),
-            format!(
-                "select {} {}, {ty} {}, {ty} {}",
-                c.ty, c.text, a.text, b.text
-            ),
-        );
-        self.set(r, o);
-        Ok(())
+        self.map_chunks([cond, t, f], r, |e, [c, a, b]| {
+            let ty = a.ty.clone();
+            Ok(e.ins(
+                ty.clone(),
+                format!(
+                    "select {} {}, {ty} {}, {ty} {}",
+                    c.ty, c.text, a.text, b.text
+                ),
+            ))
+        })
     }
 }

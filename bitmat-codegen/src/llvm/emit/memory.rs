@@ -1,10 +1,12 @@
-//! Global memory: `addptr`, `load`, `store`, `atomic_add`.
+//! Global memory: `addptr`, `load`, `store`, `atomic_add`, chunk by chunk.
 //!
 //! The lanes of a pointer tile whose contiguity analysis proves aligned runs of consecutive
 //! addresses along the last axis ([`bitmat_ir::passes::contiguity`]) are accessed as whole
 //! vectors per run (`load`/`store`, or `llvm.masked.load`/`store` under a mask, which touch no
-//! masked-off lane); other tiles are gathered and scattered (`llvm.masked.gather`/`scatter`,
-//! lanes in order). `atomic_add` is one atomic per lane, skipped where the mask is false.
+//! masked-off lane); other tiles are gathered and scattered lane by lane in order
+//! (`llvm.masked.gather`/`scatter` with every lane on), masked-off lanes pointed at a stack
+//! slot of the program's own, which needs no branch per lane. `atomic_add` is one atomic per
+//! lane, skipped where the mask is false.
 
 use super::elementwise::suffix;
 use super::{mem_elem, reg_elem, vec, Emitter, Operand};
@@ -12,13 +14,11 @@ use crate::cpu::helpers::{dtype_index, HelperId};
 use crate::CodegenError;
 use bitmat_ir::{DType, ElemType, ValueId};
 
-/// How the lanes of one access are grouped.
+/// Lanes per contiguous run of an access (1: gather/scatter).
 struct Access {
     /// The pointee type.
     dtype: DType,
-    /// Lanes.
-    n: usize,
-    /// Lanes per contiguous run (1: gather/scatter).
+    /// Lanes per contiguous run.
     run: usize,
 }
 
@@ -35,32 +35,31 @@ impl Emitter<'_> {
             .elem
             .pointee()
             .ok_or_else(|| self.unsupported("the first operand is not a pointer"))?;
-        let (pv, ov) = (self.get(p)?, self.get(off)?);
-        let n = self.numel(r);
-        let wide = vec(n, "i64");
-        let ov = match self.ty(off).dtype() {
-            Some(DType::I64 | DType::U64) => ov,
-            Some(od) if od.is_signed_int() => self.ins(
-                wide.clone(),
-                format!("sext {} {} to {wide}", ov.ty, ov.text),
-            ),
-            _ => self.ins(
-                wide.clone(),
-                format!("zext {} {} to {wide}", ov.ty, ov.text),
-            ),
+        let ext = match self.ty(off).dtype() {
+            Some(DType::I64 | DType::U64) => None,
+            Some(od) if od.is_signed_int() => Some("sext"),
+            _ => Some("zext"),
         };
-        let o = self.ins(
-            pv.ty.clone(),
-            format!(
-                "getelementptr {}, {} {}, {wide} {}",
-                mem_elem(d),
-                pv.ty,
-                pv.text,
-                ov.text
-            ),
-        );
-        self.set(r, o);
-        Ok(())
+        self.map_chunks([p, off], r, |e, [pv, ov]| {
+            let wide = vec(super::vec_lanes(&ov.ty), "i64");
+            let ov = match ext {
+                None => ov.clone(),
+                Some(inst) => e.ins(
+                    wide.clone(),
+                    format!("{inst} {} {} to {wide}", ov.ty, ov.text),
+                ),
+            };
+            Ok(e.ins(
+                pv.ty.clone(),
+                format!(
+                    "getelementptr {}, {} {}, {wide} {}",
+                    mem_elem(d),
+                    pv.ty,
+                    pv.text,
+                    ov.text
+                ),
+            ))
+        })
     }
 
     /// The grouping of an access through pointer tile `p`.
@@ -70,18 +69,34 @@ impl Emitter<'_> {
             .elem
             .pointee()
             .ok_or_else(|| self.unsupported("the address is not a pointer"))?;
-        let n = t.numel();
         let last = t.shape.last().copied().unwrap_or(1) as usize;
         let c = self.info[p.index()].last_contiguity() as usize;
         let run = c.min(last).max(1);
         // Runs are aligned powers of two dividing the last extent.
         let run = if last % run == 0 { run } else { 1 };
-        Ok(Access { dtype, n, run })
+        Ok(Access { dtype, run })
     }
 
-    /// A `bool` vector of `n` lanes, all true.
-    fn all_true(&mut self, n: usize) -> Operand {
-        self.splat("true", "i1", n)
+    /// The stack slot that masked-off lanes of gathers and scatters point at.
+    fn spare_slot(&mut self) -> String {
+        if self.spare.is_none() {
+            self.spare = Some(self.stack_buffer(8));
+        }
+        self.spare.clone().unwrap_or_default()
+    }
+
+    /// The pointers `pv` with the lanes where `m` is false pointed at the spare slot.
+    fn masked_pointers(&mut self, pv: &Operand, m: &Operand) -> Operand {
+        let n = super::vec_lanes(&pv.ty);
+        let slot = self.spare_slot();
+        let spare = self.splat(&slot, "ptr", n);
+        self.ins(
+            pv.ty.clone(),
+            format!(
+                "select {} {}, {} {}, {} {}",
+                m.ty, m.text, pv.ty, pv.text, spare.ty, spare.text
+            ),
+        )
     }
 
     /// `load(ptr, mask, other)`.
@@ -95,58 +110,82 @@ impl Emitter<'_> {
         let a = self.access(p)?;
         let me = mem_elem(a.dtype);
         let align = a.dtype.size_bytes();
-        let pv = self.get(p)?;
-        let m = mask.map(|m| self.get(m)).transpose()?;
-        let pass = match other {
-            Some(o) => {
-                let o = self.get(o)?;
-                self.stored_form(&o, a.dtype)
-            }
-            None => Operand {
-                text: "zeroinitializer".into(),
-                ty: vec(a.n, me),
-            },
-        };
-        let loaded = if a.run > 1 || a.n == 1 {
-            let mut parts = Vec::with_capacity(a.n / a.run);
-            for g in 0..a.n / a.run {
-                let lanes: Vec<usize> = (g * a.run..(g + 1) * a.run).collect();
-                let base = self.extract(&pv, "ptr", g * a.run);
-                let vt = vec(a.run, me);
-                parts.push(match &m {
-                    None => self.ins(
+        let pvs = self.chunks(p)?;
+        let ms = mask.map(|m| self.chunks(m)).transpose()?;
+        let others = other.map(|o| self.chunks(o)).transpose()?;
+        let l = self.lanes(r);
+        let vt = vec(l, me);
+        let mut out = Vec::with_capacity(pvs.len());
+        for (c, pv) in pvs.iter().enumerate() {
+            let m = ms.as_ref().map(|ms| ms[c].clone());
+            let pass = match &others {
+                Some(o) => self.stored_form(&o[c], a.dtype),
+                None => Operand {
+                    text: "zeroinitializer".into(),
+                    ty: vt.clone(),
+                },
+            };
+            let loaded = if a.run > 1 || l == 1 {
+                let run = a.run.min(l);
+                let mut parts = Vec::with_capacity(l / run);
+                for g in 0..l / run {
+                    let lanes: Vec<usize> = (g * run..(g + 1) * run).collect();
+                    let base = self.extract(pv, "ptr", g * run);
+                    let rt = vec(run, me);
+                    parts.push(match &m {
+                        None => self.ins(
+                            rt.clone(),
+                            format!("load {rt}, ptr {}, align {align}", base.text),
+                        ),
+                        Some(m) => {
+                            let mg = self.shuffle(m, "i1", &lanes);
+                            let og = self.shuffle(&pass, me, &lanes);
+                            let al = Operand {
+                                text: align.to_string(),
+                                ty: "i32".into(),
+                            };
+                            let name = format!("llvm.masked.load.{}.p0", suffix(&rt));
+                            self.intrinsic(&rt, &name, &[&base, &al, &mg, &og])
+                        }
+                    });
+                }
+                self.concat(parts, me)
+            } else {
+                let ptrs = match &m {
+                    Some(m) => self.masked_pointers(pv, m),
+                    None => pv.clone(),
+                };
+                let on = self.all_true(l);
+                let al = Operand {
+                    text: align.to_string(),
+                    ty: "i32".into(),
+                };
+                let poison = Operand {
+                    text: "poison".into(),
+                    ty: vt.clone(),
+                };
+                let name = format!("llvm.masked.gather.{}.{}", suffix(&vt), suffix(&pv.ty));
+                let g = self.intrinsic(&vt, &name, &[&ptrs, &al, &on, &poison]);
+                match &m {
+                    Some(m) => self.ins(
                         vt.clone(),
-                        format!("load {vt}, ptr {}, align {align}", base.text),
+                        format!(
+                            "select {} {}, {vt} {}, {vt} {}",
+                            m.ty, m.text, g.text, pass.text
+                        ),
                     ),
-                    Some(m) => {
-                        let mg = self.shuffle(m, "i1", &lanes);
-                        let og = self.shuffle(&pass, me, &lanes);
-                        let al = Operand {
-                            text: align.to_string(),
-                            ty: "i32".into(),
-                        };
-                        let name = format!("llvm.masked.load.{}.p0", suffix(&vt));
-                        self.intrinsic(&vt, &name, &[&base, &al, &mg, &og])
-                    }
-                });
-            }
-            self.concat(parts, me)
-        } else {
-            let vt = vec(a.n, me);
-            let m = match m {
-                Some(m) => m,
-                None => self.all_true(a.n),
+                    None => g,
+                }
             };
-            let al = Operand {
-                text: align.to_string(),
-                ty: "i32".into(),
-            };
-            let name = format!("llvm.masked.gather.{}.{}", suffix(&vt), suffix(&pv.ty));
-            self.intrinsic(&vt, &name, &[&pv, &al, &m, &pass])
-        };
-        let o = self.register_form(&loaded, a.dtype);
-        self.set(r, o);
+            out.push(self.register_form(&loaded, a.dtype));
+        }
+        self.set_chunks(r, out);
         Ok(())
+    }
+
+    /// A `bool` vector of `n` lanes, all true.
+    fn all_true(&mut self, n: usize) -> Operand {
+        self.splat("true", "i1", n)
     }
 
     /// `store(ptr, value, mask)`.
@@ -159,38 +198,44 @@ impl Emitter<'_> {
         let a = self.access(p)?;
         let me = mem_elem(a.dtype);
         let align = a.dtype.size_bytes();
-        let pv = self.get(p)?;
-        let v = self.get(value)?;
-        let v = self.stored_form(&v, a.dtype);
-        let m = mask.map(|m| self.get(m)).transpose()?;
+        let pvs = self.chunks(p)?;
+        let vs = self.chunks(value)?;
+        let ms = mask.map(|m| self.chunks(m)).transpose()?;
+        let l = self.lanes(value);
         let al = Operand {
             text: align.to_string(),
             ty: "i32".into(),
         };
-        if a.run > 1 || a.n == 1 {
-            for g in 0..a.n / a.run {
-                let lanes: Vec<usize> = (g * a.run..(g + 1) * a.run).collect();
-                let base = self.extract(&pv, "ptr", g * a.run);
-                let vg = self.shuffle(&v, me, &lanes);
-                match &m {
-                    None => self.line(format!(
-                        "store {} {}, ptr {}, align {align}",
-                        vg.ty, vg.text, base.text
-                    )),
-                    Some(m) => {
-                        let mg = self.shuffle(m, "i1", &lanes);
-                        let name = format!("llvm.masked.store.{}.p0", suffix(&vg.ty));
-                        self.call_void(&name, &[&vg, &base, &al, &mg]);
+        for (c, pv) in pvs.iter().enumerate() {
+            let v = self.stored_form(&vs[c], a.dtype);
+            let m = ms.as_ref().map(|ms| ms[c].clone());
+            if a.run > 1 || l == 1 {
+                let run = a.run.min(l);
+                for g in 0..l / run {
+                    let lanes: Vec<usize> = (g * run..(g + 1) * run).collect();
+                    let base = self.extract(pv, "ptr", g * run);
+                    let vg = self.shuffle(&v, me, &lanes);
+                    match &m {
+                        None => self.line(format!(
+                            "store {} {}, ptr {}, align {align}",
+                            vg.ty, vg.text, base.text
+                        )),
+                        Some(m) => {
+                            let mg = self.shuffle(m, "i1", &lanes);
+                            let name = format!("llvm.masked.store.{}.p0", suffix(&vg.ty));
+                            self.call_void(&name, &[&vg, &base, &al, &mg]);
+                        }
                     }
                 }
+            } else {
+                let ptrs = match &m {
+                    Some(m) => self.masked_pointers(pv, m),
+                    None => pv.clone(),
+                };
+                let on = self.all_true(l);
+                let name = format!("llvm.masked.scatter.{}.{}", suffix(&v.ty), suffix(&pv.ty));
+                self.call_void(&name, &[&v, &ptrs, &al, &on]);
             }
-        } else {
-            let m = match m {
-                Some(m) => m,
-                None => self.all_true(a.n),
-            };
-            let name = format!("llvm.masked.scatter.{}.{}", suffix(&v.ty), suffix(&pv.ty));
-            self.call_void(&name, &[&v, &pv, &al, &m]);
         }
         Ok(())
     }
@@ -237,17 +282,17 @@ impl Emitter<'_> {
             return Err(self.unsupported("on bool"));
         }
         let elem = reg_elem(ElemType::Val(d));
-        let (pv, v) = (self.get(p)?, self.get(value)?);
-        let m = mask.map(|m| self.get(m)).transpose()?;
+        let (pv, v) = (self.chunks(p)?, self.chunks(value)?);
+        let m = mask.map(|m| self.chunks(m)).transpose()?;
         let n = self.numel(r);
         let mut olds = Vec::with_capacity(n);
         for i in 0..n {
-            let pi = self.extract(&pv, "ptr", i);
-            let vi = self.extract(&v, elem, i);
+            let pi = self.lane(&pv, "ptr", i);
+            let vi = self.lane(&v, elem, i);
             let (go, join) = (self.label("atomic"), self.label("joined"));
             let before = match &m {
                 Some(m) => {
-                    let mi = self.extract(m, "i1", i);
+                    let mi = self.lane(m, "i1", i);
                     let from = self.block.clone();
                     self.line(format!("br i1 {}, label %{go}, label %{join}", mi.text));
                     Some(from)
@@ -295,8 +340,9 @@ impl Emitter<'_> {
                 None => old,
             });
         }
-        let o = self.gather_lanes(&olds, elem);
-        self.set(r, o);
+        let l = self.lanes(r);
+        let out = olds.chunks(l).map(|c| self.gather_lanes(c, elem)).collect();
+        self.set_chunks(r, out);
         Ok(())
     }
 }

@@ -1,11 +1,14 @@
 //! The tile IR as LLVM IR text, one module per family of ops.
 //!
-//! Every IR value is one LLVM vector `<numel x T>` (a scalar is `<1 x T>`), held in SSA
-//! registers: LLVM's optimizer and register allocator decide what stays in vector registers.
-//! Shape ops (`reshape`, `expand_dims`, `bitcast`) are free, `broadcast` is a
-//! `shufflevector`. Element types in registers: `bool` is `i1`, f16 and bf16 are their `i16`
-//! bits (converted to `float` to compute, rounded back to nearest even), pointers are `ptr`;
-//! in memory `bool` is a byte.
+//! Every IR value is held as *chunks*: LLVM vectors of [`CHUNK`] consecutive lanes in
+//! row-major order (one vector `<numel x T>` for smaller tiles; a scalar is `<1 x T>`), in SSA
+//! registers. Vectors of native width keep LLVM's code generator linear in the tile size
+//! (single vectors of thousands of lanes took it seconds to minutes per kernel); LLVM's
+//! register allocator decides what stays in registers. Elementwise ops and casts work chunk by
+//! chunk, shape ops (`reshape`, `expand_dims`) are free, `broadcast` picks each result chunk's
+//! lanes with one `shufflevector`. Element types in registers: `bool` is `i1`, f16 and bf16 are
+//! their `i16` bits (converted to `float` to compute, rounded back to nearest even), pointers
+//! are `ptr`; in memory `bool` is a byte.
 //!
 //! The text is parsed back by LLVM ([`super::compile`]); it is what `BITMAT_DUMP=clif` prints
 //! for this backend.
@@ -26,6 +29,16 @@ use std::fmt::Write;
 
 /// The name of the program function in the module.
 pub(crate) const PROGRAM: &str = "bitmat_program";
+
+/// Lanes per chunk of a tile: 16 lanes of 32 bits are one AVX-512 register. (Chunks of 64
+/// lanes, one register of bytes, make LLVM's DAG combiner take minutes on shuffles and
+/// gathers of `<64 x ptr>`.)
+pub(crate) const CHUNK: usize = 16;
+
+/// The lanes of each chunk of a tile of `numel` lanes.
+pub(crate) fn chunk_lanes(numel: usize) -> usize {
+    numel.clamp(1, CHUNK)
+}
 
 /// The LLVM element type of `elem` in registers.
 pub(crate) fn reg_elem(elem: ElemType) -> &'static str {
@@ -78,8 +91,8 @@ pub(crate) struct Emitter<'k> {
     pub body: String,
     /// The label of the basic block being written (for `phi`s).
     pub block: String,
-    /// The operand of each IR value, once defined.
-    pub vals: Vec<Option<Operand>>,
+    /// The chunks of each IR value, once defined.
+    pub vals: Vec<Option<Vec<Operand>>>,
     /// Contiguity facts per value (vector loads and stores).
     pub info: Vec<AxisInfo>,
     /// The op being emitted, for errors.
@@ -88,6 +101,8 @@ pub(crate) struct Emitter<'k> {
     decls: Vec<String>,
     /// Stack buffers, written at the top of the entry block.
     allocas: String,
+    /// The stack slot masked-off lanes of gathers and scatters point at, once made.
+    spare: Option<String>,
     next: u32,
 }
 
@@ -102,6 +117,7 @@ pub(crate) fn emit_module(kernel: &Kernel) -> Result<String, CodegenError> {
         op: "launch",
         decls: Vec::new(),
         allocas: String::new(),
+        spare: None,
         next: 0,
     };
     e.params()?;
@@ -177,6 +193,39 @@ impl<'k> Emitter<'k> {
         name
     }
 
+    /// Stores `chunks` (element type `elem`, held as in memory) one after another at `buf`.
+    pub fn store_chunks(&mut self, chunks: &[Operand], elem: &str, buf: &str) {
+        let mut at = 0;
+        for c in chunks {
+            let p = self.ins("ptr", format!("getelementptr {elem}, ptr {buf}, i64 {at}"));
+            self.line(format!(
+                "store {} {}, ptr {}, align 4",
+                c.ty, c.text, p.text
+            ));
+            at += vec_lanes(&c.ty);
+        }
+    }
+
+    /// Loads `numel` lanes of element type `elem` from `buf` as chunks of `lanes` lanes.
+    pub fn load_chunks(
+        &mut self,
+        buf: &str,
+        elem: &str,
+        numel: usize,
+        lanes: usize,
+    ) -> Vec<Operand> {
+        let t = vec(lanes, elem);
+        (0..numel.div_ceil(lanes))
+            .map(|c| {
+                let p = self.ins(
+                    "ptr",
+                    format!("getelementptr {elem}, ptr {buf}, i64 {}", c * lanes),
+                );
+                self.ins(t.clone(), format!("load {t}, ptr {}, align 4", p.text))
+            })
+            .collect()
+    }
+
     /// Adds a declaration to the module (once).
     pub fn declare(&mut self, decl: String) {
         if !self.decls.contains(&decl) {
@@ -212,14 +261,18 @@ impl<'k> Emitter<'k> {
             .ok_or_else(|| self.unsupported("a pointer where a value is expected"))
     }
 
-    /// The LLVM vector type of IR value `v`.
-    pub fn vty(&self, v: ValueId) -> String {
-        let t = self.ty(v);
-        vec(t.numel(), reg_elem(t.elem))
+    /// The lanes of each chunk of IR value `v`.
+    pub fn lanes(&self, v: ValueId) -> usize {
+        chunk_lanes(self.numel(v))
     }
 
-    /// The operand of `v`.
-    pub fn get(&self, v: ValueId) -> Result<Operand, CodegenError> {
+    /// The LLVM vector type of a chunk of IR value `v`.
+    pub fn vty(&self, v: ValueId) -> String {
+        vec(self.lanes(v), reg_elem(self.ty(v).elem))
+    }
+
+    /// The chunks of `v`.
+    pub fn chunks(&self, v: ValueId) -> Result<Vec<Operand>, CodegenError> {
         self.vals
             .get(v.index())
             .cloned()
@@ -227,9 +280,87 @@ impl<'k> Emitter<'k> {
             .ok_or_else(|| self.unsupported(format!("{v} used before its definition")))
     }
 
-    /// Binds `v` to `o`.
-    pub fn set(&mut self, v: ValueId, o: Operand) {
-        self.vals[v.index()] = Some(o);
+    /// Binds `v` to its chunks.
+    pub fn set_chunks(&mut self, v: ValueId, chunks: Vec<Operand>) {
+        debug_assert_eq!(chunks.len(), self.numel(v).div_ceil(CHUNK).max(1));
+        self.vals[v.index()] = Some(chunks);
+    }
+
+    /// `v` as one vector of all its lanes (for small tiles: it concatenates the chunks).
+    pub fn get(&mut self, v: ValueId) -> Result<Operand, CodegenError> {
+        let chunks = self.chunks(v)?;
+        Ok(self.concat(chunks, reg_elem(self.ty(v).elem)))
+    }
+
+    /// `o` (element type `elem`) cut into vectors of `lanes` lanes.
+    pub fn split(&mut self, o: &Operand, elem: &str, lanes: usize) -> Vec<Operand> {
+        let n = vec_lanes(&o.ty);
+        (0..n.div_ceil(lanes))
+            .map(|c| self.shuffle(o, elem, &(c * lanes..(c + 1) * lanes).collect::<Vec<_>>()))
+            .collect()
+    }
+
+    /// Applies `f` to the chunks of `inputs` (tiles of one element count) chunk by chunk and
+    /// binds the results to `r`.
+    pub fn map_chunks<const N: usize>(
+        &mut self,
+        inputs: [ValueId; N],
+        r: ValueId,
+        mut f: impl FnMut(&mut Self, [&Operand; N]) -> Result<Operand, CodegenError>,
+    ) -> Result<(), CodegenError> {
+        let ins: Vec<Vec<Operand>> = inputs
+            .iter()
+            .map(|&v| self.chunks(v))
+            .collect::<Result<_, _>>()?;
+        let count = ins.first().map_or(0, Vec::len);
+        let out = (0..count)
+            .map(|c| f(self, std::array::from_fn(|i| &ins[i][c])))
+            .collect::<Result<_, _>>()?;
+        self.set_chunks(r, out);
+        Ok(())
+    }
+
+    /// Lane `i` (counted over all chunks) of a chunked value as a scalar.
+    pub fn lane(&mut self, chunks: &[Operand], elem: &str, i: usize) -> Operand {
+        let l = vec_lanes(&chunks[0].ty);
+        self.extract(&chunks[i / l], elem, i % l)
+    }
+
+    /// The lanes `idx` (counted over all chunks) of a chunked value as one vector: one
+    /// `shufflevector` when they come from at most two chunks, else lane by lane.
+    pub fn pick(&mut self, chunks: &[Operand], elem: &str, idx: &[usize]) -> Operand {
+        let l = vec_lanes(&chunks[0].ty);
+        let mut from: Vec<usize> = idx.iter().map(|&j| j / l).collect();
+        from.sort_unstable();
+        from.dedup();
+        match from.as_slice() {
+            [c] => {
+                let local: Vec<usize> = idx.iter().map(|&j| j % l).collect();
+                self.shuffle(&chunks[*c], elem, &local)
+            }
+            [c0, c1] => {
+                let mask = idx
+                    .iter()
+                    .map(|&j| if j / l == *c0 { j % l } else { l + j % l });
+                let (a, b) = (&chunks[*c0], &chunks[*c1]);
+                self.ins(
+                    vec(idx.len(), elem),
+                    format!(
+                        "shufflevector {} {}, {} {}, <{} x i32> {}",
+                        a.ty,
+                        a.text,
+                        b.ty,
+                        b.text,
+                        idx.len(),
+                        index_mask(mask)
+                    ),
+                )
+            }
+            _ => {
+                let lanes: Vec<Operand> = idx.iter().map(|&j| self.lane(chunks, elem, j)).collect();
+                self.gather_lanes(&lanes, elem)
+            }
+        }
     }
 
     /// `o` splatted to `n` lanes of element type `elem` (a constant splat when `o` is one
@@ -412,13 +543,14 @@ impl<'k> Emitter<'k> {
                     v.text
                 ),
             );
-            self.set(param.value, o);
+            self.set_chunks(param.value, vec![o]);
         }
         Ok(())
     }
 
-    /// Emits the ops of `block`; returns the operands of its `yield`, if it ends with one.
-    pub fn emit_block(&mut self, block: &Block) -> Result<Option<Vec<Operand>>, CodegenError> {
+    /// Emits the ops of `block`; returns the chunks of the values of its `yield`, if it ends
+    /// with one.
+    pub fn emit_block(&mut self, block: &Block) -> Result<Option<Vec<Vec<Operand>>>, CodegenError> {
         for op in &block.ops {
             self.op = op.kind.name();
             let r = op.results.first().copied();
@@ -432,7 +564,7 @@ impl<'k> Emitter<'k> {
                 OpKind::Yield(vals) => {
                     return Ok(Some(
                         vals.iter()
-                            .map(|&v| self.get(v))
+                            .map(|&v| self.chunks(v))
                             .collect::<Result<_, _>>()?,
                     ))
                 }
@@ -440,11 +572,14 @@ impl<'k> Emitter<'k> {
                 OpKind::ProgramId(axis) => self.grid_index("pid", *axis, result()?),
                 OpKind::NumPrograms(axis) => self.grid_index("grid", *axis, result()?),
                 OpKind::Arange(n) => {
-                    let o = Operand {
-                        text: index_mask(0..*n as usize),
-                        ty: vec(*n as usize, "i32"),
-                    };
-                    self.set(result()?, o);
+                    let (n, l) = (*n as usize, chunk_lanes(*n as usize));
+                    let chunks = (0..n.div_ceil(l))
+                        .map(|c| Operand {
+                            text: index_mask(c * l..(c + 1) * l),
+                            ty: vec(l, "i32"),
+                        })
+                        .collect();
+                    self.set_chunks(result()?, chunks);
                 }
                 OpKind::Unary(u, x) => self.unary(*u, *x, result()?)?,
                 OpKind::Binary(b, x, y) => self.binary(*b, *x, *y, result()?)?,
@@ -458,8 +593,8 @@ impl<'k> Emitter<'k> {
                 OpKind::Bitcast(x) => self.bitcast(*x, result()?)?,
                 OpKind::Broadcast(x) => self.broadcast(*x, result()?)?,
                 OpKind::ExpandDims { value, .. } | OpKind::Reshape(value) => {
-                    let o = self.get(*value)?;
-                    self.set(result()?, o);
+                    let o = self.chunks(*value)?;
+                    self.set_chunks(result()?, o);
                 }
                 OpKind::Reduce { op, value, axis } => self.reduce(*op, *value, *axis, result()?)?,
                 OpKind::Dot { a, b, acc } => self.dot(*a, *b, *acc, result()?)?,
@@ -497,7 +632,7 @@ impl<'k> Emitter<'k> {
             "<1 x i32>",
             format!("insertelement <1 x i32> poison, i32 {}, i32 0", v.text),
         );
-        self.set(r, o);
+        self.set_chunks(r, vec![o]);
     }
 }
 

@@ -1,17 +1,17 @@
 //! Reductions along one axis, in the interpreter's order.
 //!
-//! A tile is viewed as `[outer, n, inner]` around the reduced axis. Integer and `bool`
-//! reductions along the last axis are one `llvm.vector.reduce.*` per row (their order does not
-//! matter); float sums along it are ordered `llvm.vector.reduce.fadd` (sequential, bit-exact).
-//! Everything else folds the `n` slices `[outer, inner]` in index order with vector ops, so
-//! float results match the interpreter's sequential `f32` sums bit for bit. That is unrolled
-//! for tiles of at most [`UNROLLED`] elements (and for `bool`); larger tiles are stored to the
-//! stack and reduced by loops over rows (integer rows along the last axis one vector
-//! reduction each), as a fold of thousands of lanes of one wide vector takes LLVM's code
-//! generator minutes.
+//! A tile is viewed as `[outer, n, inner]` around the reduced axis (`bool` as bytes 0/1, its
+//! `max`/`min` those of the bytes). Integer reductions along the last axis are one
+//! `llvm.vector.reduce.*` per row (their order does not matter); float sums along it are
+//! ordered `llvm.vector.reduce.fadd` (sequential, bit-exact). Everything else folds the `n`
+//! slices `[outer, inner]` in index order with vector ops, so float results match the
+//! interpreter's sequential `f32` sums bit for bit. That is unrolled for tiles of at most
+//! [`UNROLLED`] elements; larger tiles are stored to the stack and reduced by loops over rows
+//! (integer rows along the last axis one vector reduction each), which keeps the code's size
+//! independent of the tile's.
 
 use super::elementwise::suffix;
-use super::{reg_elem, vec, Emitter, Operand};
+use super::{reg_elem, vec, vec_lanes, Emitter, Operand};
 use crate::CodegenError;
 use bitmat_ir::{BinaryOp, DType, ElemType, ReduceOp, ValueId};
 
@@ -28,6 +28,9 @@ impl Emitter<'_> {
         r: ValueId,
     ) -> Result<(), CodegenError> {
         let d = self.dtype(x)?;
+        if d == DType::Bool && op == ReduceOp::Sum {
+            return Err(self.unsupported("`sum` of bool"));
+        }
         let shape = &self.ty(x).shape;
         let axis = axis as usize;
         if axis >= shape.len() {
@@ -36,22 +39,65 @@ impl Emitter<'_> {
         let outer: usize = shape[..axis].iter().map(|&e| e as usize).product();
         let n = shape[axis] as usize;
         let inner: usize = shape[axis + 1..].iter().map(|&e| e as usize).product();
-        let v = self.get(x)?;
-        let (v, elem) = if d.is_float() {
-            (self.widen(&v, d), "float")
+        let d_in = d;
+        let d = if d == DType::Bool { DType::U8 } else { d };
+        let elem = if d.is_float() {
+            "float"
         } else {
-            (v, reg_elem(ElemType::Val(d)))
+            reg_elem(ElemType::Val(d))
+        };
+        let chunks: Vec<Operand> = self
+            .chunks(x)?
+            .iter()
+            .map(|c| match d_in {
+                DType::Bool => {
+                    let t = vec(vec_lanes(&c.ty), "i8");
+                    self.ins(t.clone(), format!("zext {} {} to {t}", c.ty, c.text))
+                }
+                d if d.is_float() => self.widen(c, d),
+                _ => c.clone(),
+            })
+            .collect();
+        let out_chunks = if outer * n * inner > UNROLLED {
+            self.reduce_loops(op, d, &chunks, (outer, n, inner), self.lanes(r))?
+        } else {
+            let v = self.concat(chunks, elem);
+            let out = self.reduce_unrolled(op, d, &v, (outer, n, inner))?;
+            self.split(&out, elem, self.lanes(r))
+        };
+        let out_chunks = out_chunks
+            .iter()
+            .map(|c| match d_in {
+                DType::Bool => self.ins(
+                    vec(vec_lanes(&c.ty), "i1"),
+                    format!("icmp ne {} {}, zeroinitializer", c.ty, c.text),
+                ),
+                d if d.is_float() => self.narrow(c, d),
+                _ => c.clone(),
+            })
+            .collect();
+        self.set_chunks(r, out_chunks);
+        Ok(())
+    }
+
+    /// A reduction of the small tile `v` (viewed as `[outer, n, inner]`), unrolled.
+    fn reduce_unrolled(
+        &mut self,
+        op: ReduceOp,
+        d: DType,
+        v: &Operand,
+        (outer, n, inner): (usize, usize, usize),
+    ) -> Result<Operand, CodegenError> {
+        let elem = if d.is_float() {
+            "float"
+        } else {
+            reg_elem(ElemType::Val(d))
         };
         let row = |o: usize| -> Vec<usize> { (o * n..(o + 1) * n).collect() };
-        let out = if d != DType::Bool && outer * n * inner > UNROLLED {
-            self.reduce_loops(op, d, &v, (outer, n, inner))?
-        } else if inner == 1 && (!d.is_float() || op == ReduceOp::Sum) {
+        Ok(if inner == 1 && (!d.is_float() || op == ReduceOp::Sum) {
             let name = match (op, d) {
                 (ReduceOp::Sum, d) if d.is_float() => "fadd",
-                (ReduceOp::Sum, DType::Bool) => return Err(self.unsupported("`sum` of bool")),
                 (ReduceOp::Sum, _) => "add",
-                (ReduceOp::Max, DType::Bool) => "or",
-                (ReduceOp::Min, DType::Bool) => "and",
                 (ReduceOp::Max, d) if d.is_signed_int() => "smax",
                 (ReduceOp::Min, d) if d.is_signed_int() => "smin",
                 (ReduceOp::Max, _) => "umax",
@@ -59,7 +105,7 @@ impl Emitter<'_> {
             };
             let mut lanes = Vec::with_capacity(outer);
             for o in 0..outer {
-                let rv = self.shuffle(&v, elem, &row(o));
+                let rv = self.shuffle(v, elem, &row(o));
                 let intrinsic = format!("llvm.vector.reduce.{name}.{}", suffix(&rv.ty));
                 lanes.push(if name == "fadd" {
                     // -0.0 + x == x for every x: the sum starts from the first element.
@@ -79,9 +125,9 @@ impl Emitter<'_> {
                     .flat_map(|o| (0..inner).map(move |i| o * n * inner + k * inner + i))
                     .collect()
             };
-            let mut acc = self.shuffle(&v, elem, &slice(0));
+            let mut acc = self.shuffle(v, elem, &slice(0));
             for k in 1..n {
-                let s = self.shuffle(&v, elem, &slice(k));
+                let s = self.shuffle(v, elem, &slice(k));
                 acc = match (op, d.is_float()) {
                     (ReduceOp::Sum, true) => {
                         let t = acc.ty.clone();
@@ -94,27 +140,21 @@ impl Emitter<'_> {
                 };
             }
             acc
-        };
-        let out = if d.is_float() {
-            self.narrow(&out, d)
-        } else {
-            out
-        };
-        debug_assert_eq!(out.ty, vec(self.numel(r), reg_elem(ElemType::Val(d))));
-        self.set(r, out);
-        Ok(())
+        })
     }
 
     /// A reduction as loops: for each of the `outer` rows, the `inner` lanes of slice 0
-    /// loaded, then slices `1..n` folded in order, all from the tile stored to the stack
-    /// (floats as `float`); integer rows of the last axis are one vector reduction each.
+    /// loaded, then slices `1..n` folded in order, all from the tile (its `chunks`) stored to
+    /// the stack (floats as `float`); integer rows of the last axis are one vector reduction
+    /// each. Returns the result in chunks of `out_chunk` lanes.
     fn reduce_loops(
         &mut self,
         op: ReduceOp,
         d: DType,
-        v: &Operand,
+        chunks: &[Operand],
         (outer, n, inner): (usize, usize, usize),
-    ) -> Result<Operand, CodegenError> {
+        out_chunk: usize,
+    ) -> Result<Vec<Operand>, CodegenError> {
         let elem = if d.is_float() {
             "float"
         } else {
@@ -133,7 +173,7 @@ impl Emitter<'_> {
             self.stack_buffer(bytes * outer * n * inner),
             self.stack_buffer(bytes * outer * out_lanes),
         );
-        self.line(format!("store {} {}, ptr {src}, align 64", v.ty, v.text));
+        self.store_chunks(chunks, elem, &src);
         let pre = self.block.clone();
         let (row_head, k_head, row_end, done) = (
             self.label("red_row"),
@@ -232,8 +272,7 @@ impl Emitter<'_> {
             more.text
         ));
         self.start_block(&done);
-        let ty = vec(outer * out_lanes, elem);
-        Ok(self.ins(ty.clone(), format!("load {ty}, ptr {dst}, align 64")))
+        Ok(self.load_chunks(&dst, elem, outer * out_lanes, out_chunk))
     }
 }
 

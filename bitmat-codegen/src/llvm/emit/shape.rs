@@ -1,5 +1,6 @@
-//! `broadcast`: a `shufflevector` whose mask maps each result lane to its source lane
-//! (`reshape`, `expand_dims` and same-width `bitcast` change no lane and cost nothing).
+//! `broadcast`: each result chunk one `shufflevector` whose mask maps its lanes to their
+//! source lanes (`reshape`, `expand_dims` and same-width `bitcast` change no lane and cost
+//! nothing).
 
 use super::{reg_elem, Emitter};
 use crate::CodegenError;
@@ -29,10 +30,14 @@ pub(crate) fn broadcast_lanes(from: &[u32], to: &[u32]) -> Vec<usize> {
 impl Emitter<'_> {
     /// `broadcast(x)` to `r`'s shape.
     pub(crate) fn broadcast(&mut self, x: ValueId, r: ValueId) -> Result<(), CodegenError> {
-        let v = self.get(x)?;
+        let v = self.chunks(x)?;
         let lanes = broadcast_lanes(&self.ty(x).shape, &self.ty(r).shape);
-        let o = self.shuffle(&v, reg_elem(self.ty(x).elem), &lanes);
-        self.set(r, o);
+        let elem = reg_elem(self.ty(x).elem);
+        let out = lanes
+            .chunks(self.lanes(r))
+            .map(|idx| self.pick(&v, elem, idx))
+            .collect();
+        self.set_chunks(r, out);
         Ok(())
     }
 }
