@@ -237,12 +237,21 @@ impl DeviceChoice {
     }
 }
 
+/// The exit status of a run stopped by an error (bad input: arguments, files, devices), as
+/// clap's usage errors; 1 stays for kernels that ran and failed their checks.
+const BAD_INPUT: u8 = 2;
+
+/// Prints `e` as the one-line error of the run and returns [`BAD_INPUT`].
+fn error_exit(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(BAD_INPUT)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     bitmat_cli::logging::init();
     if let Err(e) = choose_cpu_backend(cli.backend.as_deref()) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
+        return error_exit(&e);
     }
     match cli.command {
         Command::Dump {
@@ -280,8 +289,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
+                    error_exit(&e)
                 }
             }
         }
@@ -308,16 +316,14 @@ fn main() -> ExitCode {
             match run_tune(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
+                    error_exit(&e)
                 }
             }
         }
         Command::CacheClean { kernels, tuning } => match clean_cache(kernels, tuning) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
+                error_exit(&e)
             }
         },
         Command::Info => {
@@ -349,7 +355,7 @@ fn main() -> ExitCode {
                         "error: --m and --shapes choose the default suite's matmuls; the parity \
                          suite's shapes are fixed (--size full or small)"
                     );
-                    return ExitCode::FAILURE;
+                    return ExitCode::from(BAD_INPUT);
                 }
                 let size = match (size, device) {
                     (Some(SizeChoice::Full), _) | (None, BenchDevice::Cuda) => ParitySize::Full,
@@ -372,7 +378,7 @@ fn main() -> ExitCode {
             }
             if size.is_some() {
                 eprintln!("error: --size chooses the parity suite's sizes (--suite parity)");
-                return ExitCode::FAILURE;
+                return ExitCode::from(BAD_INPUT);
             }
             let opts = BenchOptions {
                 device,
@@ -417,8 +423,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
+                    error_exit(&e)
                 }
             }
         }
@@ -455,8 +460,7 @@ fn run_bench(opts: &BenchOptions, json: Option<&std::path::Path>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+            error_exit(&e)
         }
     }
 }
@@ -477,8 +481,7 @@ fn run_parity(opts: &ParityOptions, json: Option<&std::path::Path>) -> ExitCode 
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+            error_exit(&e)
         }
     }
 }
@@ -487,16 +490,14 @@ fn run_selftest(choice: DeviceChoice, seed: u64) -> ExitCode {
     let device = match choice.open() {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            return error_exit(&e);
         }
     };
     println!("bitmat selftest on {device} (seed {seed})");
     let results = match selftest::run(&device, seed) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            return error_exit(&e);
         }
     };
     let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0);
