@@ -247,8 +247,29 @@ fn error_exit(e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::from(BAD_INPUT)
 }
 
+/// A bad command line as one line (clap's message, its possible values and tip), with
+/// [`BAD_INPUT`].
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let text = e.render().to_string();
+    let line: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .collect();
+    eprintln!("{}", line.join(" "));
+    ExitCode::from(BAD_INPUT)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => return usage_error(&e),
+        Err(e) => {
+            // `--help`, `--version`: printed as clap prints them.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     bitmat_cli::logging::init();
     if let Err(e) = choose_cpu_backend(cli.backend.as_deref()) {
         return error_exit(&e);
