@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
     for name in &names {
         let _ = ck.tensor_f32(name);
         let _ = import::bittensor_tensor(&ck, name);
-        let layer = name.rsplit_once('.').map_or(name.as_str(), |(layer, _)| layer);
+        let layer = name
+            .rsplit_once('.')
+            .map_or(name.as_str(), |(layer, _)| layer);
         let _ = ck.layer_format(layer);
         let _ = ck.ternary(layer);
         let _ = ck.int4(layer);
@@ -28,7 +30,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = ck.quantized_layers();
-    let bytes = ck.to_bytes().expect("a checkpoint that was read can be written");
+    let bytes = ck
+        .to_bytes()
+        .expect("a checkpoint that was read can be written");
     let again = Checkpoint::from_bytes(&bytes).expect("a written checkpoint reads back");
     assert_eq!(again, ck, "a checkpoint changed through a write and a read");
 });

@@ -30,9 +30,15 @@ fuzz_target!(|data: &[u8]| {
         // `write`, then overwritten).
         0 => {
             for kind in [EntryKind::Kernel, EntryKind::Tuning] {
-                assert!(cache.write(kind, key, b"payload"), "the cache directory is writable");
+                assert!(
+                    cache.write(kind, key, b"payload"),
+                    "the cache directory is writable"
+                );
                 let sub = root.join(kind.dir());
-                for entry in std::fs::read_dir(&sub).expect("the entry's directory").flatten() {
+                for entry in std::fs::read_dir(&sub)
+                    .expect("the entry's directory")
+                    .flatten()
+                {
                     std::fs::write(entry.path(), bytes).expect("an entry file");
                 }
                 let read = cache.read(kind, key);

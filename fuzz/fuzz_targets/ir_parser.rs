@@ -18,5 +18,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let printed = kernel.to_string();
     let again = parse_kernel(&printed).expect("a printed kernel parses");
-    assert_eq!(again, kernel, "print and parse changed the kernel:\n{printed}");
+    assert_eq!(
+        again, kernel,
+        "print and parse changed the kernel:\n{printed}"
+    );
 });
