@@ -140,7 +140,9 @@ fn check_buffer(
 ) -> Result<(), Error> {
     let fail = |message: String| Err(Error::Shape { op, message });
     if need < 0 {
-        return fail(format!("{buffer}: {formula} = {need} is negative; shapes are at least 0"));
+        return fail(format!(
+            "{buffer}: {formula} = {need} is negative; shapes are at least 0"
+        ));
     }
     if need > i64::from(i32::MAX) {
         return fail(format!(
@@ -149,7 +151,9 @@ fn check_buffer(
         ));
     }
     if (len as i64) < need {
-        return fail(format!("{buffer} has {len} elements, expected {formula} = {need}"));
+        return fail(format!(
+            "{buffer} has {len} elements, expected {formula} = {need}"
+        ));
     }
     Ok(())
 }
@@ -326,20 +330,22 @@ impl TernaryLinear<'_> {
         let a = self;
         let (m, n) = (a.m, a.n);
         // SAFETY: `check` proved every buffer as long as the kernel indexes it.
-        unsafe { linear_tuner(device.backend(), a.has_bias).launch_unchecked(
-            device,
-            |c| matmul_grid(m, n, c.block_m, c.block_n),
-            a.x,
-            a.scale_x,
-            a.w,
-            a.scale_w,
-            a.bias,
-            a.y,
-            m,
-            n,
-            a.k,
-            a.w_scale_stride,
-        ) }
+        unsafe {
+            linear_tuner(device.backend(), a.has_bias).launch_unchecked(
+                device,
+                |c| matmul_grid(m, n, c.block_m, c.block_n),
+                a.x,
+                a.scale_x,
+                a.w,
+                a.scale_w,
+                a.bias,
+                a.y,
+                m,
+                n,
+                a.k,
+                a.w_scale_stride,
+            )
+        }
     }
 
     fn check(&self) -> Result<(), Error> {
@@ -359,7 +365,13 @@ impl TernaryLinear<'_> {
         check_buffer(OP, "scale_x", self.scale_x.len(), "m", m)?;
         check_buffer(OP, "w", self.w.len(), "n * k / 4", n * k / 4)?;
         let scales = if self.w_scale_stride == 0 { 1 } else { n };
-        check_buffer(OP, "scale_w", self.scale_w.len(), "n * stride (at least 1)", scales.max(1))?;
+        check_buffer(
+            OP,
+            "scale_w",
+            self.scale_w.len(),
+            "n * stride (at least 1)",
+            scales.max(1),
+        )?;
         if self.has_bias {
             check_buffer(OP, "bias", self.bias.len(), "n", n)?;
         }
@@ -504,7 +516,13 @@ impl Int4Matmul<'_> {
             }
         }
         check_buffer(OP, "w", self.w.len(), "n * k / 16", n * k / 16)?;
-        check_buffer(OP, "scales", self.scales.len(), "n * k / group", n * (k / group))?;
+        check_buffer(
+            OP,
+            "scales",
+            self.scales.len(),
+            "n * k / group",
+            n * (k / group),
+        )?;
         check_buffer(OP, "y", self.y.len(), "m * n", m * n)
     }
 
@@ -556,18 +574,20 @@ impl W4A4Matmul<'_> {
         let a = self;
         let (m, n) = (a.m, a.n);
         // SAFETY: `check` proved every buffer as long as the kernel indexes it.
-        unsafe { w4a4_tuner(device.backend(), a.has_bias).launch_unchecked(
-            device,
-            |c| matmul_grid(m, n, c.block_m, c.block_n),
-            a.x,
-            a.w,
-            a.bias,
-            a.c,
-            m,
-            n,
-            a.k,
-            a.k_words,
-        ) }
+        unsafe {
+            w4a4_tuner(device.backend(), a.has_bias).launch_unchecked(
+                device,
+                |c| matmul_grid(m, n, c.block_m, c.block_n),
+                a.x,
+                a.w,
+                a.bias,
+                a.c,
+                m,
+                n,
+                a.k,
+                a.k_words,
+            )
+        }
     }
 
     fn check(&self) -> Result<(), Error> {
@@ -578,7 +598,10 @@ impl W4A4Matmul<'_> {
         if words != (k + 15) / 16 {
             return Err(Error::Shape {
                 op: OP,
-                message: format!("k_words = {words}, expected ceil(k / 16) = {}", (k + 15) / 16),
+                message: format!(
+                    "k_words = {words}, expected ceil(k / 16) = {}",
+                    (k + 15) / 16
+                ),
             });
         }
         check_buffer(OP, "x", self.x.len(), "m * k_words", m * words)?;

@@ -7,10 +7,10 @@
 //! name and the tensor name.
 
 use bitmat::checkpoint::CheckpointError;
-use bitmat::formats::FormatError;
 use bitmat::convert::{
     convert_file, is_default_linear, ConvertOptions, ConvertSummary, Selection, Selector, Step,
 };
+use bitmat::formats::FormatError;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;

@@ -309,9 +309,7 @@ fn main() -> ExitCode {
                     let _ = writeln!(std::io::stdout(), "{text}");
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    error_exit(&e)
-                }
+                Err(e) => error_exit(&e),
             }
         }
         Command::Tune {
@@ -336,16 +334,12 @@ fn main() -> ExitCode {
             };
             match run_tune(args) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    error_exit(&e)
-                }
+                Err(e) => error_exit(&e),
             }
         }
         Command::CacheClean { kernels, tuning } => match clean_cache(kernels, tuning) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                error_exit(&e)
-            }
+            Err(e) => error_exit(&e),
         },
         Command::Info => {
             print!("{}", bitmat_cli::info::report());
@@ -443,9 +437,7 @@ fn main() -> ExitCode {
                     println!("wrote {}", output.display());
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    error_exit(&e)
-                }
+                Err(e) => error_exit(&e),
             }
         }
     }
@@ -480,9 +472,7 @@ fn run_bench(opts: &BenchOptions, json: Option<&std::path::Path>) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error_exit(&e)
-        }
+        Err(e) => error_exit(&e),
     }
 }
 
@@ -501,9 +491,7 @@ fn run_parity(opts: &ParityOptions, json: Option<&std::path::Path>) -> ExitCode 
             eprintln!("error: {failed} bitmat kernel(s) failed (see the table): no time is reported for them");
             ExitCode::FAILURE
         }
-        Err(e) => {
-            error_exit(&e)
-        }
+        Err(e) => error_exit(&e),
     }
 }
 

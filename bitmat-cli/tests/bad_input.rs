@@ -229,7 +229,11 @@ fn every_bad_input_is_one_line_exit_2_and_writes_nothing() {
             problems.push(format!("files left behind: {left:?}"));
         }
         if !problems.is_empty() {
-            failures.push(format!("{}: {}\n  stderr: {stderr}", case.name, problems.join("; ")));
+            failures.push(format!(
+                "{}: {}\n  stderr: {stderr}",
+                case.name,
+                problems.join("; ")
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -254,7 +258,11 @@ fn a_converted_file_gets_the_umask_permissions() {
         .args(["--to", "ternary", "--quiet"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = std::fs::metadata(&output).unwrap().permissions().mode() & 0o777;
     assert_eq!(got, want, "mode {got:o}, a new file gets {want:o}");
 }

@@ -201,6 +201,7 @@ mod tests {
             num_warps,
             num_stages,
             cpu_threads,
+            checked: false,
         }
     }
 

@@ -130,9 +130,9 @@ fn prescan(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
                 });
             }
         }
-        let offsets = info.get("data_offsets").and_then(|o| {
-            Some((o.get(0)?.as_u64()?, o.get(1)?.as_u64()?))
-        });
+        let offsets = info
+            .get("data_offsets")
+            .and_then(|o| Some((o.get(0)?.as_u64()?, o.get(1)?.as_u64()?)));
         if let Some((start, end)) = offsets {
             check_extent(name, info, start, end).map_err(|reason| corrupt(reason))?;
             data_end = data_end.max(end);

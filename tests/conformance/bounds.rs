@@ -234,9 +234,18 @@ pub fn tests() -> Vec<Test> {
             })
         })
         .collect();
-    t.push(test("bounds::checked_random_programs", checked_random_programs));
-    t.push(test("bounds::checked_masked_windows", checked_masked_windows));
-    t.push(test("bounds::checked_option_on_an_unchecked_launch", checked_option));
+    t.push(test(
+        "bounds::checked_random_programs",
+        checked_random_programs,
+    ));
+    t.push(test(
+        "bounds::checked_masked_windows",
+        checked_masked_windows,
+    ));
+    t.push(test(
+        "bounds::checked_option_on_an_unchecked_launch",
+        checked_option,
+    ));
     t
 }
 
@@ -263,10 +272,16 @@ fn same_error(dev: &Device, case: &Case) -> Result<(), String> {
             if got == want {
                 Ok(())
             } else {
-                Err(format!("{}:\n  device:      {got}\n  interpreter: {want}", case.name))
+                Err(format!(
+                    "{}:\n  device:      {got}\n  interpreter: {want}",
+                    case.name
+                ))
             }
         }
-        Err(e) => Err(format!("{}: expected Error::OutOfBounds, got {e:?}", case.name)),
+        Err(e) => Err(format!(
+            "{}: expected Error::OutOfBounds, got {e:?}",
+            case.name
+        )),
     }
 }
 
@@ -342,12 +357,17 @@ fn checked_option(dev: &Device) -> Result<(), String> {
             || Ok::<_, RuntimeError>(k.clone()),
             bitmat::Grid([1, 1, 1]),
             &options,
-            &[bitmat::KernelArg::buffer(&x), bitmat::KernelArg::buffer(&out)],
+            &[
+                bitmat::KernelArg::buffer(&x),
+                bitmat::KernelArg::buffer(&out),
+            ],
         )
     };
     match result {
         Err(RuntimeError::OutOfBounds(e)) => match e.kind {
-            interp::InterpErrorKind::OutOfBounds { index: 3, len: 3, .. } => Ok(()),
+            interp::InterpErrorKind::OutOfBounds {
+                index: 3, len: 3, ..
+            } => Ok(()),
             other => Err(format!("unexpected report {other}")),
         },
         other => Err(format!("expected an out-of-bounds error, got {other:?}")),

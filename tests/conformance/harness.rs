@@ -226,7 +226,8 @@ pub fn run_device_with(
     options: &LaunchOptions,
     args: &[Arg],
 ) -> Result<Vec<HostData>, String> {
-    launch_on(dev, kernel, grid, options, args, Checks::On)?.map_err(|e| format!("launch on {dev}: {e}"))
+    launch_on(dev, kernel, grid, options, args, Checks::On)?
+        .map_err(|e| format!("launch on {dev}: {e}"))
 }
 
 /// A safe launch of `kernel` on `dev`: the launch's own result (the typed error, as the
@@ -238,7 +239,14 @@ pub fn run_device_result(
     grid: [u32; 3],
     args: &[Arg],
 ) -> Result<Result<Vec<HostData>, bitmat::RuntimeError>, String> {
-    launch_on(dev, kernel, grid, &LaunchOptions::default(), args, Checks::On)
+    launch_on(
+        dev,
+        kernel,
+        grid,
+        &LaunchOptions::default(),
+        args,
+        Checks::On,
+    )
 }
 
 /// Whether a launch is bounds-checked.

@@ -124,7 +124,13 @@ pub fn instrument(kernel: &Kernel) -> Result<Checked, BoundsError> {
     let mut shadows = HashMap::new();
     for (i, p) in kernel.params.iter().enumerate() {
         if let ParamKind::Ptr(_) = p.kind {
-            shadows.insert(p.value, Shadow { param: i, off: None });
+            shadows.insert(
+                p.value,
+                Shadow {
+                    param: i,
+                    off: None,
+                },
+            );
             let len32 = add_param(&mut k, format!("__len32_{}", p.name), DType::U32);
             let len64 = add_param(&mut k, format!("__len64_{}", p.name), DType::U64);
             lens.push((i, len32, len64));
@@ -285,7 +291,10 @@ impl Out<'_> {
     /// The offset tile of a shadow, with its type (`i32` or `i64`).
     fn offset_any(&mut self, s: Shadow, shape: &[u32]) -> (ValueId, DType) {
         match s.off {
-            None => (self.constant(Scalar::from_i64(DType::I32, 0), shape), DType::I32),
+            None => (
+                self.constant(Scalar::from_i64(DType::I32, 0), shape),
+                DType::I32,
+            ),
             Some(v) => (v, self.ty(v).dtype().unwrap_or(DType::I64)),
         }
     }
@@ -615,7 +624,10 @@ impl Pass {
             unreachable!("for_loop is called on `for` ops");
         };
         let positions = self.pointers(init);
-        let params: Vec<usize> = positions.iter().map(|&i| self.shadows[&init[i]].param).collect();
+        let params: Vec<usize> = positions
+            .iter()
+            .map(|&i| self.shadows[&init[i]].param)
+            .collect();
         let mut out = Out {
             pass: self,
             ops: std::mem::take(ops),
@@ -625,9 +637,18 @@ impl Pass {
         // Body arguments: the induction variable, then one per carried value.
         let mut args = body.args.clone();
         for (&i, &param) in positions.iter().zip(&params) {
-            let ty = self.k.ty(body.args[i + 1]).with_elem(ElemType::Val(DType::I64));
+            let ty = self
+                .k
+                .ty(body.args[i + 1])
+                .with_elem(ElemType::Val(DType::I64));
             let arg = new_value(&mut self.k, ty);
-            self.shadows.insert(body.args[i + 1], Shadow { param, off: Some(arg) });
+            self.shadows.insert(
+                body.args[i + 1],
+                Shadow {
+                    param,
+                    off: Some(arg),
+                },
+            );
             args.push(arg);
         }
         let mut new_body = self.block_with(body, |out, vals| {
@@ -654,7 +675,10 @@ impl Pass {
         // The parameter of each pointer result, from the then branch's yield (the else
         // branch is checked against it).
         let mut new_then = self.block_with(then_block, |out, vals| {
-            params = positions.iter().map(|&i| out.pass.shadows[&vals[i]].param).collect();
+            params = positions
+                .iter()
+                .map(|&i| out.pass.shadows[&vals[i]].param)
+                .collect();
             Self::carry_shadows(out, vals, &positions, &params.clone())
         })?;
         let params_then = params.clone();
@@ -672,9 +696,18 @@ impl Pass {
     /// Adds an `i64` result to `op` per pointer result at `positions`, as its shadow.
     fn carry_results(&mut self, op: &mut Op, positions: &[usize], params: &[usize]) {
         for (&i, &param) in positions.iter().zip(params) {
-            let ty = self.k.ty(op.results[i]).with_elem(ElemType::Val(DType::I64));
+            let ty = self
+                .k
+                .ty(op.results[i])
+                .with_elem(ElemType::Val(DType::I64));
             let r = new_value(&mut self.k, ty);
-            self.shadows.insert(op.results[i], Shadow { param, off: Some(r) });
+            self.shadows.insert(
+                op.results[i],
+                Shadow {
+                    param,
+                    off: Some(r),
+                },
+            );
             op.results.push(r);
         }
     }

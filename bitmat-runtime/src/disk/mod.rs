@@ -127,7 +127,15 @@ impl DiskCache {
         let path = self.path(kind, key);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            // No entry, or no cache directory (yet, or a path through a file).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return None
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cache entry unreadable; ignoring it");
                 return None;

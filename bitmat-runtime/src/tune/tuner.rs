@@ -218,7 +218,9 @@ impl<C: Specialization> Autotuner<C> {
         let c = &config.constexprs;
         let options = options_of(config, checked);
         // SAFETY: the caller guarantees every access in bounds.
-        unsafe { launch::launch_kernel_unchecked(device, &c.id(), || c.ir(), grid(c), &options, args) }
+        unsafe {
+            launch::launch_kernel_unchecked(device, &c.id(), || c.ir(), grid(c), &options, args)
+        }
     }
 
     fn error(&self, message: String) -> Error {
