@@ -134,7 +134,7 @@ fn prescan(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
             .get("data_offsets")
             .and_then(|o| Some((o.get(0)?.as_u64()?, o.get(1)?.as_u64()?)));
         if let Some((start, end)) = offsets {
-            check_extent(name, info, start, end).map_err(|reason| corrupt(reason))?;
+            check_extent(name, info, start, end).map_err(&corrupt)?;
             data_end = data_end.max(end);
         }
     }

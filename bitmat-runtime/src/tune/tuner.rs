@@ -522,9 +522,9 @@ impl<C: Specialization> Autotuner<C> {
             configs = self.configs.len(),
             "autotuning"
         );
-        let mut table = Vec::with_capacity(self.configs.len());
-        let mut snapshot = Snapshot::default();
-        let result = self.time_all(device, grid, args, key, &mut table, &mut snapshot, checked);
+        let mut out = Timings::default();
+        let result = self.time_all(device, grid, args, key, &mut out, checked);
+        let Timings { table, snapshot } = out;
         // Whatever happened, the caller's buffers get their contents back.
         let restored = snapshot.restore(device).and_then(|()| device.synchronize());
         result?;
@@ -556,15 +556,14 @@ impl<C: Specialization> Autotuner<C> {
         Ok(chosen)
     }
 
-    /// Fills `table` with each configuration's timing or prune reason.
+    /// Fills `out` with each configuration's timing or prune reason.
     fn time_all(
         &self,
         device: &Device,
         grid: &dyn Fn(&C) -> Grid,
         args: &[KernelArg<'_>],
         key: &TuneKey,
-        table: &mut Vec<Timing>,
-        snapshot: &mut Snapshot,
+        out: &mut Timings,
         checked: bool,
     ) -> Result<(), Error> {
         // Timed as launched: specialized on the arguments' facts.
@@ -575,25 +574,25 @@ impl<C: Specialization> Autotuner<C> {
                 .position(|earlier| Self::same_program(device, earlier, config))
             {
                 tracing::debug!(kernel = C::KERNEL, config = %config, of, "same program as an earlier config");
-                table.push(Timing::SameProgram { of });
+                out.table.push(Timing::SameProgram { of });
                 continue;
             }
             let (compiled, g) = match self.check(device, grid, config, key, &facts, checked) {
                 Ok(x) => x,
                 Err(reason) => {
                     tracing::debug!(kernel = C::KERNEL, config = %config, %reason, "config pruned");
-                    table.push(Timing::Pruned { reason });
+                    out.table.push(Timing::Pruned { reason });
                     continue;
                 }
             };
             // Save what this configuration writes before its first run, and give every
             // configuration the caller's data to start from.
-            snapshot.add(
+            out.snapshot.add(
                 device,
                 args,
                 &bitmat_ir::passes::written_params(&compiled.ir),
             )?;
-            snapshot.restore(device)?;
+            out.snapshot.restore(device)?;
             let options = options_of(config, checked);
             let mut run = || launch::launch_compiled(device, &compiled, g, &options, args);
             match timing::bench(device, &self.bench, &mut run) {
@@ -605,7 +604,7 @@ impl<C: Specialization> Autotuner<C> {
                         reps = m.reps,
                         "config timed"
                     );
-                    table.push(Timing::Timed {
+                    out.table.push(Timing::Timed {
                         median_ms: m.median_ms,
                         reps: m.reps,
                     });
@@ -615,12 +614,20 @@ impl<C: Specialization> Autotuner<C> {
                 Err(e) => {
                     let reason = format!("launch failed: {e}");
                     tracing::debug!(kernel = C::KERNEL, config = %config, %reason, "config pruned");
-                    table.push(Timing::Pruned { reason });
+                    out.table.push(Timing::Pruned { reason });
                 }
             }
         }
         Ok(())
     }
+}
+
+/// What timing the configurations produced: each one's timing or prune reason, and the
+/// buffers saved before the first run (restored whatever happens).
+#[derive(Default)]
+struct Timings {
+    table: Vec<Timing>,
+    snapshot: Snapshot,
 }
 
 /// The options `config` launches with, bounds-checked when `checked` (or its own options ask).
