@@ -340,22 +340,37 @@ impl Out<'_> {
         };
         let uoff = self.bitcast(off, ud);
         let lens = self.splat(len, &shape);
-        let oob = self.cmp(CmpPred::Ge, uoff, lens);
-        let inb = self.push(OpKind::Unary(UnaryOp::Not, oob), self.ty(oob));
-        let (active, keep) = match mask {
-            Some(m) => (
-                self.binary(BinaryOp::And, m, oob),
-                self.binary(BinaryOp::And, m, inb),
-            ),
-            None => (oob, inb),
+        let inb = self.cmp(CmpPred::Lt, uoff, lens);
+        let keep = match mask {
+            Some(m) => self.binary(BinaryOp::And, m, inb),
+            None => inb,
         };
+        // Whether any accessed lane is out: the largest accessed offset (as unsigned) against
+        // the length, one reduction of the offsets; the lanes themselves are found only in the
+        // reporting branch.
         let any = if shape.is_empty() {
-            active
+            let oob = self.push(OpKind::Unary(UnaryOp::Not, keep), self.ty(keep));
+            match mask {
+                Some(m) => self.binary(BinaryOp::And, m, oob),
+                None => oob,
+            }
         } else {
-            let as_int = self.cast(active, DType::I32);
-            let most = self.reduce_all(ReduceOp::Max, as_int);
-            let zero = self.constant(Scalar::from_i64(DType::I32, 0), &[]);
-            self.cmp(CmpPred::Ne, most, zero)
+            let probe = match mask {
+                Some(m) => {
+                    let zero = self.constant(Scalar::from_i64(ud, 0), &shape);
+                    self.push(
+                        OpKind::Select {
+                            cond: m,
+                            on_true: uoff,
+                            on_false: zero,
+                        },
+                        self.ty(uoff),
+                    )
+                }
+                None => uoff,
+            };
+            let most = self.reduce_all(ReduceOp::Max, probe);
+            self.cmp(CmpPred::Ge, most, len)
         };
         let site = self.pass.sites.len();
         self.pass.sites.push(Site {
@@ -366,6 +381,11 @@ impl Out<'_> {
         let mut then = Out {
             pass: &mut *self.pass,
             ops: Vec::new(),
+        };
+        let out = then.push(OpKind::Unary(UnaryOp::Not, inb), then.ty(inb));
+        let active = match mask {
+            Some(m) => then.binary(BinaryOp::And, m, out),
+            None => out,
         };
         then.report(site, &shape, active, off);
         then.ops.push(Op {
