@@ -75,4 +75,4 @@ pub struct ReadmeDoctests;
 pub use bitmat_runtime::specialize;
 
 #[doc(hidden)]
-pub use bitmat_runtime::launch_kernel;
+pub use bitmat_runtime::{launch_kernel, launch_kernel_unchecked};

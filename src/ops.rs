@@ -245,20 +245,25 @@ pub fn rmsnorm_quantize(
         });
     }
     let block = cols.clamp(1, 256).next_power_of_two() as i32;
+    to_i32(OP, "rows * cols", rows * cols)?;
     let out = device.zeros::<i8>(rows * cols)?;
     let scales = device.zeros::<f32>(rows)?;
-    norm::rmsnorm_quantize::launch(
-        device,
-        to_u32(OP, rows)?,
-        &device.upload(x)?,
-        &device.upload(weight.unwrap_or(&[1.0]))?,
-        &out,
-        &scales,
-        to_i32(OP, "cols", cols)?,
-        eps,
-        weight.is_some(),
-        block,
-    )?;
+    // SAFETY: `x` and `out` hold `rows * cols` elements (whose offsets fit the kernel's `i32`
+    // indexing), `scales` one per row, and the weight `cols` when the kernel reads it.
+    unsafe {
+        norm::rmsnorm_quantize::launch_unchecked(
+            device,
+            to_u32(OP, rows)?,
+            &device.upload(x)?,
+            &device.upload(weight.unwrap_or(&[1.0]))?,
+            &out,
+            &scales,
+            to_i32(OP, "cols", cols)?,
+            eps,
+            weight.is_some(),
+            block,
+        )
+    }?;
     Ok(QuantizedActivations {
         rows,
         cols,

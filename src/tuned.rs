@@ -135,6 +135,47 @@ impl<T> Tuners<T> {
     }
 }
 
+/// Checks that `buffer` of `op` holds the `need` elements (`formula`) its kernel indexes, and
+/// that those element offsets fit the kernel's `i32` index arithmetic: what makes the
+/// prebuilt kernels' unchecked launches safe.
+fn check_buffer(
+    op: &'static str,
+    buffer: &str,
+    len: usize,
+    formula: &str,
+    need: i64,
+) -> Result<(), Error> {
+    let fail = |message: String| Err(Error::Shape { op, message });
+    if need < 0 {
+        return fail(format!(
+            "{buffer}: {formula} = {need} is negative; shapes are at least 0"
+        ));
+    }
+    if need > i64::from(i32::MAX) {
+        return fail(format!(
+            "{buffer}: {formula} = {need} elements overflow the kernels' 32-bit indexing (at most {})",
+            i32::MAX
+        ));
+    }
+    if (len as i64) < need {
+        return fail(format!(
+            "{buffer} has {len} elements, expected {formula} = {need}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that shape values of `op` are not negative.
+fn check_dims(op: &'static str, dims: &[(&str, i32)]) -> Result<(), Error> {
+    match dims.iter().find(|(_, v)| *v < 0) {
+        Some((name, v)) => Err(Error::Shape {
+            op,
+            message: format!("{name} = {v} is negative; shapes are at least 0"),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn ceil_div(a: i32, b: i32) -> u32 {
     (a.max(0) as u32).div_ceil(b as u32)
 }
@@ -244,9 +285,27 @@ macro_rules! ternary_dispatch {
 }
 
 impl TernaryMatmul<'_> {
-    /// Runs it on `device` with the best configuration (tuning first when needed).
+    /// Runs it on `device` with the best configuration (tuning first when needed), after
+    /// checking the buffers against the shapes.
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
-        ternary_dispatch!(self, device, launch, std::convert::identity)
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernels index it.
+        unsafe { ternary_dispatch!(self, device, launch_unchecked, std::convert::identity) }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        const OP: &str = "ternary matmul";
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        if k % 4 != 0 {
+            return Err(Error::Shape {
+                op: OP,
+                message: format!("K = {k} is not a multiple of 4, which ternary packing needs"),
+            });
+        }
+        check_buffer(OP, "x", self.x.len(), "m * k", m * k)?;
+        check_buffer(OP, "w", self.w.len(), "n * k / 4", n * k / 4)?;
+        check_buffer(OP, "c", self.c.len(), "m * n", m * n)
     }
 
     /// The configuration a launch would use and how it was chosen (tuning now when needed).
@@ -294,24 +353,59 @@ pub fn linear_tuner(backend: Backend, has_bias: bool) -> &'static ternary::w2a8_
 }
 
 impl TernaryLinear<'_> {
-    /// Runs it on `device` with the best configuration (tuning first when needed).
+    /// Runs it on `device` with the best configuration (tuning first when needed), after
+    /// checking the buffers against the shapes.
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        self.check()?;
         let a = self;
         let (m, n) = (a.m, a.n);
-        linear_tuner(device.backend(), a.has_bias).launch(
-            device,
-            |c| matmul_grid(m, n, c.block_m, c.block_n),
-            a.x,
-            a.scale_x,
-            a.w,
-            a.scale_w,
-            a.bias,
-            a.y,
-            m,
-            n,
-            a.k,
-            a.w_scale_stride,
-        )
+        // SAFETY: `check` proved every buffer as long as the kernel indexes it.
+        unsafe {
+            linear_tuner(device.backend(), a.has_bias).launch_unchecked(
+                device,
+                |c| matmul_grid(m, n, c.block_m, c.block_n),
+                a.x,
+                a.scale_x,
+                a.w,
+                a.scale_w,
+                a.bias,
+                a.y,
+                m,
+                n,
+                a.k,
+                a.w_scale_stride,
+            )
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        const OP: &str = "ternary linear";
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        if k % 4 != 0 || !matches!(self.w_scale_stride, 0 | 1) {
+            return Err(Error::Shape {
+                op: OP,
+                message: format!(
+                    "K = {k} must be a multiple of 4 (ternary packing) and the weight scale stride ({}) 0 or 1",
+                    self.w_scale_stride
+                ),
+            });
+        }
+        check_buffer(OP, "x", self.x.len(), "m * k", m * k)?;
+        check_buffer(OP, "scale_x", self.scale_x.len(), "m", m)?;
+        check_buffer(OP, "w", self.w.len(), "n * k / 4", n * k / 4)?;
+        let scales = if self.w_scale_stride == 0 { 1 } else { n };
+        check_buffer(
+            OP,
+            "scale_w",
+            self.scale_w.len(),
+            "n * stride (at least 1)",
+            scales.max(1),
+        )?;
+        if self.has_bias {
+            check_buffer(OP, "bias", self.bias.len(), "n", n)?;
+        }
+        check_buffer(OP, "y", self.y.len(), "m * n", m * n)
     }
 }
 
@@ -442,9 +536,43 @@ macro_rules! int4_dispatch {
 }
 
 impl Int4Matmul<'_> {
-    /// Runs it on `device` with the best configuration (tuning first when needed).
+    /// Runs it on `device` with the best configuration (tuning first when needed), after
+    /// checking the buffers against the shapes.
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
-        int4_dispatch!(self, device, launch, std::convert::identity)
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernels index it.
+        unsafe { int4_dispatch!(self, device, launch_unchecked, std::convert::identity) }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        const OP: &str = "int4 matmul";
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        let group = i64::from(self.group);
+        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        if k % 16 != 0 || group <= 0 || k % group != 0 || (group % 16 != 0 && group != k) {
+            return Err(Error::Shape {
+                op: OP,
+                message: format!(
+                    "K = {k} must be a multiple of 16 (int4 packing) and of the group size {group}, a positive multiple of 16 or K"
+                ),
+            });
+        }
+        match self.x {
+            Int4Activations::F16(x) => check_buffer(OP, "x", x.len(), "m * k", m * k)?,
+            Int4Activations::I8 { values, scales } => {
+                check_buffer(OP, "x", values.len(), "m * k", m * k)?;
+                check_buffer(OP, "x scales", scales.len(), "m", m)?;
+            }
+        }
+        check_buffer(OP, "w", self.w.len(), "n * k / 16", n * k / 16)?;
+        check_buffer(
+            OP,
+            "scales",
+            self.scales.len(),
+            "n * k / group",
+            n * (k / group),
+        )?;
+        check_buffer(OP, "y", self.y.len(), "m * n", m * n)
     }
 
     /// The configuration a launch would use and how it was chosen (tuning now when needed).
@@ -488,21 +616,48 @@ pub fn w4a4_tuner(backend: Backend, has_bias: bool) -> &'static int4::w4a4_matmu
 }
 
 impl W4A4Matmul<'_> {
-    /// Runs it on `device` with the best configuration (tuning first when needed).
+    /// Runs it on `device` with the best configuration (tuning first when needed), after
+    /// checking the buffers against the shapes.
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        self.check()?;
         let a = self;
         let (m, n) = (a.m, a.n);
-        w4a4_tuner(device.backend(), a.has_bias).launch(
-            device,
-            |c| matmul_grid(m, n, c.block_m, c.block_n),
-            a.x,
-            a.w,
-            a.bias,
-            a.c,
-            m,
-            n,
-            a.k,
-            a.k_words,
-        )
+        // SAFETY: `check` proved every buffer as long as the kernel indexes it.
+        unsafe {
+            w4a4_tuner(device.backend(), a.has_bias).launch_unchecked(
+                device,
+                |c| matmul_grid(m, n, c.block_m, c.block_n),
+                a.x,
+                a.w,
+                a.bias,
+                a.c,
+                m,
+                n,
+                a.k,
+                a.k_words,
+            )
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        const OP: &str = "w4a4 matmul";
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        let words = i64::from(self.k_words);
+        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        if words != (k + 15) / 16 {
+            return Err(Error::Shape {
+                op: OP,
+                message: format!(
+                    "k_words = {words}, expected ceil(k / 16) = {}",
+                    (k + 15) / 16
+                ),
+            });
+        }
+        check_buffer(OP, "x", self.x.len(), "m * k_words", m * words)?;
+        check_buffer(OP, "w", self.w.len(), "n * k_words", n * words)?;
+        if self.has_bias {
+            check_buffer(OP, "bias", self.bias.len(), "n", n)?;
+        }
+        check_buffer(OP, "c", self.c.len(), "m * n", m * n)
     }
 }

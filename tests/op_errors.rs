@@ -413,3 +413,97 @@ fn invalid_ternary_codes_are_rejected() {
     );
     assert!(err.to_string().contains("code 3"), "{err}");
 }
+
+/// The prebuilt matmuls launched on device buffers (`bitmat::tuned`) check each buffer against
+/// the shapes, and reject shapes whose element offsets overflow the kernels' 32-bit indexing,
+/// before anything runs (the launches are unchecked).
+#[test]
+fn tuned_matmuls_check_buffers_and_32_bit_offsets() {
+    use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul, W4A4Matmul};
+    let dev = Device::cpu();
+    let (x, w, c) = (
+        dev.zeros::<i8>(64).unwrap(),
+        dev.zeros::<u8>(64).unwrap(),
+        dev.zeros::<i32>(64).unwrap(),
+    );
+    let ternary = |m: i32, n: i32, k: i32| TernaryMatmul {
+        x: &x,
+        w: &w,
+        c: &c,
+        m,
+        n,
+        k,
+    };
+    expect_shape(
+        ternary(65536, 1, 65536).launch(&dev),
+        "ternary matmul",
+        &["x", "m * k", "32-bit"],
+    );
+    expect_shape(
+        ternary(2, 64, 32).launch(&dev),
+        "ternary matmul",
+        &["w has 64 elements", "n * k / 4 = 512"],
+    );
+    expect_shape(
+        ternary(2, 2, 6).launch(&dev),
+        "ternary matmul",
+        &["multiple of 4"],
+    );
+    expect_shape(
+        ternary(-1, 2, 8).launch(&dev),
+        "ternary matmul",
+        &["m = -1", "negative"],
+    );
+    ternary(2, 4, 16).launch(&dev).unwrap();
+
+    let (xh, wq, s, y) = (
+        dev.zeros::<f16>(64).unwrap(),
+        dev.zeros::<u64>(4).unwrap(),
+        dev.zeros::<f32>(4).unwrap(),
+        dev.zeros::<f32>(16).unwrap(),
+    );
+    let int4 = |m: i32, n: i32, k: i32, group: i32| Int4Matmul {
+        x: Int4Activations::F16(&xh),
+        w: &wq,
+        scales: &s,
+        y: &y,
+        m,
+        n,
+        k,
+        group,
+    };
+    expect_shape(
+        int4(1 << 16, 1 << 16, 1 << 16, 32).launch(&dev),
+        "int4 matmul",
+        &["32-bit"],
+    );
+    expect_shape(
+        int4(1, 2, 64, 48).launch(&dev),
+        "int4 matmul",
+        &["group size 48"],
+    );
+    expect_shape(
+        int4(1, 8, 64, 32).launch(&dev),
+        "int4 matmul",
+        &["w has 4 elements", "n * k / 16 = 32"],
+    );
+    int4(1, 2, 32, 32).launch(&dev).unwrap();
+
+    let (xa, bias) = (dev.zeros::<u64>(4).unwrap(), dev.zeros::<i32>(1).unwrap());
+    let w4a4 = W4A4Matmul {
+        x: &xa,
+        w: &xa,
+        bias: &bias,
+        has_bias: true,
+        c: &c,
+        m: 2,
+        n: 2,
+        k: 32,
+        k_words: 2,
+    };
+    expect_shape(
+        w4a4.launch(&dev),
+        "w4a4 matmul",
+        &["bias has 1 elements", "n = 2"],
+    );
+}

@@ -3,7 +3,8 @@
 //! core) when one is found (`BITMAT_PTXAS`, `ptxas` on `PATH`, or the `nvidia-cuda-nvcc-cu12`
 //! pip wheel); without one, the assembly is reported as skipped with the reason (a failure
 //! when `BITMAT_REQUIRE` names `ptxas`, as `.ci/run` does). Also checks the instructions that
-//! dots, reductions and contiguous accesses lower to.
+//! dots, reductions and contiguous accesses lower to. Each prebuilt kernel (its first
+//! configuration) and every IR test kernel is also assembled as a checked (safe) launch runs it.
 
 mod ir_kernels;
 #[path = "support/requirement.rs"]
@@ -66,6 +67,19 @@ impl Job {
     fn stages(mut self, num_stages: u32) -> Job {
         self.options.num_stages = num_stages;
         self
+    }
+
+    /// The job's kernel as a checked launch runs it (instrumented by `passes::bounds`), for
+    /// the oldest and the newest target.
+    fn checked(&self) -> Job {
+        let checked = bitmat::ir::passes::bounds::instrument(&self.kernel)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        Job {
+            name: format!("{} (checked)", self.name),
+            kernel: checked.kernel,
+            options: self.options,
+            targets: &[PtxTarget::Sm80, PtxTarget::Sm90a],
+        }
     }
 }
 
@@ -156,8 +170,19 @@ fn jobs() -> Vec<Job> {
             ));
         }
     }
+    // Safe launches run checked code: the first configuration of each prebuilt kernel so far,
+    // checked (the checks are the same IR ops in every configuration).
+    let mut seen = std::collections::HashSet::new();
+    let checked: Vec<Job> = jobs
+        .iter()
+        .filter(|j| seen.insert(j.kernel.name.clone()))
+        .map(Job::checked)
+        .collect();
+    jobs.extend(checked);
     for k in ir_kernels::all() {
-        jobs.push(Job::new(k.name.clone(), k, 4, &PtxTarget::ALL));
+        let job = Job::new(k.name.clone(), k, 4, &PtxTarget::ALL);
+        jobs.push(job.checked());
+        jobs.push(job);
     }
     for d in DType::ALL {
         for op in ir_kernels::reduce_ops(d) {

@@ -10,6 +10,7 @@ use bitmat::checkpoint::CheckpointError;
 use bitmat::convert::{
     convert_file, is_default_linear, ConvertOptions, ConvertSummary, Selection, Selector, Step,
 };
+use bitmat::formats::FormatError;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
@@ -26,9 +27,32 @@ pub enum ConvertError {
         /// Why it is invalid.
         reason: String,
     },
+    /// `--group` does not fit a layer's `in_features`.
+    #[error("--group {group} does not fit tensor `{tensor}` (in_features {k}): give a nonzero multiple of 16 that divides in_features (e.g. 32, 64 or 128), or --per-row")]
+    Group {
+        /// The tensor.
+        tensor: String,
+        /// The `--group` given.
+        group: usize,
+        /// Its `in_features`.
+        k: usize,
+    },
     /// Reading, converting or writing the checkpoint.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+}
+
+impl ConvertError {
+    /// The error in the command's words: a bad group size names `--group` and `--per-row`.
+    fn from_checkpoint(e: CheckpointError) -> ConvertError {
+        match e {
+            CheckpointError::Format {
+                tensor,
+                source: FormatError::InvalidGroup { group, k },
+            } => ConvertError::Group { tensor, group, k },
+            e => ConvertError::Checkpoint(e),
+        }
+    }
 }
 
 fn globset(patterns: &[String]) -> Result<GlobSet, ConvertError> {
@@ -91,5 +115,5 @@ pub fn run(
     if !quiet {
         opts.progress = progress_bar();
     }
-    Ok(convert_file(input, output, &opts)?)
+    convert_file(input, output, &opts).map_err(ConvertError::from_checkpoint)
 }

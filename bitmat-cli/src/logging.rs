@@ -3,6 +3,7 @@
 //! prints to stderr, filtered by `BITMAT_LOG` (e.g. `BITMAT_LOG=debug`, or any
 //! `tracing_subscriber::EnvFilter` directive such as `bitmat_runtime=debug`).
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// The bitmat crates, whose level a bare `BITMAT_LOG=debug` sets.
@@ -32,6 +33,8 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file or a pipe gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

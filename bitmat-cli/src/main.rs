@@ -237,12 +237,42 @@ impl DeviceChoice {
     }
 }
 
+/// The exit status of a run stopped by an error (bad input: arguments, files, devices), as
+/// clap's usage errors; 1 stays for kernels that ran and failed their checks.
+const BAD_INPUT: u8 = 2;
+
+/// Prints `e` as the one-line error of the run and returns [`BAD_INPUT`].
+fn error_exit(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(BAD_INPUT)
+}
+
+/// A bad command line as one line (clap's message, its possible values and tip), with
+/// [`BAD_INPUT`].
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let text = e.render().to_string();
+    let line: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .collect();
+    eprintln!("{}", line.join(" "));
+    ExitCode::from(BAD_INPUT)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => return usage_error(&e),
+        Err(e) => {
+            // `--help`, `--version`: printed as clap prints them.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     bitmat_cli::logging::init();
     if let Err(e) = choose_cpu_backend(cli.backend.as_deref()) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
+        return error_exit(&e);
     }
     match cli.command {
         Command::Dump {
@@ -279,10 +309,7 @@ fn main() -> ExitCode {
                     let _ = writeln!(std::io::stdout(), "{text}");
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+                Err(e) => error_exit(&e),
             }
         }
         Command::Tune {
@@ -307,18 +334,12 @@ fn main() -> ExitCode {
             };
             match run_tune(args) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+                Err(e) => error_exit(&e),
             }
         }
         Command::CacheClean { kernels, tuning } => match clean_cache(kernels, tuning) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => error_exit(&e),
         },
         Command::Info => {
             print!("{}", bitmat_cli::info::report());
@@ -349,7 +370,7 @@ fn main() -> ExitCode {
                         "error: --m and --shapes choose the default suite's matmuls; the parity \
                          suite's shapes are fixed (--size full or small)"
                     );
-                    return ExitCode::FAILURE;
+                    return ExitCode::from(BAD_INPUT);
                 }
                 let size = match (size, device) {
                     (Some(SizeChoice::Full), _) | (None, BenchDevice::Cuda) => ParitySize::Full,
@@ -372,7 +393,7 @@ fn main() -> ExitCode {
             }
             if size.is_some() {
                 eprintln!("error: --size chooses the parity suite's sizes (--suite parity)");
-                return ExitCode::FAILURE;
+                return ExitCode::from(BAD_INPUT);
             }
             let opts = BenchOptions {
                 device,
@@ -416,10 +437,7 @@ fn main() -> ExitCode {
                     println!("wrote {}", output.display());
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+                Err(e) => error_exit(&e),
             }
         }
     }
@@ -454,10 +472,7 @@ fn run_bench(opts: &BenchOptions, json: Option<&std::path::Path>) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => error_exit(&e),
     }
 }
 
@@ -476,10 +491,7 @@ fn run_parity(opts: &ParityOptions, json: Option<&std::path::Path>) -> ExitCode 
             eprintln!("error: {failed} bitmat kernel(s) failed (see the table): no time is reported for them");
             ExitCode::FAILURE
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => error_exit(&e),
     }
 }
 
@@ -487,16 +499,14 @@ fn run_selftest(choice: DeviceChoice, seed: u64) -> ExitCode {
     let device = match choice.open() {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            return error_exit(&e);
         }
     };
     println!("bitmat selftest on {device} (seed {seed})");
     let results = match selftest::run(&device, seed) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            return error_exit(&e);
         }
     };
     let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0);

@@ -125,7 +125,7 @@ fn the_command_converts_what_the_globs_select() {
 fn command_errors_exit_non_zero_and_write_nothing() {
     for (args, expected) in [
         // Group 128 does not divide K = 64.
-        (&["--to", "int4", "--quiet"][..], "group size 128"),
+        (&["--to", "int4", "--quiet"][..], "--group 128 does not fit"),
         (
             &["--to", "ternary", "--include", "model.[", "--quiet"],
             "invalid pattern `model.[`",

@@ -398,6 +398,14 @@ impl Parser {
     fn value(&mut self) -> Result<ValueId, ParseError> {
         match self.peek() {
             Some(&Tok::Value(n)) => {
+                // Ids number the values from %0 up, at most one per token: a larger one is a
+                // typo (and would make the type table as large as the number).
+                let limit = self.tokens.len() + 1024;
+                if n as usize >= limit {
+                    return Err(self.tokens[self.pos].error(format!(
+                        "value `%{n}` is out of range: values are numbered from %0 up, so this kernel's are below %{limit}"
+                    )));
+                }
                 self.pos += 1;
                 let v = ValueId(n);
                 // Every value mentioned gets a slot, typed when (if ever) it is defined.

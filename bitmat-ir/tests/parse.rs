@@ -213,3 +213,14 @@ fn optional_operands_and_nested_blocks_read_back_as_printed() {
         &bitmat_ir::TileType::val(DType::F32, vec![4])
     );
 }
+
+/// Found by the `ir_parser` fuzz target: a value id in the hundreds of millions made the
+/// parser allocate a type slot for every id below it (out of memory); it is an error.
+#[test]
+fn a_huge_value_id_is_an_error_not_an_allocation() {
+    let text = "kernel @k(%0: ptr<i32> x) {\n  %157483641 = arange 8 : i32[8]\n}";
+    assert_eq!(
+        error_of(text),
+        "2:3: value `%157483641` is out of range: values are numbered from %0 up, so this kernel's are below %1046"
+    );
+}

@@ -28,6 +28,8 @@ pub(crate) struct CodeOptions {
     num_warps: Option<u32>,
     /// Software-pipelining depth (CUDA).
     num_stages: Option<u32>,
+    /// Bounds checks compiled in ([`LaunchOptions::checked`], on backends that compile them).
+    checked: bool,
 }
 
 impl CodeOptions {
@@ -35,6 +37,7 @@ impl CodeOptions {
     pub(crate) const NONE: CodeOptions = CodeOptions {
         num_warps: None,
         num_stages: None,
+        checked: false,
     };
 
     /// `num_warps` and `num_stages` of `options` change the code (GPUs).
@@ -42,12 +45,18 @@ impl CodeOptions {
         CodeOptions {
             num_warps: Some(options.num_warps),
             num_stages: Some(options.num_stages),
+            checked: false,
         }
+    }
+
+    /// These options, with bounds checks compiled in when `checked`.
+    pub(crate) fn checked(self, checked: bool) -> CodeOptions {
+        CodeOptions { checked, ..self }
     }
 }
 
 impl fmt::Display for CodeOptions {
-    /// `num_warps=4 num_stages=2`, or `-` when no option matters.
+    /// `num_warps=4 num_stages=2` (and `checked`), or `-` when no option matters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut any = false;
         for (name, v) in [
@@ -58,6 +67,10 @@ impl fmt::Display for CodeOptions {
                 write!(f, "{}{name}={v}", if any { " " } else { "" })?;
                 any = true;
             }
+        }
+        if self.checked {
+            write!(f, "{}checked", if any { " " } else { "" })?;
+            any = true;
         }
         if !any {
             f.write_str("-")?;
@@ -188,6 +201,7 @@ mod tests {
             num_warps,
             num_stages,
             cpu_threads,
+            checked: false,
         }
     }
 

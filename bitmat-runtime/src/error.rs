@@ -12,9 +12,17 @@ pub enum Error {
     /// The specialized IR is malformed (a bug in bitmat or in a hand-built kernel).
     #[error("invalid IR: {0}")]
     Verify(#[from] bitmat_ir::verify::VerifyError),
-    /// The interpreter stopped the kernel (out-of-bounds access, division by zero, ...).
+    /// The interpreter stopped the kernel (division by zero, a malformed kernel, ...).
     #[error("kernel failed: {0}")]
     Interpreter(Box<bitmat_ir::interp::InterpError>),
+    /// A load, store or atomic touched an element outside its buffer: the kernel, program,
+    /// op, argument, index and lane, worded alike on every backend (the interpreter stops
+    /// there; compiled code masks the access off and finishes the launch).
+    #[error("kernel failed: {0}")]
+    OutOfBounds(Box<bitmat_ir::interp::InterpError>),
+    /// A kernel could not be instrumented for a checked launch.
+    #[error("checked launch: {0}")]
+    Bounds(#[from] bitmat_ir::passes::bounds::BoundsError),
     /// The launch arguments do not match the kernel's parameters.
     #[error("kernel `{kernel}`: {message}")]
     Arguments {
@@ -117,7 +125,12 @@ pub enum Error {
 
 impl From<bitmat_ir::interp::InterpError> for Error {
     fn from(e: bitmat_ir::interp::InterpError) -> Self {
-        Error::Interpreter(Box::new(e))
+        match e.kind {
+            bitmat_ir::interp::InterpErrorKind::OutOfBounds { .. } => {
+                Error::OutOfBounds(Box::new(e))
+            }
+            _ => Error::Interpreter(Box::new(e)),
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use crate::backend::{self, Compiled};
 use crate::buffer::Buffer;
 use crate::buffer::Storage;
 use crate::cache::CacheKey;
+use crate::checked;
 use crate::constexpr::ConstexprValue;
 use crate::device::Device;
 use crate::error::Error;
@@ -48,6 +49,11 @@ pub struct LaunchOptions {
     /// (`RAYON_NUM_THREADS` sets its size). Ignored by the interpreter and GPUs.
     /// It does not change the compiled code, so it is not part of any cache key.
     pub cpu_threads: Option<usize>,
+    /// Bounds-checks every load, store and atomic of an unsafe, unchecked launch
+    /// (`launch_unchecked`), as a safe launch always does: an out-of-bounds lane is masked off
+    /// and the launch returns [`Error::OutOfBounds`]. `BITMAT_CHECKED=1` sets it for every
+    /// launch. Checked code is compiled and cached apart from unchecked code.
+    pub checked: bool,
 }
 
 impl Default for LaunchOptions {
@@ -56,6 +62,7 @@ impl Default for LaunchOptions {
             num_warps: 4,
             num_stages: 2,
             cpu_threads: None,
+            checked: false,
         }
     }
 }
@@ -73,6 +80,7 @@ pub struct KernelId {
 
 /// One runtime argument of a launch.
 #[allow(private_interfaces)]
+#[derive(Clone)]
 pub enum KernelArg<'a> {
     /// A buffer, for a `Ptr<T>` parameter.
     Buffer {
@@ -82,6 +90,8 @@ pub enum KernelArg<'a> {
         device: &'a Device,
         /// Its storage.
         storage: &'a Storage,
+        /// Its length in elements.
+        len: usize,
     },
     /// A scalar, for a scalar parameter.
     Scalar(Scalar),
@@ -94,6 +104,7 @@ impl<'a> KernelArg<'a> {
             dtype: T::DTYPE,
             device: b.device(),
             storage: &b.storage,
+            len: b.len(),
         }
     }
 
@@ -105,8 +116,48 @@ impl<'a> KernelArg<'a> {
 
 /// Launches a kernel: takes it from `device`'s memory cache, or specializes it with `build`
 /// and then loads it from the disk cache or compiles it (see [`Device::disk_cache`]); checks
-/// the arguments against its parameters, and runs it over `grid`.
+/// the arguments against its parameters, and runs it over `grid` with every memory access
+/// bounds-checked ([`LaunchOptions::checked`]): an access outside its buffer is
+/// [`Error::OutOfBounds`], never memory corruption.
 pub fn launch_kernel<E: From<Error>>(
+    device: &Device,
+    id: &KernelId,
+    build: impl FnOnce() -> Result<Kernel, E>,
+    grid: Grid,
+    options: &LaunchOptions,
+    args: &[KernelArg<'_>],
+) -> Result<(), E> {
+    let options = LaunchOptions {
+        checked: true,
+        ..*options
+    };
+    launch_options(device, id, build, grid, &options, args)
+}
+
+/// [`launch_kernel`] without bounds checks, unless `options.checked` or `BITMAT_CHECKED=1`
+/// asks for them.
+///
+/// # Safety
+///
+/// Every load, store and atomic the kernel performs for these arguments and this grid must be
+/// inside its buffer: an access outside it is undefined behaviour on compiled backends.
+pub unsafe fn launch_kernel_unchecked<E: From<Error>>(
+    device: &Device,
+    id: &KernelId,
+    build: impl FnOnce() -> Result<Kernel, E>,
+    grid: Grid,
+    options: &LaunchOptions,
+    args: &[KernelArg<'_>],
+) -> Result<(), E> {
+    let options = LaunchOptions {
+        checked: options.checked || checked::forced(),
+        ..*options
+    };
+    launch_options(device, id, build, grid, &options, args)
+}
+
+/// Specializes or finds the kernel, then launches it with `options` as given.
+fn launch_options<E: From<Error>>(
     device: &Device,
     id: &KernelId,
     build: impl FnOnce() -> Result<Kernel, E>,
@@ -147,7 +198,11 @@ pub(crate) fn compiled<E: From<Error>>(
     options: &LaunchOptions,
     facts: &[ArgFact],
 ) -> Result<Arc<Compiled>, E> {
-    let key = CacheKey::new(id, device.backend_impl().code_options(options)).with_facts(facts);
+    let backend = device.backend_impl();
+    let code_options = backend
+        .code_options(options)
+        .checked(options.checked && backend.checks_in_code());
+    let key = CacheKey::new(id, code_options).with_facts(facts);
     device.inner.cache.get_or_build(key, || {
         let mut ir = build()?;
         if !facts.is_empty() {
@@ -167,7 +222,10 @@ pub(crate) fn launch_compiled(
 ) -> Result<(), Error> {
     check_arguments(device, &compiled.ir, args)?;
     check_grid(grid)?;
-    compiled.code.launch(&compiled.ir, grid, options, args)
+    match &compiled.checks {
+        None => compiled.code.launch(&compiled.ir, grid, options, args),
+        Some(checks) => checked::launch(device, &*compiled.code, checks, grid, options, args),
+    }
 }
 
 /// Grid axes are limited as on CUDA (x < 2^31, y and z < 2^16), on every device, so a launch

@@ -13,6 +13,7 @@
 mod backend;
 mod buffer;
 mod cache;
+mod checked;
 mod constexpr;
 mod cublas;
 mod cuda;
@@ -36,7 +37,9 @@ pub use constexpr::{Constexpr, ConstexprValue};
 pub use device::{Backend, Device, CPU_BACKEND_VAR};
 pub use error::Error;
 pub use flush::CacheFlush;
-pub use launch::{launch_kernel, Grid, KernelArg, KernelId, LaunchOptions};
+pub use launch::{
+    launch_kernel, launch_kernel_unchecked, Grid, KernelArg, KernelId, LaunchOptions,
+};
 pub use specialize::specialize;
 pub use stats::{stats, Stats};
 pub use timing::{bench, BenchOptions, Measurement, TimingMethod};

@@ -211,6 +211,7 @@ fn keys_cover_source_ir_constexprs_and_nothing_else_on_the_cpu() {
         num_warps: 8,
         num_stages: 3,
         cpu_threads: Some(1),
+        checked: false,
     };
     assert_eq!(key(&base, &gpu_opts).unwrap(), k0);
     // The interpreter caches nothing on disk.
@@ -462,4 +463,62 @@ fn concurrent_processes_share_one_cache_dir() {
         );
     }
     check_entries(dir.path(), &want);
+}
+
+/// A cache directory that cannot be written (here: its path runs through a regular file, so
+/// every directory and file creation fails, as on a read-only or full disk): one warning for
+/// the whole run, naming the directory, and every kernel compiled and correct.
+#[test]
+fn an_unwritable_cache_dir_warns_once_and_runs_uncached() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let root = blocker.join("cache");
+    let want: Vec<Vec<u32>> = kernels().iter().map(|k| bits(&reference(k))).collect();
+    let before = stats();
+    let (_, logs) = with_logs(|| {
+        let dev = Device::cpu().with_disk_cache(Some(DiskCache::at(&root)));
+        for (k, w) in kernels().iter().zip(&want) {
+            assert_eq!(&bits(&run(&dev, k)), w, "{}", k.id.name);
+        }
+    });
+    assert_eq!(
+        delta(before),
+        (kernels().len() as u64, 0),
+        "compiled, nothing loaded"
+    );
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning for {} kernels:\n{logs}",
+        kernels().len()
+    );
+    assert!(
+        warnings[0].contains("cannot write to the cache directory")
+            && warnings[0].contains(&root.display().to_string()),
+        "{}",
+        warnings[0]
+    );
+}
+
+/// `count` (what `bitmat info` reports) counts valid entries only: a truncated entry, garbage
+/// with an entry's extension and an empty file are not counted.
+#[test]
+fn only_valid_entries_are_counted() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let k = test_kernel("counted", 31, 1, 0.5);
+    run(&cpu(dir.path()), &k);
+    let files = entries(dir.path());
+    assert_eq!(files.len(), 1);
+    let good = std::fs::read(&files[0]).unwrap();
+    let kernels = dir.path().join(EntryKind::Kernel.dir());
+    std::fs::write(kernels.join("truncated.bin"), &good[..good.len() / 2]).unwrap();
+    std::fs::write(kernels.join("garbage.bin"), b"not an entry").unwrap();
+    std::fs::write(kernels.join("empty.bin"), b"").unwrap();
+    let count = DiskCache::at(dir.path()).count(EntryKind::Kernel);
+    assert_eq!(count.files, 1);
+    assert_eq!(count.bytes, good.len() as u64);
 }

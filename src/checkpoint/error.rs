@@ -19,6 +19,14 @@ pub enum CheckpointError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The directory an output file goes to does not exist.
+    #[error("cannot write {}: directory {} does not exist; create it or choose another output path", path.display(), dir.display())]
+    MissingDirectory {
+        /// The file to write.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+    },
     /// The file ends before the data its header announces.
     #[error(
         "{}: truncated safetensors file: the header announces {expected} bytes, the file has \

@@ -130,11 +130,11 @@ fn prescan(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
                 });
             }
         }
-        if let Some(end) = info
+        let offsets = info
             .get("data_offsets")
-            .and_then(|o| o.get(1))
-            .and_then(|e| e.as_u64())
-        {
+            .and_then(|o| Some((o.get(0)?.as_u64()?, o.get(1)?.as_u64()?)));
+        if let Some((start, end)) = offsets {
+            check_extent(name, info, start, end).map_err(&corrupt)?;
             data_end = data_end.max(end);
         }
     }
@@ -145,8 +145,41 @@ fn prescan(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     Ok(())
 }
 
+/// Why tensor `name`'s header entry `info` does not describe the bytes `start..end` it claims:
+/// offsets out of order, or a shape whose size in its dtype differs.
+fn check_extent(name: &str, info: &serde_json::Value, start: u64, end: u64) -> Result<(), String> {
+    if end < start {
+        return Err(format!(
+            "tensor `{name}`: data_offsets [{start}, {end}] end before they start"
+        ));
+    }
+    let dtype = info
+        .get("dtype")
+        .and_then(|d| serde_json::from_value::<Dtype>(d.clone()).ok());
+    let shape: Option<Vec<u64>> = info
+        .get("shape")
+        .and_then(|s| s.as_array())
+        .and_then(|dims| dims.iter().map(serde_json::Value::as_u64).collect());
+    let (Some(dtype), Some(shape)) = (dtype, shape) else {
+        return Ok(()); // safetensors reports a missing or malformed dtype or shape
+    };
+    let bits = shape
+        .iter()
+        .try_fold(dtype.bitsize() as u64, |acc, &d| acc.checked_mul(d));
+    let held = end - start;
+    match bits {
+        Some(bits) if bits.div_ceil(8) == held => Ok(()),
+        Some(bits) => Err(format!(
+            "tensor `{name}`: shape {shape:?} of {dtype:?} takes {} bytes, but its data_offsets [{start}, {end}] hold {held}",
+            bits.div_ceil(8)
+        )),
+        None => Err(format!("tensor `{name}`: shape {shape:?} overflows")),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a
-/// rename. On error nothing is left at `path` (an existing file there is untouched).
+/// rename. On error nothing is left at `path` (an existing file there is untouched). The file
+/// gets the permissions the process's umask gives a new file (as `File::create` does).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let io = |source| CheckpointError::Io {
         path: path.to_path_buf(),
@@ -156,11 +189,21 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointEr
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".bitmat-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
+    if !dir.is_dir() {
+        return Err(CheckpointError::MissingDirectory {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        });
+    }
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".bitmat-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The mode `open(2)` is given; the umask clears bits from it, as for any new file.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;

@@ -343,22 +343,27 @@ impl BitLinear {
         let block = k.clamp(1, 256).next_power_of_two() as i32;
         let grid = to_u32(OP, rows)?;
         let cols = to_i32(OP, "in_features", k)?;
+        to_i32(OP, "rows * in_features", x.len())?;
+        // SAFETY (both launches): `x` and `q` hold `rows * in_features` elements (whose offsets
+        // fit the kernels' `i32` indexing), `sx` one per row, the norm weight `in_features`.
         if self.norm {
             let g = self.norm_weight.as_ref();
-            norm::rmsnorm_quantize::launch(
-                dev,
-                grid,
-                &xb,
-                g.unwrap_or(&self.placeholder),
-                &q,
-                &sx,
-                cols,
-                self.eps,
-                g.is_some(),
-                block,
-            )?;
+            unsafe {
+                norm::rmsnorm_quantize::launch_unchecked(
+                    dev,
+                    grid,
+                    &xb,
+                    g.unwrap_or(&self.placeholder),
+                    &q,
+                    &sx,
+                    cols,
+                    self.eps,
+                    g.is_some(),
+                    block,
+                )
+            }?;
         } else {
-            norm::quantize_int8::launch(dev, grid, &xb, &q, &sx, cols, block)?;
+            unsafe { norm::quantize_int8::launch_unchecked(dev, grid, &xb, &q, &sx, cols, block) }?;
         }
         let y = dev.zeros::<f32>(out_len)?;
         let stride = match self.granularity {

@@ -239,7 +239,13 @@ impl Int4Linear {
                 q = dev.zeros::<i8>(x.len())?;
                 sx = dev.zeros::<f32>(rows)?;
                 let block = k.clamp(1, 256).next_power_of_two() as i32;
-                norm::quantize_int8::launch(dev, to_u32(OP, rows)?, &xb, &q, &sx, k32, block)?;
+                let grid = to_u32(OP, rows)?;
+                to_i32(OP, "rows * in_features", x.len())?;
+                // SAFETY: `x` and `q` hold `rows * in_features` elements (whose offsets fit
+                // the kernel's `i32` indexing), `sx` one per row.
+                unsafe {
+                    norm::quantize_int8::launch_unchecked(dev, grid, &xb, &q, &sx, k32, block)
+                }?;
                 Int4Activations::I8 {
                     values: &q,
                     scales: &sx,

@@ -73,8 +73,12 @@ pub fn run_with(
     args: &[Arg],
 ) -> Result<Outcome, String> {
     let want = run_reference(kernel, grid, args).map_err(|e| format!("{what}: {e}"))?;
-    let got =
-        run_device_with(dev, kernel, grid, options, args).map_err(|e| format!("{what}: {e}"))?;
+    // The interpreter just ran this kernel over this grid on these arguments without an
+    // out-of-bounds access: the device runs its unchecked code (the checked code is tested
+    // by `bounds`).
+    let got = launch_on(dev, kernel, grid, options, args, Checks::Off)
+        .and_then(|r| r.map_err(|e| format!("launch on {dev}: {e}")))
+        .map_err(|e| format!("{what}: {e}"))?;
     let names = kernel
         .params
         .iter()
@@ -214,7 +218,7 @@ pub fn run_device(
     run_device_with(dev, kernel, grid, &options, args)
 }
 
-/// [`run_device`] with every launch option given.
+/// [`run_device`] with every launch option given: a safe, bounds-checked launch.
 pub fn run_device_with(
     dev: &Device,
     kernel: &Kernel,
@@ -222,6 +226,47 @@ pub fn run_device_with(
     options: &LaunchOptions,
     args: &[Arg],
 ) -> Result<Vec<HostData>, String> {
+    launch_on(dev, kernel, grid, options, args, Checks::On)?
+        .map_err(|e| format!("launch on {dev}: {e}"))
+}
+
+/// A safe launch of `kernel` on `dev`: the launch's own result (the typed error, as the
+/// `bounds` tests compare it with the interpreter's), or the buffers afterwards; `Err` for
+/// what failed around it (uploads, downloads).
+pub fn run_device_result(
+    dev: &Device,
+    kernel: &Kernel,
+    grid: [u32; 3],
+    args: &[Arg],
+) -> Result<Result<Vec<HostData>, bitmat::RuntimeError>, String> {
+    launch_on(
+        dev,
+        kernel,
+        grid,
+        &LaunchOptions::default(),
+        args,
+        Checks::On,
+    )
+}
+
+/// Whether a launch is bounds-checked.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Checks {
+    /// A safe launch (`launch_kernel`).
+    On,
+    /// `launch_kernel_unchecked`: only for arguments the interpreter ran in bounds.
+    Off,
+}
+
+/// Launches `kernel` on `dev` (see [`run_device`]), checked or not.
+fn launch_on(
+    dev: &Device,
+    kernel: &Kernel,
+    grid: [u32; 3],
+    options: &LaunchOptions,
+    args: &[Arg],
+    checks: Checks,
+) -> Result<Result<Vec<HostData>, bitmat::RuntimeError>, String> {
     let mut buffers: Vec<Box<dyn DeviceBuffer>> = Vec::new();
     for a in args {
         if let Arg::Buf(d) = a {
@@ -245,17 +290,22 @@ pub fn run_device_with(
         source_hash: hasher.finish(),
         constexprs: vec![],
     };
-    bitmat::launch_kernel(
-        dev,
-        &id,
-        || Ok::<_, bitmat::RuntimeError>(kernel.clone()),
-        bitmat::Grid(grid),
-        options,
-        &launch_args,
-    )
-    .map_err(|e| format!("launch on {dev}: {e}"))?;
+    let build = || Ok::<_, bitmat::RuntimeError>(kernel.clone());
+    let grid = bitmat::Grid(grid);
+    let launched = match checks {
+        Checks::On => bitmat::launch_kernel(dev, &id, build, grid, options, &launch_args),
+        // SAFETY: `Checks::Off` is only passed after the interpreter ran these arguments in
+        // bounds.
+        Checks::Off => unsafe {
+            bitmat::launch_kernel_unchecked(dev, &id, build, grid, options, &launch_args)
+        },
+    };
+    if let Err(e) = launched {
+        return Ok(Err(e));
+    }
     buffers
         .iter()
         .map(|b| b.read().map_err(|e| format!("download: {e}")))
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Ok)
 }

@@ -12,6 +12,7 @@
 //! binary with no arguments. Adding a backend is one more `testgen_all!` line.
 
 mod atomics;
+mod bounds;
 mod casts;
 mod control;
 mod data;
@@ -45,6 +46,7 @@ fn all_tests() -> Vec<Test> {
         dot::tests(),
         reduce::tests(),
         atomics::tests(),
+        bounds::tests(),
         random_programs::tests(),
         prebuilt::tests(),
         tuners::tests(),

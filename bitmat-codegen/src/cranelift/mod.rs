@@ -17,8 +17,9 @@
 //! Results are bit-identical to the reference interpreter's (float sums keep its sequential
 //! order, no FMA, f16/bf16 rounding as `half`), except where the interpreter reports an error,
 //! which compiled code cannot:
-//! - memory accesses are not bounds-checked (an out-of-bounds access is undefined behaviour;
-//!   the caller checks arguments, see [`CpuKernel::run`]);
+//! - memory accesses are not bounds-checked by the code itself (an out-of-bounds access is
+//!   undefined behaviour): a safe launch runs the kernel instrumented with checks
+//!   ([`bitmat_ir::passes::bounds`]), an unsafe unchecked one relies on its caller;
 //! - integer division or remainder by zero yields 0;
 //! - a loop with a non-positive step runs no iteration;
 //! - where two NaNs meet in one float operation, which payload survives may differ.

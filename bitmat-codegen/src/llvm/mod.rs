@@ -10,9 +10,10 @@
 //!
 //! Results are bit-identical to the reference interpreter's (float sums keep its sequential
 //! order, no contraction to FMA, f16/bf16 rounding as `half`), with the same deviations as
-//! Cranelift's ([`crate::cranelift`]): no bounds checks, integer division by zero yields 0, a
-//! loop with a non-positive step runs no iteration, NaN payloads may differ (LLVM commutes
-//! the operands of commutative float ops, so which of two NaNs survives is its choice).
+//! Cranelift's ([`crate::cranelift`]): no bounds checks in the code itself (safe launches run
+//! the kernel instrumented with them), integer division by zero yields 0, a loop with a
+//! non-positive step runs no iteration, NaN payloads may differ (LLVM commutes the operands
+//! of commutative float ops, so which of two NaNs survives is its choice).
 
 mod emit;
 mod link;

@@ -15,7 +15,7 @@ pub mod syntax;
 mod tile;
 mod trace;
 
-pub use control::{Carry, Cond, ForLoop, IfBranch, IfValue, IntoCond};
+pub use control::{while_cond, Carry, Cond, ForLoop, IfBranch, IfValue, IntoCond, WhileCond};
 pub use ops::{
     arange, atomic_add, atomic_add_unmasked, binary, compare, dot, dot_acc, full, load,
     load_masked, maximum, minimum, num_programs, program_id, select, static_assert, store,

@@ -19,6 +19,7 @@ mod value;
 use crate::element::HostData;
 use crate::kernel::{Kernel, ParamKind, ValueId};
 use crate::scalar::Scalar;
+pub(crate) use exec::describe;
 use exec::Executor;
 use memory::Memory;
 use value::{PtrElem, TileData, TileValue};

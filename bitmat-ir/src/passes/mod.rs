@@ -3,8 +3,10 @@
 //! specialization applies to each kernel: [`simplify`] (constant reshaping and algebraic
 //! identities), [`divide`] (division and remainder by powers of two as shifts and masks),
 //! [`cse`] (common subexpressions) and [`dce`] (dead code). [`written_params`] tells which
-//! buffers a kernel writes; [`specialize`] applies a launch's argument facts.
+//! buffers a kernel writes; [`specialize`] applies a launch's argument facts; [`bounds`]
+//! instruments a kernel with bounds checks for checked launches.
 
+pub mod bounds;
 pub mod contiguity;
 pub mod cse;
 pub mod dce;

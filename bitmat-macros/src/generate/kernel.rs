@@ -86,17 +86,11 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
         })
         .collect();
     let kernel_args = kernel_args_of(params);
-    // The body of both `launch` functions. `launch` does not forward to `Launcher::launch`:
+    // The body of every launch function. `launch` does not forward to `Launcher::launch`:
     // that call would repeat every error on the argument types at `#[bitkernel]`'s span.
-    let launch_body = |options: TokenStream| {
-        quote! {
-            let __bitmat_id = ::bitmat::KernelId {
-                name: NAME,
-                source_hash: SOURCE_HASH,
-                constexprs: ::std::vec![#(#constexpr_keys),*],
-            };
-            let __bitmat_args = [#(#kernel_args),*];
-            ::bitmat::launch_kernel(
+    let launch_body = |options: TokenStream, unchecked: bool| {
+        let call = quote! {
+            (
                 __bitmat_device,
                 &__bitmat_id,
                 || ir(#(::core::clone::Clone::clone(&#ir_args)),*),
@@ -104,10 +98,29 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
                 #options,
                 &__bitmat_args,
             )
+        };
+        // SAFETY (of the generated `launch_unchecked`s): their callers promise every access
+        // in bounds, as their `# Safety` sections say.
+        let invoke = if unchecked {
+            quote!(unsafe { ::bitmat::launch_kernel_unchecked #call })
+        } else {
+            quote!(::bitmat::launch_kernel #call)
+        };
+        quote! {
+            let __bitmat_id = ::bitmat::KernelId {
+                name: NAME,
+                source_hash: SOURCE_HASH,
+                constexprs: ::std::vec![#(#constexpr_keys),*],
+            };
+            let __bitmat_args = [#(#kernel_args),*];
+            #invoke
         }
     };
-    let launch_default = launch_body(quote!(&::core::default::Default::default()));
-    let launch_with = launch_body(quote!(&self.options));
+    let default_options = quote!(&::core::default::Default::default());
+    let launch_default = launch_body(default_options.clone(), false);
+    let launch_with = launch_body(quote!(&self.options), false);
+    let unchecked_default = launch_body(default_options, true);
+    let unchecked_with = launch_body(quote!(&self.options), true);
     let launcher = format_ident!("Launcher");
 
     quote! {
@@ -136,13 +149,29 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
 
             #constexprs_struct
 
-            /// Launches the kernel on `device` over `grid` with default options.
+            /// Launches the kernel on `device` over `grid` with default options. Every load,
+            /// store and atomic is bounds-checked: an access outside its buffer is
+            /// `Error::OutOfBounds`.
             pub fn launch(
                 __bitmat_device: &::bitmat::Device,
                 __bitmat_grid: impl ::core::convert::Into<::bitmat::Grid>,
                 #(#launch_params),*
             ) -> ::core::result::Result<(), ::bitmat::Error> {
                 #launch_default
+            }
+
+            /// [`launch`] without bounds checks (unless `BITMAT_CHECKED=1`).
+            ///
+            /// # Safety
+            ///
+            /// Every load, store and atomic the kernel performs for these arguments and this
+            /// grid must be inside its buffer.
+            pub unsafe fn launch_unchecked(
+                __bitmat_device: &::bitmat::Device,
+                __bitmat_grid: impl ::core::convert::Into<::bitmat::Grid>,
+                #(#launch_params),*
+            ) -> ::core::result::Result<(), ::bitmat::Error> {
+                #unchecked_default
             }
 
             /// Launch with explicit options (`num_warps`, `num_stages`).
@@ -164,6 +193,22 @@ pub fn kernel_module(sig: &KernelSig, body: &syn::Block, source: &str) -> TokenS
                     #(#launch_params),*
                 ) -> ::core::result::Result<(), ::bitmat::Error> {
                     #launch_with
+                }
+
+                /// [`Launcher::launch`] without bounds checks (unless the options'
+                /// `checked` or `BITMAT_CHECKED=1` ask for them).
+                ///
+                /// # Safety
+                ///
+                /// Every load, store and atomic the kernel performs for these arguments and
+                /// this grid must be inside its buffer.
+                pub unsafe fn launch_unchecked(
+                    &self,
+                    __bitmat_device: &::bitmat::Device,
+                    __bitmat_grid: impl ::core::convert::Into<::bitmat::Grid>,
+                    #(#launch_params),*
+                ) -> ::core::result::Result<(), ::bitmat::Error> {
+                    #unchecked_with
                 }
             }
 
@@ -280,6 +325,26 @@ fn autotuned(
                 let __bitmat_args = [#(#kernel_args),*];
                 let __bitmat_grid = |__bitmat_c: &Constexprs| -> ::bitmat::Grid { __bitmat_grid(__bitmat_c).into() };
                 ::core::result::Result::Ok(self.tuner.launch(__bitmat_device, &__bitmat_grid, &__bitmat_args)?)
+            }
+
+            /// [`Autotuned::launch`] without bounds checks, in the timing runs too (unless
+            /// `BITMAT_CHECKED=1`).
+            ///
+            /// # Safety
+            ///
+            /// With every configuration of the tuner, every load, store and atomic the kernel
+            /// performs for these arguments and the configuration's grid must be inside its
+            /// buffer.
+            pub unsafe fn launch_unchecked<__BitmatGrid: ::core::convert::Into<::bitmat::Grid>>(
+                &self,
+                __bitmat_device: &::bitmat::Device,
+                __bitmat_grid: impl ::core::ops::Fn(&Constexprs) -> __BitmatGrid,
+                #(#runtime_params),*
+            ) -> ::core::result::Result<(), ::bitmat::Error> {
+                let __bitmat_args = [#(#kernel_args),*];
+                let __bitmat_grid = |__bitmat_c: &Constexprs| -> ::bitmat::Grid { __bitmat_grid(__bitmat_c).into() };
+                // SAFETY: the caller promises every access in bounds.
+                ::core::result::Result::Ok(unsafe { self.tuner.launch_unchecked(__bitmat_device, &__bitmat_grid, &__bitmat_args) }?)
             }
 
             /// The configuration [`Autotuned::launch`] would use for these arguments, and how

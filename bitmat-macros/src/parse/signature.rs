@@ -55,7 +55,7 @@ fn check_common(func: &ItemFn, what: &str) -> syn::Result<()> {
         ));
     }
     if let Some(u) = &sig.unsafety {
-        return Err(syn::Error::new(u.span(), format!("a {what} cannot be `unsafe`: out-of-bounds accesses are caught by the interpreter and masked by `load`/`store`; remove `unsafe`")));
+        return Err(syn::Error::new(u.span(), format!("a {what} cannot be `unsafe`: its `launch` checks every access, and `#[bitkernel]` generates an `unsafe fn launch_unchecked` for callers that prove them in bounds; remove `unsafe`")));
     }
     if let Some(abi) = &sig.abi {
         return Err(syn::Error::new(

@@ -273,6 +273,13 @@ impl VisitMut for Rewriter {
                     self.branch(e, assigned);
                 }
             }
+            // A `while` runs at specialization: a runtime condition is a compile error that
+            // says to use `range(..)`.
+            Expr::While(w) if !matches!(&*w.cond, Expr::Let(_)) => {
+                let cond = &w.cond;
+                let span = cond.span();
+                *w.cond = syn::parse_quote_spanned!(span=> ::bitmat::dsl::while_cond(#cond));
+            }
             // `(a as T)` became `(cast(a))`: the parentheses are now redundant (and linted).
             Expr::Paren(p) if matches!(&*p.expr, Expr::Verbatim(_)) => *e = (*p.expr).clone(),
             _ => {}

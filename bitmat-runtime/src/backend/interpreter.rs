@@ -39,6 +39,10 @@ impl BackendImpl for Interpreter {
         Ok(())
     }
 
+    fn checks_in_code(&self) -> bool {
+        false
+    }
+
     fn times_configs(&self) -> bool {
         false
     }

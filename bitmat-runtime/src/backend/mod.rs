@@ -23,6 +23,7 @@ use crate::disk::EntryKind;
 use crate::error::Error;
 use crate::launch::{Grid, KernelArg, KernelId, LaunchOptions};
 use bitmat_ir::interp::ArgValue;
+use bitmat_ir::passes::bounds::{self, Checked};
 use bitmat_ir::{HostData, Kernel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -54,6 +55,12 @@ pub(crate) trait BackendImpl: Send + Sync {
     /// Why `options` cannot run on this backend, for the autotuner's pruning (before anything
     /// is compiled).
     fn check_options(&self, options: &LaunchOptions) -> Result<(), String>;
+
+    /// Whether checked launches run instrumented code ([`bitmat_ir::passes::bounds`]); the
+    /// interpreter checks every access itself.
+    fn checks_in_code(&self) -> bool {
+        true
+    }
 
     /// Whether the autotuner times configurations here (the interpreter's timings say nothing
     /// about any device, so it uses the first runnable configuration).
@@ -144,30 +151,55 @@ pub(crate) fn interpreter() -> Arc<dyn BackendImpl> {
 pub(crate) struct Compiled {
     /// The specialized, verified IR.
     pub(crate) ir: Kernel,
-    /// The backend's code.
+    /// The backend's code (of the instrumented kernel when `checks` is set).
     pub(crate) code: Box<dyn Code>,
+    /// The bounds checks compiled into `code`, for a checked launch.
+    pub(crate) checks: Option<Checked>,
 }
 
-/// The code for `ir` on `device` (whose memory cache missed): read from the device's disk
-/// cache when an entry for the kernel's disk key is there and loads, else compiled (and
-/// written to the disk cache).
+/// The code for `ir` on `device` (whose memory cache missed), with bounds checks when
+/// `options.checked` asks for them and the backend compiles them.
 pub(crate) fn compile(
     device: &Device,
     id: &KernelId,
     ir: Kernel,
     options: &LaunchOptions,
 ) -> Result<Compiled, Error> {
+    if !(options.checked && device.backend_impl().checks_in_code()) {
+        let code = compile_code(device, id, &ir, options)?;
+        return Ok(Compiled {
+            ir,
+            code,
+            checks: None,
+        });
+    }
+    let checks = bounds::instrument(&ir)?;
+    let code = compile_code(device, id, &checks.kernel, options)?;
+    Ok(Compiled {
+        ir,
+        code,
+        checks: Some(checks),
+    })
+}
+
+/// The code for `ir` on `device`: read from the device's disk cache when an entry for the
+/// kernel's disk key is there and loads, else compiled (and written to the disk cache).
+fn compile_code(
+    device: &Device,
+    id: &KernelId,
+    ir: &Kernel,
+    options: &LaunchOptions,
+) -> Result<Box<dyn Code>, Error> {
     let backend = device.backend_impl();
-    let Some(key) = device.kernel_disk_key(id, &ir, options)? else {
+    let Some(key) = device.kernel_disk_key(id, ir, options)? else {
         // A backend without a target compiles nothing.
-        let code = backend.load(&ir, options, &backend.compile(&ir, options)?)?;
-        return Ok(Compiled { ir, code });
+        return backend.load(ir, options, &backend.compile(ir, options)?);
     };
     let disk = device.disk_cache().map(|cache| (key, cache));
     if let Some((key, cache)) = &disk {
         let started = Instant::now();
         if let Some(bytes) = cache.read(EntryKind::Kernel, key) {
-            match backend.load(&ir, options, &bytes) {
+            match backend.load(ir, options, &bytes) {
                 Ok(code) => {
                     crate::stats::bump(&crate::stats::COUNTERS.disk_loads);
                     tracing::debug!(
@@ -176,7 +208,7 @@ pub(crate) fn compile(
                         ms = started.elapsed().as_secs_f64() * 1e3,
                         "loaded from disk cache"
                     );
-                    return Ok(Compiled { ir, code });
+                    return Ok(code);
                 }
                 Err(e) => tracing::warn!(
                     kernel = %ir.name,
@@ -188,7 +220,7 @@ pub(crate) fn compile(
         }
     }
     let started = Instant::now();
-    let payload = backend.compile(&ir, options)?;
+    let payload = backend.compile(ir, options)?;
     crate::stats::bump(&crate::stats::COUNTERS.compilations);
     tracing::debug!(
         kernel = %ir.name,
@@ -206,8 +238,7 @@ pub(crate) fn compile(
             );
         }
     }
-    let code = backend.load(&ir, options, &payload)?;
-    Ok(Compiled { ir, code })
+    backend.load(ir, options, &payload)
 }
 
 /// The error for serialized code that describes another kernel than `ir` needs (`what`: "another

@@ -24,7 +24,8 @@ mod frame;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 pub use frame::EntryError;
 
@@ -78,12 +79,17 @@ pub struct EntryCount {
 #[derive(Clone, Debug)]
 pub struct DiskCache {
     root: PathBuf,
+    /// Whether a write failed already (shared by clones): the warning is given once.
+    write_failed: Arc<AtomicBool>,
 }
 
 impl DiskCache {
     /// The cache at `root` (created on the first write).
     pub fn at(root: impl Into<PathBuf>) -> DiskCache {
-        DiskCache { root: root.into() }
+        DiskCache {
+            root: root.into(),
+            write_failed: Arc::default(),
+        }
     }
 
     /// The process's cache: `BITMAT_CACHE_DIR`, else `bitmat` under the user's cache
@@ -121,7 +127,15 @@ impl DiskCache {
         let path = self.path(kind, key);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            // No entry, or no cache directory (yet, or a path through a file).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return None
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cache entry unreadable; ignoring it");
                 return None;
@@ -137,14 +151,25 @@ impl DiskCache {
     }
 
     /// Stores `payload` under `key`, atomically (temporary file, then rename), replacing any
-    /// entry there; returns whether it was written. Failures are reported with a warning: the
-    /// cache is an optimization, a read-only disk is no error.
+    /// entry there; returns whether it was written. The first failure is reported with one
+    /// warning naming the directory, later ones at debug level: the cache is an optimization,
+    /// a read-only or full disk is no error.
     pub fn write(&self, kind: EntryKind, key: &str, payload: &[u8]) -> bool {
         let path = self.path(kind, key);
         match write_atomic(&path, &frame::seal(payload, key)) {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "could not write cache entry");
+                if self.write_failed.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(path = %path.display(), error = %e, "could not write cache entry");
+                } else {
+                    tracing::warn!(
+                        dir = %self.root.display(),
+                        error = %e,
+                        "cannot write to the cache directory; running without caching new \
+                         entries (set BITMAT_CACHE_DIR to a writable directory, or \
+                         BITMAT_DISK_CACHE=0); this warning is shown once"
+                    );
+                }
                 false
             }
         }
@@ -172,12 +197,19 @@ impl DiskCache {
             .collect()
     }
 
-    /// Number and size of the entries of `kind`.
+    /// Number and size of the valid entries of `kind`: a file that does not open as an entry
+    /// (truncated, corrupted, not written by bitmat) is not counted.
     pub fn count(&self, kind: EntryKind) -> EntryCount {
-        let entries = self.entries(kind);
+        let valid: Vec<u64> = self
+            .entry_paths(kind)
+            .into_iter()
+            .filter_map(|path| std::fs::read(path).ok())
+            .filter(|bytes| frame::open_any(bytes).is_ok())
+            .map(|bytes| bytes.len() as u64)
+            .collect();
         EntryCount {
-            files: entries.len(),
-            bytes: entries.iter().map(|(_, b)| b).sum(),
+            files: valid.len(),
+            bytes: valid.iter().sum(),
         }
     }
 

@@ -25,7 +25,7 @@
 use crate::device::Device;
 use crate::disk::DiskCache;
 use crate::error::Error;
-use crate::launch::{self, Grid, KernelArg};
+use crate::launch::{self, Grid, KernelArg, LaunchOptions};
 use crate::stats::{bump, COUNTERS};
 use crate::timing::{self, BenchOptions};
 use crate::tune::outcome::{DefaultReason, Timing, TuneOutcome, TuneSource};
@@ -167,7 +167,7 @@ impl<C: Specialization> Autotuner<C> {
         grid: &dyn Fn(&C) -> Grid,
         args: &[KernelArg<'_>],
     ) -> Result<(Config<C>, TuneOutcome), Error> {
-        let (key, chosen, index, source) = self.choose(device, grid, args)?;
+        let (key, chosen, index, source) = self.choose(device, grid, args, true)?;
         let outcome = TuneOutcome {
             kernel: C::KERNEL,
             device: device.fingerprint().to_string(),
@@ -186,16 +186,41 @@ impl<C: Specialization> Autotuner<C> {
 
     /// Launches the kernel with the best configuration for `args` on `device` (tuning first
     /// when needed); `grid` gives each configuration's grid.
+    /// Every access is bounds-checked, in the timing runs too ([`crate::LaunchOptions::checked`]).
     pub fn launch(
         &self,
         device: &Device,
         grid: &dyn Fn(&C) -> Grid,
         args: &[KernelArg<'_>],
     ) -> Result<(), Error> {
-        let (_, _, index, _) = self.choose(device, grid, args)?;
+        let (_, _, index, _) = self.choose(device, grid, args, true)?;
         let config = &self.configs[index];
         let c = &config.constexprs;
         launch::launch_kernel(device, &c.id(), || c.ir(), grid(c), &config.options, args)
+    }
+
+    /// [`Autotuner::launch`] without bounds checks (in the timing runs too), unless a
+    /// configuration's options or `BITMAT_CHECKED=1` ask for them.
+    ///
+    /// # Safety
+    ///
+    /// With every configuration of the tuner, every load, store and atomic the kernel performs
+    /// for these arguments and the configuration's grid must be inside its buffer.
+    pub unsafe fn launch_unchecked(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        args: &[KernelArg<'_>],
+    ) -> Result<(), Error> {
+        let checked = crate::checked::forced();
+        let (_, _, index, _) = self.choose(device, grid, args, checked)?;
+        let config = &self.configs[index];
+        let c = &config.constexprs;
+        let options = options_of(config, checked);
+        // SAFETY: the caller guarantees every access in bounds.
+        unsafe {
+            launch::launch_kernel_unchecked(device, &c.id(), || c.ir(), grid(c), &options, args)
+        }
     }
 
     fn error(&self, message: String) -> Error {
@@ -211,6 +236,7 @@ impl<C: Specialization> Autotuner<C> {
         device: &Device,
         grid: &dyn Fn(&C) -> Grid,
         args: &[KernelArg<'_>],
+        checked: bool,
     ) -> Result<(TuneKey, Arc<Chosen>, usize, TuneSource), Error> {
         if self.configs.is_empty() {
             return Err(self.error("the tuner has no configurations".into()));
@@ -234,7 +260,7 @@ impl<C: Specialization> Autotuner<C> {
                 (Arc::clone(c), TuneSource::Memory)
             }
             None => {
-                let chosen = Arc::new(self.resolve(device, grid, args, &key)?);
+                let chosen = Arc::new(self.resolve(device, grid, args, &key, checked)?);
                 let source = chosen.source.clone();
                 *slot = Some(Arc::clone(&chosen));
                 (chosen, source)
@@ -245,7 +271,7 @@ impl<C: Specialization> Autotuner<C> {
             Some(i) => Ok((key, chosen, i, source)),
             None => {
                 // Every timed configuration is pruned for this exact shape.
-                let mut c = self.first_runnable(device, grid, &key)?;
+                let mut c = self.first_runnable(device, grid, &key, checked)?;
                 c.source = TuneSource::Default(DefaultReason::PrunedForShape);
                 let i = c.winner;
                 Ok((
@@ -283,6 +309,7 @@ impl<C: Specialization> Autotuner<C> {
         grid: &dyn Fn(&C) -> Grid,
         args: &[KernelArg<'_>],
         key: &TuneKey,
+        checked: bool,
     ) -> Result<Chosen, Error> {
         let cache_key = store::cache_key(
             C::KERNEL,
@@ -304,7 +331,7 @@ impl<C: Specialization> Autotuner<C> {
             None
         };
         if let Some(reason) = reason {
-            let mut c = self.first_runnable(device, grid, key)?;
+            let mut c = self.first_runnable(device, grid, key, checked)?;
             c.source = TuneSource::Default(reason);
             tracing::debug!(
                 kernel = C::KERNEL,
@@ -315,7 +342,7 @@ impl<C: Specialization> Autotuner<C> {
             );
             return Ok(c);
         }
-        let chosen = self.tune(device, grid, args, key)?;
+        let chosen = self.tune(device, grid, args, key, checked)?;
         if let Some(cache) = self.disk_cache() {
             store::write(cache, &self.record(device, key, &chosen));
         }
@@ -408,11 +435,12 @@ impl<C: Specialization> Autotuner<C> {
         config: &Config<C>,
         key: &TuneKey,
         facts: &[ArgFact],
+        checked: bool,
     ) -> Result<(Arc<crate::backend::Compiled>, Grid), String> {
         if self.prune.as_ref().is_some_and(|p| p(config, key)) {
             return Err("rejected by the prune predicate".into());
         }
-        let o = &config.options;
+        let o = &options_of(config, checked);
         let backend = device.backend_impl();
         backend.check_options(o)?;
         let c = &config.constexprs;
@@ -430,10 +458,11 @@ impl<C: Specialization> Autotuner<C> {
         device: &Device,
         grid: &dyn Fn(&C) -> Grid,
         key: &TuneKey,
+        checked: bool,
     ) -> Result<Chosen, Error> {
         let mut table = vec![Timing::NotRun; self.configs.len()];
         for (i, config) in self.configs.iter().enumerate() {
-            match self.check(device, grid, config, key, &[]) {
+            match self.check(device, grid, config, key, &[], checked) {
                 Ok(_) => {
                     return Ok(Chosen {
                         winner: i,
@@ -482,6 +511,7 @@ impl<C: Specialization> Autotuner<C> {
         grid: &dyn Fn(&C) -> Grid,
         args: &[KernelArg<'_>],
         key: &TuneKey,
+        checked: bool,
     ) -> Result<Chosen, Error> {
         bump(&COUNTERS.tunings);
         let started = std::time::Instant::now();
@@ -492,9 +522,9 @@ impl<C: Specialization> Autotuner<C> {
             configs = self.configs.len(),
             "autotuning"
         );
-        let mut table = Vec::with_capacity(self.configs.len());
-        let mut snapshot = Snapshot::default();
-        let result = self.time_all(device, grid, args, key, &mut table, &mut snapshot);
+        let mut out = Timings::default();
+        let result = self.time_all(device, grid, args, key, &mut out, checked);
+        let Timings { table, snapshot } = out;
         // Whatever happened, the caller's buffers get their contents back.
         let restored = snapshot.restore(device).and_then(|()| device.synchronize());
         result?;
@@ -526,15 +556,15 @@ impl<C: Specialization> Autotuner<C> {
         Ok(chosen)
     }
 
-    /// Fills `table` with each configuration's timing or prune reason.
+    /// Fills `out` with each configuration's timing or prune reason.
     fn time_all(
         &self,
         device: &Device,
         grid: &dyn Fn(&C) -> Grid,
         args: &[KernelArg<'_>],
         key: &TuneKey,
-        table: &mut Vec<Timing>,
-        snapshot: &mut Snapshot,
+        out: &mut Timings,
+        checked: bool,
     ) -> Result<(), Error> {
         // Timed as launched: specialized on the arguments' facts.
         let facts = launch::arg_facts(device, args);
@@ -544,26 +574,26 @@ impl<C: Specialization> Autotuner<C> {
                 .position(|earlier| Self::same_program(device, earlier, config))
             {
                 tracing::debug!(kernel = C::KERNEL, config = %config, of, "same program as an earlier config");
-                table.push(Timing::SameProgram { of });
+                out.table.push(Timing::SameProgram { of });
                 continue;
             }
-            let (compiled, g) = match self.check(device, grid, config, key, &facts) {
+            let (compiled, g) = match self.check(device, grid, config, key, &facts, checked) {
                 Ok(x) => x,
                 Err(reason) => {
                     tracing::debug!(kernel = C::KERNEL, config = %config, %reason, "config pruned");
-                    table.push(Timing::Pruned { reason });
+                    out.table.push(Timing::Pruned { reason });
                     continue;
                 }
             };
             // Save what this configuration writes before its first run, and give every
             // configuration the caller's data to start from.
-            snapshot.add(
+            out.snapshot.add(
                 device,
                 args,
                 &bitmat_ir::passes::written_params(&compiled.ir),
             )?;
-            snapshot.restore(device)?;
-            let options = config.options;
+            out.snapshot.restore(device)?;
+            let options = options_of(config, checked);
             let mut run = || launch::launch_compiled(device, &compiled, g, &options, args);
             match timing::bench(device, &self.bench, &mut run) {
                 Ok(m) => {
@@ -574,7 +604,7 @@ impl<C: Specialization> Autotuner<C> {
                         reps = m.reps,
                         "config timed"
                     );
-                    table.push(Timing::Timed {
+                    out.table.push(Timing::Timed {
                         median_ms: m.median_ms,
                         reps: m.reps,
                     });
@@ -584,11 +614,27 @@ impl<C: Specialization> Autotuner<C> {
                 Err(e) => {
                     let reason = format!("launch failed: {e}");
                     tracing::debug!(kernel = C::KERNEL, config = %config, %reason, "config pruned");
-                    table.push(Timing::Pruned { reason });
+                    out.table.push(Timing::Pruned { reason });
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// What timing the configurations produced: each one's timing or prune reason, and the
+/// buffers saved before the first run (restored whatever happens).
+#[derive(Default)]
+struct Timings {
+    table: Vec<Timing>,
+    snapshot: Snapshot,
+}
+
+/// The options `config` launches with, bounds-checked when `checked` (or its own options ask).
+fn options_of<C: Specialization>(config: &Config<C>, checked: bool) -> LaunchOptions {
+    LaunchOptions {
+        checked: config.options.checked || checked,
+        ..config.options
     }
 }
 

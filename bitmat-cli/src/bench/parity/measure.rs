@@ -131,6 +131,9 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Times `f`. The cases launch unchecked, as Triton does, on buffers sized for exactly
+    /// what their kernels index (each case also runs on the interpreter, which checks every
+    /// access, in `tests/parity.rs`); `BITMAT_CHECKED=1` times them checked.
     fn bench(&self, f: &mut dyn FnMut() -> Result<(), Error>) -> Result<Measurement, Error> {
         timing::bench(self.device, self.timing, f)
     }
@@ -153,8 +156,10 @@ impl Run<'_> {
         let block = 1024;
         let grid = n.div_ceil(block as usize) as u32;
         let launch = add_kernel::with(options(4, 1));
-        let time =
-            self.bench(&mut || launch.launch(device, grid, &xb, &yb, &out, n as i32, block))?;
+        // SAFETY: see [`Run::bench`]; `x`, `y` and `out` hold the `n` elements it indexes.
+        let time = self.bench(&mut || unsafe {
+            launch.launch_unchecked(device, grid, &xb, &yb, &out, n as i32, block)
+        })?;
         let got = widen(&out.to_vec()?, f64::from);
         self.check("output", &got, &reference::vector_add(&x, &y))?;
         Ok(Measured {
@@ -173,8 +178,10 @@ impl Run<'_> {
         let stages = softmax_stages(device);
         let launch = softmax_kernel::with(options(8, stages));
         let (r, c) = (rows as i32, cols as i32);
-        let time =
-            self.bench(&mut || launch.launch(device, rows as u32, &yb, &xb, c, c, r, c, block))?;
+        // SAFETY: see [`Run::bench`]; `x` and `y` hold the `rows * cols` elements it indexes.
+        let time = self.bench(&mut || unsafe {
+            launch.launch_unchecked(device, rows as u32, &yb, &xb, c, c, r, c, block)
+        })?;
         let got = widen(&yb.to_vec()?, f64::from);
         self.check("output", &got, &reference::softmax(&x, cols))?;
         Ok(Measured {
@@ -203,9 +210,10 @@ impl Run<'_> {
         let warps = (block / 256).clamp(1, 8) as u32;
         let launch = layer_norm_fwd_fused::with(options(warps, 1));
         let (c, eps) = (cols as i32, LAYER_NORM_EPS);
-        let time = self.bench(&mut || {
+        // SAFETY: see [`Run::bench`]; every buffer holds the rows and columns it indexes.
+        let time = self.bench(&mut || unsafe {
             let (b_size, grid) = (block as i32, rows as u32);
-            launch.launch(
+            launch.launch_unchecked(
                 device, grid, &xb, &yb, &wb, &bb, &mean, &rstd, c, c, eps, b_size,
             )
         })?;
@@ -232,11 +240,15 @@ impl Run<'_> {
             |c: &matmul_kernel::Constexprs| matmul_programs(m, n, c.block_size_m, c.block_size_n);
         // Row-major strides: a [m, k], b [k, n], c [m, n].
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+        // SAFETY: see [`Run::bench`]; `a`, `b` and `c` hold the `m x k`, `k x n` and
+        // `m x n` elements the strides index. The first launch tunes (unchecked, as timed).
+        let mut run = || unsafe {
+            tuner.launch_unchecked(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)
+        };
+        run()?;
         let (_, outcome) =
             tuner.best(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)?;
-        let time = self.bench(&mut || {
-            tuner.launch(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)
-        })?;
+        let time = self.bench(&mut run)?;
         let rows = checked_rows(m, n, k);
         let got = f16_rows(&cb.to_vec()?, n, &rows);
         self.check("c", &got, &reference::matmul_f16(&a, &b, n, k, &rows))?;
@@ -263,14 +275,18 @@ impl Run<'_> {
         };
         // Row-major strides: a [m, k], b [k / 4, n], c [m, n].
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+        // SAFETY: see [`Run::bench`]; `a`, `b` and `c` hold the `m x k`, `k / 4 x n` and
+        // `m x n` elements the strides index. The first launch tunes (unchecked, as timed).
+        let mut run = || unsafe {
+            tuner.launch_unchecked(
+                device, grid, &ab, &wb, &cb, mi, ni, ki, 4, ki, 1, ni, 1, ni, 1,
+            )
+        };
+        run()?;
         let (_, outcome) = tuner.best(
             device, grid, &ab, &wb, &cb, mi, ni, ki, 4, ki, 1, ni, 1, ni, 1,
         )?;
-        let time = self.bench(&mut || {
-            tuner.launch(
-                device, grid, &ab, &wb, &cb, mi, ni, ki, 4, ki, 1, ni, 1, ni, 1,
-            )
-        })?;
+        let time = self.bench(&mut run)?;
         let rows = checked_rows(m, n, k);
         let got = f16_rows(&cb.to_vec()?, n, &rows);
         self.check(

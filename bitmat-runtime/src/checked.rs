@@ -1,0 +1,44 @@
+//! Checked launches: a kernel instrumented by [`bitmat_ir::passes::bounds`] runs with its
+//! hidden arguments (each pointer argument's length, and a record of [`RECORD_WORDS`] zeros
+//! on the device), and the record is read back after the launch: an access it reports is
+//! [`Error::OutOfBounds`], worded as the interpreter words it.
+
+use crate::backend::Code;
+use crate::device::Device;
+use crate::error::Error;
+use crate::launch::{Grid, KernelArg, LaunchOptions};
+use bitmat_ir::passes::bounds::{Checked, RECORD_WORDS};
+
+/// Whether `BITMAT_CHECKED` asks for checks on unchecked launches too (`1`, `true`, `yes`).
+pub(crate) fn forced() -> bool {
+    std::env::var("BITMAT_CHECKED")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// Runs `code`, the instrumented kernel of `checks`, with `args` (checked against the original
+/// kernel) and the hidden arguments; reports the first out-of-bounds access recorded.
+pub(crate) fn launch(
+    device: &Device,
+    code: &dyn Code,
+    checks: &Checked,
+    grid: Grid,
+    options: &LaunchOptions,
+    args: &[KernelArg<'_>],
+) -> Result<(), Error> {
+    let lens: Vec<usize> = args
+        .iter()
+        .filter_map(|a| match a {
+            KernelArg::Buffer { len, .. } => Some(*len),
+            KernelArg::Scalar(_) => None,
+        })
+        .collect();
+    let record = device.zeros::<i32>(RECORD_WORDS)?;
+    let mut all = args.to_vec();
+    all.extend(Checked::lengths(&lens).into_iter().map(KernelArg::Scalar));
+    all.push(KernelArg::buffer(&record));
+    code.launch(&checks.kernel, grid, options, &all)?;
+    match checks.fault(&record.to_vec()?, &lens) {
+        Some(fault) => Err(fault.into()),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,375 @@
+//! Checked launches: every out-of-bounds access of the interpreter's cases (past the end,
+//! before the start, through a mask that lets a lane through, an atomic, a pointer carried
+//! by a loop, a store in a branch, offsets wider than `i32`, a pointer chosen by `select`) is
+//! reported by the device's safe launch exactly as the interpreter reports it; in-bounds
+//! kernels compute under checks what the interpreter computes.
+
+use crate::data::{self, rng};
+use crate::harness::{compare, i32_arg, run_device_result, run_device_with, test, Arg, Test, Tol};
+use crate::kernels::masked_copy;
+use crate::reference::run_reference;
+use bitmat::ir::{interp, parse_kernel, random, DType, HostData, Kernel};
+use bitmat::{Device, LaunchOptions, RuntimeError};
+
+/// An out-of-bounds case: the kernel's text, its grid and its arguments.
+struct Case {
+    name: &'static str,
+    text: &'static str,
+    grid: [u32; 3],
+    args: fn() -> Vec<Arg>,
+}
+
+fn i32s(v: &[i32]) -> Arg {
+    Arg::Buf(HostData::I32(v.to_vec()))
+}
+
+fn zeros(d: DType, n: usize) -> Arg {
+    Arg::Buf(HostData::zeros(d, n))
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "load_past_the_end",
+        text: "kernel @load_past_the_end(%0: ptr<i32> x, %1: ptr<i32> out) {
+  %2 = arange 4 : i32[4]
+  %3 = reshape %0 : ptr<i32>[1]
+  %4 = broadcast %3 : ptr<i32>[4]
+  %5 = addptr %4, %2 : ptr<i32>[4]
+  %6 = load %5 : i32[4]
+  %7 = reshape %1 : ptr<i32>[1]
+  %8 = broadcast %7 : ptr<i32>[4]
+  %9 = addptr %8, %2 : ptr<i32>[4]
+  store %9, %6
+}",
+        grid: [1, 1, 1],
+        args: || vec![i32s(&[1, 2, 3]), zeros(DType::I32, 4)],
+    },
+    Case {
+        name: "store_2d_in_the_second_program",
+        text: "kernel @store_2d(%0: ptr<i32> x, %1: ptr<i32> out) {
+  %2 = program_id 0 : i32
+  %3 = constant 16 : i32
+  %4 = mul %2, %3 : i32
+  %5 = reshape %4 : i32[1x1]
+  %6 = broadcast %5 : i32[4x4]
+  %7 = arange 16 : i32[16]
+  %8 = reshape %7 : i32[4x4]
+  %9 = add %6, %8 : i32[4x4]
+  %10 = reshape %0 : ptr<i32>[1x1]
+  %11 = broadcast %10 : ptr<i32>[4x4]
+  %12 = addptr %11, %9 : ptr<i32>[4x4]
+  %13 = load %12 : i32[4x4]
+  %14 = reshape %1 : ptr<i32>[1x1]
+  %15 = broadcast %14 : ptr<i32>[4x4]
+  %16 = addptr %15, %9 : ptr<i32>[4x4]
+  store %16, %13
+}",
+        grid: [2, 1, 1],
+        args: || vec![zeros(DType::I32, 32), zeros(DType::I32, 30)],
+    },
+    Case {
+        name: "load_2d_in_the_second_program",
+        text: "kernel @load_2d(%0: ptr<i32> x, %1: ptr<i32> out) {
+  %2 = program_id 0 : i32
+  %3 = constant 16 : i32
+  %4 = mul %2, %3 : i32
+  %5 = reshape %4 : i32[1x1]
+  %6 = broadcast %5 : i32[4x4]
+  %7 = arange 16 : i32[16]
+  %8 = reshape %7 : i32[4x4]
+  %9 = add %6, %8 : i32[4x4]
+  %10 = reshape %0 : ptr<i32>[1x1]
+  %11 = broadcast %10 : ptr<i32>[4x4]
+  %12 = addptr %11, %9 : ptr<i32>[4x4]
+  %13 = load %12 : i32[4x4]
+  %14 = reshape %1 : ptr<i32>[1x1]
+  %15 = broadcast %14 : ptr<i32>[4x4]
+  %16 = addptr %15, %9 : ptr<i32>[4x4]
+  store %16, %13
+}",
+        grid: [2, 1, 1],
+        args: || vec![zeros(DType::I32, 21), zeros(DType::I32, 32)],
+    },
+    Case {
+        name: "mask_lets_a_lane_through",
+        text: "kernel @masked(%0: ptr<f32> x, %1: ptr<f32> out, %2: i32 n) {
+  %3 = arange 16 : i32[16]
+  %4 = reshape %2 : i32[1]
+  %5 = broadcast %4 : i32[16]
+  %6 = cmp_lt %3, %5 : bool[16]
+  %7 = reshape %0 : ptr<f32>[1]
+  %8 = broadcast %7 : ptr<f32>[16]
+  %9 = addptr %8, %3 : ptr<f32>[16]
+  %10 = load %9, mask %6 : f32[16]
+  %11 = reshape %1 : ptr<f32>[1]
+  %12 = broadcast %11 : ptr<f32>[16]
+  %13 = addptr %12, %3 : ptr<f32>[16]
+  store %13, %10, mask %6
+}",
+        grid: [1, 1, 1],
+        args: || vec![zeros(DType::F32, 8), zeros(DType::F32, 16), i32_arg(10)],
+    },
+    Case {
+        name: "before_the_start",
+        text: "kernel @before_the_start(%0: ptr<i16> x, %1: ptr<i16> out) {
+  %2 = arange 8 : i32[8]
+  %3 = constant 2 : i32[8]
+  %4 = sub %2, %3 : i32[8]
+  %5 = reshape %0 : ptr<i16>[1]
+  %6 = broadcast %5 : ptr<i16>[8]
+  %7 = addptr %6, %4 : ptr<i16>[8]
+  %8 = load %7 : i16[8]
+  %9 = reshape %1 : ptr<i16>[1]
+  %10 = broadcast %9 : ptr<i16>[8]
+  %11 = addptr %10, %2 : ptr<i16>[8]
+  store %11, %8
+}",
+        grid: [1, 1, 1],
+        args: || vec![zeros(DType::I16, 8), zeros(DType::I16, 8)],
+    },
+    Case {
+        name: "atomic_of_the_last_program",
+        text: "kernel @atomic_past_the_end(%0: ptr<i32> counters) {
+  %1 = program_id 0 : i32
+  %2 = addptr %0, %1 : ptr<i32>
+  %3 = constant 1 : i32
+  %4 = atomic_add %2, %3 : i32
+}",
+        grid: [4, 1, 1],
+        args: || vec![zeros(DType::I32, 3)],
+    },
+    Case {
+        name: "pointer_carried_by_a_loop",
+        text: "kernel @walk(%0: ptr<i32> x, %1: ptr<i32> out, %2: i32 n) {
+  %3 = arange 4 : i32[4]
+  %4 = reshape %0 : ptr<i32>[1]
+  %5 = broadcast %4 : ptr<i32>[4]
+  %6 = addptr %5, %3 : ptr<i32>[4]
+  %7 = constant 0 : i32
+  %8 = constant 1 : i32
+  %9 = constant 0 : i32[4]
+  %10 = constant 4 : i32[4]
+  %11, %12 = for %13 = %7 to %2 step %8 iter_args(%14 = %6, %15 = %9) {
+    %16 = load %14 : i32[4]
+    %17 = add %15, %16 : i32[4]
+    %18 = addptr %14, %10 : ptr<i32>[4]
+    yield %18, %17
+  } : ptr<i32>[4], i32[4]
+  %19 = reshape %1 : ptr<i32>[1]
+  %20 = broadcast %19 : ptr<i32>[4]
+  %21 = addptr %20, %3 : ptr<i32>[4]
+  store %21, %12
+}",
+        grid: [1, 1, 1],
+        args: || vec![i32s(&[1; 10]), zeros(DType::I32, 4), i32_arg(3)],
+    },
+    Case {
+        name: "store_in_a_branch",
+        text: "kernel @store_in_a_branch(%0: ptr<i32> out, %1: i32 flag) {
+  %2 = constant 0 : i32
+  %3 = cmp_ne %1, %2 : bool
+  if %3 {
+    %4 = constant 5 : i32
+    %5 = addptr %0, %4 : ptr<i32>
+    store %5, %4
+    yield
+  } else {
+    yield
+  }
+}",
+        grid: [1, 1, 1],
+        args: || vec![zeros(DType::I32, 4), i32_arg(1)],
+    },
+    Case {
+        name: "u32_offsets_added_twice",
+        text: "kernel @wide(%0: ptr<f32> x, %1: ptr<f32> out) {
+  %2 = arange 8 : i32[8]
+  %3 = cast %2 : u32[8]
+  %4 = constant 3 : u32[8]
+  %5 = reshape %0 : ptr<f32>[1]
+  %6 = broadcast %5 : ptr<f32>[8]
+  %7 = addptr %6, %3 : ptr<f32>[8]
+  %8 = addptr %7, %4 : ptr<f32>[8]
+  %9 = load %8 : f32[8]
+  %10 = reshape %1 : ptr<f32>[1]
+  %11 = broadcast %10 : ptr<f32>[8]
+  %12 = addptr %11, %2 : ptr<f32>[8]
+  store %12, %9
+}",
+        grid: [1, 1, 1],
+        args: || vec![zeros(DType::F32, 9), zeros(DType::F32, 8)],
+    },
+    Case {
+        name: "pointer_chosen_by_select",
+        text: "kernel @chosen(%0: ptr<i32> x, %1: ptr<i32> out, %2: i32 far) {
+  %3 = arange 4 : i32[4]
+  %4 = reshape %0 : ptr<i32>[1]
+  %5 = broadcast %4 : ptr<i32>[4]
+  %6 = addptr %5, %3 : ptr<i32>[4]
+  %7 = constant 8 : i32[4]
+  %8 = addptr %6, %7 : ptr<i32>[4]
+  %9 = constant 0 : i32
+  %10 = cmp_ne %2, %9 : bool
+  %11 = reshape %10 : bool[1]
+  %12 = broadcast %11 : bool[4]
+  %13 = select %12, %8, %6 : ptr<i32>[4]
+  %14 = load %13 : i32[4]
+  %15 = reshape %1 : ptr<i32>[1]
+  %16 = broadcast %15 : ptr<i32>[4]
+  %17 = addptr %16, %3 : ptr<i32>[4]
+  store %17, %14
+}",
+        grid: [1, 1, 1],
+        args: || vec![zeros(DType::I32, 10), zeros(DType::I32, 4), i32_arg(1)],
+    },
+];
+
+/// The tests of this module.
+pub fn tests() -> Vec<Test> {
+    let mut t: Vec<Test> = CASES
+        .iter()
+        .map(|case| {
+            test(format!("bounds::{}", case.name), move |dev| {
+                same_error(dev, case)
+            })
+        })
+        .collect();
+    t.push(test(
+        "bounds::checked_random_programs",
+        checked_random_programs,
+    ));
+    t.push(test(
+        "bounds::checked_masked_windows",
+        checked_masked_windows,
+    ));
+    t.push(test(
+        "bounds::checked_option_on_an_unchecked_launch",
+        checked_option,
+    ));
+    t
+}
+
+fn parse(case: &Case) -> Result<Kernel, String> {
+    parse_kernel(case.text).map_err(|e| format!("{}: {e}", case.name))
+}
+
+/// The interpreter's error for `case`, and the device's.
+fn same_error(dev: &Device, case: &Case) -> Result<(), String> {
+    let k = parse(case)?;
+    let args = (case.args)();
+    let want = match run_reference(&k, case.grid, &args) {
+        Ok(_) => return Err(format!("{}: the interpreter reports no error", case.name)),
+        Err(e) => e,
+    };
+    match run_device_result(dev, &k, case.grid, &args)? {
+        Ok(_) => Err(format!(
+            "{}: the safe launch on {dev} returned Ok, the interpreter: {want}",
+            case.name
+        )),
+        Err(RuntimeError::OutOfBounds(e)) => {
+            // `run_reference` words the interpreter's error so.
+            let got = format!("reference interpreter: {e}");
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{}:\n  device:      {got}\n  interpreter: {want}",
+                    case.name
+                ))
+            }
+        }
+        Err(e) => Err(format!(
+            "{}: expected Error::OutOfBounds, got {e:?}",
+            case.name
+        )),
+    }
+}
+
+/// Every buffer of a checked launch of `k` equals the interpreter's.
+fn checked_exact(dev: &Device, what: &str, k: &Kernel, args: &[Arg]) -> Result<(), String> {
+    let want = run_reference(k, [1, 1, 1], args).map_err(|e| format!("{what}: {e}"))?;
+    let got = run_device_with(dev, k, [1, 1, 1], &LaunchOptions::default(), args)
+        .map_err(|e| format!("{what}: {e}"))?;
+    for (g, w) in got.iter().zip(&want) {
+        compare(what, g, w, &Tol::exact(dev))?;
+    }
+    Ok(())
+}
+
+/// The random programs of `random_programs` (a block of seeds), checked.
+fn checked_random_programs(dev: &Device) -> Result<(), String> {
+    for seed in 0..16 {
+        let k = random::program(seed);
+        let args = [
+            Arg::Buf(HostData::I32(random::input(seed))),
+            Arg::Buf(HostData::zeros(DType::I32, random::OUTPUT_LEN)),
+        ];
+        checked_exact(dev, &format!("checked random program {seed}"), &k, &args)?;
+    }
+    Ok(())
+}
+
+/// Masked copies of ragged windows, checked: masked-off lanes stay unreported.
+fn checked_masked_windows(dev: &Device) -> Result<(), String> {
+    for d in [DType::I32, DType::F16, DType::I64] {
+        for transposed in [false, true] {
+            for (m, n) in [(16, 64), (5, 37), (0, 0)] {
+                let k = masked_copy(d, 16, 64, transposed);
+                let mut r = rng(52);
+                let args = [
+                    Arg::Buf(data::small(d, 70 * 64 + 64, &mut r)),
+                    Arg::Buf(HostData::zeros(d, 16 * 64)),
+                    i32_arg(m),
+                    i32_arg(n),
+                    i32_arg(70),
+                ];
+                let what = format!("checked masked copy {d} {m}x{n} transposed={transposed}");
+                checked_exact(dev, &what, &k, &args)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `LaunchOptions { checked: true, .. }` makes an unchecked launch report the access.
+fn checked_option(dev: &Device) -> Result<(), String> {
+    let case = &CASES[0];
+    let k = parse(case)?;
+    let (x, out) = (
+        dev.upload(&[1i32, 2, 3]).map_err(|e| e.to_string())?,
+        dev.zeros::<i32>(4).map_err(|e| e.to_string())?,
+    );
+    let id = bitmat::KernelId {
+        name: "load_past_the_end_unchecked",
+        source_hash: 1,
+        constexprs: vec![],
+    };
+    let options = LaunchOptions {
+        checked: true,
+        ..LaunchOptions::default()
+    };
+    // SAFETY: `checked: true` bounds-checks the launch, so the access past the end of `x` is
+    // masked off and reported.
+    let result = unsafe {
+        bitmat::launch_kernel_unchecked(
+            dev,
+            &id,
+            || Ok::<_, RuntimeError>(k.clone()),
+            bitmat::Grid([1, 1, 1]),
+            &options,
+            &[
+                bitmat::KernelArg::buffer(&x),
+                bitmat::KernelArg::buffer(&out),
+            ],
+        )
+    };
+    match result {
+        Err(RuntimeError::OutOfBounds(e)) => match e.kind {
+            interp::InterpErrorKind::OutOfBounds {
+                index: 3, len: 3, ..
+            } => Ok(()),
+            other => Err(format!("unexpected report {other}")),
+        },
+        other => Err(format!("expected an out-of-bounds error, got {other:?}")),
+    }
+}
