@@ -309,8 +309,11 @@ impl TernaryMatmul<'_> {
     }
 
     /// The configuration a launch would use and how it was chosen (tuning now when needed).
+    /// Tuned on the unchecked code that `launch` runs.
     pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
-        ternary_dispatch!(self, device, best, outcome)
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernels index it.
+        unsafe { ternary_dispatch!(self, device, best_unchecked, outcome) }
     }
 }
 
@@ -576,8 +579,11 @@ impl Int4Matmul<'_> {
     }
 
     /// The configuration a launch would use and how it was chosen (tuning now when needed).
+    /// Tuned on the unchecked code that `launch` runs.
     pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
-        int4_dispatch!(self, device, best, outcome)
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernels index it.
+        unsafe { int4_dispatch!(self, device, best_unchecked, outcome) }
     }
 }
 

@@ -359,6 +359,24 @@ fn autotuned(
                 let __bitmat_grid = |__bitmat_c: &Constexprs| -> ::bitmat::Grid { __bitmat_grid(__bitmat_c).into() };
                 ::core::result::Result::Ok(self.tuner.best(__bitmat_device, &__bitmat_grid, &__bitmat_args)?)
             }
+
+            /// The configuration [`Autotuned::launch_unchecked`] would use for these arguments
+            /// (tuned on unchecked code), and how it was chosen, without launching.
+            ///
+            /// # Safety
+            ///
+            /// As [`Autotuned::launch_unchecked`]: tuning runs every configuration.
+            pub unsafe fn best_unchecked<__BitmatGrid: ::core::convert::Into<::bitmat::Grid>>(
+                &self,
+                __bitmat_device: &::bitmat::Device,
+                __bitmat_grid: impl ::core::ops::Fn(&Constexprs) -> __BitmatGrid,
+                #(#runtime_params),*
+            ) -> ::core::result::Result<(::bitmat::Config<Constexprs>, ::bitmat::TuneOutcome), ::bitmat::Error> {
+                let __bitmat_args = [#(#kernel_args),*];
+                let __bitmat_grid = |__bitmat_c: &Constexprs| -> ::bitmat::Grid { __bitmat_grid(__bitmat_c).into() };
+                // SAFETY: the caller promises every access in bounds.
+                ::core::result::Result::Ok(unsafe { self.tuner.best_unchecked(__bitmat_device, &__bitmat_grid, &__bitmat_args) }?)
+            }
         }
     }
 }

@@ -74,7 +74,8 @@ pub struct Autotuner<C: Specialization> {
     disk: Disk,
     bench: BenchOptions,
     configs_hash: String,
-    slots: Mutex<HashMap<(String, TuneKey), Slot>>,
+    /// Choices per device fingerprint, key and checkedness (checked code is timed apart).
+    slots: Mutex<HashMap<(String, TuneKey, bool), Slot>>,
 }
 
 impl<C: Specialization> std::fmt::Debug for Autotuner<C> {
@@ -167,7 +168,32 @@ impl<C: Specialization> Autotuner<C> {
         grid: &dyn Fn(&C) -> Grid,
         args: &[KernelArg<'_>],
     ) -> Result<(Config<C>, TuneOutcome), Error> {
-        let (key, chosen, index, source) = self.choose(device, grid, args, true)?;
+        self.best_with(device, grid, args, true)
+    }
+
+    /// [`Autotuner::best`] for [`Autotuner::launch_unchecked`]: the choice among unchecked
+    /// timings (checked ones where `BITMAT_CHECKED=1`), which is what that launch runs.
+    ///
+    /// # Safety
+    ///
+    /// As [`Autotuner::launch_unchecked`]: tuning runs every configuration.
+    pub unsafe fn best_unchecked(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        args: &[KernelArg<'_>],
+    ) -> Result<(Config<C>, TuneOutcome), Error> {
+        self.best_with(device, grid, args, crate::checked::forced())
+    }
+
+    fn best_with(
+        &self,
+        device: &Device,
+        grid: &dyn Fn(&C) -> Grid,
+        args: &[KernelArg<'_>],
+        checked: bool,
+    ) -> Result<(Config<C>, TuneOutcome), Error> {
+        let (key, chosen, index, source) = self.choose(device, grid, args, checked)?;
         let outcome = TuneOutcome {
             kernel: C::KERNEL,
             device: device.fingerprint().to_string(),
@@ -248,7 +274,7 @@ impl<C: Specialization> Autotuner<C> {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(
                 slots
-                    .entry((fingerprint.to_string(), key.clone()))
+                    .entry((fingerprint.to_string(), key.clone(), checked))
                     .or_default(),
             )
         };
@@ -313,7 +339,7 @@ impl<C: Specialization> Autotuner<C> {
     ) -> Result<Chosen, Error> {
         let cache_key = store::cache_key(
             C::KERNEL,
-            &format!("{:016x}", C::SOURCE_HASH),
+            &source_id::<C>(checked),
             device.fingerprint(),
             &key.id(),
             &self.configs_hash,
@@ -344,7 +370,7 @@ impl<C: Specialization> Autotuner<C> {
         }
         let chosen = self.tune(device, grid, args, key, checked)?;
         if let Some(cache) = self.disk_cache() {
-            store::write(cache, &self.record(device, key, &chosen));
+            store::write(cache, &self.record(device, key, &chosen, checked));
         }
         Ok(chosen)
     }
@@ -404,10 +430,16 @@ impl<C: Specialization> Autotuner<C> {
     }
 
     /// The record of `chosen` for the disk cache.
-    fn record(&self, device: &Device, key: &TuneKey, chosen: &Chosen) -> TuningRecord {
+    fn record(
+        &self,
+        device: &Device,
+        key: &TuneKey,
+        chosen: &Chosen,
+        checked: bool,
+    ) -> TuningRecord {
         TuningRecord {
             kernel: C::KERNEL.into(),
-            source_hash: format!("{:016x}", C::SOURCE_HASH),
+            source_hash: source_id::<C>(checked),
             device: device.fingerprint().into(),
             key: key.to_string(),
             key_id: key.id(),
@@ -628,6 +660,13 @@ impl<C: Specialization> Autotuner<C> {
 struct Timings {
     table: Vec<Timing>,
     snapshot: Snapshot,
+}
+
+/// What a tuning result was measured on: the kernel's source hash, marked `+checked` for
+/// bounds-checked code (timed apart: checks change which configuration is fastest).
+fn source_id<C: Specialization>(checked: bool) -> String {
+    let mark = if checked { "+checked" } else { "" };
+    format!("{:016x}{mark}", C::SOURCE_HASH)
 }
 
 /// The options `config` launches with, bounds-checked when `checked` (or its own options ask).

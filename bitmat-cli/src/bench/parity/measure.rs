@@ -246,8 +246,10 @@ impl Run<'_> {
             tuner.launch_unchecked(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)
         };
         run()?;
-        let (_, outcome) =
-            tuner.best(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)?;
+        // SAFETY: as `run`; the choice `run` made (tuned unchecked).
+        let (_, outcome) = unsafe {
+            tuner.best_unchecked(device, grid, &ab, &bb, &cb, mi, ni, ki, ki, 1, ni, 1, ni, 1)
+        }?;
         let time = self.bench(&mut run)?;
         let rows = checked_rows(m, n, k);
         let got = f16_rows(&cb.to_vec()?, n, &rows);
@@ -283,9 +285,12 @@ impl Run<'_> {
             )
         };
         run()?;
-        let (_, outcome) = tuner.best(
-            device, grid, &ab, &wb, &cb, mi, ni, ki, 4, ki, 1, ni, 1, ni, 1,
-        )?;
+        // SAFETY: as `run`; the choice `run` made (tuned unchecked).
+        let (_, outcome) = unsafe {
+            tuner.best_unchecked(
+                device, grid, &ab, &wb, &cb, mi, ni, ki, 4, ki, 1, ni, 1, ni, 1,
+            )
+        }?;
         let time = self.bench(&mut run)?;
         let rows = checked_rows(m, n, k);
         let got = f16_rows(&cb.to_vec()?, n, &rows);
