@@ -99,38 +99,14 @@ pub fn analyze(kernel: &Kernel) -> Vec<AxisInfo> {
             slot.divisibility[0] = u64::from(div.max(1));
         }
     }
-    let constants = constant_values(&kernel.body);
+    // Integer constants (the shift amounts the `>>` rule reads).
+    let constants: HashMap<ValueId, i64> = super::constants(&kernel.body)
+        .into_iter()
+        .filter(|(_, s)| s.dtype().is_int())
+        .map(|(v, s)| (v, s.as_i64()))
+        .collect();
     block(kernel, &constants, &kernel.body, &mut info);
     info
-}
-
-/// The integer constants of `block_` and its nested blocks (splats and shape changes of one
-/// included), by value: the shift amounts the `>>` rule reads.
-fn constant_values(block_: &Block) -> HashMap<ValueId, i64> {
-    fn collect(block_: &Block, out: &mut HashMap<ValueId, i64>) {
-        for op in &block_.ops {
-            match (&op.kind, op.results.first()) {
-                (OpKind::Constant(s), Some(&r)) if s.dtype().is_int() => {
-                    out.insert(r, s.as_i64());
-                }
-                (
-                    OpKind::Broadcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. },
-                    Some(&r),
-                ) => {
-                    if let Some(&c) = out.get(x) {
-                        out.insert(r, c);
-                    }
-                }
-                _ => {}
-            }
-            for b in op.kind.blocks() {
-                collect(b, out);
-            }
-        }
-    }
-    let mut out = HashMap::new();
-    collect(block_, &mut out);
-    out
 }
 
 fn get(info: &[AxisInfo], v: ValueId) -> AxisInfo {

@@ -15,34 +15,10 @@ use std::collections::HashMap;
 
 /// Rewrites every integer division and remainder by a power of two in `kernel`.
 pub fn run(kernel: &mut Kernel) {
-    let mut constants = HashMap::new();
-    collect_constants(&kernel.body, &mut constants);
+    let constants = super::constants(&kernel.body);
     let mut body = std::mem::take(&mut kernel.body);
     rewrite_block(&mut body, &mut kernel.values, &constants);
     kernel.body = body;
-}
-
-/// The values of `block` (and nested blocks) that are constants, splats included.
-fn collect_constants(block: &Block, out: &mut HashMap<ValueId, Scalar>) {
-    for op in &block.ops {
-        match (&op.kind, op.results.first()) {
-            (OpKind::Constant(s), Some(&r)) => {
-                out.insert(r, *s);
-            }
-            (
-                OpKind::Broadcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. },
-                Some(&r),
-            ) => {
-                if let Some(&s) = out.get(x) {
-                    out.insert(r, s);
-                }
-            }
-            _ => {}
-        }
-        for b in op.kind.blocks() {
-            collect_constants(b, out);
-        }
-    }
 }
 
 /// `k` when `s` is `2^k` with `k >= 1`, read as a positive value of its type.

@@ -17,7 +17,8 @@ pub mod written;
 
 pub use written::written_params;
 
-use crate::kernel::{Block, Kernel, ValueId};
+use crate::kernel::{Block, Kernel, OpKind, ValueId};
+use crate::scalar::Scalar;
 use std::collections::HashMap;
 
 /// Simplifies, deduplicates and prunes `kernel` in place. The result computes the same
@@ -27,6 +28,35 @@ pub fn optimize(kernel: &mut Kernel) {
     divide::run(kernel);
     cse::run(kernel);
     dce::run(kernel);
+}
+
+/// The values of `block` (and nested blocks) that are constants: constant ops, and their
+/// splats and shape changes (`broadcast`, `reshape`, `expand_dims`), with the constant.
+pub(crate) fn constants(block: &Block) -> HashMap<ValueId, Scalar> {
+    fn collect(block: &Block, out: &mut HashMap<ValueId, Scalar>) {
+        for op in &block.ops {
+            match (&op.kind, op.results.first()) {
+                (OpKind::Constant(s), Some(&r)) => {
+                    out.insert(r, *s);
+                }
+                (
+                    OpKind::Broadcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. },
+                    Some(&r),
+                ) => {
+                    if let Some(&s) = out.get(x) {
+                        out.insert(r, s);
+                    }
+                }
+                _ => {}
+            }
+            for b in op.kind.blocks() {
+                collect(b, out);
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    collect(block, &mut out);
+    out
 }
 
 /// Rewrites every operand of `block` (nested blocks included) through `map`.
