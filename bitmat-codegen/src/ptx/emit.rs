@@ -33,6 +33,8 @@ pub(crate) struct Emitter<'k> {
     layouts: Vec<Layout>,
     /// The op defining each value (block arguments and parameters have none).
     defs: HashMap<ValueId, &'k Op>,
+    /// The values that are constants ([`bitmat_ir::passes::constants`]).
+    constants: HashMap<ValueId, Scalar>,
     /// Values whose conversions must not be reused ([`Self::bypass_cache`]).
     bypass: HashSet<ValueId>,
     /// `num_stages`: ring stages of pipelined loops (1 pipelines nothing).
@@ -104,6 +106,7 @@ impl<'k> Emitter<'k> {
             vals: HashMap::new(),
             layouts,
             defs,
+            constants: bitmat_ir::passes::constants(&k.body),
             bypass: HashSet::new(),
             num_stages,
             rings: HashMap::new(),
@@ -320,21 +323,10 @@ impl<'k> Emitter<'k> {
         }
     }
 
-    /// The kind of the op defining `v`, if an op does.
-    pub fn def_kind(&self, v: ValueId) -> Option<&OpKind> {
-        self.defs.get(&v).map(|op| &op.kind)
-    }
-
     /// The constant every element of `v` holds, when `v` is a constant or a shape change or
     /// broadcast of one.
     pub fn constant_value(&self, v: ValueId) -> Option<Scalar> {
-        match self.def_kind(v)? {
-            OpKind::Constant(s) => Some(*s),
-            OpKind::Broadcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
-                self.constant_value(*x)
-            }
-            _ => None,
-        }
+        self.constants.get(&v).copied()
     }
 
     /// Binds `v` to `regs`, which hold it in layout `l`: converted when `v`'s own layout is

@@ -32,7 +32,7 @@ pub fn optimize(kernel: &mut Kernel) {
 
 /// The values of `block` (and nested blocks) that are constants: constant ops, and their
 /// splats and shape changes (`broadcast`, `reshape`, `expand_dims`), with the constant.
-pub(crate) fn constants(block: &Block) -> HashMap<ValueId, Scalar> {
+pub fn constants(block: &Block) -> HashMap<ValueId, Scalar> {
     fn collect(block: &Block, out: &mut HashMap<ValueId, Scalar>) {
         for op in &block.ops {
             match (&op.kind, op.results.first()) {

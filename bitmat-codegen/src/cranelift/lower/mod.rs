@@ -144,29 +144,6 @@ pub(crate) struct Lowerer<'a, 'f> {
     pub uses: HashMap<ValueId, usize>,
 }
 
-/// Collects the values of `block` (and nested blocks) that splat a constant.
-fn collect_consts(block: &Block, out: &mut HashMap<ValueId, Scalar>) {
-    for op in &block.ops {
-        match (&op.kind, op.results.first()) {
-            (OpKind::Constant(s), Some(&r)) => {
-                out.insert(r, *s);
-            }
-            (
-                OpKind::Broadcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. },
-                Some(&r),
-            ) => {
-                if let Some(&s) = out.get(x) {
-                    out.insert(r, s);
-                }
-            }
-            _ => {}
-        }
-        for b in op.kind.blocks() {
-            collect_consts(b, out);
-        }
-    }
-}
-
 /// Lowers `kernel` into `func` (whose signature is set); returns the scratch size in bytes.
 pub(crate) fn lower_kernel(
     kernel: &Kernel,
@@ -190,10 +167,9 @@ pub(crate) fn lower_kernel(
         grid: p[2],
         scratch: p[3],
         op: "launch".into(),
-        consts: HashMap::new(),
+        consts: bitmat_ir::passes::constants(&kernel.body),
         uses: HashMap::new(),
     };
-    collect_consts(&kernel.body, &mut l.consts);
     fusion::count_uses(&kernel.body, &mut l.uses);
     for (i, param) in kernel.params.iter().enumerate() {
         let bits =
