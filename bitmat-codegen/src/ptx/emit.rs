@@ -4,7 +4,7 @@
 
 use super::assign;
 use super::layout::Layout;
-use super::lower::Ring;
+use super::lower::{Prefetch, Ring};
 use super::narrow;
 use super::regs::{class_of, Class, Regs};
 use super::target::PtxTarget;
@@ -42,6 +42,9 @@ pub(crate) struct Emitter<'k> {
     /// The pipelined loads of the loops being lowered: the load's result, its ring, and the
     /// register with the stage its loop's iteration reads.
     pub rings: HashMap<ValueId, (Ring, String)>,
+    /// The dots (by result) whose loop loads their first k-step's fragments one iteration
+    /// ahead.
+    pub prefetch: HashMap<ValueId, Prefetch>,
     /// Values converted to another layout, per open block (innermost last): a conversion
     /// is reused wherever the block that made it is in scope.
     converted: Vec<HashMap<(ValueId, Layout), Vec<String>>>,
@@ -110,6 +113,7 @@ impl<'k> Emitter<'k> {
             bypass: HashSet::new(),
             num_stages,
             rings: HashMap::new(),
+            prefetch: HashMap::new(),
             converted: vec![HashMap::new()],
             prologue,
             entry_values: HashMap::new(),
@@ -413,9 +417,12 @@ impl<'k> Emitter<'k> {
         Some(p)
     }
 
-    /// `bar.sync 0`.
+    /// `bar.sync 0` (once, where the code before already ends with one).
     pub fn barrier(&mut self) {
-        self.line("bar.sync 0;");
+        // Back to back, a second barrier would order nothing more.
+        if !self.body.ends_with("bar.sync 0;\n") {
+            self.line("bar.sync 0;");
+        }
     }
 
     /// A scratch area of `bytes` bytes of shared memory above the live buffers, for one op's

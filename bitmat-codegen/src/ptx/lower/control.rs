@@ -112,6 +112,7 @@ impl Emitter<'_> {
                 self.issue_stage(body, plan, [&iv, &st, &up], d, s, &regs, &stage)?;
             }
             self.line(format!("mov.u32 {stage}, 0;"));
+            self.start_prefetch(body, plan)?;
         }
         let (head, end) = (self.new_label("for"), self.new_label("for_end"));
         let p = self.reg(crate::ptx::regs::Class::Pred);
@@ -122,8 +123,11 @@ impl Emitter<'_> {
         self.scoped(|e| -> Result<(), CodegenError> {
             if let Some(plan) = &pipe {
                 let n = plan.stages;
-                e.line(format!("cp.async.wait_group {};", n - 2));
-                e.barrier();
+                // A prefetching dot waits at the end of its iteration instead.
+                if plan.prefetch.is_none() {
+                    e.line(format!("cp.async.wait_group {};", n - 2));
+                    e.barrier();
+                }
                 // Iteration i + n - 1 goes to the stage iteration i - 1 read.
                 let (w, q) = (e.reg(Class::B32), e.reg(Class::Pred));
                 let stage = plan.stage.clone();

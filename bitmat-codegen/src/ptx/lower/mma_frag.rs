@@ -142,7 +142,19 @@ struct Lanes {
 
 /// The A fragments (4 registers per 16-row tile) and B fragments (2 per 8-column tile) of one
 /// k-step.
-type Fragments = (Vec<[String; 4]>, Vec<[String; 2]>);
+pub(crate) type Fragments = (Vec<[String; 4]>, Vec<[String; 2]>);
+
+/// Where a warp's fragments lie in the operand tiles of a dot.
+pub(crate) struct FragGeometry {
+    /// Registers with each lane's byte offset into the A and B tiles.
+    offsets: [String; 2],
+    /// Steps between fragments, of A and B.
+    steps: [Steps; 2],
+    /// Whether `ldmatrix` reads A and B with `.trans`.
+    trans: [bool; 2],
+    /// The warp's 16-row tiles of A and 8-column tiles of B.
+    tiles: [u32; 2],
+}
 
 /// Byte steps between the fragments of an operand.
 #[derive(Copy, Clone)]
@@ -169,6 +181,8 @@ impl Emitter<'_> {
         let accs = self.get_as(acc, &lc)?;
         let size = d.size_bytes() as u32;
         self.line(format!("// dot {m}x{k}x{n}: accumulator {lc}"));
+        // A dot whose loop prefetches its first fragments (`lower/pipeline.rs`).
+        let prefetch = self.prefetch.remove(&res);
         // Operands that a pipelined load left in shared memory are read where they are; the
         // others are staged in a scratch area.
         let (pa, pb) = (self.pipelined_operand(a), self.pipelined_operand(b));
@@ -205,50 +219,36 @@ impl Emitter<'_> {
         let [Some(oa), Some(ob)] = ops else {
             return Err(self.unsupported("dot operand neither staged nor pipelined"));
         };
-
-        let (wm, wn) = warp_grid(m, n, warps);
-        let (tiles_m, tiles_n) = (m / wm / 16, n / wn / 8);
-        // Each lane's offsets into the operand tiles depend only on `%tid.x`: computed once,
-        // at entry; here they are added to the tiles' addresses.
-        let key = format!("dot lanes {m}x{n} {warps} {wm}x{wn}");
-        let x4 = tiles_n >= 2;
-        let (ta, tb) = (oa.tile.clone(), ob.tile.clone());
-        let a_off = self.once_at_entry(format!("{key} A {ta:?}"), |e| {
-            let (lanes, row0, _) = e.warp_origin(m, n, wm, wn, size);
-            e.fragment_lanes(&ta, Role::A, &row0, &lanes, true)
-        });
-        let b_off = self.once_at_entry(format!("{key} B {tb:?} {x4}"), |e| {
-            let (lanes, _, col0) = e.warp_origin(m, n, wm, wn, size);
-            e.fragment_lanes(&tb, Role::B, &col0, &lanes, x4)
-        });
-        let (a_step, b_step) = (ta.steps(Role::A, size), tb.steps(Role::B, size));
-        let [a_lane, b_lane] = [(); 2].map(|_| self.reg(Class::B32));
-        self.line(format!("add.u32 {a_lane}, {}, {a_off};", oa.addr));
-        self.line(format!("add.u32 {b_lane}, {}, {b_off};", ob.addr));
-        let (a_trans, b_trans) = (oa.tile.trans(Role::A), ob.tile.trans(Role::B));
+        let geo = self.frag_geometry([m, n], size, [&oa.tile, &ob.tile]);
+        let [tiles_m, tiles_n] = geo.tiles;
 
         let out: Vec<String> = (0..lc.slots()).map(|_| self.reg(cc)).collect();
         let slot = |tm: u32, tn: u32, c: u32| (c | tn << 2 | tm << (2 + log2(tiles_n))) as usize;
         // The fragments of k-step `ks + 1` are loaded before the mmas of step `ks` (a
-        // register double buffer), so that `ldmatrix` latency overlaps tensor-core work.
+        // register double buffer), so that `ldmatrix` latency overlaps tensor-core work. Those
+        // of k-step 0 were loaded by the previous iteration when the loop prefetches them.
         let steps = k / ki;
-        let mut frags = vec![self.load_fragments(
-            0,
-            [&a_lane, &b_lane],
-            [a_step, b_step],
-            [a_trans, b_trans],
-            [tiles_m, tiles_n],
-        )];
+        let lanes = self.fragment_addresses([&oa.addr, &ob.addr], &geo);
+        let mut frags = vec![match &prefetch {
+            Some(p) => p.frags.clone(),
+            None => self.load_fragments(0, &lanes, &geo),
+        }];
         for ks in 0..steps {
             if ks + 1 < steps {
-                let next = self.load_fragments(
-                    ks + 1,
-                    [&a_lane, &b_lane],
-                    [a_step, b_step],
-                    [a_trans, b_trans],
-                    [tiles_m, tiles_n],
-                );
+                let next = self.load_fragments(ks + 1, &lanes, &geo);
                 frags.push(next);
+            }
+            // With prefetching, the last k-step loads the next stage's first fragments, after
+            // the wait and barrier that the k-step before it (or, with one k-step, this one)
+            // ends with.
+            let mut next_stage = None;
+            if let Some(p) = &prefetch {
+                if steps == 1 {
+                    self.await_next_stage(p);
+                }
+                if ks + 1 == steps {
+                    next_stage = Some(self.next_stage_fragments(p, &geo));
+                }
             }
             let (afr, bfr) = &frags[ks as usize];
             for tm in 0..tiles_m {
@@ -266,26 +266,34 @@ impl Emitter<'_> {
                     ));
                 }
             }
+            if let Some(p) = &prefetch {
+                if ks + 2 == steps {
+                    self.await_next_stage(p);
+                }
+            }
+            if let (Some(p), Some(loaded)) = (&prefetch, next_stage) {
+                self.carry_fragments(&p.frags, &loaded);
+            }
         }
         self.define_in(res, out, &lc);
         Ok(())
     }
 
     /// The A fragments of each 16-row tile and the B fragments of each 8-column tile of the
-    /// warp's part, for k-step `ks`.
-    fn load_fragments(
+    /// warp's part, for k-step `ks`, from the lane addresses `lanes` (A, B).
+    pub(crate) fn load_fragments(
         &mut self,
         ks: u32,
-        [a_lane, b_lane]: [&str; 2],
-        [a_step, b_step]: [Steps; 2],
-        [a_trans, b_trans]: [bool; 2],
-        [tiles_m, tiles_n]: [u32; 2],
+        lanes: &[String; 2],
+        g: &FragGeometry,
     ) -> Fragments {
+        let [tiles_m, tiles_n] = g.tiles;
+        let [a_step, b_step] = g.steps;
         let afr: Vec<[String; 4]> = (0..tiles_m)
             .map(|tm| {
                 let r = [(); 4].map(|_| self.reg(Class::B32));
                 let off = tm * a_step.tile + ks * a_step.k;
-                self.ldmatrix(&r, a_trans, a_lane, off);
+                self.ldmatrix(&r, g.trans[0], &lanes[0], off);
                 r
             })
             .collect();
@@ -294,17 +302,68 @@ impl Emitter<'_> {
             let off = p * b_step.tile + ks * b_step.k;
             if tiles_n >= 2 {
                 let r = [(); 4].map(|_| self.reg(Class::B32));
-                self.ldmatrix(&r, b_trans, b_lane, off);
+                self.ldmatrix(&r, g.trans[1], &lanes[1], off);
                 let [r0, r1, r2, r3] = r;
                 bfr.push([r0, r1]);
                 bfr.push([r2, r3]);
             } else {
                 let r = [(); 2].map(|_| self.reg(Class::B32));
-                self.ldmatrix(&r, b_trans, b_lane, off);
+                self.ldmatrix(&r, g.trans[1], &lanes[1], off);
                 bfr.push(r);
             }
         }
         (afr, bfr)
+    }
+
+    /// Where the warp's fragments of a dot `[m, n]` (`size`-byte operands) lie in operand
+    /// tiles arranged as `tiles` (A, B).
+    pub(crate) fn frag_geometry(
+        &mut self,
+        [m, n]: [u32; 2],
+        size: u32,
+        [ta, tb]: [&SmemTile; 2],
+    ) -> FragGeometry {
+        let warps = self.threads / 32;
+        let (wm, wn) = warp_grid(m, n, warps);
+        let (tiles_m, tiles_n) = (m / wm / 16, n / wn / 8);
+        // Each lane's offsets into the operand tiles depend only on `%tid.x`: computed once,
+        // at entry; they are added to the tiles' addresses.
+        let key = format!("dot lanes {m}x{n} {warps} {wm}x{wn}");
+        let x4 = tiles_n >= 2;
+        let (ta, tb) = (ta.clone(), tb.clone());
+        let a_off = self.once_at_entry(format!("{key} A {ta:?}"), |e| {
+            let (lanes, row0, _) = e.warp_origin(m, n, wm, wn, size);
+            e.fragment_lanes(&ta, Role::A, &row0, &lanes, true)
+        });
+        let b_off = self.once_at_entry(format!("{key} B {tb:?} {x4}"), |e| {
+            let (lanes, _, col0) = e.warp_origin(m, n, wm, wn, size);
+            e.fragment_lanes(&tb, Role::B, &col0, &lanes, x4)
+        });
+        FragGeometry {
+            offsets: [a_off, b_off],
+            steps: [ta.steps(Role::A, size), tb.steps(Role::B, size)],
+            trans: [ta.trans(Role::A), tb.trans(Role::B)],
+            tiles: [tiles_m, tiles_n],
+        }
+    }
+
+    /// The lane addresses of the fragments in operand tiles at shared addresses `tiles` (A,
+    /// B; `.b32` registers).
+    pub(crate) fn fragment_addresses(&mut self, tiles: [&str; 2], g: &FragGeometry) -> [String; 2] {
+        [0, 1].map(|i| {
+            let lane = self.reg(Class::B32);
+            self.line(format!("add.u32 {lane}, {}, {};", tiles[i], g.offsets[i]));
+            lane
+        })
+    }
+
+    /// Copies the registers of `loaded` into `dst` (fragments of the same shapes).
+    fn carry_fragments(&mut self, dst: &Fragments, loaded: &Fragments) {
+        let a = dst.0.iter().flatten().zip(loaded.0.iter().flatten());
+        let b = dst.1.iter().flatten().zip(loaded.1.iter().flatten());
+        for (d, s) in a.chain(b) {
+            self.line(format!("mov.b32 {d}, {s};"));
+        }
     }
 
     /// `ldmatrix` of `dst.len()` 8x8 matrices (`.x2` or `.x4`) at `[addr + off]`.

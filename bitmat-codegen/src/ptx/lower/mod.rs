@@ -11,7 +11,7 @@ mod mma_frag;
 pub(crate) mod pipeline;
 mod reduce;
 
-pub(crate) use pipeline::Ring;
+pub(crate) use pipeline::{Prefetch, Ring};
 pub(crate) use reduce::result_layout;
 
 /// The `[M, K, N]` of `dot(a, b, acc)` when it runs with register fragments

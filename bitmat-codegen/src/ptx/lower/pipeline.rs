@@ -14,13 +14,18 @@
 //!
 //! The lowering:
 //! - **prologue**, before the loop: the loads of the first `S - 1` iterations are issued into
-//!   stages `0..S-1` (each under a test that its iteration runs), one commit group each;
+//!   stages `0..S-1` (each predicated on its iteration running), one commit group each;
 //! - **each iteration**: `cp.async.wait_group S-2` (the group of this iteration has landed)
 //!   and `bar.sync` (every thread's copies are visible, and every thread is done with the
 //!   stage the next copy overwrites); then the loads of iteration `i + S - 1` into the stage
 //!   read `S - 1` iterations ago, committed as one group (empty past the end, to keep the
 //!   count); then the body, whose `dot` reads this iteration's stage;
 //! - **epilogue**: `cp.async.wait_group 0` and `bar.sync` before the ring is released.
+//!
+//! When one `dot` reads every ring, its first k-step's fragments are prefetched
+//! ([`Prefetch`]): the wait and the barrier move from the top of the iteration to the end of
+//! the dot's second-to-last k-step, whose last k-step then loads the next stage's first
+//! fragments into registers carried around the loop.
 //!
 //! The address computation of a future iteration is the body's own ops, lowered again with
 //! the induction variable and the affine carried values advanced ([`Emitter::emit_slice`]).
@@ -29,7 +34,9 @@
 //! (ragged edges, unaligned views) element loads stored to the ring synchronously, which
 //! the next `bar.sync` makes visible as well.
 
-use super::mma_frag::{contiguous_dim, k_step, Role, SmemOperand, SmemTile};
+use super::mma_frag::{
+    contiguous_dim, k_step, FragGeometry, Fragments, Role, SmemOperand, SmemTile,
+};
 use super::mma_shape;
 use crate::ptx::emit::Emitter;
 use crate::ptx::layout::log2;
@@ -60,6 +67,28 @@ pub(crate) struct LoopPipeline {
     pub affine: Vec<(ValueId, ValueId)>,
     /// Register with the index of the stage this iteration reads.
     pub stage: String,
+    /// The body's op (index) that the loop prefetches fragments for: the `dot` that reads
+    /// every ring, as both its operands.
+    pub prefetch: Option<usize>,
+}
+
+/// A pipelined loop's `dot` whose first k-step fragments are loaded one iteration ahead, as
+/// Triton's prefetch pass and CUTLASS's multistage main loop do: the wait for the next
+/// stage and the barrier move from the top of the iteration to the end of its second-to-last
+/// k-step, and the last k-step loads the next stage's first fragments before its mmas. The
+/// tensor cores then never wait on a barrier followed by `ldmatrix` latency, which matters
+/// when one CTA fills the SM.
+#[derive(Clone)]
+pub(crate) struct Prefetch {
+    /// The rings of its operands, A and B.
+    pub rings: [Ring; 2],
+    /// The register with the stage this iteration reads.
+    pub stage: String,
+    /// Stages of the rings.
+    pub stages: u32,
+    /// Registers carried around the loop with the fragments of k-step 0 of the stage this
+    /// iteration reads.
+    pub frags: Fragments,
 }
 
 /// The step of a carried value that the body yields as `arg + step` or `addptr(arg, step)`
@@ -128,13 +157,94 @@ impl Emitter<'_> {
                 },
             ));
         }
+        let ring_values: Vec<ValueId> =
+            rings.iter().map(|(i, _)| body.ops[*i].results[0]).collect();
+        let prefetch = body.ops.iter().position(|op| match op.kind {
+            OpKind::Dot { a, b, .. } => {
+                a != b && ring_values.iter().all(|&v| v == a || v == b) && ring_values.len() == 2
+            }
+            _ => false,
+        });
         let stage = self.reg(Class::B32);
         Some(LoopPipeline {
             stages,
             loads: rings,
             affine,
             stage,
+            prefetch,
         })
+    }
+
+    /// Before the loop (after the prologue): waits for stage 0 and loads the first fragments
+    /// of the plan's prefetched `dot`, which its lowering then takes ([`Prefetch`]).
+    pub(crate) fn start_prefetch(
+        &mut self,
+        body: &Block,
+        plan: &LoopPipeline,
+    ) -> Result<(), CodegenError> {
+        let Some(j) = plan.prefetch else {
+            return Ok(());
+        };
+        let op = &body.ops[j];
+        let OpKind::Dot { a, b, acc } = op.kind else {
+            return Err(self.unsupported("prefetched op is not a dot"));
+        };
+        let [m, _, n] = mma_shape(self.k, a, b, acc)
+            .ok_or_else(|| self.unsupported("prefetched dot without tensor cores"))?;
+        let ring_of = |v: ValueId| {
+            plan.loads
+                .iter()
+                .find(|(i, _)| body.ops[*i].results[0] == v)
+                .map(|(_, r)| r.clone())
+        };
+        let (Some(ra), Some(rb)) = (ring_of(a), ring_of(b)) else {
+            return Err(self.unsupported("prefetched dot operand without a ring"));
+        };
+        let mut p = Prefetch {
+            rings: [ra, rb],
+            stage: plan.stage.clone(),
+            stages: plan.stages,
+            frags: (Vec::new(), Vec::new()),
+        };
+        self.await_next_stage(&p);
+        let size = self.dtype(a)?.size_bytes() as u32;
+        let geo = self.frag_geometry([m, n], size, [&p.rings[0].tile, &p.rings[1].tile]);
+        let stage = p.stage.clone();
+        p.frags = self.ring_fragments(&p.rings, &stage, &geo);
+        self.prefetch.insert(op.results[0], p);
+        Ok(())
+    }
+
+    /// Waits until the copies of the stage after this iteration's have landed and every
+    /// thread's are visible (and every thread is done with the stages before).
+    pub(crate) fn await_next_stage(&mut self, p: &Prefetch) {
+        self.line(format!("cp.async.wait_group {};", p.stages - 2));
+        self.barrier();
+    }
+
+    /// The fragments of k-step 0 of the stage after this iteration's.
+    pub(crate) fn next_stage_fragments(&mut self, p: &Prefetch, geo: &FragGeometry) -> Fragments {
+        let (next, q) = (self.reg(Class::B32), self.reg(Class::Pred));
+        self.line(format!("add.u32 {next}, {}, 1;", p.stage));
+        self.line(format!("setp.ge.u32 {q}, {next}, {};", p.stages));
+        self.line(format!("@{q} mov.u32 {next}, 0;"));
+        self.ring_fragments(&p.rings, &next, geo)
+    }
+
+    /// The fragments of k-step 0 in ring stage `stage` (a register) of `rings` (A, B).
+    fn ring_fragments(&mut self, rings: &[Ring; 2], stage: &str, geo: &FragGeometry) -> Fragments {
+        let smem = self.smem.clone();
+        let tiles = rings.each_ref().map(|r| {
+            let addr = self.reg(Class::B32);
+            self.line(format!(
+                "mad.lo.u32 {addr}, {stage}, {}, {smem};",
+                r.stage_bytes
+            ));
+            self.line(format!("add.u32 {addr}, {addr}, {};", r.offset));
+            addr
+        });
+        let lanes = self.fragment_addresses([&tiles[0], &tiles[1]], geo);
+        self.load_fragments(0, &lanes, geo)
     }
 
     /// The ring arrangement for `op` if it is a load the pipeliner takes (see the module docs).
@@ -323,10 +433,10 @@ impl Emitter<'_> {
         let mty = if ivc == Class::B64 { "s64" } else { "s32" };
         let next_iv = self.reg(ivc);
         self.line(format!("mad.lo.{mty} {next_iv}, {step}, {ahead}, {iv};"));
+        // Whether that iteration runs: every copy is predicated on it, so that the copies are
+        // one basic block with the code around them, which `ptxas` interleaves with the mmas.
         let run = self.reg(Class::Pred);
         self.line(format!("setp.lt.{ty} {run}, {next_iv}, {upper};"));
-        let skip = self.new_label("pipe_skip");
-        self.line(format!("@!{run} bra.uni {skip};"));
         subst.push((body.args[0], vec![next_iv]));
         for ((arg, inc), regs) in plan.affine.iter().zip(carried) {
             let advanced = self.advance(*arg, *inc, regs, ahead)?;
@@ -340,9 +450,15 @@ impl Emitter<'_> {
             roots.extend(mask);
             let regs = self.emit_slice(body, &roots, &subst)?;
             let shape = self.k.ty(body.ops[*i].results[0]).shape.clone();
-            self.copy_tile(ptr, mask, &shape, &regs[0], regs.get(1), ring, stage)?;
+            self.copy_tile(
+                ptr,
+                mask,
+                &shape,
+                (&regs[0], regs.get(1)),
+                ring,
+                [stage, &run],
+            )?;
         }
-        self.place_label(&skip);
         self.line("cp.async.commit_group;");
         Ok(())
     }
@@ -390,18 +506,17 @@ impl Emitter<'_> {
         Ok(out)
     }
 
-    /// Copies one tile (pointers `ptrs` in `ptr`'s layout, optional `mask`) into the ring
-    /// stage at `stage` bytes from the ring's start, chunk by chunk (see the module docs).
-    #[allow(clippy::too_many_arguments)]
+    /// Copies one tile (pointers `ptrs` in `ptr`'s layout, optional `mask`) into ring stage
+    /// `stage` (a register) of `ring`, chunk by chunk (see the module docs), if predicate
+    /// `run` holds.
     fn copy_tile(
         &mut self,
         ptr: ValueId,
         mask_value: Option<ValueId>,
         shape: &[u32],
-        ptrs: &[String],
-        mask: Option<&Vec<String>>,
+        (ptrs, mask): (&[String], Option<&Vec<String>>),
         ring: &Ring,
-        stage: &str,
+        [stage, run]: [&str; 2],
     ) -> Result<(), CodegenError> {
         let d = self.k.ty(ptr).elem.pointee().unwrap_or(DType::U8);
         let size = d.size_bytes() as u32;
@@ -441,18 +556,21 @@ impl Emitter<'_> {
             if aligned && lanes.is_empty() {
                 // Proven aligned and unmasked: the copy alone.
                 self.line(format!(
-                    "cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
+                    "@{run} cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
                 ));
                 continue;
             }
             if aligned && uniform {
                 // One predicate for the chunk: the copy, or zeros.
-                let p = &lanes[0];
+                let [on, off] = [(); 2].map(|_| self.reg(Class::Pred));
+                self.line(format!("and.pred {on}, {}, {run};", lanes[0]));
+                self.line(format!("not.pred {off}, {};", lanes[0]));
+                self.line(format!("and.pred {off}, {off}, {run};"));
                 self.line(format!(
-                    "@{p} cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
+                    "@{on} cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
                 ));
                 self.line(format!(
-                    "@!{p} cp.async.{cache}.shared.global [{a}], [{g}], {bytes}, 0;"
+                    "@{off} cp.async.{cache}.shared.global [{a}], [{g}], {bytes}, 0;"
                 ));
                 continue;
             }
@@ -478,6 +596,8 @@ impl Emitter<'_> {
                 }
                 self.line(format!("not.pred {none}, {any};"));
             }
+            self.line(format!("and.pred {fast}, {fast}, {run};"));
+            self.line(format!("and.pred {none}, {none}, {run};"));
             self.line(format!(
                 "@{fast} cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
             ));
@@ -487,6 +607,9 @@ impl Emitter<'_> {
             let done = self.new_label("pipe_chunk");
             let either = self.reg(Class::Pred);
             self.line(format!("or.pred {either}, {fast}, {none};"));
+            let idle = self.reg(Class::Pred);
+            self.line(format!("not.pred {idle}, {run};"));
+            self.line(format!("or.pred {either}, {either}, {idle};"));
             self.line(format!("@{either} bra {done};"));
             // Mixed or unaligned: element by element, synchronously.
             for e in 0..n {
