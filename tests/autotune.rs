@@ -350,6 +350,48 @@ fn timing_leaves_written_buffers_as_they_were() -> Result<(), Error> {
 }
 
 #[test]
+fn reset_to_zero_clears_outputs_before_the_launches_that_ask_for_it() -> Result<(), Error> {
+    let _serial = serial();
+    let dev = Device::cpu();
+    let n: usize = 3000;
+    let mut rng = StdRng::seed_from_u64(12);
+    let x: Vec<i32> = (0..n).map(|_| rng.gen_range(0..10)).collect();
+    let mut counts = vec![0; 10];
+    x.iter().for_each(|&v| counts[v as usize] += 1);
+    let start: Vec<i32> = (0..10).map(|i| 7 * i + 1).collect();
+    let grid = |c: &histogram::Constexprs| n.div_ceil(c.block as usize) as u32;
+    let xb = dev.upload(&x)?;
+    // Zeroing asked for every configuration: the bins hold the counts alone, whatever they held
+    // and however often the timing runs launched.
+    let zeroing = histogram::autotune([histogram::config(64), histogram::config(256)])
+        .configure(|t| t.without_disk_cache())
+        .reset_to_zero(&["bins"], |_| true);
+    let bins = dev.upload(&start)?;
+    zeroing.launch(&dev, grid, &xb, &bins, n as i32)?;
+    assert_eq!(bins.to_vec()?, counts);
+    zeroing.launch(&dev, grid, &xb, &bins, n as i32)?;
+    assert_eq!(bins.to_vec()?, counts, "a served launch zeroes too");
+    // Asked for no configuration: the caller's values stay under the counts.
+    let keeping = histogram::autotune([histogram::config(64), histogram::config(128)])
+        .configure(|t| t.without_disk_cache())
+        .reset_to_zero(&["bins"], |c| c.constexprs.block > 256);
+    let bins = dev.upload(&start)?;
+    keeping.launch(&dev, grid, &xb, &bins, n as i32)?;
+    let want: Vec<i32> = start.iter().zip(&counts).map(|(s, c)| s + c).collect();
+    assert_eq!(bins.to_vec()?, want);
+    // A name that is no parameter is the tuner author's error, reported at launch.
+    let wrong = histogram::autotune([histogram::config(64)])
+        .configure(|t| t.without_disk_cache())
+        .reset_to_zero(&["out"], |_| true);
+    let err = wrong
+        .launch(&dev, grid, &xb, &bins, n as i32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`out`") && err.contains("x, bins, n"), "{err}");
+    Ok(())
+}
+
+#[test]
 fn results_are_stored_on_disk_exported_and_imported() -> Result<(), Error> {
     let _serial = serial();
     let dev = Device::cpu();

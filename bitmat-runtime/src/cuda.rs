@@ -282,6 +282,14 @@ impl CudaDev {
         Ok(Arc::new(Mutex::new(copy)))
     }
 
+    /// Zeroes `buffer` (queued on the device's stream).
+    pub(crate) fn zero(&self, buffer: &DeviceBytes) -> Result<(), Error> {
+        let mut b = lock(buffer);
+        self.stream
+            .memset_zeros(&mut *b)
+            .map_err(|e| driver("reset to zero", "clearing a buffer", e))
+    }
+
     /// Copies `src` over `dst` (same size; queued on the device's stream).
     pub(crate) fn copy_device(&self, src: &DeviceBytes, dst: &DeviceBytes) -> Result<(), Error> {
         let s = lock(src);

@@ -300,6 +300,22 @@ fn autotuned(
                 }
             }
 
+            /// Zeroes the buffer parameters `params` before every launch of a configuration
+            /// for which `when` holds, timing runs included (Triton's `reset_to_zero`): for
+            /// kernels that accumulate their output with atomics, such as split-K matmuls.
+            pub fn reset_to_zero(
+                self,
+                params: &[&str],
+                when: impl ::core::ops::Fn(&::bitmat::Config<Constexprs>) -> bool
+                    + ::core::marker::Send
+                    + ::core::marker::Sync
+                    + 'static,
+            ) -> Self {
+                Autotuned {
+                    tuner: self.tuner.reset_to_zero(params, when),
+                }
+            }
+
             /// Adjusts the underlying tuner (disk cache, timing options).
             pub fn configure(
                 self,

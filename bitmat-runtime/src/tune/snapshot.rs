@@ -83,6 +83,32 @@ impl Snapshot {
     }
 }
 
+/// Zeroes the buffers of `args` at positions `params` (queued on the device's stream for GPU
+/// buffers), as a kernel that accumulates into them with atomics needs before each launch.
+pub(crate) fn zero_buffers(
+    device: &Device,
+    args: &[KernelArg<'_>],
+    params: &[usize],
+) -> Result<(), Error> {
+    for &i in params {
+        match args.get(i) {
+            Some(KernelArg::Buffer {
+                storage: Storage::Host(h),
+                ..
+            }) => {
+                let mut data = lock(h);
+                *data = HostData::zeros(data.dtype(), data.len());
+            }
+            Some(KernelArg::Buffer {
+                storage: Storage::Cuda(d),
+                ..
+            }) => cuda(device)?.zero(d)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn cuda(device: &Device) -> Result<&crate::cuda::CudaDev, Error> {
     device
         .inner

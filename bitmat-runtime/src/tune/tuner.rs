@@ -29,7 +29,7 @@ use crate::launch::{self, Grid, KernelArg, LaunchOptions};
 use crate::stats::{bump, COUNTERS};
 use crate::timing::{self, BenchOptions};
 use crate::tune::outcome::{DefaultReason, Timing, TuneOutcome, TuneSource};
-use crate::tune::snapshot::Snapshot;
+use crate::tune::snapshot::{zero_buffers, Snapshot};
 use crate::tune::store::{self, RecordConfig, RecordTiming, TuningRecord};
 use crate::tune::{Config, Specialization, TuneKey};
 use bitmat_ir::passes::specialize::ArgFact;
@@ -38,6 +38,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// A prune predicate: `true` prunes the configuration for the key.
 type PruneFn<C> = dyn Fn(&Config<C>, &TuneKey) -> bool + Send + Sync;
+
+/// Which configurations zero buffers before their launches.
+type ResetWhen<C> = dyn Fn(&Config<C>) -> bool + Send + Sync;
+
+/// Buffers zeroed before each launch of some configurations ([`Autotuner::reset_to_zero`]).
+struct Reset<C> {
+    /// The buffer parameters, by name.
+    params: Vec<String>,
+    /// Which configurations need it.
+    when: Box<ResetWhen<C>>,
+}
 
 /// Which disk cache a tuner uses.
 #[derive(Clone, Debug)]
@@ -71,6 +82,7 @@ pub struct Autotuner<C: Specialization> {
     configs: Vec<Config<C>>,
     key_params: Option<Vec<String>>,
     prune: Option<Box<PruneFn<C>>>,
+    reset: Option<Reset<C>>,
     disk: Disk,
     bench: BenchOptions,
     configs_hash: String,
@@ -105,6 +117,7 @@ impl<C: Specialization> Autotuner<C> {
             configs,
             key_params: None,
             prune: None,
+            reset: None,
             disk: Disk::Global,
             bench: BenchOptions::default(),
             configs_hash,
@@ -130,6 +143,46 @@ impl<C: Specialization> Autotuner<C> {
     ) -> Self {
         self.prune = Some(Box::new(f));
         self
+    }
+
+    /// Zeroes the buffer parameters `params` before every launch of a configuration for which
+    /// `when` holds, in the timing runs (inside the timed region: the zeroing is part of what
+    /// such a configuration costs) and in the launch after them: for kernels that accumulate
+    /// their output with atomics, such as split-K matmuls (Triton's `reset_to_zero`). A name
+    /// that is not a buffer parameter fails the launch with [`Error::Autotune`].
+    pub fn reset_to_zero(
+        mut self,
+        params: &[&str],
+        when: impl Fn(&Config<C>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.reset = Some(Reset {
+            params: params.iter().map(|p| p.to_string()).collect(),
+            when: Box::new(when),
+        });
+        self
+    }
+
+    /// The positions of the parameters that `config` zeroes before a launch
+    /// ([`Self::reset_to_zero`]).
+    fn zeroed_params(&self, config: &Config<C>) -> Result<Vec<usize>, Error> {
+        let Some(reset) = self.reset.as_ref().filter(|r| (r.when)(config)) else {
+            return Ok(Vec::new());
+        };
+        reset
+            .params
+            .iter()
+            .map(|name| {
+                C::RUNTIME_PARAMS
+                    .iter()
+                    .position(|p| p == name)
+                    .ok_or_else(|| {
+                        self.error(format!(
+                            "reset_to_zero names `{name}`, which is not a parameter (they are: {})",
+                            C::RUNTIME_PARAMS.join(", ")
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// Uses `cache` for tuning results instead of the process's disk cache
@@ -221,6 +274,7 @@ impl<C: Specialization> Autotuner<C> {
     ) -> Result<(), Error> {
         let (_, _, index, _) = self.choose(device, grid, args, true)?;
         let config = &self.configs[index];
+        zero_buffers(device, args, &self.zeroed_params(config)?)?;
         let c = &config.constexprs;
         launch::launch_kernel(device, &c.id(), || c.ir(), grid(c), &config.options, args)
     }
@@ -241,6 +295,7 @@ impl<C: Specialization> Autotuner<C> {
         let checked = crate::checked::forced();
         let (_, _, index, _) = self.choose(device, grid, args, checked)?;
         let config = &self.configs[index];
+        zero_buffers(device, args, &self.zeroed_params(config)?)?;
         let c = &config.constexprs;
         let options = options_of(config, checked);
         // SAFETY: the caller guarantees every access in bounds.
@@ -626,7 +681,11 @@ impl<C: Specialization> Autotuner<C> {
             )?;
             out.snapshot.restore(device)?;
             let options = options_of(config, checked);
-            let mut run = || launch::launch_compiled(device, &compiled, g, &options, args);
+            let zeroed = self.zeroed_params(config)?;
+            let mut run = || {
+                zero_buffers(device, args, &zeroed)?;
+                launch::launch_compiled(device, &compiled, g, &options, args)
+            };
             match timing::bench(device, &self.bench, &mut run) {
                 Ok(m) => {
                     tracing::debug!(
