@@ -55,6 +55,36 @@ const GPU_MATMUL: [(i32, i32, i32, u32, u32); 16] = [
     (256, 128, 32, 8, 4),
 ];
 
+/// Up to this many rows, GPUs run the ternary and W4A16 matmuls split along K
+/// ([`ternary::w2a8_matmul_split_k`], [`int4::w4a16_matmul_split_k`]): a few rows of tiles
+/// cannot fill the SMs otherwise.
+pub const SPLIT_K_MAX_ROWS: i32 = 256;
+
+/// `(block_m, block_n, block_k, num_warps, num_stages, split_k)` of the split-K matmul on
+/// GPUs: the few-row tiles of [`GPU_MATMUL`], unsplit and split in 2, 4 or 8.
+const GPU_SPLIT_K: [(i32, i32, i32, u32, u32, i32); 16] = [
+    (64, 64, 64, 4, 3, 1),
+    (16, 64, 64, 4, 3, 1),
+    (16, 128, 64, 4, 3, 1),
+    (32, 64, 64, 4, 3, 1),
+    (128, 64, 32, 4, 4, 1),
+    (128, 128, 64, 8, 3, 1),
+    (16, 64, 64, 4, 3, 4),
+    (32, 64, 64, 4, 3, 4),
+    (64, 64, 64, 4, 3, 2),
+    (64, 64, 64, 4, 3, 4),
+    (64, 128, 64, 4, 3, 4),
+    (128, 64, 64, 4, 3, 4),
+    (128, 128, 64, 8, 3, 2),
+    (128, 128, 64, 8, 3, 4),
+    (128, 128, 64, 8, 3, 8),
+    (64, 64, 64, 4, 3, 8),
+];
+
+/// `(block_m, block_n, block_k, split_k)` of the split-K matmul on CPUs, which the ops do not
+/// choose (the CPU's programs already share the weights): kept small, for the tests.
+const CPU_SPLIT_K: [(i32, i32, i32, i32); 3] = [(16, 32, 32, 1), (16, 32, 32, 2), (32, 32, 64, 4)];
+
 /// `(block_n, block_k)` of the matrix-vector kernel on the CPU.
 const CPU_GEMV: [(i32, i32); 7] = [
     (16, 256),
@@ -185,7 +215,8 @@ fn matmul_grid(m: i32, n: i32, block_m: i32, block_n: i32) -> Grid {
 }
 
 /// `c[m, n] = x[m, k] (i8) x W[n, k]^T` with `W` packed ternary (`[n, k / 4]` bytes), exact
-/// `i32`: the matrix-vector kernel up to [`GEMV_MAX_ROWS`] rows, the tiled one above.
+/// `i32`: the matrix-vector kernel up to [`GEMV_MAX_ROWS`] rows, on GPUs the split-K one up to
+/// [`SPLIT_K_MAX_ROWS`], the tiled one above.
 pub struct TernaryMatmul<'a> {
     /// Activations, `[m, k]`.
     pub x: &'a Buffer<i8>,
@@ -254,6 +285,46 @@ pub fn ternary_tuner(backend: Backend) -> &'static ternary::w2a8_matmul::Autotun
     })
 }
 
+static TERNARY_SPLIT_K: Tuners<ternary::w2a8_matmul_split_k::Autotuned> = Tuners::new();
+
+/// The autotuner of [`TernaryMatmul`] on GPUs from [`GEMV_MAX_ROWS`] to [`SPLIT_K_MAX_ROWS`]
+/// rows: split-K configurations zero `c` before each launch.
+pub fn ternary_split_k_tuner(backend: Backend) -> &'static ternary::w2a8_matmul_split_k::Autotuned {
+    let gpu = backend.is_gpu();
+    TERNARY_SPLIT_K.get(gpu, false, || {
+        let configs = split_k_space(gpu, ternary::w2a8_matmul_split_k::config);
+        ternary::w2a8_matmul_split_k::autotune(configs)
+            .key(&["m", "n", "k"])
+            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+            .reset_to_zero(&["c"], |c| c.constexprs.split_k > 1)
+    })
+}
+
+/// The split-K configurations for `device`'s backend, made by `make(block_m, block_n,
+/// block_k, split_k)`.
+fn split_k_space<C: Specialization>(
+    gpu: bool,
+    make: impl Fn(i32, i32, i32, i32) -> Config<C>,
+) -> Vec<Config<C>> {
+    if gpu {
+        GPU_SPLIT_K
+            .iter()
+            .map(|&(bm, bn, bk, w, st, s)| make(bm, bn, bk, s).num_warps(w).num_stages(st))
+            .collect()
+    } else {
+        CPU_SPLIT_K
+            .iter()
+            .map(|&(bm, bn, bk, s)| make(bm, bn, bk, s))
+            .collect()
+    }
+}
+
+/// The grid of a split-K matmul: `split_k` programs per output tile.
+pub fn split_k_grid(m: i32, n: i32, block_m: i32, block_n: i32, split_k: i32) -> Grid {
+    let Grid([x, y, _]) = matmul_grid(m, n, block_m, block_n);
+    Grid([x, y, split_k.max(1) as u32])
+}
+
 /// The report of a tuner's `best`, without the configuration.
 fn outcome<C>(best: Result<(Config<C>, TuneOutcome), Error>) -> Result<TuneOutcome, Error> {
     best.map(|(_, outcome)| outcome)
@@ -275,6 +346,11 @@ macro_rules! ternary_dispatch {
             let grid =
                 |cfg: &ternary::w2a8_gemv::Constexprs| (ceil_div(n, cfg.block_n), m.max(0) as u32);
             $finish(gemv_tuner(backend).$method($device, grid, x, w, c, m, n, k))
+        } else if m <= SPLIT_K_MAX_ROWS && backend.is_gpu() {
+            let grid = |cfg: &ternary::w2a8_matmul_split_k::Constexprs| {
+                split_k_grid(m, n, cfg.block_m, cfg.block_n, cfg.split_k)
+            };
+            $finish(ternary_split_k_tuner(backend).$method($device, grid, x, w, c, m, n, k))
         } else {
             let grid = |cfg: &ternary::w2a8_matmul::Constexprs| {
                 matmul_grid(m, n, cfg.block_m, cfg.block_n)
@@ -460,6 +536,21 @@ pub fn w4a16_tuner(backend: Backend) -> &'static int4::w4a16_matmul::Autotuned {
     })
 }
 
+static W4A16_SPLIT_K: Tuners<int4::w4a16_matmul_split_k::Autotuned> = Tuners::new();
+
+/// The autotuner of [`Int4Matmul`] on `f16` activations on GPUs from [`GEMV_MAX_ROWS`] to
+/// [`SPLIT_K_MAX_ROWS`] rows: split-K configurations zero `y` before each launch.
+pub fn w4a16_split_k_tuner(backend: Backend) -> &'static int4::w4a16_matmul_split_k::Autotuned {
+    let gpu = backend.is_gpu();
+    W4A16_SPLIT_K.get(gpu, false, || {
+        let make = |bm, bn, bk, s| int4::w4a16_matmul_split_k::config(true, bm, bn, bk, s);
+        int4::w4a16_matmul_split_k::autotune(split_k_space(gpu, make))
+            .key(&["m", "n", "k", "group"])
+            .prune(move |c, key| block_m_too_large(c.constexprs.block_m, key, gpu))
+            .reset_to_zero(&["y"], |c| c.constexprs.split_k > 1)
+    })
+}
+
 /// The autotuner of [`Int4Matmul`] on `f16` activations up to [`GEMV_MAX_ROWS`] rows, over
 /// `backend`'s configurations.
 pub fn w4a16_gemv_tuner(backend: Backend) -> &'static int4::w4a16_gemv::Autotuned {
@@ -516,6 +607,15 @@ macro_rules! int4_dispatch {
                     |c: &int4::w4a16_gemv::Constexprs| (ceil_div(n, c.block_n), m.max(0) as u32);
                 $finish(
                     w4a16_gemv_tuner(backend)
+                        .$method($device, grid, x, w, scales, y, m, n, k, group),
+                )
+            }
+            Int4Activations::F16(x) if m <= SPLIT_K_MAX_ROWS && backend.is_gpu() => {
+                let grid = |c: &int4::w4a16_matmul_split_k::Constexprs| {
+                    split_k_grid(m, n, c.block_m, c.block_n, c.split_k)
+                };
+                $finish(
+                    w4a16_split_k_tuner(backend)
                         .$method($device, grid, x, w, scales, y, m, n, k, group),
                 )
             }

@@ -116,12 +116,20 @@ fn jobs() -> Vec<Job> {
         tuned::ternary_tuner(gpu).tuner().configs(),
     ));
     jobs.extend(tuner_jobs(
+        "w2a8_matmul_split_k",
+        tuned::ternary_split_k_tuner(gpu).tuner().configs(),
+    ));
+    jobs.extend(tuner_jobs(
         "w2a8_gemv",
         tuned::gemv_tuner(gpu).tuner().configs(),
     ));
     jobs.extend(tuner_jobs(
         "w4a16_matmul",
         tuned::w4a16_tuner(gpu).tuner().configs(),
+    ));
+    jobs.extend(tuner_jobs(
+        "w4a16_matmul_split_k",
+        tuned::w4a16_split_k_tuner(gpu).tuner().configs(),
     ));
     jobs.extend(tuner_jobs(
         "w4a16_gemv",

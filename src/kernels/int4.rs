@@ -5,26 +5,21 @@
 use super::tiles::{load_block, store_block};
 use crate::prelude::*;
 
-/// The int4 value of each 4-bit `nibble` (0..16, any integer type) as `i8`: sign-extended
-/// when `signed` (-8..=7), else 0..=15.
-#[bitkernel(inline)]
-pub fn int4_value(nibble: Tile, signed: bool) -> Tile {
-    if signed {
-        ((nibble ^ 8) as i8) - 8
-    } else {
-        nibble as i8
-    }
-}
-
-/// Extracts nibble `index` (0..16) of each word of `words` as `i8`: sign-extended when
+/// Nibble `index` (0..16) of each word of `words` (`u64`) as `i32`: sign-extended when
 /// `signed` (-8..=7), else 0..=15.
 #[bitkernel(inline)]
 pub fn unpack_int4(words: Tile, index: Tile, signed: bool) -> Tile {
-    int4_value((words >> (index * 4)) & 15, signed)
+    if signed {
+        // The nibble moved to the top bits and shifted back arithmetically: sign-extended in
+        // two shifts.
+        (((words << (60 - index * 4)) as i64) >> 60) as i32
+    } else {
+        ((words >> (index * 4)) & 15) as i32
+    }
 }
 
-/// Loads the `[block_k, block_n]` tile of int4 values for rows `rn` of `w` (`[n, k / 16]`
-/// words) and the `block_k` columns from word `kw0` (`16 * kw0` is the first column);
+/// Loads the `[block_k, block_n]` tile of int4 values (as `i32`) for rows `rn` of `w` (`[n, k
+/// / 16]` words) and the `block_k` columns from word `kw0` (`16 * kw0` is the first column);
 /// out-of-range entries are 0. Each word is read once, as `[block_k / 16, block_n]` words
 /// contiguous along K, and broadcast over its 16 nibbles, which are decoded in the registers
 /// that loaded it.
@@ -105,7 +100,7 @@ pub fn w4a8_matmul(
         let k0 = kw0 * 16;
         let kk = k0 + rk;
         let a = load_block(x, rm, kk, m, k);
-        let q = load_int4_tile(w, rn, kw0, n, k, block_k, signed);
+        let q = load_int4_tile(w, rn, kw0, n, k, block_k, signed) as i8;
         group_acc = dot(a, q, group_acc);
         let next = k0 + block_k;
         if ((next % group) == 0) | (next >= k) {
@@ -116,6 +111,41 @@ pub fn w4a8_matmul(
     }
     let sx = load(scale_x + rm, rm < m, 0.0);
     store_block(y, rm, rn, m, n, acc * sx.unsqueeze(1));
+}
+
+/// The `f32` sum over the packed words `kw_start..kw_end` of each row (columns `16 *
+/// kw_start..16 * kw_end`, in steps of `block_k` columns) of `x[m, k] * f16(q[n, k] *
+/// scales[n, k / group])` for rows `rm` of `x` and `rn` of the weights, accumulated onto `acc`.
+#[bitkernel(inline)]
+#[allow(clippy::too_many_arguments)]
+pub fn w4a16_product(
+    acc: Tile,
+    x: Ptr<f16>,
+    w: Ptr<u64>,
+    scales: Ptr<f32>,
+    rm: Tile,
+    rn: Tile,
+    m: Tile,
+    n: Tile,
+    k: Tile,
+    group: Tile,
+    kw_start: Tile,
+    kw_end: Tile,
+    block_k: i32,
+    signed: bool,
+) -> Tile {
+    let mut acc = acc;
+    let rk = arange(block_k);
+    // Steps in words of packed weights: column `16 * kw0` starts each.
+    for kw0 in range(kw_start, kw_end, block_k / 16) {
+        let kk = kw0 * 16 + rk;
+        let a = load_block(x, rm, kk, m, k);
+        let q = load_int4_tile(w, rn, kw0, n, k, block_k, signed);
+        let s = load_int4_scales(scales, rn, kw0, n, k, group, block_k);
+        let wq = ((q as f32) * s) as f16;
+        acc = dot(a, wq, acc);
+    }
+    acc
 }
 
 /// W4A16: `y[m, n] = sum_k x[m, k] * f16(q[n, k] * scales[n, k / group])` with `f16`
@@ -138,18 +168,56 @@ pub fn w4a16_matmul(
 ) {
     let rm = program_id(0) * block_m + arange(block_m);
     let rn = program_id(1) * block_n + arange(block_n);
-    let rk = arange(block_k);
-    let mut acc = zeros::<f32>([block_m, block_n]);
-    // Steps in words of packed weights: column `16 * kw0` starts each.
-    for kw0 in range(0, k >> 4, block_k / 16) {
-        let kk = kw0 * 16 + rk;
-        let a = load_block(x, rm, kk, m, k);
-        let q = load_int4_tile(w, rn, kw0, n, k, block_k, signed);
-        let s = load_int4_scales(scales, rn, kw0, n, k, group, block_k);
-        let wq = ((q as f32) * s) as f16;
-        acc = dot(a, wq, acc);
-    }
+    let acc = zeros::<f32>([block_m, block_n]);
+    // `k >= 0`: a shift, whose divisibility the contiguity analysis follows.
+    let (start, end) = (zeros::<i32>([]), k >> 4);
+    let acc = w4a16_product(
+        acc, x, w, scales, rm, rn, m, n, k, group, start, end, block_k, signed,
+    );
     store_block(y, rm, rn, m, n, acc);
+}
+
+/// [`w4a16_matmul`] with K split into `split_k` parts, for few rows: program `(i, j, s)` adds
+/// its part's `f32` sum to `y` with `atomic_add`, so that `split_k` times more programs share
+/// the weights. `y` must be zero before the launch (the tuner's `reset_to_zero` does it). The
+/// parts land in any order, so with `split_k > 1` the last bits of a result may differ from run
+/// to run (by the rounding of adding `split_k` partial sums); `split_k = 1` stores, as
+/// [`w4a16_matmul`] does. Grid: `(ceil(m / block_m), ceil(n / block_n), split_k)`.
+#[bitkernel]
+#[allow(clippy::too_many_arguments)]
+pub fn w4a16_matmul_split_k(
+    x: Ptr<f16>,
+    w: Ptr<u64>,
+    scales: Ptr<f32>,
+    y: Ptr<f32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    group: i32,
+    #[constexpr] signed: bool,
+    #[constexpr] block_m: i32,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+    #[constexpr] split_k: i32,
+) {
+    let rm = program_id(0) * block_m + arange(block_m);
+    let rn = program_id(1) * block_n + arange(block_n);
+    let row_words = k >> 4;
+    // Each part is a whole number of steps, so that no step crosses into the next part.
+    let step = block_k / 16;
+    let part = (row_words + split_k * step - 1) / (split_k * step) * step;
+    let start = program_id(2) * part;
+    let end = minimum(start + part, row_words);
+    let acc = zeros::<f32>([block_m, block_n]);
+    let acc = w4a16_product(
+        acc, x, w, scales, rm, rn, m, n, k, group, start, end, block_k, signed,
+    );
+    if split_k > 1 {
+        let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+        atomic_add(y + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
+    } else {
+        store_block(y, rm, rn, m, n, acc);
+    }
 }
 
 /// Matrix-vector shape of [`w4a16_matmul`] for few rows: the same `y` (each weight dequantized
@@ -194,7 +262,7 @@ pub fn w4a16_gemv(
             0.0,
         );
         for i in 0..16 {
-            let q = int4_value((words >> (4 * i)) & 15, signed);
+            let q = unpack_int4(words, full([], i), signed);
             let kk = word * 16 + i;
             let xv = load(x + row * k + kk, kk < k, 0.0) as f32;
             acc += ((q as f32 * scale) as f16 as f32) * xv.unsqueeze(0);
@@ -233,13 +301,13 @@ pub fn w4a4_matmul(
             (rm.unsqueeze(1) < m) & (kk.unsqueeze(0) < k),
             0,
         );
-        let a = unpack_int4(xw, kk.unsqueeze(0) % 16, false);
+        let a = unpack_int4(xw, kk.unsqueeze(0) % 16, false) as i8;
         let ww = load(
             w + rn.unsqueeze(0) * k_words + (kk / 16).unsqueeze(1),
             (rn.unsqueeze(0) < n) & (kk.unsqueeze(1) < k),
             0,
         );
-        acc = dot(a, unpack_int4(ww, kk.unsqueeze(1) % 16, false), acc);
+        acc = dot(a, unpack_int4(ww, kk.unsqueeze(1) % 16, false) as i8, acc);
     }
     if has_bias {
         acc = acc + load(bias + rn, rn < n, 0).unsqueeze(0);

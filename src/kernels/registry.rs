@@ -67,6 +67,8 @@ macro_rules! prebuilt {
 prebuilt! {
     ternary::w2a8_matmul, "ternary W2A8 matmul, exact i32",
         default_of(tuned::ternary_tuner(Backend::CRANELIFT).tuner());
+    ternary::w2a8_matmul_split_k, "ternary W2A8 matmul split along K (atomic adds; few rows), exact i32",
+        default_of(tuned::ternary_split_k_tuner(Backend::CRANELIFT).tuner());
     ternary::w2a8_gemv, "ternary W2A8 matrix-vector product (a few rows), exact i32",
         default_of(tuned::gemv_tuner(Backend::CRANELIFT).tuner());
     ternary::w2a8_gemv_rows, "ternary W2A8 row-times-vector product for CPUs (a few rows), exact i32",
@@ -77,6 +79,8 @@ prebuilt! {
         default_of(tuned::w4a8_tuner(Backend::CRANELIFT).tuner());
     int4::w4a16_matmul, "int4 W4A16 matmul (f16 activations), f32 out",
         default_of(tuned::w4a16_tuner(Backend::CRANELIFT).tuner());
+    int4::w4a16_matmul_split_k, "int4 W4A16 matmul split along K (atomic adds; few rows), f32 out",
+        default_of(tuned::w4a16_split_k_tuner(Backend::CRANELIFT).tuner());
     int4::w4a16_gemv, "int4 W4A16 matrix-vector product (a few rows), f32 out",
         default_of(tuned::w4a16_gemv_tuner(Backend::CRANELIFT).tuner());
     int4::w4a4_matmul, "BitTensor's unsigned W4A4 matmul, exact i32",

@@ -30,7 +30,9 @@ pub fn load_ternary_tile(w: Ptr<u8>, rn: Tile, kb0: Tile, n: Tile, k: Tile, bloc
 }
 
 /// The exact `i32` product of the `[block_m, k]` rows `rm` of `a` (`i8 [m, k]`) and the
-/// `[k, block_n]` columns `rn` of the packed ternary `W^T`, accumulated onto `acc`.
+/// `[k, block_n]` columns `rn` of the packed ternary `W^T` over the packed bytes `kb_start..
+/// kb_end` of each row (columns `4 * kb_start..4 * kb_end`, in steps of `block_k` columns),
+/// accumulated onto `acc`.
 #[bitkernel(inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn ternary_product(
@@ -42,12 +44,14 @@ pub fn ternary_product(
     m: Tile,
     n: Tile,
     k: Tile,
+    kb_start: Tile,
+    kb_end: Tile,
     block_k: i32,
 ) -> Tile {
     let mut acc = acc;
     let rk = arange(block_k);
     // Steps in bytes of packed weights: column `4 * kb0` starts each.
-    for kb0 in range(0, k >> 2, block_k / 4) {
+    for kb0 in range(kb_start, kb_end, block_k / 4) {
         let kk = kb0 * 4 + rk;
         let x = load_block(a, rm, kk, m, k);
         acc = dot(x, load_ternary_tile(w, rn, kb0, n, k, block_k), acc);
@@ -72,8 +76,59 @@ pub fn w2a8_matmul(
     let rm = program_id(0) * block_m + arange(block_m);
     let rn = program_id(1) * block_n + arange(block_n);
     let acc = zeros::<i32>([block_m, block_n]);
-    let acc = ternary_product(acc, a, w, rm, rn, m, n, k, block_k);
+    // `k >= 0`: a shift, whose divisibility the contiguity analysis follows.
+    let acc = ternary_product(
+        acc,
+        a,
+        w,
+        rm,
+        rn,
+        m,
+        n,
+        k,
+        zeros::<i32>([]),
+        k >> 2,
+        block_k,
+    );
     store_block(c, rm, rn, m, n, acc);
+}
+
+/// [`w2a8_matmul`] with K split into `split_k` parts, for few rows: program `(i, j, s)` adds
+/// the product over part `s` of K to `c` with `atomic_add`, so that `split_k` times more
+/// programs share the weights. `c` must be zero before the launch (the tuner's
+/// `reset_to_zero` does it); the sums are exact `i32` in any order, so the result is the same
+/// bits as [`w2a8_matmul`]'s. `split_k = 1` stores, as [`w2a8_matmul`] does. Grid:
+/// `(ceil(m / block_m), ceil(n / block_n), split_k)`.
+#[bitkernel]
+#[allow(clippy::too_many_arguments)]
+pub fn w2a8_matmul_split_k(
+    a: Ptr<i8>,
+    w: Ptr<u8>,
+    c: Ptr<i32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    #[constexpr] block_m: i32,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+    #[constexpr] split_k: i32,
+) {
+    let rm = program_id(0) * block_m + arange(block_m);
+    let rn = program_id(1) * block_n + arange(block_n);
+    let row_bytes = k >> 2;
+    // Each part is a whole number of steps, so that no step crosses into the next part.
+    let step = block_k / 4;
+    let part = (row_bytes + split_k * step - 1) / (split_k * step) * step;
+    let kb_start = program_id(2) * part;
+    let kb_end = minimum(kb_start + part, row_bytes);
+    let acc = zeros::<i32>([block_m, block_n]);
+    let acc = ternary_product(acc, a, w, rm, rn, m, n, k, kb_start, kb_end, block_k);
+    if split_k > 1 {
+        let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+        atomic_add(c + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
+    } else {
+        store_block(c, rm, rn, m, n, acc);
+    }
 }
 
 /// The ternary linear layer: `y[m, n] = (acc as f32) * scale_x[m] * scale_w[n * w_scale_stride]
@@ -99,7 +154,19 @@ pub fn w2a8_linear(
     let rm = program_id(0) * block_m + arange(block_m);
     let rn = program_id(1) * block_n + arange(block_n);
     let acc = zeros::<i32>([block_m, block_n]);
-    let acc = ternary_product(acc, a, w, rm, rn, m, n, k, block_k);
+    let acc = ternary_product(
+        acc,
+        a,
+        w,
+        rm,
+        rn,
+        m,
+        n,
+        k,
+        zeros::<i32>([]),
+        k >> 2,
+        block_k,
+    );
     let sx = load(scale_x + rm, rm < m, 0.0);
     let sw = load(scale_w + rn * w_scale_stride, rn < n, 0.0);
     let mut out = (acc as f32) * sx.unsqueeze(1) * sw.unsqueeze(0);

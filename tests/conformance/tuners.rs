@@ -27,6 +27,10 @@ pub fn tests() -> Vec<Test> {
             move |dev| w2a8_matmul(dev, backend),
         ));
         t.push(test(
+            format!("tuners::w2a8_matmul_split_k_{list}_configs"),
+            move |dev| w2a8_matmul_split_k(dev, backend),
+        ));
+        t.push(test(
             format!("tuners::w2a8_gemv_{list}_configs"),
             move |dev| w2a8_gemv(dev, backend),
         ));
@@ -37,6 +41,10 @@ pub fn tests() -> Vec<Test> {
         t.push(test(format!("tuners::w4a16_{list}_configs"), move |dev| {
             w4a16(dev, backend)
         }));
+        t.push(test(
+            format!("tuners::w4a16_split_k_{list}_configs"),
+            move |dev| w4a16_split_k(dev, backend),
+        ));
         t.push(test(
             format!("tuners::w4a16_gemv_{list}_configs"),
             move |dev| w4a16_gemv(dev, backend),
@@ -181,6 +189,36 @@ fn w2a8_matmul(dev: &Device, backend: Backend) -> Result<(), String> {
                 cx.block_m,
                 cx.block_n,
                 cx.block_k,
+            )
+        },
+        |what, got| exact(what, &got, &want),
+    )
+}
+
+/// Split-K: the parts' atomic `i32` sums give the reference's bits (the output starts at zero,
+/// as `reset_to_zero` leaves it for the ops).
+fn w2a8_matmul_split_k(dev: &Device, backend: Backend) -> Result<(), String> {
+    let (x, w, want) = ternary_operands();
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    each_config(
+        dev,
+        "w2a8_matmul_split_k",
+        tuned::ternary_split_k_tuner(backend).tuner().configs(),
+        |c, d, out| {
+            let cx = &c.constexprs;
+            ternary::w2a8_matmul_split_k::with(c.options).launch(
+                d,
+                tuned::split_k_grid(m, n, cx.block_m, cx.block_n, cx.split_k),
+                &up(d, &x)?,
+                &up(d, &w)?,
+                out,
+                m,
+                n,
+                k,
+                cx.block_m,
+                cx.block_n,
+                cx.block_k,
+                cx.split_k,
             )
         },
         |what, got| exact(what, &got, &want),
@@ -359,6 +397,43 @@ fn w4a16(dev: &Device, backend: Backend) -> Result<(), String> {
         },
         |what, got| within(what, &got, &want, |i| bound[i]),
     )
+}
+
+/// The split-K W4A16 kernel at every configuration, within [`w4a16_case`]'s bounds for sums in
+/// another order (the parts' atomic adds land in any order, so results are not compared bit
+/// for bit with the interpreter's).
+fn w4a16_split_k(dev: &Device, backend: Backend) -> Result<(), String> {
+    let W4a16Case { xh, w, want, bound } = w4a16_case(dev, true)?;
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    for c in tuned::w4a16_split_k_tuner(backend).tuner().configs() {
+        let what = format!("w4a16_split_k {c}");
+        let cx = &c.constexprs;
+        let err = |e: &dyn std::fmt::Display| format!("{what} on {dev}: {e}");
+        let out = dev.zeros::<f32>(M * N).map_err(|e| err(&e))?;
+        let (xb, wb, sb) = (up(dev, &xh), up(dev, &w.packed), up(dev, &w.scales));
+        int4::w4a16_matmul_split_k::with(c.options)
+            .launch(
+                dev,
+                tuned::split_k_grid(m, n, cx.block_m, cx.block_n, cx.split_k),
+                &xb.map_err(|e| err(&e))?,
+                &wb.map_err(|e| err(&e))?,
+                &sb.map_err(|e| err(&e))?,
+                &out,
+                m,
+                n,
+                k,
+                32,
+                cx.signed,
+                cx.block_m,
+                cx.block_n,
+                cx.block_k,
+                cx.split_k,
+            )
+            .map_err(|e| err(&e))?;
+        let got = out.to_vec().map_err(|e| err(&e))?;
+        within(&what, &got, &want, |i| bound[i])?;
+    }
+    Ok(())
 }
 
 /// The W4A16 matrix-vector kernel at every configuration (on all `M` rows), within
