@@ -141,7 +141,8 @@ impl Against<'_> {
             let (g, w) = (f64::from(g), f64::from(w));
             let tol = rel * w.abs().max(1.0);
             // A NaN never passes: it is not within any tolerance.
-            if !((g - w).abs() <= tol) {
+            let within = (g - w).abs() <= tol;
+            if !within {
                 return Err(self.mismatch(rows[i / n], i % n, g, w, tol));
             }
         }
