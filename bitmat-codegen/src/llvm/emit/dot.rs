@@ -3,10 +3,11 @@
 //! operands widened to i32 (wrapping sums), f16/bf16 converted to `float` (exact), float sums
 //! sequential without contraction to FMA, so results match the interpreter bit for bit.
 //!
-//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 64) multiplies each row of
-//! `a` by the column `b` chunk by chunk into lanes and sums the lanes at the end (integer sums
-//! are exact in any order): with AVX-512 VNNI by `vpdpbusd`, whose first factor is unsigned,
-//! so `a` is offset by 128 (its sign bit flipped) and `128 * sum(b)` subtracted from each row.
+//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 64) multiplies each row of `a` by
+//! the column `b` chunk by chunk into lanes and sums the lanes at the end, 16 rows at a time by
+//! a transposing shuffle tree (integer sums are exact in any order): with AVX-512 VNNI by
+//! `vpdpbusd`, whose first factor is unsigned, so `a` is offset by 128 (its sign bit flipped)
+//! and `128 * sum(b)` subtracted from each row.
 //!
 //! Otherwise rows are held as pieces of at most [`CHUNK`] lanes. Small products (`M * K` at most
 //! [`UNROLLED`]) are unrolled on registers; larger ones run as loops over `m` and `k` on the

@@ -3,7 +3,8 @@
 //! The lanes of a pointer tile whose contiguity analysis proves aligned runs of consecutive
 //! addresses along the last axis ([`bitmat_ir::passes::contiguity`]) are accessed as whole
 //! vectors per run (`load`/`store`, or `llvm.masked.load`/`store` under a mask, which touch no
-//! masked-off lane); other tiles are gathered and scattered lane by lane in order
+//! masked-off lane; a load's run spanning several chunks is one vector of up to 64 bytes, split
+//! into chunks after); other tiles are gathered and scattered lane by lane in order
 //! (`llvm.masked.gather`/`scatter` with every lane on), masked-off lanes pointed at a stack
 //! slot of the program's own, which needs no branch per lane. `atomic_add` is one atomic per
 //! lane, skipped where the mask is false.
