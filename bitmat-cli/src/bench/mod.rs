@@ -455,7 +455,9 @@ impl Activations {
             Kernel::Int4A8 => Activations::Int4A8(QuantizedActivations {
                 rows: m,
                 cols: k,
-                values: (0..len).map(|_| (rng.next() % 255) as i8 - 127).collect(),
+                values: (0..len)
+                    .map(|_| ((rng.next() % 255) as i32 - 127) as i8)
+                    .collect(),
                 scales: (0..m).map(|i| 0.01 * (1 + i % 5) as f32).collect(),
             }),
             Kernel::Ternary | Kernel::TernaryPlanes => {
