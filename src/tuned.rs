@@ -393,6 +393,84 @@ impl TernaryMatmul<'_> {
     }
 }
 
+/// `(block_n, block_k)` of the planes-layout matrix-vector kernel
+/// ([`ternary::w2a8_gemv_planes`]) on the CPU.
+const CPU_GEMV_PLANES: [(i32, i32); 5] = [(16, 512), (8, 512), (16, 1024), (32, 256), (8, 1024)];
+
+static GEMV_PLANES: OnceLock<ternary::w2a8_gemv_planes::Autotuned> = OnceLock::new();
+
+/// The autotuner of [`TernaryPlanesGemv`].
+pub fn gemv_planes_tuner() -> &'static ternary::w2a8_gemv_planes::Autotuned {
+    GEMV_PLANES.get_or_init(|| {
+        let configs: Vec<_> = CPU_GEMV_PLANES
+            .iter()
+            .map(|&(bn, bk)| ternary::w2a8_gemv_planes::config(bn, bk))
+            .collect();
+        ternary::w2a8_gemv_planes::autotune(configs).key(&["m", "n", "k"])
+    })
+}
+
+/// `c[m, n] = x[m, k] (i8) x W[n, k]^T`, exact `i32`, with `W` in the CPU planes layout
+/// ([`crate::formats::ternary_planes`]): the matrix-vector kernel for a few rows on CPUs.
+pub struct TernaryPlanesGemv<'a> {
+    /// Activations, `[m, k]`.
+    pub x: &'a Buffer<i8>,
+    /// Ternary weights in the planes layout, `n * ternary_planes_row_bytes(k)` bytes.
+    pub w: &'a Buffer<u8>,
+    /// The output, `[m, n]`.
+    pub c: &'a Buffer<i32>,
+    /// Rows of `x`.
+    pub m: i32,
+    /// Output features.
+    pub n: i32,
+    /// Input features.
+    pub k: i32,
+}
+
+/// Calls `$method` of [`gemv_planes_tuner`] for `$op` on `$device`, through `$finish`.
+macro_rules! planes_dispatch {
+    ($op:expr, $device:expr, $method:ident, $finish:path) => {{
+        let TernaryPlanesGemv { x, w, c, m, n, k } = *$op;
+        let grid = |cfg: &ternary::w2a8_gemv_planes::Constexprs| {
+            (ceil_div(n, cfg.block_n), m.max(0) as u32)
+        };
+        $finish(gemv_planes_tuner().$method($device, grid, x, w, c, m, n, k))
+    }};
+}
+
+impl TernaryPlanesGemv<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed), after
+    /// checking the buffers against the shapes.
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernel indexes it.
+        unsafe { planes_dispatch!(self, device, launch_unchecked, std::convert::identity) }
+    }
+
+    /// The configuration a launch would use and how it was chosen (tuning now when needed).
+    pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernel indexes it.
+        unsafe { planes_dispatch!(self, device, best_unchecked, outcome) }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        const OP: &str = "ternary planes GEMV";
+        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        let row_bytes = crate::formats::ternary_planes_row_bytes(k as usize) as i64;
+        check_buffer(OP, "x", self.x.len(), "m * k", m * k)?;
+        check_buffer(
+            OP,
+            "w",
+            self.w.len(),
+            "n * ternary_planes_row_bytes(k)",
+            n * row_bytes,
+        )?;
+        check_buffer(OP, "c", self.c.len(), "m * n", m * n)
+    }
+}
+
 /// The ternary linear layer on quantized activations:
 /// `y[m, n] = (x x Wq^T)[m, n] * scale_x[m] * scale_w[n * w_scale_stride] (+ bias[n])`.
 pub struct TernaryLinear<'a> {

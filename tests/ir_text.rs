@@ -38,6 +38,7 @@ fn every_prebuilt_kernel_round_trips_at_its_defaults() {
 #[test]
 fn every_tuner_configuration_round_trips() {
     let mut n = every_config("w2a8_gemv_rows", tuned::gemv_rows_tuner().tuner());
+    n += every_config("w2a8_gemv_planes", tuned::gemv_planes_tuner().tuner());
     for backend in [Backend::CRANELIFT, Backend::CUDA] {
         n += every_config("w2a8_matmul", tuned::ternary_tuner(backend).tuner());
         n += every_config("w2a8_gemv", tuned::gemv_tuner(backend).tuner());

@@ -1,8 +1,9 @@
-//! `bitmat dump`: a prebuilt kernel at one stage of the pipeline (tile IR, Cranelift IR, PTX),
+//! `bitmat dump`: a prebuilt kernel at one stage of the pipeline (tile IR, Cranelift IR, CPU
+//! machine code, PTX),
 //! without running it.
 
 use bitmat::codegen::ptx::{compile_ptx, PtxOptions, PtxTarget};
-use bitmat::codegen::CpuKernel;
+use bitmat::codegen::{CodegenError, CpuKernel, CpuObject};
 use bitmat::kernels::registry;
 use bitmat::Error;
 
@@ -15,6 +16,8 @@ pub enum Stage {
     Clif,
     /// The PTX of the GPU backend.
     Ptx,
+    /// The CPU backend's machine code, as hex.
+    Code,
 }
 
 /// What to dump.
@@ -39,6 +42,12 @@ pub fn dump(kernel: &str, options: &DumpOptions) -> Result<String, Error> {
     Ok(match options.stage {
         Stage::Ir => ir.to_string(),
         Stage::Clif => CpuKernel::compile(&ir).map_err(codegen)?.clif().to_string(),
+        Stage::Code => cpu_object(&ir)
+            .map_err(codegen)?
+            .code()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
         Stage::Ptx => {
             let ptx = PtxOptions {
                 num_warps: options.num_warps,
@@ -47,6 +56,15 @@ pub fn dump(kernel: &str, options: &DumpOptions) -> Result<String, Error> {
             compile_ptx(&ir, options.target, ptx).map_err(codegen)?.text
         }
     })
+}
+
+/// The CPU object of `ir` from the default CPU backend of this build (LLVM when built with
+/// the `llvm` feature, else Cranelift).
+fn cpu_object(ir: &bitmat::ir::Kernel) -> Result<CpuObject, CodegenError> {
+    #[cfg(feature = "llvm")]
+    return bitmat::codegen::llvm::compile(ir);
+    #[cfg(not(feature = "llvm"))]
+    return CpuObject::compile(ir);
 }
 
 /// Reads `name=value`, as `--constexpr` takes it.

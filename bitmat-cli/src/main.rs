@@ -65,7 +65,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Print a prebuilt kernel's tile IR, Cranelift IR or PTX (no kernel: list them).
+    /// Print a prebuilt kernel's tile IR, CPU IR, CPU machine code or PTX (no kernel: list them).
     Dump {
         /// The kernel (e.g. `w2a8_matmul`); omit to list the prebuilt kernels.
         kernel: Option<String>,
@@ -78,6 +78,10 @@ enum Command {
         /// The GPU backend's PTX.
         #[arg(long, group = "stage")]
         ptx: bool,
+        /// The CPU backend's machine code, as hex: `xxd -r -p > k.bin; objdump -D -b binary
+        /// -mi386:x86-64 k.bin` disassembles it.
+        #[arg(long, group = "stage")]
+        code: bool,
         /// Override a constexpr, `name=value` (repeatable), e.g. `--constexpr block_m=64`.
         #[arg(long = "constexpr", value_parser = bitmat_cli::dump::parse_constexpr)]
         constexprs: Vec<(String, String)>,
@@ -280,6 +284,7 @@ fn main() -> ExitCode {
             ir: _,
             clif,
             ptx,
+            code,
             constexprs,
             target,
             num_warps,
@@ -291,6 +296,8 @@ fn main() -> ExitCode {
             };
             let stage = if clif {
                 Stage::Clif
+            } else if code {
+                Stage::Code
             } else if ptx {
                 Stage::Ptx
             } else {

@@ -32,13 +32,33 @@ fn cpu_bench_writes_json_rows_with_positive_times() {
     assert!(flush.starts_with("last-level cache flush: "), "{flush}");
     assert!(stdout.contains(flush), "{stdout}");
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{report}");
+    let kernels: Vec<_> = rows.iter().map(|r| r["kernel"].as_str().unwrap()).collect();
+    assert_eq!(
+        kernels,
+        [
+            "ternary_w2a8",
+            "ternary_w2a8_planes",
+            "int4_w4a16",
+            "int4_w4a8"
+        ],
+        "{report}"
+    );
     for row in rows {
         assert_eq!((row["m"].as_u64(), row["n"].as_u64()), (Some(1), Some(64)));
-        for key in ["bitmat_us", "peer_us", "gbps", "speedup"] {
+        // W4A8 has no peer.
+        let with_peer = row["kernel"] != "int4_w4a8";
+        let keys: &[&str] = if with_peer {
+            &["bitmat_us", "peer_us", "gbps", "speedup"]
+        } else {
+            &["bitmat_us", "gbps"]
+        };
+        for key in keys {
             assert!(row[key].as_f64().unwrap() > 0.0, "{key} in {row}");
         }
-        assert_eq!(row["peer"], "rust_unpacked");
+        assert_eq!(
+            row["peer"],
+            if with_peer { "rust_unpacked" } else { "none" }
+        );
     }
 }
 

@@ -1,5 +1,5 @@
 //! Weight and activation formats: BitNet b1.58 ternary weights (2-bit packing),
-//! group-quantized int4 weights (16 per `u64`), int8 activations and RMSNorm.
+//! group-quantized int4 weights (16 per `u64`), the CPU ternary planes layout, int8 activations and RMSNorm.
 //!
 //! Quantization formulas are exact contracts that compiled kernels reproduce
 //! bit-for-bit; each function documents its f32 operations. Every function
@@ -9,6 +9,7 @@ pub mod activation;
 pub mod error;
 pub mod int4;
 pub mod ternary;
+pub mod ternary_planes;
 
 pub use activation::{
     activation_scale, quantize_activation_value, quantize_activations, rms_norm,
@@ -22,4 +23,8 @@ pub use int4::{
 pub use ternary::{
     check_ternary_codes, pack_ternary, quantize_ternary, quantize_ternary_value, unpack_ternary,
     ScaleGranularity, TernaryWeights, TERNARY_SCALE_FLOOR, TERNARY_VALUES_PER_BYTE,
+};
+pub use ternary_planes::{
+    pack_ternary_planes, ternary_planes_row_bytes, unpack_ternary_planes, TERNARY_PLANES_BLOCK,
+    TERNARY_PLANES_ROW_MULTIPLE,
 };

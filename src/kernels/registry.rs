@@ -73,6 +73,8 @@ prebuilt! {
         default_of(tuned::gemv_tuner(Backend::CRANELIFT).tuner());
     ternary::w2a8_gemv_rows, "ternary W2A8 row-times-vector product for CPUs (a few rows), exact i32",
         default_of(tuned::gemv_rows_tuner().tuner());
+    ternary::w2a8_gemv_planes, "ternary W2A8 matrix-vector product on the CPU planes layout, exact i32",
+        default_of(tuned::gemv_planes_tuner().tuner());
     ternary::w2a8_linear, "ternary linear layer: W2A8 with activation and weight scales, bias",
         default_of(tuned::linear_tuner(Backend::CRANELIFT, false).tuner());
     int4::w4a8_matmul, "int4 W4A8 matmul with per-group scales, f32 out",

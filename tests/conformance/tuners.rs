@@ -8,7 +8,9 @@
 use crate::data::rng;
 use crate::dot::dot_bound;
 use crate::harness::{is_cuda, test, Test};
-use bitmat::formats::{pack_ternary, pack_uint4, quantize_activations, quantize_int4, Int4Group};
+use bitmat::formats::{
+    pack_ternary, pack_ternary_planes, pack_uint4, quantize_activations, quantize_int4, Int4Group,
+};
 use bitmat::kernels::{int4, ternary};
 use bitmat::{reference, tuned, Backend, Buffer, Config, Device, Element, Specialization};
 use rand::Rng;
@@ -21,6 +23,10 @@ const K: usize = 160;
 pub fn tests() -> Vec<Test> {
     let mut t = Vec::new();
     t.push(test("tuners::w2a8_gemv_rows_llvm_configs", w2a8_gemv_rows));
+    t.push(test(
+        "tuners::w2a8_gemv_planes_cpu_configs",
+        w2a8_gemv_planes,
+    ));
     for (list, backend) in [("cpu", Backend::CRANELIFT), ("gpu", Backend::CUDA)] {
         t.push(test(
             format!("tuners::w2a8_matmul_{list}_configs"),
@@ -278,6 +284,43 @@ fn w2a8_gemv_rows(dev: &Device) -> Result<(), String> {
         },
         |what, got| exact(what, &got, &want),
     )
+}
+
+/// Every configuration of the planes-layout matrix-vector kernel, on every backend, on
+/// `min(M, 4)` rows of the ragged operands (K = 160 pads to one block of 256) and on a K of
+/// several blocks with a ragged last one.
+fn w2a8_gemv_planes(dev: &Device) -> Result<(), String> {
+    let mut r = rng(9);
+    for (m, k) in [(M.min(4), K), (3, 1060)] {
+        let x: Vec<i8> = (0..m * k).map(|_| r.gen_range(-127..=127)).collect();
+        let wq: Vec<i8> = (0..N * k).map(|_| r.gen_range(-1..=1)).collect();
+        let w = pack_ternary(&wq, N, k).expect("ternary values");
+        let want = reference::matmul_i8_ternary(&x, m, k, &w, N).expect("valid shapes");
+        let planes = pack_ternary_planes(&w, N, k).expect("canonical codes");
+        each_config(
+            dev,
+            "w2a8_gemv_planes",
+            tuned::gemv_planes_tuner().tuner().configs(),
+            |c, d, out| {
+                let cx = &c.constexprs;
+                let grid = ((N as u32).div_ceil(cx.block_n as u32), m as u32);
+                ternary::w2a8_gemv_planes::with(c.options).launch(
+                    d,
+                    grid,
+                    &up(d, &x)?,
+                    &up(d, &planes)?,
+                    out,
+                    m as i32,
+                    N as i32,
+                    k as i32,
+                    cx.block_n,
+                    cx.block_k,
+                )
+            },
+            |what, got| exact(what, &got[..m * N], &want),
+        )?;
+    }
+    Ok(())
 }
 
 /// `acc * sx[row] * sw[col] + bias[col]`: the same bits from every configuration, within

@@ -128,6 +128,27 @@ impl Against<'_> {
 }
 
 impl Against<'_> {
+    /// `f32` outputs of rows `rows`: within `rel` of `want` relative to `max(|want|, 1)`.
+    pub fn relative(
+        &self,
+        rows: &[usize],
+        got: &[f32],
+        want: &[f32],
+        rel: f64,
+    ) -> Result<(), Mismatch> {
+        let n = self.mnk.1;
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let (g, w) = (f64::from(g), f64::from(w));
+            let tol = rel * w.abs().max(1.0);
+            // A NaN never passes: it is not within any tolerance.
+            let within = (g - w).abs() <= tol;
+            if !within {
+                return Err(self.mismatch(rows[i / n], i % n, g, w, tol));
+            }
+        }
+        Ok(())
+    }
+
     /// bitmat's outputs `got` of rows `rows` against an fp16 peer's `want`, with `sums[i]` the
     /// `sum_k |x_k w_k|` of output `i` (0 where both sums are exact), as the module docs say.
     pub fn fp16_peer(

@@ -3,14 +3,19 @@
 //! kernels in the DSL beside their Triton twins and torch ([`parity`]), timed and checked the
 //! same way.
 //!
-//! For each shape `(N, K)` and each `M`, two kernels are timed:
+//! For each shape `(N, K)` and each `M`, these kernels are timed:
 //!
 //! - `ternary_w2a8`: [`bitmat::tuned::TernaryMatmul`] ([`bitmat::kernels::ternary::w2a8_gemv`]
 //!   up to 4 rows, [`bitmat::kernels::ternary::w2a8_matmul`] above), `i8` activations times
 //!   packed ternary weights, exact `i32` output;
+//! - `ternary_w2a8_planes` (CPU, up to 4 rows): [`bitmat::tuned::TernaryPlanesGemv`], the same
+//!   product on the weights repacked once into the CPU planes layout
+//!   ([`bitmat::formats::ternary_planes`]);
 //! - `int4_w4a16`: [`bitmat::tuned::Int4Matmul`] ([`bitmat::kernels::int4::w4a16_matmul`]),
 //!   `f16` activations times signed int4 weights with `f32` scales per group of 128 along K
-//!   (per row when 128 does not divide K).
+//!   (per row when 128 does not divide K);
+//! - `int4_w4a8`: the same weights times `i8` activations with per-row scales
+//!   ([`bitmat::kernels::int4::w4a8_matmul`]); no peer.
 //!
 //! Both launch with the configuration their autotuner picks for the shape's bucket (tuned in
 //! the run when no result is stored); each row names it and where it came from, and the report
@@ -21,7 +26,7 @@
 //! | device | peer | floor |
 //! | --- | --- | --- |
 //! | `cuda` | cuBLAS fp16 GEMM `[M, K] x [K, N]` ([`bitmat_runtime::peer::CublasGemmF16`]) | device-to-device copy of 1 GiB, (read + written bytes) / time |
-//! | `cpu` | `rust_unpacked`: plain Rust over weights unpacked once, multi-threaded ([`host_peer`]), for `M = 1` only | multi-threaded streaming read of 1 GiB, bytes / time |
+//! | `cpu` | `rust_unpacked`: plain Rust over weights unpacked once, multi-threaded ([`host_peer`]), for `M = 1` only (not W4A8) | multi-threaded streaming read of 1 GiB, bytes / time |
 //!
 //! # Timing
 //!
@@ -57,8 +62,8 @@ pub mod check;
 pub mod host_peer;
 pub mod parity;
 
-use bitmat::formats::{Int4Group, Int4Weights};
-use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
+use bitmat::formats::{pack_ternary_planes, Int4Group, Int4Weights, QuantizedActivations};
+use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul, TernaryPlanesGemv, GEMV_MAX_ROWS};
 use bitmat::{f16, reference, Buffer, Device, Error, RuntimeError, Stats, TuneOutcome};
 use bitmat_runtime::peer::{CublasGemmF16, DeviceCopy};
 use bitmat_runtime::timing::{self, Measurement};
@@ -340,15 +345,28 @@ fn floor(device: &Device, opts: &BenchOptions) -> Result<(String, f64), Error> {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 enum Kernel {
     Ternary,
+    TernaryPlanes,
     Int4,
+    Int4A8,
 }
 
 impl Kernel {
     fn name(self) -> &'static str {
         match self {
             Kernel::Ternary => "ternary_w2a8",
+            Kernel::TernaryPlanes => "ternary_w2a8_planes",
             Kernel::Int4 => "int4_w4a16",
+            Kernel::Int4A8 => "int4_w4a8",
         }
+    }
+
+    /// The kernels timed at `m` on `device`.
+    fn at(device: BenchDevice, m: usize) -> Vec<Kernel> {
+        let planes = device == BenchDevice::Cpu && m <= GEMV_MAX_ROWS as usize;
+        let mut kernels = vec![Kernel::Ternary];
+        kernels.extend(planes.then_some(Kernel::TernaryPlanes));
+        kernels.extend([Kernel::Int4, Kernel::Int4A8]);
+        kernels
     }
 }
 
@@ -359,6 +377,8 @@ struct ShapeData {
     group: usize,
     ternary_host: Vec<u8>,
     ternary: Buffer<u8>,
+    /// The ternary weights in the CPU planes layout.
+    ternary_planes: Buffer<u8>,
     int4_host: Int4Weights,
     int4_packed: Buffer<u64>,
     int4_scales: Buffer<f32>,
@@ -400,6 +420,7 @@ impl ShapeData {
             k,
             group,
             ternary: device.upload(&ternary_host)?,
+            ternary_planes: device.upload(&pack_ternary_planes(&ternary_host, n, k)?)?,
             int4_packed: device.upload(&int4_host.packed)?,
             int4_scales: device.upload(&int4_host.scales)?,
             unpacked: Unpacked::new(&ternary_host, &int4_host)?,
@@ -413,7 +434,9 @@ impl ShapeData {
         let m = m as u64;
         match kernel {
             Kernel::Ternary => n * k / 4 + m * k,
+            Kernel::TernaryPlanes => self.ternary_planes.len() as u64 + m * k,
             Kernel::Int4 => n * k / 2 + n * (k / self.group as u64) * 4 + m * k * 2,
+            Kernel::Int4A8 => n * k / 2 + n * (k / self.group as u64) * 4 + m * k + m * 4,
         }
     }
 }
@@ -422,12 +445,22 @@ impl ShapeData {
 enum Activations {
     Ternary(Vec<i8>),
     Int4(Vec<f16>),
+    Int4A8(QuantizedActivations),
 }
 
 impl Activations {
-    fn random(kernel: Kernel, len: usize, rng: &mut XorShift) -> Activations {
+    fn random(kernel: Kernel, m: usize, k: usize, rng: &mut XorShift) -> Activations {
+        let len = m * k;
         match kernel {
-            Kernel::Ternary => {
+            Kernel::Int4A8 => Activations::Int4A8(QuantizedActivations {
+                rows: m,
+                cols: k,
+                values: (0..len)
+                    .map(|_| ((rng.next() % 255) as i32 - 127) as i8)
+                    .collect(),
+                scales: (0..m).map(|i| 0.01 * (1 + i % 5) as f32).collect(),
+            }),
+            Kernel::Ternary | Kernel::TernaryPlanes => {
                 Activations::Ternary((0..len).map(|_| (rng.next() % 255) as i8).collect())
             }
             Kernel::Int4 => Activations::Int4(
@@ -453,11 +486,27 @@ fn time_kernel(
     opts: &BenchOptions,
     shape: &ShapeData,
     m: usize,
+    kernel: Kernel,
     x: &Activations,
 ) -> Result<(Measurement, TuneOutcome, Output), Error> {
     let (n, k) = (shape.n as i32, shape.k as i32);
     let mi = m as i32;
     match x {
+        Activations::Ternary(x) if kernel == Kernel::TernaryPlanes => {
+            let x = device.upload(x)?;
+            let c = device.zeros::<i32>(m * shape.n)?;
+            let op = TernaryPlanesGemv {
+                x: &x,
+                w: &shape.ternary_planes,
+                c: &c,
+                m: mi,
+                n,
+                k,
+            };
+            let outcome = op.best(device)?;
+            let t = measure(device, opts, &mut || op.launch(device))?;
+            Ok((t, outcome, Output::Ternary(c.to_vec()?)))
+        }
         Activations::Ternary(x) => {
             let x = device.upload(x)?;
             let c = device.zeros::<i32>(m * shape.n)?;
@@ -478,6 +527,26 @@ fn time_kernel(
             let y = device.zeros::<f32>(m * shape.n)?;
             let op = Int4Matmul {
                 x: Int4Activations::F16(&x),
+                w: &shape.int4_packed,
+                scales: &shape.int4_scales,
+                y: &y,
+                m: mi,
+                n,
+                k,
+                group: shape.group as i32,
+            };
+            let outcome = op.best(device)?;
+            let t = measure(device, opts, &mut || op.launch(device))?;
+            Ok((t, outcome, Output::Int4(y.to_vec()?)))
+        }
+        Activations::Int4A8(x) => {
+            let (values, scales) = (device.upload(&x.values)?, device.upload(&x.scales)?);
+            let y = device.zeros::<f32>(m * shape.n)?;
+            let op = Int4Matmul {
+                x: Int4Activations::I8 {
+                    values: &values,
+                    scales: &scales,
+                },
                 w: &shape.int4_packed,
                 scales: &shape.int4_scales,
                 y: &y,
@@ -541,6 +610,16 @@ fn check_reference(case: Case) -> Result<(), BenchError> {
             let want =
                 reference::int4_w4a16(&gather_rows(x, k, &rows), rows.len(), &shape.int4_host)?;
             against.int4(&rows, x, &shape.unpacked, &gather_rows(y, n, &rows), &want)?;
+        }
+        (Activations::Int4A8(x), Output::Int4(y)) => {
+            let sampled = QuantizedActivations {
+                rows: rows.len(),
+                cols: k,
+                values: gather_rows(&x.values, k, &rows),
+                scales: rows.iter().map(|&r| x.scales[r]).collect(),
+            };
+            let want = reference::int4_w4a8(&sampled, &shape.int4_host)?;
+            against.relative(&rows, &gather_rows(y, n, &rows), &want, 1e-4)?;
         }
         _ => unreachable!("activations and output of one kernel"),
     }
@@ -611,6 +690,7 @@ fn time_cublas(device: &Device, opts: &BenchOptions, case: Case) -> Result<f64, 
             x.iter().map(|v| v.to_bits()).collect(),
             f16_bits(peer.int4.iter().copied()),
         ),
+        Activations::Int4A8(_) => unreachable!("W4A8 has no peer"),
     };
     let mut gemm = CublasGemmF16::with_operands(device, &xb, &wb, m, n, k)?;
     let t = measure(device, opts, &mut || Ok(gemm.run()?))?;
@@ -708,11 +788,11 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         // Last measured (M, ms) per kernel on this shape, to skip hopeless larger M.
         let mut last: HashMap<Kernel, (usize, f64)> = HashMap::new();
         for &m in &opts.ms {
-            for kernel in [Kernel::Ternary, Kernel::Int4] {
+            for kernel in Kernel::at(opts.device, m) {
                 let bytes = shape.bytes(kernel, m);
                 let predicted = last.get(&kernel).map(|&(m0, t0)| t0 * m as f64 / m0 as f64);
                 let mut notes = Vec::new();
-                let x = Activations::random(kernel, m * k, &mut rng);
+                let x = Activations::random(kernel, m, k, &mut rng);
                 let measured = match predicted {
                     Some(p) if p > 4.0 * opts.max_launch_ms => {
                         notes.push(format!(
@@ -723,7 +803,8 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                         None
                     }
                     _ => {
-                        let (t, outcome, output) = time_kernel(&device, opts, &shape, m, &x)?;
+                        let (t, outcome, output) =
+                            time_kernel(&device, opts, &shape, m, kernel, &x)?;
                         check_reference(Case {
                             kernel,
                             shape: &shape,
@@ -746,6 +827,10 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                     output,
                 };
                 let (peer_name, peer_ms, peer_bytes) = match (opts.device, &measured) {
+                    (_, _) if kernel == Kernel::Int4A8 => {
+                        notes.push("no peer for W4A8".into());
+                        ("none", None, bytes)
+                    }
                     (BenchDevice::Cuda, measured) => (
                         "cublas_fp16",
                         match measured {

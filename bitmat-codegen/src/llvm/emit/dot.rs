@@ -3,10 +3,11 @@
 //! operands widened to i32 (wrapping sums), f16/bf16 converted to `float` (exact), float sums
 //! sequential without contraction to FMA, so results match the interpreter bit for bit.
 //!
-//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 64) multiplies each row of
-//! `a` by the column `b` chunk by chunk into lanes and sums the lanes at the end (integer sums
-//! are exact in any order): with AVX-512 VNNI by `vpdpbusd`, whose first factor is unsigned,
-//! so `a` is offset by 128 (its sign bit flipped) and `128 * sum(b)` subtracted from each row.
+//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 64) multiplies each row of `a` by
+//! the column `b` chunk by chunk into lanes and sums the lanes at the end, 16 rows at a time by
+//! a transposing shuffle tree (integer sums are exact in any order): with AVX-512 VNNI by
+//! `vpdpbusd`, whose first factor is unsigned, so `a` is offset by 128 (its sign bit flipped)
+//! and `128 * sum(b)` subtracted from each row.
 //!
 //! Otherwise rows are held as pieces of at most [`CHUNK`] lanes. Small products (`M * K` at most
 //! [`UNROLLED`]) are unrolled on registers; larger ones run as loops over `m` and `k` on the
@@ -89,7 +90,9 @@ impl Emitter<'_> {
     ) -> Result<Vec<Operand>, CodegenError> {
         let (av, bv, cv) = (self.chunks(a)?, self.chunks(b)?, self.chunks(acc)?);
         let wide = vec(CHUNK, "i32");
-        let mut totals = Vec::with_capacity(m);
+        // Per row, its products in `CHUNK` lanes; `correction` is subtracted from each sum.
+        let mut rows = Vec::with_capacity(m);
+        let mut correction = None;
         if crate::llvm::target::has_feature("avx512vnni") {
             let (v16, v64) = (vec(16, "i32"), vec(VNNI_BYTES, "i8"));
             let words = |e: &mut Self, parts: &[Operand]| {
@@ -123,9 +126,9 @@ impl Emitter<'_> {
                     let u = self.ins(v16.clone(), format!("xor {v16} {}, {}", x.text, flip.text));
                     lanes = dp(self, &lanes, &u, y);
                 }
-                let s = self.intrinsic("i32", "llvm.vector.reduce.add.v16i32", &[&lanes]);
-                totals.push(self.ins("i32", format!("sub i32 {}, {}", s.text, offset.text)));
+                rows.push(lanes);
             }
+            correction = Some(offset);
         } else {
             let widen = |e: &mut Self, o: &Operand| {
                 e.ins(wide.clone(), format!("sext {} {} to {wide}", o.ty, o.text))
@@ -144,22 +147,78 @@ impl Emitter<'_> {
                         format!("add {wide} {}, {}", lanes.text, p.text),
                     );
                 }
-                let name = format!("llvm.vector.reduce.add.v{CHUNK}i32");
-                totals.push(self.intrinsic("i32", &name, &[&lanes]));
+                rows.push(lanes);
             }
         }
-        let sums: Vec<Operand> = totals
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let c = self.lane(&cv, "i32", i);
-                self.ins("i32", format!("add i32 {}, {}", c.text, t.text))
-            })
-            .collect();
+        let sums = self.row_sums(&rows, vec_lanes(&cv[0].ty));
         Ok(sums
-            .chunks(chunk_lanes(m))
-            .map(|c| self.gather_lanes(c, "i32"))
+            .iter()
+            .zip(&cv)
+            .map(|(s, c)| {
+                let t = c.ty.clone();
+                let s = self.ins(t.clone(), format!("add {t} {}, {}", c.text, s.text));
+                match &correction {
+                    None => s,
+                    Some(o) => {
+                        let o = self.splat(&o.text, "i32", vec_lanes(&t));
+                        self.ins(t.clone(), format!("sub {t} {}, {}", s.text, o.text))
+                    }
+                }
+            })
             .collect())
+    }
+
+    /// The lane sums of `rows` (vectors of [`CHUNK`] `i32` lanes) as chunks of `lanes` lanes
+    /// of the result: groups of [`CHUNK`] rows reduced together by a transposing tree (each level
+    /// adds the low and high halves of every row's lanes of two vectors, so a level halves
+    /// the vectors and keeps the rows in order), `log2(CHUNK)` levels of one add and two
+    /// shuffles per pair instead of a horizontal reduction per row.
+    fn row_sums(&mut self, rows: &[Operand], lanes: usize) -> Vec<Operand> {
+        let ty = vec(CHUNK, "i32");
+        let zero = Operand {
+            text: "zeroinitializer".into(),
+            ty: ty.clone(),
+        };
+        let mut out = Vec::with_capacity(rows.len().div_ceil(CHUNK));
+        for group in rows.chunks(CHUNK) {
+            let mut level: Vec<Operand> = group.to_vec();
+            level.resize(CHUNK, zero.clone());
+            // `w` lanes per row in each vector of `level`.
+            let mut w = CHUNK;
+            while level.len() > 1 {
+                let half = w / 2;
+                let picks = |off: usize| -> Vec<usize> {
+                    let side = |base: usize| {
+                        (0..CHUNK / w)
+                            .flat_map(move |j| (0..half).map(move |i| base + j * w + i + off))
+                    };
+                    side(0).chain(side(CHUNK)).collect()
+                };
+                let (lo, hi) = (picks(0), picks(half));
+                let mut next = Vec::with_capacity(level.len() / 2);
+                for pair in level.chunks(2) {
+                    let (a, b) = (&pair[0], &pair[1]);
+                    let mut both = |idx: &[usize]| {
+                        self.ins(
+                            ty.clone(),
+                            format!(
+                                "shufflevector {ty} {}, {ty} {}, <{CHUNK} x i32> {}",
+                                a.text,
+                                b.text,
+                                super::index_mask(idx.iter().copied())
+                            ),
+                        )
+                    };
+                    let (l, h) = (both(&lo), both(&hi));
+                    next.push(self.ins(ty.clone(), format!("add {ty} {}, {}", l.text, h.text)));
+                }
+                level = next;
+                w = half;
+            }
+            let sums = level.pop().unwrap_or_else(|| zero.clone());
+            out.push(self.shuffle(&sums, "i32", &(0..lanes).collect::<Vec<_>>()));
+        }
+        out
     }
 
     /// Lanes `start..start + len` of a chunked value (`len` a power of two, `start` a

@@ -3,7 +3,8 @@
 //! The lanes of a pointer tile whose contiguity analysis proves aligned runs of consecutive
 //! addresses along the last axis ([`bitmat_ir::passes::contiguity`]) are accessed as whole
 //! vectors per run (`load`/`store`, or `llvm.masked.load`/`store` under a mask, which touch no
-//! masked-off lane); other tiles are gathered and scattered lane by lane in order
+//! masked-off lane; a load's run spanning several chunks is one vector of up to 64 bytes, split
+//! into chunks after); other tiles are gathered and scattered lane by lane in order
 //! (`llvm.masked.gather`/`scatter` with every lane on), masked-off lanes pointed at a stack
 //! slot of the program's own, which needs no branch per lane. `atomic_add` is one atomic per
 //! lane, skipped where the mask is false.
@@ -20,6 +21,24 @@ struct Access {
     dtype: DType,
     /// Lanes per contiguous run.
     run: usize,
+}
+
+/// The widest access in bytes that [`Emitter::load`] issues as one vector (a zmm register).
+const WIDE_BYTES: usize = 64;
+
+/// Chunks of `l` lanes (of `chunks` in all) that one vector load covers: the chunks of a
+/// contiguous run up to [`WIDE_BYTES`], or 1 where runs do not span chunks.
+fn wide_group(a: &Access, l: usize, chunks: usize) -> usize {
+    if l < 2 || a.run <= l || a.run % l != 0 {
+        return 1;
+    }
+    let most = (WIDE_BYTES / (l * a.dtype.size_bytes())).max(1);
+    let group = (a.run / l).min(most);
+    if group.is_power_of_two() && chunks % group == 0 {
+        group
+    } else {
+        1
+    }
 }
 
 impl Emitter<'_> {
@@ -115,6 +134,12 @@ impl Emitter<'_> {
         let others = other.map(|o| self.chunks(o)).transpose()?;
         let l = self.lanes(r);
         let vt = vec(l, me);
+        let group = wide_group(&a, l, pvs.len());
+        if group > 1 {
+            let out = self.load_wide(&a, &pvs, ms.as_deref(), others.as_deref(), l, group);
+            self.set_chunks(r, out);
+            return Ok(());
+        }
         let mut out = Vec::with_capacity(pvs.len());
         for (c, pv) in pvs.iter().enumerate() {
             let m = ms.as_ref().map(|ms| ms[c].clone());
@@ -181,6 +206,61 @@ impl Emitter<'_> {
         }
         self.set_chunks(r, out);
         Ok(())
+    }
+
+    /// A load whose contiguous runs span `group` chunks of `l` lanes: one vector load (masked
+    /// under a mask) of `group * l` lanes per `group` chunks, split back into chunks, so that a
+    /// run of 64 bytes is one 512-bit load instead of four 128-bit ones and their reassembly.
+    fn load_wide(
+        &mut self,
+        a: &Access,
+        pvs: &[Operand],
+        ms: Option<&[Operand]>,
+        others: Option<&[Operand]>,
+        l: usize,
+        group: usize,
+    ) -> Vec<Operand> {
+        let me = mem_elem(a.dtype);
+        let align = a.dtype.size_bytes();
+        let wt = vec(l * group, me);
+        let mut out = Vec::with_capacity(pvs.len());
+        for g in (0..pvs.len()).step_by(group) {
+            let base = self.extract(&pvs[g], "ptr", 0);
+            let loaded = match ms {
+                None => self.ins(
+                    wt.clone(),
+                    format!("load {wt}, ptr {}, align {align}", base.text),
+                ),
+                Some(ms) => {
+                    let mask = self.concat(ms[g..g + group].to_vec(), "i1");
+                    let pass: Vec<Operand> = match others {
+                        Some(o) => o[g..g + group]
+                            .iter()
+                            .map(|o| self.stored_form(o, a.dtype))
+                            .collect(),
+                        None => vec![
+                            Operand {
+                                text: "zeroinitializer".into(),
+                                ty: vec(l, me),
+                            };
+                            group
+                        ],
+                    };
+                    let pass = self.concat(pass, me);
+                    let al = Operand {
+                        text: align.to_string(),
+                        ty: "i32".into(),
+                    };
+                    let name = format!("llvm.masked.load.{}.p0", suffix(&wt));
+                    self.intrinsic(&wt, &name, &[&base, &al, &mask, &pass])
+                }
+            };
+            for j in 0..group {
+                let part = self.shuffle(&loaded, me, &(j * l..(j + 1) * l).collect::<Vec<_>>());
+                out.push(self.register_form(&part, a.dtype));
+            }
+        }
+        out
     }
 
     /// A `bool` vector of `n` lanes, all true.
