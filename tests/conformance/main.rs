@@ -22,6 +22,7 @@ mod harness;
 #[path = "../ir_kernels/mod.rs"]
 mod ir_kernels;
 mod kernels;
+mod math;
 mod memory;
 mod ops;
 mod prebuilt;
@@ -40,6 +41,7 @@ use libtest_mimic::Trial;
 fn all_tests() -> Vec<Test> {
     [
         ops::tests(),
+        math::tests(),
         casts::tests(),
         memory::tests(),
         control::tests(),
