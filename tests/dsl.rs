@@ -771,7 +771,8 @@ fn math_methods_match_f64_on_the_interpreter_and_the_cpu() -> Result<(), Error> 
     Ok(())
 }
 
-/// `clamp` on floats (NaN gives the lower bound) and integers, `cdiv` on integers.
+/// `clamp` on floats (NaN gives the lower bound) and integers, `cdiv` on integers, and an
+/// integer literal promoted beside a float one (`select(c, 0, -1.0e6)` is f32, as in Triton).
 #[bitkernel]
 fn clamp_and_cdiv(
     x: Ptr<f32>,
@@ -790,6 +791,7 @@ fn clamp_and_cdiv(
     store(iout + offs, cdiv(av, load(b + offs, mask, 1)), mask);
     store(iout + n + offs, clamp(av, -5, 5), mask);
     store(iout + 2 * n + offs, cdiv(av, 16), mask);
+    store(fout + n + offs, select(av > 0, 0, -1.0e6), mask);
 }
 
 #[test]
@@ -803,7 +805,7 @@ fn clamp_and_cdiv_match_rust_on_the_interpreter_and_the_cpu() -> Result<(), Erro
     let lo = r.gen_range(-3.0f32..0.0);
     for dev in [Device::interpreter(), Device::cpu()] {
         let (x, ab, bb) = (dev.upload(&xs)?, dev.upload(&a)?, dev.upload(&b)?);
-        let (fout, iout) = (dev.zeros::<f32>(n)?, dev.zeros::<i32>(3 * n)?);
+        let (fout, iout) = (dev.zeros::<f32>(2 * n)?, dev.zeros::<i32>(3 * n)?);
         clamp_and_cdiv::launch(&dev, 7, &x, &ab, &bb, &fout, &iout, n as i32, lo, 128)?;
         let (f, i) = (fout.to_vec()?, iout.to_vec()?);
         for k in 0..n {
@@ -823,6 +825,41 @@ fn clamp_and_cdiv_match_rust_on_the_interpreter_and_the_cpu() -> Result<(), Erro
             );
             assert_eq!(i[n + k], a[k].clamp(-5, 5), "{dev}");
             assert_eq!(i[2 * n + k], (a[k] + 15) / 16, "{dev}");
+            assert_eq!(f[n + k], if a[k] > 0 { 0.0 } else { -1.0e6 }, "{dev}");
+        }
+    }
+    Ok(())
+}
+
+/// Float literals left of an operator need no suffix: on tiles (`(1.0 - x).sqrt()`) and on
+/// Rust `f32` values (`(1.0 - scale).sqrt()` at specialization), exactly as suffixed ones.
+#[bitkernel]
+fn unsuffixed_literals(x: Ptr<f32>, out: Ptr<f32>, n: i32, #[constexpr] scale: f32) {
+    let offs = arange(128);
+    let mask = offs < n;
+    let v = load(x + offs, mask, 0.0);
+    let s = (1.0 - scale).sqrt();
+    store(
+        out + offs,
+        (1.0 - v * v).sqrt() * s + (2.0 / (v + 3.0)).exp2(),
+        mask,
+    );
+}
+
+#[test]
+fn float_literals_left_of_operators_take_the_right_operands_type() -> Result<(), Error> {
+    let mut r = rng();
+    let n = 100usize;
+    let xs: Vec<f32> = (0..n).map(|_| r.gen_range(-1.0f32..1.0)).collect();
+    let scale = 0.36f32;
+    for dev in [Device::interpreter(), Device::cpu()] {
+        let (x, out) = (dev.upload(&xs)?, dev.zeros::<f32>(n)?);
+        unsuffixed_literals::launch(&dev, 1, &x, &out, n as i32, scale)?;
+        let got = out.to_vec()?;
+        let s = (1.0f32 - scale).sqrt();
+        for (g, &v) in got.iter().zip(&xs) {
+            let want = (1.0f32 - v * v).sqrt() * s + libm::exp2f(2.0f32 / (v + 3.0));
+            assert_eq!(g.to_bits(), want.to_bits(), "{dev}: {v}");
         }
     }
     Ok(())
