@@ -864,3 +864,13 @@ fn float_literals_left_of_operators_take_the_right_operands_type() -> Result<(),
     }
     Ok(())
 }
+
+/// Triton's dropout tutorial (`examples/triton/dropout.rs`), run by its own checks.
+#[path = "../examples/triton/dropout.rs"]
+mod dropout_example;
+
+#[test]
+fn triton_dropout_example_on_the_interpreter_and_the_cpu() {
+    let reference = dropout_example::check(&Device::interpreter(), None).unwrap();
+    dropout_example::check(&Device::cpu(), Some(&reference)).unwrap();
+}

@@ -26,6 +26,7 @@ mod math;
 mod memory;
 mod ops;
 mod prebuilt;
+mod random;
 mod random_programs;
 mod reduce;
 mod reference;
@@ -42,6 +43,7 @@ fn all_tests() -> Vec<Test> {
     [
         ops::tests(),
         math::tests(),
+        random::tests(),
         casts::tests(),
         memory::tests(),
         control::tests(),

@@ -11,6 +11,7 @@
 
 mod control;
 mod ops;
+mod random;
 pub mod syntax;
 mod tile;
 mod trace;
@@ -21,6 +22,7 @@ pub use ops::{
     load, load_masked, maximum, minimum, num_programs, program_id, select, static_assert, store,
     store_masked, zeros,
 };
+pub use random::{rand, randint, randint4x, randn};
 pub use tile::{Dim, IntoOperand, IntoShape, Operand, Tile, Weak};
 pub use trace::{param, trace, TraceError};
 
@@ -42,6 +44,7 @@ impl<T: crate::Element> PointerTo for T {
 pub mod prelude {
     pub use super::{
         arange, atomic_add, cdiv, clamp, dot, fma, full, load, maximum, minimum, num_programs,
-        program_id, select, static_assert, store, zeros, Ptr, Tile,
+        program_id, rand, randint, randint4x, randn, select, static_assert, store, zeros, Ptr,
+        Tile,
     };
 }
