@@ -122,7 +122,7 @@ impl UnaryOp {
         !matches!(self, UnaryOp::Neg | UnaryOp::Not | UnaryOp::Abs)
     }
 
-    /// Whether the op is transcendental: computed through [`crate::math::unary_f32`] by the
+    /// Whether the op is transcendental: computed through [`crate::math::f32_fn`] by the
     /// interpreter and the CPU backends, and approximated on the GPU.
     pub fn is_transcendental(self) -> bool {
         matches!(
