@@ -704,3 +704,173 @@ fn launch_errors_are_typed() -> Result<(), Error> {
     ));
     Ok(())
 }
+
+/// Every float math method on a tile, and on a runtime scalar (broadcast by `store`).
+#[bitkernel]
+fn math_methods(x: Ptr<f32>, out: Ptr<f32>, n: i32, s: f32, #[constexpr] block: i32) {
+    let offs = program_id(0) * block + arange(block);
+    let mask = offs < n;
+    let v = load(x + offs, mask, 0.0);
+    store(out + offs, v.exp2(), mask);
+    store(out + n + offs, v.log2(), mask);
+    store(out + 2 * n + offs, v.sin(), mask);
+    store(out + 3 * n + offs, v.cos(), mask);
+    store(out + 4 * n + offs, v.tanh(), mask);
+    store(out + 5 * n + offs, v.erf(), mask);
+    store(out + 6 * n + offs, v.sigmoid(), mask);
+    store(out + 7 * n + offs, v.floor(), mask);
+    store(out + 8 * n + offs, v.ceil(), mask);
+    store(out + 9 * n + offs, s.erf() + s.sigmoid().floor(), mask);
+}
+
+/// The methods of [`math_methods`] in `f64`, in its output order.
+const MATH_F64: [fn(f64) -> f64; 9] = [
+    f64::exp2,
+    f64::log2,
+    f64::sin,
+    f64::cos,
+    f64::tanh,
+    libm::erf,
+    |x| 1.0 / (1.0 + (-x).exp()),
+    f64::floor,
+    f64::ceil,
+];
+
+/// Within 4 ulp of f32 at `want` (and flushed subnormals), or both NaN.
+fn close_f32(got: f32, want: f64) -> bool {
+    let ulp = 2f64.powi(want.abs().max(2f64.powi(-126)).log2().floor() as i32 - 23);
+    (got.is_nan() && want.is_nan())
+        || f64::from(got) == want
+        || (f64::from(got) - want).abs() <= 4.0 * ulp + 2f64.powi(-126)
+}
+
+#[test]
+fn math_methods_match_f64_on_the_interpreter_and_the_cpu() -> Result<(), Error> {
+    let mut r = rng();
+    let n = 1000usize;
+    let mut xs: Vec<f32> = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 2.5];
+    xs.extend((xs.len()..n).map(|_| r.gen_range(-30.0f32..30.0)));
+    let s = r.gen_range(-2.0f32..2.0);
+    for dev in [Device::interpreter(), Device::cpu()] {
+        let x = dev.upload(&xs)?;
+        let out = dev.zeros::<f32>(10 * n)?;
+        math_methods::launch(&dev, 4, &x, &out, n as i32, s, 256)?;
+        let got = out.to_vec()?;
+        for (k, f) in MATH_F64.iter().enumerate() {
+            for (i, &xi) in xs.iter().enumerate() {
+                let (g, w) = (got[k * n + i], f(f64::from(xi)));
+                assert!(close_f32(g, w), "{dev}: op {k} at {xi}: {g} vs {w}");
+            }
+        }
+        let want = libm::erf(f64::from(s)) + (1.0 / (1.0 + f64::from(-s).exp())).floor();
+        assert!(
+            got[9 * n..].iter().all(|&g| close_f32(g, want)),
+            "{dev}: scalar"
+        );
+    }
+    Ok(())
+}
+
+/// `clamp` on floats (NaN gives the lower bound) and integers, `cdiv` on integers, and an
+/// integer literal promoted beside a float one (`select(c, 0, -1.0e6)` is f32, as in Triton).
+#[bitkernel]
+fn clamp_and_cdiv(
+    x: Ptr<f32>,
+    a: Ptr<i32>,
+    b: Ptr<i32>,
+    fout: Ptr<f32>,
+    iout: Ptr<i32>,
+    n: i32,
+    lo: f32,
+    #[constexpr] block: i32,
+) {
+    let offs = program_id(0) * block + arange(block);
+    let mask = offs < n;
+    let av = load(a + offs, mask, 0);
+    store(fout + offs, clamp(load(x + offs, mask, 0.0), lo, 2.5), mask);
+    store(iout + offs, cdiv(av, load(b + offs, mask, 1)), mask);
+    store(iout + n + offs, clamp(av, -5, 5), mask);
+    store(iout + 2 * n + offs, cdiv(av, 16), mask);
+    store(fout + n + offs, select(av > 0, 0, -1.0e6), mask);
+}
+
+#[test]
+fn clamp_and_cdiv_match_rust_on_the_interpreter_and_the_cpu() -> Result<(), Error> {
+    let mut r = rng();
+    let n = 777usize;
+    let mut xs = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 2.5];
+    xs.extend((xs.len()..n).map(|_| r.gen_range(-10.0f32..10.0)));
+    let a: Vec<i32> = (0..n).map(|_| r.gen_range(-1000..1000)).collect();
+    let b: Vec<i32> = (0..n).map(|_| r.gen_range(1..50)).collect();
+    let lo = r.gen_range(-3.0f32..0.0);
+    for dev in [Device::interpreter(), Device::cpu()] {
+        let (x, ab, bb) = (dev.upload(&xs)?, dev.upload(&a)?, dev.upload(&b)?);
+        let (fout, iout) = (dev.zeros::<f32>(2 * n)?, dev.zeros::<i32>(3 * n)?);
+        clamp_and_cdiv::launch(&dev, 7, &x, &ab, &bb, &fout, &iout, n as i32, lo, 128)?;
+        let (f, i) = (fout.to_vec()?, iout.to_vec()?);
+        for k in 0..n {
+            // Rust's f32::max/min return the other operand for a NaN, as `maximum`/`minimum`.
+            assert_eq!(
+                f[k].to_bits(),
+                xs[k].max(lo).min(2.5).to_bits(),
+                "{dev}: clamp {}",
+                xs[k]
+            );
+            assert_eq!(
+                i[k],
+                (a[k] + b[k] - 1) / b[k],
+                "{dev}: cdiv {} {}",
+                a[k],
+                b[k]
+            );
+            assert_eq!(i[n + k], a[k].clamp(-5, 5), "{dev}");
+            assert_eq!(i[2 * n + k], (a[k] + 15) / 16, "{dev}");
+            assert_eq!(f[n + k], if a[k] > 0 { 0.0 } else { -1.0e6 }, "{dev}");
+        }
+    }
+    Ok(())
+}
+
+/// Float literals left of an operator need no suffix: on tiles (`(1.0 - x).sqrt()`) and on
+/// Rust `f32` values (`(1.0 - scale).sqrt()` at specialization), exactly as suffixed ones.
+#[bitkernel]
+fn unsuffixed_literals(x: Ptr<f32>, out: Ptr<f32>, n: i32, #[constexpr] scale: f32) {
+    let offs = arange(128);
+    let mask = offs < n;
+    let v = load(x + offs, mask, 0.0);
+    let s = (1.0 - scale).sqrt();
+    store(
+        out + offs,
+        (1.0 - v * v).sqrt() * s + (2.0 / (v + 3.0)).exp2(),
+        mask,
+    );
+}
+
+#[test]
+fn float_literals_left_of_operators_take_the_right_operands_type() -> Result<(), Error> {
+    let mut r = rng();
+    let n = 100usize;
+    let xs: Vec<f32> = (0..n).map(|_| r.gen_range(-1.0f32..1.0)).collect();
+    let scale = 0.36f32;
+    for dev in [Device::interpreter(), Device::cpu()] {
+        let (x, out) = (dev.upload(&xs)?, dev.zeros::<f32>(n)?);
+        unsuffixed_literals::launch(&dev, 1, &x, &out, n as i32, scale)?;
+        let got = out.to_vec()?;
+        let s = (1.0f32 - scale).sqrt();
+        for (g, &v) in got.iter().zip(&xs) {
+            let want = (1.0f32 - v * v).sqrt() * s + libm::exp2f(2.0f32 / (v + 3.0));
+            assert_eq!(g.to_bits(), want.to_bits(), "{dev}: {v}");
+        }
+    }
+    Ok(())
+}
+
+/// Triton's dropout tutorial (`examples/triton/dropout.rs`), run by its own checks.
+#[path = "../examples/triton/dropout.rs"]
+mod dropout_example;
+
+#[test]
+fn triton_dropout_example_on_the_interpreter_and_the_cpu() {
+    let reference = dropout_example::check(&Device::interpreter(), None).unwrap();
+    dropout_example::check(&Device::cpu(), Some(&reference)).unwrap();
+}

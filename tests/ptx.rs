@@ -17,6 +17,33 @@ use libtest_mimic::{Failed, Trial};
 use std::path::PathBuf;
 use std::process::Command;
 
+/// A kernel of the DSL's math, `fma`/`clamp`/`cdiv` and random numbers, for the assembler.
+mod surface {
+    use bitmat::prelude::*;
+
+    #[bitkernel]
+    pub fn dsl_surface(
+        x: Ptr<f32>,
+        out: Ptr<f32>,
+        bits: Ptr<u32>,
+        n: i32,
+        seed: i32,
+        #[constexpr] block: i32,
+    ) {
+        let offs = program_id(0) * block + arange(block);
+        let mask = offs < n;
+        let v = load(x + offs, mask, 0.0);
+        let r = fma(v.sin(), v.cos(), v.tanh()) + v.erf() + v.sigmoid() + v.exp2() + v.log2();
+        let r = clamp(r + v.floor() + v.ceil(), -1.0, 1.0);
+        store(out + offs, r + randn(seed, offs) + rand(seed, offs), mask);
+        store(
+            bits + offs,
+            randint(seed, offs) + (cdiv(offs, 3) as u32),
+            mask,
+        );
+    }
+}
+
 /// The ptxas to use, or why there is none.
 fn find_ptxas() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("BITMAT_PTXAS") {
@@ -201,6 +228,10 @@ fn jobs() -> Vec<Job> {
                 }
             }
         }
+    }
+    for num_warps in [1, 4] {
+        let k = surface::dsl_surface::ir(256).expect("dsl_surface");
+        jobs.push(Job::new("dsl_surface", k, num_warps, &PtxTarget::ALL));
     }
     for (d, block, ..) in VECTORIZED {
         let k = copy_kernel(d, block);

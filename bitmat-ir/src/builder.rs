@@ -165,6 +165,12 @@ impl KernelBuilder {
         )
     }
 
+    /// `a * b + c` with one rounding; type of `a`.
+    pub fn fma(&mut self, a: ValueId, b: ValueId, c: ValueId) -> ValueId {
+        let ty = self.ty(a).clone();
+        self.push1(OpKind::Fma(a, b, c), ty)
+    }
+
     /// `v as to`.
     pub fn cast(&mut self, v: ValueId, to: DType) -> ValueId {
         let ty = self.ty(v).with_elem(ElemType::Val(to));

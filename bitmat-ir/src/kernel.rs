@@ -75,6 +75,69 @@ pub enum UnaryOp {
     Rsqrt,
     /// Round to nearest, ties to even (floats).
     Round,
+    /// `2^x` (floats).
+    Exp2,
+    /// Base-2 logarithm (floats).
+    Log2,
+    /// Sine of `x` radians (floats).
+    Sin,
+    /// Cosine of `x` radians (floats).
+    Cos,
+    /// Hyperbolic tangent (floats).
+    Tanh,
+    /// The error function `2/sqrt(pi) * integral of e^(-t^2) from 0 to x` (floats).
+    Erf,
+    /// The logistic function `1 / (1 + e^-x)` (floats).
+    Sigmoid,
+    /// Round towards negative infinity (floats).
+    Floor,
+    /// Round towards positive infinity (floats).
+    Ceil,
+}
+
+impl UnaryOp {
+    /// Every unary op, in declaration order.
+    pub const ALL: [UnaryOp; 17] = [
+        UnaryOp::Neg,
+        UnaryOp::Not,
+        UnaryOp::Abs,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Rsqrt,
+        UnaryOp::Round,
+        UnaryOp::Exp2,
+        UnaryOp::Log2,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tanh,
+        UnaryOp::Erf,
+        UnaryOp::Sigmoid,
+        UnaryOp::Floor,
+        UnaryOp::Ceil,
+    ];
+
+    /// Whether the op is defined on floats only (every op but `neg`, `not` and `abs`).
+    pub fn is_float_only(self) -> bool {
+        !matches!(self, UnaryOp::Neg | UnaryOp::Not | UnaryOp::Abs)
+    }
+
+    /// Whether the op is transcendental: computed through [`crate::math::f32_fn`] by the
+    /// interpreter and the CPU backends, and approximated on the GPU.
+    pub fn is_transcendental(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Exp
+                | UnaryOp::Log
+                | UnaryOp::Exp2
+                | UnaryOp::Log2
+                | UnaryOp::Sin
+                | UnaryOp::Cos
+                | UnaryOp::Tanh
+                | UnaryOp::Erf
+                | UnaryOp::Sigmoid
+        )
+    }
 }
 
 /// Elementwise operations of two operands of the same type.
@@ -181,6 +244,9 @@ pub enum OpKind {
         /// Value where false.
         on_false: ValueId,
     },
+    /// `a * b + c` with one rounding (floats of one type and shape; f16/bf16 computed in f32,
+    /// then rounded), as C's `fma`.
+    Fma(ValueId, ValueId, ValueId),
     /// Value conversion with Rust `as` semantics to the result's element type.
     Cast(ValueId),
     /// Reinterpretation of the bits as the result's element type (same width).
@@ -297,6 +363,15 @@ impl OpKind {
                 UnaryOp::Sqrt => "sqrt",
                 UnaryOp::Rsqrt => "rsqrt",
                 UnaryOp::Round => "round",
+                UnaryOp::Exp2 => "exp2",
+                UnaryOp::Log2 => "log2",
+                UnaryOp::Sin => "sin",
+                UnaryOp::Cos => "cos",
+                UnaryOp::Tanh => "tanh",
+                UnaryOp::Erf => "erf",
+                UnaryOp::Sigmoid => "sigmoid",
+                UnaryOp::Floor => "floor",
+                UnaryOp::Ceil => "ceil",
             },
             OpKind::Binary(op, _, _) => match op {
                 BinaryOp::Add => "add",
@@ -321,6 +396,7 @@ impl OpKind {
                 CmpPred::Ge => "cmp_ge",
             },
             OpKind::Select { .. } => "select",
+            OpKind::Fma(..) => "fma",
             OpKind::Cast(_) => "cast",
             OpKind::Bitcast(_) => "bitcast",
             OpKind::Broadcast(_) => "broadcast",
@@ -369,6 +445,7 @@ impl OpKind {
                 on_true,
                 on_false,
             } => [*cond, *on_true, *on_false].into_iter().for_each(f),
+            OpKind::Fma(a, b, c) => [*a, *b, *c].into_iter().for_each(f),
             OpKind::Dot { a, b, acc } => [*a, *b, *acc].into_iter().for_each(f),
             OpKind::AddPtr { ptr, offset } => [*ptr, *offset].into_iter().for_each(f),
             OpKind::Load { ptr, mask, other } => [Some(*ptr), *mask, *other]
@@ -417,6 +494,7 @@ impl OpKind {
                 on_true,
                 on_false,
             } => vec![cond, on_true, on_false],
+            OpKind::Fma(a, b, c) => vec![a, b, c],
             OpKind::Dot { a, b, acc } => vec![a, b, acc],
             OpKind::AddPtr { ptr, offset } => vec![ptr, offset],
             OpKind::Load { ptr, mask, other } => {

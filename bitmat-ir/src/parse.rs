@@ -663,6 +663,11 @@ impl Parser {
                         on_false,
                     }
                 }
+                "fma" => {
+                    let (a, b) = self.two_values()?;
+                    self.expect_punct(',')?;
+                    OpKind::Fma(a, b, self.value()?)
+                }
                 "expand_dims" => {
                     let value = self.value()?;
                     let axis = self.axis()?;
@@ -870,10 +875,7 @@ fn by_name<T: Copy>(name: &str, all: &[T], make: impl Fn(T) -> OpKind) -> Option
 }
 
 fn unary_op(name: &str) -> Option<UnaryOp> {
-    use UnaryOp::*;
-    by_name(name, &[Neg, Not, Abs, Exp, Log, Sqrt, Rsqrt, Round], |u| {
-        OpKind::Unary(u, ValueId(0))
-    })
+    by_name(name, &UnaryOp::ALL, |u| OpKind::Unary(u, ValueId(0)))
 }
 
 fn binary_op(name: &str) -> Option<BinaryOp> {

@@ -70,6 +70,7 @@ fn op_body(op: &Op) -> String {
             on_true,
             on_false,
         } => format!("{name} {cond}, {on_true}, {on_false}"),
+        OpKind::Fma(a, b, c) => format!("{name} {a}, {b}, {c}"),
         OpKind::ExpandDims { value, axis } | OpKind::Reduce { value, axis, .. } => {
             format!("{name} {value}, axis {axis}")
         }

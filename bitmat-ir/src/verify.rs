@@ -558,11 +558,7 @@ impl<'k> Verifier<'k> {
                 let ok = match u {
                     UnaryOp::Neg | UnaryOp::Abs => d.is_int() || d.is_float(),
                     UnaryOp::Not => d.is_int() || d == DType::Bool,
-                    UnaryOp::Exp
-                    | UnaryOp::Log
-                    | UnaryOp::Sqrt
-                    | UnaryOp::Rsqrt
-                    | UnaryOp::Round => d.is_float(),
+                    _ => d.is_float(),
                 };
                 if !ok {
                     let allowed = match u {
@@ -632,6 +628,15 @@ impl<'k> Verifier<'k> {
                 same_shape("condition", ct, "values", tt)?;
                 same_type("true value", tt, "false value", ft)?;
                 result_is(res()?, tt)
+            }
+            OpKind::Fma(a, b, c) => {
+                let (at, bt, ct) = (self.ty(*a)?, self.ty(*b)?, self.ty(*c)?);
+                same_type("first operand", at, "second operand", bt)?;
+                same_type("first operand", at, "addend", ct)?;
+                if !val_dtype("operand", at)?.is_float() {
+                    return Err(format!("fma is defined on floats, not on {at}"));
+                }
+                result_is(res()?, at)
             }
             OpKind::Cast(v) => {
                 let t = self.ty(*v)?;

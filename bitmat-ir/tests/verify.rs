@@ -212,6 +212,28 @@ fn valid_single_ops_pass() {
 // Definitions, scoping, value table.
 
 #[test]
+fn fma_takes_floats_of_one_type() {
+    let mut b = KernelBuilder::new("k");
+    let i = b.constant(Scalar::from_i64(DType::I32, 1), vec![4]);
+    b.push(
+        OpKind::Fma(i, i, i),
+        vec![TileType::val(DType::I32, vec![4])],
+    );
+    let k = b.finish().expect("closed");
+    expect_err(&k, "fma", &["floats", "i32[4]"]);
+
+    let mut b = KernelBuilder::new("k");
+    let x = b.constant(Scalar::from_f64(DType::F32, 1.0), vec![4]);
+    let h = b.constant(Scalar::from_f64(DType::F16, 1.0), vec![4]);
+    b.push(
+        OpKind::Fma(x, x, h),
+        vec![TileType::val(DType::F32, vec![4])],
+    );
+    let k = b.finish().expect("closed");
+    expect_err(&k, "fma", &["f16[4]"]);
+}
+
+#[test]
 fn use_before_definition() {
     let mut b = KernelBuilder::new("k");
     let x = b.constant(Scalar::from_i64(DType::I32, 1), vec![]);
@@ -1281,7 +1303,8 @@ fn map_block(block: &mut Block, f: &mut impl FnMut(ValueId) -> ValueId) {
                 on_true: b,
                 on_false: c,
             }
-            | OpKind::Dot { a, b, acc: c } => {
+            | OpKind::Dot { a, b, acc: c }
+            | OpKind::Fma(a, b, c) => {
                 *a = f(*a);
                 *b = f(*b);
                 *c = f(*c);

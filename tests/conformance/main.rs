@@ -22,9 +22,11 @@ mod harness;
 #[path = "../ir_kernels/mod.rs"]
 mod ir_kernels;
 mod kernels;
+mod math;
 mod memory;
 mod ops;
 mod prebuilt;
+mod random;
 mod random_programs;
 mod reduce;
 mod reference;
@@ -40,6 +42,8 @@ use libtest_mimic::Trial;
 fn all_tests() -> Vec<Test> {
     [
         ops::tests(),
+        math::tests(),
+        random::tests(),
         casts::tests(),
         memory::tests(),
         control::tests(),

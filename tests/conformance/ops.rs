@@ -119,8 +119,12 @@ fn max_finite(d: DType) -> f64 {
 /// then differ by one more ulp of theirs, and results in the subnormal range (or within a
 /// factor 2 of overflow, where one side may round to infinity) are left to an absolute floor.
 /// Every other unary op is exact.
+/// The new transcendental ops (`exp2` .. `sigmoid`) get the bounds `bitmat-codegen`'s
+/// `ptx/lower/math.rs` and `elementwise.rs` document, plus the interpreter's own error
+/// (`bitmat_ir::math`), doubled in the same way; `sin`/`cos` are not checked beyond
+/// `|x| = 2^16`, where the GPU claims no accuracy.
 fn unary_tol(dev: &Device, op: UnaryOp, d: DType, x: &HostData, want: &HostData) -> Tol {
-    if !is_cuda(dev) || !d.is_float() || !matches!(op, UnaryOp::Exp | UnaryOp::Log) {
+    if !is_cuda(dev) || !d.is_float() || !op.is_transcendental() {
         // NaN payloads are unspecified: `round` of a signalling NaN is some NaN.
         return if d.is_float() {
             Tol::AnyNan
@@ -137,14 +141,16 @@ fn unary_tol(dev: &Device, op: UnaryOp, d: DType, x: &HostData, want: &HostData)
             if w >= max_finite(d) / 2.0 {
                 return f64::INFINITY;
             }
-            let rel = match op {
-                UnaryOp::Exp => 2.0 * (xi.abs() * 2f64.powi(-24) + 3.0 * 2f64.powi(-23)),
-                _ => 2.0 * 2.0 * 2f64.powi(-24),
-            };
-            let abs = if op == UnaryOp::Log {
-                2.0 * 2f64.powi(-22)
-            } else {
-                0.0
+            let (rel, abs) = match op {
+                UnaryOp::Exp | UnaryOp::Sigmoid => (
+                    2.0 * (xi.abs() * 2f64.powi(-24) + 3.0 * 2f64.powi(-23)),
+                    0.0,
+                ),
+                UnaryOp::Exp2 => (2.0 * 3.0 * 2f64.powi(-23), 0.0),
+                UnaryOp::Log | UnaryOp::Log2 => (2.0 * 2.0 * 2f64.powi(-24), 2.0 * 2f64.powi(-22)),
+                UnaryOp::Sin | UnaryOp::Cos if xi.abs() > 65536.0 => return f64::INFINITY,
+                UnaryOp::Sin | UnaryOp::Cos => (2.0 * 2f64.powi(-23), 2.0 * 2f64.powi(-22)),
+                _ => (2.0 * (2f64.powi(-21) + 2f64.powi(-23)), 0.0),
             };
             (rel + 2.0 * roundoff(d)) * w + abs + min_normal(d)
         })

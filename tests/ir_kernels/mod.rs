@@ -44,7 +44,10 @@ pub fn unary_ops(d: DType) -> Vec<UnaryOp> {
     use UnaryOp::*;
     match d {
         DType::Bool => vec![Not],
-        d if d.is_float() => vec![Neg, Abs, Exp, Log, Sqrt, Rsqrt, Round],
+        d if d.is_float() => vec![
+            Neg, Abs, Exp, Log, Sqrt, Rsqrt, Round, Exp2, Log2, Sin, Cos, Tanh, Erf, Sigmoid,
+            Floor, Ceil,
+        ],
         _ => vec![Neg, Not, Abs],
     }
 }
@@ -108,6 +111,25 @@ pub fn elementwise(d: DType) -> Kernel {
         b.store(po, r, Some(mask));
         o = b.binary(BinaryOp::Add, o, nv);
     }
+    b.finish().expect("valid kernel")
+}
+
+/// `out[i] = fma(x[i], y[i], z[i])` on the float type `d`, masked to `i < n`.
+pub fn fma(d: DType) -> Kernel {
+    let mut b = KernelBuilder::new(format!("fma_{d}"));
+    let x = b.param("x", ParamKind::Ptr(d));
+    let y = b.param("y", ParamKind::Ptr(d));
+    let z = b.param("z", ParamKind::Ptr(d));
+    let out = b.param("out", ParamKind::Ptr(d));
+    let n = b.param("n", ParamKind::Scalar(DType::I32));
+    let (offs, mask) = offsets(&mut b, n);
+    let [xv, yv, zv] = [x, y, z].map(|p| {
+        let ps = ptrs(&mut b, p, offs);
+        b.load(ps, Some(mask), None)
+    });
+    let r = b.fma(xv, yv, zv);
+    let po = ptrs(&mut b, out, offs);
+    b.store(po, r, Some(mask));
     b.finish().expect("valid kernel")
 }
 
@@ -355,6 +377,9 @@ pub fn all() -> Vec<Kernel> {
     let mut ks = Vec::new();
     for d in DType::ALL {
         ks.push(elementwise(d));
+        if d.is_float() {
+            ks.push(fma(d));
+        }
         for to in DType::ALL {
             if d != to {
                 ks.push(cast(d, to));

@@ -1,10 +1,11 @@
 //! The helper table: Rust functions that compiled CPU code calls for what a backend has no
 //! instruction for: f16 and bf16 conversions (bit-exact with the `half` crate, as the
-//! interpreter), casts from and to f16/bf16 (through [`bitmat_ir::Scalar::cast`]), `exp`, `ln`,
-//! `fmod`, and float atomic adds (compare-and-swap loops). Code refers to a helper by its
+//! interpreter), casts from and to f16/bf16 (through [`bitmat_ir::Scalar::cast`]), `fma`, the
+//! transcendental unary ops (through [`bitmat_ir::math::f32_fn`], so that results match the
+//! interpreter bit for bit), `fmod`, and float atomic adds (compare-and-swap loops). Code refers to a helper by its
 //! [`HelperId`]; the loader resolves it to the address ([`super::object::RelocTarget`]).
 
-use bitmat_ir::{DType, Scalar};
+use bitmat_ir::{DType, Scalar, UnaryOp};
 use half::{bf16, f16};
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 
@@ -54,10 +55,44 @@ pub enum HelperId {
     Fmod,
     /// `(addr, value bits: u64, dtype: u32) -> old bits`: atomic float add.
     AtomicAddFloat,
+    /// `2^x` on `f32`.
+    Exp2,
+    /// `log2` on `f32`.
+    Log2,
+    /// `sin` on `f32`.
+    Sin,
+    /// `cos` on `f32`.
+    Cos,
+    /// `tanh` on `f32`.
+    Tanh,
+    /// `erf` on `f32`.
+    Erf,
+    /// `sigmoid` on `f32`.
+    Sigmoid,
+    /// `(a, b, c: f32) -> a * b + c` with one rounding.
+    Fma,
+}
+
+impl HelperId {
+    /// The helper that computes the transcendental unary op `op` on `f32`, if it is one.
+    pub fn for_unary(op: UnaryOp) -> Option<HelperId> {
+        Some(match op {
+            UnaryOp::Exp => HelperId::Exp,
+            UnaryOp::Log => HelperId::Log,
+            UnaryOp::Exp2 => HelperId::Exp2,
+            UnaryOp::Log2 => HelperId::Log2,
+            UnaryOp::Sin => HelperId::Sin,
+            UnaryOp::Cos => HelperId::Cos,
+            UnaryOp::Tanh => HelperId::Tanh,
+            UnaryOp::Erf => HelperId::Erf,
+            UnaryOp::Sigmoid => HelperId::Sigmoid,
+            _ => return None,
+        })
+    }
 }
 
 /// Number of helpers.
-pub const COUNT: usize = 9;
+pub const COUNT: usize = 17;
 
 extern "C" fn f16_to_f32(b: u32) -> f32 {
     f16::from_bits(b as u16).to_f32()
@@ -77,11 +112,39 @@ extern "C" fn cast(bits: u64, from: u32, to: u32) -> u64 {
     };
     Scalar::from_bits(f, bits).cast(t).bits()
 }
+/// `op` on `v` as the interpreter computes it.
+fn math(op: UnaryOp, v: f32) -> f32 {
+    bitmat_ir::math::f32_fn(op).map_or(f32::NAN, |f| f(v))
+}
 extern "C" fn exp(v: f32) -> f32 {
-    v.exp()
+    math(UnaryOp::Exp, v)
 }
 extern "C" fn log(v: f32) -> f32 {
-    v.ln()
+    math(UnaryOp::Log, v)
+}
+extern "C" fn exp2(v: f32) -> f32 {
+    math(UnaryOp::Exp2, v)
+}
+extern "C" fn log2(v: f32) -> f32 {
+    math(UnaryOp::Log2, v)
+}
+extern "C" fn sin(v: f32) -> f32 {
+    math(UnaryOp::Sin, v)
+}
+extern "C" fn cos(v: f32) -> f32 {
+    math(UnaryOp::Cos, v)
+}
+extern "C" fn tanh(v: f32) -> f32 {
+    math(UnaryOp::Tanh, v)
+}
+extern "C" fn erf(v: f32) -> f32 {
+    math(UnaryOp::Erf, v)
+}
+extern "C" fn sigmoid(v: f32) -> f32 {
+    math(UnaryOp::Sigmoid, v)
+}
+extern "C" fn fma(a: f32, b: f32, c: f32) -> f32 {
+    a.mul_add(b, c)
 }
 extern "C" fn fmod(a: f32, b: f32) -> f32 {
     a % b
@@ -156,6 +219,14 @@ pub fn helpers() -> [Helper; COUNT] {
         helper!("bitmat_rt_logf", log, [F32] -> [F32]),
         helper!("bitmat_rt_fmodf", fmod, [F32, F32] -> [F32]),
         helper!("bitmat_rt_atomic_add_float", atomic_add_float, [I64, I64, I32] -> [I64]),
+        helper!("bitmat_rt_exp2f", exp2, [F32] -> [F32]),
+        helper!("bitmat_rt_log2f", log2, [F32] -> [F32]),
+        helper!("bitmat_rt_sinf", sin, [F32] -> [F32]),
+        helper!("bitmat_rt_cosf", cos, [F32] -> [F32]),
+        helper!("bitmat_rt_tanhf", tanh, [F32] -> [F32]),
+        helper!("bitmat_rt_erff", erf, [F32] -> [F32]),
+        helper!("bitmat_rt_sigmoidf", sigmoid, [F32] -> [F32]),
+        helper!("bitmat_rt_fmaf", fma, [F32, F32, F32] -> [F32]),
     ]
 }
 

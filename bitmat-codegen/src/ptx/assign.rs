@@ -325,6 +325,7 @@ pub(crate) fn recomputable(k: &OpKind) -> bool {
             | OpKind::Binary(..)
             | OpKind::Cmp(..)
             | OpKind::Select { .. }
+            | OpKind::Fma(..)
             | OpKind::Cast(_)
             | OpKind::Bitcast(_)
             | OpKind::AddPtr { .. }
@@ -343,6 +344,7 @@ pub(crate) fn same_layout_operands(k: &OpKind) -> bool {
             | OpKind::Binary(..)
             | OpKind::Cmp(..)
             | OpKind::Select { .. }
+            | OpKind::Fma(..)
             | OpKind::Cast(_)
             | OpKind::Bitcast(_)
             | OpKind::AddPtr { .. }

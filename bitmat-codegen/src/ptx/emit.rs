@@ -556,6 +556,7 @@ impl<'k> Emitter<'k> {
                 on_true,
                 on_false,
             } => self.lower_select(one()?, *cond, *on_true, *on_false),
+            OpKind::Fma(a, b, c) => self.lower_fma(one()?, *a, *b, *c),
             OpKind::Cast(x) => self.lower_cast(one()?, *x),
             OpKind::Bitcast(x) => self.lower_bitcast(one()?, *x),
             OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {

@@ -11,16 +11,18 @@
 
 mod control;
 mod ops;
+mod random;
 pub mod syntax;
 mod tile;
 mod trace;
 
 pub use control::{while_cond, Carry, Cond, ForLoop, IfBranch, IfValue, IntoCond, WhileCond};
 pub use ops::{
-    arange, atomic_add, atomic_add_unmasked, binary, compare, dot, dot_acc, full, load,
-    load_masked, maximum, minimum, num_programs, program_id, select, static_assert, store,
+    arange, atomic_add, atomic_add_unmasked, binary, cdiv, clamp, compare, dot, dot_acc, fma, full,
+    load, load_masked, maximum, minimum, num_programs, program_id, select, static_assert, store,
     store_masked, zeros,
 };
+pub use random::{rand, randint, randint4x, randn};
 pub use tile::{Dim, IntoOperand, IntoShape, Operand, Tile, Weak};
 pub use trace::{param, trace, TraceError};
 
@@ -41,7 +43,8 @@ impl<T: crate::Element> PointerTo for T {
 /// What kernel code imports: the DSL functions, [`Tile`] and [`Ptr`].
 pub mod prelude {
     pub use super::{
-        arange, atomic_add, dot, full, load, maximum, minimum, num_programs, program_id, select,
-        static_assert, store, zeros, Ptr, Tile,
+        arange, atomic_add, cdiv, clamp, dot, fma, full, load, maximum, minimum, num_programs,
+        program_id, rand, randint, randint4x, randn, select, static_assert, store, zeros, Ptr,
+        Tile,
     };
 }

@@ -358,6 +358,51 @@ impl Tile {
         unary("round", UnaryOp::Round, self)
     }
 
+    /// `2^x` (floats).
+    pub fn exp2(self) -> Tile {
+        unary("exp2", UnaryOp::Exp2, self)
+    }
+
+    /// Base-2 logarithm (floats).
+    pub fn log2(self) -> Tile {
+        unary("log2", UnaryOp::Log2, self)
+    }
+
+    /// Sine, `x` in radians (floats).
+    pub fn sin(self) -> Tile {
+        unary("sin", UnaryOp::Sin, self)
+    }
+
+    /// Cosine, `x` in radians (floats).
+    pub fn cos(self) -> Tile {
+        unary("cos", UnaryOp::Cos, self)
+    }
+
+    /// Hyperbolic tangent (floats).
+    pub fn tanh(self) -> Tile {
+        unary("tanh", UnaryOp::Tanh, self)
+    }
+
+    /// The error function (floats), as `tl.math.erf`.
+    pub fn erf(self) -> Tile {
+        unary("erf", UnaryOp::Erf, self)
+    }
+
+    /// The logistic function `1 / (1 + e^-x)` (floats), as `tl.sigmoid`.
+    pub fn sigmoid(self) -> Tile {
+        unary("sigmoid", UnaryOp::Sigmoid, self)
+    }
+
+    /// Rounds towards negative infinity (floats).
+    pub fn floor(self) -> Tile {
+        unary("floor", UnaryOp::Floor, self)
+    }
+
+    /// Rounds towards positive infinity (floats).
+    pub fn ceil(self) -> Tile {
+        unary("ceil", UnaryOp::Ceil, self)
+    }
+
     /// Reinterprets the bits as `T` (same width).
     pub fn bitcast<T: Element>(self) -> Tile {
         with_trace(|t| {
@@ -735,6 +780,34 @@ pub fn select(cond: impl IntoOperand, a: impl IntoOperand, b: impl IntoOperand) 
     })
 }
 
+/// `a * b + c` with one rounding (floats), as Triton's `fma`, with broadcasting.
+pub fn fma(a: impl IntoOperand, b: impl IntoOperand, c: impl IntoOperand) -> Tile {
+    with_trace(|t| {
+        let Some((x, y)) = t.unify("fma", a.into_operand(), b.into_operand()) else {
+            return Tile::POISON;
+        };
+        let Some((x, z)) = t.unify("fma", Operand::Tile(x), c.into_operand()) else {
+            return Tile::POISON;
+        };
+        let shape = t.ty(x).shape.clone();
+        let y = t.broadcast_to("fma", y, &shape);
+        let (tx, ty, tz) = (t.ty(x), t.ty(y), t.ty(z));
+        if tx.elem != ty.elem || tx.elem != tz.elem {
+            return t.fail(
+                "fma",
+                format!("operands have different element types: {tx}, {ty} and {tz}; convert them with `as`"),
+            );
+        }
+        if !tx.dtype().is_some_and(|d| d.is_float()) {
+            return t.fail(
+                "fma",
+                format!("`fma` is defined on floats, not on {tx}; for integers write `a * b + c`"),
+            );
+        }
+        Tile::from_id(t.builder.fma(x.id(), y.id(), z.id()))
+    })
+}
+
 /// Elementwise maximum (for floats, a NaN operand yields the other one).
 pub fn maximum(a: impl IntoOperand, b: impl IntoOperand) -> Tile {
     binary("maximum", BinaryOp::Max, a, b)
@@ -743,6 +816,44 @@ pub fn maximum(a: impl IntoOperand, b: impl IntoOperand) -> Tile {
 /// Elementwise minimum (for floats, a NaN operand yields the other one).
 pub fn minimum(a: impl IntoOperand, b: impl IntoOperand) -> Tile {
     binary("minimum", BinaryOp::Min, a, b)
+}
+
+/// `x` clamped to `[lo, hi]` elementwise, as Triton's `clamp`: `minimum(maximum(x, lo), hi)`
+/// (so a NaN in `x` gives `lo`, Triton's default `propagate_nan=NONE`; the result is
+/// unspecified where `lo > hi`). Integers and floats, with broadcasting.
+pub fn clamp(x: impl IntoOperand, lo: impl IntoOperand, hi: impl IntoOperand) -> Tile {
+    let low = binary("clamp", BinaryOp::Max, x, lo);
+    binary("clamp", BinaryOp::Min, low, hi)
+}
+
+/// `a / b` rounded up for positive integers, as Triton's `cdiv`: `(a + b - 1) / b` with
+/// wrapping sums and truncating division (for floats, write `(a / b).ceil()`).
+pub fn cdiv(a: impl IntoOperand, b: impl IntoOperand) -> Tile {
+    let (a, b) = (a.into_operand(), b.into_operand());
+    let sum = binary("cdiv", BinaryOp::Add, a, b);
+    if sum.is_poison() {
+        return sum;
+    }
+    let not_int = with_trace(|t| match t.ty(sum).dtype() {
+        Some(d) if !d.is_int() => Some(t.ty(sum)),
+        _ => None,
+    });
+    if let Some(ty) = not_int {
+        return with_trace(|t| {
+            t.fail(
+                "cdiv",
+                format!(
+                    "`cdiv` is defined on integers, not on {ty}; for floats write `(a / b).ceil()`"
+                ),
+            )
+        });
+    }
+    binary(
+        "cdiv",
+        BinaryOp::Div,
+        binary("cdiv", BinaryOp::Sub, sum, 1),
+        b,
+    )
 }
 
 /// Fails specialization with `message` unless `condition` holds (Triton's `static_assert`):

@@ -332,7 +332,11 @@ impl Trace {
                 (c, y)
             }
             (Operand::Weak(x), Operand::Weak(y)) => {
-                let d = x.default_dtype();
+                // As Triton promotes: an integer beside a float becomes a float.
+                let d = match (x, y) {
+                    (Weak::Int(_), Weak::Float(_)) => y.default_dtype(),
+                    _ => x.default_dtype(),
+                };
                 let cx = self.constant(op, x, d, vec![]);
                 let cy = self.constant(op, y, d, vec![]);
                 (cx, cy)

@@ -41,23 +41,12 @@ fn int_unary<T: IntElem>(op: UnaryOp, v: &[T]) -> Option<Vec<T>> {
         UnaryOp::Neg => map(v, T::neg),
         UnaryOp::Not => map(v, T::not),
         UnaryOp::Abs => map(v, T::abs),
-        UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Round => {
-            return None
-        }
+        _ => return None,
     })
 }
 
 fn float_unary<T: FloatElem>(op: UnaryOp, v: &[T]) -> Option<Vec<T>> {
-    let f: fn(f32) -> f32 = match op {
-        UnaryOp::Neg => |a| -a,
-        UnaryOp::Abs => f32::abs,
-        UnaryOp::Exp => f32::exp,
-        UnaryOp::Log => f32::ln,
-        UnaryOp::Sqrt => f32::sqrt,
-        UnaryOp::Rsqrt => |a| 1.0 / a.sqrt(),
-        UnaryOp::Round => f32::round_ties_even,
-        UnaryOp::Not => return None,
-    };
+    let f = crate::math::f32_fn(op)?;
     Some(map(v, |a| T::from_f32(f(a.to_f32()))))
 }
 
@@ -169,6 +158,34 @@ fn cmp_typed<T: HostElem>(pred: CmpPred, x: &[T], y: &[T]) -> Vec<bool> {
         CmpPred::Gt => zip(x, y, |a, b| a > b),
         CmpPred::Ge => zip(x, y, |a, b| a >= b),
     }
+}
+
+/// `a * b + c` with one rounding, elementwise, on floats of one type and shape (f16/bf16
+/// computed in f32 and rounded, as every float op).
+pub(crate) fn fma(
+    a: &TileValue,
+    b: &TileValue,
+    c: &TileValue,
+) -> Result<TileValue, InterpErrorKind> {
+    a.same_shape(b, "fma operands")?;
+    a.same_shape(c, "fma operands")?;
+    let (x, y, z) = (a.values()?, b.values()?, c.values()?);
+    let dtype = x.dtype();
+    let not_float = || malformed(format!("`fma` is not defined on {dtype}"));
+    let out = by_family!(x, v,
+        int => return Err(not_float()),
+        float => host_vec(fma_typed(&v[..], slice_of(y)?, slice_of(z)?)),
+        bool => return Err(not_float()),
+    );
+    Ok(TileValue::val(a.shape.clone(), out))
+}
+
+fn fma_typed<T: FloatElem>(x: &[T], y: &[T], z: &[T]) -> Vec<T> {
+    x.iter()
+        .zip(y)
+        .zip(z)
+        .map(|((&a, &b), &c)| T::from_f32(a.to_f32().mul_add(b.to_f32(), c.to_f32())))
+        .collect()
 }
 
 /// `cond ? on_true : on_false`, elementwise (values or pointers).

@@ -313,6 +313,7 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
                 on_true,
                 on_false,
             } => eval::select(self.get(*cond)?, self.get(*on_true)?, self.get(*on_false)?)?,
+            OpKind::Fma(a, b, c) => eval::fma(self.get(*a)?, self.get(*b)?, self.get(*c)?)?,
             OpKind::Cast(x) => eval::cast(self.get(*x)?, dtype()?)?,
             OpKind::Bitcast(x) => eval::bitcast(self.get(*x)?, dtype()?)?,
             OpKind::Broadcast(x) => layout::broadcast(self.get(*x)?, &ty.shape)?,

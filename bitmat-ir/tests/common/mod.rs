@@ -128,19 +128,12 @@ pub fn all_ops_kernel() -> Kernel {
     let fill = b.constant(Scalar::from_f64(DType::F32, 0.5), vec![8]);
     let xs = b.load(xp, Some(mask), Some(fill));
 
-    // Float unary ops.
+    // Float unary ops, then `fma`.
     let mut v = xs;
-    for op in [
-        UnaryOp::Neg,
-        UnaryOp::Abs,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Sqrt,
-        UnaryOp::Rsqrt,
-        UnaryOp::Round,
-    ] {
+    for op in UnaryOp::ALL.into_iter().filter(|&u| u != UnaryOp::Not) {
         v = b.unary(op, v);
     }
+    v = b.fma(v, xs, v);
     // Integer unary ops.
     let nt = b.unary(UnaryOp::Not, idx);
     let bnot = b.unary(UnaryOp::Not, mask);

@@ -3,13 +3,19 @@
 //! - `x as T` becomes `syntax::cast::<T, _>(x)`,
 //! - `for i in range(..)` becomes a runtime loop whose assigned outer variables are carried,
 //! - `if` becomes a branch decided at specialization (Rust `bool`) or at run time (a tile),
-//! - `load`/`store`/`dot`/`atomic_add` are resolved by their number of arguments.
+//! - `load`/`store`/`dot`/`atomic_add` are resolved by their number of arguments,
+//! - `break`/`continue`/`return` leaving a runtime `range` loop are compile errors, and those
+//!   leaving an `if` require its condition to be a Rust `bool` (decided at specialization),
+//! - an unsuffixed float literal left of `+ - * / %` becomes `syntax::FloatLit`, which takes
+//!   the right operand's type (`(1.0 - x).sqrt()` needs no suffix).
 //!
 //! Everything else is left as Rust, and runs at specialization time.
 
 mod assigned;
+mod escapes;
 
 use assigned::Assigned;
+use escapes::Escapes;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -70,6 +76,37 @@ impl Rewriter {
         let (l, r) = (&b.left, &b.right);
         let tokens = quote_spanned!(span=> ::bitmat::dsl::syntax::#f(&(#l), &(#r)));
         Self::replace(e, tokens);
+    }
+
+    /// `1.0 - x` -> `FloatLit::new(1.0f64, 1.0f32) - x`: an unsuffixed float literal left of an
+    /// arithmetic operator (whose right operand is not a literal too) takes the right
+    /// operand's type, so the result's type is known (`(1.0 - x).sqrt()`).
+    fn float_literal_left(e: &mut Expr) {
+        let Expr::Binary(b) = e else { return };
+        if !matches!(
+            b.op,
+            BinOp::Add(_) | BinOp::Sub(_) | BinOp::Mul(_) | BinOp::Div(_) | BinOp::Rem(_)
+        ) || is_literal(&b.right)
+        {
+            return;
+        }
+        let Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Float(f),
+            ..
+        }) = &*b.left
+        else {
+            return;
+        };
+        if !f.suffix().is_empty() {
+            return;
+        }
+        let span = f.span();
+        let digits = f.base10_digits();
+        let wide = syn::LitFloat::new(&format!("{digits}f64"), span);
+        let narrow = syn::LitFloat::new(&format!("{digits}f32"), span);
+        *b.left = Expr::Verbatim(
+            quote_spanned!(span=> ::bitmat::dsl::syntax::FloatLit::new(#wide, #narrow)),
+        );
     }
 
     fn cast(e: &mut Expr) {
@@ -185,8 +222,9 @@ impl Rewriter {
         Self::replace(e, tokens);
     }
 
-    /// `if cond { a } else { b }` (branches already rewritten).
-    fn branch(&mut self, e: &mut Expr, assigned: Assigned) {
+    /// `if cond { a } else { b }` (branches already rewritten); when a branch jumps out
+    /// (`jumps`), the condition must be a Rust `bool` (`syntax::comptime_jump`).
+    fn branch(&mut self, e: &mut Expr, assigned: Assigned, jumps: bool) {
         let Expr::If(i) = e else { return };
         let span = i.if_token.span();
         let else_expr: Option<&Expr> = i.else_branch.as_ref().map(|(_, e)| &**e);
@@ -195,6 +233,16 @@ impl Rewriter {
         }
         let (names, refs) = carried(&assigned.names);
         let cond = &i.cond;
+        let cond = if jumps {
+            let c = Ident::new("__bitmat_cond", cond.span());
+            quote_spanned!(cond.span()=> {
+                let #c = #cond;
+                ::bitmat::dsl::syntax::comptime_jump(&#c);
+                #c
+            })
+        } else {
+            quote!(#cond)
+        };
         let then_block = &i.then_branch;
         let else_tokens = match else_expr {
             Some(e) => quote!(#e),
@@ -207,7 +255,27 @@ impl Rewriter {
             let __bitmat_else = if __bitmat_if.take_else() { ::core::option::Option::Some(#else_tokens) } else { ::core::option::Option::None };
             __bitmat_if.end(&mut [#(#refs),*], __bitmat_then, __bitmat_else)
         }};
+        // A branch that jumps makes the code after it in the expansion unreachable.
+        let tokens = if jumps {
+            quote_spanned! {span=> {
+                #[allow(unreachable_code)]
+                let __bitmat_if_value = #tokens;
+                __bitmat_if_value
+            }}
+        } else {
+            tokens
+        };
         Self::replace(e, tokens);
+    }
+}
+
+/// Whether `e` is a literal, possibly negated or parenthesized.
+fn is_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(_) => true,
+        Expr::Unary(u) => matches!(u.op, syn::UnOp::Neg(_)) && is_literal(&u.expr),
+        Expr::Paren(p) => is_literal(&p.expr),
+        _ => false,
     }
 }
 
@@ -241,6 +309,9 @@ impl VisitMut for Rewriter {
                     label: None,
                     block: f.body.clone(),
                 })]);
+                for (jump, span) in Escapes::of(&f.body).jumps {
+                    self.error(span, Escapes::in_loop(jump));
+                }
                 if let Expr::Call(c) = &mut *f.expr {
                     for arg in c.args.iter_mut() {
                         self.visit_expr_mut(arg);
@@ -259,18 +330,29 @@ impl VisitMut for Rewriter {
                     block: i.then_branch.clone(),
                 });
                 let else_expr = i.else_branch.as_ref().map(|(_, e)| &**e);
-                Some(Assigned::of(std::iter::once(&then_expr).chain(else_expr)))
+                let mut jumps = Escapes::of(&i.then_branch).jumps;
+                if let Some(e) = else_expr {
+                    let block = syn::parse_quote!({ #e });
+                    jumps.extend(Escapes::of(&block).jumps);
+                }
+                Some((
+                    Assigned::of(std::iter::once(&then_expr).chain(else_expr)),
+                    !jumps.is_empty(),
+                ))
             }
             _ => None,
         };
         visit_mut::visit_expr_mut(self, e);
         match e {
-            Expr::Binary(_) => self.comparison(e),
+            Expr::Binary(_) => {
+                self.comparison(e);
+                Self::float_literal_left(e);
+            }
             Expr::Cast(_) => Self::cast(e),
             Expr::Call(_) => self.call(e),
             Expr::If(_) => {
-                if let Some(assigned) = branch {
-                    self.branch(e, assigned);
+                if let Some((assigned, jumps)) = branch {
+                    self.branch(e, assigned, jumps);
                 }
             }
             // A `while` runs at specialization: a runtime condition is a compile error that

@@ -127,15 +127,31 @@ impl Lowerer<'_, '_> {
                 self.b.ins().fdiv(one, s)
             }
             (Class::Float(_), UnaryOp::Round) => self.b.ins().nearest(v),
-            (Class::Float(_), UnaryOp::Exp | UnaryOp::Log) => {
-                let h = if op == UnaryOp::Exp {
-                    HelperId::Exp
-                } else {
-                    HelperId::Log
+            (Class::Float(_), UnaryOp::Floor) => self.b.ins().floor(v),
+            (Class::Float(_), UnaryOp::Ceil) => self.b.ins().ceil(v),
+            (Class::Float(_), op) => {
+                let Some(h) = HelperId::for_unary(op) else {
+                    return Err(self.unsupported(format!("`{op:?}` on floats")));
                 };
                 self.lanewise(&[v], |l, x| l.call(h, &[x[0]])[0])
             }
             _ => return Err(self.unsupported(format!("`{op:?}` on this element type"))),
+        })
+    }
+
+    /// `fma(a, b, c)` on floats: the helper per lane (one rounding, as the interpreter's).
+    pub(crate) fn fma(
+        &mut self,
+        a: ValueId,
+        b: ValueId,
+        c: ValueId,
+        r: ValueId,
+    ) -> Result<(), CodegenError> {
+        if !matches!(class(self.elem(r)), Class::Float(_)) {
+            return Err(self.unsupported("`fma` on a non-float element type"));
+        }
+        self.map_chunks(r, &[a, b, c], |l, v| {
+            Ok(l.lanewise(v, |l, x| l.call(HelperId::Fma, x)[0]))
         })
     }
 

@@ -137,6 +137,15 @@ pub(crate) fn fusible(kernel: &Kernel, op: &Op) -> bool {
                                 | UnaryOp::Round
                                 | UnaryOp::Exp
                                 | UnaryOp::Log
+                                | UnaryOp::Exp2
+                                | UnaryOp::Log2
+                                | UnaryOp::Sin
+                                | UnaryOp::Cos
+                                | UnaryOp::Tanh
+                                | UnaryOp::Erf
+                                | UnaryOp::Sigmoid
+                                | UnaryOp::Floor
+                                | UnaryOp::Ceil
                         )
                 )
         }

@@ -590,6 +590,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 on_true,
                 on_false,
             } => self.select(*cond, *on_true, *on_false, self.result(op)?),
+            OpKind::Fma(a, b, c) => self.fma(*a, *b, *c, self.result(op)?),
             OpKind::Cast(x) => self.cast(*x, self.result(op)?),
             OpKind::Bitcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
                 // Same bytes: the result shares the operand's slot (see `scratch`).

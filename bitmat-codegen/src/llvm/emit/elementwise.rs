@@ -130,15 +130,18 @@ impl Emitter<'_> {
                         let one = self.float_splat(1.0, n);
                         self.ins(wt.clone(), format!("fdiv {wt} {}, {}", one.text, s.text))
                     }
-                    UnaryOp::Exp | UnaryOp::Log => {
-                        let id = if op == UnaryOp::Exp {
-                            HelperId::Exp
-                        } else {
-                            HelperId::Log
-                        };
-                        self.lanewise(&[(w, "float")], n, "float", |e, l| e.call_helper(id, &l))
+                    UnaryOp::Floor => {
+                        self.intrinsic(&wt, &format!("llvm.floor.{}", suffix(&wt)), &[&w])
+                    }
+                    UnaryOp::Ceil => {
+                        self.intrinsic(&wt, &format!("llvm.ceil.{}", suffix(&wt)), &[&w])
                     }
                     UnaryOp::Not => return Err(self.unsupported("`not` on floats")),
+                    op => {
+                        let id = HelperId::for_unary(op)
+                            .ok_or_else(|| self.unsupported(format!("`{op:?}` on floats")))?;
+                        self.lanewise(&[(w, "float")], n, "float", |e, l| e.call_helper(id, &l))
+                    }
                 };
                 self.narrow(&res, d)
             }
@@ -164,6 +167,27 @@ impl Emitter<'_> {
     ) -> Result<(), CodegenError> {
         let d = self.dtype(x)?;
         self.map_chunks([x, y], r, |e, [a, b]| e.binary_values(op, d, a, b))
+    }
+
+    /// `fma(a, b, c)` on floats: the helper per lane, widened to f32 and narrowed back (one
+    /// rounding in f32, as the interpreter's).
+    pub(crate) fn fma(
+        &mut self,
+        a: ValueId,
+        b: ValueId,
+        c: ValueId,
+        r: ValueId,
+    ) -> Result<(), CodegenError> {
+        let d = self.dtype(a)?;
+        if !d.is_float() {
+            return Err(self.unsupported(format!("`fma` on {d}")));
+        }
+        self.map_chunks([a, b, c], r, |e, [x, y, z]| {
+            let n = super::vec_lanes(&x.ty);
+            let ins = [x, y, z].map(|o| (e.widen(o, d), "float"));
+            let res = e.lanewise(&ins, n, "float", |e, l| e.call_helper(HelperId::Fma, &l));
+            Ok(e.narrow(&res, d))
+        })
     }
 
     /// `a op b` on operands of dtype `d` (as held in registers).

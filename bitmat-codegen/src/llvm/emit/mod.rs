@@ -589,6 +589,7 @@ impl<'k> Emitter<'k> {
                     on_true,
                     on_false,
                 } => self.select(*cond, *on_true, *on_false, result()?)?,
+                OpKind::Fma(a, b, c) => self.fma(*a, *b, *c, result()?)?,
                 OpKind::Cast(x) => self.cast(*x, result()?)?,
                 OpKind::Bitcast(x) => self.bitcast(*x, result()?)?,
                 OpKind::Broadcast(x) => self.broadcast(*x, result()?)?,

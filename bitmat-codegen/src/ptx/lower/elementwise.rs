@@ -2,13 +2,15 @@
 //! comparisons, `select`, casts and bitcasts. Each slot of the result is computed from the
 //! same slot of the operands, converted to the result's layout where theirs differs.
 //!
-//! `exp` and `log` use the hardware approximations `ex2.approx`/`lg2.approx` (about 2 ulp of
-//! f32 relative error for `log`, and for `exp` an error growing with `|x|` from rounding
-//! `x * log2(e)`: about `|x| * 2^-24` relative); every other float op is correctly rounded
-//! like the interpreter's. Float `rem` is `a - trunc(a / b) * b` with one rounding, exact
+//! `exp`, `exp2`, `log` and `log2` use the hardware approximations `ex2.approx`/`lg2.approx`
+//! (`exp2` within 2 ulp, `log2` within `2^-22` absolute, `log` about 2 ulp of f32 relative
+//! error, and `exp` an error growing with `|x|` from rounding `x * log2(e)`: about
+//! `|x| * 2^-24` relative); `sin`, `cos`, `tanh`, `erf` and `sigmoid` are sequences of f32
+//! arithmetic with the bounds that `math.rs` states; every other float op (`floor` and `ceil`
+//! included) is correctly rounded like the interpreter's. Float `rem` is `a - trunc(a / b) * b` with one rounding, exact
 //! while `|a / b| < 2^24`.
 
-use super::int_ty;
+use super::{int_ty, math};
 use crate::ptx::emit::Emitter;
 use crate::ptx::regs::{class_of, dclass, Class};
 use crate::CodegenError;
@@ -129,9 +131,32 @@ impl Emitter<'_> {
                         let ln2 = fimm(std::f32::consts::LN_2);
                         self.line(format!("mul.rn.f32 {dst}, {t}, {ln2};"));
                     }
+                    UnaryOp::Floor => self.line(format!("cvt.rmi.f32.f32 {dst}, {a};")),
+                    UnaryOp::Ceil => self.line(format!("cvt.rpi.f32.f32 {dst}, {a};")),
+                    UnaryOp::Exp2 => self.line(format!("ex2.approx.f32 {dst}, {a};")),
+                    UnaryOp::Log2 => self.line(format!("lg2.approx.f32 {dst}, {a};")),
+                    UnaryOp::Sin
+                    | UnaryOp::Cos
+                    | UnaryOp::Tanh
+                    | UnaryOp::Erf
+                    | UnaryOp::Sigmoid => {
+                        let x = a.to_string();
+                        let mut o = math::PtxOps(self);
+                        let r = match op {
+                            UnaryOp::Sin => math::sin_cos(&mut o, &x, 0),
+                            UnaryOp::Cos => math::sin_cos(&mut o, &x, 1),
+                            UnaryOp::Tanh => math::tanh(&mut o, &x),
+                            UnaryOp::Erf => math::erf(&mut o, &x),
+                            _ => math::sigmoid(&mut o, &x),
+                        };
+                        self.line(format!("mov.f32 {dst}, {r};"));
+                    }
                     UnaryOp::Not => return Err(self.unsupported(bad())),
                 }
-                if !matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Round) {
+                if !matches!(
+                    op,
+                    UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Round | UnaryOp::Floor | UnaryOp::Ceil
+                ) {
                     self.normalize(d, dst);
                 }
             }
@@ -314,6 +339,31 @@ impl Emitter<'_> {
         let out = self.fresh(res);
         for (((dst, p), a), b) in out.iter().zip(&cs).zip(&ts).zip(&fs) {
             self.select_one(c, dst, p, a, b);
+        }
+        Ok(())
+    }
+
+    /// `fma(a, b, c)`: `fma.rn.f32` (f16/bf16 rounded after, as the interpreter does).
+    pub(crate) fn lower_fma(
+        &mut self,
+        res: ValueId,
+        a: ValueId,
+        b: ValueId,
+        c: ValueId,
+    ) -> Result<(), CodegenError> {
+        let d = self.dtype(res)?;
+        if !d.is_float() {
+            return Err(self.unsupported(format!("`fma` is not defined on {d}")));
+        }
+        let (xs, ys, zs) = (
+            self.operand(res, a)?,
+            self.operand(res, b)?,
+            self.operand(res, c)?,
+        );
+        let out = self.fresh(res);
+        for (((dst, x), y), z) in out.iter().zip(&xs).zip(&ys).zip(&zs) {
+            self.line(format!("fma.rn.f32 {dst}, {x}, {y}, {z};"));
+            self.normalize(d, dst);
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ mod control;
 mod convert;
 mod dot;
 mod elementwise;
+mod math;
 mod memory;
 mod mma;
 mod mma_frag;
