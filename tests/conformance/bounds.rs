@@ -8,6 +8,7 @@ use crate::data::{self, rng};
 use crate::harness::{compare, i32_arg, run_device_result, run_device_with, test, Arg, Test, Tol};
 use crate::kernels::masked_copy;
 use crate::reference::run_reference;
+use bitmat::ir::passes::ranges::Launch;
 use bitmat::ir::{interp, parse_kernel, random, DType, HostData, Kernel};
 use bitmat::{Device, LaunchOptions, RuntimeError};
 
@@ -396,6 +397,20 @@ fn proven_accesses(dev: &Device) -> Result<(), String> {
         ];
         let what = format!("masked add n={n} grid={grid}");
         let grid = [grid, 1, 1];
+        // The launch-time conditions hold exactly when every buffer covers the lanes the
+        // masks leave on.
+        let at = Launch {
+            scalars: vec![None, None, None, Some(n as i64)],
+            lens: lens.iter().map(|&l| Some(l as u64)).chain([None]).collect(),
+            grid,
+        };
+        if checked.proven(&at) != lens.iter().all(|&l| reach <= l) {
+            return Err(format!(
+                "{what}: lengths {lens:?}, conditions {}:\n{}",
+                if checked.proven(&at) { "hold" } else { "fail" },
+                checked.preconditions
+            ));
+        }
         match run_reference(&k, grid, &args) {
             Ok(want) => {
                 let got = run_device_with(dev, &k, grid, &LaunchOptions::default(), &args)

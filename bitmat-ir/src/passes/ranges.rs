@@ -9,8 +9,8 @@
 //! Ranges are intervals `[lo, hi]` of mathematical integers:
 //! - scalar parameters, constants, `arange(n)` (`[0, n-1]`), `program_id(a)` (`[0, grid_a-1]`),
 //!   `num_programs(a)`, and a loop's induction variable (`[lo(lower), hi(upper) - 1]`);
-//! - `+ - *`, `min`, `max`, and for non-negative operands `/`, `%`, `>>`, `<<` by a constant
-//!   (the host checks the signs), `broadcast`, `expand_dims`, reshapes of scalars, and casts
+//! - `+ - *`, `min`, `max`, `&` a non-negative constant, and for non-negative operands `/`,
+//!   `%`, `>>`, `<<` by a constant (the host checks the signs), `broadcast`, `expand_dims`, reshapes of scalars, and casts
 //!   between `i32` and `i64`;
 //! - every `i32`/`i64` result must fit its type (a condition each), so that no lane wraps and
 //!   the interval describes the value the kernel computes;
@@ -172,8 +172,8 @@ impl Exprs {
             Node::Len(i) => format!("len{i}"),
             Node::Add(a, b) => format!("({} + {})", self.show(a), self.show(b)),
             Node::Sub(a, b) => format!("({} - {})", self.show(a), self.show(b)),
-            Node::Mul(a, b) => format!("{} * {}", self.show(a), self.show(b)),
-            Node::Div(a, b) => format!("{} / {}", self.show(a), self.show(b)),
+            Node::Mul(a, b) => format!("({} * {})", self.show(a), self.show(b)),
+            Node::Div(a, b) => format!("({} / {})", self.show(a), self.show(b)),
             Node::Min(a, b) => format!("min({}, {})", self.show(a), self.show(b)),
             Node::Max(a, b) => format!("max({}, {})", self.show(a), self.show(b)),
         }
@@ -475,12 +475,17 @@ impl<'k> Ranges<'k> {
                 let mut p = v;
                 let mut ctxp = ctx.clone();
                 let mut summands = Vec::new();
+                // The offsets' ranges summed whole (also the conditions that they do not wrap).
+                let mut whole = Range::point(self.out.exprs.c(0));
                 let param = loop {
                     match self.defs.get(&p).copied()? {
                         Def::Op(OpKind::AddPtr { ptr, offset }) => {
-                            // Its range, for the conditions that it does not wrap.
-                            self.range(*offset, ctxp.clone(), facts, conds)?;
-                            self.summands(*offset, ctxp.clone(), &mut summands);
+                            let r = self.range(*offset, ctxp.clone(), facts, conds)?;
+                            whole = Range {
+                                lo: self.out.exprs.add(whole.lo, r.lo),
+                                hi: self.out.exprs.add(whole.hi, r.hi),
+                            };
+                            self.summands(*offset, ctxp.clone(), facts, &mut summands);
                             p = *ptr;
                         }
                         Def::Op(OpKind::Broadcast(s)) => p = *s,
@@ -519,7 +524,10 @@ impl<'k> Ranges<'k> {
                         hi: self.out.exprs.add(total.hi, r.hi),
                     };
                 }
-                Some((param, total))
+                // Both sums bound the offsets; the tighter of each end.
+                let lo = self.out.exprs.max(whole.lo, total.lo);
+                let hi = self.out.exprs.min(whole.hi, total.hi);
+                Some((param, Range { lo, hi }))
             }
             Def::Op(OpKind::Broadcast(s)) => self.pointer(*s, ctx, facts, conds),
             Def::Op(OpKind::ExpandDims { value, axis }) => {
@@ -612,24 +620,30 @@ impl<'k> Ranges<'k> {
     }
 
     /// Appends the summands of `v` (seen through `ctx`): through `+`, broadcasts,
-    /// `expand_dims`, reshapes of scalars and widening casts.
+    /// `expand_dims` and reshapes of scalars, but not into a sum that a fact bounds whole.
     fn summands(
         &self,
         v: ValueId,
         ctx: Option<Vec<usize>>,
+        facts: &[Fact],
         out: &mut Vec<(ValueId, Option<Vec<usize>>)>,
     ) {
+        let key = self.key(v, ctx.clone());
+        if facts.iter().any(|f| f.plus.is_none() && f.key == key) {
+            out.push(key);
+            return;
+        }
         match self.defs.get(&v).copied() {
             Some(Def::Op(OpKind::Binary(BinaryOp::Add, a, b))) => {
-                self.summands(*a, ctx.clone(), out);
-                self.summands(*b, ctx, out);
+                self.summands(*a, ctx.clone(), facts, out);
+                self.summands(*b, ctx, facts, out);
             }
-            Some(Def::Op(OpKind::Broadcast(s))) => self.summands(*s, ctx, out),
+            Some(Def::Op(OpKind::Broadcast(s))) => self.summands(*s, ctx, facts, out),
             Some(Def::Op(OpKind::ExpandDims { value, axis })) => {
-                self.summands(*value, drop_axis(ctx, *axis), out)
+                self.summands(*value, drop_axis(ctx, *axis), facts, out)
             }
             Some(Def::Op(OpKind::Reshape(s))) if self.kernel.ty(*s).rank() == 0 => {
-                self.summands(*s, Some(Vec::new()), out)
+                self.summands(*s, Some(Vec::new()), facts, out)
             }
             _ => out.push((v, ctx)),
         }
@@ -789,6 +803,15 @@ impl<'k> Ranges<'k> {
                         lo: zero,
                         hi: x.min(a.hi, top),
                     }
+                }
+            }
+            // Any value `&` a non-negative constant `c` is in `[0, c]` (the divide pass's
+            // rounding `(x >> 31) & (d - 1)`).
+            BinaryOp::And => {
+                let c = cb.filter(|c| *c >= 0)?;
+                Range {
+                    lo: zero,
+                    hi: x.c(c),
                 }
             }
             BinaryOp::Shr | BinaryOp::Shl => {
