@@ -373,7 +373,8 @@ impl<'k> Ranges<'k> {
         out: &mut Vec<Fact>,
         conds: &mut Vec<Cond>,
     ) {
-        let Some(Def::Op(kind)) = self.defs.get(&m).copied() else {
+        // A mask seen through a reshape bounds no lane that can be named.
+        let (Some(Def::Op(kind)), Some(_)) = (self.defs.get(&m).copied(), &ctx) else {
             return;
         };
         match kind {
@@ -598,7 +599,11 @@ impl<'k> Ranges<'k> {
                 OpKind::Binary(op, a, b) => {
                     let ra = self.range(*a, ctx.clone(), facts, conds)?;
                     let rb = self.range(*b, ctx.clone(), facts, conds)?;
-                    let cb = self.constant(*b);
+                    // A shift by the type's width or more wraps its amount: not followed.
+                    let bits = i64::from(dtype.map_or(0, |d| d.bits()));
+                    let cb = self
+                        .constant(*b)
+                        .filter(|c| !matches!(op, BinaryOp::Shl | BinaryOp::Shr) || *c < bits);
                     let r = self.binary(*op, ra, rb, cb, conds)?;
                     self.fits(r, dtype, conds);
                     r
@@ -608,6 +613,7 @@ impl<'k> Ranges<'k> {
         };
         let key = (v, ctx);
         let mut r = base;
+        // (Facts are only about values seen through known axes: `key.1` is `Some`.)
         for f in facts.iter().filter(|f| f.key == key && f.plus.is_none()) {
             if let Some(lo) = f.lo {
                 r.lo = self.out.exprs.max(r.lo, lo);
