@@ -96,17 +96,27 @@ impl Job {
         self
     }
 
-    /// The job's kernel as a checked launch runs it (instrumented by `passes::bounds`), for
-    /// the oldest and the newest target.
-    fn checked(&self) -> Job {
-        let checked = bitmat::ir::passes::bounds::instrument(&self.kernel)
-            .unwrap_or_else(|e| panic!("{}: {e}", self.name));
-        Job {
-            name: format!("{} (checked)", self.name),
-            kernel: checked.kernel,
-            options: self.options,
-            targets: &[PtxTarget::Sm80, PtxTarget::Sm90a],
-        }
+    /// The job's kernel as checked launches run it (instrumented by `passes::bounds`: with
+    /// the accesses proven at launch left unchecked, and with every access checked, for
+    /// launches where the proof's conditions fail), for the oldest and the newest target.
+    fn checked(&self) -> [Job; 2] {
+        type Instrument = fn(
+            &bitmat::ir::Kernel,
+        ) -> Result<
+            bitmat::ir::passes::bounds::Checked,
+            bitmat::ir::passes::bounds::BoundsError,
+        >;
+        let bounds: Instrument = bitmat::ir::passes::bounds::instrument;
+        let all: Instrument = bitmat::ir::passes::bounds::instrument_all;
+        [("checked", bounds), ("all checked", all)].map(|(what, instrument)| {
+            let checked = instrument(&self.kernel).unwrap_or_else(|e| panic!("{}: {e}", self.name));
+            Job {
+                name: format!("{} ({what})", self.name),
+                kernel: checked.kernel,
+                options: self.options,
+                targets: &[PtxTarget::Sm80, PtxTarget::Sm90a],
+            }
+        })
     }
 }
 
@@ -211,12 +221,12 @@ fn jobs() -> Vec<Job> {
     let checked: Vec<Job> = jobs
         .iter()
         .filter(|j| seen.insert(j.kernel.name.clone()))
-        .map(Job::checked)
+        .flat_map(Job::checked)
         .collect();
     jobs.extend(checked);
     for k in ir_kernels::all() {
         let job = Job::new(k.name.clone(), k, 4, &PtxTarget::ALL);
-        jobs.push(job.checked());
+        jobs.extend(job.checked());
         jobs.push(job);
     }
     for d in DType::ALL {

@@ -3,11 +3,12 @@
 //! on the device), and the record is read back after the launch: an access it reports is
 //! [`Error::OutOfBounds`], worded as the interpreter words it.
 
-use crate::backend::Code;
+use crate::backend::{Code, Compiled};
 use crate::device::Device;
 use crate::error::Error;
 use crate::launch::{Grid, KernelArg, LaunchOptions};
 use bitmat_ir::passes::bounds::{Checked, RECORD_WORDS};
+use bitmat_ir::passes::ranges::Launch;
 
 /// Whether `BITMAT_CHECKED` asks for checks on unchecked launches too (`1`, `true`, `yes`).
 pub(crate) fn forced() -> bool {
@@ -15,9 +16,47 @@ pub(crate) fn forced() -> bool {
         .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
-/// Runs `code`, the instrumented kernel of `checks`, with `args` (checked against the original
-/// kernel) and the hidden arguments; reports the first out-of-bounds access recorded.
+/// Runs the instrumented kernel of `compiled` with `args` (checked against the original
+/// kernel) and the hidden arguments, or, when the launch does not meet the preconditions of
+/// the accesses it leaves unchecked, the kernel with every access checked; reports the
+/// out-of-bounds access recorded.
 pub(crate) fn launch(
+    device: &Device,
+    compiled: &Compiled,
+    grid: Grid,
+    options: &LaunchOptions,
+    args: &[KernelArg<'_>],
+) -> Result<(), Error> {
+    let Some(checks) = &compiled.checks else {
+        return compiled.code.launch(&compiled.ir, grid, options, args);
+    };
+    let at = Launch {
+        scalars: args
+            .iter()
+            .map(|a| match a {
+                KernelArg::Scalar(s) if s.dtype().is_int() => Some(s.as_i64()),
+                _ => None,
+            })
+            .collect(),
+        lens: args
+            .iter()
+            .map(|a| match a {
+                KernelArg::Buffer { len, .. } => Some(*len as u64),
+                KernelArg::Scalar(_) => None,
+            })
+            .collect(),
+        grid: grid.0,
+    };
+    if checks.proven(&at) {
+        run(device, &*compiled.code, checks, grid, options, args)
+    } else {
+        let (checks, code) = compiled.all_checked(device, options)?;
+        run(device, &**code, checks, grid, options, args)
+    }
+}
+
+/// Runs `code`, the instrumented kernel of `checks`, with `args` and the hidden arguments.
+fn run(
     device: &Device,
     code: &dyn Code,
     checks: &Checked,

@@ -224,7 +224,7 @@ pub(crate) fn launch_compiled(
     check_grid(grid)?;
     match &compiled.checks {
         None => compiled.code.launch(&compiled.ir, grid, options, args),
-        Some(checks) => checked::launch(device, &*compiled.code, checks, grid, options, args),
+        Some(_) => checked::launch(device, compiled, grid, options, args),
     }
 }
 

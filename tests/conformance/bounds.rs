@@ -8,6 +8,7 @@ use crate::data::{self, rng};
 use crate::harness::{compare, i32_arg, run_device_result, run_device_with, test, Arg, Test, Tol};
 use crate::kernels::masked_copy;
 use crate::reference::run_reference;
+use bitmat::ir::passes::ranges::Launch;
 use bitmat::ir::{interp, parse_kernel, random, DType, HostData, Kernel};
 use bitmat::{Device, LaunchOptions, RuntimeError};
 
@@ -243,6 +244,10 @@ pub fn tests() -> Vec<Test> {
         checked_masked_windows,
     ));
     t.push(test(
+        "bounds::proven_accesses_checked_at_launch",
+        proven_accesses,
+    ));
+    t.push(test(
         "bounds::checked_option_on_an_unchecked_launch",
         checked_option,
     ));
@@ -326,6 +331,99 @@ fn checked_masked_windows(dev: &Device) -> Result<(), String> {
                 let what = format!("checked masked copy {d} {m}x{n} transposed={transposed}");
                 checked_exact(dev, &what, &k, &args)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Vector add as Triton writes it (`x + offs` masked by `offs < n`): the bounds pass proves
+/// every access in bounds when `n` fits the buffers, so no check is left in its kernel.
+const MASKED_ADD: &str =
+    "kernel @masked_add(%0: ptr<i32> x, %1: ptr<i32> y, %2: ptr<i32> out, %3: i32 n) {
+  %4 = program_id 0 : i32
+  %5 = constant 64 : i32
+  %6 = mul %4, %5 : i32
+  %7 = reshape %6 : i32[1]
+  %8 = broadcast %7 : i32[64]
+  %9 = arange 64 : i32[64]
+  %10 = add %8, %9 : i32[64]
+  %11 = reshape %3 : i32[1]
+  %12 = broadcast %11 : i32[64]
+  %13 = cmp_lt %10, %12 : bool[64]
+  %14 = reshape %0 : ptr<i32>[1]
+  %15 = broadcast %14 : ptr<i32>[64]
+  %16 = addptr %15, %10 : ptr<i32>[64]
+  %17 = load %16, mask %13 : i32[64]
+  %18 = reshape %1 : ptr<i32>[1]
+  %19 = broadcast %18 : ptr<i32>[64]
+  %20 = addptr %19, %10 : ptr<i32>[64]
+  %21 = load %20, mask %13 : i32[64]
+  %22 = add %17, %21 : i32[64]
+  %23 = reshape %2 : ptr<i32>[1]
+  %24 = broadcast %23 : ptr<i32>[64]
+  %25 = addptr %24, %10 : ptr<i32>[64]
+  store %25, %22, mask %13
+}";
+
+/// The accesses of [`MASKED_ADD`] keep no checks; launches with random ragged `n`, grids and
+/// buffer lengths compute what the interpreter computes where the launch-time conditions hold
+/// (`n`, or the grid's reach, within every buffer), and report the interpreter's error where
+/// they do not (the fully checked kernel runs).
+fn proven_accesses(dev: &Device) -> Result<(), String> {
+    use rand::Rng;
+    let k = parse_kernel(MASKED_ADD).map_err(|e| e.to_string())?;
+    let checked = bitmat::ir::passes::bounds::instrument(&k).map_err(|e| e.to_string())?;
+    if !checked.sites.is_empty() || checked.preconditions.is_empty() {
+        return Err(format!(
+            "masked add: {} accesses checked in the kernel, preconditions:\n{}",
+            checked.sites.len(),
+            checked.preconditions
+        ));
+    }
+    let mut r = rng(71);
+    for _ in 0..12 {
+        let n = r.gen_range(0..300usize);
+        let grid = r.gen_range(1..7u32);
+        // Each buffer is long enough, or short by a few elements.
+        let reach = n.min(64 * grid as usize);
+        let lens: Vec<usize> = (0..3)
+            .map(|_| (reach + 3).saturating_sub(r.gen_range(0..6)))
+            .collect();
+        let args = [
+            Arg::Buf(data::small(DType::I32, lens[0], &mut r)),
+            Arg::Buf(data::small(DType::I32, lens[1], &mut r)),
+            zeros(DType::I32, lens[2]),
+            i32_arg(n as i32),
+        ];
+        let what = format!("masked add n={n} grid={grid}");
+        let grid = [grid, 1, 1];
+        // The launch-time conditions hold exactly when every buffer covers the lanes the
+        // masks leave on.
+        let at = Launch {
+            scalars: vec![None, None, None, Some(n as i64)],
+            lens: lens.iter().map(|&l| Some(l as u64)).chain([None]).collect(),
+            grid,
+        };
+        if checked.proven(&at) != lens.iter().all(|&l| reach <= l) {
+            return Err(format!(
+                "{what}: lengths {lens:?}, conditions {}:\n{}",
+                if checked.proven(&at) { "hold" } else { "fail" },
+                checked.preconditions
+            ));
+        }
+        match run_reference(&k, grid, &args) {
+            Ok(want) => {
+                let got = run_device_with(dev, &k, grid, &LaunchOptions::default(), &args)
+                    .map_err(|e| format!("{what}: {e}"))?;
+                for (g, w) in got.iter().zip(&want) {
+                    compare(&what, g, w, &Tol::exact(dev))?;
+                }
+            }
+            Err(want) => match run_device_result(dev, &k, grid, &args)? {
+                Err(RuntimeError::OutOfBounds(e))
+                    if format!("reference interpreter: {e}") == want => {}
+                other => return Err(format!("{what}: got {other:?}, the interpreter: {want}")),
+            },
         }
     }
     Ok(())

@@ -59,7 +59,7 @@ impl TestFile {
             }
         }
         let header =
-            header.ok_or("no `; test KIND` line (KIND: verify, simplify, cse, dce, optimize, contiguity, interp, ptx or clif)")?;
+            header.ok_or("no `; test KIND` line (KIND: verify, simplify, cse, dce, optimize, contiguity, bounds, interp, ptx or clif)")?;
         let mut words = header.split_whitespace();
         let kind = words.next().unwrap_or_default().to_string();
         let options = words

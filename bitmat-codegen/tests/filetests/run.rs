@@ -47,6 +47,17 @@ pub fn run(file: &TestFile) -> Result<Checked, String> {
             valid(&kernel)?;
             contiguity_output(&kernel)
         }
+        "bounds" => {
+            valid(&kernel)?;
+            let checked = passes::bounds::instrument(&kernel).map_err(|e| e.to_string())?;
+            valid(&checked.kernel).map_err(|e| format!("after the pass: {e}"))?;
+            format!(
+                "{}\nchecked sites: {}\npreconditions:\n{}",
+                checked.kernel,
+                checked.sites.len(),
+                checked.preconditions
+            )
+        }
         "interp" => {
             valid(&kernel)?;
             interp_output(file, &kernel)?
@@ -81,7 +92,7 @@ pub fn run(file: &TestFile) -> Result<Checked, String> {
         }
         other => {
             return Err(format!(
-                "unknown test kind `{other}` (verify, simplify, cse, dce, optimize, contiguity, interp, ptx, clif)"
+                "unknown test kind `{other}` (verify, simplify, cse, dce, optimize, contiguity, bounds, interp, ptx, clif)"
             ))
         }
     };

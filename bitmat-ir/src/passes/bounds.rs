@@ -4,6 +4,12 @@
 //! into the interpreter's own out-of-bounds error ([`Checked::fault`]). Every backend runs the
 //! instrumented kernel as it runs any other: the checks are ordinary IR.
 //!
+//! An access that [`Ranges`] proves in bounds under conditions on the launch's scalar
+//! arguments, grid and buffer lengths (`x + offs` masked by `offs < n` needs `n <= len(x)`)
+//! keeps no check in the kernel: the runtime evaluates the conditions
+//! ([`Checked::preconditions`]) once per launch, and where they fail runs the kernel of
+//! [`instrument_all`], which checks every access.
+//!
 //! Each pointer value gets a *shadow*: its element offset from the pointer parameter it derives
 //! from, built from the same `addptr`s and shape ops (an `i32` tile while a single `i32` offset
 //! was added, as in `x + offs`, else `i64`, wrapping as the interpreter does). An access then
@@ -17,10 +23,11 @@ use crate::interp::{describe, InterpError, InterpErrorKind};
 use crate::kernel::{
     BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
 };
+use crate::passes::ranges::{Launch, Preconditions, Ranges};
 use crate::passes::{cse, dce};
 use crate::scalar::Scalar;
 use crate::types::{DType, ElemType, TileType};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Words (`i32`) of the record a checked kernel writes: the count of accesses reported, the
 /// program (x, y, z), the access site, the flat lane, and the index's low and high words.
@@ -62,6 +69,9 @@ pub struct Checked {
     pub kernel: Kernel,
     /// The checked accesses, by the site number the record holds.
     pub sites: Vec<Site>,
+    /// What the accesses left unchecked need at launch to be in bounds: when these do not
+    /// hold, the launch runs [`instrument_all`]'s kernel instead.
+    pub preconditions: Preconditions,
     /// The original kernel's name and parameters, for reports.
     original: Vec<Param>,
 }
@@ -78,6 +88,11 @@ impl Checked {
             out.push(Scalar::from_bits(DType::U64, len as u64));
         }
         out
+    }
+
+    /// Whether the accesses left unchecked are in bounds for launch `at`.
+    pub fn proven(&self, at: &Launch) -> bool {
+        self.preconditions.hold(at)
     }
 
     /// The out-of-bounds error a launch's `record` reports (`None` when it reports nothing),
@@ -117,8 +132,59 @@ fn lane_of(mut flat: u32, shape: &[u32]) -> Vec<u32> {
     lane
 }
 
-/// Instruments `kernel` (verified) with bounds checks; see the module documentation.
+/// Instruments `kernel` (verified) with bounds checks, leaving out those of the accesses that
+/// [`Ranges`] proves in bounds under [`Checked::preconditions`]; see the module documentation.
 pub fn instrument(kernel: &Kernel) -> Result<Checked, BoundsError> {
+    // Common subexpressions merged first, so that the analysis sees `kb * BK` in a mask and in
+    // an offset as one value.
+    let mut base = kernel.clone();
+    cse::run(&mut base);
+    let mut ranges = Ranges::new(&base);
+    let mut proven = HashSet::new();
+    prove_block(&base.body, &mut ranges, &mut proven);
+    let preconditions = ranges.finish();
+    instrument_with(&base, proven, preconditions)
+}
+
+/// Instruments every access of `kernel` (verified), for launches where
+/// [`instrument`]'s preconditions do not hold.
+pub fn instrument_all(kernel: &Kernel) -> Result<Checked, BoundsError> {
+    instrument_with(kernel, HashSet::new(), Preconditions::default())
+}
+
+/// The accesses of `block` (by pointer and mask) that `ranges` proves in bounds.
+fn prove_block(block: &Block, ranges: &mut Ranges<'_>, proven: &mut HashSet<Access>) {
+    for op in &block.ops {
+        match &op.kind {
+            OpKind::Load { ptr, mask, .. }
+            | OpKind::Store { ptr, mask, .. }
+            | OpKind::AtomicAdd { ptr, mask, .. }
+                if ranges.prove(*ptr, *mask) =>
+            {
+                proven.insert((*ptr, *mask));
+            }
+            OpKind::For { body, .. } => prove_block(body, ranges, proven),
+            OpKind::If {
+                then_block,
+                else_block,
+                ..
+            } => {
+                prove_block(then_block, ranges, proven);
+                prove_block(else_block, ranges, proven);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An access by its pointer and mask.
+type Access = (ValueId, Option<ValueId>);
+
+fn instrument_with(
+    kernel: &Kernel,
+    proven: HashSet<Access>,
+    preconditions: Preconditions,
+) -> Result<Checked, BoundsError> {
     let mut k = kernel.clone();
     let mut lens = Vec::new();
     let mut shadows = HashMap::new();
@@ -144,6 +210,7 @@ pub fn instrument(kernel: &Kernel) -> Result<Checked, BoundsError> {
         lens,
         record,
         sites: Vec::new(),
+        proven,
     };
     let body = pass.block(&body)?;
     let mut k = pass.k;
@@ -153,6 +220,7 @@ pub fn instrument(kernel: &Kernel) -> Result<Checked, BoundsError> {
     Ok(Checked {
         kernel: k,
         sites: pass.sites,
+        preconditions,
         original: kernel.params.clone(),
     })
 }
@@ -195,6 +263,8 @@ struct Pass {
     lens: Vec<(usize, ValueId, ValueId)>,
     record: ValueId,
     sites: Vec<Site>,
+    /// The accesses left unchecked.
+    proven: HashSet<Access>,
 }
 
 /// The ops of one block being rebuilt.
@@ -589,7 +659,9 @@ impl Pass {
             match &mut op.kind {
                 OpKind::Load { ptr, mask, .. }
                 | OpKind::Store { ptr, mask, .. }
-                | OpKind::AtomicAdd { ptr, mask, .. } => {
+                | OpKind::AtomicAdd { ptr, mask, .. }
+                    if !out.pass.proven.contains(&(*ptr, *mask)) =>
+                {
                     *mask = Some(out.check(original, *ptr, *mask));
                 }
                 OpKind::Yield(vals) => {

@@ -11,6 +11,7 @@ pub mod contiguity;
 pub mod cse;
 pub mod dce;
 pub mod divide;
+pub mod ranges;
 pub mod simplify;
 pub mod specialize;
 pub mod written;

@@ -25,7 +25,7 @@ use crate::launch::{Grid, KernelArg, KernelId, LaunchOptions};
 use bitmat_ir::interp::ArgValue;
 use bitmat_ir::passes::bounds::{self, Checked};
 use bitmat_ir::{HostData, Kernel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// One backend of a device: how its kernels are compiled, serialized, loaded and timed.
@@ -155,6 +155,27 @@ pub(crate) struct Compiled {
     pub(crate) code: Box<dyn Code>,
     /// The bounds checks compiled into `code`, for a checked launch.
     pub(crate) checks: Option<Checked>,
+    /// For a checked launch whose preconditions ([`Checked::preconditions`]) do not hold: the
+    /// kernel with every access checked, compiled on first need.
+    pub(crate) all_checked: OnceLock<(Checked, Box<dyn Code>)>,
+    /// The kernel's identity, to compile `all_checked`.
+    pub(crate) id: KernelId,
+}
+
+impl Compiled {
+    /// The kernel with every access checked and its code (compiled on the first call).
+    pub(crate) fn all_checked(
+        &self,
+        device: &Device,
+        options: &LaunchOptions,
+    ) -> Result<&(Checked, Box<dyn Code>), Error> {
+        if let Some(c) = self.all_checked.get() {
+            return Ok(c);
+        }
+        let checks = bounds::instrument_all(&self.ir)?;
+        let code = compile_code(device, &self.id, &checks.kernel, options)?;
+        Ok(self.all_checked.get_or_init(|| (checks, code)))
+    }
 }
 
 /// The code for `ir` on `device` (whose memory cache missed), with bounds checks when
@@ -171,6 +192,8 @@ pub(crate) fn compile(
             ir,
             code,
             checks: None,
+            all_checked: OnceLock::new(),
+            id: id.clone(),
         });
     }
     let checks = bounds::instrument(&ir)?;
@@ -179,6 +202,8 @@ pub(crate) fn compile(
         ir,
         code,
         checks: Some(checks),
+        all_checked: OnceLock::new(),
+        id: id.clone(),
     })
 }
 
