@@ -2,7 +2,7 @@
 //! in bits 4i..4i+3), signed two's-complement nibbles or unsigned 0..15, with `f32` scales
 //! per group of K (`scales[n, k / group]`).
 
-use super::tiles::{load_block, store_block};
+use super::tiles::{accumulate_block, load_block, split_part, store_block};
 use crate::prelude::*;
 
 /// Nibble `index` (0..16) of each word of `words` (`u64`) as `i32`: sign-extended when
@@ -203,21 +203,14 @@ pub fn w4a16_matmul_split_k(
     let rm = program_id(0) * block_m + arange(block_m);
     let rn = program_id(1) * block_n + arange(block_n);
     let row_words = k >> 4;
-    // Each part is a whole number of steps, so that no step crosses into the next part.
-    let step = block_k / 16;
-    let part = (row_words + split_k * step - 1) / (split_k * step) * step;
+    let part = split_part(row_words, block_k / 16, split_k);
     let start = program_id(2) * part;
     let end = minimum(start + part, row_words);
     let acc = zeros::<f32>([block_m, block_n]);
     let acc = w4a16_product(
         acc, x, w, scales, rm, rn, m, n, k, group, start, end, block_k, signed,
     );
-    if split_k > 1 {
-        let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
-        atomic_add(y + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
-    } else {
-        store_block(y, rm, rn, m, n, acc);
-    }
+    accumulate_block(y, rm, rn, m, n, acc, split_k > 1);
 }
 
 /// Matrix-vector shape of [`w4a16_matmul`] for few rows: the same `y` (each weight dequantized

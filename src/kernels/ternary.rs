@@ -1,7 +1,7 @@
 //! Ternary (BitNet b1.58) W2A8 matmul kernels on the canonical packing: 2-bit codes
 //! (0 -> 0, 1 -> +1, 2 -> -1), 4 per byte along K, lowest bits first, rows of N contiguous.
 
-use super::tiles::{load_block, store_block};
+use super::tiles::{accumulate_block, load_block, split_part, store_block};
 use crate::prelude::*;
 
 /// Decodes the 2-bit ternary code at position `index` (0..4) of each byte of `packed`
@@ -77,19 +77,8 @@ pub fn w2a8_matmul(
     let rn = program_id(1) * block_n + arange(block_n);
     let acc = zeros::<i32>([block_m, block_n]);
     // `k >= 0`: a shift, whose divisibility the contiguity analysis follows.
-    let acc = ternary_product(
-        acc,
-        a,
-        w,
-        rm,
-        rn,
-        m,
-        n,
-        k,
-        zeros::<i32>([]),
-        k >> 2,
-        block_k,
-    );
+    let (start, end) = (zeros::<i32>([]), k >> 2);
+    let acc = ternary_product(acc, a, w, rm, rn, m, n, k, start, end, block_k);
     store_block(c, rm, rn, m, n, acc);
 }
 
@@ -116,19 +105,12 @@ pub fn w2a8_matmul_split_k(
     let rm = program_id(0) * block_m + arange(block_m);
     let rn = program_id(1) * block_n + arange(block_n);
     let row_bytes = k >> 2;
-    // Each part is a whole number of steps, so that no step crosses into the next part.
-    let step = block_k / 4;
-    let part = (row_bytes + split_k * step - 1) / (split_k * step) * step;
+    let part = split_part(row_bytes, block_k / 4, split_k);
     let kb_start = program_id(2) * part;
     let kb_end = minimum(kb_start + part, row_bytes);
     let acc = zeros::<i32>([block_m, block_n]);
     let acc = ternary_product(acc, a, w, rm, rn, m, n, k, kb_start, kb_end, block_k);
-    if split_k > 1 {
-        let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
-        atomic_add(c + rm.unsqueeze(1) * n + rn.unsqueeze(0), acc, mask);
-    } else {
-        store_block(c, rm, rn, m, n, acc);
-    }
+    accumulate_block(c, rm, rn, m, n, acc, split_k > 1);
 }
 
 /// The ternary linear layer: `y[m, n] = (acc as f32) * scale_x[m] * scale_w[n * w_scale_stride]
@@ -154,19 +136,9 @@ pub fn w2a8_linear(
     let rm = program_id(0) * block_m + arange(block_m);
     let rn = program_id(1) * block_n + arange(block_n);
     let acc = zeros::<i32>([block_m, block_n]);
-    let acc = ternary_product(
-        acc,
-        a,
-        w,
-        rm,
-        rn,
-        m,
-        n,
-        k,
-        zeros::<i32>([]),
-        k >> 2,
-        block_k,
-    );
+    // `k >= 0`: a shift, whose divisibility the contiguity analysis follows.
+    let (start, end) = (zeros::<i32>([]), k >> 2);
+    let acc = ternary_product(acc, a, w, rm, rn, m, n, k, start, end, block_k);
     let sx = load(scale_x + rm, rm < m, 0.0);
     let sw = load(scale_w + rn * w_scale_stride, rn < n, 0.0);
     let mut out = (acc as f32) * sx.unsqueeze(1) * sw.unsqueeze(0);
