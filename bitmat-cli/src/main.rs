@@ -586,7 +586,7 @@ fn run_tune(args: TuneArgs) -> Result<(), bitmat::Error> {
         args.ms
     };
     let ops = if args.ops.is_empty() {
-        vec![TunedOp::Ternary, TunedOp::Int4W4A16]
+        TunedOp::benched(matches!(args.device, BenchDeviceChoice::Cpu))
     } else {
         args.ops
     };

@@ -8,8 +8,9 @@
 
 use bitmat::checkpoint::{Checkpoint, LayerFormat};
 use bitmat::convert::is_default_linear;
+use bitmat::formats::ternary_planes_row_bytes;
 use bitmat::formats::Int4Group;
-use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul};
+use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul, TernaryPlanesGemv, GEMV_MAX_ROWS};
 use bitmat::{f16, Device, Error, TuneOutcome, TuneSource};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -24,11 +25,39 @@ pub enum TunedOp {
     Int4W4A16,
     /// int4 W4A8 with int8 activations.
     Int4W4A8,
+    /// Ternary W2A8 on the CPU's planes layout ([`TernaryPlanesGemv`], up to
+    /// [`GEMV_MAX_ROWS`] rows).
+    TernaryPlanes,
 }
 
 impl TunedOp {
     /// Every op.
-    pub const ALL: [TunedOp; 3] = [TunedOp::Ternary, TunedOp::Int4W4A16, TunedOp::Int4W4A8];
+    pub const ALL: [TunedOp; 4] = [
+        TunedOp::Ternary,
+        TunedOp::Int4W4A16,
+        TunedOp::Int4W4A8,
+        TunedOp::TernaryPlanes,
+    ];
+
+    /// What `bitmat bench` times on a device (`cpu`: whether it is a CPU): `bitmat tune`'s
+    /// default, so that a bench after it tunes nothing.
+    pub fn benched(cpu: bool) -> Vec<TunedOp> {
+        let mut ops = vec![TunedOp::Ternary, TunedOp::Int4W4A16, TunedOp::Int4W4A8];
+        if cpu {
+            ops.push(TunedOp::TernaryPlanes);
+        }
+        ops
+    }
+
+    /// Whether the op runs at `m` rows (the planes kernel is a matrix-vector one).
+    pub fn runs_at(self, m: usize) -> bool {
+        self != TunedOp::TernaryPlanes || m <= GEMV_MAX_ROWS as usize
+    }
+
+    /// Whether the op reads ternary weights (no int4 group).
+    fn is_ternary(self) -> bool {
+        matches!(self, TunedOp::Ternary | TunedOp::TernaryPlanes)
+    }
 
     /// Its name on the command line and in tables.
     pub fn name(self) -> &'static str {
@@ -36,6 +65,7 @@ impl TunedOp {
             TunedOp::Ternary => "ternary",
             TunedOp::Int4W4A16 => "int4_w4a16",
             TunedOp::Int4W4A8 => "int4_w4a8",
+            TunedOp::TernaryPlanes => "ternary_planes",
         }
     }
 
@@ -80,7 +110,7 @@ pub fn tasks_for_shapes(ops: &[TunedOp], ms: &[usize], shapes: &[(usize, usize)]
     let mut tasks = BTreeSet::new();
     for &(n, k) in shapes {
         for &m in ms {
-            for &op in ops {
+            for &op in ops.iter().filter(|op| op.runs_at(m)) {
                 tasks.insert(TuneTask {
                     op,
                     m,
@@ -133,7 +163,7 @@ pub fn tasks_for_checkpoint(
             if let ([n, k], true) = (tensor.shape(), is_default_linear(layer)) {
                 layers += 1;
                 for &op in ops {
-                    let group = if op == TunedOp::Ternary {
+                    let group = if op.is_ternary() {
                         0
                     } else {
                         default_group(*k)
@@ -154,7 +184,7 @@ pub fn tasks_for_checkpoint(
     }
     let mut tasks = BTreeSet::new();
     for (op, n, k, group) in shapes {
-        for &m in ms {
+        for &m in ms.iter().filter(|&&m| op.runs_at(m)) {
             tasks.insert(TuneTask { op, m, n, k, group });
         }
     }
@@ -193,7 +223,12 @@ pub fn check(task: &TuneTask) -> Result<(), Error> {
         ));
     }
     match op {
-        TunedOp::Ternary if k % 4 != 0 => bad(format!("ternary: K = {k} is not a multiple of 4")),
+        TunedOp::Ternary | TunedOp::TernaryPlanes if k % 4 != 0 => {
+            bad(format!("{}: K = {k} is not a multiple of 4", op.name()))
+        }
+        TunedOp::TernaryPlanes if !op.runs_at(m) => bad(format!(
+            "ternary_planes: the planes kernel runs up to {GEMV_MAX_ROWS} rows (got M = {m})"
+        )),
         TunedOp::Int4W4A16 | TunedOp::Int4W4A8 if k % 16 != 0 || group == 0 || k % group != 0 => {
             bad(format!(
                 "{}: K = {k} must be a multiple of 16 and of the group ({group})",
@@ -218,6 +253,22 @@ pub fn tune(device: &Device, task: &TuneTask) -> Result<TuneRow, Error> {
                 device.zeros::<i32>(m * n)?,
             );
             let op = TernaryMatmul {
+                x: &x,
+                w: &w,
+                c: &c,
+                m: mi,
+                n: ni,
+                k: ki,
+            };
+            op.best(device)?
+        }
+        TunedOp::TernaryPlanes => {
+            let (x, w, c) = (
+                device.zeros::<i8>(m * k)?,
+                device.zeros::<u8>(n * ternary_planes_row_bytes(k))?,
+                device.zeros::<i32>(m * n)?,
+            );
+            let op = TernaryPlanesGemv {
                 x: &x,
                 w: &w,
                 c: &c,
