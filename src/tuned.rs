@@ -35,7 +35,8 @@ const CPU_MATMUL: [(i32, i32, i32); 9] = [
 
 /// `(block_m, block_n, block_k, num_warps, num_stages)` of matmuls on GPUs: small tiles for
 /// few rows, the large pipelined tiles of Triton's matmul tutorial for many, and 256 rows
-/// for kernels that decode packed weights per step (twice the rows share each decode).
+/// for kernels that decode packed weights per step (twice the rows share each decode), with
+/// 2 and 3 stages (3 decode a step ahead, which takes registers while the mmas run).
 const GPU_MATMUL: [(i32, i32, i32, u32, u32); 16] = [
     (16, 32, 32, 4, 2),
     (16, 64, 64, 4, 3),
@@ -52,7 +53,7 @@ const GPU_MATMUL: [(i32, i32, i32, u32, u32); 16] = [
     (128, 256, 64, 8, 3),
     (64, 256, 32, 4, 4),
     (256, 128, 64, 8, 3),
-    (256, 128, 32, 8, 4),
+    (256, 128, 64, 8, 2),
 ];
 
 /// Up to this many rows, GPUs run the ternary and W4A16 matmuls split along K
@@ -69,8 +70,8 @@ const GPU_SPLIT_K: [(i32, i32, i32, u32, u32, i32); 16] = [
     (32, 64, 64, 4, 3, 1),
     (128, 64, 32, 4, 4, 1),
     (128, 128, 64, 8, 3, 1),
-    (16, 64, 64, 4, 3, 4),
-    (32, 64, 64, 4, 3, 4),
+    (128, 64, 64, 4, 2, 4),
+    (128, 128, 64, 8, 2, 1),
     (64, 64, 64, 4, 3, 2),
     (64, 64, 64, 4, 3, 4),
     (64, 128, 64, 4, 3, 4),

@@ -4,7 +4,7 @@
 
 use super::assign;
 use super::layout::Layout;
-use super::lower::{Prefetch, Ring};
+use super::lower::{Prefetch, Ring, SmemOperand};
 use super::narrow;
 use super::regs::{class_of, Class, Regs};
 use super::target::PtxTarget;
@@ -45,6 +45,14 @@ pub(crate) struct Emitter<'k> {
     /// The dots (by result) whose loop loads their first k-step's fragments one iteration
     /// ahead.
     pub prefetch: HashMap<ValueId, Prefetch>,
+    /// Loads of the loops being lowered that were issued one iteration ahead: the load's
+    /// result and the registers holding this iteration's tile ([`Self::issue_held`]).
+    pub held: HashMap<ValueId, Vec<String>>,
+    /// Dot operands that their loop already wrote to its double-buffered staging area
+    /// ([`Self::stage_planned`]): the operand and where it is.
+    pub staged: HashMap<ValueId, SmemOperand>,
+    /// Scalars of loop bodies computed before their loop ([`Self::hoist_invariants`]).
+    pub hoisted: HashSet<ValueId>,
     /// Values converted to another layout, per open block (innermost last): a conversion
     /// is reused wherever the block that made it is in scope.
     converted: Vec<HashMap<(ValueId, Layout), Vec<String>>>,
@@ -114,6 +122,9 @@ impl<'k> Emitter<'k> {
             num_stages,
             rings: HashMap::new(),
             prefetch: HashMap::new(),
+            held: HashMap::new(),
+            staged: HashMap::new(),
+            hoisted: HashSet::new(),
             converted: vec![HashMap::new()],
             prologue,
             entry_values: HashMap::new(),
@@ -524,7 +535,22 @@ impl<'k> Emitter<'k> {
 
     /// Lowers the ops of `block`; returns the values of its final `yield`, if any.
     pub fn emit_block(&mut self, block: &Block) -> Result<Option<Vec<ValueId>>, CodegenError> {
-        for op in &block.ops {
+        self.emit_ops(&block.ops)
+    }
+
+    /// The values that `body` defines (its arguments and the results of its ops, nested ones
+    /// included), less those computed before the loop ([`Self::hoist_invariants`]).
+    pub fn body_values(&self, body: &Block) -> HashSet<ValueId> {
+        let mut inside = HashSet::new();
+        inside.extend(body.args.iter().copied());
+        assign::walk(body, &mut |op| inside.extend(op.results.iter().copied()));
+        inside.retain(|v| !self.hoisted.contains(v));
+        inside
+    }
+
+    /// Lowers `ops` (part of a block, in order); returns the values of a `yield` among them.
+    pub fn emit_ops(&mut self, ops: &[Op]) -> Result<Option<Vec<ValueId>>, CodegenError> {
+        for op in ops {
             if let OpKind::Yield(vals) = &op.kind {
                 return Ok(Some(vals.clone()));
             }
@@ -539,6 +565,10 @@ impl<'k> Emitter<'k> {
     }
 
     fn emit_op(&mut self, op: &Op) -> Result<(), CodegenError> {
+        if op.results.first().is_some_and(|r| self.hoisted.contains(r)) {
+            // Computed before its loop.
+            return Ok(());
+        }
         let res = op.results.first().copied();
         let one = || {
             res.ok_or_else(|| self.unsupported(format!("`{}` without a result", op.kind.name())))

@@ -9,13 +9,12 @@
 
 use super::int_ty;
 use super::pipeline::LoopPipeline;
-use crate::ptx::assign::{broadcast_bits, same_layout_operands, walk};
+use crate::ptx::assign::{broadcast_bits, recomputable, same_layout_operands, walk};
 use crate::ptx::emit::Emitter;
 use crate::ptx::layout::Layout;
 use crate::ptx::regs::{class_of, dclass, Class};
 use crate::CodegenError;
 use bitmat_ir::{Block, Op, OpKind, ValueId};
-use std::collections::HashSet;
 
 impl Emitter<'_> {
     /// Copies the registers of `vals`, each in the layout of the matching value of `targets`,
@@ -89,6 +88,7 @@ impl Emitter<'_> {
             self.define(arg, regs.clone());
             phis.push(regs);
         }
+        self.hoist_invariants(body)?;
         self.hoist_conversions(body)?;
         let mark = self.shared_top;
         let pipe = self.plan_pipeline(body);
@@ -99,19 +99,50 @@ impl Emitter<'_> {
                 .map(|(a, _)| e.get(*a).unwrap_or_default())
                 .collect()
         };
+        let bounds = [iv.as_str(), st.as_str(), up.as_str()];
+        // The registers of the held loads for the iteration about to run.
+        let mut held = Vec::new();
         if let Some(plan) = &pipe {
             self.line(format!(
-                "// pipelined: {} load(s), {} stages",
+                "// pipelined: {} load(s) in {} stages, {} held in registers, {} staged operand(s){}",
                 plan.loads.len(),
-                plan.stages
+                plan.stages,
+                plan.held.len(),
+                plan.staged.as_ref().map_or(0, |s| s.operands.len()),
+                if plan.staged.as_ref().is_some_and(|s| s.ahead) {
+                    " made a step ahead"
+                } else {
+                    ""
+                }
             ));
-            let stage = plan.stage.clone();
-            for s in 0..plan.stages - 1 {
-                self.line(format!("mov.u32 {stage}, {s};"));
-                let regs = carried(self, plan);
-                self.issue_stage(body, plan, [&iv, &st, &up], d, s, &regs, &stage)?;
+            if !plan.loads.is_empty() {
+                let stage = plan.stage.clone();
+                for s in 0..plan.stages - 1 {
+                    self.line(format!("mov.u32 {stage}, {s};"));
+                    let regs = carried(self, plan);
+                    let at = self.future_iteration(body, plan, bounds, d, s, &regs)?;
+                    self.issue_stage(body, plan, &at, &stage)?;
+                }
+                self.line(format!("mov.u32 {stage}, 0;"));
             }
-            self.line(format!("mov.u32 {stage}, 0;"));
+            // Staged operands made a step ahead need the held loads of the next iteration too.
+            let ahead = plan.staged.as_ref().is_some_and(|s| s.ahead);
+            for i in 0..1 + u32::from(ahead && !plan.held.is_empty()) {
+                if plan.held.is_empty() {
+                    break;
+                }
+                let regs = carried(self, plan);
+                let at = self.future_iteration(body, plan, bounds, d, i, &regs)?;
+                held.push(self.issue_held(body, plan, &at)?);
+            }
+            if let Some(staged) = &plan.staged {
+                self.line(format!("mov.u32 {}, 0;", staged.slot));
+                if staged.ahead {
+                    let regs = carried(self, plan);
+                    let at = self.held_iteration(body, plan, bounds, d, 0, &regs, held.first())?;
+                    self.stage_ahead(body, plan, &at, &staged.slot)?;
+                }
+            }
             self.start_prefetch(body, plan)?;
         }
         let (head, end) = (self.new_label("for"), self.new_label("for_end"));
@@ -121,45 +152,92 @@ impl Emitter<'_> {
         self.line(format!("setp.ge.{t} {p}, {iv}, {up};"));
         self.line(format!("@{p} bra.uni {end};"));
         self.scoped(|e| -> Result<(), CodegenError> {
-            if let Some(plan) = &pipe {
-                let n = plan.stages;
-                // A prefetching dot waits at the end of its iteration instead.
-                if plan.prefetch.is_none() {
-                    e.line(format!("cp.async.wait_group {};", n - 2));
-                    e.barrier();
-                }
-                // Iteration i + n - 1 goes to the stage iteration i - 1 read.
-                let (w, q) = (e.reg(Class::B32), e.reg(Class::Pred));
-                let stage = plan.stage.clone();
-                e.line(format!("add.u32 {w}, {stage}, {};", n - 1));
-                e.line(format!("setp.ge.u32 {q}, {w}, {n};"));
-                e.line(format!("@{q} sub.u32 {w}, {w}, {n};"));
+            let Some(plan) = &pipe else {
+                let ys = e
+                    .emit_block(body)?
+                    .ok_or_else(|| e.unsupported("loop body without `yield`"))?;
+                return e.parallel_copy(&ys, &body.args[1..], &phis);
+            };
+            let ahead = plan.staged.as_ref().is_some_and(|s| s.ahead);
+            // The held loads `held.len()` iterations on go first, to be in flight the longest.
+            let next = if plan.held.is_empty() {
+                Vec::new()
+            } else {
                 let regs = carried(e, plan);
-                e.issue_stage(body, plan, [&iv, &st, &up], d, n - 1, &regs, &w)?;
-                for (i, ring) in &plan.loads {
-                    let r = body.ops[*i].results[0];
-                    e.rings.insert(r, (ring.clone(), stage.clone()));
+                let dist = held.len() as u32;
+                let at = e.future_iteration(body, plan, bounds, d, dist, &regs)?;
+                e.issue_held(body, plan, &at)?
+            };
+            if let Some(now) = held.first() {
+                for (&i, (_, regs)) in plan.held.iter().zip(now) {
+                    e.held.insert(body.ops[i].results[0], regs.clone());
                 }
             }
-            let ys = e
-                .emit_block(body)?
-                .ok_or_else(|| e.unsupported("loop body without `yield`"))?;
-            e.parallel_copy(&ys, &body.args[1..], &phis)
+            for (i, ring) in &plan.loads {
+                let r = body.ops[*i].results[0];
+                e.rings.insert(r, (ring.clone(), plan.stage.clone()));
+            }
+            // The ops before the first reader of the loop's shared memory run ahead of the
+            // wait and the barrier; then the staged operands are written (unless the
+            // iteration before made them), and one barrier serves them and the rings.
+            let split = plan.first_reader.unwrap_or(0);
+            let mut ys = e.emit_ops(&body.ops[..split])?;
+            if ys.is_none() {
+                if ahead {
+                    e.use_staged(plan);
+                } else {
+                    e.stage_planned(plan)?;
+                }
+                e.begin_iteration(body, plan, bounds, d, &carried(e, plan))?;
+                ys = e.emit_ops(&body.ops[split..])?;
+            }
+            let ys = ys.ok_or_else(|| e.unsupported("loop body without `yield`"))?;
+            if let (true, Some(staged)) = (ahead, &plan.staged) {
+                // The next iteration's operands, into the other area, while the tensor cores
+                // work on this one's.
+                let regs = carried(e, plan);
+                let at = e.held_iteration(body, plan, bounds, d, 1, &regs, held.get(1))?;
+                let other = e.reg(Class::B32);
+                e.line(format!("xor.b32 {other}, {}, 1;", staged.slot));
+                e.stage_ahead(body, plan, &at, &other)?;
+            }
+            e.parallel_copy(&ys, &body.args[1..], &phis)?;
+            // The held registers move down one iteration.
+            let mut sets: Vec<&Vec<(Class, Vec<String>)>> = held.iter().skip(1).collect();
+            sets.push(&next);
+            for (dst, src) in held.iter().zip(sets) {
+                for ((c, regs), (_, loaded)) in dst.iter().zip(src) {
+                    for (h, n) in regs.iter().zip(loaded) {
+                        e.mov(*c, h, n);
+                    }
+                }
+            }
+            Ok(())
         })?;
         if let Some(plan) = &pipe {
-            let (stage, q) = (plan.stage.clone(), self.reg(Class::Pred));
-            self.line(format!("add.u32 {stage}, {stage}, 1;"));
-            self.line(format!("setp.ge.u32 {q}, {stage}, {};", plan.stages));
-            self.line(format!("@{q} mov.u32 {stage}, 0;"));
+            if !plan.loads.is_empty() {
+                let (stage, q) = (plan.stage.clone(), self.reg(Class::Pred));
+                self.line(format!("add.u32 {stage}, {stage}, 1;"));
+                self.line(format!("setp.ge.u32 {q}, {stage}, {};", plan.stages));
+                self.line(format!("@{q} mov.u32 {stage}, 0;"));
+            }
+            self.next_staging_slot(plan);
         }
         self.line(format!("add.{t} {iv}, {iv}, {st};"));
         self.line(format!("bra.uni {head};"));
         self.place_label(&end);
         if let Some(plan) = &pipe {
-            self.line("cp.async.wait_group 0;");
-            self.barrier();
+            if !plan.loads.is_empty() {
+                self.line("cp.async.wait_group 0;");
+            }
+            if !plan.loads.is_empty() || plan.staged.is_some() {
+                self.barrier();
+            }
             for (i, _) in &plan.loads {
                 self.rings.remove(&body.ops[*i].results[0]);
+            }
+            for &i in &plan.held {
+                self.held.remove(&body.ops[i].results[0]);
             }
             self.release_shared(mark);
         }
@@ -195,12 +273,31 @@ impl Emitter<'_> {
         Ok(())
     }
 
+    /// Computes before the loop the scalars of `body` (its own ops, in order) that depend only
+    /// on values from before it (loop-invariant code motion): a division of the loop bounds
+    /// or a stride then runs once instead of every iteration, also in the address code that
+    /// the pipeliner lowers again for later iterations. Only pure ops move, and none traps on
+    /// a GPU, so running them when the loop does not run is harmless.
+    fn hoist_invariants(&mut self, body: &Block) -> Result<(), CodegenError> {
+        let mut inside = self.body_values(body);
+        for op in &body.ops {
+            let invariant = recomputable(&op.kind)
+                && op.results.len() == 1
+                && self.k.ty(op.results[0]).numel() == 1
+                && op.kind.operands().iter().all(|v| !inside.contains(v));
+            if invariant {
+                self.emit_one(op)?;
+                self.hoisted.insert(op.results[0]);
+                inside.remove(&op.results[0]);
+            }
+        }
+        Ok(())
+    }
+
     /// Converts, before a loop, the values defined outside `body` that its ops use in another
     /// layout ([`Self::wanted_layouts`]).
     fn hoist_conversions(&mut self, body: &Block) -> Result<(), CodegenError> {
-        let mut inside = HashSet::new();
-        inside.extend(body.args.iter().copied());
-        walk(body, &mut |op| inside.extend(op.results.iter().copied()));
+        let inside = self.body_values(body);
         let mut wanted = Vec::new();
         walk(body, &mut |op| wanted.extend(self.wanted_layouts(op)));
         for (v, l) in wanted {

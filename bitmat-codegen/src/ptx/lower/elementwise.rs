@@ -35,6 +35,14 @@ impl Emitter<'_> {
     /// `constant`: one register, shared by every slot.
     pub(crate) fn lower_constant(&mut self, res: ValueId, s: Scalar) -> Result<(), CodegenError> {
         let d = self.dtype(res)?;
+        let r = self.constant_register(d, s);
+        let n = self.layout(res).slots() as usize;
+        self.define(res, vec![r; n]);
+        Ok(())
+    }
+
+    /// A fresh register holding `s` as a value of type `d` is held.
+    pub(crate) fn constant_register(&mut self, d: DType, s: Scalar) -> String {
         let r = self.reg(dclass(d));
         match dclass(d) {
             Class::Pred => {
@@ -46,9 +54,7 @@ impl Emitter<'_> {
             Class::B64 => self.line(format!("mov.b64 {r}, 0x{:016X};", s.bits())),
             Class::F32 | Class::B16 => self.line(format!("mov.f32 {r}, {};", fimm(s.as_f32()))),
         }
-        let n = self.layout(res).slots() as usize;
-        self.define(res, vec![r; n]);
-        Ok(())
+        r
     }
 
     /// `program_id` / `num_programs`: `%ctaid` / `%nctaid`.

@@ -16,7 +16,7 @@
 use super::int_ty;
 use super::mma_frag::contiguous_dim;
 use crate::ptx::emit::Emitter;
-use crate::ptx::regs::{class_of, dclass, Class};
+use crate::ptx::regs::{dclass, Class};
 use crate::CodegenError;
 use bitmat_ir::{DType, ValueId};
 
@@ -36,7 +36,7 @@ fn mem_ty(d: DType) -> &'static str {
 
 impl Emitter<'_> {
     /// The pointee type of pointer value `p`.
-    fn pointee(&self, p: ValueId) -> Result<DType, CodegenError> {
+    pub(crate) fn pointee(&self, p: ValueId) -> Result<DType, CodegenError> {
         self.k
             .ty(p)
             .elem
@@ -319,20 +319,69 @@ impl Emitter<'_> {
             // A pipelined load: its tile is in the ring, where the `dot` reads it.
             return Ok(());
         }
-        let d = self.pointee(ptr)?;
         let lp = self.layout(ptr);
+        if let Some(regs) = self.held.get(&res).cloned() {
+            // Loaded one iteration ahead, by the loop (`lower/held.rs`).
+            self.define_in(res, regs, &lp);
+            return Ok(());
+        }
         let ps = self.get(ptr)?;
         let ms = mask.map(|m| self.get_as(m, &lp)).transpose()?;
-        let os = other.map(|o| self.get_as(o, &lp)).transpose()?;
-        let rc = class_of(self.k.ty(res).elem);
-        let out: Vec<String> = (0..lp.slots()).map(|_| self.reg(rc)).collect();
-        let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
-        let aligned = self.vector_aligned(ptr, n as u32);
-        let uniform = mask.is_some_and(|m| self.uniform_mask(m, ptr, n as u32));
+        let out = self.load_tile(ptr, mask, other, &ps, ms.as_deref(), None)?;
+        self.define_in(res, out, &lp);
+        Ok(())
+    }
+
+    /// Loads the tile of `load(ptr, mask, other)` through the pointer registers `ps` (in
+    /// `ptr`'s layout) under the mask registers `ms` of `mask`, and only where predicate
+    /// `run` holds when there is one (`other`, or zeros without it, elsewhere); returns the
+    /// registers, in `ptr`'s layout.
+    pub(crate) fn load_tile(
+        &mut self,
+        ptr: ValueId,
+        mask: Option<ValueId>,
+        other: Option<ValueId>,
+        ps: &[String],
+        ms: Option<&[String]>,
+        run: Option<&str>,
+    ) -> Result<Vec<String>, CodegenError> {
+        let d = self.pointee(ptr)?;
+        let lp = self.layout(ptr);
         // The bits of a constant `other` (none: no fill, zeros).
         let fill = match other {
             Some(o) => self.constant_value(o).map(|s| s.bits()),
             None => Some(0),
+        };
+        // A constant `other` is made here: a later iteration's load may come before the
+        // constant's own op.
+        let os = match other {
+            Some(o) => match self.constant_value(o) {
+                Some(s) => Some(vec![self.constant_register(d, s); lp.slots() as usize]),
+                None => Some(self.get_as(o, &lp)?),
+            },
+            None => None,
+        };
+        let rc = dclass(d);
+        let out: Vec<String> = (0..lp.slots()).map(|_| self.reg(rc)).collect();
+        let n = self.vector_lanes(ptr, d.size_bytes() as u32).unwrap_or(1) as usize;
+        let aligned = self.vector_aligned(ptr, n as u32);
+        // `run` is the same for every lane: it keeps a uniform mask uniform.
+        let uniform = match mask {
+            Some(m) => self.uniform_mask(m, ptr, n as u32),
+            None => run.is_some(),
+        };
+        let ms: Option<Vec<String>> = match (ms, run) {
+            (Some(ms), Some(r)) => Some(
+                ms.iter()
+                    .map(|m| {
+                        let p = self.reg(Class::Pred);
+                        self.line(format!("and.pred {p}, {m}, {r};"));
+                        p
+                    })
+                    .collect(),
+            ),
+            (None, Some(r)) => Some(vec![r.to_string(); out.len()]),
+            (ms, None) => ms.map(<[String]>::to_vec),
         };
         for c in (0..out.len()).step_by(n) {
             let lanes = c..(c + n).min(out.len());
@@ -376,8 +425,7 @@ impl Emitter<'_> {
                 self.place_label(&done);
             }
         }
-        self.define_in(res, out, &lp);
-        Ok(())
+        Ok(out)
     }
 
     /// Stores `v` (type `d`) to `addr` under predicate `p`.

@@ -183,9 +183,9 @@ impl Emitter<'_> {
         self.line(format!("// dot {m}x{k}x{n}: accumulator {lc}"));
         // A dot whose loop prefetches its first fragments (`lower/pipeline.rs`).
         let prefetch = self.prefetch.remove(&res);
-        // Operands that a pipelined load left in shared memory are read where they are; the
-        // others are staged in a scratch area.
-        let (pa, pb) = (self.pipelined_operand(a), self.pipelined_operand(b));
+        // Operands that a pipelined load or the loop's staging left in shared memory are read
+        // where they are; the others are staged in a scratch area.
+        let (pa, pb) = (self.dot_operand_in_shared(a), self.dot_operand_in_shared(b));
         let mut staged = Vec::new();
         for (v, role, piped) in [(a, Role::A, &pa), (b, Role::B, &pb)] {
             if piped.is_none() {
@@ -207,7 +207,8 @@ impl Emitter<'_> {
             let mut at = self.scratch(total);
             self.barrier();
             for (v, role, tile) in staged {
-                self.stage_operand_rows(v, d, tile.transposed, at, tile.row_bytes)?;
+                let regs = self.get(v)?;
+                self.stage_operand_rows(v, &regs, d, tile.transposed, at, tile.row_bytes)?;
                 let addr = self.reg(Class::B32);
                 let smem = self.smem.clone();
                 self.line(format!("add.u32 {addr}, {smem}, {at};"));
@@ -447,13 +448,14 @@ impl Emitter<'_> {
         (Lanes { r8, q, size }, row0, col0)
     }
 
-    /// Writes operand `v` (`[R, C]`, element type `d`) to shared memory as rows of K at
-    /// `base`, `rs` bytes apart: A (`transpose` false) row `r` holds `v[r, ..]`; B
+    /// Writes operand `v` (`[R, C]`, element type `d`), held in `regs` in its layout, to shared
+    /// memory as rows of K at `base`, `rs` bytes apart: A (`transpose` false) row `r` holds `v[r, ..]`; B
     /// (`transpose` true) row `c` holds `v[.., c]`. Consecutive elements along K in a
     /// thread's slots go out as packed words, up to 16 bytes per store.
-    fn stage_operand_rows(
+    pub(crate) fn stage_operand_rows(
         &mut self,
         v: ValueId,
+        regs: &[String],
         d: DType,
         transpose: bool,
         base: u32,
@@ -461,7 +463,6 @@ impl Emitter<'_> {
     ) -> Result<(), CodegenError> {
         let shape = self.k.ty(v).shape.clone();
         let l = self.layout(v);
-        let regs = self.get(v)?;
         let size = d.size_bytes() as u32;
         let cols_bits = log2(shape[1]);
         // The K dimension: columns of A, rows of B.

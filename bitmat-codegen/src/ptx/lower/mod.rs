@@ -5,13 +5,16 @@ mod control;
 mod convert;
 mod dot;
 mod elementwise;
+mod held;
 mod math;
 mod memory;
 mod mma;
 mod mma_frag;
 pub(crate) mod pipeline;
 mod reduce;
+mod staged;
 
+pub(crate) use mma_frag::SmemOperand;
 pub(crate) use pipeline::{Prefetch, Ring};
 pub(crate) use reduce::result_layout;
 

@@ -38,6 +38,7 @@ use super::mma_frag::{
     contiguous_dim, k_step, FragGeometry, Fragments, Role, SmemOperand, SmemTile,
 };
 use super::mma_shape;
+use super::staged::StagedDot;
 use crate::ptx::emit::Emitter;
 use crate::ptx::layout::log2;
 use crate::ptx::regs::Class;
@@ -70,6 +71,23 @@ pub(crate) struct LoopPipeline {
     /// The body's op (index) that the loop prefetches fragments for: the `dot` that reads
     /// every ring, as both its operands.
     pub prefetch: Option<usize>,
+    /// The loads (ops) issued one iteration ahead into registers ([`Emitter::issue_held`]).
+    pub held: Vec<usize>,
+    /// The first tensor-core `dot` of the body, when it stages an operand: its operands go
+    /// to a double-buffered area before the iteration's barrier ([`Emitter::stage_planned`]).
+    pub staged: Option<StagedDot>,
+    /// The first op of the body that reads shared memory the loop writes (the first
+    /// tensor-core `dot`): the ops before it run ahead of the iteration's wait and barrier.
+    pub first_reader: Option<usize>,
+}
+
+/// Where a later iteration is: the registers standing for the body's induction variable and
+/// affine carried values there, and a predicate that holds when that iteration runs.
+pub(crate) struct Future {
+    /// The values to bind and their registers.
+    pub subst: Vec<(ValueId, Vec<String>)>,
+    /// Whether the iteration runs.
+    pub run: String,
 }
 
 /// A pipelined loop's `dot` whose first k-step fragments are loaded one iteration ahead, as
@@ -120,9 +138,7 @@ impl Emitter<'_> {
         if stages < 2 {
             return None;
         }
-        let mut inside = HashSet::new();
-        inside.extend(body.args.iter().copied());
-        crate::ptx::assign::walk(body, &mut |op| inside.extend(op.results.iter().copied()));
+        let inside = self.body_values(body);
         let ys = match body.ops.last().map(|o| &o.kind) {
             Some(OpKind::Yield(v)) => v.clone(),
             _ => return None,
@@ -141,7 +157,28 @@ impl Emitter<'_> {
                 loads.push((i, tile, shape));
             }
         }
-        if loads.is_empty() {
+        let ring_ops: Vec<usize> = loads.iter().map(|(i, ..)| *i).collect();
+        let ring_values: Vec<ValueId> = ring_ops.iter().map(|&i| body.ops[i].results[0]).collect();
+        let first_reader = body.ops.iter().position(|op| match op.kind {
+            OpKind::Dot { a, b, acc } => mma_shape(self.k, a, b, acc).is_some(),
+            _ => false,
+        });
+        // Loads are held ahead only in loops around tensor-core dots, whose latency they
+        // would otherwise stall; elementwise loops keep them in place (the ternary GEMV, whose
+        // loop is loads and multiply-adds, measured 1.25x slower with them held).
+        let held = match first_reader {
+            Some(_) => self.plan_held(body, &ring_ops, &inside, &free),
+            None => Vec::new(),
+        };
+        let stages_operand = first_reader.is_some_and(|j| {
+            body.ops[j]
+                .kind
+                .operands()
+                .iter()
+                .take(2)
+                .any(|v| !ring_values.contains(v))
+        });
+        if loads.is_empty() && held.is_empty() && !stages_operand {
             return None;
         }
         let mut rings = Vec::new();
@@ -157,8 +194,30 @@ impl Emitter<'_> {
                 },
             ));
         }
-        let ring_values: Vec<ValueId> =
-            rings.iter().map(|(i, _)| body.ops[*i].results[0]).collect();
+        let mut staged = match first_reader {
+            Some(j) if stages_operand => self.plan_staged(&body.ops[j], &ring_values),
+            _ => None,
+        };
+        if let (Some(st), true) = (&mut staged, stages >= 3) {
+            // With three stages or more, the staged operands are a stage of the pipeline too:
+            // made a step ahead, when nothing but held loads and what the body can lower
+            // again goes into them. (That costs registers while the `dot` runs: two stages
+            // keep them in the iteration, for the tuner to choose.)
+            let mut from_held = free.clone();
+            let mut same_layout = true;
+            for &i in &held {
+                let op = &body.ops[i];
+                from_held.insert(op.results[0]);
+                if let OpKind::Load { ptr, .. } = op.kind {
+                    same_layout &= self.layout(ptr) == self.layout(op.results[0]);
+                }
+            }
+            st.ahead = same_layout
+                && st.operands.iter().all(|o| {
+                    self.slice_ops(body, &[o.value], &inside, &from_held)
+                        .is_some()
+                });
+        }
         let prefetch = body.ops.iter().position(|op| match op.kind {
             OpKind::Dot { a, b, .. } => {
                 a != b && ring_values.iter().all(|&v| v == a || v == b) && ring_values.len() == 2
@@ -172,7 +231,43 @@ impl Emitter<'_> {
             affine,
             stage,
             prefetch,
+            held,
+            staged,
+            first_reader: first_reader.filter(|_| !ring_values.is_empty() || stages_operand),
         })
+    }
+
+    /// The start of an iteration's shared-memory work, after the ops that run ahead of it:
+    /// the wait for this iteration's ring stage and the barrier (which the prefetching `dot`
+    /// makes itself, at the end of the iteration before), then the copies for `S - 1`
+    /// iterations ahead into the stage that the iteration before read. A loop without rings
+    /// only synchronizes, for its staged operands.
+    pub(crate) fn begin_iteration(
+        &mut self,
+        body: &Block,
+        plan: &LoopPipeline,
+        bounds: [&str; 3],
+        iv_dtype: DType,
+        carried: &[Vec<String>],
+    ) -> Result<(), CodegenError> {
+        if plan.loads.is_empty() {
+            if plan.staged.is_some() {
+                self.barrier();
+            }
+            return Ok(());
+        }
+        let n = plan.stages;
+        if plan.prefetch.is_none() {
+            self.line(format!("cp.async.wait_group {};", n - 2));
+            self.barrier();
+        }
+        let (w, q) = (self.reg(Class::B32), self.reg(Class::Pred));
+        let stage = plan.stage.clone();
+        self.line(format!("add.u32 {w}, {stage}, {};", n - 1));
+        self.line(format!("setp.ge.u32 {q}, {w}, {n};"));
+        self.line(format!("@{q} sub.u32 {w}, {w}, {n};"));
+        let at = self.future_iteration(body, plan, bounds, iv_dtype, n - 1, carried)?;
+        self.issue_stage(body, plan, &at, &w)
     }
 
     /// Before the loop (after the prologue): waits for stage 0 and loads the first fragments
@@ -233,16 +328,7 @@ impl Emitter<'_> {
 
     /// The fragments of k-step 0 in ring stage `stage` (a register) of `rings` (A, B).
     fn ring_fragments(&mut self, rings: &[Ring; 2], stage: &str, geo: &FragGeometry) -> Fragments {
-        let smem = self.smem.clone();
-        let tiles = rings.each_ref().map(|r| {
-            let addr = self.reg(Class::B32);
-            self.line(format!(
-                "mad.lo.u32 {addr}, {stage}, {}, {smem};",
-                r.stage_bytes
-            ));
-            self.line(format!("add.u32 {addr}, {addr}, {};", r.offset));
-            addr
-        });
+        let tiles = rings.each_ref().map(|r| self.ring_stage_address(r, stage));
         let lanes = self.fragment_addresses([&tiles[0], &tiles[1]], geo);
         self.load_fragments(0, &lanes, geo)
     }
@@ -329,7 +415,7 @@ impl Emitter<'_> {
     /// The ops of `body` (indices, in order) that compute `roots`, if they depend only on
     /// values defined before the loop and on `free` values, through ops that can be lowered
     /// again (no loads, reductions, dots or nested blocks).
-    fn slice_ops(
+    pub(crate) fn slice_ops(
         &self,
         body: &Block,
         roots: &[ValueId],
@@ -374,9 +460,7 @@ impl Emitter<'_> {
         roots: &[ValueId],
         subst: &[(ValueId, Vec<String>)],
     ) -> Result<Vec<Vec<String>>, CodegenError> {
-        let mut inside = HashSet::new();
-        inside.extend(body.args.iter().copied());
-        crate::ptx::assign::walk(body, &mut |op| inside.extend(op.results.iter().copied()));
+        let inside = self.body_values(body);
         let free: HashSet<ValueId> = subst.iter().map(|(v, _)| *v).collect();
         let ops = self
             .slice_ops(body, roots, &inside, &free)
@@ -407,12 +491,10 @@ impl Emitter<'_> {
         out
     }
 
-    /// Lowers the loop's pipelined loads for the iteration `ahead` iterations after the one
-    /// whose induction variable is `iv` (of type `iv_dtype`, stepping by `step` up to
-    /// `upper`) and whose affine carried values are in `carried`, into ring stage `stage` (a
-    /// register with the stage's index), if that iteration runs; then commits the group.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn issue_stage(
+    /// The iteration `ahead` iterations after the one whose induction variable is `iv` (of
+    /// type `iv_dtype`, stepping by `step` up to `upper`) and whose affine carried values are
+    /// in `carried`.
+    pub(crate) fn future_iteration(
         &mut self,
         body: &Block,
         plan: &LoopPipeline,
@@ -420,9 +502,7 @@ impl Emitter<'_> {
         iv_dtype: DType,
         ahead: u32,
         carried: &[Vec<String>],
-        stage: &str,
-    ) -> Result<(), CodegenError> {
-        // The induction variable and affine values `ahead` iterations on.
+    ) -> Result<Future, CodegenError> {
         let mut subst = Vec::new();
         let ivc = if iv_dtype.bits() == 64 {
             Class::B64
@@ -433,8 +513,8 @@ impl Emitter<'_> {
         let mty = if ivc == Class::B64 { "s64" } else { "s32" };
         let next_iv = self.reg(ivc);
         self.line(format!("mad.lo.{mty} {next_iv}, {step}, {ahead}, {iv};"));
-        // Whether that iteration runs: every copy is predicated on it, so that the copies are
-        // one basic block with the code around them, which `ptxas` interleaves with the mmas.
+        // Every access of that iteration is predicated on it running, so that the accesses
+        // are one basic block with the code around them, which `ptxas` interleaves.
         let run = self.reg(Class::Pred);
         self.line(format!("setp.lt.{ty} {run}, {next_iv}, {upper};"));
         subst.push((body.args[0], vec![next_iv]));
@@ -442,13 +522,25 @@ impl Emitter<'_> {
             let advanced = self.advance(*arg, *inc, regs, ahead)?;
             subst.push((*arg, advanced));
         }
+        Ok(Future { subst, run })
+    }
+
+    /// Lowers the loop's pipelined loads for iteration `at` into ring stage `stage` (a
+    /// register with the stage's index), if that iteration runs; then commits the group.
+    pub(crate) fn issue_stage(
+        &mut self,
+        body: &Block,
+        plan: &LoopPipeline,
+        at: &Future,
+        stage: &str,
+    ) -> Result<(), CodegenError> {
         for (i, ring) in &plan.loads {
             let OpKind::Load { ptr, mask, .. } = body.ops[*i].kind else {
                 continue;
             };
             let mut roots = vec![ptr];
             roots.extend(mask);
-            let regs = self.emit_slice(body, &roots, &subst)?;
+            let regs = self.emit_slice(body, &roots, &at.subst)?;
             let shape = self.k.ty(body.ops[*i].results[0]).shape.clone();
             self.copy_tile(
                 ptr,
@@ -456,7 +548,7 @@ impl Emitter<'_> {
                 &shape,
                 (&regs[0], regs.get(1)),
                 ring,
-                [stage, &run],
+                [stage, &at.run],
             )?;
         }
         self.line("cp.async.commit_group;");
@@ -633,18 +725,27 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    /// The shared-memory operand of `dot` operand `v` if a pipelined load of this loop
-    /// produced it: the ring's stage for this iteration.
-    pub(crate) fn pipelined_operand(&mut self, v: ValueId) -> Option<SmemOperand> {
+    /// The shared-memory operand of `dot` operand `v` if its loop left it in shared memory:
+    /// this iteration's ring stage of a pipelined load, or its staged area.
+    pub(crate) fn dot_operand_in_shared(&mut self, v: ValueId) -> Option<SmemOperand> {
+        if let Some(staged) = self.staged.remove(&v) {
+            return Some(staged);
+        }
         let (ring, stage) = self.rings.get(&v).cloned()?;
+        let addr = self.ring_stage_address(&ring, &stage);
+        Some(SmemOperand {
+            addr,
+            tile: ring.tile,
+        })
+    }
+
+    /// The shared address of stage `stage` (a register) of `ring`, in a fresh register.
+    fn ring_stage_address(&mut self, ring: &Ring, stage: &str) -> String {
         let addr = self.reg(Class::B32);
         let smem = self.smem.clone();
         let sb = ring.stage_bytes;
         self.line(format!("mad.lo.u32 {addr}, {stage}, {sb}, {smem};"));
         self.line(format!("add.u32 {addr}, {addr}, {};", ring.offset));
-        Some(SmemOperand {
-            addr,
-            tile: ring.tile,
-        })
+        addr
     }
 }
