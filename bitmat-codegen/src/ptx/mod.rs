@@ -21,8 +21,12 @@
 //!    (`lower/reduce.rs`); `dot` of i8, f16 or bf16 on tensor cores with the accumulator in
 //!    registers and operands read by `ldmatrix` (`lower/mma_frag.rs`); loads that feed a `dot`
 //!    in a `range` loop pipelined through `num_stages`-deep `cp.async` rings
-//!    (`lower/pipeline.rs`); loops and branches are uniform. The PTX lists each value's layout
-//!    and marks every conversion, pipelined loop and `dot` in comments.
+//!    (`lower/pipeline.rs`), the loop's other loads issued ahead into registers
+//!    (`lower/held.rs`), and a `dot` operand the body computes (decoded weights) written to
+//!    alternating shared areas behind the iteration's one barrier, a step ahead with three
+//!    stages or more (`lower/staged.rs`); scalars that a loop does not change are computed
+//!    before it; loops and branches are uniform. The PTX lists each value's layout and marks
+//!    every conversion, pipelined loop and `dot` in comments.
 //!
 //! Results match the reference interpreter bit for bit except where noted: float sums of
 //! `reduce` are tree-ordered (each thread's elements in index order, then pairwise across

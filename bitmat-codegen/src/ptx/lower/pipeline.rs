@@ -27,6 +27,10 @@
 //! the dot's second-to-last k-step, whose last k-step then loads the next stage's first
 //! fragments into registers carried around the loop.
 //!
+//! The loop's other loads and a `dot` operand that the body computes join the pipeline too:
+//! see [`held`](super::held) and [`staged`](super::staged). With either, the body's ops before
+//! its first tensor-core `dot` run before the iteration's wait and barrier.
+//!
 //! The address computation of a future iteration is the body's own ops, lowered again with
 //! the induction variable and the affine carried values advanced ([`Emitter::emit_slice`]).
 //! Each chunk is one `cp.async` when its address is aligned and its lanes all unmasked, one
