@@ -845,3 +845,167 @@ impl W4A4Matmul<'_> {
         check_buffer(OP, "c", self.c.len(), "m * n", m * n)
     }
 }
+
+/// Whether the int4 matmuls on `backend` run on the CPU planes layout
+/// ([`crate::formats::int4_planes`], [`Int4PlanesGemv`]) for weights with groups of
+/// `group_size`: on the LLVM backend, whose byte dot products (`vpdpbusd`) the layout feeds,
+/// when the layout holds the group (a multiple of 32).
+pub fn int4_uses_planes(backend: Backend, group_size: usize) -> bool {
+    backend == Backend::LLVM && crate::formats::int4_planes_scale_cols(group_size).is_some()
+}
+
+/// `(block_n, block_k)` of the int4 planes-layout matrix-vector kernels
+/// ([`int4::w4a8_gemv_planes`], [`int4::w4a16_gemv_planes`]) on the CPU.
+const CPU_INT4_PLANES: [(i32, i32); 5] = [(16, 256), (8, 512), (16, 512), (32, 256), (8, 256)];
+
+/// The layout's columns per scale, 32, 64 or 128, as an index 0..3 of the tuners built per
+/// value (the kernels take it as a constexpr).
+fn scale_cols_slot(scale_cols: i32) -> usize {
+    match scale_cols {
+        32 => 0,
+        64 => 1,
+        _ => 2,
+    }
+}
+
+static W4A8_PLANES: [OnceLock<int4::w4a8_gemv_planes::Autotuned>; 3] =
+    [const { OnceLock::new() }; 3];
+static W4A16_PLANES: [OnceLock<int4::w4a16_gemv_planes::Autotuned>; 3] =
+    [const { OnceLock::new() }; 3];
+
+/// The autotuner of [`Int4PlanesGemv`] on int8 activations for weights with `scale_cols`
+/// columns per scale (32, 64 or 128).
+pub fn w4a8_planes_tuner(scale_cols: i32) -> &'static int4::w4a8_gemv_planes::Autotuned {
+    W4A8_PLANES[scale_cols_slot(scale_cols)].get_or_init(|| {
+        let configs: Vec<_> = CPU_INT4_PLANES
+            .iter()
+            .map(|&(bn, bk)| int4::w4a8_gemv_planes::config(scale_cols, bn, bk))
+            .collect();
+        int4::w4a8_gemv_planes::autotune(configs).key(&["m", "n", "k"])
+    })
+}
+
+/// The autotuner of [`Int4PlanesGemv`] on `f16` activations for weights with `scale_cols`
+/// columns per scale (32, 64 or 128).
+pub fn w4a16_planes_tuner(scale_cols: i32) -> &'static int4::w4a16_gemv_planes::Autotuned {
+    W4A16_PLANES[scale_cols_slot(scale_cols)].get_or_init(|| {
+        let configs: Vec<_> = CPU_INT4_PLANES
+            .iter()
+            .map(|&(bn, bk)| int4::w4a16_gemv_planes::config(scale_cols, bn, bk))
+            .collect();
+        int4::w4a16_gemv_planes::autotune(configs).key(&["m", "n", "k"])
+    })
+}
+
+/// `y[m, n] = x[m, k] x dequant(W)[n, k]^T`, `f32`, with `W` int4 in the CPU planes layout
+/// ([`crate::formats::int4_planes`]): the matrix-vector kernels, one program per `block_n`
+/// outputs of one row, which the ops and [`crate::nn::Int4Linear`] run on the LLVM backend.
+pub struct Int4PlanesGemv<'a> {
+    /// The activations (W4A8 or W4A16).
+    pub x: Int4Activations<'a>,
+    /// The codes, `n * int4_planes_row_bytes(k)` bytes.
+    pub w: &'a Buffer<u8>,
+    /// The scales, `[padded k / scale_cols, n]`.
+    pub scales: &'a Buffer<f32>,
+    /// The output, `[m, n]`.
+    pub y: &'a Buffer<f32>,
+    /// Rows.
+    pub m: i32,
+    /// Output features.
+    pub n: i32,
+    /// Input features.
+    pub k: i32,
+    /// Columns per scale of the layout: 32, 64 or 128.
+    pub scale_cols: i32,
+}
+
+/// Calls `$method` of the tuner that serves `$op` (W4A8 or W4A16 by its activations) on
+/// `$device`, through `$finish`.
+macro_rules! int4_planes_dispatch {
+    ($op:expr, $device:expr, $method:ident, $finish:path) => {{
+        let Int4PlanesGemv {
+            x,
+            w,
+            scales,
+            y,
+            m,
+            n,
+            k,
+            scale_cols,
+        } = *$op;
+        match x {
+            Int4Activations::I8 { values, scales: sx } => {
+                let grid = |c: &int4::w4a8_gemv_planes::Constexprs| {
+                    (ceil_div(n, c.block_n), m.max(0) as u32)
+                };
+                $finish(
+                    w4a8_planes_tuner(scale_cols)
+                        .$method($device, grid, values, sx, w, scales, y, m, n, k),
+                )
+            }
+            Int4Activations::F16(x) => {
+                let grid = |c: &int4::w4a16_gemv_planes::Constexprs| {
+                    (ceil_div(n, c.block_n), m.max(0) as u32)
+                };
+                $finish(
+                    w4a16_planes_tuner(scale_cols).$method($device, grid, x, w, scales, y, m, n, k),
+                )
+            }
+        }
+    }};
+}
+
+impl Int4PlanesGemv<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed), after
+    /// checking the buffers against the shapes.
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernels index it.
+        unsafe { int4_planes_dispatch!(self, device, launch_unchecked, std::convert::identity) }
+    }
+
+    /// The configuration a launch would use and how it was chosen (tuning now when needed).
+    pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernels index it.
+        unsafe { int4_planes_dispatch!(self, device, best_unchecked, outcome) }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        const OP: &str = "int4 planes GEMV";
+        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        if !matches!(self.scale_cols, 32 | 64 | 128) {
+            return Err(Error::Shape {
+                op: OP,
+                message: format!(
+                    "scale_cols = {} must be 32, 64 or 128 (the int4 planes layout's)",
+                    self.scale_cols
+                ),
+            });
+        }
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        let row_bytes = crate::formats::int4_planes_row_bytes(k as usize) as i64;
+        match self.x {
+            Int4Activations::F16(x) => check_buffer(OP, "x", x.len(), "m * k", m * k)?,
+            Int4Activations::I8 { values, scales } => {
+                check_buffer(OP, "x", values.len(), "m * k", m * k)?;
+                check_buffer(OP, "x scales", scales.len(), "m", m)?;
+            }
+        }
+        check_buffer(
+            OP,
+            "w",
+            self.w.len(),
+            "n * int4_planes_row_bytes(k)",
+            n * row_bytes,
+        )?;
+        check_buffer(
+            OP,
+            "scales",
+            self.scales.len(),
+            "2 * row bytes / scale_cols * n",
+            2 * row_bytes / i64::from(self.scale_cols) * n,
+        )?;
+        check_buffer(OP, "y", self.y.len(), "m * n", m * n)
+    }
+}

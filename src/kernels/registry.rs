@@ -85,6 +85,10 @@ prebuilt! {
         default_of(tuned::w4a16_split_k_tuner(Backend::CRANELIFT).tuner());
     int4::w4a16_gemv, "int4 W4A16 matrix-vector product (a few rows), f32 out",
         default_of(tuned::w4a16_gemv_tuner(Backend::CRANELIFT).tuner());
+    int4::w4a8_gemv_planes, "int4 W4A8 matrix-vector product on the CPU planes layout, f32 out",
+        default_of(tuned::w4a8_planes_tuner(32).tuner());
+    int4::w4a16_gemv_planes, "int4 W4A16 matrix-vector product on the CPU planes layout, f32 out",
+        default_of(tuned::w4a16_planes_tuner(32).tuner());
     int4::w4a4_matmul, "BitTensor's unsigned W4A4 matmul, exact i32",
         default_of(tuned::w4a4_tuner(Backend::CRANELIFT, false).tuner());
     int4::pack_uint4_saturating, "clamps i32 to 0..=15 and packs 16 per u64",

@@ -9,7 +9,8 @@ use crate::data::rng;
 use crate::dot::dot_bound;
 use crate::harness::{is_cuda, test, Test};
 use bitmat::formats::{
-    pack_ternary, pack_ternary_planes, pack_uint4, quantize_activations, quantize_int4, Int4Group,
+    pack_int4_planes, pack_ternary, pack_ternary_planes, pack_uint4, quantize_activations,
+    quantize_int4, Int4Group,
 };
 use bitmat::kernels::{int4, ternary};
 use bitmat::{reference, tuned, Backend, Buffer, Config, Device, Element, Specialization};
@@ -26,6 +27,10 @@ pub fn tests() -> Vec<Test> {
     t.push(test(
         "tuners::w2a8_gemv_planes_cpu_configs",
         w2a8_gemv_planes,
+    ));
+    t.push(test(
+        "tuners::int4_gemv_planes_cpu_configs",
+        int4_gemv_planes,
     ));
     for (list, backend) in [("cpu", Backend::CRANELIFT), ("gpu", Backend::CUDA)] {
         t.push(test(
@@ -590,6 +595,94 @@ fn w4a4(dev: &Device, backend: Backend) -> Result<(), String> {
                 )
             },
             |what, got| exact(what, &got, &want),
+        )?;
+    }
+    Ok(())
+}
+
+/// Every configuration of the int4 planes-layout matrix-vector kernels (W4A8 and W4A16), on
+/// every backend, for each of the layout's scale spacings (32, 64, 128 columns, from groups of
+/// 32, 64, 128, 96, 256 and one per row) on ragged K (one block partly used, several blocks
+/// with a ragged last one): W4A8 within 1e-4 relative of the reference (the exact sums of a
+/// group are added in sub-blocks), W4A16 within the reordered-sum bound of [`w4a16_case`].
+fn int4_gemv_planes(dev: &Device) -> Result<(), String> {
+    let mut r = rng(14);
+    let cases = [
+        (3, 160, Int4Group::Size(32)),
+        (2, 704, Int4Group::Size(64)),
+        (1, 640, Int4Group::Size(128)),
+        (2, 288, Int4Group::Size(96)),
+        (1, 768, Int4Group::Size(256)),
+        (4, 1152, Int4Group::PerRow),
+    ];
+    for (m, k, group) in cases {
+        let wf: Vec<f32> = (0..N * k).map(|_| r.gen_range(-1.0..1.0)).collect();
+        let xf: Vec<f32> = (0..m * k).map(|_| r.gen_range(-1.0..1.0)).collect();
+        let w = quantize_int4(&wf, N, k, group).map_err(|e| e.to_string())?;
+        let planes = pack_int4_planes(&w).map_err(|e| e.to_string())?;
+        let x = quantize_activations(&xf, m, k).map_err(|e| e.to_string())?;
+        let want = reference::int4_w4a8(&x, &w).map_err(|e| e.to_string())?;
+        let (mi, n, ki) = (m as i32, N as i32, k as i32);
+        let sc = planes.scale_cols as i32;
+        let grid = |bn: i32| ((N as u32).div_ceil(bn as u32), m as u32);
+        each_config(
+            dev,
+            &format!("w4a8_gemv_planes k={k} {group:?}"),
+            tuned::w4a8_planes_tuner(sc).tuner().configs(),
+            |c, d, out| {
+                let cx = &c.constexprs;
+                int4::w4a8_gemv_planes::with(c.options).launch(
+                    d,
+                    grid(cx.block_n),
+                    &up(d, &x.values)?,
+                    &up(d, &x.scales)?,
+                    &up(d, &planes.codes)?,
+                    &up(d, &planes.scales)?,
+                    out,
+                    mi,
+                    n,
+                    ki,
+                    cx.scale_cols,
+                    cx.block_n,
+                    cx.block_k,
+                )
+            },
+            |what, got| within_1e4(what, &got[..m * N], &want),
+        )?;
+        let xh: Vec<bitmat::f16> = xf.iter().map(|&v| bitmat::f16::from_f32(v)).collect();
+        let want = reference::int4_w4a16(&xh, m, &w).map_err(|e| e.to_string())?;
+        let wd = w.dequantize();
+        let bound: Vec<f64> = (0..m * N)
+            .map(|i| {
+                let (row, col) = (i / N, i % N);
+                let mag: f64 = (0..k)
+                    .map(|l| f64::from((xh[row * k + l].to_f32() * wd[col * k + l]).abs()))
+                    .sum();
+                1e-5 * f64::from(want[i].abs().max(1.0)) + dot_bound(k, mag)
+            })
+            .collect();
+        each_config(
+            dev,
+            &format!("w4a16_gemv_planes k={k} {group:?}"),
+            tuned::w4a16_planes_tuner(sc).tuner().configs(),
+            |c, d, out| {
+                let cx = &c.constexprs;
+                int4::w4a16_gemv_planes::with(c.options).launch(
+                    d,
+                    grid(cx.block_n),
+                    &up(d, &xh)?,
+                    &up(d, &planes.codes)?,
+                    &up(d, &planes.scales)?,
+                    out,
+                    mi,
+                    n,
+                    ki,
+                    cx.scale_cols,
+                    cx.block_n,
+                    cx.block_k,
+                )
+            },
+            |what, got| within(what, &got[..m * N], &want, |i| bound[i]),
         )?;
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! operands widened to i32 (wrapping sums), f16/bf16 converted to `float` (exact), float sums
 //! sequential without contraction to FMA, so results match the interpreter bit for bit.
 //!
-//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 64) multiplies each row of `a` by
+//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 32) multiplies each row of `a` by
 //! the column `b` chunk by chunk into lanes and sums the lanes at the end, 16 rows at a time by
 //! a transposing shuffle tree (integer sums are exact in any order): with AVX-512 VNNI by
 //! `vpdpbusd`, whose first factor is unsigned, so `a` is offset by 128 (its sign bit flipped)
@@ -38,7 +38,7 @@ impl Emitter<'_> {
             _ => return Err(self.unsupported("operands are not matrices")),
         };
         let d = self.dtype(a)?;
-        if d == DType::I8 && n == 1 && k % VNNI_BYTES == 0 {
+        if d == DType::I8 && n == 1 && k % (VNNI_BYTES / 2) == 0 {
             let out = self.dot_rows_i8(a, b, acc, m, k)?;
             self.set_chunks(r, out);
             return Ok(());
@@ -95,8 +95,17 @@ impl Emitter<'_> {
         let mut correction = None;
         if crate::llvm::target::has_feature("avx512vnni") {
             let (v16, v64) = (vec(16, "i32"), vec(VNNI_BYTES, "i8"));
+            let group = VNNI_BYTES / CHUNK;
+            // A row of 32 bytes more than a multiple of 64 ends in a half-filled register,
+            // zero above (its products with the zeros of `b` are 0).
             let words = |e: &mut Self, parts: &[Operand]| {
-                let bytes = e.concat(parts.to_vec(), "i8");
+                let mut parts = parts.to_vec();
+                let zero = Operand {
+                    text: "zeroinitializer".into(),
+                    ty: parts[0].ty.clone(),
+                };
+                parts.resize(group, zero);
+                let bytes = e.concat(parts, "i8");
                 e.ins(
                     v16.clone(),
                     format!("bitcast {v64} {} to {v16}", bytes.text),
@@ -105,7 +114,6 @@ impl Emitter<'_> {
             let dp = |e: &mut Self, acc: &Operand, u: &Operand, s: &Operand| {
                 e.intrinsic(&v16, "llvm.x86.avx512.vpdpbusd.512", &[acc, u, s])
             };
-            let group = VNNI_BYTES / CHUNK;
             let zero = Operand {
                 text: "zeroinitializer".into(),
                 ty: v16.clone(),
