@@ -854,9 +854,14 @@ pub fn int4_uses_planes(backend: Backend, group_size: usize) -> bool {
     backend == Backend::LLVM && crate::formats::int4_planes_scale_cols(group_size).is_some()
 }
 
-/// `(block_n, block_k)` of the int4 planes-layout matrix-vector kernels
-/// ([`int4::w4a8_gemv_planes`], [`int4::w4a16_gemv_planes`]) on the CPU.
-const CPU_INT4_PLANES: [(i32, i32); 5] = [(16, 256), (8, 512), (16, 512), (32, 256), (8, 256)];
+/// `(block_n, block_k)` of the int4 planes-layout W4A8 matrix-vector kernel
+/// ([`int4::w4a8_gemv_planes`]) on the CPU.
+const CPU_W4A8_PLANES: [(i32, i32); 5] = [(16, 256), (8, 512), (16, 512), (32, 256), (8, 256)];
+
+/// `(block_n, block_k)` of the int4 planes-layout W4A16 matrix-vector kernel
+/// ([`int4::w4a16_gemv_planes`]) on the CPU: fewer rows than W4A8's, whose `f32` products of 16
+/// columns are a vector per row (more rows spill registers).
+const CPU_W4A16_PLANES: [(i32, i32); 5] = [(4, 256), (8, 128), (4, 512), (8, 256), (2, 512)];
 
 /// The layout's columns per scale, 32, 64 or 128, as an index 0..3 of the tuners built per
 /// value (the kernels take it as a constexpr).
@@ -877,7 +882,7 @@ static W4A16_PLANES: [OnceLock<int4::w4a16_gemv_planes::Autotuned>; 3] =
 /// columns per scale (32, 64 or 128).
 pub fn w4a8_planes_tuner(scale_cols: i32) -> &'static int4::w4a8_gemv_planes::Autotuned {
     W4A8_PLANES[scale_cols_slot(scale_cols)].get_or_init(|| {
-        let configs: Vec<_> = CPU_INT4_PLANES
+        let configs: Vec<_> = CPU_W4A8_PLANES
             .iter()
             .map(|&(bn, bk)| int4::w4a8_gemv_planes::config(scale_cols, bn, bk))
             .collect();
@@ -889,7 +894,7 @@ pub fn w4a8_planes_tuner(scale_cols: i32) -> &'static int4::w4a8_gemv_planes::Au
 /// columns per scale (32, 64 or 128).
 pub fn w4a16_planes_tuner(scale_cols: i32) -> &'static int4::w4a16_gemv_planes::Autotuned {
     W4A16_PLANES[scale_cols_slot(scale_cols)].get_or_init(|| {
-        let configs: Vec<_> = CPU_INT4_PLANES
+        let configs: Vec<_> = CPU_W4A16_PLANES
             .iter()
             .map(|&(bn, bk)| int4::w4a16_gemv_planes::config(scale_cols, bn, bk))
             .collect();
@@ -1006,6 +1011,120 @@ impl Int4PlanesGemv<'_> {
             "2 * row bytes / scale_cols * n",
             2 * row_bytes / i64::from(self.scale_cols) * n,
         )?;
+        check_buffer(OP, "y", self.y.len(), "m * n", m * n)
+    }
+}
+
+/// Whether the ternary layers ([`crate::nn::BitLinear`]) on `backend` keep their weights in
+/// the CPU planes layout and run [`TernaryPlanesLinear`]: on the LLVM backend, whose byte dot
+/// products (`vpdpbusd`) the layout feeds (Cranelift's generic `dot` is faster on the
+/// canonical packing).
+pub fn ternary_uses_planes(backend: Backend) -> bool {
+    backend == Backend::LLVM
+}
+
+static LINEAR_PLANES: [OnceLock<ternary::w2a8_linear_planes::Autotuned>; 2] =
+    [const { OnceLock::new() }; 2];
+
+/// The autotuner of [`TernaryPlanesLinear`] (with or without bias).
+pub fn linear_planes_tuner(has_bias: bool) -> &'static ternary::w2a8_linear_planes::Autotuned {
+    LINEAR_PLANES[usize::from(has_bias)].get_or_init(|| {
+        let configs: Vec<_> = CPU_GEMV_PLANES
+            .iter()
+            .map(|&(bn, bk)| ternary::w2a8_linear_planes::config(has_bias, bn, bk))
+            .collect();
+        ternary::w2a8_linear_planes::autotune(configs).key(&["m", "n", "k"])
+    })
+}
+
+/// The ternary linear layer of [`TernaryLinear`] with the weights in the CPU planes layout
+/// ([`crate::formats::ternary_planes`]): the matrix-vector kernel [`ternary::w2a8_linear_planes`],
+/// one program per `block_n` outputs of one row.
+pub struct TernaryPlanesLinear<'a> {
+    /// int8 activations, `[m, k]`.
+    pub x: &'a Buffer<i8>,
+    /// Their per-row scales, `[m]`.
+    pub scale_x: &'a Buffer<f32>,
+    /// Ternary weights in the planes layout, `n * ternary_planes_row_bytes(k)` bytes.
+    pub w: &'a Buffer<u8>,
+    /// Weight scales: one (`w_scale_stride` 0) or one per row (stride 1).
+    pub scale_w: &'a Buffer<f32>,
+    /// The bias, `[n]`, when `has_bias` (else any buffer, not read).
+    pub bias: &'a Buffer<f32>,
+    /// Whether to add `bias`.
+    pub has_bias: bool,
+    /// The output, `[m, n]`.
+    pub y: &'a Buffer<f32>,
+    /// Rows.
+    pub m: i32,
+    /// Output features.
+    pub n: i32,
+    /// Input features.
+    pub k: i32,
+    /// 0 for one weight scale, 1 for one per output row.
+    pub w_scale_stride: i32,
+}
+
+impl TernaryPlanesLinear<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed), after
+    /// checking the buffers against the shapes.
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        self.check()?;
+        let a = self;
+        let (m, n) = (a.m, a.n);
+        // SAFETY: `check` proved every buffer as long as the kernel indexes it.
+        unsafe {
+            linear_planes_tuner(a.has_bias).launch_unchecked(
+                device,
+                |c| (ceil_div(n, c.block_n), m.max(0) as u32),
+                a.x,
+                a.scale_x,
+                a.w,
+                a.scale_w,
+                a.bias,
+                a.y,
+                m,
+                n,
+                a.k,
+                a.w_scale_stride,
+            )
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        const OP: &str = "ternary planes linear";
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        if !matches!(self.w_scale_stride, 0 | 1) {
+            return Err(Error::Shape {
+                op: OP,
+                message: format!(
+                    "the weight scale stride ({}) must be 0 or 1",
+                    self.w_scale_stride
+                ),
+            });
+        }
+        let row_bytes = crate::formats::ternary_planes_row_bytes(k as usize) as i64;
+        check_buffer(OP, "x", self.x.len(), "m * k", m * k)?;
+        check_buffer(OP, "scale_x", self.scale_x.len(), "m", m)?;
+        check_buffer(
+            OP,
+            "w",
+            self.w.len(),
+            "n * ternary_planes_row_bytes(k)",
+            n * row_bytes,
+        )?;
+        let scales = if self.w_scale_stride == 0 { 1 } else { n };
+        check_buffer(
+            OP,
+            "scale_w",
+            self.scale_w.len(),
+            "n * stride (at least 1)",
+            scales.max(1),
+        )?;
+        if self.has_bias {
+            check_buffer(OP, "bias", self.bias.len(), "n", n)?;
+        }
         check_buffer(OP, "y", self.y.len(), "m * n", m * n)
     }
 }

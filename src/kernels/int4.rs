@@ -330,8 +330,8 @@ pub fn pack_uint4_saturating(
 
 /// The `[block_n, cols]` unsigned codes (`q + 8`, `u8`) of the int4 planes layout
 /// ([`crate::formats::int4_planes`]) for rows `rn` (`row_bytes` bytes each) from column `c0`
-/// (a multiple of `cols`), with `cols` 32, 64 or 128: one contiguous load per row of a
-/// nibble plane's bytes (`cols` 32 or 64; `high` picks the plane) or of a whole block (128,
+/// (a multiple of `cols`), with `cols` 16, 32, 64 or 128: one contiguous load per row of a
+/// nibble plane's bytes (`cols` up to 64; `high` picks the plane) or of a whole block (128,
 /// both planes in column order). Rows past `n` read as 0.
 #[bitkernel(inline)]
 pub fn load_int4_planes(
@@ -447,9 +447,10 @@ pub fn w4a8_gemv_planes(
 
 /// W4A16 matrix-vector product on int4 weights in the CPU planes layout
 /// ([`crate::formats::int4_planes`]): the `y` of [`w4a16_matmul`] (each weight dequantized to
-/// `f16` as `f16(q * scale)`, exact `f16 x f16` products summed in `f32`), the products of each
-/// sub-block of `scale_cols` columns accumulated elementwise and reduced once at the end.
-/// Loads as [`w4a8_gemv_planes`]; constexprs and grid as there.
+/// `f16` as `f16(q * scale)`, exact `f16 x f16` products summed in `f32`): 16 columns at a time
+/// (one vector of `f32` per row, a 16-byte load of one nibble plane), their products added to
+/// 16 lanes per row, which are reduced once at the end. Constexprs and grid as
+/// [`w4a8_gemv_planes`].
 #[bitkernel]
 #[allow(clippy::too_many_arguments)]
 pub fn w4a16_gemv_planes(
@@ -473,18 +474,23 @@ pub fn w4a16_gemv_planes(
     let row = program_id(1);
     let rn = program_id(0) * block_n + arange(block_n);
     let row_bytes = ((k + 511) >> 9) << 8;
-    let mut acc = zeros::<f32>([block_n, scale_cols]);
+    // 16 lanes per row, the products of each 16 columns added to them.
+    let mut acc = zeros::<f32>([block_n, 16]);
     for k0 in range(0, k, block_k) {
         for b in 0..block_k / 128 {
             let block0 = k0 + b * 128;
             for s in 0..128 / scale_cols {
-                let codes = load_int4_planes_sub(w, rn, n, row_bytes, block0, s, scale_cols);
-                let q = ((codes as i8) - 8) as f32;
-                let kk = block0 + s * scale_cols + arange(scale_cols);
-                let xs = load(x + row * k + kk, kk < k, 0.0) as f32;
                 let sub = (block0 + s * scale_cols) / scale_cols;
                 let sw = load(scales + sub * n + rn, rn < n, 0.0).unsqueeze(1);
-                acc += ((q * sw) as f16 as f32) * xs.unsqueeze(0);
+                // 16 columns at a time: one vector of f32 per row, added to its lanes.
+                for j in 0..scale_cols / 16 {
+                    let col = s * scale_cols + j * 16;
+                    let codes = load_int4_planes(w, rn, n, row_bytes, block0 + col, 16, col >= 64);
+                    let q = ((codes as i8) - 8) as f32;
+                    let kk = block0 + col + arange(16);
+                    let xs = load(x + row * k + kk, kk < k, 0.0) as f32;
+                    acc += ((q * sw) as f16 as f32) * xs.unsqueeze(0);
+                }
             }
         }
     }

@@ -77,6 +77,8 @@ prebuilt! {
         default_of(tuned::gemv_planes_tuner().tuner());
     ternary::w2a8_linear, "ternary linear layer: W2A8 with activation and weight scales, bias",
         default_of(tuned::linear_tuner(Backend::CRANELIFT, false).tuner());
+    ternary::w2a8_linear_planes, "ternary linear layer on the CPU planes layout (a GEMV per row)",
+        default_of(tuned::linear_planes_tuner(false).tuner());
     int4::w4a8_matmul, "int4 W4A8 matmul with per-group scales, f32 out",
         default_of(tuned::w4a8_tuner(Backend::CRANELIFT).tuner());
     int4::w4a16_matmul, "int4 W4A16 matmul (f16 activations), f32 out",

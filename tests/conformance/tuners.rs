@@ -29,6 +29,10 @@ pub fn tests() -> Vec<Test> {
         w2a8_gemv_planes,
     ));
     t.push(test(
+        "tuners::w2a8_linear_planes_cpu_configs",
+        w2a8_linear_planes,
+    ));
+    t.push(test(
         "tuners::int4_gemv_planes_cpu_configs",
         int4_gemv_planes,
     ));
@@ -683,6 +687,54 @@ fn int4_gemv_planes(dev: &Device) -> Result<(), String> {
                 )
             },
             |what, got| within(what, &got[..m * N], &want, |i| bound[i]),
+        )?;
+    }
+    Ok(())
+}
+
+/// Every configuration of the planes-layout ternary linear kernel (with and without bias,
+/// per-row and per-tensor weight scales) on the ragged operands, all `M` rows: the same bits
+/// as `acc * sx[row] * sw[col] (+ bias[col])` of the exact product (the f32 formula in the
+/// kernel's order).
+fn w2a8_linear_planes(dev: &Device) -> Result<(), String> {
+    let (x, w, acc) = ternary_operands();
+    let planes = pack_ternary_planes(&w, N, K).expect("canonical codes");
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    let sx: Vec<f32> = (0..M).map(|i| 0.5 + i as f32 / 32.0).collect();
+    let sw: Vec<f32> = (0..N).map(|i| 0.25 + i as f32 / 64.0).collect();
+    let bias: Vec<f32> = (0..N).map(|i| i as f32 - 3.0).collect();
+    for (has_bias, stride) in [(false, 1), (true, 1), (true, 0)] {
+        let want: Vec<f32> = (0..M * N)
+            .map(|i| {
+                let s = acc[i] as f32 * sx[i / N] * sw[(i % N) * stride as usize];
+                s + if has_bias { bias[i % N] } else { 0.0 }
+            })
+            .collect();
+        each_config(
+            dev,
+            &format!("w2a8_linear_planes stride={stride}"),
+            tuned::linear_planes_tuner(has_bias).tuner().configs(),
+            |c, d, out| {
+                let cx = &c.constexprs;
+                ternary::w2a8_linear_planes::with(c.options).launch(
+                    d,
+                    ((N as u32).div_ceil(cx.block_n as u32), M as u32),
+                    &up(d, &x)?,
+                    &up(d, &sx)?,
+                    &up(d, &planes)?,
+                    &up(d, &sw)?,
+                    &up(d, &bias)?,
+                    out,
+                    m,
+                    n,
+                    k,
+                    stride,
+                    cx.has_bias,
+                    cx.block_n,
+                    cx.block_k,
+                )
+            },
+            |what, got| exact(what, &got, &want),
         )?;
     }
     Ok(())
