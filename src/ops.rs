@@ -91,7 +91,9 @@ pub fn ternary_matmul(
 }
 
 /// The ternary linear layer on quantized activations:
-/// `y = (x.values x Wq^T) * x.scales[m] * w.scale_of_row(n) (+ bias[n])`, `f32 [m, n]`.
+/// `y = (x.values x Wq^T) * x.scales[m] * w.scale_of_row(n) (+ bias[n])`, `f32 [m, n]`. On
+/// the LLVM CPU backend the weights are repacked into the CPU planes layout for the call
+/// ([`crate::tuned::ternary_uses_planes`]).
 pub fn ternary_linear(
     device: &Device,
     x: &QuantizedActivations,
@@ -121,20 +123,48 @@ pub fn ternary_linear(
     };
     let bias_buf = device.upload(bias.unwrap_or(&[0.0]))?;
     let y = device.zeros::<f32>(m * n)?;
-    crate::tuned::TernaryLinear {
-        x: &device.upload(&x.values)?,
-        scale_x: &device.upload(&x.scales)?,
-        w: &device.upload(&w.packed)?,
-        scale_w: &device.upload(&w.scales)?,
-        bias: &bias_buf,
-        has_bias: bias.is_some(),
-        y: &y,
-        m: to_i32(OP, "m", m)?,
-        n: to_i32(OP, "n", n)?,
-        k: to_i32(OP, "k", k)?,
-        w_scale_stride: stride,
+    let (xv, sx, sw) = (
+        device.upload(&x.values)?,
+        device.upload(&x.scales)?,
+        device.upload(&w.scales)?,
+    );
+    let (m, n, k) = (
+        to_i32(OP, "m", m)?,
+        to_i32(OP, "n", n)?,
+        to_i32(OP, "k", k)?,
+    );
+    if crate::tuned::ternary_uses_planes(device.backend()) {
+        let planes = crate::formats::pack_ternary_planes(&w.packed, w.out_features, w.in_features)?;
+        crate::tuned::TernaryPlanesLinear {
+            x: &xv,
+            scale_x: &sx,
+            w: &device.upload(&planes)?,
+            scale_w: &sw,
+            bias: &bias_buf,
+            has_bias: bias.is_some(),
+            y: &y,
+            m,
+            n,
+            k,
+            w_scale_stride: stride,
+        }
+        .launch(device)?;
+    } else {
+        crate::tuned::TernaryLinear {
+            x: &xv,
+            scale_x: &sx,
+            w: &device.upload(&w.packed)?,
+            scale_w: &sw,
+            bias: &bias_buf,
+            has_bias: bias.is_some(),
+            y: &y,
+            m,
+            n,
+            k,
+            w_scale_stride: stride,
+        }
+        .launch(device)?;
     }
-    .launch(device)?;
     y.to_vec().map_err(Error::from)
 }
 
