@@ -22,20 +22,12 @@ const K: usize = 160;
 
 /// The tests of this module: each op's configurations of each backend's tuner list.
 pub fn tests() -> Vec<Test> {
-    let mut t = Vec::new();
-    t.push(test("tuners::w2a8_gemv_rows_llvm_configs", w2a8_gemv_rows));
-    t.push(test(
-        "tuners::w2a8_gemv_planes_cpu_configs",
-        w2a8_gemv_planes,
-    ));
-    t.push(test(
-        "tuners::w2a8_linear_planes_cpu_configs",
-        w2a8_linear_planes,
-    ));
-    t.push(test(
-        "tuners::int4_gemv_planes_cpu_configs",
-        int4_gemv_planes,
-    ));
+    let mut t = vec![
+        test("tuners::w2a8_gemv_rows_llvm_configs", w2a8_gemv_rows),
+        test("tuners::w2a8_gemv_planes_cpu_configs", w2a8_gemv_planes),
+        test("tuners::w2a8_linear_planes_cpu_configs", w2a8_linear_planes),
+        test("tuners::int4_gemv_planes_cpu_configs", int4_gemv_planes),
+    ];
     for (list, backend) in [("cpu", Backend::CRANELIFT), ("gpu", Backend::CUDA)] {
         t.push(test(
             format!("tuners::w2a8_matmul_{list}_configs"),
