@@ -98,12 +98,22 @@ impl Emitter<'_> {
             let group = VNNI_BYTES / CHUNK;
             // A row of 32 bytes more than a multiple of 64 ends in a half-filled register,
             // zero above (its products with the zeros of `b` are 0).
-            let words = |e: &mut Self, parts: &[Operand]| {
+            // The 64 bytes of `parts`, plus 128 each when `flip` (the sign bit flipped: an
+            // add, which LLVM merges with an add or mask that made the bytes), as 16 words.
+            let words = |e: &mut Self, parts: &[Operand], flip: bool| {
                 let mut parts = parts.to_vec();
                 let zero = Operand {
                     text: "zeroinitializer".into(),
                     ty: parts[0].ty.clone(),
                 };
+                if flip {
+                    // Chunk by chunk, where the ops that made the bytes are.
+                    for p in &mut parts {
+                        let t = p.ty.clone();
+                        let high = e.splat("-128", "i8", vec_lanes(&t));
+                        *p = e.ins(t.clone(), format!("add {t} {}, {}", p.text, high.text));
+                    }
+                }
                 parts.resize(group, zero);
                 let bytes = e.concat(parts, "i8");
                 e.ins(
@@ -118,7 +128,7 @@ impl Emitter<'_> {
                 text: "zeroinitializer".into(),
                 ty: v16.clone(),
             };
-            let bw: Vec<Operand> = bv.chunks(group).map(|g| words(self, g)).collect();
+            let bw: Vec<Operand> = bv.chunks(group).map(|g| words(self, g, false)).collect();
             let ones = self.splat("16843009", "i32", 16);
             let mut sum_b = zero.clone();
             for y in &bw {
@@ -126,12 +136,10 @@ impl Emitter<'_> {
             }
             let sum_b = self.intrinsic("i32", "llvm.vector.reduce.add.v16i32", &[&sum_b]);
             let offset = self.ins("i32", format!("shl i32 {}, 7", sum_b.text));
-            let flip = self.splat("-2139062144", "i32", 16);
             for row in av.chunks(k / CHUNK) {
                 let mut lanes = zero.clone();
                 for (x, y) in row.chunks(group).zip(&bw) {
-                    let x = words(self, x);
-                    let u = self.ins(v16.clone(), format!("xor {v16} {}, {}", x.text, flip.text));
+                    let u = words(self, x, true);
                     lanes = dp(self, &lanes, &u, y);
                 }
                 rows.push(lanes);
