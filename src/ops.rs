@@ -91,7 +91,9 @@ pub fn ternary_matmul(
 }
 
 /// The ternary linear layer on quantized activations:
-/// `y = (x.values x Wq^T) * x.scales[m] * w.scale_of_row(n) (+ bias[n])`, `f32 [m, n]`.
+/// `y = (x.values x Wq^T) * x.scales[m] * w.scale_of_row(n) (+ bias[n])`, `f32 [m, n]`. On
+/// the LLVM CPU backend the weights are repacked into the CPU planes layout for the call
+/// ([`crate::tuned::ternary_uses_planes`]).
 pub fn ternary_linear(
     device: &Device,
     x: &QuantizedActivations,
@@ -121,20 +123,48 @@ pub fn ternary_linear(
     };
     let bias_buf = device.upload(bias.unwrap_or(&[0.0]))?;
     let y = device.zeros::<f32>(m * n)?;
-    crate::tuned::TernaryLinear {
-        x: &device.upload(&x.values)?,
-        scale_x: &device.upload(&x.scales)?,
-        w: &device.upload(&w.packed)?,
-        scale_w: &device.upload(&w.scales)?,
-        bias: &bias_buf,
-        has_bias: bias.is_some(),
-        y: &y,
-        m: to_i32(OP, "m", m)?,
-        n: to_i32(OP, "n", n)?,
-        k: to_i32(OP, "k", k)?,
-        w_scale_stride: stride,
+    let (xv, sx, sw) = (
+        device.upload(&x.values)?,
+        device.upload(&x.scales)?,
+        device.upload(&w.scales)?,
+    );
+    let (m, n, k) = (
+        to_i32(OP, "m", m)?,
+        to_i32(OP, "n", n)?,
+        to_i32(OP, "k", k)?,
+    );
+    if crate::tuned::ternary_uses_planes(device.backend()) {
+        let planes = crate::formats::pack_ternary_planes(&w.packed, w.out_features, w.in_features)?;
+        crate::tuned::TernaryPlanesLinear {
+            x: &xv,
+            scale_x: &sx,
+            w: &device.upload(&planes)?,
+            scale_w: &sw,
+            bias: &bias_buf,
+            has_bias: bias.is_some(),
+            y: &y,
+            m,
+            n,
+            k,
+            w_scale_stride: stride,
+        }
+        .launch(device)?;
+    } else {
+        crate::tuned::TernaryLinear {
+            x: &xv,
+            scale_x: &sx,
+            w: &device.upload(&w.packed)?,
+            scale_w: &sw,
+            bias: &bias_buf,
+            has_bias: bias.is_some(),
+            y: &y,
+            m,
+            n,
+            k,
+            w_scale_stride: stride,
+        }
+        .launch(device)?;
     }
-    .launch(device)?;
     y.to_vec().map_err(Error::from)
 }
 
@@ -153,7 +183,8 @@ fn int4_shapes(op: &'static str, w: &Int4Weights, k: usize) -> Result<(), Error>
 }
 
 /// W4A8: int8 activations (per-row scales) times signed int4 weights with per-group scales,
-/// `f32 [m, n]`.
+/// `f32 [m, n]`. On the LLVM CPU backend, groups of a multiple of 32 run on the CPU planes
+/// layout ([`crate::tuned::int4_uses_planes`]), repacked for the call.
 pub fn int4_w4a8(
     device: &Device,
     x: &QuantizedActivations,
@@ -164,11 +195,17 @@ pub fn int4_w4a8(
     int4_shapes(OP, w, x.cols)?;
     let (m, k, n, group) = (x.rows, x.cols, w.out_features, w.group_size());
     let y = device.zeros::<f32>(m * n)?;
+    let (values, scales) = (device.upload(&x.values)?, device.upload(&x.scales)?);
+    let activations = crate::tuned::Int4Activations::I8 {
+        values: &values,
+        scales: &scales,
+    };
+    if crate::tuned::int4_uses_planes(device.backend(), group) {
+        launch_int4_planes(OP, device, activations, m, w, &y)?;
+        return y.to_vec().map_err(Error::from);
+    }
     crate::tuned::Int4Matmul {
-        x: crate::tuned::Int4Activations::I8 {
-            values: &device.upload(&x.values)?,
-            scales: &device.upload(&x.scales)?,
-        },
+        x: activations,
         w: &device.upload(&w.packed)?,
         scales: &device.upload(&w.scales)?,
         y: &y,
@@ -182,7 +219,8 @@ pub fn int4_w4a8(
 }
 
 /// W4A16: `f16` activations `x[m, k]` times signed int4 weights dequantized to `f16`,
-/// accumulated in `f32`, `f32 [m, n]`.
+/// accumulated in `f32`, `f32 [m, n]`. On the LLVM CPU backend, as [`int4_w4a8`], on the
+/// CPU planes layout.
 pub fn int4_w4a16(
     device: &Device,
     x: &[f16],
@@ -195,8 +233,13 @@ pub fn int4_w4a16(
     check_len(OP, "x", m * k, x.len())?;
     let (n, group) = (w.out_features, w.group_size());
     let y = device.zeros::<f32>(m * n)?;
+    let x = device.upload(x)?;
+    if crate::tuned::int4_uses_planes(device.backend(), group) {
+        launch_int4_planes(OP, device, crate::tuned::Int4Activations::F16(&x), m, w, &y)?;
+        return y.to_vec().map_err(Error::from);
+    }
     crate::tuned::Int4Matmul {
-        x: crate::tuned::Int4Activations::F16(&device.upload(x)?),
+        x: crate::tuned::Int4Activations::F16(&x),
         w: &device.upload(&w.packed)?,
         scales: &device.upload(&w.scales)?,
         y: &y,
@@ -207,6 +250,30 @@ pub fn int4_w4a16(
     }
     .launch(device)?;
     y.to_vec().map_err(Error::from)
+}
+
+/// Repacks `w` into the CPU planes layout ([`crate::formats::int4_planes`]) and runs the
+/// planes-layout kernel of `activations` (`m` rows) into `y`.
+fn launch_int4_planes(
+    op: &'static str,
+    device: &Device,
+    activations: crate::tuned::Int4Activations<'_>,
+    m: usize,
+    w: &Int4Weights,
+    y: &Buffer<f32>,
+) -> Result<(), Error> {
+    let planes = crate::formats::pack_int4_planes(w)?;
+    crate::tuned::Int4PlanesGemv {
+        x: activations,
+        w: &device.upload(&planes.codes)?,
+        scales: &device.upload(&planes.scales)?,
+        y,
+        m: to_i32(op, "m", m)?,
+        n: to_i32(op, "n", w.out_features)?,
+        k: to_i32(op, "k", w.in_features)?,
+        scale_cols: to_i32(op, "scale columns", planes.scale_cols)?,
+    }
+    .launch(device)
 }
 
 /// Fused RMSNorm (optional `weight[cols]`) + per-row int8 quantization of `x[rows, cols]`.

@@ -846,3 +846,286 @@ impl W4A4Matmul<'_> {
         check_buffer(OP, "c", self.c.len(), "m * n", m * n)
     }
 }
+
+/// Whether the int4 matmuls on `backend` run on the CPU planes layout
+/// ([`crate::formats::int4_planes`], [`Int4PlanesGemv`]) for weights with groups of
+/// `group_size`: on the LLVM backend, whose byte dot products (`vpdpbusd`) the layout feeds,
+/// when the layout holds the group (a multiple of 32).
+pub fn int4_uses_planes(backend: Backend, group_size: usize) -> bool {
+    backend == Backend::LLVM && crate::formats::int4_planes_scale_cols(group_size).is_some()
+}
+
+/// `(block_n, block_k)` of the int4 planes-layout W4A8 matrix-vector kernel
+/// ([`int4::w4a8_gemv_planes`]) on the CPU.
+const CPU_W4A8_PLANES: [(i32, i32); 5] = [(16, 256), (8, 512), (16, 512), (32, 256), (8, 256)];
+
+/// `(block_n, block_k)` of the int4 planes-layout W4A16 matrix-vector kernel
+/// ([`int4::w4a16_gemv_planes`]) on the CPU: fewer rows than W4A8's, whose `f32` products of 16
+/// columns are a vector per row (more rows spill registers).
+const CPU_W4A16_PLANES: [(i32, i32); 5] = [(4, 256), (8, 128), (4, 512), (8, 256), (2, 512)];
+
+/// The layout's columns per scale, 32, 64 or 128, as an index 0..3 of the tuners built per
+/// value (the kernels take it as a constexpr).
+fn scale_cols_slot(scale_cols: i32) -> usize {
+    match scale_cols {
+        32 => 0,
+        64 => 1,
+        _ => 2,
+    }
+}
+
+static W4A8_PLANES: [OnceLock<int4::w4a8_gemv_planes::Autotuned>; 3] =
+    [const { OnceLock::new() }; 3];
+static W4A16_PLANES: [OnceLock<int4::w4a16_gemv_planes::Autotuned>; 3] =
+    [const { OnceLock::new() }; 3];
+
+/// The autotuner of [`Int4PlanesGemv`] on int8 activations for weights with `scale_cols`
+/// columns per scale (32, 64 or 128).
+pub fn w4a8_planes_tuner(scale_cols: i32) -> &'static int4::w4a8_gemv_planes::Autotuned {
+    W4A8_PLANES[scale_cols_slot(scale_cols)].get_or_init(|| {
+        let configs: Vec<_> = CPU_W4A8_PLANES
+            .iter()
+            .map(|&(bn, bk)| int4::w4a8_gemv_planes::config(scale_cols, bn, bk))
+            .collect();
+        int4::w4a8_gemv_planes::autotune(configs).key(&["m", "n", "k"])
+    })
+}
+
+/// The autotuner of [`Int4PlanesGemv`] on `f16` activations for weights with `scale_cols`
+/// columns per scale (32, 64 or 128).
+pub fn w4a16_planes_tuner(scale_cols: i32) -> &'static int4::w4a16_gemv_planes::Autotuned {
+    W4A16_PLANES[scale_cols_slot(scale_cols)].get_or_init(|| {
+        let configs: Vec<_> = CPU_W4A16_PLANES
+            .iter()
+            .map(|&(bn, bk)| int4::w4a16_gemv_planes::config(scale_cols, bn, bk))
+            .collect();
+        int4::w4a16_gemv_planes::autotune(configs).key(&["m", "n", "k"])
+    })
+}
+
+/// `y[m, n] = x[m, k] x dequant(W)[n, k]^T`, `f32`, with `W` int4 in the CPU planes layout
+/// ([`crate::formats::int4_planes`]): the matrix-vector kernels, one program per `block_n`
+/// outputs of one row, which the ops and [`crate::nn::Int4Linear`] run on the LLVM backend.
+pub struct Int4PlanesGemv<'a> {
+    /// The activations (W4A8 or W4A16).
+    pub x: Int4Activations<'a>,
+    /// The codes, `n * int4_planes_row_bytes(k)` bytes.
+    pub w: &'a Buffer<u8>,
+    /// The scales, `[padded k / scale_cols, n]`.
+    pub scales: &'a Buffer<f32>,
+    /// The output, `[m, n]`.
+    pub y: &'a Buffer<f32>,
+    /// Rows.
+    pub m: i32,
+    /// Output features.
+    pub n: i32,
+    /// Input features.
+    pub k: i32,
+    /// Columns per scale of the layout: 32, 64 or 128.
+    pub scale_cols: i32,
+}
+
+/// Calls `$method` of the tuner that serves `$op` (W4A8 or W4A16 by its activations) on
+/// `$device`, through `$finish`.
+macro_rules! int4_planes_dispatch {
+    ($op:expr, $device:expr, $method:ident, $finish:path) => {{
+        let Int4PlanesGemv {
+            x,
+            w,
+            scales,
+            y,
+            m,
+            n,
+            k,
+            scale_cols,
+        } = *$op;
+        match x {
+            Int4Activations::I8 { values, scales: sx } => {
+                let grid = |c: &int4::w4a8_gemv_planes::Constexprs| {
+                    (ceil_div(n, c.block_n), m.max(0) as u32)
+                };
+                $finish(
+                    w4a8_planes_tuner(scale_cols)
+                        .$method($device, grid, values, sx, w, scales, y, m, n, k),
+                )
+            }
+            Int4Activations::F16(x) => {
+                let grid = |c: &int4::w4a16_gemv_planes::Constexprs| {
+                    (ceil_div(n, c.block_n), m.max(0) as u32)
+                };
+                $finish(
+                    w4a16_planes_tuner(scale_cols).$method($device, grid, x, w, scales, y, m, n, k),
+                )
+            }
+        }
+    }};
+}
+
+impl Int4PlanesGemv<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed), after
+    /// checking the buffers against the shapes.
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernels index it.
+        unsafe { int4_planes_dispatch!(self, device, launch_unchecked, std::convert::identity) }
+    }
+
+    /// The configuration a launch would use and how it was chosen (tuning now when needed).
+    pub fn best(&self, device: &Device) -> Result<TuneOutcome, Error> {
+        self.check()?;
+        // SAFETY: `check` proved every buffer as long as the kernels index it.
+        unsafe { int4_planes_dispatch!(self, device, best_unchecked, outcome) }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        const OP: &str = "int4 planes GEMV";
+        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        if !matches!(self.scale_cols, 32 | 64 | 128) {
+            return Err(Error::Shape {
+                op: OP,
+                message: format!(
+                    "scale_cols = {} must be 32, 64 or 128 (the int4 planes layout's)",
+                    self.scale_cols
+                ),
+            });
+        }
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        let row_bytes = crate::formats::int4_planes_row_bytes(k as usize) as i64;
+        match self.x {
+            Int4Activations::F16(x) => check_buffer(OP, "x", x.len(), "m * k", m * k)?,
+            Int4Activations::I8 { values, scales } => {
+                check_buffer(OP, "x", values.len(), "m * k", m * k)?;
+                check_buffer(OP, "x scales", scales.len(), "m", m)?;
+            }
+        }
+        check_buffer(
+            OP,
+            "w",
+            self.w.len(),
+            "n * int4_planes_row_bytes(k)",
+            n * row_bytes,
+        )?;
+        check_buffer(
+            OP,
+            "scales",
+            self.scales.len(),
+            "2 * row bytes / scale_cols * n",
+            2 * row_bytes / i64::from(self.scale_cols) * n,
+        )?;
+        check_buffer(OP, "y", self.y.len(), "m * n", m * n)
+    }
+}
+
+/// Whether the ternary layers ([`crate::nn::BitLinear`]) on `backend` keep their weights in
+/// the CPU planes layout and run [`TernaryPlanesLinear`]: on the LLVM backend, whose byte dot
+/// products (`vpdpbusd`) the layout feeds (Cranelift's generic `dot` is faster on the
+/// canonical packing).
+pub fn ternary_uses_planes(backend: Backend) -> bool {
+    backend == Backend::LLVM
+}
+
+static LINEAR_PLANES: [OnceLock<ternary::w2a8_linear_planes::Autotuned>; 2] =
+    [const { OnceLock::new() }; 2];
+
+/// The autotuner of [`TernaryPlanesLinear`] (with or without bias).
+pub fn linear_planes_tuner(has_bias: bool) -> &'static ternary::w2a8_linear_planes::Autotuned {
+    LINEAR_PLANES[usize::from(has_bias)].get_or_init(|| {
+        let configs: Vec<_> = CPU_GEMV_PLANES
+            .iter()
+            .map(|&(bn, bk)| ternary::w2a8_linear_planes::config(has_bias, bn, bk))
+            .collect();
+        ternary::w2a8_linear_planes::autotune(configs).key(&["m", "n", "k"])
+    })
+}
+
+/// The ternary linear layer of [`TernaryLinear`] with the weights in the CPU planes layout
+/// ([`crate::formats::ternary_planes`]): the matrix-vector kernel [`ternary::w2a8_linear_planes`],
+/// one program per `block_n` outputs of one row.
+pub struct TernaryPlanesLinear<'a> {
+    /// int8 activations, `[m, k]`.
+    pub x: &'a Buffer<i8>,
+    /// Their per-row scales, `[m]`.
+    pub scale_x: &'a Buffer<f32>,
+    /// Ternary weights in the planes layout, `n * ternary_planes_row_bytes(k)` bytes.
+    pub w: &'a Buffer<u8>,
+    /// Weight scales: one (`w_scale_stride` 0) or one per row (stride 1).
+    pub scale_w: &'a Buffer<f32>,
+    /// The bias, `[n]`, when `has_bias` (else any buffer, not read).
+    pub bias: &'a Buffer<f32>,
+    /// Whether to add `bias`.
+    pub has_bias: bool,
+    /// The output, `[m, n]`.
+    pub y: &'a Buffer<f32>,
+    /// Rows.
+    pub m: i32,
+    /// Output features.
+    pub n: i32,
+    /// Input features.
+    pub k: i32,
+    /// 0 for one weight scale, 1 for one per output row.
+    pub w_scale_stride: i32,
+}
+
+impl TernaryPlanesLinear<'_> {
+    /// Runs it on `device` with the best configuration (tuning first when needed), after
+    /// checking the buffers against the shapes.
+    pub fn launch(&self, device: &Device) -> Result<(), Error> {
+        self.check()?;
+        let a = self;
+        let (m, n) = (a.m, a.n);
+        // SAFETY: `check` proved every buffer as long as the kernel indexes it.
+        unsafe {
+            linear_planes_tuner(a.has_bias).launch_unchecked(
+                device,
+                |c| (ceil_div(n, c.block_n), m.max(0) as u32),
+                a.x,
+                a.scale_x,
+                a.w,
+                a.scale_w,
+                a.bias,
+                a.y,
+                m,
+                n,
+                a.k,
+                a.w_scale_stride,
+            )
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        const OP: &str = "ternary planes linear";
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        if !matches!(self.w_scale_stride, 0 | 1) {
+            return Err(Error::Shape {
+                op: OP,
+                message: format!(
+                    "the weight scale stride ({}) must be 0 or 1",
+                    self.w_scale_stride
+                ),
+            });
+        }
+        let row_bytes = crate::formats::ternary_planes_row_bytes(k as usize) as i64;
+        check_buffer(OP, "x", self.x.len(), "m * k", m * k)?;
+        check_buffer(OP, "scale_x", self.scale_x.len(), "m", m)?;
+        check_buffer(
+            OP,
+            "w",
+            self.w.len(),
+            "n * ternary_planes_row_bytes(k)",
+            n * row_bytes,
+        )?;
+        let scales = if self.w_scale_stride == 0 { 1 } else { n };
+        check_buffer(
+            OP,
+            "scale_w",
+            self.scale_w.len(),
+            "n * stride (at least 1)",
+            scales.max(1),
+        )?;
+        if self.has_bias {
+            check_buffer(OP, "bias", self.bias.len(), "n", n)?;
+        }
+        check_buffer(OP, "y", self.y.len(), "m * n", m * n)
+    }
+}

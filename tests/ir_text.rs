@@ -39,6 +39,22 @@ fn every_prebuilt_kernel_round_trips_at_its_defaults() {
 fn every_tuner_configuration_round_trips() {
     let mut n = every_config("w2a8_gemv_rows", tuned::gemv_rows_tuner().tuner());
     n += every_config("w2a8_gemv_planes", tuned::gemv_planes_tuner().tuner());
+    for has_bias in [false, true] {
+        n += every_config(
+            "w2a8_linear_planes",
+            tuned::linear_planes_tuner(has_bias).tuner(),
+        );
+    }
+    for scale_cols in [32, 64, 128] {
+        n += every_config(
+            "w4a8_gemv_planes",
+            tuned::w4a8_planes_tuner(scale_cols).tuner(),
+        );
+        n += every_config(
+            "w4a16_gemv_planes",
+            tuned::w4a16_planes_tuner(scale_cols).tuner(),
+        );
+    }
     for backend in [Backend::CRANELIFT, Backend::CUDA] {
         n += every_config("w2a8_matmul", tuned::ternary_tuner(backend).tuner());
         n += every_config("w2a8_gemv", tuned::gemv_tuner(backend).tuner());

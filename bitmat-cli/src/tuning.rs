@@ -8,9 +8,12 @@
 
 use bitmat::checkpoint::{Checkpoint, LayerFormat};
 use bitmat::convert::is_default_linear;
-use bitmat::formats::ternary_planes_row_bytes;
-use bitmat::formats::Int4Group;
-use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul, TernaryPlanesGemv, GEMV_MAX_ROWS};
+use bitmat::formats::{
+    int4_planes_row_bytes, int4_planes_scale_cols, ternary_planes_row_bytes, Int4Group,
+};
+use bitmat::tuned::{
+    Int4Activations, Int4Matmul, Int4PlanesGemv, TernaryMatmul, TernaryPlanesGemv, GEMV_MAX_ROWS,
+};
 use bitmat::{f16, Device, Error, TuneOutcome, TuneSource};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -28,15 +31,22 @@ pub enum TunedOp {
     /// Ternary W2A8 on the CPU's planes layout ([`TernaryPlanesGemv`], up to
     /// [`GEMV_MAX_ROWS`] rows).
     TernaryPlanes,
+    /// int4 W4A16 on the CPU's int4 planes layout ([`Int4PlanesGemv`], up to
+    /// [`GEMV_MAX_ROWS`] rows, groups of a multiple of 32).
+    Int4W4A16Planes,
+    /// int4 W4A8 on the CPU's int4 planes layout, as [`TunedOp::Int4W4A16Planes`].
+    Int4W4A8Planes,
 }
 
 impl TunedOp {
     /// Every op.
-    pub const ALL: [TunedOp; 4] = [
+    pub const ALL: [TunedOp; 6] = [
         TunedOp::Ternary,
         TunedOp::Int4W4A16,
         TunedOp::Int4W4A8,
         TunedOp::TernaryPlanes,
+        TunedOp::Int4W4A16Planes,
+        TunedOp::Int4W4A8Planes,
     ];
 
     /// What `bitmat bench` times on a device (`cpu`: whether it is a CPU): `bitmat tune`'s
@@ -44,14 +54,29 @@ impl TunedOp {
     pub fn benched(cpu: bool) -> Vec<TunedOp> {
         let mut ops = vec![TunedOp::Ternary, TunedOp::Int4W4A16, TunedOp::Int4W4A8];
         if cpu {
-            ops.push(TunedOp::TernaryPlanes);
+            ops.extend([
+                TunedOp::TernaryPlanes,
+                TunedOp::Int4W4A16Planes,
+                TunedOp::Int4W4A8Planes,
+            ]);
         }
         ops
     }
 
-    /// Whether the op runs at `m` rows (the planes kernel is a matrix-vector one).
-    pub fn runs_at(self, m: usize) -> bool {
-        self != TunedOp::TernaryPlanes || m <= GEMV_MAX_ROWS as usize
+    /// Whether the op runs at `m` rows with int4 groups of `group` (the planes kernels are
+    /// matrix-vector ones; the int4 planes layout holds groups of a multiple of 32).
+    pub fn runs_at(self, m: usize, group: usize) -> bool {
+        let int4_planes = matches!(self, TunedOp::Int4W4A16Planes | TunedOp::Int4W4A8Planes);
+        (!self.is_planes() || m <= GEMV_MAX_ROWS as usize)
+            && (!int4_planes || int4_planes_scale_cols(group).is_some())
+    }
+
+    /// Whether the op runs on a CPU planes layout.
+    fn is_planes(self) -> bool {
+        matches!(
+            self,
+            TunedOp::TernaryPlanes | TunedOp::Int4W4A16Planes | TunedOp::Int4W4A8Planes
+        )
     }
 
     /// Whether the op reads ternary weights (no int4 group).
@@ -66,6 +91,8 @@ impl TunedOp {
             TunedOp::Int4W4A16 => "int4_w4a16",
             TunedOp::Int4W4A8 => "int4_w4a8",
             TunedOp::TernaryPlanes => "ternary_planes",
+            TunedOp::Int4W4A16Planes => "int4_w4a16_planes",
+            TunedOp::Int4W4A8Planes => "int4_w4a8_planes",
         }
     }
 
@@ -110,14 +137,9 @@ pub fn tasks_for_shapes(ops: &[TunedOp], ms: &[usize], shapes: &[(usize, usize)]
     let mut tasks = BTreeSet::new();
     for &(n, k) in shapes {
         for &m in ms {
-            for &op in ops.iter().filter(|op| op.runs_at(m)) {
-                tasks.insert(TuneTask {
-                    op,
-                    m,
-                    n,
-                    k,
-                    group: default_group(k),
-                });
+            let group = default_group(k);
+            for &op in ops.iter().filter(|op| op.runs_at(m, group)) {
+                tasks.insert(TuneTask { op, m, n, k, group });
             }
         }
     }
@@ -184,7 +206,7 @@ pub fn tasks_for_checkpoint(
     }
     let mut tasks = BTreeSet::new();
     for (op, n, k, group) in shapes {
-        for &m in ms.iter().filter(|&&m| op.runs_at(m)) {
+        for &m in ms.iter().filter(|&&m| op.runs_at(m, group)) {
             tasks.insert(TuneTask { op, m, n, k, group });
         }
     }
@@ -226,12 +248,26 @@ pub fn check(task: &TuneTask) -> Result<(), Error> {
         TunedOp::Ternary | TunedOp::TernaryPlanes if k % 4 != 0 => {
             bad(format!("{}: K = {k} is not a multiple of 4", op.name()))
         }
-        TunedOp::TernaryPlanes if !op.runs_at(m) => bad(format!(
-            "ternary_planes: the planes kernel runs up to {GEMV_MAX_ROWS} rows (got M = {m})"
+        _ if op.is_planes() && m > GEMV_MAX_ROWS as usize => bad(format!(
+            "{}: the planes kernels run up to {GEMV_MAX_ROWS} rows (got M = {m})",
+            op.name()
         )),
-        TunedOp::Int4W4A16 | TunedOp::Int4W4A8 if k % 16 != 0 || group == 0 || k % group != 0 => {
+        TunedOp::Int4W4A16
+        | TunedOp::Int4W4A8
+        | TunedOp::Int4W4A16Planes
+        | TunedOp::Int4W4A8Planes
+            if k % 16 != 0 || group == 0 || k % group != 0 =>
+        {
             bad(format!(
                 "{}: K = {k} must be a multiple of 16 and of the group ({group})",
+                op.name()
+            ))
+        }
+        TunedOp::Int4W4A16Planes | TunedOp::Int4W4A8Planes
+            if int4_planes_scale_cols(group).is_none() =>
+        {
+            bad(format!(
+                "{}: the int4 planes layout needs a group of a multiple of 32 (got {group})",
                 op.name()
             ))
         }
@@ -275,6 +311,38 @@ pub fn tune(device: &Device, task: &TuneTask) -> Result<TuneRow, Error> {
                 m: mi,
                 n: ni,
                 k: ki,
+            };
+            op.best(device)?
+        }
+        TunedOp::Int4W4A16Planes | TunedOp::Int4W4A8Planes => {
+            let scale_cols = int4_planes_scale_cols(group).unwrap_or(128);
+            let row_bytes = int4_planes_row_bytes(k);
+            let (w, scales, y) = (
+                device.zeros::<u8>(n * row_bytes)?,
+                device.zeros::<f32>(n * row_bytes * 2 / scale_cols)?,
+                device.zeros::<f32>(m * n)?,
+            );
+            let (xh, xq, sx);
+            let x = if op == TunedOp::Int4W4A16Planes {
+                xh = device.zeros::<f16>(m * k)?;
+                Int4Activations::F16(&xh)
+            } else {
+                xq = device.zeros::<i8>(m * k)?;
+                sx = device.zeros::<f32>(m)?;
+                Int4Activations::I8 {
+                    values: &xq,
+                    scales: &sx,
+                }
+            };
+            let op = Int4PlanesGemv {
+                x,
+                w: &w,
+                scales: &scales,
+                y: &y,
+                m: mi,
+                n: ni,
+                k: ki,
+                scale_cols: scale_cols as i32,
             };
             op.best(device)?
         }

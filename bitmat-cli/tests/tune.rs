@@ -60,11 +60,11 @@ fn runtime(report: &serde_json::Value, what: &str) -> u64 {
 fn a_second_process_neither_compiles_nor_tunes() {
     let cache = tempfile::tempdir().unwrap();
     let first = tune(cache.path(), &[]);
-    assert!(first.contains("7 keys tuned"), "{first}");
+    assert!(first.contains("9 keys tuned"), "{first}");
     // Tuning again: every result comes from the disk cache.
     let again = tune(cache.path(), &[]);
     assert!(
-        again.contains("0 keys tuned, 7 tuning results loaded"),
+        again.contains("0 keys tuned, 9 tuning results loaded"),
         "{again}"
     );
     assert!(again.contains("0 kernels compiled"), "{again}");
@@ -74,7 +74,7 @@ fn a_second_process_neither_compiles_nor_tunes() {
         .lines()
         .filter(|l| l.contains("  disk cache  "))
         .collect();
-    assert_eq!(rows.len(), 7, "{again}");
+    assert_eq!(rows.len(), 9, "{again}");
     for row in rows {
         assert!(row.contains(" cached "), "{row}");
         assert!(!row.contains("x  disk cache"), "{row}");
@@ -85,7 +85,7 @@ fn a_second_process_neither_compiles_nor_tunes() {
         assert_eq!(runtime(&report, "compilations"), 0, "{report}");
         assert_eq!(runtime(&report, "tunings"), 0, "{report}");
         assert!(runtime(&report, "disk_loads") > 0, "{report}");
-        assert_eq!(runtime(&report, "tuning_loads"), 7, "{report}");
+        assert_eq!(runtime(&report, "tuning_loads"), 9, "{report}");
         for row in report["rows"].as_array().unwrap() {
             assert_eq!(row["config_source"], "disk cache", "{row}");
             assert!(
@@ -101,14 +101,14 @@ fn cache_clean_removes_what_it_is_asked_to() {
     let cache = tempfile::tempdir().unwrap();
     tune(cache.path(), &[]);
     let out = bitmat(cache.path(), &["cache-clean", "--tuning"]);
-    assert!(out.contains("removed 7 tuning results"), "{out}");
+    assert!(out.contains("removed 9 tuning results"), "{out}");
     assert!(!out.contains("compiled kernels"), "{out}");
     // The winners are gone, the kernels stay: tuning again times without compiling.
     let again = tune(cache.path(), &[]);
-    assert!(again.contains("7 keys tuned"), "{again}");
+    assert!(again.contains("9 keys tuned"), "{again}");
     assert!(again.contains("0 kernels compiled"), "{again}");
     let out = bitmat(cache.path(), &["cache-clean"]);
-    assert!(out.contains("removed 7 tuning results"), "{out}");
+    assert!(out.contains("removed 9 tuning results"), "{out}");
     assert!(!out.contains("removed 0 compiled kernels"), "{out}");
     let info = bitmat(cache.path(), &["info"]);
     assert!(info.contains("compiled kernels: 0"), "{info}");
@@ -120,12 +120,12 @@ fn exported_results_serve_another_cache_without_tuning() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let file = a.path().join("tuning.json");
     let out = tune(a.path(), &["--export", file.to_str().unwrap()]);
-    assert!(out.contains("exported 7 tuning results"), "{out}");
+    assert!(out.contains("exported 9 tuning results"), "{out}");
     let out = bitmat(b.path(), &["tune", "--import", file.to_str().unwrap()]);
-    assert!(out.contains("imported 7 tuning results"), "{out}");
+    assert!(out.contains("imported 9 tuning results"), "{out}");
     let report = bench(b.path());
     assert_eq!(runtime(&report, "tunings"), 0, "{report}");
-    assert_eq!(runtime(&report, "tuning_loads"), 7, "{report}");
+    assert_eq!(runtime(&report, "tuning_loads"), 9, "{report}");
     // Only tuning results travel: the kernels are compiled in the new cache.
     assert!(runtime(&report, "compilations") > 0, "{report}");
 }
@@ -136,7 +136,7 @@ fn bad_tune_requests_fail_with_what_is_accepted() {
     for (args, expected) in [
         (
             &["tune", "--ops", "fp8"][..],
-            "expected one of ternary, int4_w4a16, int4_w4a8, ternary_planes",
+            "expected one of ternary, int4_w4a16, int4_w4a8, ternary_planes, int4_w4a16_planes, int4_w4a8_planes",
         ),
         (
             &["tune", "--shapes", "256x30", "--quiet"],

@@ -66,6 +66,18 @@ pub enum FormatError {
         /// `in_features`.
         k: usize,
     },
+    /// An int4 group size that a backend layout cannot hold (the int4 planes layout needs a
+    /// multiple of 32).
+    #[error(
+        "int4 group size {group} does not fit the {layout} layout, which needs a multiple of 32; \
+         the canonical packing serves it (the ops and layers fall back to it)"
+    )]
+    UnsupportedGroup {
+        /// The group size.
+        group: usize,
+        /// The layout.
+        layout: &'static str,
+    },
     /// A weight matrix with a zero dimension, for which no scale is defined.
     #[error("{what} must not be empty (out_features {out} x in_features {inp})")]
     Empty {

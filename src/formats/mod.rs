@@ -1,5 +1,5 @@
 //! Weight and activation formats: BitNet b1.58 ternary weights (2-bit packing),
-//! group-quantized int4 weights (16 per `u64`), the CPU ternary planes layout, int8 activations and RMSNorm.
+//! group-quantized int4 weights (16 per `u64`), the CPU planes layouts (ternary and int4), int8 activations and RMSNorm.
 //!
 //! Quantization formulas are exact contracts that compiled kernels reproduce
 //! bit-for-bit; each function documents its f32 operations. Every function
@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod error;
 pub mod int4;
+pub mod int4_planes;
 pub mod ternary;
 pub mod ternary_planes;
 
@@ -19,6 +20,10 @@ pub use error::FormatError;
 pub use int4::{
     int4_group_size, pack_int4, pack_uint4, quantize_int4, quantize_int4_value, unpack_int4,
     unpack_uint4, Int4Group, Int4Weights, INT4_AMAX_FLOOR, INT4_VALUES_PER_WORD,
+};
+pub use int4_planes::{
+    int4_planes_row_bytes, int4_planes_scale_cols, pack_int4_planes, Int4Planes, INT4_PLANES_BLOCK,
+    INT4_PLANES_ROW_MULTIPLE,
 };
 pub use ternary::{
     check_ternary_codes, pack_ternary, quantize_ternary, quantize_ternary_value, unpack_ternary,

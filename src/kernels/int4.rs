@@ -327,3 +327,172 @@ pub fn pack_uint4_saturating(
     let shifted = nibble << (lane.unsqueeze(0) * 4);
     store(words + rw, shifted.sum(1), rw < num_words);
 }
+
+/// The `[block_n, cols]` unsigned codes (`q + 8`, `u8`) of the int4 planes layout
+/// ([`crate::formats::int4_planes`]) for rows `rn` (`row_bytes` bytes each) from column `c0`
+/// (a multiple of `cols`), with `cols` 16, 32, 64 or 128: one contiguous load per row of a
+/// nibble plane's bytes (`cols` up to 64; `high` picks the plane) or of a whole block (128,
+/// both planes in column order). Rows past `n` read as 0.
+#[bitkernel(inline)]
+pub fn load_int4_planes(
+    w: Ptr<u8>,
+    rn: Tile,
+    n: Tile,
+    row_bytes: Tile,
+    c0: Tile,
+    cols: i32,
+    high: bool,
+) -> Tile {
+    let block_n = rn.shape()[0] as i32;
+    let row_mask = (rn < n).unsqueeze(1);
+    if cols == 128 {
+        let offsets = rn.unsqueeze(1) * row_bytes + (c0 / 2 + arange(64)).unsqueeze(0);
+        let bytes = load(w + offsets, row_mask, 0);
+        let shifts = (arange(2) * 4).reshape([1, 2, 1]);
+        ((bytes.unsqueeze(1) >> shifts) & 15).reshape([block_n, 128])
+    } else {
+        // Column c0 of plane `high` (c0 - 64 in the high plane) is byte (c0 / 128) * 64 +
+        // c0 % 64 of the row.
+        let first = (c0 >> 7) * 64 + (c0 & 63);
+        let offsets = rn.unsqueeze(1) * row_bytes + (first + arange(cols)).unsqueeze(0);
+        let bytes = load(w + offsets, row_mask, 0);
+        if high {
+            bytes >> 4
+        } else {
+            bytes & 15
+        }
+    }
+}
+
+/// The codes of the sub-block of `cols` columns from `c0` of the int4 planes layout, for the
+/// `s`-th sub-block (0-based) of a 128-column block: sub-blocks of 32 and 64 columns are
+/// planes' halves or planes (the layout's docs).
+#[bitkernel(inline)]
+pub fn load_int4_planes_sub(
+    w: Ptr<u8>,
+    rn: Tile,
+    n: Tile,
+    row_bytes: Tile,
+    block0: Tile,
+    s: i32,
+    cols: i32,
+) -> Tile {
+    let per_plane = 64 / cols;
+    let c0 = block0 + s * cols;
+    if cols == 128 {
+        load_int4_planes(w, rn, n, row_bytes, c0, cols, false)
+    } else {
+        load_int4_planes(w, rn, n, row_bytes, c0, cols, s >= per_plane)
+    }
+}
+
+/// W4A8 matrix-vector product on int4 weights in the CPU planes layout
+/// ([`crate::formats::int4_planes`]): `y[m, n] = scale_x[m] * sum_s (sum_{k in s} x[m, k] *
+/// q[n, k]) as f32 * scales[s, n]` over the sub-blocks `s` of `scale_cols` columns, the sums
+/// within a sub-block exact in `i32` (a weight group spans whole sub-blocks, so this is
+/// [`w4a8_matmul`] up to the rounding of the group's partial sums). Each sub-block is one
+/// contiguous load per row, a mask or shift to the codes and an `i8` `dot` with the
+/// activations' column, which a CPU backend lowers to row-times-vector byte products
+/// (`vpdpbusd`); its scales are `block_n` consecutive floats. `block_k` is 128, 256 or 512
+/// (rows are padded to 512 columns: no mask along K), `scale_cols` 32, 64 or 128. Grid:
+/// `(ceil(n / block_n), m)`.
+#[bitkernel]
+#[allow(clippy::too_many_arguments)]
+pub fn w4a8_gemv_planes(
+    x: Ptr<i8>,
+    scale_x: Ptr<f32>,
+    w: Ptr<u8>,
+    scales: Ptr<f32>,
+    y: Ptr<f32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    #[constexpr] scale_cols: i32,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+) {
+    static_assert(
+        (scale_cols == 32 || scale_cols == 64 || scale_cols == 128)
+            && block_k % 128 == 0
+            && 512 % block_k == 0,
+        "w4a8_gemv_planes: scale_cols must be 32, 64 or 128 and block_k 128, 256 or 512",
+    );
+    let row = program_id(1);
+    let rn = program_id(0) * block_n + arange(block_n);
+    // K rounded up to 512 columns, 256 bytes.
+    let row_bytes = ((k + 511) >> 9) << 8;
+    let mut acc = zeros::<f32>([block_n, 1]);
+    for k0 in range(0, k, block_k) {
+        for b in 0..block_k / 128 {
+            let block0 = k0 + b * 128;
+            for s in 0..128 / scale_cols {
+                let codes = load_int4_planes_sub(w, rn, n, row_bytes, block0, s, scale_cols);
+                let q = (codes as i8) - 8;
+                let kk = block0 + s * scale_cols + arange(scale_cols);
+                let xs = load(x + row * k + kk, kk < k, 0).unsqueeze(1);
+                let part = dot(q, xs, zeros::<i32>([block_n, 1]));
+                let sub = (block0 + s * scale_cols) / scale_cols;
+                let sw = load(scales + sub * n + rn, rn < n, 0.0).unsqueeze(1);
+                acc = acc + (part as f32) * sw;
+            }
+        }
+    }
+    let sx = load(scale_x + row, row < m, 0.0);
+    store(
+        y + row * n + rn,
+        acc.reshape([block_n]) * sx,
+        (rn < n) & (row < m),
+    );
+}
+
+/// W4A16 matrix-vector product on int4 weights in the CPU planes layout
+/// ([`crate::formats::int4_planes`]): the `y` of [`w4a16_matmul`] (each weight dequantized to
+/// `f16` as `f16(q * scale)`, exact `f16 x f16` products summed in `f32`): 16 columns at a time
+/// (one vector of `f32` per row, a 16-byte load of one nibble plane), their products added to
+/// 16 lanes per row, which are reduced once at the end. Constexprs and grid as
+/// [`w4a8_gemv_planes`].
+#[bitkernel]
+#[allow(clippy::too_many_arguments)]
+pub fn w4a16_gemv_planes(
+    x: Ptr<f16>,
+    w: Ptr<u8>,
+    scales: Ptr<f32>,
+    y: Ptr<f32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    #[constexpr] scale_cols: i32,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+) {
+    static_assert(
+        (scale_cols == 32 || scale_cols == 64 || scale_cols == 128)
+            && block_k % 128 == 0
+            && 512 % block_k == 0,
+        "w4a16_gemv_planes: scale_cols must be 32, 64 or 128 and block_k 128, 256 or 512",
+    );
+    let row = program_id(1);
+    let rn = program_id(0) * block_n + arange(block_n);
+    let row_bytes = ((k + 511) >> 9) << 8;
+    // 16 lanes per row, the products of each 16 columns added to them.
+    let mut acc = zeros::<f32>([block_n, 16]);
+    for k0 in range(0, k, block_k) {
+        for b in 0..block_k / 128 {
+            let block0 = k0 + b * 128;
+            for s in 0..128 / scale_cols {
+                let sub = (block0 + s * scale_cols) / scale_cols;
+                let sw = load(scales + sub * n + rn, rn < n, 0.0).unsqueeze(1);
+                // 16 columns at a time: one vector of f32 per row, added to its lanes.
+                for j in 0..scale_cols / 16 {
+                    let col = s * scale_cols + j * 16;
+                    let codes = load_int4_planes(w, rn, n, row_bytes, block0 + col, 16, col >= 64);
+                    let q = ((codes as i8) - 8) as f32;
+                    let kk = block0 + col + arange(16);
+                    let xs = load(x + row * k + kk, kk < k, 0.0) as f32;
+                    acc += ((q * sw) as f16 as f32) * xs.unsqueeze(0);
+                }
+            }
+        }
+    }
+    store(y + row * n + rn, acc.sum(1), (rn < n) & (row < m));
+}

@@ -77,6 +77,8 @@ prebuilt! {
         default_of(tuned::gemv_planes_tuner().tuner());
     ternary::w2a8_linear, "ternary linear layer: W2A8 with activation and weight scales, bias",
         default_of(tuned::linear_tuner(Backend::CRANELIFT, false).tuner());
+    ternary::w2a8_linear_planes, "ternary linear layer on the CPU planes layout (a GEMV per row)",
+        default_of(tuned::linear_planes_tuner(false).tuner());
     int4::w4a8_matmul, "int4 W4A8 matmul with per-group scales, f32 out",
         default_of(tuned::w4a8_tuner(Backend::CRANELIFT).tuner());
     int4::w4a16_matmul, "int4 W4A16 matmul (f16 activations), f32 out",
@@ -85,6 +87,10 @@ prebuilt! {
         default_of(tuned::w4a16_split_k_tuner(Backend::CRANELIFT).tuner());
     int4::w4a16_gemv, "int4 W4A16 matrix-vector product (a few rows), f32 out",
         default_of(tuned::w4a16_gemv_tuner(Backend::CRANELIFT).tuner());
+    int4::w4a8_gemv_planes, "int4 W4A8 matrix-vector product on the CPU planes layout, f32 out",
+        default_of(tuned::w4a8_planes_tuner(32).tuner());
+    int4::w4a16_gemv_planes, "int4 W4A16 matrix-vector product on the CPU planes layout, f32 out",
+        default_of(tuned::w4a16_planes_tuner(32).tuner());
     int4::w4a4_matmul, "BitTensor's unsigned W4A4 matmul, exact i32",
         default_of(tuned::w4a4_tuner(Backend::CRANELIFT, false).tuner());
     int4::pack_uint4_saturating, "clamps i32 to 0..=15 and packs 16 per u64",

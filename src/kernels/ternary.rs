@@ -277,3 +277,55 @@ pub fn w2a8_gemv_planes(
         (rn < n) & (row < m),
     );
 }
+
+/// The ternary linear layer of [`w2a8_linear`] on weights in the CPU planes layout, as
+/// [`w2a8_gemv_planes`] computes the exact `i32` product: `y[m, n] = (acc as f32) * scale_x[m]
+/// * scale_w[n * w_scale_stride] (+ bias[n])`. `block_k` is 256, 512 or 1024. Grid: `(ceil(n /
+/// block_n), m)`.
+#[bitkernel]
+#[allow(clippy::too_many_arguments)]
+pub fn w2a8_linear_planes(
+    a: Ptr<i8>,
+    scale_x: Ptr<f32>,
+    w: Ptr<u8>,
+    scale_w: Ptr<f32>,
+    bias: Ptr<f32>,
+    y: Ptr<f32>,
+    m: i32,
+    n: i32,
+    k: i32,
+    w_scale_stride: i32,
+    #[constexpr] has_bias: bool,
+    #[constexpr] block_n: i32,
+    #[constexpr] block_k: i32,
+) {
+    static_assert(
+        block_k % 256 == 0 && 1024 % block_k == 0,
+        "w2a8_linear_planes: block_k must be 256, 512 or 1024",
+    );
+    let row = program_id(1);
+    let rn = program_id(0) * block_n + arange(block_n);
+    let rb = arange(block_k / 4);
+    let row_bytes = ((k + 1023) >> 10) << 8;
+    let shifts = (arange(4) * 2).reshape([1, 1, 4, 1]);
+    let row_mask = (rn < n).unsqueeze(1);
+    let mut acc = zeros::<i32>([block_n, 1]);
+    let mut x_sum = zeros::<i32>([1, 1]);
+    for k0 in range(0, k, block_k) {
+        let offsets = rn.unsqueeze(1) * row_bytes + (k0 / 4 + rb).unsqueeze(0);
+        let bytes = load(w + offsets, row_mask, 0);
+        let planes = bytes.reshape([block_n, block_k / 256, 1, 64]);
+        let codes = ((planes >> shifts) & 3).reshape([block_n, block_k]);
+        let kk = k0 + arange(block_k);
+        let x = load(a + row * k + kk, kk < k, 0).unsqueeze(1);
+        acc = dot(codes as i8, x, acc);
+        x_sum = dot(zeros::<i8>([1, block_k]) + 1, x, x_sum);
+    }
+    let sx = load(scale_x + row, row < m, 0.0);
+    let sw = load(scale_w + rn * w_scale_stride, rn < n, 0.0);
+    let mut out = ((acc - x_sum).reshape([block_n]) as f32) * sx * sw;
+    if has_bias {
+        out = out + load(bias + rn, rn < n, 0.0);
+    }
+    store(y + row * n + rn, out, (rn < n) & (row < m));
+}

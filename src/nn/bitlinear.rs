@@ -3,7 +3,7 @@
 use super::{
     bias_f32, finite_f32, layer_input, output_shape, shape_error, weights_f32, Float, LayerInput,
 };
-use crate::formats::{quantize_ternary, ScaleGranularity, TernaryWeights};
+use crate::formats::{pack_ternary_planes, quantize_ternary, ScaleGranularity, TernaryWeights};
 use crate::kernels::norm;
 use crate::ops::{to_i32, to_u32};
 use crate::{Buffer, Device, Error};
@@ -85,7 +85,9 @@ impl BitLinearOptions {
 ///
 /// Steps 1-2 are one fused kernel ([`crate::kernels::norm::rmsnorm_quantize`], or
 /// [`crate::kernels::norm::quantize_int8`] without the norm) and step 3 is
-/// [`crate::kernels::ternary::w2a8_linear`]; the reference is
+/// [`crate::kernels::ternary::w2a8_linear`], or on the LLVM CPU backend
+/// [`crate::kernels::ternary::w2a8_linear_planes`] on the weights repacked once into the CPU
+/// planes layout ([`crate::tuned::ternary_uses_planes`]); the reference is
 /// [`crate::reference::rmsnorm_quantize`] then [`crate::reference::ternary_linear`].
 ///
 /// ```
@@ -110,7 +112,10 @@ pub struct BitLinear {
     eps: f32,
     norm: bool,
     granularity: ScaleGranularity,
+    /// The packed weights: the canonical packing, or on the LLVM backend the CPU planes layout
+    /// ([`crate::formats::ternary_planes`], when `planes`), the only copy the layer keeps.
     packed: Buffer<u8>,
+    planes: bool,
     scales: Buffer<f32>,
     /// The norm's gain, when there is one.
     norm_weight: Option<Buffer<f32>>,
@@ -252,14 +257,21 @@ impl BitLinear {
                 (true, Some(device.upload(&g)?))
             }
         };
+        let planes = crate::tuned::ternary_uses_planes(device.backend());
+        let packed = if planes {
+            device.upload(&pack_ternary_planes(&w.packed, out_features, in_features)?)?
+        } else {
+            device.upload(&w.packed)?
+        };
         Ok(BitLinear {
             device: device.clone(),
+            planes,
             in_features,
             out_features,
             eps: options.eps,
             norm,
             granularity: w.granularity,
-            packed: device.upload(&w.packed)?,
+            packed,
             scales: device.upload(&w.scales)?,
             norm_weight,
             bias: bias.map(|b| device.upload(b)).transpose()?,
@@ -370,16 +382,35 @@ impl BitLinear {
             ScaleGranularity::PerTensor => 0,
             ScaleGranularity::PerRow => 1,
         };
+        let (m, n) = (to_i32(OP, "rows", rows)?, to_i32(OP, "out_features", n)?);
+        let bias = self.bias.as_ref().unwrap_or(&self.placeholder);
+        if self.planes {
+            crate::tuned::TernaryPlanesLinear {
+                x: &q,
+                scale_x: &sx,
+                w: &self.packed,
+                scale_w: &self.scales,
+                bias,
+                has_bias: self.bias.is_some(),
+                y: &y,
+                m,
+                n,
+                k: cols,
+                w_scale_stride: stride,
+            }
+            .launch(dev)?;
+            return Ok(y.to_vec()?.into_iter().map(T::from_f32).collect());
+        }
         crate::tuned::TernaryLinear {
             x: &q,
             scale_x: &sx,
             w: &self.packed,
             scale_w: &self.scales,
-            bias: self.bias.as_ref().unwrap_or(&self.placeholder),
+            bias,
             has_bias: self.bias.is_some(),
             y: &y,
-            m: to_i32(OP, "rows", rows)?,
-            n: to_i32(OP, "out_features", n)?,
+            m,
+            n,
             k: cols,
             w_scale_stride: stride,
         }

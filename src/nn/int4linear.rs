@@ -3,10 +3,10 @@
 use super::{
     bias_f32, finite_f32, layer_input, output_shape, shape_error, weights_f32, Float, LayerInput,
 };
-use crate::formats::{quantize_int4, Int4Group, Int4Weights};
+use crate::formats::{pack_int4_planes, quantize_int4, Int4Group, Int4Weights};
 use crate::kernels::norm;
 use crate::ops::{to_i32, to_u32};
-use crate::tuned::{Int4Activations, Int4Matmul};
+use crate::tuned::{Int4Activations, Int4Matmul, Int4PlanesGemv};
 use crate::{f16, Buffer, Device, Error};
 
 /// How [`Int4Linear`] treats its activations.
@@ -25,7 +25,9 @@ pub enum Int4Mode {
 }
 
 /// A linear layer on signed int4 weights with per-group `f32` scales (groups of 32, 64 or
-/// 128 along K, or one per row), packed 16 per `u64` on a device, with an optional bias.
+/// 128 along K, or one per row), packed 16 per `u64` on a device (on the LLVM CPU backend,
+/// groups of a multiple of 32 in the CPU planes layout instead,
+/// [`crate::tuned::int4_uses_planes`]), with an optional bias.
 ///
 /// `forward` computes `y = x W^T (+ bias)` in the selected [`Int4Mode`]; the bias is added in
 /// `f32` to the downloaded result, which is then rounded to the input's type.
@@ -52,9 +54,23 @@ pub struct Int4Linear {
     group: Int4Group,
     group_size: usize,
     mode: Int4Mode,
-    packed: Buffer<u64>,
-    scales: Buffer<f32>,
+    weights: Int4Storage,
     bias: Option<Vec<f32>>,
+}
+
+/// The one copy of an [`Int4Linear`]'s weights on its device.
+enum Int4Storage {
+    /// The canonical packing (16 per `u64`) and its group scales.
+    Canonical {
+        packed: Buffer<u64>,
+        scales: Buffer<f32>,
+    },
+    /// The CPU planes layout ([`crate::formats::int4_planes`]), on the LLVM backend.
+    Planes {
+        codes: Buffer<u8>,
+        scales: Buffer<f32>,
+        scale_cols: i32,
+    },
 }
 
 impl std::fmt::Debug for Int4Linear {
@@ -129,15 +145,27 @@ impl Int4Linear {
         finite_f32("int4 scales", &w.scales)?;
         to_i32(op, "in_features", w.in_features)?;
         to_i32(op, "out_features", w.out_features)?;
+        let weights = if crate::tuned::int4_uses_planes(device.backend(), w.group_size()) {
+            let p = pack_int4_planes(w)?;
+            Int4Storage::Planes {
+                codes: device.upload(&p.codes)?,
+                scales: device.upload(&p.scales)?,
+                scale_cols: to_i32(op, "scale columns", p.scale_cols)?,
+            }
+        } else {
+            Int4Storage::Canonical {
+                packed: device.upload(&w.packed)?,
+                scales: device.upload(&w.scales)?,
+            }
+        };
         Ok(Int4Linear {
             device: device.clone(),
+            weights,
             in_features: w.in_features,
             out_features: w.out_features,
             group: w.group,
             group_size: w.group_size(),
             mode,
-            packed: device.upload(&w.packed)?,
-            scales: device.upload(&w.scales)?,
             bias,
         })
     }
@@ -252,17 +280,34 @@ impl Int4Linear {
                 }
             }
         };
-        Int4Matmul {
-            x: activations,
-            w: &self.packed,
-            scales: &self.scales,
-            y: &y,
-            m: m32,
-            n: n32,
-            k: k32,
-            group,
+        match &self.weights {
+            Int4Storage::Canonical { packed, scales } => Int4Matmul {
+                x: activations,
+                w: packed,
+                scales,
+                y: &y,
+                m: m32,
+                n: n32,
+                k: k32,
+                group,
+            }
+            .launch(dev)?,
+            Int4Storage::Planes {
+                codes,
+                scales,
+                scale_cols,
+            } => Int4PlanesGemv {
+                x: activations,
+                w: codes,
+                scales,
+                y: &y,
+                m: m32,
+                n: n32,
+                k: k32,
+                scale_cols: *scale_cols,
+            }
+            .launch(dev)?,
         }
-        .launch(dev)?;
         let mut y = y.to_vec()?;
         if let Some(b) = &self.bias {
             for row in y.chunks_exact_mut(n) {

@@ -9,7 +9,8 @@ use crate::data::rng;
 use crate::dot::dot_bound;
 use crate::harness::{is_cuda, test, Test};
 use bitmat::formats::{
-    pack_ternary, pack_ternary_planes, pack_uint4, quantize_activations, quantize_int4, Int4Group,
+    pack_int4_planes, pack_ternary, pack_ternary_planes, pack_uint4, quantize_activations,
+    quantize_int4, Int4Group,
 };
 use bitmat::kernels::{int4, ternary};
 use bitmat::{reference, tuned, Backend, Buffer, Config, Device, Element, Specialization};
@@ -21,12 +22,12 @@ const K: usize = 160;
 
 /// The tests of this module: each op's configurations of each backend's tuner list.
 pub fn tests() -> Vec<Test> {
-    let mut t = Vec::new();
-    t.push(test("tuners::w2a8_gemv_rows_llvm_configs", w2a8_gemv_rows));
-    t.push(test(
-        "tuners::w2a8_gemv_planes_cpu_configs",
-        w2a8_gemv_planes,
-    ));
+    let mut t = vec![
+        test("tuners::w2a8_gemv_rows_llvm_configs", w2a8_gemv_rows),
+        test("tuners::w2a8_gemv_planes_cpu_configs", w2a8_gemv_planes),
+        test("tuners::w2a8_linear_planes_cpu_configs", w2a8_linear_planes),
+        test("tuners::int4_gemv_planes_cpu_configs", int4_gemv_planes),
+    ];
     for (list, backend) in [("cpu", Backend::CRANELIFT), ("gpu", Backend::CUDA)] {
         t.push(test(
             format!("tuners::w2a8_matmul_{list}_configs"),
@@ -608,6 +609,142 @@ fn w4a4(dev: &Device, backend: Backend) -> Result<(), String> {
                     k / 16,
                     cx.has_bias,
                     cx.block_m,
+                    cx.block_n,
+                    cx.block_k,
+                )
+            },
+            |what, got| exact(what, &got, &want),
+        )?;
+    }
+    Ok(())
+}
+
+/// Every configuration of the int4 planes-layout matrix-vector kernels (W4A8 and W4A16), on
+/// every backend, for each of the layout's scale spacings (32, 64, 128 columns, from groups of
+/// 32, 64, 128, 96, 256 and one per row) on ragged K (one block partly used, several blocks
+/// with a ragged last one): W4A8 within 1e-4 relative of the reference (the exact sums of a
+/// group are added in sub-blocks), W4A16 within the reordered-sum bound of [`w4a16_case`].
+fn int4_gemv_planes(dev: &Device) -> Result<(), String> {
+    let mut r = rng(14);
+    let cases = [
+        (3, 160, Int4Group::Size(32)),
+        (2, 704, Int4Group::Size(64)),
+        (1, 640, Int4Group::Size(128)),
+        (2, 288, Int4Group::Size(96)),
+        (1, 768, Int4Group::Size(256)),
+        (4, 1152, Int4Group::PerRow),
+    ];
+    for (m, k, group) in cases {
+        let wf: Vec<f32> = (0..N * k).map(|_| r.gen_range(-1.0..1.0)).collect();
+        let xf: Vec<f32> = (0..m * k).map(|_| r.gen_range(-1.0..1.0)).collect();
+        let w = quantize_int4(&wf, N, k, group).map_err(|e| e.to_string())?;
+        let planes = pack_int4_planes(&w).map_err(|e| e.to_string())?;
+        let x = quantize_activations(&xf, m, k).map_err(|e| e.to_string())?;
+        let want = reference::int4_w4a8(&x, &w).map_err(|e| e.to_string())?;
+        let (mi, n, ki) = (m as i32, N as i32, k as i32);
+        let sc = planes.scale_cols as i32;
+        let grid = |bn: i32| ((N as u32).div_ceil(bn as u32), m as u32);
+        each_config(
+            dev,
+            &format!("w4a8_gemv_planes k={k} {group:?}"),
+            tuned::w4a8_planes_tuner(sc).tuner().configs(),
+            |c, d, out| {
+                let cx = &c.constexprs;
+                int4::w4a8_gemv_planes::with(c.options).launch(
+                    d,
+                    grid(cx.block_n),
+                    &up(d, &x.values)?,
+                    &up(d, &x.scales)?,
+                    &up(d, &planes.codes)?,
+                    &up(d, &planes.scales)?,
+                    out,
+                    mi,
+                    n,
+                    ki,
+                    cx.scale_cols,
+                    cx.block_n,
+                    cx.block_k,
+                )
+            },
+            |what, got| within_1e4(what, &got[..m * N], &want),
+        )?;
+        let xh: Vec<bitmat::f16> = xf.iter().map(|&v| bitmat::f16::from_f32(v)).collect();
+        let want = reference::int4_w4a16(&xh, m, &w).map_err(|e| e.to_string())?;
+        let wd = w.dequantize();
+        let bound: Vec<f64> = (0..m * N)
+            .map(|i| {
+                let (row, col) = (i / N, i % N);
+                let mag: f64 = (0..k)
+                    .map(|l| f64::from((xh[row * k + l].to_f32() * wd[col * k + l]).abs()))
+                    .sum();
+                1e-5 * f64::from(want[i].abs().max(1.0)) + dot_bound(k, mag)
+            })
+            .collect();
+        each_config(
+            dev,
+            &format!("w4a16_gemv_planes k={k} {group:?}"),
+            tuned::w4a16_planes_tuner(sc).tuner().configs(),
+            |c, d, out| {
+                let cx = &c.constexprs;
+                int4::w4a16_gemv_planes::with(c.options).launch(
+                    d,
+                    grid(cx.block_n),
+                    &up(d, &xh)?,
+                    &up(d, &planes.codes)?,
+                    &up(d, &planes.scales)?,
+                    out,
+                    mi,
+                    n,
+                    ki,
+                    cx.scale_cols,
+                    cx.block_n,
+                    cx.block_k,
+                )
+            },
+            |what, got| within(what, &got[..m * N], &want, |i| bound[i]),
+        )?;
+    }
+    Ok(())
+}
+
+/// Every configuration of the planes-layout ternary linear kernel (with and without bias,
+/// per-row and per-tensor weight scales) on the ragged operands, all `M` rows: the same bits
+/// as `acc * sx[row] * sw[col] (+ bias[col])` of the exact product (the f32 formula in the
+/// kernel's order).
+fn w2a8_linear_planes(dev: &Device) -> Result<(), String> {
+    let (x, w, acc) = ternary_operands();
+    let planes = pack_ternary_planes(&w, N, K).expect("canonical codes");
+    let (m, n, k) = (M as i32, N as i32, K as i32);
+    let sx: Vec<f32> = (0..M).map(|i| 0.5 + i as f32 / 32.0).collect();
+    let sw: Vec<f32> = (0..N).map(|i| 0.25 + i as f32 / 64.0).collect();
+    let bias: Vec<f32> = (0..N).map(|i| i as f32 - 3.0).collect();
+    for (has_bias, stride) in [(false, 1), (true, 1), (true, 0)] {
+        let want: Vec<f32> = (0..M * N)
+            .map(|i| {
+                let s = acc[i] as f32 * sx[i / N] * sw[(i % N) * stride as usize];
+                s + if has_bias { bias[i % N] } else { 0.0 }
+            })
+            .collect();
+        each_config(
+            dev,
+            &format!("w2a8_linear_planes stride={stride}"),
+            tuned::linear_planes_tuner(has_bias).tuner().configs(),
+            |c, d, out| {
+                let cx = &c.constexprs;
+                ternary::w2a8_linear_planes::with(c.options).launch(
+                    d,
+                    ((N as u32).div_ceil(cx.block_n as u32), M as u32),
+                    &up(d, &x)?,
+                    &up(d, &sx)?,
+                    &up(d, &planes)?,
+                    &up(d, &sw)?,
+                    &up(d, &bias)?,
+                    out,
+                    m,
+                    n,
+                    k,
+                    stride,
+                    cx.has_bias,
                     cx.block_n,
                     cx.block_k,
                 )

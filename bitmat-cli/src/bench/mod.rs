@@ -15,7 +15,11 @@
 //!   `f16` activations times signed int4 weights with `f32` scales per group of 128 along K
 //!   (per row when 128 does not divide K);
 //! - `int4_w4a8`: the same weights times `i8` activations with per-row scales
-//!   ([`bitmat::kernels::int4::w4a8_matmul`]); no peer.
+//!   ([`bitmat::kernels::int4::w4a8_matmul`]); no peer;
+//! - `int4_w4a16_planes`, `int4_w4a8_planes` (CPU, up to 4 rows, when the group is a multiple
+//!   of 32): [`bitmat::tuned::Int4PlanesGemv`], the same products on the weights repacked once
+//!   into the CPU int4 planes layout ([`bitmat::formats::int4_planes`]), what the ops run on
+//!   the LLVM backend.
 //!
 //! Both launch with the configuration their autotuner picks for the shape's bucket (tuned in
 //! the run when no result is stored); each row names it and where it came from, and the report
@@ -62,8 +66,12 @@ pub mod check;
 pub mod host_peer;
 pub mod parity;
 
-use bitmat::formats::{pack_ternary_planes, Int4Group, Int4Weights, QuantizedActivations};
-use bitmat::tuned::{Int4Activations, Int4Matmul, TernaryMatmul, TernaryPlanesGemv, GEMV_MAX_ROWS};
+use bitmat::formats::{
+    pack_int4_planes, pack_ternary_planes, Int4Group, Int4Planes, Int4Weights, QuantizedActivations,
+};
+use bitmat::tuned::{
+    Int4Activations, Int4Matmul, Int4PlanesGemv, TernaryMatmul, TernaryPlanesGemv, GEMV_MAX_ROWS,
+};
 use bitmat::{f16, reference, Buffer, Device, Error, RuntimeError, Stats, TuneOutcome};
 use bitmat_runtime::peer::{CublasGemmF16, DeviceCopy};
 use bitmat_runtime::timing::{self, Measurement};
@@ -348,6 +356,8 @@ enum Kernel {
     TernaryPlanes,
     Int4,
     Int4A8,
+    Int4Planes,
+    Int4A8Planes,
 }
 
 impl Kernel {
@@ -357,15 +367,20 @@ impl Kernel {
             Kernel::TernaryPlanes => "ternary_w2a8_planes",
             Kernel::Int4 => "int4_w4a16",
             Kernel::Int4A8 => "int4_w4a8",
+            Kernel::Int4Planes => "int4_w4a16_planes",
+            Kernel::Int4A8Planes => "int4_w4a8_planes",
         }
     }
 
-    /// The kernels timed at `m` on `device`.
-    fn at(device: BenchDevice, m: usize) -> Vec<Kernel> {
+    /// The kernels timed at `m` on `device` for `shape`.
+    fn at(device: BenchDevice, m: usize, shape: &ShapeData) -> Vec<Kernel> {
         let planes = device == BenchDevice::Cpu && m <= GEMV_MAX_ROWS as usize;
         let mut kernels = vec![Kernel::Ternary];
         kernels.extend(planes.then_some(Kernel::TernaryPlanes));
         kernels.extend([Kernel::Int4, Kernel::Int4A8]);
+        if planes && shape.int4_planes.is_some() {
+            kernels.extend([Kernel::Int4Planes, Kernel::Int4A8Planes]);
+        }
         kernels
     }
 }
@@ -382,6 +397,9 @@ struct ShapeData {
     int4_host: Int4Weights,
     int4_packed: Buffer<u64>,
     int4_scales: Buffer<f32>,
+    /// The int4 weights in the CPU planes layout (codes, scales, columns per scale), when the
+    /// layout holds their group.
+    int4_planes: Option<(Buffer<u8>, Buffer<f32>, i32)>,
     /// The weights unpacked, for the CPU peer and the float checks' bounds.
     unpacked: Unpacked,
 }
@@ -415,10 +433,24 @@ impl ShapeData {
             packed,
             scales,
         };
+        let int4_planes = match pack_int4_planes(&int4_host) {
+            Ok(Int4Planes {
+                codes,
+                scales,
+                scale_cols,
+                ..
+            }) => Some((
+                device.upload(&codes)?,
+                device.upload(&scales)?,
+                scale_cols as i32,
+            )),
+            Err(_) => None,
+        };
         Ok(ShapeData {
             n,
             k,
             group,
+            int4_planes,
             ternary: device.upload(&ternary_host)?,
             ternary_planes: device.upload(&pack_ternary_planes(&ternary_host, n, k)?)?,
             int4_packed: device.upload(&int4_host.packed)?,
@@ -437,6 +469,15 @@ impl ShapeData {
             Kernel::TernaryPlanes => self.ternary_planes.len() as u64 + m * k,
             Kernel::Int4 => n * k / 2 + n * (k / self.group as u64) * 4 + m * k * 2,
             Kernel::Int4A8 => n * k / 2 + n * (k / self.group as u64) * 4 + m * k + m * 4,
+            Kernel::Int4Planes | Kernel::Int4A8Planes => {
+                let (codes, scales, _) = self.int4_planes.as_ref().expect("listed with planes");
+                let x = if kernel == Kernel::Int4Planes {
+                    m * k * 2
+                } else {
+                    m * k + m * 4
+                };
+                codes.len() as u64 + scales.len() as u64 * 4 + x
+            }
         }
     }
 }
@@ -452,7 +493,7 @@ impl Activations {
     fn random(kernel: Kernel, m: usize, k: usize, rng: &mut XorShift) -> Activations {
         let len = m * k;
         match kernel {
-            Kernel::Int4A8 => Activations::Int4A8(QuantizedActivations {
+            Kernel::Int4A8 | Kernel::Int4A8Planes => Activations::Int4A8(QuantizedActivations {
                 rows: m,
                 cols: k,
                 values: (0..len)
@@ -463,7 +504,7 @@ impl Activations {
             Kernel::Ternary | Kernel::TernaryPlanes => {
                 Activations::Ternary((0..len).map(|_| (rng.next() % 255) as i8).collect())
             }
-            Kernel::Int4 => Activations::Int4(
+            Kernel::Int4 | Kernel::Int4Planes => Activations::Int4(
                 (0..len)
                     .map(|_| f16::from_f32((rng.next() % 2001) as f32 / 1000.0 - 1.0))
                     .collect(),
@@ -521,6 +562,41 @@ fn time_kernel(
             let outcome = op.best(device)?;
             let t = measure(device, opts, &mut || op.launch(device))?;
             Ok((t, outcome, Output::Ternary(c.to_vec()?)))
+        }
+        Activations::Int4(_) | Activations::Int4A8(_)
+            if matches!(kernel, Kernel::Int4Planes | Kernel::Int4A8Planes) =>
+        {
+            let (codes, planes_scales, scale_cols) =
+                shape.int4_planes.as_ref().expect("listed with planes");
+            let y = device.zeros::<f32>(m * shape.n)?;
+            let (xh, values, sx);
+            let activations = match x {
+                Activations::Int4(x) => {
+                    xh = device.upload(x)?;
+                    Int4Activations::F16(&xh)
+                }
+                Activations::Int4A8(x) => {
+                    (values, sx) = (device.upload(&x.values)?, device.upload(&x.scales)?);
+                    Int4Activations::I8 {
+                        values: &values,
+                        scales: &sx,
+                    }
+                }
+                Activations::Ternary(_) => unreachable!("int4 kernels have int4 activations"),
+            };
+            let op = Int4PlanesGemv {
+                x: activations,
+                w: codes,
+                scales: planes_scales,
+                y: &y,
+                m: mi,
+                n,
+                k,
+                scale_cols: *scale_cols,
+            };
+            let outcome = op.best(device)?;
+            let t = measure(device, opts, &mut || op.launch(device))?;
+            Ok((t, outcome, Output::Int4(y.to_vec()?)))
         }
         Activations::Int4(x) => {
             let x = device.upload(x)?;
@@ -788,7 +864,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         // Last measured (M, ms) per kernel on this shape, to skip hopeless larger M.
         let mut last: HashMap<Kernel, (usize, f64)> = HashMap::new();
         for &m in &opts.ms {
-            for kernel in Kernel::at(opts.device, m) {
+            for kernel in Kernel::at(opts.device, m, &shape) {
                 let bytes = shape.bytes(kernel, m);
                 let predicted = last.get(&kernel).map(|&(m0, t0)| t0 * m as f64 / m0 as f64);
                 let mut notes = Vec::new();
@@ -827,7 +903,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
                     output,
                 };
                 let (peer_name, peer_ms, peer_bytes) = match (opts.device, &measured) {
-                    (_, _) if kernel == Kernel::Int4A8 => {
+                    (_, _) if matches!(kernel, Kernel::Int4A8 | Kernel::Int4A8Planes) => {
                         notes.push("no peer for W4A8".into());
                         ("none", None, bytes)
                     }

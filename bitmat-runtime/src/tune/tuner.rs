@@ -11,8 +11,10 @@
 //! 4. otherwise tunes: prunes the configurations that cannot run (the prune predicate, failed
 //!    specialization or compile, GPU threads, registers and shared memory, invalid grids,
 //!    failed launches) and, on the CPU, times configurations that differ only in GPU options
-//!    once; times the others ([`bench`](fn@crate::timing::bench)); keeps the fastest in memory and
-//!    on disk.
+//!    once; times the others ([`bench`](fn@crate::timing::bench)), a configuration whose first
+//!    timed run is over twice the best median so far with that one sample only (it cannot
+//!    win, and slow configurations are most of a tuning's time); keeps the fastest in memory
+//!    and on disk.
 //!
 //! Timing runs use the caller's buffers. The buffers the kernel writes (found in its IR by
 //! [`bitmat_ir::passes::written_params`]) are saved first and restored after each
@@ -35,6 +37,10 @@ use crate::tune::{Config, Specialization, TuneKey};
 use bitmat_ir::passes::specialize::ArgFact;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+
+/// A configuration whose first timed run takes over this many times the best median timed so
+/// far for the key keeps that single sample (after its warm-up).
+const SLOW_FACTOR: f64 = 2.0;
 
 /// A prune predicate: `true` prunes the configuration for the key.
 type PruneFn<C> = dyn Fn(&Config<C>, &TuneKey) -> bool + Send + Sync;
@@ -686,7 +692,22 @@ impl<C: Specialization> Autotuner<C> {
                 zero_buffers(device, args, &zeroed)?;
                 launch::launch_compiled(device, &compiled, g, &options, args)
             };
-            match timing::bench(device, &self.bench, &mut run) {
+            // A configuration whose first timed run is over `SLOW_FACTOR` times the best
+            // median so far keeps that one sample: it cannot win, and the slow ones are most
+            // of a tuning's time.
+            let best = out
+                .table
+                .iter()
+                .filter_map(|t| match t {
+                    Timing::Timed { median_ms, .. } => Some(*median_ms),
+                    _ => None,
+                })
+                .fold(f64::INFINITY, f64::min);
+            let bench = BenchOptions {
+                single_above_ms: self.bench.single_above_ms.min(SLOW_FACTOR * best),
+                ..self.bench
+            };
+            match timing::bench(device, &bench, &mut run) {
                 Ok(m) => {
                     tracing::debug!(
                         kernel = C::KERNEL,

@@ -3,7 +3,7 @@
 //! operands widened to i32 (wrapping sums), f16/bf16 converted to `float` (exact), float sums
 //! sequential without contraction to FMA, so results match the interpreter bit for bit.
 //!
-//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 64) multiplies each row of `a` by
+//! An i8 matrix-vector product (`N = 1`, `K` a multiple of 32) multiplies each row of `a` by
 //! the column `b` chunk by chunk into lanes and sums the lanes at the end, 16 rows at a time by
 //! a transposing shuffle tree (integer sums are exact in any order): with AVX-512 VNNI by
 //! `vpdpbusd`, whose first factor is unsigned, so `a` is offset by 128 (its sign bit flipped)
@@ -38,7 +38,7 @@ impl Emitter<'_> {
             _ => return Err(self.unsupported("operands are not matrices")),
         };
         let d = self.dtype(a)?;
-        if d == DType::I8 && n == 1 && k % VNNI_BYTES == 0 {
+        if d == DType::I8 && n == 1 && k % (VNNI_BYTES / 2) == 0 {
             let out = self.dot_rows_i8(a, b, acc, m, k)?;
             self.set_chunks(r, out);
             return Ok(());
@@ -95,8 +95,27 @@ impl Emitter<'_> {
         let mut correction = None;
         if crate::llvm::target::has_feature("avx512vnni") {
             let (v16, v64) = (vec(16, "i32"), vec(VNNI_BYTES, "i8"));
-            let words = |e: &mut Self, parts: &[Operand]| {
-                let bytes = e.concat(parts.to_vec(), "i8");
+            let group = VNNI_BYTES / CHUNK;
+            // A row of 32 bytes more than a multiple of 64 ends in a half-filled register,
+            // zero above (its products with the zeros of `b` are 0).
+            // The 64 bytes of `parts`, plus 128 each when `flip` (the sign bit flipped: an
+            // add, which LLVM merges with an add or mask that made the bytes), as 16 words.
+            let words = |e: &mut Self, parts: &[Operand], flip: bool| {
+                let mut parts = parts.to_vec();
+                let zero = Operand {
+                    text: "zeroinitializer".into(),
+                    ty: parts[0].ty.clone(),
+                };
+                if flip {
+                    // Chunk by chunk, where the ops that made the bytes are.
+                    for p in &mut parts {
+                        let t = p.ty.clone();
+                        let high = e.splat("-128", "i8", vec_lanes(&t));
+                        *p = e.ins(t.clone(), format!("add {t} {}, {}", p.text, high.text));
+                    }
+                }
+                parts.resize(group, zero);
+                let bytes = e.concat(parts, "i8");
                 e.ins(
                     v16.clone(),
                     format!("bitcast {v64} {} to {v16}", bytes.text),
@@ -105,12 +124,11 @@ impl Emitter<'_> {
             let dp = |e: &mut Self, acc: &Operand, u: &Operand, s: &Operand| {
                 e.intrinsic(&v16, "llvm.x86.avx512.vpdpbusd.512", &[acc, u, s])
             };
-            let group = VNNI_BYTES / CHUNK;
             let zero = Operand {
                 text: "zeroinitializer".into(),
                 ty: v16.clone(),
             };
-            let bw: Vec<Operand> = bv.chunks(group).map(|g| words(self, g)).collect();
+            let bw: Vec<Operand> = bv.chunks(group).map(|g| words(self, g, false)).collect();
             let ones = self.splat("16843009", "i32", 16);
             let mut sum_b = zero.clone();
             for y in &bw {
@@ -118,12 +136,10 @@ impl Emitter<'_> {
             }
             let sum_b = self.intrinsic("i32", "llvm.vector.reduce.add.v16i32", &[&sum_b]);
             let offset = self.ins("i32", format!("shl i32 {}, 7", sum_b.text));
-            let flip = self.splat("-2139062144", "i32", 16);
             for row in av.chunks(k / CHUNK) {
                 let mut lanes = zero.clone();
                 for (x, y) in row.chunks(group).zip(&bw) {
-                    let x = words(self, x);
-                    let u = self.ins(v16.clone(), format!("xor {v16} {}, {}", x.text, flip.text));
+                    let u = words(self, x, true);
                     lanes = dp(self, &lanes, &u, y);
                 }
                 rows.push(lanes);
