@@ -44,6 +44,46 @@ mod surface {
     }
 }
 
+/// Kernels of the DSL's shape ops (`trans`, `permute`, `join`, `split`, `cat`, `zeros_like`,
+/// `arange(start, end)`), for the assembler.
+mod shapes {
+    use bitmat::prelude::*;
+
+    #[bitkernel]
+    pub fn dsl_shapes(
+        x: Ptr<f32>,
+        y: Ptr<i8>,
+        out: Ptr<f32>,
+        bytes: Ptr<i8>,
+        m: i32,
+        n: i32,
+        #[constexpr] bm: i32,
+        #[constexpr] bn: i32,
+    ) {
+        let rm = program_id(0) * bm + arange(bm);
+        let rn = arange(3, 3 + bn) - 3;
+        let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+        let at = rm.unsqueeze(1) * n + rn.unsqueeze(0);
+        let a = load(x + at, mask, 0.0);
+        let b = load(y + at, mask, 0);
+        let tp = rn.unsqueeze(1) * m + rm.unsqueeze(0);
+        store(out + tp, a.trans() + zeros_like(a.trans()), mask.trans());
+        let k2 = arange(2).unsqueeze(0).unsqueeze(0);
+        let at2 = at.unsqueeze(2) * 2 + k2;
+        let j = join(a, a * 2.0);
+        let (l, h) = j.permute([2, 0, 1]).permute([1, 2, 0]).split();
+        store(out + at, l + h, mask);
+        let bj = join(b, b + 1);
+        store(bytes + at2, bj, join(mask, mask));
+        let (bl, bh) = load(y + at2, join(mask, mask), 0).split();
+        store(
+            cat(bytes + at, bytes + m * n + at),
+            cat(bl, bh),
+            cat(mask, mask),
+        );
+    }
+}
+
 /// The ptxas to use, or why there is none.
 fn find_ptxas() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("BITMAT_PTXAS") {
@@ -242,6 +282,17 @@ fn jobs() -> Vec<Job> {
     for num_warps in [1, 4] {
         let k = surface::dsl_surface::ir(256).expect("dsl_surface");
         jobs.push(Job::new("dsl_surface", k, num_warps, &PtxTarget::ALL));
+    }
+    for (bm, bn, num_warps) in [(16, 32, 4), (64, 64, 8), (2, 4, 1), (32, 2, 4)] {
+        let k = shapes::dsl_shapes::ir(bm, bn).expect("dsl_shapes");
+        let job = Job::new(
+            format!("dsl_shapes {bm}x{bn}"),
+            k,
+            num_warps,
+            &PtxTarget::ALL,
+        );
+        jobs.extend(job.checked());
+        jobs.push(job);
     }
     for (d, block, ..) in VECTORIZED {
         let k = copy_kernel(d, block);

@@ -32,6 +32,7 @@ mod reduce;
 mod reference;
 #[path = "../support/requirement.rs"]
 mod requirement;
+mod shape;
 mod tuners;
 
 use bitmat::Device;
@@ -49,6 +50,7 @@ fn all_tests() -> Vec<Test> {
         control::tests(),
         dot::tests(),
         reduce::tests(),
+        shape::tests(),
         atomics::tests(),
         bounds::tests(),
         random_programs::tests(),

@@ -12,6 +12,7 @@
 mod control;
 mod ops;
 mod random;
+mod shape;
 pub mod syntax;
 mod tile;
 mod trace;
@@ -23,6 +24,7 @@ pub use ops::{
     store_masked, zeros,
 };
 pub use random::{rand, randint, randint4x, randn};
+pub use shape::{arange_range, cat, join, zeros_like};
 pub use tile::{Dim, IntoOperand, IntoShape, Operand, Tile, Weak};
 pub use trace::{param, trace, TraceError};
 
@@ -43,8 +45,8 @@ impl<T: crate::Element> PointerTo for T {
 /// What kernel code imports: the DSL functions, [`Tile`] and [`Ptr`].
 pub mod prelude {
     pub use super::{
-        arange, atomic_add, cdiv, clamp, dot, fma, full, load, maximum, minimum, num_programs,
-        program_id, rand, randint, randint4x, randn, select, static_assert, store, zeros, Ptr,
-        Tile,
+        arange, atomic_add, cat, cdiv, clamp, dot, fma, full, join, load, maximum, minimum,
+        num_programs, program_id, rand, randint, randint4x, randn, select, static_assert, store,
+        zeros, zeros_like, Ptr, Tile,
     };
 }

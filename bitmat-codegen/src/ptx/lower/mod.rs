@@ -11,6 +11,7 @@ mod mma;
 mod mma_frag;
 pub(crate) mod pipeline;
 mod reduce;
+pub(crate) mod shape;
 
 pub(crate) use pipeline::{Prefetch, Ring};
 pub(crate) use reduce::result_layout;
