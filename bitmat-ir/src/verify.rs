@@ -721,10 +721,12 @@ impl<'k> Verifier<'k> {
                 for &p in perm {
                     match seen.get_mut(p as usize) {
                         Some(s) if !*s => *s = true,
-                        _ => return Err(format!(
+                        _ => {
+                            return Err(format!(
                             "permutation {perm:?} of the axes of {t} is not a permutation of 0..{}",
                             t.rank()
-                        )),
+                        ))
+                        }
                     }
                 }
                 if perm.len() != t.rank() {
