@@ -195,6 +195,8 @@ pub enum ReduceOp {
     Max,
     /// Minimum.
     Min,
+    /// Bitwise xor (integers; Triton's `xor_sum`).
+    Xor,
 }
 
 /// A block: arguments (for loop bodies: the induction variable, then the carried values) and
@@ -436,6 +438,7 @@ impl OpKind {
                 ReduceOp::Sum => "reduce_sum",
                 ReduceOp::Max => "reduce_max",
                 ReduceOp::Min => "reduce_min",
+                ReduceOp::Xor => "reduce_xor",
             },
             OpKind::Dot { .. } => "dot",
             OpKind::AddPtr { .. } => "addptr",

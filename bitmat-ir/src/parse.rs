@@ -926,7 +926,7 @@ fn cmp_pred(name: &str) -> Option<CmpPred> {
 
 fn reduce_op(name: &str) -> Option<ReduceOp> {
     use ReduceOp::*;
-    by_name(name, &[Sum, Max, Min], |op| OpKind::Reduce {
+    by_name(name, &[Sum, Max, Min, Xor], |op| OpKind::Reduce {
         op,
         value: ValueId(0),
         axis: 0,

@@ -6,7 +6,9 @@
 //! every problem, in program order: after an op fails, its results count as defined (with
 //! their recorded types), so that one mistake is reported once, not again at every use.
 
-use crate::kernel::{BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId};
+use crate::kernel::{
+    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, ReduceOp, UnaryOp, ValueId,
+};
 use crate::print::op_to_string;
 use crate::types::{DType, ElemType, TileType};
 
@@ -776,7 +778,7 @@ impl<'k> Verifier<'k> {
                 shape[axis] = e;
                 result_is(r, &TileType::new(t.elem, shape))
             }
-            OpKind::Reduce { value, axis, .. } => {
+            OpKind::Reduce { op, value, axis } => {
                 let t = self.ty(*value)?;
                 let r = res()?;
                 let axis = *axis as usize;
@@ -787,6 +789,9 @@ impl<'k> Verifier<'k> {
                     ));
                 }
                 int_or_float("operand", t)?;
+                if *op == ReduceOp::Xor && !t.dtype().is_some_and(DType::is_int) {
+                    return Err(format!("reduce_xor is defined on integers, not {t}"));
+                }
                 let mut shape = t.shape.clone();
                 shape.remove(axis);
                 result_is(r, &TileType::new(t.elem, shape))

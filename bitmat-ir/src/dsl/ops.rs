@@ -253,6 +253,12 @@ fn reduce(name: &str, op: ReduceOp, v: Tile, axis: i32) -> Tile {
                 format!("`{name}` is not defined on {ty}; cast to an integer type first"),
             );
         }
+        if op == ReduceOp::Xor && !d.is_int() {
+            return t.fail(
+                name,
+                format!("`{name}` is defined on integer tiles, not {ty}; `.bitcast::<u32>()` a float tile to xor its bits"),
+            );
+        }
         match resolve_axis(name, axis, ty.rank(), false) {
             Ok(a) => Tile::from_id(t.builder.reduce(op, v.id(), a)),
             Err(m) => t.fail(name, m),
@@ -326,6 +332,12 @@ impl Tile {
     /// Minimum along `axis`, which is removed.
     pub fn min(self, axis: i32) -> Tile {
         reduce("min", ReduceOp::Min, self, axis)
+    }
+
+    /// Bitwise xor of the elements along `axis`, which is removed (integers; Triton's
+    /// `xor_sum`).
+    pub fn xor_sum(self, axis: i32) -> Tile {
+        reduce("xor_sum", ReduceOp::Xor, self, axis)
     }
 
     /// Absolute value.
