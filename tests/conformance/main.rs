@@ -32,6 +32,7 @@ mod reduce;
 mod reference;
 #[path = "../support/requirement.rs"]
 mod requirement;
+mod scan;
 mod shape;
 mod tuners;
 
@@ -51,6 +52,7 @@ fn all_tests() -> Vec<Test> {
         dot::tests(),
         reduce::tests(),
         shape::tests(),
+        scan::tests(),
         atomics::tests(),
         bounds::tests(),
         random_programs::tests(),

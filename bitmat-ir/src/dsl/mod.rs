@@ -12,6 +12,7 @@
 mod control;
 mod ops;
 mod random;
+mod scan;
 mod shape;
 pub mod syntax;
 mod tile;
@@ -24,6 +25,7 @@ pub use ops::{
     store_masked, zeros,
 };
 pub use random::{rand, randint, randint4x, randn};
+pub use scan::{associative_scan, associative_scan_dir};
 pub use shape::{arange_range, cat, join, zeros_like};
 pub use tile::{Dim, IntoOperand, IntoShape, Operand, Tile, Weak};
 pub use trace::{param, trace, TraceError};
@@ -45,8 +47,8 @@ impl<T: crate::Element> PointerTo for T {
 /// What kernel code imports: the DSL functions, [`Tile`] and [`Ptr`].
 pub mod prelude {
     pub use super::{
-        arange, atomic_add, cat, cdiv, clamp, dot, fma, full, join, load, maximum, minimum,
-        num_programs, program_id, rand, randint, randint4x, randn, select, static_assert, store,
-        zeros, zeros_like, Ptr, Tile,
+        arange, associative_scan, atomic_add, cat, cdiv, clamp, dot, fma, full, join, load,
+        maximum, minimum, num_programs, program_id, rand, randint, randint4x, randn, select,
+        static_assert, store, zeros, zeros_like, Ptr, Tile,
     };
 }

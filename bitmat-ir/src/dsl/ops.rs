@@ -222,7 +222,12 @@ impl std::ops::Not for Tile {
 }
 
 /// Resolves a possibly negative axis against `rank` (`-1` is the last axis).
-fn resolve_axis(name: &str, axis: i32, rank: usize, inclusive: bool) -> Result<u32, String> {
+pub(crate) fn resolve_axis(
+    name: &str,
+    axis: i32,
+    rank: usize,
+    inclusive: bool,
+) -> Result<u32, String> {
     let limit = rank as i32 + i32::from(inclusive);
     let a = if axis < 0 { axis + limit } else { axis };
     if a < 0 || a >= limit {
