@@ -17,6 +17,7 @@ pub fn tests() -> Vec<Test> {
     vec![
         test("scan::cumsum_cumprod_scan_reduce_i32", check_int),
         test("scan::cumsum_argmax_argmin_f32", check_float),
+        test("scan::sort_i32_f32_both_directions", check_sort),
     ]
 }
 
@@ -96,6 +97,121 @@ mod kernels {
         );
         store(amin + rm, load(x + at, mask, f32::INFINITY).argmin(1), rows);
     }
+}
+
+mod sorts {
+    use bitmat::prelude::*;
+
+    /// Each row of `[m, n]` i32 and f32 matrices sorted, ascending and descending, in blocks
+    /// of `bn` columns (masked-off lanes load the value that sorts last).
+    #[bitkernel]
+    #[allow(clippy::too_many_arguments)]
+    pub fn sorts(
+        xi: Ptr<i32>,
+        xf: Ptr<f32>,
+        ia: Ptr<i32>,
+        id: Ptr<i32>,
+        fa: Ptr<f32>,
+        fd: Ptr<f32>,
+        m: i32,
+        n: i32,
+        #[constexpr] bm: i32,
+        #[constexpr] bn: i32,
+    ) {
+        let rm = program_id(0) * bm + arange(bm);
+        let rn = arange(bn);
+        let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+        let at = rm.unsqueeze(1) * n + rn.unsqueeze(0);
+        store(ia + at, load(xi + at, mask, i32::MAX).sort(1, false), mask);
+        store(id + at, load(xi + at, mask, i32::MIN).sort(-1, true), mask);
+        store(fa + at, load(xf + at, mask, f32::NAN).sort(1, false), mask);
+        store(fd + at, load(xf + at, mask, f32::NAN).sort(1, true), mask);
+    }
+}
+
+/// `sort` against Rust's `sort_by` with the same total order (a NaN above every number);
+/// `-0.0` and `0.0` may come in either order.
+fn check_sort(dev: &Device) -> Result<(), String> {
+    for (case, (m, n, bm, bn)) in CASES.into_iter().enumerate() {
+        let k = sorts::sorts::ir(bm, bn).map_err(|e| e.to_string())?;
+        let (mu, nu) = (m as usize, n as usize);
+        let mut r = rng(2800 + case as u64);
+        let xi: Vec<i32> = (0..mu * nu).map(|_| r.gen_range(-20..20) * 1000).collect();
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0];
+        let xf: Vec<f32> = (0..mu * nu)
+            .map(|_| {
+                if r.gen_bool(0.2) {
+                    specials[r.gen_range(0..specials.len())]
+                } else {
+                    f32::from(r.gen_range(-30i8..30)) * 0.5
+                }
+            })
+            .collect();
+        let len = (mu * nu).max(1);
+        let args = [
+            Arg::Buf(HostData::I32(xi.clone())),
+            Arg::Buf(HostData::F32(xf.clone())),
+            Arg::Buf(HostData::I32(vec![0; len])),
+            Arg::Buf(HostData::I32(vec![0; len])),
+            Arg::Buf(HostData::F32(vec![0.0; len])),
+            Arg::Buf(HostData::F32(vec![0.0; len])),
+            i32_arg(m),
+            i32_arg(n),
+        ];
+        let what = format!("sort of [{m}, {n}] in blocks [{bm}, {bn}]");
+        let grid = [(m.max(1) as u32).div_ceil(bm as u32), 1, 1];
+        let o = run(dev, &what, &k, grid, 4, &args)?;
+        o.check_all(&Tol::exact(dev))?;
+        let order = |a: &f32, b: &f32| match (a.is_nan(), b.is_nan()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ => a.partial_cmp(b).unwrap(),
+        };
+        let (mut ia, mut id, mut fa, mut fd) =
+            (vec![0; len], vec![0; len], vec![0.0; len], vec![0.0; len]);
+        for i in 0..mu {
+            let mut ri = row(&xi, nu, i).to_vec();
+            ri.sort_unstable();
+            ia[i * nu..(i + 1) * nu].copy_from_slice(&ri);
+            ri.reverse();
+            id[i * nu..(i + 1) * nu].copy_from_slice(&ri);
+            let mut rf = row(&xf, nu, i).to_vec();
+            rf.sort_by(order);
+            fa[i * nu..(i + 1) * nu].copy_from_slice(&rf);
+            // Descending: the padding (NaN) sorts first, then the row's NaNs and numbers.
+            let mut padded = rf.clone();
+            padded.resize(bn as usize, f32::NAN);
+            padded.sort_by(|a, b| order(b, a));
+            fd[i * nu..(i + 1) * nu].copy_from_slice(&padded[..nu]);
+        }
+        let zero_ties = Tol::Bound(vec![0.0; len]);
+        compare(
+            &format!("{what}: i32 ascending"),
+            &o.got[2],
+            &HostData::I32(ia),
+            &Tol::Bits,
+        )?;
+        compare(
+            &format!("{what}: i32 descending"),
+            &o.got[3],
+            &HostData::I32(id),
+            &Tol::Bits,
+        )?;
+        compare(
+            &format!("{what}: f32 ascending"),
+            &o.got[4],
+            &HostData::F32(fa),
+            &zero_ties,
+        )?;
+        compare(
+            &format!("{what}: f32 descending"),
+            &o.got[5],
+            &HostData::F32(fd),
+            &zero_ties,
+        )?;
+    }
+    Ok(())
 }
 
 const CASES: [(i32, i32, i32, i32); 5] = [

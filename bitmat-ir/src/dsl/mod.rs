@@ -14,6 +14,7 @@ mod ops;
 mod random;
 mod scan;
 mod shape;
+mod sort;
 pub mod syntax;
 mod tile;
 mod trace;

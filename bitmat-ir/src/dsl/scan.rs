@@ -27,11 +27,11 @@ fn view(x: Tile, axis: usize) -> ([u32; 3], Vec<u32>) {
     ([outer, shape[axis], inner], shape)
 }
 
-fn slice(x: Tile, axis: u32, start: u32, extent: u32) -> Tile {
+pub(super) fn slice(x: Tile, axis: u32, start: u32, extent: u32) -> Tile {
     with_trace(|t| Tile::from_id(t.builder.slice(x.id(), axis, start, extent)))
 }
 
-fn concat(a: Tile, b: Tile, axis: u32) -> Tile {
+pub(super) fn concat(a: Tile, b: Tile, axis: u32) -> Tile {
     with_trace(|t| Tile::from_id(t.builder.concat(a.id(), b.id(), axis)))
 }
 
@@ -127,7 +127,7 @@ pub fn associative_scan(x: Tile, axis: i32, combine: impl Fn(Tile, Tile) -> Tile
 }
 
 /// Checks that `x` is a number tile for `name`; returns it, or a poisoned tile.
-fn numeric(name: &str, x: Tile) -> Tile {
+pub(super) fn numeric(name: &str, x: Tile) -> Tile {
     with_trace(|t| {
         if x.is_poison() {
             return x;
