@@ -84,6 +84,34 @@ mod shapes {
     }
 }
 
+/// A kernel of the DSL's scans, sorts and combine-function reductions (`cumsum`, `cumprod`,
+/// `associative_scan`, `reduce`, `argmax`/`argmin`, `sort`, `xor_sum`), for the assembler.
+mod scans {
+    use bitmat::prelude::*;
+
+    #[bitkernel]
+    pub fn dsl_scans(
+        x: Ptr<f32>,
+        y: Ptr<i32>,
+        out: Ptr<f32>,
+        idx: Ptr<i32>,
+        m: i32,
+        #[constexpr] bm: i32,
+        #[constexpr] bn: i32,
+    ) {
+        let rm = program_id(0) * bm + arange(bm);
+        let rn = arange(bn);
+        let mask = rm.unsqueeze(1) < m;
+        let at = rm.unsqueeze(1) * bn + rn.unsqueeze(0);
+        let v = load(x + at, mask, 0.0);
+        let w = load(y + at, mask, 0);
+        let s = v.cumsum(1) + v.cumprod_reverse(1) + v.sort(1, true);
+        store(out + at, s + associative_scan(v, 0, |a, b| maximum(a, b)), mask);
+        let r = w.reduce(1, |a, b| a * b) + w.xor_sum(1) + v.argmax(1) + w.argmin(1);
+        store(idx + rm, r + w.cumsum_reverse(0).sort(-1, false).sum(1), rm < m);
+    }
+}
+
 /// The ptxas to use, or why there is none.
 fn find_ptxas() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("BITMAT_PTXAS") {
@@ -291,6 +319,12 @@ fn jobs() -> Vec<Job> {
             num_warps,
             &PtxTarget::ALL,
         );
+        jobs.extend(job.checked());
+        jobs.push(job);
+    }
+    for (bm, bn, num_warps) in [(16, 32, 4), (2, 128, 4), (32, 2, 1)] {
+        let k = scans::dsl_scans::ir(bm, bn).expect("dsl_scans");
+        let job = Job::new(format!("dsl_scans {bm}x{bn}"), k, num_warps, &PtxTarget::ALL);
         jobs.extend(job.checked());
         jobs.push(job);
     }

@@ -7,7 +7,9 @@
 //! functions.
 //!
 //! Names follow Triton: [`program_id`], [`arange`], [`zeros`], [`full`], [`load`], [`store`],
-//! [`dot`], [`select`], [`maximum`], [`minimum`], [`atomic_add`], and methods on [`Tile`].
+//! [`dot`], [`select`], [`maximum`], [`minimum`], [`atomic_add`], [`join`], [`cat`],
+//! [`zeros_like`], [`associative_scan`], and methods on [`Tile`] (shapes in `shape`, scans and
+//! combine-function reductions in `scan`, `sort` in `sort`).
 
 mod control;
 mod ops;
