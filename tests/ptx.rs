@@ -106,9 +106,17 @@ mod scans {
         let v = load(x + at, mask, 0.0);
         let w = load(y + at, mask, 0);
         let s = v.cumsum(1) + v.cumprod_reverse(1) + v.sort(1, true);
-        store(out + at, s + associative_scan(v, 0, |a, b| maximum(a, b)), mask);
+        store(
+            out + at,
+            s + associative_scan(v, 0, |a, b| maximum(a, b)),
+            mask,
+        );
         let r = w.reduce(1, |a, b| a * b) + w.xor_sum(1) + v.argmax(1) + w.argmin(1);
-        store(idx + rm, r + w.cumsum_reverse(0).sort(-1, false).sum(1), rm < m);
+        store(
+            idx + rm,
+            r + w.cumsum_reverse(0).sort(-1, false).sum(1),
+            rm < m,
+        );
     }
 }
 
@@ -324,7 +332,12 @@ fn jobs() -> Vec<Job> {
     }
     for (bm, bn, num_warps) in [(16, 32, 4), (2, 128, 4), (32, 2, 1)] {
         let k = scans::dsl_scans::ir(bm, bn).expect("dsl_scans");
-        let job = Job::new(format!("dsl_scans {bm}x{bn}"), k, num_warps, &PtxTarget::ALL);
+        let job = Job::new(
+            format!("dsl_scans {bm}x{bn}"),
+            k,
+            num_warps,
+            &PtxTarget::ALL,
+        );
         jobs.extend(job.checked());
         jobs.push(job);
     }

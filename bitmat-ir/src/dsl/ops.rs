@@ -711,7 +711,8 @@ pub fn dot(a: Tile, b: Tile) -> Tile {
     })
 }
 
-/// `a x b + acc`. (`dot(a, b, acc)` in kernels.)
+/// `a x b + acc`. (`dot(a, b, acc)` in kernels.) An f16 `acc` with f16 operands accumulates in
+/// f32 and rounds the result to f16 (once per call: across a K loop, at every step).
 pub fn dot_acc(a: Tile, b: Tile, acc: Tile) -> Tile {
     with_trace(|t| dot_on(t, a, b, acc))
 }
@@ -745,6 +746,13 @@ fn dot_on(t: &mut Trace, a: Tile, b: Tile, acc: Tile) -> Tile {
         );
     }
     let types = (ta.dtype(), tb.dtype(), tc.dtype());
+    if types == (Some(DType::F16), Some(DType::F16), Some(DType::F16)) {
+        // An f16 accumulator (Triton's `out_dtype=float16`): the products and the sum in f32,
+        // the result rounded to f16 once per `dot`.
+        let wide = t.builder.cast(acc.id(), DType::F32);
+        let r = t.builder.dot(a.id(), b.id(), wide);
+        return Tile::from_id(t.builder.cast(r, DType::F16));
+    }
     let valid = matches!(
         types,
         (Some(DType::I8), Some(DType::I8), Some(DType::I32))
@@ -755,7 +763,7 @@ fn dot_on(t: &mut Trace, a: Tile, b: Tile, acc: Tile) -> Tile {
     if !valid {
         return t.fail(
             "dot",
-            format!("unsupported operand types a: {ta}, b: {tb}, acc: {tc}; dot takes i8 x i8 + i32, f16 x f16 + f32, bf16 x bf16 + f32 or f32 x f32 + f32"),
+            format!("unsupported operand types a: {ta}, b: {tb}, acc: {tc}; dot takes i8 x i8 + i32, f16 x f16 + f32 or f16, bf16 x bf16 + f32 or f32 x f32 + f32"),
         );
     }
     Tile::from_id(t.builder.dot(a.id(), b.id(), acc.id()))
