@@ -118,6 +118,16 @@ mod scans {
             rm < m,
         );
     }
+
+    /// `dot` with an f16 accumulator (summed in f32, rounded per call).
+    #[bitkernel]
+    pub fn dsl_dot_f16acc(a: Ptr<f16>, c: Ptr<f16>, #[constexpr] b: i32) {
+        let r = arange(b);
+        let at = r.unsqueeze(1) * b + r.unsqueeze(0);
+        let x = load(a + at);
+        let acc = dot(x, x.trans(), zeros_like(x));
+        store(c + at, dot(x, x, acc));
+    }
 }
 
 /// The ptxas to use, or why there is none.
@@ -340,6 +350,15 @@ fn jobs() -> Vec<Job> {
         );
         jobs.extend(job.checked());
         jobs.push(job);
+    }
+    for b in [16, 64] {
+        let k = scans::dsl_dot_f16acc::ir(b).expect("dsl_dot_f16acc");
+        jobs.push(Job::new(
+            format!("dsl_dot_f16acc {b}"),
+            k,
+            4,
+            &PtxTarget::ALL,
+        ));
     }
     for (d, block, ..) in VECTORIZED {
         let k = copy_kernel(d, block);
