@@ -82,7 +82,7 @@ mod tests {
         );
         // Joined along a trailing axis of 1: the elements of a and b interleave.
         assert_eq!(concat_sources(&[3, 1], 1), [0, 3, 1, 4, 2, 5]);
-        assert_eq!(concat_sources(&[2, 2], 0), [0, 1, 4, 5, 2, 3, 6, 7]);
+        assert_eq!(concat_sources(&[2, 2], 0), (0..8).collect::<Vec<_>>());
         assert_eq!(concat_sources(&[2, 2], 1), [0, 1, 4, 5, 2, 3, 6, 7]);
         assert_eq!(slice_sources(&[2, 4], 1, 2, 2), [2, 3, 6, 7]);
         assert_eq!(slice_sources(&[4, 2], 0, 2, 1), [4, 5]);
