@@ -166,7 +166,7 @@ impl Rewriter {
                 return self.error(span, format!("`atomic_add` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} {args_word}"));
             }
             ("arange", 2) => "arange_range",
-            ("arange", 1) => "arange",
+            ("arange", 1) => return,
             ("arange", _) => {
                 return self.error(
                     span,
