@@ -633,6 +633,24 @@ fn bad_constant(x: Ptr<u8>) {
     store(x + arange(4), v + 300);
 }
 
+/// Misused shape ops, picked by `case`: `trans` of a 1-D tile, a repeated axis in `permute`,
+/// `split` of a last axis of 4, `cat` of two shapes.
+#[bitkernel]
+fn bad_shapes(x: Ptr<f32>, #[constexpr] case: i32) {
+    let v = load(x + arange(4));
+    if case == 0 {
+        store(x + arange(4), v.trans());
+    } else if case == 1 {
+        let m = v.reshape([2, 2]).permute([1, 1]);
+        store(x + arange(4), m.reshape([4]));
+    } else if case == 2 {
+        let (a, _b) = v.reshape([1, 4]).split();
+        store(x + arange(1), a);
+    } else {
+        store(x + arange(8), cat(v, v.reshape([2, 2])).reshape([8]));
+    }
+}
+
 fn specialization_error(result: Result<bitmat::ir::Kernel, Error>) -> String {
     match result {
         Err(e) => e.to_string(),
@@ -681,6 +699,19 @@ fn specialization_errors_name_kernel_op_and_shapes() {
 
     let e = specialization_error(bad_constant::ir());
     assert!(e.contains("300") && e.contains("u8"), "{e}");
+
+    for (case, words) in [
+        (0, ["`trans`", "f32[4]", "permute"]),
+        (1, ["`permute`", "[1, 1]", "f32[2x2]"]),
+        (2, ["`split`", "f32[1x4]", "extent 2"]),
+        (3, ["`cat`", "f32[4]", "f32[2x2]"]),
+    ] {
+        let e = specialization_error(bad_shapes::ir(case));
+        assert!(
+            e.contains("bad_shapes") && words.iter().all(|w| e.contains(w)),
+            "{e}"
+        );
+    }
 }
 
 #[test]

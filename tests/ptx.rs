@@ -44,6 +44,92 @@ mod surface {
     }
 }
 
+/// Kernels of the DSL's shape ops (`trans`, `permute`, `join`, `split`, `cat`, `zeros_like`,
+/// `arange(start, end)`), for the assembler.
+mod shapes {
+    use bitmat::prelude::*;
+
+    #[bitkernel]
+    pub fn dsl_shapes(
+        x: Ptr<f32>,
+        y: Ptr<i8>,
+        out: Ptr<f32>,
+        bytes: Ptr<i8>,
+        m: i32,
+        n: i32,
+        #[constexpr] bm: i32,
+        #[constexpr] bn: i32,
+    ) {
+        let rm = program_id(0) * bm + arange(bm);
+        let rn = arange(3, 3 + bn) - 3;
+        let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+        let at = rm.unsqueeze(1) * n + rn.unsqueeze(0);
+        let a = load(x + at, mask, 0.0);
+        let b = load(y + at, mask, 0);
+        let tp = rn.unsqueeze(1) * m + rm.unsqueeze(0);
+        store(out + tp, a.trans() + zeros_like(a.trans()), mask.trans());
+        let k2 = arange(2).unsqueeze(0).unsqueeze(0);
+        let at2 = at.unsqueeze(2) * 2 + k2;
+        let j = join(a, a * 2.0);
+        let (l, h) = j.permute([2, 0, 1]).permute([1, 2, 0]).split();
+        store(out + at, l + h, mask);
+        let bj = join(b, b + 1);
+        store(bytes + at2, bj, join(mask, mask));
+        let (bl, bh) = load(y + at2, join(mask, mask), 0).split();
+        store(
+            cat(bytes + at, bytes + m * n + at),
+            cat(bl, bh),
+            cat(mask, mask),
+        );
+    }
+}
+
+/// A kernel of the DSL's scans, sorts and combine-function reductions (`cumsum`, `cumprod`,
+/// `associative_scan`, `reduce`, `argmax`/`argmin`, `sort`, `xor_sum`), for the assembler.
+mod scans {
+    use bitmat::prelude::*;
+
+    #[bitkernel]
+    pub fn dsl_scans(
+        x: Ptr<f32>,
+        y: Ptr<i32>,
+        out: Ptr<f32>,
+        idx: Ptr<i32>,
+        m: i32,
+        #[constexpr] bm: i32,
+        #[constexpr] bn: i32,
+    ) {
+        let rm = program_id(0) * bm + arange(bm);
+        let rn = arange(bn);
+        let mask = rm.unsqueeze(1) < m;
+        let at = rm.unsqueeze(1) * bn + rn.unsqueeze(0);
+        let v = load(x + at, mask, 0.0);
+        let w = load(y + at, mask, 0);
+        let s = v.cumsum(1) + v.cumprod_reverse(1) + v.sort(1, true);
+        store(
+            out + at,
+            s + associative_scan(v, 0, |a, b| maximum(a, b)),
+            mask,
+        );
+        let r = w.reduce(1, |a, b| a * b) + w.xor_sum(1) + v.argmax(1) + w.argmin(1);
+        store(
+            idx + rm,
+            r + w.cumsum_reverse(0).sort(-1, false).sum(1),
+            rm < m,
+        );
+    }
+
+    /// `dot` with an f16 accumulator (summed in f32, rounded per call).
+    #[bitkernel]
+    pub fn dsl_dot_f16acc(a: Ptr<f16>, c: Ptr<f16>, #[constexpr] b: i32) {
+        let r = arange(b);
+        let at = r.unsqueeze(1) * b + r.unsqueeze(0);
+        let x = load(a + at);
+        let acc = dot(x, x.trans(), zeros_like(x));
+        store(c + at, dot(x, x, acc));
+    }
+}
+
 /// The ptxas to use, or why there is none.
 fn find_ptxas() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("BITMAT_PTXAS") {
@@ -242,6 +328,37 @@ fn jobs() -> Vec<Job> {
     for num_warps in [1, 4] {
         let k = surface::dsl_surface::ir(256).expect("dsl_surface");
         jobs.push(Job::new("dsl_surface", k, num_warps, &PtxTarget::ALL));
+    }
+    for (bm, bn, num_warps) in [(16, 32, 4), (64, 64, 8), (2, 4, 1), (32, 2, 4)] {
+        let k = shapes::dsl_shapes::ir(bm, bn).expect("dsl_shapes");
+        let job = Job::new(
+            format!("dsl_shapes {bm}x{bn}"),
+            k,
+            num_warps,
+            &PtxTarget::ALL,
+        );
+        jobs.extend(job.checked());
+        jobs.push(job);
+    }
+    for (bm, bn, num_warps) in [(16, 32, 4), (2, 128, 4), (32, 2, 1)] {
+        let k = scans::dsl_scans::ir(bm, bn).expect("dsl_scans");
+        let job = Job::new(
+            format!("dsl_scans {bm}x{bn}"),
+            k,
+            num_warps,
+            &PtxTarget::ALL,
+        );
+        jobs.extend(job.checked());
+        jobs.push(job);
+    }
+    for b in [16, 64] {
+        let k = scans::dsl_dot_f16acc::ir(b).expect("dsl_dot_f16acc");
+        jobs.push(Job::new(
+            format!("dsl_dot_f16acc {b}"),
+            k,
+            4,
+            &PtxTarget::ALL,
+        ));
     }
     for (d, block, ..) in VECTORIZED {
         let k = copy_kernel(d, block);

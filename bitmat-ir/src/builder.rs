@@ -206,6 +206,49 @@ impl KernelBuilder {
         self.push1(OpKind::Reshape(v), ty)
     }
 
+    /// The axes of `v` in the order `perm` (result axis `i` is axis `perm[i]` of `v`).
+    pub fn permute(&mut self, v: ValueId, perm: Vec<u32>) -> ValueId {
+        let src = self.ty(v).clone();
+        let shape: Vec<u32> = perm
+            .iter()
+            .map(|&p| src.shape.get(p as usize).copied().unwrap_or(1))
+            .collect();
+        self.push1(
+            OpKind::Permute { value: v, perm },
+            TileType::new(src.elem, shape),
+        )
+    }
+
+    /// `a` then `b` along `axis` (whose extent doubles); type of `a` otherwise.
+    pub fn concat(&mut self, a: ValueId, b: ValueId, axis: u32) -> ValueId {
+        let src = self.ty(a).clone();
+        let mut shape = src.shape.clone();
+        if let Some(e) = shape.get_mut(axis as usize) {
+            *e *= 2;
+        }
+        self.push1(
+            OpKind::Concat { a, b, axis },
+            TileType::new(src.elem, shape),
+        )
+    }
+
+    /// The `extent` elements of `v` from `start` along `axis`.
+    pub fn slice(&mut self, v: ValueId, axis: u32, start: u32, extent: u32) -> ValueId {
+        let src = self.ty(v).clone();
+        let mut shape = src.shape.clone();
+        if let Some(e) = shape.get_mut(axis as usize) {
+            *e = extent;
+        }
+        self.push1(
+            OpKind::Slice {
+                value: v,
+                axis,
+                start,
+            },
+            TileType::new(src.elem, shape),
+        )
+    }
+
     /// Reduces `v` along `axis`.
     pub fn reduce(&mut self, op: ReduceOp, v: ValueId, axis: u32) -> ValueId {
         let src = self.ty(v).clone();

@@ -195,6 +195,8 @@ pub enum ReduceOp {
     Max,
     /// Minimum.
     Min,
+    /// Bitwise xor (integers; Triton's `xor_sum`).
+    Xor,
 }
 
 /// A block: arguments (for loop bodies: the induction variable, then the carried values) and
@@ -262,6 +264,33 @@ pub enum OpKind {
     },
     /// Same elements (row-major order) in the result's shape.
     Reshape(ValueId),
+    /// The axes of `value` reordered: result axis `i` is operand axis `perm[i]` (Triton's
+    /// `permute`; `trans` of a matrix is `perm = [1, 0]`).
+    Permute {
+        /// Source.
+        value: ValueId,
+        /// A permutation of `0..rank`.
+        perm: Vec<u32>,
+    },
+    /// `a` followed by `b` (one type) along `axis`, whose extent doubles.
+    Concat {
+        /// First half.
+        a: ValueId,
+        /// Second half.
+        b: ValueId,
+        /// The axis joined along.
+        axis: u32,
+    },
+    /// The block of `value` along `axis` that starts at index `start` and has the result's
+    /// extent there (which divides `start`); the other axes are kept whole.
+    Slice {
+        /// Source.
+        value: ValueId,
+        /// The axis cut.
+        axis: u32,
+        /// First index kept along `axis`.
+        start: u32,
+    },
     /// Reduction along `axis`, which is removed from the shape.
     Reduce {
         /// Which reduction.
@@ -402,10 +431,14 @@ impl OpKind {
             OpKind::Broadcast(_) => "broadcast",
             OpKind::ExpandDims { .. } => "expand_dims",
             OpKind::Reshape(_) => "reshape",
+            OpKind::Permute { .. } => "permute",
+            OpKind::Concat { .. } => "concat",
+            OpKind::Slice { .. } => "slice",
             OpKind::Reduce { op, .. } => match op {
                 ReduceOp::Sum => "reduce_sum",
                 ReduceOp::Max => "reduce_max",
                 ReduceOp::Min => "reduce_min",
+                ReduceOp::Xor => "reduce_xor",
             },
             OpKind::Dot { .. } => "dot",
             OpKind::AddPtr { .. } => "addptr",
@@ -438,8 +471,12 @@ impl OpKind {
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
             | OpKind::ExpandDims { value: v, .. }
+            | OpKind::Permute { value: v, .. }
+            | OpKind::Slice { value: v, .. }
             | OpKind::Reduce { value: v, .. } => f(*v),
-            OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => [*a, *b].into_iter().for_each(f),
+            OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) | OpKind::Concat { a, b, .. } => {
+                [*a, *b].into_iter().for_each(f)
+            }
             OpKind::Select {
                 cond,
                 on_true,
@@ -487,8 +524,12 @@ impl OpKind {
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
             | OpKind::ExpandDims { value: v, .. }
+            | OpKind::Permute { value: v, .. }
+            | OpKind::Slice { value: v, .. }
             | OpKind::Reduce { value: v, .. } => vec![v],
-            OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => vec![a, b],
+            OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) | OpKind::Concat { a, b, .. } => {
+                vec![a, b]
+            }
             OpKind::Select {
                 cond,
                 on_true,

@@ -11,6 +11,7 @@ pub mod dsl;
 pub mod element;
 pub mod interp;
 pub mod kernel;
+pub mod lanes;
 pub mod math;
 pub mod parse;
 pub mod passes;

@@ -673,6 +673,36 @@ impl Parser {
                     let axis = self.axis()?;
                     OpKind::ExpandDims { value, axis }
                 }
+                "permute" => {
+                    let value = self.value()?;
+                    self.expect_punct(',')?;
+                    self.expect_word("perm")?;
+                    self.expect_punct('[')?;
+                    let mut perm = Vec::new();
+                    if !self.eat_punct(']') {
+                        loop {
+                            perm.push(self.int("an axis number")?);
+                            if self.eat_punct(']') {
+                                break;
+                            }
+                            self.expect_punct(',')?;
+                        }
+                    }
+                    OpKind::Permute { value, perm }
+                }
+                "concat" => {
+                    let (a, b) = self.two_values()?;
+                    let axis = self.axis()?;
+                    OpKind::Concat { a, b, axis }
+                }
+                "slice" => {
+                    let value = self.value()?;
+                    let axis = self.axis()?;
+                    self.expect_punct(',')?;
+                    self.expect_word("start")?;
+                    let start = self.int("a start index")?;
+                    OpKind::Slice { value, axis, start }
+                }
                 "dot" => {
                     let (a, b) = self.two_values()?;
                     self.expect_punct(',')?;
@@ -896,7 +926,7 @@ fn cmp_pred(name: &str) -> Option<CmpPred> {
 
 fn reduce_op(name: &str) -> Option<ReduceOp> {
     use ReduceOp::*;
-    by_name(name, &[Sum, Max, Min], |op| OpKind::Reduce {
+    by_name(name, &[Sum, Max, Min, Xor], |op| OpKind::Reduce {
         op,
         value: ValueId(0),
         axis: 0,

@@ -74,6 +74,14 @@ fn op_body(op: &Op) -> String {
         OpKind::ExpandDims { value, axis } | OpKind::Reduce { value, axis, .. } => {
             format!("{name} {value}, axis {axis}")
         }
+        OpKind::Permute { value, perm } => {
+            let p: Vec<String> = perm.iter().map(u32::to_string).collect();
+            format!("{name} {value}, perm [{}]", p.join(", "))
+        }
+        OpKind::Concat { a, b, axis } => format!("{name} {a}, {b}, axis {axis}"),
+        OpKind::Slice { value, axis, start } => {
+            format!("{name} {value}, axis {axis}, start {start}")
+        }
         OpKind::Dot { a, b, acc } => format!("{name} {a}, {b}, {acc}"),
         OpKind::AddPtr { ptr, offset } => format!("{name} {ptr}, {offset}"),
         OpKind::Load { ptr, mask, other } => {

@@ -6,7 +6,9 @@
 //! every problem, in program order: after an op fails, its results count as defined (with
 //! their recorded types), so that one mistake is reported once, not again at every use.
 
-use crate::kernel::{BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId};
+use crate::kernel::{
+    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, ReduceOp, UnaryOp, ValueId,
+};
 use crate::print::op_to_string;
 use crate::types::{DType, ElemType, TileType};
 
@@ -714,7 +716,69 @@ impl<'k> Verifier<'k> {
                 }
                 Ok(())
             }
-            OpKind::Reduce { value, axis, .. } => {
+            OpKind::Permute { value, perm } => {
+                let t = self.ty(*value)?;
+                let r = res()?;
+                let mut seen = vec![false; t.rank()];
+                for &p in perm {
+                    match seen.get_mut(p as usize) {
+                        Some(s) if !*s => *s = true,
+                        _ => {
+                            return Err(format!(
+                            "permutation {perm:?} of the axes of {t} is not a permutation of 0..{}",
+                            t.rank()
+                        ))
+                        }
+                    }
+                }
+                if perm.len() != t.rank() {
+                    return Err(format!(
+                        "permutation {perm:?} of the axes of {t} has {} entries, not {}",
+                        perm.len(),
+                        t.rank()
+                    ));
+                }
+                let shape: Vec<u32> = perm.iter().map(|&p| t.shape[p as usize]).collect();
+                result_is(r, &TileType::new(t.elem, shape))
+            }
+            OpKind::Concat { a, b, axis } => {
+                let (ta, tb) = (self.ty(*a)?, self.ty(*b)?);
+                let r = res()?;
+                if ta != tb {
+                    return Err(format!("concat of different types {ta} and {tb}"));
+                }
+                let axis = *axis as usize;
+                if axis >= ta.rank() {
+                    return Err(format!(
+                        "axis {axis} out of range for {ta} (rank {})",
+                        ta.rank()
+                    ));
+                }
+                let mut shape = ta.shape.clone();
+                shape[axis] *= 2;
+                result_is(r, &TileType::new(ta.elem, shape))
+            }
+            OpKind::Slice { value, axis, start } => {
+                let t = self.ty(*value)?;
+                let r = res()?;
+                let axis = *axis as usize;
+                if axis >= t.rank() || r.rank() != t.rank() {
+                    return Err(format!(
+                        "slice axis {axis} out of range for {t} (rank {}), or result {r} of another rank",
+                        t.rank()
+                    ));
+                }
+                let e = r.shape[axis];
+                if e == 0 || start % e != 0 || start + e > t.shape[axis] {
+                    return Err(format!(
+                        "slice of {t} from {start} to {r} along axis {axis}: the start must be a multiple of the result's extent {e} and the block inside the operand"
+                    ));
+                }
+                let mut shape = t.shape.clone();
+                shape[axis] = e;
+                result_is(r, &TileType::new(t.elem, shape))
+            }
+            OpKind::Reduce { op, value, axis } => {
                 let t = self.ty(*value)?;
                 let r = res()?;
                 let axis = *axis as usize;
@@ -725,6 +789,9 @@ impl<'k> Verifier<'k> {
                     ));
                 }
                 int_or_float("operand", t)?;
+                if *op == ReduceOp::Xor && !t.dtype().is_some_and(DType::is_int) {
+                    return Err(format!("reduce_xor is defined on integers, not {t}"));
+                }
                 let mut shape = t.shape.clone();
                 shape.remove(axis);
                 result_is(r, &TileType::new(t.elem, shape))

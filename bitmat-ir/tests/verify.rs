@@ -1291,9 +1291,12 @@ fn map_block(block: &mut Block, f: &mut impl FnMut(ValueId) -> ValueId) {
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
             | OpKind::ExpandDims { value: v, .. }
+            | OpKind::Permute { value: v, .. }
+            | OpKind::Slice { value: v, .. }
             | OpKind::Reduce { value: v, .. } => *v = f(*v),
             OpKind::Binary(_, a, b)
             | OpKind::Cmp(_, a, b)
+            | OpKind::Concat { a, b, .. }
             | OpKind::AddPtr { ptr: a, offset: b } => {
                 *a = f(*a);
                 *b = f(*b);

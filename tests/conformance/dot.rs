@@ -1,7 +1,8 @@
 //! `dot` of every operand type (i8 -> i32, f16/bf16/f32 -> f32) and shape class: exact and
 //! padded tensor-core shapes, GEMV (M = 1), matrix-vector (N = 1), N < 8, K < 16, more output
-//! tiles than warps, long K; with an accumulator; and tiled matmuls with a runtime K loop over ragged M, N, K.
-//! Against the interpreter and, for i8 and the f16 matmul, plain Rust.
+//! tiles than warps, long K; with an accumulator; and tiled matmuls with a runtime K loop over ragged M, N, K,
+//! one with an f16 accumulator. Against the interpreter and, for i8 and the f16 matmuls, plain
+//! Rust.
 //!
 //! The CPU backends agree bit for bit. On CUDA, i8 dots are exact; float dots sum on tensor
 //! cores (f16/bf16) or in their own order (f32), so they agree within [`dot_bound`].
@@ -48,7 +49,117 @@ pub fn tests() -> Vec<Test> {
     t.push(test("dot::tiled_matmul_ragged_bf16", |dev| {
         tiled_matmul(dev, DType::BF16)
     }));
+    t.push(test("dot::f16_accumulator_matmul", f16_accumulator));
     t
+}
+
+mod f16acc {
+    use bitmat::prelude::*;
+
+    /// `c = a x b` with an f16 accumulator (`dot(a, b, acc)` with `acc: f16`) over a runtime
+    /// K loop, masked on ragged M, N and K.
+    #[bitkernel]
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_f16acc(
+        a: Ptr<f16>,
+        b: Ptr<f16>,
+        c: Ptr<f16>,
+        m: i32,
+        n: i32,
+        k: i32,
+        #[constexpr] bm: i32,
+        #[constexpr] bn: i32,
+        #[constexpr] bk: i32,
+    ) {
+        let rm = program_id(0) * bm + arange(bm);
+        let rn = program_id(1) * bn + arange(bn);
+        let rk = arange(bk);
+        let mut acc = zeros::<f16>([bm, bn]);
+        for k0 in range(0, k, bk) {
+            let kk = k0 + rk;
+            let x = load(
+                a + rm.unsqueeze(1) * k + kk.unsqueeze(0),
+                (rm.unsqueeze(1) < m) & (kk.unsqueeze(0) < k),
+                0.0,
+            );
+            let y = load(
+                b + kk.unsqueeze(1) * n + rn.unsqueeze(0),
+                (kk.unsqueeze(1) < k) & (rn.unsqueeze(0) < n),
+                0.0,
+            );
+            acc = dot(x, y, acc);
+        }
+        store(
+            c + rm.unsqueeze(1) * n + rn.unsqueeze(0),
+            acc,
+            (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n),
+        );
+    }
+}
+
+/// The f16-accumulator matmul against plain Rust (f64 sums, rounded to f16 after every K
+/// step as the DSL defines it): within `(steps + 1) 2^-10` of the magnitudes per element, and
+/// against the interpreter within the bound of float dots on each backend.
+fn f16_accumulator(dev: &Device) -> Result<(), String> {
+    use bitmat::f16;
+    use rand::Rng;
+    for (m, n, k, bm, bn, bk) in [
+        (16, 16, 32, 16, 16, 32),
+        (37, 21, 70, 16, 16, 32),
+        (5, 9, 3, 16, 16, 16),
+    ] {
+        let kern = f16acc::matmul_f16acc::ir(bm, bn, bk).map_err(|e| e.to_string())?;
+        let mut r = rng(3100);
+        let mut draw = |len: usize| -> Vec<f16> {
+            (0..len)
+                .map(|_| f16::from_f32(f32::from(r.gen_range(-16i8..16)) / 8.0))
+                .collect()
+        };
+        let (av, bv) = (draw(m * k), draw(k * n));
+        let args = [
+            Arg::Buf(HostData::F16(av.clone())),
+            Arg::Buf(HostData::F16(bv.clone())),
+            Arg::Buf(HostData::F16(vec![f16::ZERO; m * n])),
+            i32_arg(m as i32),
+            i32_arg(n as i32),
+            i32_arg(k as i32),
+        ];
+        let what = format!("f16-accumulator matmul {m}x{n}x{k} in blocks {bm}x{bn}x{bk}");
+        let grid = [
+            (m as u32).div_ceil(bm as u32),
+            (n as u32).div_ceil(bn as u32),
+            1,
+        ];
+        let o = run(dev, &what, &kern, grid, 4, &args)?;
+        let steps = k.div_ceil(bk as usize);
+        let mut want = vec![f16::ZERO; m * n];
+        let mut bound = vec![0.0f64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let (mut acc, mut mag) = (f16::ZERO, 0.0f64);
+                for s in 0..steps {
+                    let mut sum = f64::from(acc.to_f32());
+                    for l in s * bk as usize..((s + 1) * bk as usize).min(k) {
+                        let p =
+                            f64::from(av[i * k + l].to_f32()) * f64::from(bv[l * n + j].to_f32());
+                        sum += p;
+                        mag += p.abs();
+                    }
+                    acc = f16::from_f64(sum);
+                }
+                want[i * n + j] = acc;
+                bound[i * n + j] = (steps + 1) as f64 * 2f64.powi(-10) * mag.max(1.0);
+            }
+        }
+        o.check(2, &Tol::Bound(bound.clone()))?;
+        compare(
+            &format!("{what} against Rust"),
+            &o.got[2],
+            &HostData::F16(want),
+            &Tol::Bound(bound),
+        )?;
+    }
+    Ok(())
 }
 
 /// The bound of one element of a float dot on CUDA: `acc + sum_l a_l b_l` of `k + 1` terms

@@ -32,6 +32,8 @@ mod reduce;
 mod reference;
 #[path = "../support/requirement.rs"]
 mod requirement;
+mod scan;
+mod shape;
 mod tuners;
 
 use bitmat::Device;
@@ -49,6 +51,8 @@ fn all_tests() -> Vec<Test> {
         control::tests(),
         dot::tests(),
         reduce::tests(),
+        shape::tests(),
+        scan::tests(),
         atomics::tests(),
         bounds::tests(),
         random_programs::tests(),

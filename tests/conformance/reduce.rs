@@ -1,7 +1,7 @@
-//! Reductions (`sum`, `max`, `min`) of every dtype along every axis of 1-D and 2-D tiles:
+//! Reductions (`sum`, `max`, `min`, and `xor` on integers) of every dtype along every axis of 1-D and 2-D tiles:
 //! within a thread, across lanes, across warps, smaller than a warp, in programs of 1, 4 and
 //! 8 warps on a GPU; masked loads into the reduced tile; NaNs (which max/min skip); integer
-//! sums against plain Rust (wrapping).
+//! sums and the DSL's `xor_sum` against plain Rust.
 //!
 //! Exact everywhere except float sums on CUDA: the GPU adds in a tree where the interpreter
 //! adds in index order, so they agree within [`sum_bound`].
@@ -12,6 +12,7 @@ use crate::ir_kernels::{self, reduce_ops, REDUCE_SHAPES};
 use crate::kernels::{load_2d, store_1d};
 use bitmat::ir::{DType, HostData, Kernel, KernelBuilder, ParamKind, ReduceOp, Scalar};
 use bitmat::Device;
+use rand::Rng;
 
 /// The tests of this module.
 pub fn tests() -> Vec<Test> {
@@ -32,7 +33,79 @@ pub fn tests() -> Vec<Test> {
         }));
     }
     t.push(test("reduce::i32_sums_match_rust", i32_sums));
+    t.push(test("reduce::xor_sum_matches_rust", xor_sums));
     t
+}
+
+mod xor {
+    use bitmat::prelude::*;
+
+    /// `xor_sum` of each row of an `[m, n]` u32 matrix (masked-off elements load 0, xor's
+    /// identity), and of each column of the i8 cast of each program's `[bm, bn]` block.
+    #[bitkernel]
+    pub fn xor_sums(
+        x: Ptr<u32>,
+        rows: Ptr<u32>,
+        cols: Ptr<i8>,
+        m: i32,
+        n: i32,
+        #[constexpr] bm: i32,
+        #[constexpr] bn: i32,
+    ) {
+        let rm = program_id(0) * bm + arange(bm);
+        let rn = arange(bn);
+        let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+        let v = load(x + rm.unsqueeze(1) * n + rn.unsqueeze(0), mask, 0);
+        store(rows + rm, v.xor_sum(1), rm < m);
+        let c = (v as i8).xor_sum(0);
+        store(cols + program_id(0) * bn + rn, c, rn < n);
+    }
+}
+
+/// `xor_sum` in the DSL against Rust's `^` folds, on ragged shapes, one row block of which is
+/// wholly masked off (an empty mask xors to 0).
+fn xor_sums(dev: &Device) -> Result<(), String> {
+    for (m, n, bm, bn) in [
+        (37, 21, 16, 32),
+        (16, 64, 16, 64),
+        (3, 1, 4, 2),
+        (0, 5, 8, 8),
+    ] {
+        let k = xor::xor_sums::ir(bm, bn).map_err(|e| e.to_string())?;
+        let (mu, nu) = (m as usize, n as usize);
+        let programs = (m.max(1) as u32).div_ceil(bm as u32) as usize;
+        let mut r = rng(77);
+        let x: Vec<u32> = (0..mu * nu).map(|_| r.gen()).collect();
+        let args = [
+            Arg::Buf(HostData::U32(x.clone())),
+            Arg::Buf(HostData::U32(vec![0; mu.max(1)])),
+            Arg::Buf(HostData::I8(vec![0; programs * bn as usize])),
+            i32_arg(m),
+            i32_arg(n),
+        ];
+        let what = format!("xor_sum of u32[{m}, {n}] in blocks [{bm}, {bn}]");
+        let o = run(dev, &what, &k, [programs as u32, 1, 1], 4, &args)?;
+        o.check_all(&Tol::Bits)?;
+        let mut rows: Vec<u32> = (0..mu)
+            .map(|i| x[i * nu..(i + 1) * nu].iter().fold(0, |a, &b| a ^ b))
+            .collect();
+        if rows.is_empty() {
+            rows.push(0);
+        }
+        let cols: Vec<i8> = (0..programs * bn as usize)
+            .map(|j| {
+                let (p, c) = (j / bn as usize, j % bn as usize);
+                let hi = ((p + 1) * bm as usize).min(mu);
+                if c >= nu {
+                    return 0;
+                }
+                (p * bm as usize..hi).fold(0i8, |a, i| a ^ x[i * nu + c] as i8)
+            })
+            .collect();
+        compare(&what, &o.got[1], &HostData::U32(rows), &Tol::Bits)?;
+        compare(&what, &o.got[2], &HostData::I8(cols), &Tol::Bits)?;
+    }
+    Ok(())
 }
 
 /// A bound on the difference between two f32 sums of the same `n` terms whose magnitudes sum

@@ -194,11 +194,12 @@ pub fn reduce(d: DType, op: ReduceOp) -> Kernel {
     b.finish().expect("valid kernel")
 }
 
-/// The reductions defined on `d`: none on bool (the verifier rejects them), all three on
-/// every other type.
+/// The reductions defined on `d`: none on bool (the verifier rejects them), sum, max and min
+/// on every other type, and xor on integers.
 pub fn reduce_ops(d: DType) -> Vec<ReduceOp> {
     match d {
         DType::Bool => vec![],
+        d if d.is_int() => vec![ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Xor],
         _ => vec![ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min],
     }
 }

@@ -19,7 +19,8 @@
 //!
 //! Each anchor's layout then spreads to every value it can reach without moving data:
 //! through elementwise ops (operands and results share a layout), `reshape` and
-//! `expand_dims` (the flat index does not change), from a reduction's operand to its result
+//! `expand_dims` (the flat index does not change), `permute`, `concat` and `slice` (the
+//! layouts that make them move no data, [`super::lower::shape`]), from a reduction's operand to its result
 //! (the slice, [`result_layout`]), from a broadcast's result to its operand (the slice that makes the broadcast
 //! a register copy), and around loops and branches (a carried value, its initial value, what
 //! the body yields and the loop's result). A value keeps the first layout that reaches it;
@@ -29,6 +30,7 @@
 //! anchor reaches get [`Layout::default_for`] their size.
 
 use super::layout::{bit_range, dim_bits, log2, Layout};
+use super::lower::shape::{concat_bit, inverse, permute_bits, slice_bits};
 use super::lower::{mma_shape, result_layout};
 use bitmat_ir::passes::contiguity::AxisInfo;
 use bitmat_ir::{Block, Kernel, Op, OpKind, ValueId};
@@ -275,6 +277,22 @@ impl<'k> Assigner<'k> {
                     self.set(*x, l.remove_bits(mask).0);
                 }
             }
+            OpKind::Permute { value, perm } => {
+                let to = permute_bits(&self.k.ty(*value).shape, perm);
+                self.set(*value, l.map_bits(&inverse(&to)));
+            }
+            OpKind::Concat { a, b, axis } => {
+                let bit = concat_bit(&self.k.ty(*a).shape, *axis as usize);
+                let half = l.remove_bits(1 << bit).0;
+                self.set(*a, half.clone());
+                self.set(*b, half);
+            }
+            OpKind::Slice { value, axis, start } => {
+                let extent = self.k.ty(op.results[0]).shape[*axis as usize];
+                let shape = &self.k.ty(*value).shape;
+                let (mask, _) = slice_bits(shape, *axis as usize, *start, extent);
+                self.set(*value, l.insert_register_bits(mask));
+            }
             k if same_layout_operands(k) => {
                 for v in k.operands() {
                     self.set(v, l.clone());
@@ -291,6 +309,24 @@ impl<'k> Assigner<'k> {
                 let (lo, n) = dim_bits(&self.k.ty(v).shape)[*axis as usize];
                 let mask = bit_range(lo, n);
                 self.set(op.results[0], result_layout(l, mask));
+            }
+            OpKind::Permute { perm, .. } => {
+                let to = permute_bits(&self.k.ty(v).shape, perm);
+                self.set(op.results[0], l.map_bits(&to));
+            }
+            OpKind::Concat { axis, .. } => {
+                let bit = concat_bit(&self.k.ty(v).shape, *axis as usize);
+                self.set(op.results[0], l.insert_register_bits(1 << bit));
+            }
+            // A slice keeps the operand's registers when the bits it drops are registers.
+            OpKind::Slice { axis, start, .. } => {
+                let r = op.results[0];
+                let extent = self.k.ty(r).shape[*axis as usize];
+                let (mask, _) = slice_bits(&self.k.ty(v).shape, *axis as usize, *start, extent);
+                let held: u32 = l.reg.iter().fold(0, |m, &b| m | b);
+                if held & mask == mask {
+                    self.set(r, l.remove_bits(mask).0);
+                }
             }
             // A memory access takes its layout from its pointer tile (its anchor): a value,
             // mask or fallback in another layout is converted, not imposed on the pointers.
@@ -332,6 +368,9 @@ pub(crate) fn recomputable(k: &OpKind) -> bool {
             | OpKind::Reshape(_)
             | OpKind::ExpandDims { .. }
             | OpKind::Broadcast(_)
+            | OpKind::Permute { .. }
+            | OpKind::Concat { .. }
+            | OpKind::Slice { .. }
     )
 }
 

@@ -596,6 +596,9 @@ impl<'k> Emitter<'k> {
                 Ok(())
             }
             OpKind::Broadcast(x) => self.lower_broadcast(one()?, *x),
+            OpKind::Permute { value, perm } => self.lower_permute(one()?, *value, perm),
+            OpKind::Concat { a, b, axis } => self.lower_concat(one()?, *a, *b, *axis),
+            OpKind::Slice { value, axis, start } => self.lower_slice(one()?, *value, *axis, *start),
             OpKind::Reduce { op: r, value, axis } => self.lower_reduce(one()?, *r, *value, *axis),
             OpKind::Dot { a, b, acc } => self.lower_dot(one()?, *a, *b, *acc),
             OpKind::AddPtr { ptr, offset } => self.lower_addptr(one()?, *ptr, *offset),

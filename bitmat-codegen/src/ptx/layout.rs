@@ -167,6 +167,25 @@ impl Layout {
         }
     }
 
+    /// The layout holding, in each thread's slots, the elements whose indices are those of
+    /// `self` with index bit `i` moved to bit `to[i]` (`to` a permutation of `0..bits`): what a
+    /// permutation of a tile's axes does to its index bits.
+    pub fn map_bits(&self, to: &[u32]) -> Layout {
+        let map = |b: u32| {
+            if b == 0 {
+                0
+            } else {
+                1 << to[b.trailing_zeros() as usize]
+            }
+        };
+        Layout {
+            bits: self.bits,
+            reg: self.reg.iter().map(|&b| map(b)).collect(),
+            lane: self.lane.iter().map(|&b| map(b)).collect(),
+            warp: self.warp.iter().map(|&b| map(b)).collect(),
+        }
+    }
+
     /// The accumulator layout of `mma.sync` m16n8 (`k` any) for an `[m, n]` tile (`m >= 16`,
     /// `n >= 8`) over `warps` warps: inside a 16x8 tile, register bit 0 is column bit 0, lane
     /// bits 0-1 column bits 1-2, lane bits 2-4 row bits 0-2 and register bit 1 row bit 3

@@ -8,7 +8,7 @@
 //! itself. A value whose every use is such a consumer may be left as the unnormalized result
 //! of its op (as LLVM's demanded-bits analysis does): a decoded ternary or int4 weight,
 //! shifted, masked, cast and subtracted on its way to a `dot`, then costs no normalization at
-//! all. Shape changes and broadcasts share their operand's registers, so their result must be
+//! all. Shape changes (`permute`, `concat`, `slice` included) and broadcasts share their operand's registers, so their result must be
 //! such a value too.
 
 use super::lower::mma_shape;
@@ -50,9 +50,12 @@ fn tolerant(k: &Kernel, uses: &[Vec<&Op>], memo: &mut [Option<bool>], v: ValueId
             },
             OpKind::Store { value, ptr, .. } => *value == v && *ptr != v,
             OpKind::Dot { a, b, acc } => *acc != v && mma_shape(k, *a, *b, *acc).is_some(),
-            OpKind::Reshape(_) | OpKind::ExpandDims { .. } | OpKind::Broadcast(_) => {
-                tolerant(k, uses, memo, op.results[0])
-            }
+            OpKind::Reshape(_)
+            | OpKind::ExpandDims { .. }
+            | OpKind::Broadcast(_)
+            | OpKind::Permute { .. }
+            | OpKind::Concat { .. }
+            | OpKind::Slice { .. } => tolerant(k, uses, memo, op.results[0]),
             _ => false,
         });
     memo[v.index()] = Some(ok);

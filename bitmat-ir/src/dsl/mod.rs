@@ -7,11 +7,16 @@
 //! functions.
 //!
 //! Names follow Triton: [`program_id`], [`arange`], [`zeros`], [`full`], [`load`], [`store`],
-//! [`dot`], [`select`], [`maximum`], [`minimum`], [`atomic_add`], and methods on [`Tile`].
+//! [`dot`], [`select`], [`maximum`], [`minimum`], [`atomic_add`], [`join`], [`cat`],
+//! [`zeros_like`], [`associative_scan`], and methods on [`Tile`] (shapes in `shape`, scans and
+//! combine-function reductions in `scan`, `sort` in `sort`).
 
 mod control;
 mod ops;
 mod random;
+mod scan;
+mod shape;
+mod sort;
 pub mod syntax;
 mod tile;
 mod trace;
@@ -23,6 +28,8 @@ pub use ops::{
     store_masked, zeros,
 };
 pub use random::{rand, randint, randint4x, randn};
+pub use scan::{associative_scan, associative_scan_dir};
+pub use shape::{arange_range, cat, join, zeros_like};
 pub use tile::{Dim, IntoOperand, IntoShape, Operand, Tile, Weak};
 pub use trace::{param, trace, TraceError};
 
@@ -43,8 +50,8 @@ impl<T: crate::Element> PointerTo for T {
 /// What kernel code imports: the DSL functions, [`Tile`] and [`Ptr`].
 pub mod prelude {
     pub use super::{
-        arange, atomic_add, cdiv, clamp, dot, fma, full, load, maximum, minimum, num_programs,
-        program_id, rand, randint, randint4x, randn, select, static_assert, store, zeros, Ptr,
-        Tile,
+        arange, associative_scan, atomic_add, cat, cdiv, clamp, dot, fma, full, join, load,
+        maximum, minimum, num_programs, program_id, rand, randint, randint4x, randn, select,
+        static_assert, store, zeros, zeros_like, Ptr, Tile,
     };
 }

@@ -222,7 +222,12 @@ impl std::ops::Not for Tile {
 }
 
 /// Resolves a possibly negative axis against `rank` (`-1` is the last axis).
-fn resolve_axis(name: &str, axis: i32, rank: usize, inclusive: bool) -> Result<u32, String> {
+pub(crate) fn resolve_axis(
+    name: &str,
+    axis: i32,
+    rank: usize,
+    inclusive: bool,
+) -> Result<u32, String> {
     let limit = rank as i32 + i32::from(inclusive);
     let a = if axis < 0 { axis + limit } else { axis };
     if a < 0 || a >= limit {
@@ -251,6 +256,12 @@ fn reduce(name: &str, op: ReduceOp, v: Tile, axis: i32) -> Tile {
             return t.fail(
                 name,
                 format!("`{name}` is not defined on {ty}; cast to an integer type first"),
+            );
+        }
+        if op == ReduceOp::Xor && !d.is_int() {
+            return t.fail(
+                name,
+                format!("`{name}` is defined on integer tiles, not {ty}; `.bitcast::<u32>()` a float tile to xor its bits"),
             );
         }
         match resolve_axis(name, axis, ty.rank(), false) {
@@ -326,6 +337,12 @@ impl Tile {
     /// Minimum along `axis`, which is removed.
     pub fn min(self, axis: i32) -> Tile {
         reduce("min", ReduceOp::Min, self, axis)
+    }
+
+    /// Bitwise xor of the elements along `axis`, which is removed (integers; Triton's
+    /// `xor_sum`).
+    pub fn xor_sum(self, axis: i32) -> Tile {
+        reduce("xor_sum", ReduceOp::Xor, self, axis)
     }
 
     /// Absolute value.
@@ -694,7 +711,8 @@ pub fn dot(a: Tile, b: Tile) -> Tile {
     })
 }
 
-/// `a x b + acc`. (`dot(a, b, acc)` in kernels.)
+/// `a x b + acc`. (`dot(a, b, acc)` in kernels.) An f16 `acc` with f16 operands accumulates in
+/// f32 and rounds the result to f16 (once per call: across a K loop, at every step).
 pub fn dot_acc(a: Tile, b: Tile, acc: Tile) -> Tile {
     with_trace(|t| dot_on(t, a, b, acc))
 }
@@ -728,6 +746,13 @@ fn dot_on(t: &mut Trace, a: Tile, b: Tile, acc: Tile) -> Tile {
         );
     }
     let types = (ta.dtype(), tb.dtype(), tc.dtype());
+    if types == (Some(DType::F16), Some(DType::F16), Some(DType::F16)) {
+        // An f16 accumulator (Triton's `out_dtype=float16`): the products and the sum in f32,
+        // the result rounded to f16 once per `dot`.
+        let wide = t.builder.cast(acc.id(), DType::F32);
+        let r = t.builder.dot(a.id(), b.id(), wide);
+        return Tile::from_id(t.builder.cast(r, DType::F16));
+    }
     let valid = matches!(
         types,
         (Some(DType::I8), Some(DType::I8), Some(DType::I32))
@@ -738,7 +763,7 @@ fn dot_on(t: &mut Trace, a: Tile, b: Tile, acc: Tile) -> Tile {
     if !valid {
         return t.fail(
             "dot",
-            format!("unsupported operand types a: {ta}, b: {tb}, acc: {tc}; dot takes i8 x i8 + i32, f16 x f16 + f32, bf16 x bf16 + f32 or f32 x f32 + f32"),
+            format!("unsupported operand types a: {ta}, b: {tb}, acc: {tc}; dot takes i8 x i8 + i32, f16 x f16 + f32 or f16, bf16 x bf16 + f32 or f32 x f32 + f32"),
         );
     }
     Tile::from_id(t.builder.dot(a.id(), b.id(), acc.id()))

@@ -319,6 +319,11 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
             OpKind::Broadcast(x) => layout::broadcast(self.get(*x)?, &ty.shape)?,
             OpKind::ExpandDims { value, axis } => layout::expand_dims(self.get(*value)?, *axis)?,
             OpKind::Reshape(x) => layout::reshape(self.get(*x)?, &ty.shape)?,
+            OpKind::Permute { value, perm } => layout::permute(self.get(*value)?, perm)?,
+            OpKind::Concat { a, b, axis } => layout::concat(self.get(*a)?, self.get(*b)?, *axis)?,
+            OpKind::Slice { value, axis, start } => {
+                layout::slice(self.get(*value)?, *axis, *start, &ty.shape)?
+            }
             OpKind::Reduce { op, value, axis } => linalg::reduce(*op, self.get(*value)?, *axis)?,
             OpKind::Dot { a, b, acc } => {
                 linalg::dot(self.get(*a)?, self.get(*b)?, self.get(*acc)?)?

@@ -1,7 +1,9 @@
-//! Shape-changing ops that move elements without computing: broadcast, expand_dims, reshape.
+//! Shape-changing ops that move elements without computing: broadcast, expand_dims, reshape,
+//! permute, concat and slice (the last three gather by the maps of [`crate::lanes`]).
 
-use super::value::{malformed, numel, TileValue};
+use super::value::{host_vec, malformed, numel, TileData, TileValue};
 use super::InterpErrorKind;
+use crate::lanes;
 
 /// `x` with its extents of 1 repeated to `shape` (same rank).
 pub(crate) fn broadcast(x: &TileValue, shape: &[u32]) -> Result<TileValue, InterpErrorKind> {
@@ -70,4 +72,71 @@ pub(crate) fn reshape(x: &TileValue, shape: &[u32]) -> Result<TileValue, InterpE
     let mut out = x.clone();
     out.shape = shape.to_vec();
     Ok(out)
+}
+
+/// `x` with its axes in the order `perm`.
+pub(crate) fn permute(x: &TileValue, perm: &[u32]) -> Result<TileValue, InterpErrorKind> {
+    let mut sorted = perm.to_vec();
+    sorted.sort_unstable();
+    if sorted.iter().enumerate().any(|(i, &p)| p as usize != i) || perm.len() != x.shape.len() {
+        return Err(malformed(format!(
+            "{perm:?} is not a permutation of the axes of {:?}",
+            x.shape
+        )));
+    }
+    let shape = perm.iter().map(|&p| x.shape[p as usize]).collect();
+    x.gather(&lanes::permute_sources(&x.shape, perm), shape)
+}
+
+/// `a` then `b` (one shape and type) along `axis`.
+pub(crate) fn concat(
+    a: &TileValue,
+    b: &TileValue,
+    axis: u32,
+) -> Result<TileValue, InterpErrorKind> {
+    let axis = axis as usize;
+    if a.shape != b.shape || axis >= a.shape.len() {
+        return Err(malformed(format!(
+            "cannot concatenate {:?} and {:?} along axis {axis}",
+            a.shape, b.shape
+        )));
+    }
+    let data = match (&a.data, &b.data) {
+        (TileData::Val(x), TileData::Val(y)) if x.dtype() == y.dtype() => {
+            TileData::Val(crate::with_host_data!(x, xs => {
+                let ys = super::value::slice_of(y)?;
+                host_vec(xs.iter().chain(ys).copied().collect())
+            }))
+        }
+        (TileData::Ptr(x), TileData::Ptr(y)) => TileData::Ptr(x.iter().chain(y).copied().collect()),
+        _ => return Err(malformed("concat of tiles of different element types")),
+    };
+    let both = TileValue {
+        shape: vec![2 * numel(&a.shape)? as u32],
+        data,
+    };
+    let mut shape = a.shape.clone();
+    shape[axis] *= 2;
+    both.gather(&lanes::concat_sources(&a.shape, axis), shape)
+}
+
+/// The block of `x` along `axis` from `start`, of the extent `shape` has there.
+pub(crate) fn slice(
+    x: &TileValue,
+    axis: u32,
+    start: u32,
+    shape: &[u32],
+) -> Result<TileValue, InterpErrorKind> {
+    let axis = axis as usize;
+    let extent = shape.get(axis).copied().unwrap_or(0);
+    if axis >= x.shape.len() || start + extent > x.shape[axis] {
+        return Err(malformed(format!(
+            "slice of {:?} from {start} to {shape:?} along axis {axis}",
+            x.shape
+        )));
+    }
+    x.gather(
+        &lanes::slice_sources(&x.shape, axis, start, extent),
+        shape.to_vec(),
+    )
 }

@@ -35,12 +35,15 @@ pub(crate) fn reduce(op: ReduceOp, x: &TileValue, axis: u32) -> Result<TileValue
             ReduceOp::Sum => fold_axis(&v[..], dims, IntElem::add),
             ReduceOp::Max => fold_axis(&v[..], dims, Ord::max),
             ReduceOp::Min => fold_axis(&v[..], dims, Ord::min),
+            ReduceOp::Xor => fold_axis(&v[..], dims, |a, b| a ^ b),
         }),
-        float => host_vec(float_reduce(op, &v[..], dims)),
+        float => host_vec(float_reduce(op, &v[..], dims)?),
         bool => match op {
             ReduceOp::Max => HostData::Bool(fold_axis(&v[..], dims, |a, b| a | b)),
             ReduceOp::Min => HostData::Bool(fold_axis(&v[..], dims, |a, b| a & b)),
-            ReduceOp::Sum => return Err(malformed("`reduce_sum` is not defined on bool")),
+            ReduceOp::Sum | ReduceOp::Xor => {
+                return Err(malformed(format!("`{}` is not defined on bool", op_name(op))))
+            }
         },
     );
     let mut out_shape = shape.clone();
@@ -71,17 +74,33 @@ fn fold_axis<T: Copy>(v: &[T], d: Dims, f: impl Fn(T, T) -> T) -> Vec<T> {
     out
 }
 
-fn float_reduce<T: FloatElem>(op: ReduceOp, v: &[T], d: Dims) -> Vec<T> {
+/// The printed name of reduction `op`.
+fn op_name(op: ReduceOp) -> &'static str {
+    crate::OpKind::Reduce {
+        op,
+        value: crate::ValueId(0),
+        axis: 0,
+    }
+    .name()
+}
+
+fn float_reduce<T: FloatElem>(op: ReduceOp, v: &[T], d: Dims) -> Result<Vec<T>, InterpErrorKind> {
     let wide: Vec<f32> = v.iter().map(|&a| a.to_f32()).collect();
     let f: fn(f32, f32) -> f32 = match op {
         ReduceOp::Sum => |a, b| a + b,
         ReduceOp::Max => f32::max,
         ReduceOp::Min => f32::min,
+        ReduceOp::Xor => {
+            return Err(malformed(format!(
+                "`{}` is not defined on floats",
+                op_name(op)
+            )))
+        }
     };
-    fold_axis(&wide, d, f)
+    Ok(fold_axis(&wide, d, f)
         .into_iter()
         .map(T::from_f32)
-        .collect()
+        .collect())
 }
 
 /// `a [M, K] x b [K, N] + acc [M, N]` for i8 x i8 + i32 (exact products, wrapping sum) and

@@ -578,7 +578,11 @@ impl Out<'_> {
                 let s = self.pass.shadows[ptr];
                 self.add_offset(s, *offset)
             }
-            OpKind::Broadcast(v) | OpKind::ExpandDims { value: v, .. } | OpKind::Reshape(v) => {
+            OpKind::Broadcast(v)
+            | OpKind::ExpandDims { value: v, .. }
+            | OpKind::Reshape(v)
+            | OpKind::Permute { value: v, .. }
+            | OpKind::Slice { value: v, .. } => {
                 let s = self.pass.shadows[v];
                 let off = s.off.map(|o| {
                     let d = self.ty(o).elem;
@@ -617,6 +621,26 @@ impl Out<'_> {
                         rt.with_elem(ElemType::Val(DType::I64)),
                     )
                 });
+                Shadow { param, off }
+            }
+            OpKind::Concat { a, b, axis } => {
+                let (sa, sb) = (self.pass.shadows[a], self.pass.shadows[b]);
+                let param = self.same_param(sa, sb)?;
+                let off = if sa.off.is_none() && sb.off.is_none() {
+                    None
+                } else {
+                    let shape = self.ty(*a).shape;
+                    let x = self.offset(sa, &shape, DType::I64);
+                    let y = self.offset(sb, &shape, DType::I64);
+                    Some(self.push(
+                        OpKind::Concat {
+                            a: x,
+                            b: y,
+                            axis: *axis,
+                        },
+                        rt.with_elem(ElemType::Val(DType::I64)),
+                    ))
+                };
                 Shadow { param, off }
             }
             _ => return Ok(()),

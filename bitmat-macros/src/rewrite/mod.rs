@@ -122,7 +122,7 @@ impl Rewriter {
         Self::replace(e, tokens);
     }
 
-    /// `load`/`store`/`dot`/`atomic_add`/`range` called by their bare name.
+    /// `load`/`store`/`dot`/`atomic_add`/`arange`/`range` called by their bare name.
     fn call(&mut self, e: &mut Expr) {
         let Expr::Call(c) = e else { return };
         let Expr::Path(p) = &*c.func else { return };
@@ -164,6 +164,14 @@ impl Rewriter {
             ("atomic_add", 3) => "atomic_add",
             ("atomic_add", _) => {
                 return self.error(span, format!("`atomic_add` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} {args_word}"));
+            }
+            ("arange", 2) => "arange_range",
+            ("arange", 1) => return,
+            ("arange", _) => {
+                return self.error(
+                    span,
+                    format!("`arange` takes `(end)` or `(start, end)`, not {n} {args_word}"),
+                );
             }
             ("range", _) => {
                 return self.error(span, "`range(start, end, step)` is only valid as the iterator of a `for` loop: `for i in range(0, n, block) { .. }`");

@@ -14,6 +14,7 @@
 //! - comparisons, `select`, `constant`, `arange`, `broadcast`, `addptr`;
 //! - `cast` among `bool`, 8/16/32-bit integers and `f32`;
 //! - loads and stores of pointers contiguous along the last axis;
+//! - `concat`, `slice`, and `permute` that keeps the last axis (copies of whole runs);
 //! - reductions along a non-last axis, and integer reductions along the last axis;
 //! - `dot` (widening multiply-adds, see the `dot` submodule).
 //!
@@ -25,6 +26,7 @@
 //!   for f16/bf16);
 //! - float reductions along the last axis (kept sequential so sums are bit-exact with the
 //!   interpreter; each f16/bf16 result element converts through `half`);
+//! - `permute` that moves the last axis (one element per copy);
 //! - gathers and scatters of non-contiguous pointers, the lanes of partially masked chunks,
 //!   and `atomic_add`.
 
@@ -36,6 +38,7 @@ pub(crate) mod fusion;
 mod layout;
 mod memory;
 mod reduce;
+mod shape;
 
 use super::arena_slots::{elem_bytes, value_bytes, ArenaSlots};
 use super::CodegenError;
@@ -601,6 +604,11 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 Ok(())
             }
             OpKind::Broadcast(x) => self.broadcast(*x, self.result(op)?),
+            OpKind::Permute { value, perm } => self.permute(*value, perm, self.result(op)?),
+            OpKind::Concat { a, b, axis } => self.concat(*a, *b, *axis, self.result(op)?),
+            OpKind::Slice { value, axis, start } => {
+                self.slice(*value, *axis, *start, self.result(op)?)
+            }
             OpKind::Reduce {
                 op: rop,
                 value,

@@ -66,6 +66,10 @@ impl Lowerer<'_, '_> {
             ReduceOp::Sum => BinaryOp::Add,
             ReduceOp::Max => BinaryOp::Max,
             ReduceOp::Min => BinaryOp::Min,
+            ReduceOp::Xor if !matches!(c, Class::Int { .. }) => {
+                return Err(self.unsupported("reduce_xor on a non-integer tile"))
+            }
+            ReduceOp::Xor => BinaryOp::Xor,
         };
         let bytes = elem_bytes(elem);
         let (ps, pd) = (self.slot_addr(x)?, self.slot_addr(r)?);

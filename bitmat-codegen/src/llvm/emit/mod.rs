@@ -593,6 +593,11 @@ impl<'k> Emitter<'k> {
                 OpKind::Cast(x) => self.cast(*x, result()?)?,
                 OpKind::Bitcast(x) => self.bitcast(*x, result()?)?,
                 OpKind::Broadcast(x) => self.broadcast(*x, result()?)?,
+                OpKind::Permute { value, perm } => self.permute(*value, perm, result()?)?,
+                OpKind::Concat { a, b, axis } => self.concat_tiles(*a, *b, *axis, result()?)?,
+                OpKind::Slice { value, axis, start } => {
+                    self.slice(*value, *axis, *start, result()?)?
+                }
                 OpKind::ExpandDims { value, .. } | OpKind::Reshape(value) => {
                     let o = self.chunks(*value)?;
                     self.set_chunks(result()?, o);

@@ -102,6 +102,7 @@ impl Emitter<'_> {
                 (ReduceOp::Min, d) if d.is_signed_int() => "smin",
                 (ReduceOp::Max, _) => "umax",
                 (ReduceOp::Min, _) => "umin",
+                (ReduceOp::Xor, _) => "xor",
             };
             let mut lanes = Vec::with_capacity(outer);
             for o in 0..outer {
@@ -135,6 +136,9 @@ impl Emitter<'_> {
                     }
                     (ReduceOp::Max | ReduceOp::Min, true) => {
                         self.float_min_max(op == ReduceOp::Min, &acc, &s)
+                    }
+                    (ReduceOp::Xor, true) => {
+                        return Err(self.unsupported("reduce_xor on a float tile"))
                     }
                     (op, false) => self.binary_values(int_op(op), d, &acc, &s)?,
                 };
@@ -282,6 +286,7 @@ fn int_op(op: ReduceOp) -> BinaryOp {
         ReduceOp::Sum => BinaryOp::Add,
         ReduceOp::Max => BinaryOp::Max,
         ReduceOp::Min => BinaryOp::Min,
+        ReduceOp::Xor => BinaryOp::Xor,
     }
 }
 
@@ -293,5 +298,6 @@ fn int_reduction(op: ReduceOp, d: DType) -> &'static str {
         (ReduceOp::Min, true) => "smin",
         (ReduceOp::Max, false) => "umax",
         (ReduceOp::Min, false) => "umin",
+        (ReduceOp::Xor, _) => "xor",
     }
 }

@@ -1,10 +1,10 @@
-//! `broadcast`: each result chunk one `shufflevector` whose mask maps its lanes to their
-//! source lanes (`reshape`, `expand_dims` and same-width `bitcast` change no lane and cost
-//! nothing).
+//! `broadcast`, `permute`, `concat` and `slice`: each result chunk one `shufflevector` whose
+//! mask maps its lanes to their source lanes (from [`bitmat_ir::lanes`] for the last three;
+//! `reshape`, `expand_dims` and same-width `bitcast` change no lane and cost nothing).
 
 use super::{reg_elem, Emitter};
 use crate::CodegenError;
-use bitmat_ir::ValueId;
+use bitmat_ir::{lanes, ValueId};
 
 /// For each lane of a tile of shape `to` (row-major), the lane of a tile of shape `from` (same
 /// rank, extents 1 or equal to `to`'s) that broadcasts to it.
@@ -38,6 +38,59 @@ impl Emitter<'_> {
             .map(|idx| self.pick(&v, elem, idx))
             .collect();
         self.set_chunks(r, out);
+        Ok(())
+    }
+
+    /// The result `r` whose lane `i` is lane `idx[i]` of `chunks` (of `r`'s element type).
+    fn gather_into(&mut self, chunks: &[super::Operand], idx: &[usize], r: ValueId) {
+        let elem = reg_elem(self.ty(r).elem);
+        let out = idx
+            .chunks(self.lanes(r))
+            .map(|part| self.pick(chunks, elem, part))
+            .collect();
+        self.set_chunks(r, out);
+    }
+
+    /// `permute(x, perm)`.
+    pub(crate) fn permute(
+        &mut self,
+        x: ValueId,
+        perm: &[u32],
+        r: ValueId,
+    ) -> Result<(), CodegenError> {
+        let v = self.chunks(x)?;
+        let idx = lanes::permute_sources(&self.ty(x).shape, perm);
+        self.gather_into(&v, &idx, r);
+        Ok(())
+    }
+
+    /// `concat(a, b, axis)`: lanes of `a`'s chunks, then of `b`'s (the same widths).
+    pub(crate) fn concat_tiles(
+        &mut self,
+        a: ValueId,
+        b: ValueId,
+        axis: u32,
+        r: ValueId,
+    ) -> Result<(), CodegenError> {
+        let mut v = self.chunks(a)?;
+        v.extend(self.chunks(b)?);
+        let idx = lanes::concat_sources(&self.ty(a).shape, axis as usize);
+        self.gather_into(&v, &idx, r);
+        Ok(())
+    }
+
+    /// `slice(x, axis, start)`.
+    pub(crate) fn slice(
+        &mut self,
+        x: ValueId,
+        axis: u32,
+        start: u32,
+        r: ValueId,
+    ) -> Result<(), CodegenError> {
+        let v = self.chunks(x)?;
+        let extent = self.ty(r).shape[axis as usize];
+        let idx = lanes::slice_sources(&self.ty(x).shape, axis as usize, start, extent);
+        self.gather_into(&v, &idx, r);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ mod mma;
 mod mma_frag;
 pub(crate) mod pipeline;
 mod reduce;
+pub(crate) mod shape;
 mod staged;
 
 pub(crate) use mma_frag::SmemOperand;

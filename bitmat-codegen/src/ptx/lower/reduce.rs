@@ -160,8 +160,8 @@ impl Emitter<'_> {
         if axis >= shape.len() {
             return Err(self.unsupported(format!("reduction axis {axis} out of range")));
         }
-        if d == DType::Bool && op == ReduceOp::Sum {
-            return Err(self.unsupported("`reduce_sum` is not defined on bool"));
+        if (d == DType::Bool && op == ReduceOp::Sum) || (op == ReduceOp::Xor && !d.is_int()) {
+            return Err(self.unsupported(format!("`reduce_xor`/`reduce_sum` on {d}")));
         }
         let (lo, n) = dim_bits(&shape)[axis];
         let axis_mask = bit_range(lo, n);
@@ -286,11 +286,13 @@ impl Emitter<'_> {
             Class::Pred => "u32",
             _ => int_ty(d),
         };
-        let i = match (op, t) {
-            (ReduceOp::Sum, "f32") => "add.rn",
-            (ReduceOp::Sum, _) => "add",
-            (ReduceOp::Max, _) => "max",
-            (ReduceOp::Min, _) => "min",
+        let (i, t) = match (op, t) {
+            (ReduceOp::Sum, "f32") => ("add.rn", t),
+            (ReduceOp::Sum, _) => ("add", t),
+            (ReduceOp::Max, _) => ("max", t),
+            (ReduceOp::Min, _) => ("min", t),
+            (ReduceOp::Xor, "s64" | "u64") => ("xor", "b64"),
+            (ReduceOp::Xor, _) => ("xor", "b32"),
         };
         self.line(format!("{i}.{t} {acc}, {acc}, {v};"));
     }
