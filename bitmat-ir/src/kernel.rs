@@ -1,5 +1,5 @@
 //! The IR data structures: a kernel is a list of parameters and a body block of operations in
-//! SSA form, with structured control flow (`for` loops with loop-carried values, `if`).
+//! SSA form, with structured control flow (`for` and `while` loops with loop-carried values, `if`).
 //!
 //! Invariants (checked by [`crate::verify`]):
 //! - every value is defined exactly once, by a parameter, a block argument or an op result,
@@ -333,6 +333,17 @@ pub enum OpKind {
         /// The loop body.
         body: Block,
     },
+    /// `while` with loop-carried values, run as a do-while: the body's arguments are the
+    /// carried values; it ends with a `yield` of a scalar `bool` then the next carried values.
+    /// The body runs again, on the values it yielded, while the `bool` is true; the op's
+    /// results are the values yielded with `false`. (The DSL's `while cond { .. }` is a body
+    /// that computes `cond` and runs the user's body in an `if` on it.)
+    While {
+        /// Initial carried values.
+        init: Vec<ValueId>,
+        /// The loop body.
+        body: Block,
+    },
     /// Two-way branch on a scalar `bool`; both blocks end with a `yield` of the results.
     If {
         /// Scalar condition.
@@ -413,6 +424,7 @@ impl OpKind {
             OpKind::Store { .. } => "store",
             OpKind::AtomicAdd { .. } => "atomic_add",
             OpKind::For { .. } => "for",
+            OpKind::While { .. } => "while",
             OpKind::If { .. } => "if",
             OpKind::Yield(_) => "yield",
         }
@@ -469,6 +481,7 @@ impl OpKind {
                 .chain(init)
                 .copied()
                 .for_each(f),
+            OpKind::While { init, .. } => init.iter().copied().for_each(f),
             OpKind::If { cond, .. } => f(*cond),
             OpKind::Yield(vals) => vals.iter().copied().for_each(f),
         }
@@ -519,6 +532,7 @@ impl OpKind {
                 v.extend(init.iter_mut());
                 v
             }
+            OpKind::While { init, .. } => init.iter_mut().collect(),
             OpKind::If { cond, .. } => vec![cond],
             OpKind::Yield(vals) => vals.iter_mut().collect(),
         }
@@ -533,6 +547,7 @@ impl OpKind {
                 | OpKind::Store { .. }
                 | OpKind::AtomicAdd { .. }
                 | OpKind::For { .. }
+                | OpKind::While { .. }
                 | OpKind::If { .. }
                 | OpKind::Yield(_)
         )
@@ -541,7 +556,7 @@ impl OpKind {
     /// Mutable access to the blocks nested in this op.
     pub fn blocks_mut(&mut self) -> Vec<&mut Block> {
         match self {
-            OpKind::For { body, .. } => vec![body],
+            OpKind::For { body, .. } | OpKind::While { body, .. } => vec![body],
             OpKind::If {
                 then_block,
                 else_block,
@@ -554,7 +569,7 @@ impl OpKind {
     /// The blocks nested in this op (loop body, branches).
     pub fn blocks(&self) -> Vec<&Block> {
         match self {
-            OpKind::For { body, .. } => vec![body],
+            OpKind::For { body, .. } | OpKind::While { body, .. } => vec![body],
             OpKind::If {
                 then_block,
                 else_block,

@@ -618,10 +618,18 @@ impl Parser {
             self.define(r, t.clone());
         }
         // Carried values of a loop are typed as its results.
-        if let OpKind::For { body, .. } = &kind {
-            for (&a, t) in body.args.iter().skip(1).zip(&types) {
-                self.define(a, t.clone());
+        match &kind {
+            OpKind::For { body, .. } => {
+                for (&a, t) in body.args.iter().skip(1).zip(&types) {
+                    self.define(a, t.clone());
+                }
             }
+            OpKind::While { body, .. } => {
+                for (&a, t) in body.args.iter().zip(&types) {
+                    self.define(a, t.clone());
+                }
+            }
+            _ => {}
         }
         Ok(Op { kind, results })
     }
@@ -704,6 +712,7 @@ impl Parser {
                     vec![]
                 }),
                 "for" => self.for_op()?,
+                "while" => self.while_op()?,
                 "if" => {
                     let cond = self.value()?;
                     self.expect_punct('{')?;
@@ -757,7 +766,34 @@ impl Parser {
         let upper = self.value()?;
         self.expect_word("step")?;
         let step = self.value()?;
-        let mut args = vec![iv];
+        let (mut args, init) = self.iter_args()?;
+        args.insert(0, iv);
+        let iv_type = self.type_of(lower).cloned().unwrap_or_else(placeholder);
+        self.define(iv, iv_type);
+        self.expect_punct('{')?;
+        let mut body = self.block_ops()?;
+        body.args = args;
+        Ok(OpKind::For {
+            lower,
+            upper,
+            step,
+            init,
+            body,
+        })
+    }
+
+    /// `while [iter_args(..)] { .. }`
+    fn while_op(&mut self) -> Result<OpKind, ParseError> {
+        let (args, init) = self.iter_args()?;
+        self.expect_punct('{')?;
+        let mut body = self.block_ops()?;
+        body.args = args;
+        Ok(OpKind::While { init, body })
+    }
+
+    /// `[iter_args(%arg = %init, ..)]`: the block arguments and the initial values.
+    fn iter_args(&mut self) -> Result<(Vec<ValueId>, Vec<ValueId>), ParseError> {
+        let mut args = vec![];
         let mut init = Vec::new();
         if self.is_word("iter_args") {
             self.pos += 1;
@@ -774,18 +810,7 @@ impl Parser {
                 }
             }
         }
-        let iv_type = self.type_of(lower).cloned().unwrap_or_else(placeholder);
-        self.define(iv, iv_type);
-        self.expect_punct('{')?;
-        let mut body = self.block_ops()?;
-        body.args = args;
-        Ok(OpKind::For {
-            lower,
-            upper,
-            step,
-            init,
-            body,
-        })
+        Ok((args, init))
     }
 
     /// The text of a constant: a word, or `NaN(0x..)`.

@@ -112,6 +112,16 @@ fn op_body(op: &Op) -> String {
             }
             s
         }
+        OpKind::While { init, body } => {
+            let n = init.len().max(body.args.len());
+            if n == 0 {
+                return name.to_string();
+            }
+            let pairs: Vec<String> = (0..n)
+                .map(|i| format!("{} = {}", opt_val(body.args.get(i)), opt_val(init.get(i))))
+                .collect();
+            format!("{name} iter_args({})", pairs.join(", "))
+        }
         OpKind::If { cond, .. } => format!("{name} {cond}"),
         OpKind::Yield(vals) => {
             if vals.is_empty() {
@@ -138,7 +148,7 @@ fn results_prefix(op: &Op) -> String {
 pub fn op_to_string(kernel: &Kernel, op: &Op) -> String {
     let head = format!("{}{}", results_prefix(op), op_body(op));
     match op.kind {
-        OpKind::For { .. } | OpKind::If { .. } => head,
+        OpKind::For { .. } | OpKind::While { .. } | OpKind::If { .. } => head,
         _ => format!("{head}{}", result_types(kernel, op)),
     }
 }
@@ -165,7 +175,7 @@ fn write_block(
 fn write_op(f: &mut fmt::Formatter<'_>, kernel: &Kernel, op: &Op, depth: usize) -> fmt::Result {
     indent(f, depth)?;
     match &op.kind {
-        OpKind::For { body, .. } => {
+        OpKind::For { body, .. } | OpKind::While { body, .. } => {
             writeln!(f, "{}{} {{", results_prefix(op), op_body(op))?;
             write_block(f, kernel, body, depth + 1)?;
             indent(f, depth)?;

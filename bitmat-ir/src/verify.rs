@@ -345,7 +345,7 @@ impl<'k> Verifier<'k> {
         // Result count.
         let expected_results = match &op.kind {
             OpKind::Store { .. } | OpKind::Yield(_) => Some(0),
-            OpKind::For { init, .. } => Some(init.len()),
+            OpKind::For { init, .. } | OpKind::While { init, .. } => Some(init.len()),
             OpKind::If { .. } => None,
             _ => Some(1),
         };
@@ -373,6 +373,7 @@ impl<'k> Verifier<'k> {
                 init,
                 body,
             } => self.verify_for(op, *lower, *upper, *step, init, body)?,
+            OpKind::While { init, body } => self.verify_while(op, init, body)?,
             OpKind::If {
                 cond,
                 then_block,
@@ -458,6 +459,63 @@ impl<'k> Verifier<'k> {
                     "loop body yields {}, but the carried values have types {}",
                     type_list(&yielded),
                     type_list(&init_types)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn verify_while(
+        &mut self,
+        op: &'k Op,
+        init: &[ValueId],
+        body: &'k Block,
+    ) -> Result<(), VerifyError> {
+        let header = (|| -> Check {
+            if body.args.len() != init.len() {
+                return Err(format!(
+                    "body has {} argument(s), expected one per carried value ({})",
+                    body.args.len(),
+                    init.len()
+                ));
+            }
+            for (i, (&a, &v)) in body.args.iter().zip(init).enumerate() {
+                let at = self.ty(a)?;
+                let vt = self.ty(v)?;
+                if at != vt {
+                    return Err(format!(
+                        "carried value #{i}: body argument {a} has type {at}, but its initial value {v} has type {vt}"
+                    ));
+                }
+            }
+            for (i, (&r, &v)) in op.results.iter().zip(init).enumerate() {
+                let rt = self.ty(r)?;
+                let vt = self.ty(v)?;
+                if rt != vt {
+                    return Err(format!(
+                        "result #{i} {r} has type {rt}, but its initial value {v} has type {vt}"
+                    ));
+                }
+            }
+            Ok(())
+        })();
+        let header_ok = self.record_message(op, header);
+        let yielded = self.verify_nested(op, body, "while body");
+        if !header_ok {
+            self.record(yielded.map(|_| ()));
+            return Ok(());
+        }
+        let yielded = yielded?;
+        let bool_scalar = TileType::scalar(DType::Bool);
+        let mut expected: Vec<&TileType> = vec![&bool_scalar];
+        expected.extend(init.iter().filter_map(|&v| self.ty(v).ok()));
+        if yielded != expected {
+            return Err(self.op_err(
+                op,
+                format!(
+                    "while body yields {}, but must yield a scalar bool then the carried values' types {}",
+                    type_list(&yielded),
+                    type_list(&expected[1..])
                 ),
             ));
         }
@@ -820,7 +878,7 @@ impl<'k> Verifier<'k> {
             }
             // Placement is checked by verify_block, operands by verify_op, types by the owner.
             OpKind::Yield(_) => Ok(()),
-            OpKind::For { .. } | OpKind::If { .. } => Ok(()),
+            OpKind::For { .. } | OpKind::While { .. } | OpKind::If { .. } => Ok(()),
         }
     }
 

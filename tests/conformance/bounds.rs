@@ -1,7 +1,7 @@
 //! Checked launches: every out-of-bounds access of the interpreter's cases (past the end,
 //! before the start, through a mask that lets a lane through, an atomic, a pointer carried
-//! by a loop, a store in a branch, offsets wider than `i32`, a pointer chosen by `select`) is
-//! reported by the device's safe launch exactly as the interpreter reports it; in-bounds
+//! by a `for` or a `while` loop, a store in a branch, offsets wider than `i32`, a pointer
+//! chosen by `select`) is reported by the device's safe launch exactly as the interpreter reports it; in-bounds
 //! kernels compute under checks what the interpreter computes.
 
 use crate::data::{self, rng};
@@ -160,6 +160,38 @@ const CASES: &[Case] = &[
   %20 = broadcast %19 : ptr<i32>[4]
   %21 = addptr %20, %3 : ptr<i32>[4]
   store %21, %12
+}",
+        grid: [1, 1, 1],
+        args: || vec![i32s(&[1; 10]), zeros(DType::I32, 4), i32_arg(3)],
+    },
+    Case {
+        name: "pointer_carried_by_a_while_loop",
+        text: "kernel @walk_while(%0: ptr<i32> x, %1: ptr<i32> out, %2: i32 n) {
+  %3 = arange 4 : i32[4]
+  %4 = reshape %0 : ptr<i32>[1]
+  %5 = broadcast %4 : ptr<i32>[4]
+  %6 = addptr %5, %3 : ptr<i32>[4]
+  %7 = constant 0 : i32
+  %8 = constant 1 : i32
+  %9 = constant 0 : i32[4]
+  %10 = constant 4 : i32[4]
+  %11, %12, %13 = while iter_args(%14 = %6, %15 = %9, %16 = %7) {
+    %17 = cmp_lt %16, %2 : bool
+    %18, %19 = if %17 {
+      %20 = load %14 : i32[4]
+      %21 = add %15, %20 : i32[4]
+      %22 = addptr %14, %10 : ptr<i32>[4]
+      yield %22, %21
+    } else {
+      yield %14, %15
+    } : ptr<i32>[4], i32[4]
+    %23 = add %16, %8 : i32
+    yield %17, %18, %19, %23
+  } : ptr<i32>[4], i32[4], i32
+  %24 = reshape %1 : ptr<i32>[1]
+  %25 = broadcast %24 : ptr<i32>[4]
+  %26 = addptr %25, %3 : ptr<i32>[4]
+  store %26, %12
 }",
         grid: [1, 1, 1],
         args: || vec![i32s(&[1; 10]), zeros(DType::I32, 4), i32_arg(3)],

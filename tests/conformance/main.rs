@@ -33,6 +33,7 @@ mod reference;
 #[path = "../support/requirement.rs"]
 mod requirement;
 mod tuners;
+mod while_loops;
 
 use bitmat::Device;
 use harness::Test;
@@ -47,6 +48,7 @@ fn all_tests() -> Vec<Test> {
         casts::tests(),
         memory::tests(),
         control::tests(),
+        while_loops::tests(),
         dot::tests(),
         reduce::tests(),
         atomics::tests(),

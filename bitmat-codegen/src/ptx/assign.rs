@@ -186,6 +186,15 @@ impl<'k> Assigner<'k> {
                         self.tie(&group);
                     }
                 }
+                // A `while` body yields its condition, then the carried values.
+                OpKind::While { init, body } => {
+                    let ys = yields(body);
+                    for (i, &r) in op.results.iter().enumerate() {
+                        let mut group = vec![r, body.args[i], init[i]];
+                        group.extend(ys.get(i + 1).copied());
+                        self.tie(&group);
+                    }
+                }
                 OpKind::If {
                     then_block,
                     else_block,

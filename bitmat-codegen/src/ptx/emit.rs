@@ -581,6 +581,7 @@ impl<'k> Emitter<'k> {
                 init,
                 body,
             } => self.lower_for(&op.results, *lower, *upper, *step, init, body),
+            OpKind::While { init, body } => self.lower_while(&op.results, init, body),
             OpKind::If {
                 cond,
                 then_block,

@@ -16,7 +16,9 @@ pub mod syntax;
 mod tile;
 mod trace;
 
-pub use control::{while_cond, Carry, Cond, ForLoop, IfBranch, IfValue, IntoCond, WhileCond};
+pub use control::{
+    while_cond, Carry, Cond, ForLoop, IfBranch, IfValue, IntoCond, WhileCond, WhileLoop,
+};
 pub use ops::{
     arange, atomic_add, atomic_add_unmasked, binary, cdiv, clamp, compare, dot, dot_acc, fma, full,
     load, load_masked, maximum, minimum, num_programs, program_id, select, static_assert, store,

@@ -163,7 +163,9 @@ fn prove_block(block: &Block, ranges: &mut Ranges<'_>, proven: &mut HashSet<Acce
             {
                 proven.insert((*ptr, *mask));
             }
-            OpKind::For { body, .. } => prove_block(body, ranges, proven),
+            OpKind::For { body, .. } | OpKind::While { body, .. } => {
+                prove_block(body, ranges, proven)
+            }
             OpKind::If {
                 then_block,
                 else_block,
@@ -667,8 +669,8 @@ impl Pass {
                 OpKind::Yield(vals) => {
                     before_yield(&mut out, vals)?;
                 }
-                OpKind::For { .. } => {
-                    out.pass.for_loop(&mut out.ops, op)?;
+                OpKind::For { .. } | OpKind::While { .. } => {
+                    out.pass.loop_op(&mut out.ops, op)?;
                     continue;
                 }
                 OpKind::If { .. } => {
@@ -711,10 +713,16 @@ impl Pass {
         Ok(())
     }
 
-    fn for_loop(&mut self, ops: &mut Vec<Op>, mut op: Op) -> Result<(), BoundsError> {
-        let OpKind::For { init, body, .. } = &mut op.kind else {
-            unreachable!("for_loop is called on `for` ops");
+    /// A `for` or `while`: the shadows of carried pointers are carried too.
+    fn loop_op(&mut self, ops: &mut Vec<Op>, mut op: Op) -> Result<(), BoundsError> {
+        // Before the carried values: a `for` body's induction variable; a `while` body's
+        // yield of its condition.
+        let (init, body, lead) = match &mut op.kind {
+            OpKind::For { init, body, .. } => (init, body, 1),
+            OpKind::While { init, body } => (init, body, 0),
+            _ => unreachable!("loop_op is called on loops"),
         };
+        let yield_lead = 1 - lead;
         let positions = self.pointers(init);
         let params: Vec<usize> = positions
             .iter()
@@ -726,16 +734,16 @@ impl Pass {
         };
         Self::carry_shadows(&mut out, init, &positions, &params)?;
         *ops = out.ops;
-        // Body arguments: the induction variable, then one per carried value.
+        // Body arguments: the induction variable (`for`), then one per carried value.
         let mut args = body.args.clone();
         for (&i, &param) in positions.iter().zip(&params) {
             let ty = self
                 .k
-                .ty(body.args[i + 1])
+                .ty(body.args[i + lead])
                 .with_elem(ElemType::Val(DType::I64));
             let arg = new_value(&mut self.k, ty);
             self.shadows.insert(
-                body.args[i + 1],
+                body.args[i + lead],
                 Shadow {
                     param,
                     off: Some(arg),
@@ -743,8 +751,9 @@ impl Pass {
             );
             args.push(arg);
         }
+        let yielded: Vec<usize> = positions.iter().map(|&i| i + yield_lead).collect();
         let mut new_body = self.block_with(body, |out, vals| {
-            Self::carry_shadows(out, vals, &positions, &params)
+            Self::carry_shadows(out, vals, &yielded, &params)
         })?;
         new_body.args = args;
         *body = new_body;

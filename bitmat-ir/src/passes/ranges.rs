@@ -296,6 +296,9 @@ impl<'k> Ranges<'k> {
                         }
                         walk(body, defs);
                     }
+                    // Carried values have no range (their body arguments and results no
+                    // definition); what the body computes from other values does.
+                    OpKind::While { body, .. } => walk(body, defs),
                     OpKind::If {
                         then_block,
                         else_block,

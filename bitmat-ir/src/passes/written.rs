@@ -64,12 +64,17 @@ impl Flow<'_> {
                 OpKind::Store { ptr, .. } | OpKind::AtomicAdd { ptr, .. } => {
                     self.written.push(*ptr)
                 }
-                OpKind::For { init, body, .. } => {
+                OpKind::For { init, body, .. } | OpKind::While { init, body } => {
                     let yields = yields(body);
-                    // Body arguments: the induction variable, then one per carried value.
+                    // Body arguments: the induction variable of a `for`, then one per carried
+                    // value; a `while` body yields its condition before them.
+                    let (arg_lead, yield_lead) = match op.kind {
+                        OpKind::For { .. } => (1, 0),
+                        _ => (0, 1),
+                    };
                     for (i, &carried) in init.iter().enumerate() {
-                        let arg = body.args.get(i + 1).copied();
-                        let next = yields.get(i).copied();
+                        let arg = body.args.get(i + arg_lead).copied();
+                        let next = yields.get(i + yield_lead).copied();
                         for to in arg.into_iter().chain(op.results.get(i).copied()) {
                             self.edge(to, carried);
                             if let Some(y) = next {

@@ -620,6 +620,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 init,
                 body,
             } => self.for_loop(op, [*lower, *upper, *step], init, body),
+            OpKind::While { init, body } => self.while_loop(op, init, body),
             OpKind::If {
                 cond,
                 then_block,

@@ -612,6 +612,7 @@ impl<'k> Emitter<'k> {
                     init,
                     body,
                 } => self.for_loop(*lower, *upper, *step, init, body, &op.results)?,
+                OpKind::While { init, body } => self.while_loop(init, body, &op.results)?,
                 OpKind::If {
                     cond,
                     then_block,
