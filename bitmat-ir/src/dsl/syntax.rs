@@ -182,7 +182,7 @@ pub fn comptime_jump<C: ComptimeJump + ?Sized>(_cond: &C) {}
 #[diagnostic::on_unimplemented(
     message = "a `while` on a runtime value (`{Self}`) whose body jumps out or assigns through a field or an index",
     label = "a runtime condition: the body becomes one IR loop body, which runs to its end and carries only plain variables",
-    note = "for a runtime `while`, put the exit into the condition (`while i < n && !done {{ .. }}` becomes `while go {{ .. }}` with `go` a scalar bool tile assigned in the body), skip work with an `if` on a runtime value or masks, and assign `let mut` variables instead of fields or elements; jumps are allowed in a `while` on a Rust `bool`"
+    note = "for a runtime `while`, put the exit into the condition (`while (i < n) & (found == 0) {{ .. }}` with `found` a scalar tile assigned in the body), skip work with an `if` on a runtime value or masks, and assign `let mut` variables instead of fields or elements; jumps are allowed in a `while` on a Rust `bool`"
 )]
 pub trait ComptimeWhile {}
 
