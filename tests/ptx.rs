@@ -44,6 +44,33 @@ mod surface {
     }
 }
 
+/// A kernel of the DSL's runtime control flow: a `while` carrying a scalar, a pointer and a
+/// tile, nested in a `range` loop and an `if`.
+mod control {
+    use bitmat::prelude::*;
+
+    #[bitkernel]
+    pub fn dsl_control(xs: Ptr<i64>, trail: Ptr<i64>, n: i32, #[constexpr] block: i32) {
+        let lanes = arange(block);
+        let mut seen = zeros::<i64>([block]);
+        for j in range(0, n, 1) {
+            if j % 2 == 0 {
+                let mut x = load(xs + j);
+                let mut count = full([], 0i32);
+                let mut out = trail + j * block;
+                while x > 1 {
+                    x = select(x % 2 == 0, x / 2, x * 3 + 1);
+                    store(out, x, count < block);
+                    seen = select(lanes == count % block, seen + x, seen);
+                    out = out + 1;
+                    count = count + 1;
+                }
+            }
+        }
+        store(trail + n * block + lanes, seen);
+    }
+}
+
 /// The ptxas to use, or why there is none.
 fn find_ptxas() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("BITMAT_PTXAS") {
@@ -242,6 +269,12 @@ fn jobs() -> Vec<Job> {
     for num_warps in [1, 4] {
         let k = surface::dsl_surface::ir(256).expect("dsl_surface");
         jobs.push(Job::new("dsl_surface", k, num_warps, &PtxTarget::ALL));
+    }
+    for num_warps in [1, 4] {
+        let k = control::dsl_control::ir(128).expect("dsl_control");
+        let job = Job::new("dsl_control", k, num_warps, &PtxTarget::ALL);
+        jobs.extend(job.checked());
+        jobs.push(job);
     }
     for (d, block, ..) in VECTORIZED {
         let k = copy_kernel(d, block);

@@ -3,7 +3,7 @@
 //! and [`crate::verify`] checks the finished kernel.
 
 use crate::kernel::{
-    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
 };
 use crate::scalar::Scalar;
 use crate::types::{DType, ElemType, TileType};
@@ -255,8 +255,47 @@ impl KernelBuilder {
 
     /// Atomic add; returns the old values.
     pub fn atomic_add(&mut self, ptr: ValueId, value: ValueId, mask: Option<ValueId>) -> ValueId {
+        self.atomic(AtomicOp::Add, ptr, value, mask)
+    }
+
+    /// Atomic read-modify-write `op`; returns the old values.
+    pub fn atomic(
+        &mut self,
+        op: AtomicOp,
+        ptr: ValueId,
+        value: ValueId,
+        mask: Option<ValueId>,
+    ) -> ValueId {
         let ty = self.pointee_type(ptr);
-        self.push1(OpKind::AtomicAdd { ptr, value, mask }, ty)
+        self.push1(
+            OpKind::Atomic {
+                op,
+                ptr,
+                value,
+                mask,
+            },
+            ty,
+        )
+    }
+
+    /// Atomic compare-and-swap; returns the old values.
+    pub fn atomic_cas(
+        &mut self,
+        ptr: ValueId,
+        cmp: ValueId,
+        value: ValueId,
+        mask: Option<ValueId>,
+    ) -> ValueId {
+        let ty = self.pointee_type(ptr);
+        self.push1(
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            },
+            ty,
+        )
     }
 
     /// Opens a loop body. Returns the induction variable (type of `lower`) and one block

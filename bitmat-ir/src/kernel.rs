@@ -186,6 +186,61 @@ pub enum CmpPred {
     Ge,
 }
 
+/// How an [`OpKind::Atomic`] combines memory's old value with its operand.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    /// `old + v` (wrapping for integers; floats rounded to the type).
+    Add,
+    /// The larger (for floats, a NaN operand yields the other one, as [`BinaryOp::Max`]).
+    Max,
+    /// The smaller (for floats as [`BinaryOp::Min`]).
+    Min,
+    /// Bitwise and (integers).
+    And,
+    /// Bitwise or (integers).
+    Or,
+    /// Bitwise xor (integers).
+    Xor,
+    /// `v` (exchange).
+    Xchg,
+}
+
+impl AtomicOp {
+    /// Every atomic op, in declaration order.
+    pub const ALL: [AtomicOp; 7] = [
+        AtomicOp::Add,
+        AtomicOp::Max,
+        AtomicOp::Min,
+        AtomicOp::And,
+        AtomicOp::Or,
+        AtomicOp::Xor,
+        AtomicOp::Xchg,
+    ];
+
+    /// The op's name in printed IR and the DSL (`atomic_add`, ..).
+    pub fn name(self) -> &'static str {
+        match self {
+            AtomicOp::Add => "atomic_add",
+            AtomicOp::Max => "atomic_max",
+            AtomicOp::Min => "atomic_min",
+            AtomicOp::And => "atomic_and",
+            AtomicOp::Or => "atomic_or",
+            AtomicOp::Xor => "atomic_xor",
+            AtomicOp::Xchg => "atomic_xchg",
+        }
+    }
+
+    /// Whether the op is defined on elements of `d`: `i32`, `u32`, `i64`, `u64`, and `f32`
+    /// for every op but the bitwise ones (Triton's set).
+    pub fn supports(self, d: DType) -> bool {
+        match d {
+            DType::I32 | DType::U32 | DType::I64 | DType::U64 => true,
+            DType::F32 => !matches!(self, AtomicOp::And | AtomicOp::Or | AtomicOp::Xor),
+            _ => false,
+        }
+    }
+}
+
 /// Reductions along one axis.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ReduceOp {
@@ -307,14 +362,30 @@ pub enum OpKind {
         /// Optional `bool` mask.
         mask: Option<ValueId>,
     },
-    /// Atomically adds `value` to memory where `mask` is true; the result is the old values
+    /// Atomically combines `value` with memory where `mask` is true (`*p = op(*p, value)`),
+    /// lane after lane in row-major order within a program; the result is the old values
     /// (zero in masked-off lanes).
-    AtomicAdd {
+    Atomic {
+        /// How the old and the new value combine.
+        op: AtomicOp,
         /// Pointer tile.
         ptr: ValueId,
-        /// Values to add.
+        /// Operand values.
         value: ValueId,
         /// Optional `bool` mask.
+        mask: Option<ValueId>,
+    },
+    /// Atomic compare-and-swap where `mask` is true (everywhere when absent): `*p` becomes
+    /// `value` where it equals `cmp` (bit for bit, floats too); the result is the old values
+    /// (zero in masked-off lanes).
+    AtomicCas {
+        /// Pointer tile.
+        ptr: ValueId,
+        /// Values compared with memory.
+        cmp: ValueId,
+        /// Values stored where memory equals `cmp`.
+        value: ValueId,
+        /// Optional `bool` mask (added by checked launches; the DSL's `atomic_cas` has none).
         mask: Option<ValueId>,
     },
     /// `for iv in (lower..upper).step_by(step)` with loop-carried values. The body's arguments
@@ -422,7 +493,8 @@ impl OpKind {
             OpKind::AddPtr { .. } => "addptr",
             OpKind::Load { .. } => "load",
             OpKind::Store { .. } => "store",
-            OpKind::AtomicAdd { .. } => "atomic_add",
+            OpKind::Atomic { op, .. } => op.name(),
+            OpKind::AtomicCas { .. } => "atomic_cas",
             OpKind::For { .. } => "for",
             OpKind::While { .. } => "while",
             OpKind::If { .. } => "if",
@@ -464,12 +536,21 @@ impl OpKind {
                 .into_iter()
                 .flatten()
                 .for_each(f),
-            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+            OpKind::Store { ptr, value, mask } | OpKind::Atomic { ptr, value, mask, .. } => {
                 [Some(*ptr), Some(*value), *mask]
                     .into_iter()
                     .flatten()
                     .for_each(f)
             }
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => [Some(*ptr), Some(*cmp), Some(*value), *mask]
+                .into_iter()
+                .flatten()
+                .for_each(f),
             OpKind::For {
                 lower,
                 upper,
@@ -516,8 +597,18 @@ impl OpKind {
                 v.extend(other.as_mut());
                 v
             }
-            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+            OpKind::Store { ptr, value, mask } | OpKind::Atomic { ptr, value, mask, .. } => {
                 let mut v = vec![ptr, value];
+                v.extend(mask.as_mut());
+                v
+            }
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => {
+                let mut v = vec![ptr, cmp, value];
                 v.extend(mask.as_mut());
                 v
             }
@@ -545,7 +636,8 @@ impl OpKind {
             self,
             OpKind::Load { .. }
                 | OpKind::Store { .. }
-                | OpKind::AtomicAdd { .. }
+                | OpKind::Atomic { .. }
+                | OpKind::AtomicCas { .. }
                 | OpKind::For { .. }
                 | OpKind::While { .. }
                 | OpKind::If { .. }

@@ -44,6 +44,7 @@
 //! kernels can be written down too (the verifier's file tests do).
 
 use crate::kernel::{
+    AtomicOp,
     BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
 };
 use crate::scalar::Scalar;
@@ -697,13 +698,32 @@ impl Parser {
                     let other = self.keyword_operand("other")?;
                     OpKind::Load { ptr, mask, other }
                 }
-                "store" | "atomic_add" => {
+                "store" => {
                     let (ptr, value) = self.two_values()?;
                     let mask = self.keyword_operand("mask")?;
-                    if name == "store" {
-                        OpKind::Store { ptr, value, mask }
-                    } else {
-                        OpKind::AtomicAdd { ptr, value, mask }
+                    OpKind::Store { ptr, value, mask }
+                }
+                "atomic_cas" => {
+                    let (ptr, cmp) = self.two_values()?;
+                    self.expect_punct(',')?;
+                    let value = self.value()?;
+                    let mask = self.keyword_operand("mask")?;
+                    OpKind::AtomicCas {
+                        ptr,
+                        cmp,
+                        value,
+                        mask,
+                    }
+                }
+                _ if atomic_op(name).is_some() => {
+                    let (ptr, value) = self.two_values()?;
+                    let mask = self.keyword_operand("mask")?;
+                    let op = atomic_op(name).expect("checked by the guard");
+                    OpKind::Atomic {
+                        op,
+                        ptr,
+                        value,
+                        mask,
                     }
                 }
                 "yield" => OpKind::Yield(if matches!(self.peek(), Some(Tok::Value(_))) {
@@ -917,6 +937,10 @@ fn cmp_pred(name: &str) -> Option<CmpPred> {
     by_name(name, &[Eq, Ne, Lt, Le, Gt, Ge], |c| {
         OpKind::Cmp(c, ValueId(0), ValueId(0))
     })
+}
+
+fn atomic_op(name: &str) -> Option<AtomicOp> {
+    AtomicOp::ALL.into_iter().find(|op| op.name() == name)
 }
 
 fn reduce_op(name: &str) -> Option<ReduceOp> {

@@ -86,8 +86,20 @@ fn op_body(op: &Op) -> String {
             }
             s
         }
-        OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+        OpKind::Store { ptr, value, mask } | OpKind::Atomic { ptr, value, mask, .. } => {
             let mut s = format!("{name} {ptr}, {value}");
+            if let Some(m) = mask {
+                let _ = write!(s, ", mask {m}");
+            }
+            s
+        }
+        OpKind::AtomicCas {
+            ptr,
+            cmp,
+            value,
+            mask,
+        } => {
+            let mut s = format!("{name} {ptr}, {cmp}, {value}");
             if let Some(m) = mask {
                 let _ = write!(s, ", mask {m}");
             }

@@ -6,7 +6,7 @@
 //! every problem, in program order: after an op fails, its results count as defined (with
 //! their recorded types), so that one mistake is reported once, not again at every use.
 
-use crate::kernel::{BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId};
+use crate::kernel::{AtomicOp, BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId};
 use crate::print::op_to_string;
 use crate::types::{DType, ElemType, TileType};
 
@@ -849,7 +849,35 @@ impl<'k> Verifier<'k> {
                 }
                 result_is(res()?, &vt)
             }
-            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => {
+                let pt = self.ty(*ptr)?;
+                let d = pt
+                    .elem
+                    .pointee()
+                    .ok_or_else(|| format!("atomic_cas needs a pointer tile, got {pt}"))?;
+                let expected = pt.with_elem(ElemType::Val(d));
+                for (what, v) in [("compared value", cmp), ("value", value)] {
+                    let vt = self.ty(*v)?;
+                    if *vt != expected {
+                        return Err(format!(
+                            "{what} has type {vt}, expected {expected} (the pointee type of {pt})"
+                        ));
+                    }
+                }
+                self.check_mask(*mask, pt)?;
+                if !AtomicOp::Xchg.supports(d) {
+                    return Err(format!(
+                        "atomic_cas is defined on i32, u32, i64, u64 and f32, not on {expected}"
+                    ));
+                }
+                result_is(res()?, &expected)
+            }
+            OpKind::Store { ptr, value, mask } | OpKind::Atomic { ptr, value, mask, .. } => {
                 let pt = self.ty(*ptr)?;
                 let d = pt
                     .elem
@@ -863,14 +891,14 @@ impl<'k> Verifier<'k> {
                     ));
                 }
                 self.check_mask(*mask, pt)?;
-                if let OpKind::AtomicAdd { .. } = kind {
-                    if !matches!(
-                        d,
-                        DType::I32 | DType::U32 | DType::I64 | DType::U64 | DType::F32
-                    ) {
-                        return Err(format!(
-                            "atomic_add is defined on i32, u32, i64, u64 and f32, not on {vt}"
-                        ));
+                if let OpKind::Atomic { op, .. } = kind {
+                    if !op.supports(d) {
+                        let on = if matches!(op, AtomicOp::And | AtomicOp::Or | AtomicOp::Xor) {
+                            "i32, u32, i64 and u64"
+                        } else {
+                            "i32, u32, i64, u64 and f32"
+                        };
+                        return Err(format!("{} is defined on {on}, not on {vt}", op.name()));
                     }
                     result_is(res()?, vt)?;
                 }

@@ -120,7 +120,10 @@ fn collect_anchors(
                 out.push((op.results[0], l));
             }
         }
-        OpKind::Load { ptr, .. } | OpKind::Store { ptr, .. } | OpKind::AtomicAdd { ptr, .. } => {
+        OpKind::Load { ptr, .. }
+        | OpKind::Store { ptr, .. }
+        | OpKind::Atomic { ptr, .. }
+        | OpKind::AtomicCas { ptr, .. } => {
             let size = k
                 .ty(*ptr)
                 .elem
@@ -305,7 +308,8 @@ impl<'k> Assigner<'k> {
             // mask or fallback in another layout is converted, not imposed on the pointers.
             OpKind::Load { ptr, .. }
             | OpKind::Store { ptr, .. }
-            | OpKind::AtomicAdd { ptr, .. }
+            | OpKind::Atomic { ptr, .. }
+            | OpKind::AtomicCas { ptr, .. }
                 if *ptr != v => {}
             k if same_layout_operands(k) => {
                 for w in k.operands() {
@@ -361,7 +365,8 @@ pub(crate) fn same_layout_operands(k: &OpKind) -> bool {
             | OpKind::ExpandDims { .. }
             | OpKind::Load { .. }
             | OpKind::Store { .. }
-            | OpKind::AtomicAdd { .. }
+            | OpKind::Atomic { .. }
+            | OpKind::AtomicCas { .. }
     )
 }
 

@@ -571,9 +571,18 @@ impl<'k> Emitter<'k> {
             OpKind::AddPtr { ptr, offset } => self.lower_addptr(one()?, *ptr, *offset),
             OpKind::Load { ptr, mask, other } => self.lower_load(one()?, *ptr, *mask, *other),
             OpKind::Store { ptr, value, mask } => self.lower_store(*ptr, *value, *mask),
-            OpKind::AtomicAdd { ptr, value, mask } => {
-                self.lower_atomic_add(one()?, *ptr, *value, *mask)
-            }
+            OpKind::Atomic {
+                op: aop,
+                ptr,
+                value,
+                mask,
+            } => self.lower_atomic(one()?, Some(*aop), *ptr, None, *value, *mask),
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => self.lower_atomic(one()?, None, *ptr, Some(*cmp), *value, *mask),
             OpKind::For {
                 lower,
                 upper,

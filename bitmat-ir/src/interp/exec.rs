@@ -374,11 +374,27 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
                 let other = other.map(|o| self.get(o)).transpose()?;
                 self.mem.load(self.get(*ptr)?, mask, other, dtype()?)?
             }
-            OpKind::AtomicAdd { ptr, value, mask } => {
+            OpKind::Atomic {
+                op,
+                ptr,
+                value,
+                mask,
+            } => {
                 let env = &self.env;
                 let mask = mask.map(|m| lookup(env, m)).transpose()?;
                 let (ptr, value) = (lookup(env, *ptr)?, lookup(env, *value)?);
-                self.mem.atomic_add(ptr, value, mask)?
+                self.mem.atomic(*op, ptr, value, mask)?
+            }
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => {
+                let env = &self.env;
+                let mask = mask.map(|m| lookup(env, m)).transpose()?;
+                let (ptr, cmp) = (lookup(env, *ptr)?, lookup(env, *cmp)?);
+                self.mem.atomic_cas(ptr, cmp, lookup(env, *value)?, mask)?
             }
             OpKind::For { .. }
             | OpKind::While { .. }

@@ -21,7 +21,8 @@
 
 use crate::interp::{describe, InterpError, InterpErrorKind};
 use crate::kernel::{
-    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp,
+    ValueId,
 };
 use crate::passes::ranges::{Launch, Preconditions, Ranges};
 use crate::passes::{cse, dce};
@@ -158,7 +159,8 @@ fn prove_block(block: &Block, ranges: &mut Ranges<'_>, proven: &mut HashSet<Acce
         match &op.kind {
             OpKind::Load { ptr, mask, .. }
             | OpKind::Store { ptr, mask, .. }
-            | OpKind::AtomicAdd { ptr, mask, .. }
+            | OpKind::Atomic { ptr, mask, .. }
+            | OpKind::AtomicCas { ptr, mask, .. }
                 if ranges.prove(*ptr, *mask) =>
             {
                 proven.insert((*ptr, *mask));
@@ -525,7 +527,8 @@ impl Out<'_> {
         let record = self.pass.record;
         let one = i32c(self, 1);
         let count = self.push(
-            OpKind::AtomicAdd {
+            OpKind::Atomic {
+                op: AtomicOp::Add,
                 ptr: record,
                 value: one,
                 mask: None,
@@ -661,7 +664,8 @@ impl Pass {
             match &mut op.kind {
                 OpKind::Load { ptr, mask, .. }
                 | OpKind::Store { ptr, mask, .. }
-                | OpKind::AtomicAdd { ptr, mask, .. }
+                | OpKind::Atomic { ptr, mask, .. }
+                | OpKind::AtomicCas { ptr, mask, .. }
                     if !out.pass.proven.contains(&(*ptr, *mask)) =>
                 {
                     *mask = Some(out.check(original, *ptr, *mask));

@@ -43,7 +43,7 @@ pub fn written_params(kernel: &Kernel) -> Vec<usize> {
 struct Flow<'k> {
     kernel: &'k Kernel,
     sources: HashMap<ValueId, Vec<ValueId>>,
-    /// Pointer operands of `store` and `atomic_add`.
+    /// Pointer operands of `store` and the atomics.
     written: Vec<ValueId>,
 }
 
@@ -61,7 +61,9 @@ impl Flow<'_> {
     fn block(&mut self, block: &Block) {
         for op in &block.ops {
             match &op.kind {
-                OpKind::Store { ptr, .. } | OpKind::AtomicAdd { ptr, .. } => {
+                OpKind::Store { ptr, .. }
+                | OpKind::Atomic { ptr, .. }
+                | OpKind::AtomicCas { ptr, .. } => {
                     self.written.push(*ptr)
                 }
                 OpKind::For { init, body, .. } | OpKind::While { init, body } => {

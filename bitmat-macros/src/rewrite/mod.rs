@@ -5,7 +5,7 @@
 //! - `if` becomes a branch decided at specialization (Rust `bool`) or at run time (a tile),
 //!   and `while` a loop at specialization or at run time the same way (a runtime `while`
 //!   carries its assigned outer variables as a `range` loop does),
-//! - `load`/`store`/`dot`/`atomic_add` are resolved by their number of arguments,
+//! - `load`/`store`/`dot` and the atomics are resolved by their number of arguments,
 //! - `break`/`continue`/`return` leaving a runtime `range` loop are compile errors, and those
 //!   leaving an `if` or a `while` require its condition to be a Rust `bool` (decided at
 //!   specialization),
@@ -139,6 +139,7 @@ impl Rewriter {
         let span = p.span();
         let n = c.args.len();
         let args_word = if n == 1 { "argument" } else { "arguments" };
+        let atomic;
         let target = match (name.as_str(), n) {
             ("load", 1) => "load",
             ("load", 3) => "load_masked",
@@ -163,10 +164,25 @@ impl Rewriter {
                     format!("`dot` takes `(a, b)` or `(a, b, acc)`, not {n} {args_word}"),
                 );
             }
-            ("atomic_add", 2) => "atomic_add_unmasked",
-            ("atomic_add", 3) => "atomic_add",
-            ("atomic_add", _) => {
-                return self.error(span, format!("`atomic_add` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} {args_word}"));
+            (
+                "atomic_add" | "atomic_max" | "atomic_min" | "atomic_and" | "atomic_or"
+                | "atomic_xor" | "atomic_xchg",
+                2 | 3,
+            ) => {
+                let masked = if n == 3 { "" } else { "_unmasked" };
+                atomic = format!("{name}{masked}");
+                atomic.as_str()
+            }
+            (
+                "atomic_add" | "atomic_max" | "atomic_min" | "atomic_and" | "atomic_or"
+                | "atomic_xor" | "atomic_xchg",
+                _,
+            ) => {
+                return self.error(span, format!("`{name}` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} {args_word}"));
+            }
+            ("atomic_cas", 3) => "atomic_cas",
+            ("atomic_cas", _) => {
+                return self.error(span, format!("`atomic_cas` takes `(ptr, compare, value)`, not {n} {args_word}"));
             }
             ("range", _) => {
                 return self.error(span, "`range(start, end, step)` is only valid as the iterator of a `for` loop: `for i in range(0, n, block) { .. }`");

@@ -26,7 +26,7 @@
 //! - float reductions along the last axis (kept sequential so sums are bit-exact with the
 //!   interpreter; each f16/bf16 result element converts through `half`);
 //! - gathers and scatters of non-contiguous pointers, the lanes of partially masked chunks,
-//!   and `atomic_add`.
+//!   and the atomics.
 
 mod cast;
 mod control;
@@ -610,8 +610,19 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             OpKind::AddPtr { ptr, offset } => self.add_ptr(*ptr, *offset, self.result(op)?),
             OpKind::Load { ptr, mask, other } => self.load(*ptr, *mask, *other, self.result(op)?),
             OpKind::Store { ptr, value, mask } => self.store(*ptr, *value, *mask),
-            OpKind::AtomicAdd { ptr, value, mask } => {
-                self.atomic_add(*ptr, *value, *mask, self.result(op)?)
+            OpKind::Atomic {
+                op: aop,
+                ptr,
+                value,
+                mask,
+            } => self.atomic(Some(*aop), *ptr, None, *value, *mask, self.result(op)?),
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => {
+                self.atomic(None, *ptr, Some(*cmp), *value, *mask, self.result(op)?)
             }
             OpKind::For {
                 lower,

@@ -602,9 +602,18 @@ impl<'k> Emitter<'k> {
                 OpKind::AddPtr { ptr, offset } => self.add_ptr(*ptr, *offset, result()?)?,
                 OpKind::Load { ptr, mask, other } => self.load(*ptr, *mask, *other, result()?)?,
                 OpKind::Store { ptr, value, mask } => self.store(*ptr, *value, *mask)?,
-                OpKind::AtomicAdd { ptr, value, mask } => {
-                    self.atomic_add(*ptr, *value, *mask, result()?)?
-                }
+                OpKind::Atomic {
+                    op,
+                    ptr,
+                    value,
+                    mask,
+                } => self.atomic(Some(*op), *ptr, None, *value, *mask, result()?)?,
+                OpKind::AtomicCas {
+                    ptr,
+                    cmp,
+                    value,
+                    mask,
+                } => self.atomic(None, *ptr, Some(*cmp), *value, *mask, result()?)?,
                 OpKind::For {
                     lower,
                     upper,

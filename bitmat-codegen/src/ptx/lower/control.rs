@@ -261,7 +261,8 @@ impl Emitter<'_> {
         match k {
             OpKind::Load { ptr, .. }
             | OpKind::Store { ptr, .. }
-            | OpKind::AtomicAdd { ptr, .. } => {
+            | OpKind::Atomic { ptr, .. }
+            | OpKind::AtomicCas { ptr, .. } => {
                 let l = self.layout(*ptr);
                 k.operands()
                     .into_iter()
