@@ -3,7 +3,7 @@
 //! and [`crate::verify`] checks the finished kernel.
 
 use crate::kernel::{
-    AtomicOp, BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Hint, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
 };
 use crate::scalar::Scalar;
 use crate::types::{DType, ElemType, TileType};
@@ -207,6 +207,12 @@ impl KernelBuilder {
     pub fn reshape(&mut self, v: ValueId, shape: Vec<u32>) -> ValueId {
         let ty = TileType::new(self.ty(v).elem, shape);
         self.push1(OpKind::Reshape(v), ty)
+    }
+
+    /// `v` with the fact `hint` ([`OpKind::Hint`]).
+    pub fn hint(&mut self, v: ValueId, hint: Hint) -> ValueId {
+        let ty = self.ty(v).clone();
+        self.push1(OpKind::Hint { value: v, hint }, ty)
     }
 
     /// Reduces `v` along `axis`.

@@ -186,6 +186,16 @@ pub enum CmpPred {
     Ge,
 }
 
+/// A fact about an integer tile ([`OpKind::Hint`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Hint {
+    /// Every element is a multiple of this power of two.
+    MultipleOf(u32),
+    /// Along the last axis, runs of this many (a power of two) consecutive integers
+    /// (`x, x + 1, ..`), starting at every multiple of it.
+    MaxContiguous(u32),
+}
+
 /// How an [`OpKind::Atomic`] combines memory's old value with its operand.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AtomicOp {
@@ -317,6 +327,15 @@ pub enum OpKind {
     },
     /// Same elements (row-major order) in the result's shape.
     Reshape(ValueId),
+    /// The same integer tile, with a fact the kernel author vouches for, which the contiguity
+    /// analysis takes as known (Triton's `multiple_of`, `max_contiguous`); backends pass the
+    /// value through. A false fact may make accesses wrongly vectorized or aligned.
+    Hint {
+        /// The value described.
+        value: ValueId,
+        /// What is known of it.
+        hint: Hint,
+    },
     /// Reduction along `axis`, which is removed from the shape.
     Reduce {
         /// Which reduction.
@@ -484,6 +503,10 @@ impl OpKind {
             OpKind::Broadcast(_) => "broadcast",
             OpKind::ExpandDims { .. } => "expand_dims",
             OpKind::Reshape(_) => "reshape",
+            OpKind::Hint { hint, .. } => match hint {
+                Hint::MultipleOf(_) => "multiple_of",
+                Hint::MaxContiguous(_) => "max_contiguous",
+            },
             OpKind::Reduce { op, .. } => match op {
                 ReduceOp::Sum => "reduce_sum",
                 ReduceOp::Max => "reduce_max",
@@ -521,6 +544,7 @@ impl OpKind {
             | OpKind::Bitcast(v)
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
+            | OpKind::Hint { value: v, .. }
             | OpKind::ExpandDims { value: v, .. }
             | OpKind::Reduce { value: v, .. } => f(*v),
             OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => [*a, *b].into_iter().for_each(f),
@@ -580,6 +604,7 @@ impl OpKind {
             | OpKind::Bitcast(v)
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
+            | OpKind::Hint { value: v, .. }
             | OpKind::ExpandDims { value: v, .. }
             | OpKind::Reduce { value: v, .. } => vec![v],
             OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => vec![a, b],

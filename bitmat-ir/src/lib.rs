@@ -24,7 +24,7 @@ pub mod verify;
 pub use builder::{BuilderError, KernelBuilder};
 pub use element::{Element, HostData};
 pub use kernel::{
-    AtomicOp, BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Hint, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
 };
 pub use parse::{parse_kernel, ParseError};
 pub use scalar::Scalar;

@@ -44,7 +44,7 @@
 //! kernels can be written down too (the verifier's file tests do).
 
 use crate::kernel::{
-    AtomicOp,
+    AtomicOp, Hint,
     BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
 };
 use crate::scalar::Scalar;
@@ -662,6 +662,17 @@ impl Parser {
                 "bitcast" => OpKind::Bitcast(self.value()?),
                 "broadcast" => OpKind::Broadcast(self.value()?),
                 "reshape" => OpKind::Reshape(self.value()?),
+                "multiple_of" | "max_contiguous" => {
+                    let value = self.value()?;
+                    self.expect_punct(',')?;
+                    let n = self.int("a power of two")?;
+                    let hint = if name == "multiple_of" {
+                        Hint::MultipleOf(n)
+                    } else {
+                        Hint::MaxContiguous(n)
+                    };
+                    OpKind::Hint { value, hint }
+                }
                 "select" => {
                     let (cond, on_true) = self.two_values()?;
                     self.expect_punct(',')?;

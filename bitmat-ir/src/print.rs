@@ -18,7 +18,7 @@
 //! (its module doc has the grammar); `tests/ir_text.rs` and `bitmat-ir/tests/parse.rs` check
 //! that every kernel round-trips.
 
-use crate::kernel::{Block, Kernel, Op, OpKind, ParamKind, ValueId};
+use crate::kernel::{Block, Hint, Kernel, Op, OpKind, ParamKind, ValueId};
 use std::fmt::{self, Write as _};
 
 /// The type of `v` as text, or `?` when `v` has no recorded type.
@@ -64,6 +64,9 @@ fn op_body(op: &Op) -> String {
         | OpKind::Bitcast(v)
         | OpKind::Broadcast(v)
         | OpKind::Reshape(v) => format!("{name} {v}"),
+        OpKind::Hint { value, hint } => match hint {
+            Hint::MultipleOf(n) | Hint::MaxContiguous(n) => format!("{name} {value}, {n}"),
+        },
         OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => format!("{name} {a}, {b}"),
         OpKind::Select {
             cond,

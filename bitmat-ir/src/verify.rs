@@ -6,7 +6,7 @@
 //! every problem, in program order: after an op fails, its results count as defined (with
 //! their recorded types), so that one mistake is reported once, not again at every use.
 
-use crate::kernel::{AtomicOp, BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId};
+use crate::kernel::{AtomicOp, BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId};
 use crate::print::op_to_string;
 use crate::types::{DType, ElemType, TileType};
 
@@ -757,6 +757,17 @@ impl<'k> Verifier<'k> {
                 }
                 let expected = TileType::new(t.elem, insert_axis(&t.shape, axis));
                 result_is(r, &expected)
+            }
+            OpKind::Hint { value, hint } => {
+                let t = self.ty(*value)?;
+                if !t.dtype().is_some_and(|d| d.is_int() && d != DType::Bool) {
+                    return Err(format!("{} describes integer tiles, not {t}", kind.name()));
+                }
+                let (Hint::MultipleOf(n) | Hint::MaxContiguous(n)) = *hint;
+                if !n.is_power_of_two() {
+                    return Err(format!("{} needs a power of two, not {n}", kind.name()));
+                }
+                result_is(res()?, t)
             }
             OpKind::Reshape(v) => {
                 let t = self.ty(*v)?;

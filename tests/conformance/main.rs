@@ -19,6 +19,7 @@ mod data;
 mod dot;
 mod ew;
 mod harness;
+mod hints;
 #[path = "../ir_kernels/mod.rs"]
 mod ir_kernels;
 mod kernels;
@@ -49,6 +50,7 @@ fn all_tests() -> Vec<Test> {
         memory::tests(),
         control::tests(),
         while_loops::tests(),
+        hints::tests(),
         dot::tests(),
         reduce::tests(),
         atomics::tests(),

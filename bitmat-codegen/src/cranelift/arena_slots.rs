@@ -156,6 +156,7 @@ impl Planner<'_> {
             }
             match &op.kind {
                 OpKind::Reshape(src)
+                | OpKind::Hint { value: src, .. }
                 | OpKind::ExpandDims { value: src, .. }
                 | OpKind::Bitcast(src) => {
                     for &r in &op.results {

@@ -343,6 +343,7 @@ pub(crate) fn recomputable(k: &OpKind) -> bool {
             | OpKind::Bitcast(_)
             | OpKind::AddPtr { .. }
             | OpKind::Reshape(_)
+            | OpKind::Hint { .. }
             | OpKind::ExpandDims { .. }
             | OpKind::Broadcast(_)
     )
@@ -362,6 +363,7 @@ pub(crate) fn same_layout_operands(k: &OpKind) -> bool {
             | OpKind::Bitcast(_)
             | OpKind::AddPtr { .. }
             | OpKind::Reshape(_)
+            | OpKind::Hint { .. }
             | OpKind::ExpandDims { .. }
             | OpKind::Load { .. }
             | OpKind::Store { .. }

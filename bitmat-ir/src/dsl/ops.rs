@@ -4,7 +4,7 @@
 use super::tile::{check_shape, Dim, IntoOperand, IntoShape, Operand, Tile};
 use super::trace::{fail, with_trace, Trace};
 use crate::element::Element;
-use crate::kernel::{AtomicOp, BinaryOp, CmpPred, ReduceOp, UnaryOp};
+use crate::kernel::{AtomicOp, BinaryOp, Hint, CmpPred, ReduceOp, UnaryOp};
 use crate::types::{shape_str, DType, ElemType};
 
 fn binary_on(t: &mut Trace, name: &str, op: BinaryOp, a: Operand, b: Operand) -> Tile {
@@ -892,6 +892,38 @@ pub fn cdiv(a: impl IntoOperand, b: impl IntoOperand) -> Tile {
         binary("cdiv", BinaryOp::Sub, sum, 1),
         b,
     )
+}
+
+/// `x` (an integer tile or scalar), every element of which the author vouches is a multiple
+/// of `n` (a power of two): Triton's `multiple_of`, a fact for the contiguity analysis and
+/// the vectorizer (an aligned start lets `load(p + x)` be vector accesses).
+pub fn multiple_of(x: Tile, n: u32) -> Tile {
+    hint(x, "multiple_of", Hint::MultipleOf(n), n)
+}
+
+/// `x` (an integer tile), which the author vouches holds runs of `n` (a power of two)
+/// consecutive integers along its last axis: Triton's `max_contiguous`, a fact for the
+/// contiguity analysis and the vectorizer.
+pub fn max_contiguous(x: Tile, n: u32) -> Tile {
+    hint(x, "max_contiguous", Hint::MaxContiguous(n), n)
+}
+
+fn hint(x: Tile, name: &str, h: Hint, n: u32) -> Tile {
+    with_trace(|t| {
+        if x.is_poison() {
+            return Tile::POISON;
+        }
+        let ty = t.ty(x);
+        if !ty.dtype().is_some_and(|d| d.is_int() && d != DType::Bool) {
+            t.fail(name, format!("{name} describes integer tiles, not {ty}"));
+            return Tile::POISON;
+        }
+        if !n.is_power_of_two() {
+            t.fail(name, format!("{name} needs a power of two, not {n}"));
+            return Tile::POISON;
+        }
+        Tile::from_id(t.builder.hint(x.id(), h))
+    })
 }
 
 /// Fails specialization with `message` unless `condition` holds (Triton's `static_assert`):

@@ -364,6 +364,7 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
             OpKind::Broadcast(x) => layout::broadcast(self.get(*x)?, &ty.shape)?,
             OpKind::ExpandDims { value, axis } => layout::expand_dims(self.get(*value)?, *axis)?,
             OpKind::Reshape(x) => layout::reshape(self.get(*x)?, &ty.shape)?,
+            OpKind::Hint { value, .. } => self.get(*value)?.clone(),
             OpKind::Reduce { op, value, axis } => linalg::reduce(*op, self.get(*value)?, *axis)?,
             OpKind::Dot { a, b, acc } => {
                 linalg::dot(self.get(*a)?, self.get(*b)?, self.get(*acc)?)?

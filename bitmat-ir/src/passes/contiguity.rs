@@ -27,7 +27,7 @@
 //!   elements for pointers), what a launch specialized it on;
 //! - everything else (loads, ...) is unknown.
 
-use crate::kernel::{BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, ValueId};
+use crate::kernel::{BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, ParamKind, ValueId};
 use crate::types::ElemType;
 use std::collections::HashMap;
 
@@ -404,6 +404,21 @@ fn block(
                     i.constancy.insert(a, 1);
                     Some(i)
                 }
+            }
+            // The author's fact, on top of what is known already.
+            OpKind::Hint { value, hint } => {
+                let mut i = get(info, *value);
+                match *hint {
+                    Hint::MultipleOf(n) => {
+                        i.divisibility.iter_mut().for_each(|d| *d = (*d).max(u64::from(n)));
+                    }
+                    Hint::MaxContiguous(n) => {
+                        if let Some(c) = i.contiguity.last_mut() {
+                            *c = (*c).max(u64::from(n));
+                        }
+                    }
+                }
+                Some(i)
             }
             OpKind::Reshape(v) => result.map(|r| {
                 let (src, dst) = (shape(*v), shape(r));

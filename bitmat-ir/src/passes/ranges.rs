@@ -586,7 +586,9 @@ impl<'k> Ranges<'k> {
                     lo: self.out.exprs.c(0),
                     hi: self.out.exprs.c(i64::from(*n) - 1),
                 },
-                OpKind::Broadcast(s) => return self.range(*s, ctx, facts, conds),
+                OpKind::Broadcast(s) | OpKind::Hint { value: s, .. } => {
+                    return self.range(*s, ctx, facts, conds)
+                }
                 OpKind::ExpandDims { value, axis } => {
                     return self.range(*value, drop_axis(ctx, *axis), facts, conds)
                 }
@@ -647,7 +649,9 @@ impl<'k> Ranges<'k> {
                 self.summands(*a, ctx.clone(), facts, out);
                 self.summands(*b, ctx, facts, out);
             }
-            Some(Def::Op(OpKind::Broadcast(s))) => self.summands(*s, ctx, facts, out),
+            Some(Def::Op(OpKind::Broadcast(s) | OpKind::Hint { value: s, .. })) => {
+                self.summands(*s, ctx, facts, out)
+            }
             Some(Def::Op(OpKind::ExpandDims { value, axis })) => {
                 self.summands(*value, drop_axis(ctx, *axis), facts, out)
             }

@@ -592,7 +592,10 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             } => self.select(*cond, *on_true, *on_false, self.result(op)?),
             OpKind::Fma(a, b, c) => self.fma(*a, *b, *c, self.result(op)?),
             OpKind::Cast(x) => self.cast(*x, self.result(op)?),
-            OpKind::Bitcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
+            OpKind::Bitcast(x)
+            | OpKind::Reshape(x)
+            | OpKind::Hint { value: x, .. }
+            | OpKind::ExpandDims { value: x, .. } => {
                 // Same bytes: the result shares the operand's slot (see `scratch`).
                 let r = self.result(op)?;
                 if self.slots.offset(r) != self.slots.offset(*x) {

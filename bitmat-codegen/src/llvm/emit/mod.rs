@@ -593,7 +593,9 @@ impl<'k> Emitter<'k> {
                 OpKind::Cast(x) => self.cast(*x, result()?)?,
                 OpKind::Bitcast(x) => self.bitcast(*x, result()?)?,
                 OpKind::Broadcast(x) => self.broadcast(*x, result()?)?,
-                OpKind::ExpandDims { value, .. } | OpKind::Reshape(value) => {
+                OpKind::ExpandDims { value, .. }
+                | OpKind::Reshape(value)
+                | OpKind::Hint { value, .. } => {
                     let o = self.chunks(*value)?;
                     self.set_chunks(result()?, o);
                 }
