@@ -84,7 +84,11 @@ mod atomics {
         let slot = p + offs % 4;
         let a = atomic_add(slot, v, mask) + atomic_max(slot, v, mask) + atomic_min(slot, v);
         let b = atomic_xchg(slot, v, mask) + atomic_cas(slot, v, a);
-        store(out + offs, a + b + atomic_max(p, 1.0) + atomic_min(p, -1.0), mask);
+        store(
+            out + offs,
+            a + b + atomic_max(p, 1.0) + atomic_min(p, -1.0),
+            mask,
+        );
     }
 
     #[bitkernel]
@@ -98,8 +102,15 @@ mod atomics {
         store(p + offs, a ^ b ^ atomic_cas(slot, v, a), mask);
         let w = v as u64;
         let qs = q + offs % 4;
-        let c = atomic_max(qs, w, mask) ^ atomic_min(qs, w) ^ atomic_and(qs, w) ^ atomic_cas(qs, w, c0(w));
-        store(q + offs, c ^ atomic_or(qs, w) ^ atomic_xor(qs, w) ^ atomic_xchg(qs, w, mask), mask);
+        let c = atomic_max(qs, w, mask)
+            ^ atomic_min(qs, w)
+            ^ atomic_and(qs, w)
+            ^ atomic_cas(qs, w, c0(w));
+        store(
+            q + offs,
+            c ^ atomic_or(qs, w) ^ atomic_xor(qs, w) ^ atomic_xchg(qs, w, mask),
+            mask,
+        );
     }
 
     #[bitkernel(inline)]

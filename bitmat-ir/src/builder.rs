@@ -3,7 +3,8 @@
 //! and [`crate::verify`] checks the finished kernel.
 
 use crate::kernel::{
-    AtomicOp, BinaryOp, Hint, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, Param, ParamKind, ReduceOp,
+    UnaryOp, ValueId,
 };
 use crate::scalar::Scalar;
 use crate::types::{DType, ElemType, TileType};

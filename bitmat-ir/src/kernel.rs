@@ -560,12 +560,13 @@ impl OpKind {
                 .into_iter()
                 .flatten()
                 .for_each(f),
-            OpKind::Store { ptr, value, mask } | OpKind::Atomic { ptr, value, mask, .. } => {
-                [Some(*ptr), Some(*value), *mask]
-                    .into_iter()
-                    .flatten()
-                    .for_each(f)
-            }
+            OpKind::Store { ptr, value, mask }
+            | OpKind::Atomic {
+                ptr, value, mask, ..
+            } => [Some(*ptr), Some(*value), *mask]
+                .into_iter()
+                .flatten()
+                .for_each(f),
             OpKind::AtomicCas {
                 ptr,
                 cmp,
@@ -622,7 +623,10 @@ impl OpKind {
                 v.extend(other.as_mut());
                 v
             }
-            OpKind::Store { ptr, value, mask } | OpKind::Atomic { ptr, value, mask, .. } => {
+            OpKind::Store { ptr, value, mask }
+            | OpKind::Atomic {
+                ptr, value, mask, ..
+            } => {
                 let mut v = vec![ptr, value];
                 v.extend(mask.as_mut());
                 v

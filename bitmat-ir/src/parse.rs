@@ -44,8 +44,8 @@
 //! kernels can be written down too (the verifier's file tests do).
 
 use crate::kernel::{
-    AtomicOp, Hint,
-    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, Param, ParamKind, ReduceOp,
+    UnaryOp, ValueId,
 };
 use crate::scalar::Scalar;
 use crate::types::{DType, ElemType, TileType};

@@ -89,7 +89,10 @@ fn op_body(op: &Op) -> String {
             }
             s
         }
-        OpKind::Store { ptr, value, mask } | OpKind::Atomic { ptr, value, mask, .. } => {
+        OpKind::Store { ptr, value, mask }
+        | OpKind::Atomic {
+            ptr, value, mask, ..
+        } => {
             let mut s = format!("{name} {ptr}, {value}");
             if let Some(m) = mask {
                 let _ = write!(s, ", mask {m}");

@@ -6,7 +6,9 @@
 //! every problem, in program order: after an op fails, its results count as defined (with
 //! their recorded types), so that one mistake is reported once, not again at every use.
 
-use crate::kernel::{AtomicOp, BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId};
+use crate::kernel::{
+    AtomicOp, BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, ParamKind, UnaryOp, ValueId,
+};
 use crate::print::op_to_string;
 use crate::types::{DType, ElemType, TileType};
 
@@ -888,7 +890,10 @@ impl<'k> Verifier<'k> {
                 }
                 result_is(res()?, &expected)
             }
-            OpKind::Store { ptr, value, mask } | OpKind::Atomic { ptr, value, mask, .. } => {
+            OpKind::Store { ptr, value, mask }
+            | OpKind::Atomic {
+                ptr, value, mask, ..
+            } => {
                 let pt = self.ty(*ptr)?;
                 let d = pt
                     .elem

@@ -8,8 +8,8 @@ mod common;
 
 use bitmat_ir::verify::{verify, VerifyError};
 use bitmat_ir::{
-    AtomicOp, BinaryOp, Block, CmpPred, DType, ElemType, Kernel, KernelBuilder, Op, OpKind, ParamKind,
-    ReduceOp, Scalar, TileType, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, DType, ElemType, Kernel, KernelBuilder, Op, OpKind,
+    ParamKind, ReduceOp, Scalar, TileType, UnaryOp, ValueId,
 };
 
 fn val(d: DType, shape: &[u32]) -> TileType {
@@ -1317,7 +1317,10 @@ fn map_block(block: &mut Block, f: &mut impl FnMut(ValueId) -> ValueId) {
                     *v = f(*v);
                 }
             }
-            OpKind::Store { ptr, value, mask } | OpKind::Atomic { ptr, value, mask, .. } => {
+            OpKind::Store { ptr, value, mask }
+            | OpKind::Atomic {
+                ptr, value, mask, ..
+            } => {
                 *ptr = f(*ptr);
                 *value = f(*value);
                 for v in mask.iter_mut() {

@@ -27,7 +27,13 @@ pub fn tests() -> Vec<Test> {
         })
         .collect();
     for d in TYPES {
-        for op in [AtomicOp::Max, AtomicOp::Min, AtomicOp::And, AtomicOp::Or, AtomicOp::Xor] {
+        for op in [
+            AtomicOp::Max,
+            AtomicOp::Min,
+            AtomicOp::And,
+            AtomicOp::Or,
+            AtomicOp::Xor,
+        ] {
             if op.supports(d) {
                 t.push(test(
                     format!("atomics::{}_from_many_programs_{d}", op.name()),
@@ -99,7 +105,10 @@ fn inputs(d: DType, n: usize, seed: u64) -> Vec<Scalar> {
 /// The type's least and greatest values, which the integer ops must order correctly.
 fn extremes(d: DType) -> Vec<Scalar> {
     match d {
-        DType::I32 => vec![Scalar::from_i64(d, i32::MIN.into()), Scalar::from_i64(d, i32::MAX.into())],
+        DType::I32 => vec![
+            Scalar::from_i64(d, i32::MIN.into()),
+            Scalar::from_i64(d, i32::MAX.into()),
+        ],
         DType::I64 => vec![Scalar::from_i64(d, i64::MIN), Scalar::from_i64(d, i64::MAX)],
         DType::U32 | DType::U64 => vec![Scalar::from_bits(d, 0), Scalar::from_bits(d, u64::MAX)],
         _ => vec![],
@@ -133,9 +142,17 @@ fn combine(op: AtomicOp, d: DType, a: Scalar, b: Scalar) -> Scalar {
         AtomicOp::Or => x | y,
         AtomicOp::Xor => x ^ y,
         AtomicOp::Max | AtomicOp::Min => {
-            let less = if signed { a.as_i64() < b.as_i64() } else { x < y };
+            let less = if signed {
+                a.as_i64() < b.as_i64()
+            } else {
+                x < y
+            };
             let a_wins = (op == AtomicOp::Max) != less;
-            if a_wins { x } else { y }
+            if a_wins {
+                x
+            } else {
+                y
+            }
         }
         _ => unreachable!("not a commutative bitwise or ordering op"),
     };
@@ -183,7 +200,9 @@ fn commutative(dev: &Device, op: AtomicOp, d: DType) -> Result<(), String> {
                 true
             };
             if !ok {
-                return Err(format!("{what}: lane {i} returned the old value {old:?}, which no order gives"));
+                return Err(format!(
+                    "{what}: lane {i} returned the old value {old:?}, which no order gives"
+                ));
             }
         }
     }
@@ -209,10 +228,16 @@ fn xchg(dev: &Device, d: DType) -> Result<(), String> {
         let what = format!("atomic_xchg of {d}, {n} lanes from {programs} programs");
         let o = run(dev, &what, &k, [programs, 1, 1], 4, &args)?;
         for s in 0..SLOTS {
-            let mut seen: Vec<u64> = (s..n.max(s)).step_by(SLOTS).map(|i| o.got[2].get(i).unwrap().bits()).collect();
+            let mut seen: Vec<u64> = (s..n.max(s))
+                .step_by(SLOTS)
+                .map(|i| o.got[2].get(i).unwrap().bits())
+                .collect();
             seen.push(o.got[0].get(s).unwrap().bits());
             seen.sort_unstable();
-            let mut stored: Vec<u64> = (s..n.max(s)).step_by(SLOTS).map(|i| code(i).bits()).collect();
+            let mut stored: Vec<u64> = (s..n.max(s))
+                .step_by(SLOTS)
+                .map(|i| code(i).bits())
+                .collect();
             stored.push(init.bits());
             stored.sort_unstable();
             if seen != stored {
@@ -220,7 +245,9 @@ fn xchg(dev: &Device, d: DType) -> Result<(), String> {
             }
         }
         if (n..len).any(|i| o.got[2].get(i).unwrap().bits() != 0) {
-            return Err(format!("{what}: a masked-off lane returned a nonzero old value"));
+            return Err(format!(
+                "{what}: a masked-off lane returned a nonzero old value"
+            ));
         }
     }
     Ok(())
@@ -251,13 +278,20 @@ fn spin_lock(dev: &Device) -> Result<(), String> {
     ];
     let o = run(dev, "spin lock", &k, [gx, gy, 1], 4, &args)?;
     compare("lock", &o.got[0], &HostData::I32(vec![0]), &Tol::Bits)?;
-    compare("counter", &o.got[1], &HostData::I32(vec![p as i32]), &Tol::Bits)?;
+    compare(
+        "counter",
+        &o.got[1],
+        &HostData::I32(vec![p as i32]),
+        &Tol::Bits,
+    )?;
     let HostData::I32(mut t) = o.got[2].clone() else {
         return Err("tickets are not i32".into());
     };
     t.sort_unstable();
     if t != (0..p as i32).collect::<Vec<_>>() {
-        return Err(format!("the tickets are not a permutation of 0..{p}: {t:?}"));
+        return Err(format!(
+            "the tickets are not a permutation of 0..{p}: {t:?}"
+        ));
     }
     Ok(())
 }

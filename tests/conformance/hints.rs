@@ -36,7 +36,14 @@ fn copy(dev: &Device) -> Result<(), String> {
         Arg::Buf(HostData::F32(vec![0.0; starts.len() * b])),
         Arg::Buf(HostData::I32(starts.clone())),
     ];
-    let o = run(dev, "hinted copy", &k, [starts.len() as u32, 1, 1], 4, &args)?;
+    let o = run(
+        dev,
+        "hinted copy",
+        &k,
+        [starts.len() as u32, 1, 1],
+        4,
+        &args,
+    )?;
     o.check_all(&Tol::Bits)?;
     compare("hinted copy", &o.got[1], &HostData::F32(want), &Tol::Bits)
 }

@@ -122,7 +122,14 @@ fn doubling(dev: &Device) -> Result<(), String> {
     let mut r = rng(7);
     let rows = 3usize;
     let b = block as usize;
-    for (n, limit) in [(64usize, 100_000), (37, 5_000), (1, 1000), (0, 10), (0, 0), (5, -3)] {
+    for (n, limit) in [
+        (64usize, 100_000),
+        (37, 5_000),
+        (1, 1000),
+        (0, 10),
+        (0, 0),
+        (5, -3),
+    ] {
         let x: Vec<i32> = (0..rows * n).map(|_| r.gen_range(-20..50)).collect();
         let max_rounds = 30;
         let mut y = vec![0i32; rows * b];

@@ -559,7 +559,9 @@ impl<'k> Emitter<'k> {
             OpKind::Fma(a, b, c) => self.lower_fma(one()?, *a, *b, *c),
             OpKind::Cast(x) => self.lower_cast(one()?, *x),
             OpKind::Bitcast(x) => self.lower_bitcast(one()?, *x),
-            OpKind::Reshape(x) | OpKind::Hint { value: x, .. } | OpKind::ExpandDims { value: x, .. } => {
+            OpKind::Reshape(x)
+            | OpKind::Hint { value: x, .. }
+            | OpKind::ExpandDims { value: x, .. } => {
                 let res = one()?;
                 let regs = self.get_as(*x, &self.layout(res))?;
                 self.define(res, regs);

@@ -53,9 +53,7 @@ fn tolerant(k: &Kernel, uses: &[Vec<&Op>], memo: &mut [Option<bool>], v: ValueId
             OpKind::Reshape(_)
             | OpKind::Hint { .. }
             | OpKind::ExpandDims { .. }
-            | OpKind::Broadcast(_) => {
-                tolerant(k, uses, memo, op.results[0])
-            }
+            | OpKind::Broadcast(_) => tolerant(k, uses, memo, op.results[0]),
             _ => false,
         });
     memo[v.index()] = Some(ok);

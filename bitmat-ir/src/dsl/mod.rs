@@ -23,9 +23,10 @@ pub use control::{
 pub use ops::{
     arange, atomic_add, atomic_add_unmasked, atomic_and, atomic_and_unmasked, atomic_cas,
     atomic_max, atomic_max_unmasked, atomic_min, atomic_min_unmasked, atomic_or,
-    atomic_or_unmasked, atomic_xchg, atomic_xchg_unmasked, atomic_xor, atomic_xor_unmasked,
-    binary, cdiv, clamp, compare, dot, dot_acc, fma, full, load, load_masked, max_contiguous,
-    maximum, minimum, multiple_of, num_programs, program_id, select, static_assert, store, store_masked, zeros,
+    atomic_or_unmasked, atomic_xchg, atomic_xchg_unmasked, atomic_xor, atomic_xor_unmasked, binary,
+    cdiv, clamp, compare, dot, dot_acc, fma, full, load, load_masked, max_contiguous, maximum,
+    minimum, multiple_of, num_programs, program_id, select, static_assert, store, store_masked,
+    zeros,
 };
 pub use random::{rand, randint, randint4x, randn};
 pub use tile::{Dim, IntoOperand, IntoShape, Operand, Tile, Weak};
@@ -48,9 +49,9 @@ impl<T: crate::Element> PointerTo for T {
 /// What kernel code imports: the DSL functions, [`Tile`] and [`Ptr`].
 pub mod prelude {
     pub use super::{
-        arange, atomic_add, atomic_and, atomic_cas, atomic_max, atomic_min, atomic_or,
-        atomic_xchg, atomic_xor, cdiv, clamp, dot, fma, full, load, max_contiguous, maximum,
-        minimum, multiple_of, num_programs, program_id, rand, randint, randint4x, randn, select, static_assert, store,
-        zeros, Ptr, Tile,
+        arange, atomic_add, atomic_and, atomic_cas, atomic_max, atomic_min, atomic_or, atomic_xchg,
+        atomic_xor, cdiv, clamp, dot, fma, full, load, max_contiguous, maximum, minimum,
+        multiple_of, num_programs, program_id, rand, randint, randint4x, randn, select,
+        static_assert, store, zeros, Ptr, Tile,
     };
 }

@@ -4,7 +4,7 @@
 use super::tile::{check_shape, Dim, IntoOperand, IntoShape, Operand, Tile};
 use super::trace::{fail, with_trace, Trace};
 use crate::element::Element;
-use crate::kernel::{AtomicOp, BinaryOp, Hint, CmpPred, ReduceOp, UnaryOp};
+use crate::kernel::{AtomicOp, BinaryOp, CmpPred, Hint, ReduceOp, UnaryOp};
 use crate::types::{shape_str, DType, ElemType};
 
 fn binary_on(t: &mut Trace, name: &str, op: BinaryOp, a: Operand, b: Operand) -> Tile {

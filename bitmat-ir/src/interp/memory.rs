@@ -204,7 +204,13 @@ impl<'k, 'b, 'h> Memory<'k, 'b, 'h> {
     ) -> Result<TileValue, InterpErrorKind> {
         ptr.same_shape(value, "atomic value")?;
         let mask = mask_of(ptr, mask)?;
-        let undefined = || malformed(format!("`{}` is not defined on {}", op.name(), value.elem_desc()));
+        let undefined = || {
+            malformed(format!(
+                "`{}` is not defined on {}",
+                op.name(),
+                value.elem_desc()
+            ))
+        };
         let old = by_family!(value.values()?, v,
             int => {
                 let f = match op {

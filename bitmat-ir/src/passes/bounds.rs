@@ -546,7 +546,11 @@ impl Out<'_> {
                 wide(self, g)
             })
             .collect();
-        let (x, y, z) = (wide(self, pids[0]), wide(self, pids[1]), wide(self, pids[2]));
+        let (x, y, z) = (
+            wide(self, pids[0]),
+            wide(self, pids[1]),
+            wide(self, pids[2]),
+        );
         let zy = self.binary(BinaryOp::Mul, grid[1], z);
         let zy = self.binary(BinaryOp::Add, zy, y);
         let lin = self.binary(BinaryOp::Mul, grid[0], zy);

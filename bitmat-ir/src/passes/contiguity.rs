@@ -410,7 +410,9 @@ fn block(
                 let mut i = get(info, *value);
                 match *hint {
                     Hint::MultipleOf(n) => {
-                        i.divisibility.iter_mut().for_each(|d| *d = (*d).max(u64::from(n)));
+                        i.divisibility
+                            .iter_mut()
+                            .for_each(|d| *d = (*d).max(u64::from(n)));
                     }
                     Hint::MaxContiguous(n) => {
                         if let Some(c) = i.contiguity.last_mut() {

@@ -63,9 +63,7 @@ impl Flow<'_> {
             match &op.kind {
                 OpKind::Store { ptr, .. }
                 | OpKind::Atomic { ptr, .. }
-                | OpKind::AtomicCas { ptr, .. } => {
-                    self.written.push(*ptr)
-                }
+                | OpKind::AtomicCas { ptr, .. } => self.written.push(*ptr),
                 OpKind::For { init, body, .. } | OpKind::While { init, body } => {
                     let yields = yields(body);
                     // Body arguments: the induction variable of a `for`, then one per carried

@@ -182,7 +182,10 @@ impl Rewriter {
             }
             ("atomic_cas", 3) => "atomic_cas",
             ("atomic_cas", _) => {
-                return self.error(span, format!("`atomic_cas` takes `(ptr, compare, value)`, not {n} {args_word}"));
+                return self.error(
+                    span,
+                    format!("`atomic_cas` takes `(ptr, compare, value)`, not {n} {args_word}"),
+                );
             }
             ("range", _) => {
                 return self.error(span, "`range(start, end, step)` is only valid as the iterator of a `for` loop: `for i in range(0, n, block) { .. }`");
@@ -388,8 +391,8 @@ impl VisitMut for Rewriter {
                     block: w.body.clone(),
                 });
                 let assigned = Assigned::of([&*w.cond, &body]);
-                let comptime = !Escapes::of(&w.body).jumps.is_empty()
-                    || assigned.complex_target.is_some();
+                let comptime =
+                    !Escapes::of(&w.body).jumps.is_empty() || assigned.complex_target.is_some();
                 self.visit_expr_mut(&mut w.cond);
                 self.visit_block_mut(&mut w.body);
                 self.while_loop(e, assigned, comptime);

@@ -354,9 +354,8 @@ impl Lowerer<'_, '_> {
             let p = l.b.ins().load(types::I64, f, ap, 0);
             let av = l.offset_addr(pv, lane, bytes);
             let v = l.b.ins().load(ty, f, av, 0);
-            let rmw = |op: AtomicRmwOp, l: &mut Self| {
-                l.b.ins().atomic_rmw(ty, global_flags(), op, p, v)
-            };
+            let rmw =
+                |op: AtomicRmwOp, l: &mut Self| l.b.ins().atomic_rmw(ty, global_flags(), op, p, v);
             let old = match (op, pc) {
                 (_, Some(pc)) => {
                     let ac = l.offset_addr(pc, lane, bytes);

@@ -624,9 +624,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 cmp,
                 value,
                 mask,
-            } => {
-                self.atomic(None, *ptr, Some(*cmp), *value, *mask, self.result(op)?)
-            }
+            } => self.atomic(None, *ptr, Some(*cmp), *value, *mask, self.result(op)?),
             OpKind::For {
                 lower,
                 upper,

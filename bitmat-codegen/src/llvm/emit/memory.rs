@@ -423,7 +423,10 @@ impl Emitter<'_> {
                         pi.text, c.text, n.text
                     ),
                 );
-                let o = self.ins(&int, format!("extractvalue {{ {int}, i1 }} {}, 0", pair.text));
+                let o = self.ins(
+                    &int,
+                    format!("extractvalue {{ {int}, i1 }} {}, 0", pair.text),
+                );
                 if d.is_float() {
                     self.ins(elem, format!("bitcast {int} {} to {elem}", o.text))
                 } else {
@@ -432,7 +435,10 @@ impl Emitter<'_> {
             } else if let Some(rmw) = rmw {
                 self.ins(
                     elem,
-                    format!("atomicrmw {rmw} ptr {}, {elem} {} seq_cst", pi.text, vi.text),
+                    format!(
+                        "atomicrmw {rmw} ptr {}, {elem} {} seq_cst",
+                        pi.text, vi.text
+                    ),
                 )
             } else if d.is_float() {
                 let addr = self.ins("i64", format!("ptrtoint ptr {} to i64", pi.text));

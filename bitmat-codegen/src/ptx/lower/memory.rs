@@ -557,15 +557,22 @@ impl Emitter<'_> {
                 (Some(inst), Some(cs)) => {
                     let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
                     let cmp = &cs[j];
-                    self.line(format!("{pre}atom.global.{inst} {dst}, [{addr}], {cmp}, {v};"));
+                    self.line(format!(
+                        "{pre}atom.global.{inst} {dst}, [{addr}], {cmp}, {v};"
+                    ));
                 }
                 (Some(inst), None) => {
                     let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
                     self.line(format!("{pre}atom.global.{inst} {dst}, [{addr}], {v};"));
                 }
                 (None, _) => {
-                    let f = if op == Some(AtomicOp::Max) { "max" } else { "min" };
-                    let (again, skip) = (self.new_label("atomic_cas"), self.new_label("atomic_done"));
+                    let f = if op == Some(AtomicOp::Max) {
+                        "max"
+                    } else {
+                        "min"
+                    };
+                    let (again, skip) =
+                        (self.new_label("atomic_cas"), self.new_label("atomic_done"));
                     if let Some(p) = &p {
                         self.line(format!("@!{p} bra {skip};"));
                     }
@@ -574,7 +581,9 @@ impl Emitter<'_> {
                     self.line(format!("ld.global.f32 {dst}, [{addr}];"));
                     self.place_label(&again);
                     self.line(format!("{f}.f32 {new}, {dst}, {v};"));
-                    self.line(format!("atom.global.cas.b32 {got}, [{addr}], {dst}, {new};"));
+                    self.line(format!(
+                        "atom.global.cas.b32 {got}, [{addr}], {dst}, {new};"
+                    ));
                     self.line(format!("setp.ne.b32 {q}, {got}, {dst};"));
                     self.line(format!("mov.f32 {dst}, {got};"));
                     self.line(format!("@{q} bra {again};"));
