@@ -1292,6 +1292,7 @@ fn map_block(block: &mut Block, f: &mut impl FnMut(ValueId) -> ValueId) {
             | OpKind::Bitcast(v)
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
+            | OpKind::Hint { value: v, .. }
             | OpKind::ExpandDims { value: v, .. }
             | OpKind::Reduce { value: v, .. } => *v = f(*v),
             OpKind::Binary(_, a, b)
