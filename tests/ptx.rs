@@ -44,6 +44,88 @@ mod surface {
     }
 }
 
+/// A kernel of the DSL's runtime control flow: a `while` carrying a scalar, a pointer and a
+/// tile, nested in a `range` loop and an `if`.
+mod control {
+    use bitmat::prelude::*;
+
+    #[bitkernel]
+    pub fn dsl_control(xs: Ptr<i64>, trail: Ptr<i64>, n: i32, #[constexpr] block: i32) {
+        let lanes = arange(block);
+        let mut seen = zeros::<i64>([block]);
+        for j in range(0, n, 1) {
+            if j % 2 == 0 {
+                let mut x = load(xs + j);
+                let mut count = full([], 0i32);
+                let mut out = trail + j * block;
+                while x > 1 {
+                    x = select(x % 2 == 0, x / 2, x * 3 + 1);
+                    store(out, x, count < block);
+                    seen = select(lanes == count % block, seen + x, seen);
+                    out = out + 1;
+                    count = count + 1;
+                }
+            }
+        }
+        store(trail + n * block + lanes, seen);
+    }
+}
+
+/// Kernels of every atomic on every type it takes, masked and unmasked, and a spin lock of
+/// `atomic_cas` and `atomic_xchg` in a runtime `while`.
+mod atomics {
+    use bitmat::prelude::*;
+
+    #[bitkernel]
+    pub fn dsl_atomics_f32(p: Ptr<f32>, out: Ptr<f32>, n: i32, #[constexpr] block: i32) {
+        let offs = program_id(0) * block + arange(block);
+        let mask = offs < n;
+        let v = load(p + offs, mask, 0.0);
+        let slot = p + offs % 4;
+        let a = atomic_add(slot, v, mask) + atomic_max(slot, v, mask) + atomic_min(slot, v);
+        let b = atomic_xchg(slot, v, mask) + atomic_cas(slot, v, a);
+        store(
+            out + offs,
+            a + b + atomic_max(p, 1.0) + atomic_min(p, -1.0),
+            mask,
+        );
+    }
+
+    #[bitkernel]
+    pub fn dsl_atomics_int(p: Ptr<i32>, q: Ptr<u64>, n: i32, #[constexpr] block: i32) {
+        let offs = program_id(0) * block + arange(block);
+        let mask = offs < n;
+        let v = load(p + offs, mask, 0);
+        let slot = p + offs % 4;
+        let a = atomic_max(slot, v, mask) ^ atomic_min(slot, v) ^ atomic_and(slot, v, mask);
+        let b = atomic_or(slot, v) ^ atomic_xor(slot, v, mask) ^ atomic_xchg(slot, v);
+        store(p + offs, a ^ b ^ atomic_cas(slot, v, a), mask);
+        let w = v as u64;
+        let qs = q + offs % 4;
+        let c = atomic_max(qs, w, mask)
+            ^ atomic_min(qs, w)
+            ^ atomic_and(qs, w)
+            ^ atomic_cas(qs, w, c0(w));
+        store(
+            q + offs,
+            c ^ atomic_or(qs, w) ^ atomic_xor(qs, w) ^ atomic_xchg(qs, w, mask),
+            mask,
+        );
+    }
+
+    #[bitkernel(inline)]
+    fn c0(w: Tile) -> Tile {
+        w + 1
+    }
+
+    #[bitkernel]
+    pub fn dsl_spin_lock(lock: Ptr<i32>, counter: Ptr<i32>) {
+        while atomic_cas(lock, 0, 1) != 0 {}
+        store(counter, load(counter) + 1);
+        atomic_xchg(lock, 0);
+    }
+}
+
 /// Kernels of the DSL's shape ops (`trans`, `permute`, `join`, `split`, `cat`, `zeros_like`,
 /// `arange(start, end)`), for the assembler.
 mod shapes {
@@ -328,6 +410,24 @@ fn jobs() -> Vec<Job> {
     for num_warps in [1, 4] {
         let k = surface::dsl_surface::ir(256).expect("dsl_surface");
         jobs.push(Job::new("dsl_surface", k, num_warps, &PtxTarget::ALL));
+    }
+    for num_warps in [1, 4] {
+        let k = control::dsl_control::ir(128).expect("dsl_control");
+        let job = Job::new("dsl_control", k, num_warps, &PtxTarget::ALL);
+        jobs.extend(job.checked());
+        jobs.push(job);
+    }
+    for num_warps in [1, 4] {
+        let kernels = [
+            atomics::dsl_atomics_f32::ir(128).expect("dsl_atomics_f32"),
+            atomics::dsl_atomics_int::ir(128).expect("dsl_atomics_int"),
+            atomics::dsl_spin_lock::ir().expect("dsl_spin_lock"),
+        ];
+        for k in kernels {
+            let job = Job::new(k.name.clone(), k, num_warps, &PtxTarget::ALL);
+            jobs.extend(job.checked());
+            jobs.push(job);
+        }
     }
     for (bm, bn, num_warps) in [(16, 32, 4), (64, 64, 8), (2, 4, 1), (32, 2, 4)] {
         let k = shapes::dsl_shapes::ir(bm, bn).expect("dsl_shapes");

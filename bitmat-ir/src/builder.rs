@@ -3,7 +3,8 @@
 //! and [`crate::verify`] checks the finished kernel.
 
 use crate::kernel::{
-    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, Param, ParamKind, ReduceOp,
+    UnaryOp, ValueId,
 };
 use crate::scalar::Scalar;
 use crate::types::{DType, ElemType, TileType};
@@ -16,6 +17,9 @@ enum Frame {
         lower: ValueId,
         upper: ValueId,
         step: ValueId,
+        init: Vec<ValueId>,
+    },
+    While {
         init: Vec<ValueId>,
     },
     Then {
@@ -206,6 +210,12 @@ impl KernelBuilder {
         self.push1(OpKind::Reshape(v), ty)
     }
 
+    /// `v` with the fact `hint` ([`OpKind::Hint`]).
+    pub fn hint(&mut self, v: ValueId, hint: Hint) -> ValueId {
+        let ty = self.ty(v).clone();
+        self.push1(OpKind::Hint { value: v, hint }, ty)
+    }
+
     /// The axes of `v` in the order `perm` (result axis `i` is axis `perm[i]` of `v`).
     pub fn permute(&mut self, v: ValueId, perm: Vec<u32>) -> ValueId {
         let src = self.ty(v).clone();
@@ -295,8 +305,47 @@ impl KernelBuilder {
 
     /// Atomic add; returns the old values.
     pub fn atomic_add(&mut self, ptr: ValueId, value: ValueId, mask: Option<ValueId>) -> ValueId {
+        self.atomic(AtomicOp::Add, ptr, value, mask)
+    }
+
+    /// Atomic read-modify-write `op`; returns the old values.
+    pub fn atomic(
+        &mut self,
+        op: AtomicOp,
+        ptr: ValueId,
+        value: ValueId,
+        mask: Option<ValueId>,
+    ) -> ValueId {
         let ty = self.pointee_type(ptr);
-        self.push1(OpKind::AtomicAdd { ptr, value, mask }, ty)
+        self.push1(
+            OpKind::Atomic {
+                op,
+                ptr,
+                value,
+                mask,
+            },
+            ty,
+        )
+    }
+
+    /// Atomic compare-and-swap; returns the old values.
+    pub fn atomic_cas(
+        &mut self,
+        ptr: ValueId,
+        cmp: ValueId,
+        value: ValueId,
+        mask: Option<ValueId>,
+    ) -> ValueId {
+        let ty = self.pointee_type(ptr);
+        self.push1(
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            },
+            ty,
+        )
     }
 
     /// Opens a loop body. Returns the induction variable (type of `lower`) and one block
@@ -359,6 +408,66 @@ impl KernelBuilder {
             },
             types,
         ))
+    }
+
+    /// Opens a `while` body ([`OpKind::While`]). Returns one block argument per initial
+    /// carried value (same types).
+    pub fn begin_while(&mut self, init: Vec<ValueId>) -> Vec<ValueId> {
+        let args: Vec<ValueId> = init
+            .iter()
+            .map(|&v| self.new_value(self.ty(v).clone()))
+            .collect();
+        self.blocks.push((
+            Frame::While { init },
+            Block {
+                args: args.clone(),
+                ops: vec![],
+            },
+        ));
+        args
+    }
+
+    /// Closes the innermost `while` body with `go` (a scalar `bool`: run again) and the next
+    /// carried values; returns the loop's results (typed as the initial values).
+    pub fn end_while(
+        &mut self,
+        go: ValueId,
+        yields: Vec<ValueId>,
+    ) -> Result<Vec<ValueId>, BuilderError> {
+        let (init, mut body) = self.pop_while("end_while")?;
+        let mut vals = vec![go];
+        vals.extend(yields);
+        body.ops.push(Op {
+            kind: OpKind::Yield(vals),
+            results: vec![],
+        });
+        let types = init.iter().map(|&v| self.ty(v).clone()).collect();
+        Ok(self.push(OpKind::While { init, body }, types))
+    }
+
+    /// Closes the innermost `while` body without making a loop: its ops move to the enclosing
+    /// block, with the body's arguments replaced by the initial values (for a `while` found to
+    /// be decided at specialization once its condition was traced).
+    pub fn cancel_while(&mut self) -> Result<(), BuilderError> {
+        let (init, body) = self.pop_while("cancel_while")?;
+        let outer = &mut self.blocks.last_mut().expect("the kernel body").1;
+        for mut op in body.ops {
+            replace_uses(&mut op, &body.args, &init);
+            outer.ops.push(op);
+        }
+        Ok(())
+    }
+
+    fn pop_while(&mut self, what: &str) -> Result<(Vec<ValueId>, Block), BuilderError> {
+        match self.blocks.last() {
+            Some((Frame::While { .. }, _)) => {}
+            _ => return Err(BuilderError(format!("{what} without an open `while`"))),
+        }
+        let (frame, body) = self.blocks.pop().expect("checked above");
+        let Frame::While { init } = frame else {
+            unreachable!("checked above")
+        };
+        Ok((init, body))
     }
 
     /// Opens the `then` block of an `if` on the scalar `bool` `cond`.
@@ -441,5 +550,19 @@ impl KernelBuilder {
             body,
             values: self.values,
         })
+    }
+}
+
+/// Replaces every use of `from[i]` by `to[i]` in `op` and its nested blocks.
+fn replace_uses(op: &mut Op, from: &[ValueId], to: &[ValueId]) {
+    for v in op.kind.operands_mut() {
+        if let Some(i) = from.iter().position(|f| f == v) {
+            *v = to[i];
+        }
+    }
+    for block in op.kind.blocks_mut() {
+        for op in &mut block.ops {
+            replace_uses(op, from, to);
+        }
     }
 }

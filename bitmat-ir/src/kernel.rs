@@ -1,5 +1,5 @@
 //! The IR data structures: a kernel is a list of parameters and a body block of operations in
-//! SSA form, with structured control flow (`for` loops with loop-carried values, `if`).
+//! SSA form, with structured control flow (`for` and `while` loops with loop-carried values, `if`).
 //!
 //! Invariants (checked by [`crate::verify`]):
 //! - every value is defined exactly once, by a parameter, a block argument or an op result,
@@ -186,6 +186,71 @@ pub enum CmpPred {
     Ge,
 }
 
+/// A fact about an integer tile ([`OpKind::Hint`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Hint {
+    /// Every element is a multiple of this power of two.
+    MultipleOf(u32),
+    /// Along the last axis, runs of this many (a power of two) consecutive integers
+    /// (`x, x + 1, ..`), starting at every multiple of it.
+    MaxContiguous(u32),
+}
+
+/// How an [`OpKind::Atomic`] combines memory's old value with its operand.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    /// `old + v` (wrapping for integers; floats rounded to the type).
+    Add,
+    /// The larger (for floats, a NaN operand yields the other one, as [`BinaryOp::Max`]).
+    Max,
+    /// The smaller (for floats as [`BinaryOp::Min`]).
+    Min,
+    /// Bitwise and (integers).
+    And,
+    /// Bitwise or (integers).
+    Or,
+    /// Bitwise xor (integers).
+    Xor,
+    /// `v` (exchange).
+    Xchg,
+}
+
+impl AtomicOp {
+    /// Every atomic op, in declaration order.
+    pub const ALL: [AtomicOp; 7] = [
+        AtomicOp::Add,
+        AtomicOp::Max,
+        AtomicOp::Min,
+        AtomicOp::And,
+        AtomicOp::Or,
+        AtomicOp::Xor,
+        AtomicOp::Xchg,
+    ];
+
+    /// The op's name in printed IR and the DSL (`atomic_add`, ..).
+    pub fn name(self) -> &'static str {
+        match self {
+            AtomicOp::Add => "atomic_add",
+            AtomicOp::Max => "atomic_max",
+            AtomicOp::Min => "atomic_min",
+            AtomicOp::And => "atomic_and",
+            AtomicOp::Or => "atomic_or",
+            AtomicOp::Xor => "atomic_xor",
+            AtomicOp::Xchg => "atomic_xchg",
+        }
+    }
+
+    /// Whether the op is defined on elements of `d`: `i32`, `u32`, `i64`, `u64`, and `f32`
+    /// for every op but the bitwise ones (Triton's set).
+    pub fn supports(self, d: DType) -> bool {
+        match d {
+            DType::I32 | DType::U32 | DType::I64 | DType::U64 => true,
+            DType::F32 => !matches!(self, AtomicOp::And | AtomicOp::Or | AtomicOp::Xor),
+            _ => false,
+        }
+    }
+}
+
 /// Reductions along one axis.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ReduceOp {
@@ -264,6 +329,15 @@ pub enum OpKind {
     },
     /// Same elements (row-major order) in the result's shape.
     Reshape(ValueId),
+    /// The same integer tile, with a fact the kernel author vouches for, which the contiguity
+    /// analysis takes as known (Triton's `multiple_of`, `max_contiguous`); backends pass the
+    /// value through. A false fact may make accesses wrongly vectorized or aligned.
+    Hint {
+        /// The value described.
+        value: ValueId,
+        /// What is known of it.
+        hint: Hint,
+    },
     /// The axes of `value` reordered: result axis `i` is operand axis `perm[i]` (Triton's
     /// `permute`; `trans` of a matrix is `perm = [1, 0]`).
     Permute {
@@ -336,14 +410,30 @@ pub enum OpKind {
         /// Optional `bool` mask.
         mask: Option<ValueId>,
     },
-    /// Atomically adds `value` to memory where `mask` is true; the result is the old values
+    /// Atomically combines `value` with memory where `mask` is true (`*p = op(*p, value)`),
+    /// lane after lane in row-major order within a program; the result is the old values
     /// (zero in masked-off lanes).
-    AtomicAdd {
+    Atomic {
+        /// How the old and the new value combine.
+        op: AtomicOp,
         /// Pointer tile.
         ptr: ValueId,
-        /// Values to add.
+        /// Operand values.
         value: ValueId,
         /// Optional `bool` mask.
+        mask: Option<ValueId>,
+    },
+    /// Atomic compare-and-swap where `mask` is true (everywhere when absent): `*p` becomes
+    /// `value` where it equals `cmp` (bit for bit, floats too); the result is the old values
+    /// (zero in masked-off lanes).
+    AtomicCas {
+        /// Pointer tile.
+        ptr: ValueId,
+        /// Values compared with memory.
+        cmp: ValueId,
+        /// Values stored where memory equals `cmp`.
+        value: ValueId,
+        /// Optional `bool` mask (added by checked launches; the DSL's `atomic_cas` has none).
         mask: Option<ValueId>,
     },
     /// `for iv in (lower..upper).step_by(step)` with loop-carried values. The body's arguments
@@ -357,6 +447,17 @@ pub enum OpKind {
         upper: ValueId,
         /// Increment (positive).
         step: ValueId,
+        /// Initial carried values.
+        init: Vec<ValueId>,
+        /// The loop body.
+        body: Block,
+    },
+    /// `while` with loop-carried values, run as a do-while: the body's arguments are the
+    /// carried values; it ends with a `yield` of a scalar `bool` then the next carried values.
+    /// The body runs again, on the values it yielded, while the `bool` is true; the op's
+    /// results are the values yielded with `false`. (The DSL's `while cond { .. }` is a body
+    /// that computes `cond` and runs the user's body in an `if` on it.)
+    While {
         /// Initial carried values.
         init: Vec<ValueId>,
         /// The loop body.
@@ -431,6 +532,10 @@ impl OpKind {
             OpKind::Broadcast(_) => "broadcast",
             OpKind::ExpandDims { .. } => "expand_dims",
             OpKind::Reshape(_) => "reshape",
+            OpKind::Hint { hint, .. } => match hint {
+                Hint::MultipleOf(_) => "multiple_of",
+                Hint::MaxContiguous(_) => "max_contiguous",
+            },
             OpKind::Permute { .. } => "permute",
             OpKind::Concat { .. } => "concat",
             OpKind::Slice { .. } => "slice",
@@ -444,8 +549,10 @@ impl OpKind {
             OpKind::AddPtr { .. } => "addptr",
             OpKind::Load { .. } => "load",
             OpKind::Store { .. } => "store",
-            OpKind::AtomicAdd { .. } => "atomic_add",
+            OpKind::Atomic { op, .. } => op.name(),
+            OpKind::AtomicCas { .. } => "atomic_cas",
             OpKind::For { .. } => "for",
+            OpKind::While { .. } => "while",
             OpKind::If { .. } => "if",
             OpKind::Yield(_) => "yield",
         }
@@ -470,6 +577,7 @@ impl OpKind {
             | OpKind::Bitcast(v)
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
+            | OpKind::Hint { value: v, .. }
             | OpKind::ExpandDims { value: v, .. }
             | OpKind::Permute { value: v, .. }
             | OpKind::Slice { value: v, .. }
@@ -489,12 +597,22 @@ impl OpKind {
                 .into_iter()
                 .flatten()
                 .for_each(f),
-            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
-                [Some(*ptr), Some(*value), *mask]
-                    .into_iter()
-                    .flatten()
-                    .for_each(f)
-            }
+            OpKind::Store { ptr, value, mask }
+            | OpKind::Atomic {
+                ptr, value, mask, ..
+            } => [Some(*ptr), Some(*value), *mask]
+                .into_iter()
+                .flatten()
+                .for_each(f),
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => [Some(*ptr), Some(*cmp), Some(*value), *mask]
+                .into_iter()
+                .flatten()
+                .for_each(f),
             OpKind::For {
                 lower,
                 upper,
@@ -506,6 +624,7 @@ impl OpKind {
                 .chain(init)
                 .copied()
                 .for_each(f),
+            OpKind::While { init, .. } => init.iter().copied().for_each(f),
             OpKind::If { cond, .. } => f(*cond),
             OpKind::Yield(vals) => vals.iter().copied().for_each(f),
         }
@@ -523,6 +642,7 @@ impl OpKind {
             | OpKind::Bitcast(v)
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
+            | OpKind::Hint { value: v, .. }
             | OpKind::ExpandDims { value: v, .. }
             | OpKind::Permute { value: v, .. }
             | OpKind::Slice { value: v, .. }
@@ -544,8 +664,21 @@ impl OpKind {
                 v.extend(other.as_mut());
                 v
             }
-            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+            OpKind::Store { ptr, value, mask }
+            | OpKind::Atomic {
+                ptr, value, mask, ..
+            } => {
                 let mut v = vec![ptr, value];
+                v.extend(mask.as_mut());
+                v
+            }
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => {
+                let mut v = vec![ptr, cmp, value];
                 v.extend(mask.as_mut());
                 v
             }
@@ -560,6 +693,7 @@ impl OpKind {
                 v.extend(init.iter_mut());
                 v
             }
+            OpKind::While { init, .. } => init.iter_mut().collect(),
             OpKind::If { cond, .. } => vec![cond],
             OpKind::Yield(vals) => vals.iter_mut().collect(),
         }
@@ -572,8 +706,10 @@ impl OpKind {
             self,
             OpKind::Load { .. }
                 | OpKind::Store { .. }
-                | OpKind::AtomicAdd { .. }
+                | OpKind::Atomic { .. }
+                | OpKind::AtomicCas { .. }
                 | OpKind::For { .. }
+                | OpKind::While { .. }
                 | OpKind::If { .. }
                 | OpKind::Yield(_)
         )
@@ -582,7 +718,7 @@ impl OpKind {
     /// Mutable access to the blocks nested in this op.
     pub fn blocks_mut(&mut self) -> Vec<&mut Block> {
         match self {
-            OpKind::For { body, .. } => vec![body],
+            OpKind::For { body, .. } | OpKind::While { body, .. } => vec![body],
             OpKind::If {
                 then_block,
                 else_block,
@@ -595,7 +731,7 @@ impl OpKind {
     /// The blocks nested in this op (loop body, branches).
     pub fn blocks(&self) -> Vec<&Block> {
         match self {
-            OpKind::For { body, .. } => vec![body],
+            OpKind::For { body, .. } | OpKind::While { body, .. } => vec![body],
             OpKind::If {
                 then_block,
                 else_block,

@@ -25,7 +25,8 @@ pub mod verify;
 pub use builder::{BuilderError, KernelBuilder};
 pub use element::{Element, HostData};
 pub use kernel::{
-    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, Param, ParamKind, ReduceOp,
+    UnaryOp, ValueId,
 };
 pub use parse::{parse_kernel, ParseError};
 pub use scalar::Scalar;

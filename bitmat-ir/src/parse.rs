@@ -44,7 +44,8 @@
 //! kernels can be written down too (the verifier's file tests do).
 
 use crate::kernel::{
-    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, Param, ParamKind, ReduceOp,
+    UnaryOp, ValueId,
 };
 use crate::scalar::Scalar;
 use crate::types::{DType, ElemType, TileType};
@@ -618,10 +619,18 @@ impl Parser {
             self.define(r, t.clone());
         }
         // Carried values of a loop are typed as its results.
-        if let OpKind::For { body, .. } = &kind {
-            for (&a, t) in body.args.iter().skip(1).zip(&types) {
-                self.define(a, t.clone());
+        match &kind {
+            OpKind::For { body, .. } => {
+                for (&a, t) in body.args.iter().skip(1).zip(&types) {
+                    self.define(a, t.clone());
+                }
             }
+            OpKind::While { body, .. } => {
+                for (&a, t) in body.args.iter().zip(&types) {
+                    self.define(a, t.clone());
+                }
+            }
+            _ => {}
         }
         Ok(Op { kind, results })
     }
@@ -653,6 +662,17 @@ impl Parser {
                 "bitcast" => OpKind::Bitcast(self.value()?),
                 "broadcast" => OpKind::Broadcast(self.value()?),
                 "reshape" => OpKind::Reshape(self.value()?),
+                "multiple_of" | "max_contiguous" => {
+                    let value = self.value()?;
+                    self.expect_punct(',')?;
+                    let n = self.int("a power of two")?;
+                    let hint = if name == "multiple_of" {
+                        Hint::MultipleOf(n)
+                    } else {
+                        Hint::MaxContiguous(n)
+                    };
+                    OpKind::Hint { value, hint }
+                }
                 "select" => {
                     let (cond, on_true) = self.two_values()?;
                     self.expect_punct(',')?;
@@ -719,13 +739,32 @@ impl Parser {
                     let other = self.keyword_operand("other")?;
                     OpKind::Load { ptr, mask, other }
                 }
-                "store" | "atomic_add" => {
+                "store" => {
                     let (ptr, value) = self.two_values()?;
                     let mask = self.keyword_operand("mask")?;
-                    if name == "store" {
-                        OpKind::Store { ptr, value, mask }
-                    } else {
-                        OpKind::AtomicAdd { ptr, value, mask }
+                    OpKind::Store { ptr, value, mask }
+                }
+                "atomic_cas" => {
+                    let (ptr, cmp) = self.two_values()?;
+                    self.expect_punct(',')?;
+                    let value = self.value()?;
+                    let mask = self.keyword_operand("mask")?;
+                    OpKind::AtomicCas {
+                        ptr,
+                        cmp,
+                        value,
+                        mask,
+                    }
+                }
+                _ if atomic_op(name).is_some() => {
+                    let (ptr, value) = self.two_values()?;
+                    let mask = self.keyword_operand("mask")?;
+                    let op = atomic_op(name).expect("checked by the guard");
+                    OpKind::Atomic {
+                        op,
+                        ptr,
+                        value,
+                        mask,
                     }
                 }
                 "yield" => OpKind::Yield(if matches!(self.peek(), Some(Tok::Value(_))) {
@@ -734,6 +773,7 @@ impl Parser {
                     vec![]
                 }),
                 "for" => self.for_op()?,
+                "while" => self.while_op()?,
                 "if" => {
                     let cond = self.value()?;
                     self.expect_punct('{')?;
@@ -787,7 +827,34 @@ impl Parser {
         let upper = self.value()?;
         self.expect_word("step")?;
         let step = self.value()?;
-        let mut args = vec![iv];
+        let (mut args, init) = self.iter_args()?;
+        args.insert(0, iv);
+        let iv_type = self.type_of(lower).cloned().unwrap_or_else(placeholder);
+        self.define(iv, iv_type);
+        self.expect_punct('{')?;
+        let mut body = self.block_ops()?;
+        body.args = args;
+        Ok(OpKind::For {
+            lower,
+            upper,
+            step,
+            init,
+            body,
+        })
+    }
+
+    /// `while [iter_args(..)] { .. }`
+    fn while_op(&mut self) -> Result<OpKind, ParseError> {
+        let (args, init) = self.iter_args()?;
+        self.expect_punct('{')?;
+        let mut body = self.block_ops()?;
+        body.args = args;
+        Ok(OpKind::While { init, body })
+    }
+
+    /// `[iter_args(%arg = %init, ..)]`: the block arguments and the initial values.
+    fn iter_args(&mut self) -> Result<(Vec<ValueId>, Vec<ValueId>), ParseError> {
+        let mut args = vec![];
         let mut init = Vec::new();
         if self.is_word("iter_args") {
             self.pos += 1;
@@ -804,18 +871,7 @@ impl Parser {
                 }
             }
         }
-        let iv_type = self.type_of(lower).cloned().unwrap_or_else(placeholder);
-        self.define(iv, iv_type);
-        self.expect_punct('{')?;
-        let mut body = self.block_ops()?;
-        body.args = args;
-        Ok(OpKind::For {
-            lower,
-            upper,
-            step,
-            init,
-            body,
-        })
+        Ok((args, init))
     }
 
     /// The text of a constant: a word, or `NaN(0x..)`.
@@ -922,6 +978,10 @@ fn cmp_pred(name: &str) -> Option<CmpPred> {
     by_name(name, &[Eq, Ne, Lt, Le, Gt, Ge], |c| {
         OpKind::Cmp(c, ValueId(0), ValueId(0))
     })
+}
+
+fn atomic_op(name: &str) -> Option<AtomicOp> {
+    AtomicOp::ALL.into_iter().find(|op| op.name() == name)
 }
 
 fn reduce_op(name: &str) -> Option<ReduceOp> {

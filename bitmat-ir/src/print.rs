@@ -18,7 +18,7 @@
 //! (its module doc has the grammar); `tests/ir_text.rs` and `bitmat-ir/tests/parse.rs` check
 //! that every kernel round-trips.
 
-use crate::kernel::{Block, Kernel, Op, OpKind, ParamKind, ValueId};
+use crate::kernel::{Block, Hint, Kernel, Op, OpKind, ParamKind, ValueId};
 use std::fmt::{self, Write as _};
 
 /// The type of `v` as text, or `?` when `v` has no recorded type.
@@ -64,6 +64,9 @@ fn op_body(op: &Op) -> String {
         | OpKind::Bitcast(v)
         | OpKind::Broadcast(v)
         | OpKind::Reshape(v) => format!("{name} {v}"),
+        OpKind::Hint { value, hint } => match hint {
+            Hint::MultipleOf(n) | Hint::MaxContiguous(n) => format!("{name} {value}, {n}"),
+        },
         OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => format!("{name} {a}, {b}"),
         OpKind::Select {
             cond,
@@ -94,8 +97,23 @@ fn op_body(op: &Op) -> String {
             }
             s
         }
-        OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+        OpKind::Store { ptr, value, mask }
+        | OpKind::Atomic {
+            ptr, value, mask, ..
+        } => {
             let mut s = format!("{name} {ptr}, {value}");
+            if let Some(m) = mask {
+                let _ = write!(s, ", mask {m}");
+            }
+            s
+        }
+        OpKind::AtomicCas {
+            ptr,
+            cmp,
+            value,
+            mask,
+        } => {
+            let mut s = format!("{name} {ptr}, {cmp}, {value}");
             if let Some(m) = mask {
                 let _ = write!(s, ", mask {m}");
             }
@@ -119,6 +137,16 @@ fn op_body(op: &Op) -> String {
                 let _ = write!(s, " iter_args({})", pairs.join(", "));
             }
             s
+        }
+        OpKind::While { init, body } => {
+            let n = init.len().max(body.args.len());
+            if n == 0 {
+                return name.to_string();
+            }
+            let pairs: Vec<String> = (0..n)
+                .map(|i| format!("{} = {}", opt_val(body.args.get(i)), opt_val(init.get(i))))
+                .collect();
+            format!("{name} iter_args({})", pairs.join(", "))
         }
         OpKind::If { cond, .. } => format!("{name} {cond}"),
         OpKind::Yield(vals) => {
@@ -146,7 +174,7 @@ fn results_prefix(op: &Op) -> String {
 pub fn op_to_string(kernel: &Kernel, op: &Op) -> String {
     let head = format!("{}{}", results_prefix(op), op_body(op));
     match op.kind {
-        OpKind::For { .. } | OpKind::If { .. } => head,
+        OpKind::For { .. } | OpKind::While { .. } | OpKind::If { .. } => head,
         _ => format!("{head}{}", result_types(kernel, op)),
     }
 }
@@ -173,7 +201,7 @@ fn write_block(
 fn write_op(f: &mut fmt::Formatter<'_>, kernel: &Kernel, op: &Op, depth: usize) -> fmt::Result {
     indent(f, depth)?;
     match &op.kind {
-        OpKind::For { body, .. } => {
+        OpKind::For { body, .. } | OpKind::While { body, .. } => {
             writeln!(f, "{}{} {{", results_prefix(op), op_body(op))?;
             write_block(f, kernel, body, depth + 1)?;
             indent(f, depth)?;

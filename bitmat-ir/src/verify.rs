@@ -7,7 +7,8 @@
 //! their recorded types), so that one mistake is reported once, not again at every use.
 
 use crate::kernel::{
-    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, ParamKind, ReduceOp, UnaryOp,
+    ValueId,
 };
 use crate::print::op_to_string;
 use crate::types::{DType, ElemType, TileType};
@@ -347,7 +348,7 @@ impl<'k> Verifier<'k> {
         // Result count.
         let expected_results = match &op.kind {
             OpKind::Store { .. } | OpKind::Yield(_) => Some(0),
-            OpKind::For { init, .. } => Some(init.len()),
+            OpKind::For { init, .. } | OpKind::While { init, .. } => Some(init.len()),
             OpKind::If { .. } => None,
             _ => Some(1),
         };
@@ -375,6 +376,7 @@ impl<'k> Verifier<'k> {
                 init,
                 body,
             } => self.verify_for(op, *lower, *upper, *step, init, body)?,
+            OpKind::While { init, body } => self.verify_while(op, init, body)?,
             OpKind::If {
                 cond,
                 then_block,
@@ -460,6 +462,63 @@ impl<'k> Verifier<'k> {
                     "loop body yields {}, but the carried values have types {}",
                     type_list(&yielded),
                     type_list(&init_types)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn verify_while(
+        &mut self,
+        op: &'k Op,
+        init: &[ValueId],
+        body: &'k Block,
+    ) -> Result<(), VerifyError> {
+        let header = (|| -> Check {
+            if body.args.len() != init.len() {
+                return Err(format!(
+                    "body has {} argument(s), expected one per carried value ({})",
+                    body.args.len(),
+                    init.len()
+                ));
+            }
+            for (i, (&a, &v)) in body.args.iter().zip(init).enumerate() {
+                let at = self.ty(a)?;
+                let vt = self.ty(v)?;
+                if at != vt {
+                    return Err(format!(
+                        "carried value #{i}: body argument {a} has type {at}, but its initial value {v} has type {vt}"
+                    ));
+                }
+            }
+            for (i, (&r, &v)) in op.results.iter().zip(init).enumerate() {
+                let rt = self.ty(r)?;
+                let vt = self.ty(v)?;
+                if rt != vt {
+                    return Err(format!(
+                        "result #{i} {r} has type {rt}, but its initial value {v} has type {vt}"
+                    ));
+                }
+            }
+            Ok(())
+        })();
+        let header_ok = self.record_message(op, header);
+        let yielded = self.verify_nested(op, body, "while body");
+        if !header_ok {
+            self.record(yielded.map(|_| ()));
+            return Ok(());
+        }
+        let yielded = yielded?;
+        let bool_scalar = TileType::scalar(DType::Bool);
+        let mut expected: Vec<&TileType> = vec![&bool_scalar];
+        expected.extend(init.iter().filter_map(|&v| self.ty(v).ok()));
+        if yielded != expected {
+            return Err(self.op_err(
+                op,
+                format!(
+                    "while body yields {}, but must yield a scalar bool then the carried values' types {}",
+                    type_list(&yielded),
+                    type_list(&expected[1..])
                 ),
             ));
         }
@@ -702,6 +761,17 @@ impl<'k> Verifier<'k> {
                 let expected = TileType::new(t.elem, insert_axis(&t.shape, axis));
                 result_is(r, &expected)
             }
+            OpKind::Hint { value, hint } => {
+                let t = self.ty(*value)?;
+                if !t.dtype().is_some_and(|d| d.is_int() && d != DType::Bool) {
+                    return Err(format!("{} describes integer tiles, not {t}", kind.name()));
+                }
+                let (Hint::MultipleOf(n) | Hint::MaxContiguous(n)) = *hint;
+                if !n.is_power_of_two() {
+                    return Err(format!("{} needs a power of two, not {n}", kind.name()));
+                }
+                result_is(res()?, t)
+            }
             OpKind::Reshape(v) => {
                 let t = self.ty(*v)?;
                 let r = res()?;
@@ -858,7 +928,38 @@ impl<'k> Verifier<'k> {
                 }
                 result_is(res()?, &vt)
             }
-            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => {
+                let pt = self.ty(*ptr)?;
+                let d = pt
+                    .elem
+                    .pointee()
+                    .ok_or_else(|| format!("atomic_cas needs a pointer tile, got {pt}"))?;
+                let expected = pt.with_elem(ElemType::Val(d));
+                for (what, v) in [("compared value", cmp), ("value", value)] {
+                    let vt = self.ty(*v)?;
+                    if *vt != expected {
+                        return Err(format!(
+                            "{what} has type {vt}, expected {expected} (the pointee type of {pt})"
+                        ));
+                    }
+                }
+                self.check_mask(*mask, pt)?;
+                if !AtomicOp::Xchg.supports(d) {
+                    return Err(format!(
+                        "atomic_cas is defined on i32, u32, i64, u64 and f32, not on {expected}"
+                    ));
+                }
+                result_is(res()?, &expected)
+            }
+            OpKind::Store { ptr, value, mask }
+            | OpKind::Atomic {
+                ptr, value, mask, ..
+            } => {
                 let pt = self.ty(*ptr)?;
                 let d = pt
                     .elem
@@ -872,14 +973,14 @@ impl<'k> Verifier<'k> {
                     ));
                 }
                 self.check_mask(*mask, pt)?;
-                if let OpKind::AtomicAdd { .. } = kind {
-                    if !matches!(
-                        d,
-                        DType::I32 | DType::U32 | DType::I64 | DType::U64 | DType::F32
-                    ) {
-                        return Err(format!(
-                            "atomic_add is defined on i32, u32, i64, u64 and f32, not on {vt}"
-                        ));
+                if let OpKind::Atomic { op, .. } = kind {
+                    if !op.supports(d) {
+                        let on = if matches!(op, AtomicOp::And | AtomicOp::Or | AtomicOp::Xor) {
+                            "i32, u32, i64 and u64"
+                        } else {
+                            "i32, u32, i64, u64 and f32"
+                        };
+                        return Err(format!("{} is defined on {on}, not on {vt}", op.name()));
                     }
                     result_is(res()?, vt)?;
                 }
@@ -887,7 +988,7 @@ impl<'k> Verifier<'k> {
             }
             // Placement is checked by verify_block, operands by verify_op, types by the owner.
             OpKind::Yield(_) => Ok(()),
-            OpKind::For { .. } | OpKind::If { .. } => Ok(()),
+            OpKind::For { .. } | OpKind::While { .. } | OpKind::If { .. } => Ok(()),
         }
     }
 

@@ -8,8 +8,8 @@ mod common;
 
 use bitmat_ir::verify::{verify, VerifyError};
 use bitmat_ir::{
-    BinaryOp, Block, CmpPred, DType, ElemType, Kernel, KernelBuilder, Op, OpKind, ParamKind,
-    ReduceOp, Scalar, TileType, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, DType, ElemType, Kernel, KernelBuilder, Op, OpKind,
+    ParamKind, ReduceOp, Scalar, TileType, UnaryOp, ValueId,
 };
 
 fn val(d: DType, shape: &[u32]) -> TileType {
@@ -195,7 +195,8 @@ fn valid_single_ops_pass() {
         ),
         one_op(
             &[ptr(DType::U64, &[4]), val(DType::U64, &[4])],
-            |v| OpKind::AtomicAdd {
+            |v| OpKind::Atomic {
+                op: AtomicOp::Add,
                 ptr: v[0],
                 value: v[1],
                 mask: None,
@@ -982,7 +983,8 @@ fn store_rules() {
 
 #[test]
 fn atomic_add_rules() {
-    let at = |v: &[ValueId]| OpKind::AtomicAdd {
+    let at = |v: &[ValueId]| OpKind::Atomic {
+        op: AtomicOp::Add,
         ptr: v[0],
         value: v[1],
         mask: v.get(2).copied(),
@@ -1290,6 +1292,7 @@ fn map_block(block: &mut Block, f: &mut impl FnMut(ValueId) -> ValueId) {
             | OpKind::Bitcast(v)
             | OpKind::Broadcast(v)
             | OpKind::Reshape(v)
+            | OpKind::Hint { value: v, .. }
             | OpKind::ExpandDims { value: v, .. }
             | OpKind::Permute { value: v, .. }
             | OpKind::Slice { value: v, .. }
@@ -1318,7 +1321,10 @@ fn map_block(block: &mut Block, f: &mut impl FnMut(ValueId) -> ValueId) {
                     *v = f(*v);
                 }
             }
-            OpKind::Store { ptr, value, mask } | OpKind::AtomicAdd { ptr, value, mask } => {
+            OpKind::Store { ptr, value, mask }
+            | OpKind::Atomic {
+                ptr, value, mask, ..
+            } => {
                 *ptr = f(*ptr);
                 *value = f(*value);
                 for v in mask.iter_mut() {
@@ -1335,6 +1341,22 @@ fn map_block(block: &mut Block, f: &mut impl FnMut(ValueId) -> ValueId) {
                 *lower = f(*lower);
                 *upper = f(*upper);
                 *step = f(*step);
+                for v in init.iter_mut() {
+                    *v = f(*v);
+                }
+                map_block(body, f);
+            }
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => {
+                for v in [ptr, cmp, value].into_iter().chain(mask.iter_mut()) {
+                    *v = f(*v);
+                }
+            }
+            OpKind::While { init, body } => {
                 for v in init.iter_mut() {
                     *v = f(*v);
                 }

@@ -71,7 +71,7 @@ fn run(
             KernelArg::Scalar(_) => None,
         })
         .collect();
-    let record = device.zeros::<i32>(RECORD_WORDS)?;
+    let record = device.zeros::<u64>(RECORD_WORDS)?;
     let mut all = args.to_vec();
     all.extend(Checked::lengths(&lens).into_iter().map(KernelArg::Scalar));
     all.push(KernelArg::buffer(&record));

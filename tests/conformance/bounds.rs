@@ -1,8 +1,9 @@
 //! Checked launches: every out-of-bounds access of the interpreter's cases (past the end,
 //! before the start, through a mask that lets a lane through, an atomic, a pointer carried
-//! by a loop, a store in a branch, offsets wider than `i32`, a pointer chosen by `select`) is
-//! reported by the device's safe launch exactly as the interpreter reports it; in-bounds
-//! kernels compute under checks what the interpreter computes.
+//! by a `for` or a `while` loop, a store in a branch, offsets wider than `i32`, a pointer
+//! chosen by `select`, the first in grid order of many failing programs) is reported by the
+//! device's safe launch exactly as the interpreter reports it; in-bounds kernels compute under
+//! checks what the interpreter computes.
 
 use crate::data::{self, rng};
 use crate::harness::{compare, i32_arg, run_device_result, run_device_with, test, Arg, Test, Tol};
@@ -160,6 +161,63 @@ const CASES: &[Case] = &[
   %20 = broadcast %19 : ptr<i32>[4]
   %21 = addptr %20, %3 : ptr<i32>[4]
   store %21, %12
+}",
+        grid: [1, 1, 1],
+        args: || vec![i32s(&[1; 10]), zeros(DType::I32, 4), i32_arg(3)],
+    },
+    Case {
+        name: "the_first_of_many_failing_programs_in_grid_order",
+        text: "kernel @many_fail(%0: ptr<i32> out) {
+  %1 = program_id 0 : i32
+  %2 = program_id 1 : i32
+  %3 = program_id 2 : i32
+  %4 = constant 2 : i32
+  %5 = mul %3, %4 : i32
+  %6 = add %5, %2 : i32
+  %7 = constant 4 : i32
+  %8 = mul %6, %7 : i32
+  %9 = add %8, %1 : i32
+  %10 = mul %9, %7 : i32
+  %11 = reshape %10 : i32[1]
+  %12 = broadcast %11 : i32[4]
+  %13 = arange 4 : i32[4]
+  %14 = add %12, %13 : i32[4]
+  %15 = reshape %0 : ptr<i32>[1]
+  %16 = broadcast %15 : ptr<i32>[4]
+  %17 = addptr %16, %14 : ptr<i32>[4]
+  store %17, %14
+}",
+        grid: [4, 2, 3],
+        args: || vec![zeros(DType::I32, 50)],
+    },
+    Case {
+        name: "pointer_carried_by_a_while_loop",
+        text: "kernel @walk_while(%0: ptr<i32> x, %1: ptr<i32> out, %2: i32 n) {
+  %3 = arange 4 : i32[4]
+  %4 = reshape %0 : ptr<i32>[1]
+  %5 = broadcast %4 : ptr<i32>[4]
+  %6 = addptr %5, %3 : ptr<i32>[4]
+  %7 = constant 0 : i32
+  %8 = constant 1 : i32
+  %9 = constant 0 : i32[4]
+  %10 = constant 4 : i32[4]
+  %11, %12, %13 = while iter_args(%14 = %6, %15 = %9, %16 = %7) {
+    %17 = cmp_lt %16, %2 : bool
+    %18, %19 = if %17 {
+      %20 = load %14 : i32[4]
+      %21 = add %15, %20 : i32[4]
+      %22 = addptr %14, %10 : ptr<i32>[4]
+      yield %22, %21
+    } else {
+      yield %14, %15
+    } : ptr<i32>[4], i32[4]
+    %23 = add %16, %8 : i32
+    yield %17, %18, %19, %23
+  } : ptr<i32>[4], i32[4], i32
+  %24 = reshape %1 : ptr<i32>[1]
+  %25 = broadcast %24 : ptr<i32>[4]
+  %26 = addptr %25, %3 : ptr<i32>[4]
+  store %26, %12
 }",
         grid: [1, 1, 1],
         args: || vec![i32s(&[1; 10]), zeros(DType::I32, 4), i32_arg(3)],

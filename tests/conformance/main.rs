@@ -19,6 +19,7 @@ mod data;
 mod dot;
 mod ew;
 mod harness;
+mod hints;
 #[path = "../ir_kernels/mod.rs"]
 mod ir_kernels;
 mod kernels;
@@ -35,6 +36,7 @@ mod requirement;
 mod scan;
 mod shape;
 mod tuners;
+mod while_loops;
 
 use bitmat::Device;
 use harness::Test;
@@ -49,6 +51,8 @@ fn all_tests() -> Vec<Test> {
         casts::tests(),
         memory::tests(),
         control::tests(),
+        while_loops::tests(),
+        hints::tests(),
         dot::tests(),
         reduce::tests(),
         shape::tests(),

@@ -2,7 +2,7 @@
 //! instruction for: f16 and bf16 conversions (bit-exact with the `half` crate, as the
 //! interpreter), casts from and to f16/bf16 (through [`bitmat_ir::Scalar::cast`]), `fma`, the
 //! transcendental unary ops (through [`bitmat_ir::math::f32_fn`], so that results match the
-//! interpreter bit for bit), `fmod`, and float atomic adds (compare-and-swap loops). Code refers to a helper by its
+//! interpreter bit for bit), `fmod`, and float atomic adds, maxima and minima (compare-and-swap loops). Code refers to a helper by its
 //! [`HelperId`]; the loader resolves it to the address ([`super::object::RelocTarget`]).
 
 use bitmat_ir::{DType, Scalar, UnaryOp};
@@ -71,6 +71,9 @@ pub enum HelperId {
     Sigmoid,
     /// `(a, b, c: f32) -> a * b + c` with one rounding.
     Fma,
+    /// `(addr, value bits: u32, max: u32) -> old bits`: atomic `f32` maximum (`max != 0`) or
+    /// minimum, a NaN operand yielding the other (`f32::max`, `f32::min`).
+    AtomicMinMaxF32,
 }
 
 impl HelperId {
@@ -92,7 +95,7 @@ impl HelperId {
 }
 
 /// Number of helpers.
-pub const COUNT: usize = 17;
+pub const COUNT: usize = 18;
 
 extern "C" fn f16_to_f32(b: u32) -> f32 {
     f16::from_bits(b as u16).to_f32()
@@ -195,6 +198,19 @@ unsafe extern "C" fn atomic_add_float(addr: *mut u8, value: u64, dtype: u32) -> 
     }
 }
 
+/// # Safety
+/// `addr` must be valid and aligned for an `f32`.
+unsafe extern "C" fn atomic_min_max_f32(addr: *mut u8, value: u32, max: u32) -> u32 {
+    // SAFETY: the caller guarantees a valid, aligned f32 slot.
+    let a = unsafe { AtomicU32::from_ptr(addr.cast()) };
+    let v = f32::from_bits(value);
+    a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
+        let o = f32::from_bits(o);
+        Some(if max != 0 { o.max(v) } else { o.min(v) }.to_bits())
+    })
+    .unwrap_or_else(|o| o)
+}
+
 /// One row of [`helpers()`]: `helper!("symbol", function, [params] -> [results])`.
 macro_rules! helper {
     ($name:literal, $f:expr, [$($p:ident),*] -> [$($r:ident),*]) => {
@@ -227,6 +243,7 @@ pub fn helpers() -> [Helper; COUNT] {
         helper!("bitmat_rt_erff", erf, [F32] -> [F32]),
         helper!("bitmat_rt_sigmoidf", sigmoid, [F32] -> [F32]),
         helper!("bitmat_rt_fmaf", fma, [F32, F32, F32] -> [F32]),
+        helper!("bitmat_rt_atomic_min_max_f32", atomic_min_max_f32, [I64, I32, I32] -> [I32]),
     ]
 }
 

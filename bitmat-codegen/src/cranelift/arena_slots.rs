@@ -156,6 +156,7 @@ impl Planner<'_> {
             }
             match &op.kind {
                 OpKind::Reshape(src)
+                | OpKind::Hint { value: src, .. }
                 | OpKind::ExpandDims { value: src, .. }
                 | OpKind::Bitcast(src) => {
                     for &r in &op.results {
@@ -173,15 +174,21 @@ impl Planner<'_> {
                 {
                     self.alias(op.results[0], *src);
                 }
-                OpKind::For { body, .. } => {
+                OpKind::For { body, .. } | OpKind::While { body, .. } => {
                     for &r in &op.results {
                         self.define(r, start);
                     }
-                    if let Some((&iv, carried)) = body.args.split_first() {
-                        self.define(iv, start);
-                        for (&a, &r) in carried.iter().zip(&op.results) {
-                            self.alias(a, r);
+                    // A `for` body's arguments: the induction variable, then the carried
+                    // values (a `while` body's: the carried values).
+                    let carried = match (&op.kind, body.args.split_first()) {
+                        (OpKind::For { .. }, Some((&iv, carried))) => {
+                            self.define(iv, start);
+                            carried
                         }
+                        _ => &body.args[..],
+                    };
+                    for (&a, &r) in carried.iter().zip(&op.results) {
+                        self.alias(a, r);
                     }
                     let span = self
                         .spans

@@ -122,7 +122,10 @@ fn collect_anchors(
                 out.push((op.results[0], l));
             }
         }
-        OpKind::Load { ptr, .. } | OpKind::Store { ptr, .. } | OpKind::AtomicAdd { ptr, .. } => {
+        OpKind::Load { ptr, .. }
+        | OpKind::Store { ptr, .. }
+        | OpKind::Atomic { ptr, .. }
+        | OpKind::AtomicCas { ptr, .. } => {
             let size = k
                 .ty(*ptr)
                 .elem
@@ -185,6 +188,15 @@ impl<'k> Assigner<'k> {
                     for (i, &r) in op.results.iter().enumerate() {
                         let mut group = vec![r, body.args[i + 1], init[i]];
                         group.extend(ys.get(i).copied());
+                        self.tie(&group);
+                    }
+                }
+                // A `while` body yields its condition, then the carried values.
+                OpKind::While { init, body } => {
+                    let ys = yields(body);
+                    for (i, &r) in op.results.iter().enumerate() {
+                        let mut group = vec![r, body.args[i], init[i]];
+                        group.extend(ys.get(i + 1).copied());
                         self.tie(&group);
                     }
                 }
@@ -332,7 +344,8 @@ impl<'k> Assigner<'k> {
             // mask or fallback in another layout is converted, not imposed on the pointers.
             OpKind::Load { ptr, .. }
             | OpKind::Store { ptr, .. }
-            | OpKind::AtomicAdd { ptr, .. }
+            | OpKind::Atomic { ptr, .. }
+            | OpKind::AtomicCas { ptr, .. }
                 if *ptr != v => {}
             k if same_layout_operands(k) => {
                 for w in k.operands() {
@@ -366,6 +379,7 @@ pub(crate) fn recomputable(k: &OpKind) -> bool {
             | OpKind::Bitcast(_)
             | OpKind::AddPtr { .. }
             | OpKind::Reshape(_)
+            | OpKind::Hint { .. }
             | OpKind::ExpandDims { .. }
             | OpKind::Broadcast(_)
             | OpKind::Permute { .. }
@@ -388,10 +402,12 @@ pub(crate) fn same_layout_operands(k: &OpKind) -> bool {
             | OpKind::Bitcast(_)
             | OpKind::AddPtr { .. }
             | OpKind::Reshape(_)
+            | OpKind::Hint { .. }
             | OpKind::ExpandDims { .. }
             | OpKind::Load { .. }
             | OpKind::Store { .. }
-            | OpKind::AtomicAdd { .. }
+            | OpKind::Atomic { .. }
+            | OpKind::AtomicCas { .. }
     )
 }
 

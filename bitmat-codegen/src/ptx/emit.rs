@@ -589,7 +589,9 @@ impl<'k> Emitter<'k> {
             OpKind::Fma(a, b, c) => self.lower_fma(one()?, *a, *b, *c),
             OpKind::Cast(x) => self.lower_cast(one()?, *x),
             OpKind::Bitcast(x) => self.lower_bitcast(one()?, *x),
-            OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
+            OpKind::Reshape(x)
+            | OpKind::Hint { value: x, .. }
+            | OpKind::ExpandDims { value: x, .. } => {
                 let res = one()?;
                 let regs = self.get_as(*x, &self.layout(res))?;
                 self.define(res, regs);
@@ -604,9 +606,18 @@ impl<'k> Emitter<'k> {
             OpKind::AddPtr { ptr, offset } => self.lower_addptr(one()?, *ptr, *offset),
             OpKind::Load { ptr, mask, other } => self.lower_load(one()?, *ptr, *mask, *other),
             OpKind::Store { ptr, value, mask } => self.lower_store(*ptr, *value, *mask),
-            OpKind::AtomicAdd { ptr, value, mask } => {
-                self.lower_atomic_add(one()?, *ptr, *value, *mask)
-            }
+            OpKind::Atomic {
+                op: aop,
+                ptr,
+                value,
+                mask,
+            } => self.lower_atomic(one()?, Some(*aop), *ptr, None, *value, *mask),
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => self.lower_atomic(one()?, None, *ptr, Some(*cmp), *value, *mask),
             OpKind::For {
                 lower,
                 upper,
@@ -614,6 +625,7 @@ impl<'k> Emitter<'k> {
                 init,
                 body,
             } => self.lower_for(&op.results, *lower, *upper, *step, init, body),
+            OpKind::While { init, body } => self.lower_while(&op.results, init, body),
             OpKind::If {
                 cond,
                 then_block,

@@ -51,6 +51,7 @@ fn tolerant(k: &Kernel, uses: &[Vec<&Op>], memo: &mut [Option<bool>], v: ValueId
             OpKind::Store { value, ptr, .. } => *value == v && *ptr != v,
             OpKind::Dot { a, b, acc } => *acc != v && mma_shape(k, *a, *b, *acc).is_some(),
             OpKind::Reshape(_)
+            | OpKind::Hint { .. }
             | OpKind::ExpandDims { .. }
             | OpKind::Broadcast(_)
             | OpKind::Permute { .. }

@@ -7,9 +7,9 @@
 //! functions.
 //!
 //! Names follow Triton: [`program_id`], [`arange`], [`zeros`], [`full`], [`load`], [`store`],
-//! [`dot`], [`select`], [`maximum`], [`minimum`], [`atomic_add`], [`join`], [`cat`],
-//! [`zeros_like`], [`associative_scan`], and methods on [`Tile`] (shapes in `shape`, scans and
-//! combine-function reductions in `scan`, `sort` in `sort`).
+//! [`dot`], [`select`], [`maximum`], [`minimum`], [`atomic_add`] and the other atomics,
+//! [`join`], [`cat`], [`zeros_like`], [`associative_scan`], and methods on [`Tile`] (shapes in
+//! `shape`, scans and combine-function reductions in `scan`, `sort` in `sort`).
 
 mod control;
 mod ops;
@@ -21,11 +21,16 @@ pub mod syntax;
 mod tile;
 mod trace;
 
-pub use control::{while_cond, Carry, Cond, ForLoop, IfBranch, IfValue, IntoCond, WhileCond};
+pub use control::{
+    while_cond, Carry, Cond, ForLoop, IfBranch, IfValue, IntoCond, WhileCond, WhileLoop,
+};
 pub use ops::{
-    arange, atomic_add, atomic_add_unmasked, binary, cdiv, clamp, compare, dot, dot_acc, fma, full,
-    load, load_masked, maximum, minimum, num_programs, program_id, select, static_assert, store,
-    store_masked, zeros,
+    arange, atomic_add, atomic_add_unmasked, atomic_and, atomic_and_unmasked, atomic_cas,
+    atomic_max, atomic_max_unmasked, atomic_min, atomic_min_unmasked, atomic_or,
+    atomic_or_unmasked, atomic_xchg, atomic_xchg_unmasked, atomic_xor, atomic_xor_unmasked, binary,
+    cdiv, clamp, compare, dot, dot_acc, fma, full, load, load_masked, max_contiguous, maximum,
+    minimum, multiple_of, num_programs, program_id, select, static_assert, store, store_masked,
+    zeros,
 };
 pub use random::{rand, randint, randint4x, randn};
 pub use scan::{associative_scan, associative_scan_dir};
@@ -50,8 +55,9 @@ impl<T: crate::Element> PointerTo for T {
 /// What kernel code imports: the DSL functions, [`Tile`] and [`Ptr`].
 pub mod prelude {
     pub use super::{
-        arange, associative_scan, atomic_add, cat, cdiv, clamp, dot, fma, full, join, load,
-        maximum, minimum, num_programs, program_id, rand, randint, randint4x, randn, select,
-        static_assert, store, zeros, zeros_like, Ptr, Tile,
+        arange, associative_scan, atomic_add, atomic_and, atomic_cas, atomic_max, atomic_min,
+        atomic_or, atomic_xchg, atomic_xor, cat, cdiv, clamp, dot, fma, full, join, load,
+        max_contiguous, maximum, minimum, multiple_of, num_programs, program_id, rand, randint,
+        randint4x, randn, select, static_assert, store, zeros, zeros_like, Ptr, Tile,
     };
 }

@@ -4,7 +4,7 @@
 use super::tile::{check_shape, Dim, IntoOperand, IntoShape, Operand, Tile};
 use super::trace::{fail, with_trace, Trace};
 use crate::element::Element;
-use crate::kernel::{BinaryOp, CmpPred, ReduceOp, UnaryOp};
+use crate::kernel::{AtomicOp, BinaryOp, CmpPred, Hint, ReduceOp, UnaryOp};
 use crate::types::{shape_str, DType, ElemType};
 
 fn binary_on(t: &mut Trace, name: &str, op: BinaryOp, a: Operand, b: Operand) -> Tile {
@@ -640,38 +640,76 @@ pub fn store_masked(ptr: Tile, value: impl IntoOperand, mask: impl IntoOperand) 
     })
 }
 
-/// Atomically adds `value` where `mask` is true; returns the previous values.
-pub fn atomic_add(ptr: Tile, value: impl IntoOperand, mask: impl IntoOperand) -> Tile {
-    atomic_add_impl(ptr, value.into_operand(), Some(mask.into_operand()))
+macro_rules! atomic_fns {
+    ($($op:ident, $masked:ident, $unmasked:ident, $what:literal;)*) => {$(
+        #[doc = concat!("Atomically ", $what, " where `mask` is true; returns the previous values (zero where masked off).")]
+        pub fn $masked(ptr: Tile, value: impl IntoOperand, mask: impl IntoOperand) -> Tile {
+            atomic_impl(AtomicOp::$op, ptr, value.into_operand(), Some(mask.into_operand()))
+        }
+
+        #[doc = concat!("Atomically ", $what, " everywhere `ptr` points; returns the previous values. (`", stringify!($masked), "(ptr, value)` in kernels.)")]
+        pub fn $unmasked(ptr: Tile, value: impl IntoOperand) -> Tile {
+            atomic_impl(AtomicOp::$op, ptr, value.into_operand(), None)
+        }
+    )*};
 }
 
-/// Atomically adds `value` everywhere `ptr` points. (`atomic_add(ptr, value)` in kernels.)
-pub fn atomic_add_unmasked(ptr: Tile, value: impl IntoOperand) -> Tile {
-    atomic_add_impl(ptr, value.into_operand(), None)
+atomic_fns! {
+    Add, atomic_add, atomic_add_unmasked, "adds `value`";
+    Max, atomic_max, atomic_max_unmasked, "keeps the larger of memory and `value` (for floats, a NaN yields the other)";
+    Min, atomic_min, atomic_min_unmasked, "keeps the smaller of memory and `value` (for floats, a NaN yields the other)";
+    And, atomic_and, atomic_and_unmasked, "ands `value` into memory (integers)";
+    Or, atomic_or, atomic_or_unmasked, "ors `value` into memory (integers)";
+    Xor, atomic_xor, atomic_xor_unmasked, "xors `value` into memory (integers)";
+    Xchg, atomic_xchg, atomic_xchg_unmasked, "stores `value`";
 }
 
-fn atomic_add_impl(ptr: Tile, value: Operand, mask: Option<Operand>) -> Tile {
-    with_trace(
-        |t| match memory_operands(t, "atomic_add", ptr, mask, Some(value)) {
-            Some((p, m, Some(v))) => {
-                let d = t.ty(v).dtype();
-                if !matches!(
-                    d,
-                    Some(DType::I32 | DType::U32 | DType::I64 | DType::U64 | DType::F32)
-                ) {
-                    return t.fail(
-                        "atomic_add",
-                        format!(
-                            "atomic_add supports i32, u32, i64, u64 and f32, not {}",
-                            t.ty(v)
-                        ),
-                    );
-                }
-                Tile::from_id(t.builder.atomic_add(p.id(), v.id(), m.map(Tile::id)))
-            }
-            _ => Tile::POISON,
-        },
-    )
+/// The element type check of the atomics: `op` on the pointee type of `ptr`.
+fn atomic_supported(t: &mut Trace, name: &str, op: AtomicOp, v: Tile) -> bool {
+    let vty = t.ty(v);
+    if vty.dtype().is_some_and(|d| op.supports(d)) {
+        return true;
+    }
+    let on = if matches!(op, AtomicOp::And | AtomicOp::Or | AtomicOp::Xor) {
+        "i32, u32, i64 and u64"
+    } else {
+        "i32, u32, i64, u64 and f32"
+    };
+    t.fail(name, format!("{name} supports {on}, not {vty}"));
+    false
+}
+
+fn atomic_impl(op: AtomicOp, ptr: Tile, value: Operand, mask: Option<Operand>) -> Tile {
+    let name = op.name();
+    with_trace(|t| match memory_operands(t, name, ptr, mask, Some(value)) {
+        Some((p, m, Some(v))) if atomic_supported(t, name, op, v) => {
+            Tile::from_id(t.builder.atomic(op, p.id(), v.id(), m.map(Tile::id)))
+        }
+        _ => Tile::POISON,
+    })
+}
+
+/// Atomic compare-and-swap: where memory at `ptr` equals `cmp` (bit for bit), stores `value`;
+/// returns the previous values (Triton's `atomic_cas`: i32, u32, i64, u64 and f32).
+pub fn atomic_cas(ptr: Tile, cmp: impl IntoOperand, value: impl IntoOperand) -> Tile {
+    let name = "atomic_cas";
+    let (cmp, value) = (cmp.into_operand(), value.into_operand());
+    with_trace(|t| {
+        let Some((p, _, Some(c))) = memory_operands(t, name, ptr, None, Some(cmp)) else {
+            return Tile::POISON;
+        };
+        let Some((p, _, Some(v))) = memory_operands(t, name, p, None, Some(value)) else {
+            return Tile::POISON;
+        };
+        let Some((p, _, Some(c))) = memory_operands(t, name, p, None, Some(Operand::Tile(c)))
+        else {
+            return Tile::POISON;
+        };
+        if !atomic_supported(t, name, AtomicOp::Xchg, v) {
+            return Tile::POISON;
+        }
+        Tile::from_id(t.builder.atomic_cas(p.id(), c.id(), v.id(), None))
+    })
 }
 
 /// The accumulator type of `dot` for operand type `d`.
@@ -879,6 +917,38 @@ pub fn cdiv(a: impl IntoOperand, b: impl IntoOperand) -> Tile {
         binary("cdiv", BinaryOp::Sub, sum, 1),
         b,
     )
+}
+
+/// `x` (an integer tile or scalar), every element of which the author vouches is a multiple
+/// of `n` (a power of two): Triton's `multiple_of`, a fact for the contiguity analysis and
+/// the vectorizer (an aligned start lets `load(p + x)` be vector accesses).
+pub fn multiple_of(x: Tile, n: u32) -> Tile {
+    hint(x, "multiple_of", Hint::MultipleOf(n), n)
+}
+
+/// `x` (an integer tile), which the author vouches holds runs of `n` (a power of two)
+/// consecutive integers along its last axis: Triton's `max_contiguous`, a fact for the
+/// contiguity analysis and the vectorizer.
+pub fn max_contiguous(x: Tile, n: u32) -> Tile {
+    hint(x, "max_contiguous", Hint::MaxContiguous(n), n)
+}
+
+fn hint(x: Tile, name: &str, h: Hint, n: u32) -> Tile {
+    with_trace(|t| {
+        if x.is_poison() {
+            return Tile::POISON;
+        }
+        let ty = t.ty(x);
+        if !ty.dtype().is_some_and(|d| d.is_int() && d != DType::Bool) {
+            t.fail(name, format!("{name} describes integer tiles, not {ty}"));
+            return Tile::POISON;
+        }
+        if !n.is_power_of_two() {
+            t.fail(name, format!("{name} needs a power of two, not {n}"));
+            return Tile::POISON;
+        }
+        Tile::from_id(t.builder.hint(x.id(), h))
+    })
 }
 
 /// Fails specialization with `message` unless `condition` holds (Triton's `static_assert`):

@@ -138,6 +138,7 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
                 init,
                 body,
             } => self.exec_for(op, [*lower, *upper, *step], init, body),
+            OpKind::While { init, body } => self.exec_while(op, init, body),
             OpKind::If {
                 cond,
                 then_block,
@@ -273,6 +274,50 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
         self.bind_results(op, carried)
     }
 
+    fn exec_while(&mut self, op: &Op, init: &[ValueId], body: &Block) -> Result<(), Fault> {
+        if body.args.len() != init.len() {
+            return Err(fault(
+                op,
+                malformed("`while` body arguments must be one per carried value"),
+            ));
+        }
+        let mut carried = init
+            .iter()
+            .map(|&v| self.get(v).cloned())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|k| fault(op, k))?;
+        loop {
+            for (&id, v) in body.args.iter().zip(carried) {
+                self.set(id, v).map_err(|k| fault(op, k))?;
+            }
+            let mut yielded = self
+                .exec_block(body)?
+                .ok_or_else(|| fault(op, malformed("`while` body does not end with `yield`")))?;
+            if yielded.len() != init.len() + 1 {
+                return Err(fault(
+                    op,
+                    malformed(format!(
+                        "`while` body yields {} values for a condition and {} carried values",
+                        yielded.len(),
+                        init.len()
+                    )),
+                ));
+            }
+            let go = yielded.remove(0);
+            let go = go
+                .as_scalar()
+                .and_then(|c| match c.dtype() {
+                    DType::Bool => Ok(c.as_bool()),
+                    d => Err(malformed(format!("`while` condition is {d}, not bool"))),
+                })
+                .map_err(|k| fault(op, k))?;
+            carried = yielded;
+            if !go {
+                return self.bind_results(op, carried);
+            }
+        }
+    }
+
     /// Evaluates a single-result op that is not control flow or a store.
     fn eval(&mut self, op: &Op, result: ValueId) -> Result<TileValue, InterpErrorKind> {
         let ty = self.declared(result)?;
@@ -319,6 +364,7 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
             OpKind::Broadcast(x) => layout::broadcast(self.get(*x)?, &ty.shape)?,
             OpKind::ExpandDims { value, axis } => layout::expand_dims(self.get(*value)?, *axis)?,
             OpKind::Reshape(x) => layout::reshape(self.get(*x)?, &ty.shape)?,
+            OpKind::Hint { value, .. } => self.get(*value)?.clone(),
             OpKind::Permute { value, perm } => layout::permute(self.get(*value)?, perm)?,
             OpKind::Concat { a, b, axis } => layout::concat(self.get(*a)?, self.get(*b)?, *axis)?,
             OpKind::Slice { value, axis, start } => {
@@ -334,13 +380,33 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
                 let other = other.map(|o| self.get(o)).transpose()?;
                 self.mem.load(self.get(*ptr)?, mask, other, dtype()?)?
             }
-            OpKind::AtomicAdd { ptr, value, mask } => {
+            OpKind::Atomic {
+                op,
+                ptr,
+                value,
+                mask,
+            } => {
                 let env = &self.env;
                 let mask = mask.map(|m| lookup(env, m)).transpose()?;
                 let (ptr, value) = (lookup(env, *ptr)?, lookup(env, *value)?);
-                self.mem.atomic_add(ptr, value, mask)?
+                self.mem.atomic(*op, ptr, value, mask)?
             }
-            OpKind::For { .. } | OpKind::If { .. } | OpKind::Store { .. } | OpKind::Yield(_) => {
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => {
+                let env = &self.env;
+                let mask = mask.map(|m| lookup(env, m)).transpose()?;
+                let (ptr, cmp) = (lookup(env, *ptr)?, lookup(env, *cmp)?);
+                self.mem.atomic_cas(ptr, cmp, lookup(env, *value)?, mask)?
+            }
+            OpKind::For { .. }
+            | OpKind::While { .. }
+            | OpKind::If { .. }
+            | OpKind::Store { .. }
+            | OpKind::Yield(_) => {
                 return Err(malformed(format!("`{}` is not a value op", op.kind.name())))
             }
         })

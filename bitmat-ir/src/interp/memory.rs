@@ -1,5 +1,5 @@
 //! Global memory: the launch's buffers as seen through pointer parameters, pointer
-//! arithmetic, and the masked, bounds-checked load, store and atomic add.
+//! arithmetic, and the masked, bounds-checked load, store and atomics.
 
 use super::num::{by_family, FloatElem, HostElem, IntElem};
 use super::value::{
@@ -7,7 +7,7 @@ use super::value::{
 };
 use super::InterpErrorKind;
 use crate::element::HostData;
-use crate::kernel::Kernel;
+use crate::kernel::{AtomicOp, Kernel};
 use crate::types::DType;
 
 /// The buffers of a launch and which buffer each pointer parameter refers to.
@@ -193,23 +193,85 @@ impl<'k, 'b, 'h> Memory<'k, 'b, 'h> {
         })
     }
 
-    /// Adds `value` at `ptr` where `mask` is true, lane after lane in row-major order; returns
-    /// the old values (zero where masked off).
-    pub fn atomic_add(
+    /// Combines `value` with memory at `ptr` by `op` where `mask` is true, lane after lane in
+    /// row-major order; returns the old values (zero where masked off).
+    pub fn atomic(
         &mut self,
+        op: AtomicOp,
         ptr: &TileValue,
         value: &TileValue,
         mask: Option<&TileValue>,
     ) -> Result<TileValue, InterpErrorKind> {
-        ptr.same_shape(value, "atomic_add value")?;
+        ptr.same_shape(value, "atomic value")?;
         let mask = mask_of(ptr, mask)?;
+        let undefined = || {
+            malformed(format!(
+                "`{}` is not defined on {}",
+                op.name(),
+                value.elem_desc()
+            ))
+        };
         let old = by_family!(value.values()?, v,
-            int => host_vec(self.rmw(ptr, mask, &v[..], IntElem::add)?),
-            float => host_vec(self.rmw(ptr, mask, &v[..], |a, b| {
-                FloatElem::from_f32(a.to_f32() + b.to_f32())
-            })?),
-            bool => return Err(malformed("`atomic_add` is not defined on bool")),
+            int => {
+                let f = match op {
+                    AtomicOp::Add => IntElem::add,
+                    AtomicOp::Max => Ord::max,
+                    AtomicOp::Min => Ord::min,
+                    AtomicOp::And => IntElem::and,
+                    AtomicOp::Or => IntElem::or,
+                    AtomicOp::Xor => IntElem::xor,
+                    AtomicOp::Xchg => |_, b| b,
+                };
+                host_vec(self.rmw(ptr, mask, &v[..], f)?)
+            },
+            float => {
+                // The exchange keeps the bits (a NaN's payload too); the others round.
+                let f: fn(f32, f32) -> f32 = match op {
+                    AtomicOp::Add => |a, b| a + b,
+                    AtomicOp::Max => f32::max,
+                    AtomicOp::Min => f32::min,
+                    AtomicOp::Xchg => |_, b| b,
+                    AtomicOp::And | AtomicOp::Or | AtomicOp::Xor => return Err(undefined()),
+                };
+                host_vec(self.rmw(ptr, mask, &v[..], |a, b| {
+                    if op == AtomicOp::Xchg {
+                        b
+                    } else {
+                        FloatElem::from_f32(f(a.to_f32(), b.to_f32()))
+                    }
+                })?)
+            },
+            bool => return Err(undefined()),
         );
+        Ok(TileValue::val(ptr.shape.clone(), old))
+    }
+
+    /// Compare-and-swap at `ptr` where `mask` is true, lane after lane in row-major order:
+    /// memory equal (bit for bit) to `cmp` becomes `value`; returns the old values (zero where
+    /// masked off).
+    pub fn atomic_cas(
+        &mut self,
+        ptr: &TileValue,
+        cmp: &TileValue,
+        value: &TileValue,
+        mask: Option<&TileValue>,
+    ) -> Result<TileValue, InterpErrorKind> {
+        ptr.same_shape(cmp, "atomic_cas compared value")?;
+        ptr.same_shape(value, "atomic_cas value")?;
+        let mask = mask_of(ptr, mask)?;
+        let cmp: Vec<u64> = crate::with_host_data!(cmp.values()?, c => {
+            c.iter().map(|&x| HostElem::to_bits64(x)).collect()
+        });
+        let old = crate::with_host_data!(value.values()?, v => {
+            let mut old = vec![Default::default(); v.len()];
+            self.for_each_slot(ptr, mask, |i, slot| {
+                old[i] = *slot;
+                if HostElem::to_bits64(*slot) == cmp[i] {
+                    *slot = v[i];
+                }
+            })?;
+            host_vec(old)
+        });
         Ok(TileValue::val(ptr.shape.clone(), old))
     }
 

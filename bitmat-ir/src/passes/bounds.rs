@@ -17,11 +17,14 @@
 //! parameters), the mask's `and`, and a reduction that branches to the reporting code only
 //! when some lane is out of bounds. The reporting code takes the first out-of-bounds lane in
 //! row-major order, as the interpreter does; when several programs fail, the record holds the
-//! one that reported first.
+//! first of them in the grid's order (x fastest), the one the interpreter reports, whatever
+//! order they ran in: every word is written by an atomic max under a key that is larger for
+//! earlier programs (exact for the first 2^32 - 1 programs of a grid).
 
 use crate::interp::{describe, InterpError, InterpErrorKind};
 use crate::kernel::{
-    BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp, ValueId,
+    AtomicOp, BinaryOp, Block, CmpPred, Kernel, Op, OpKind, Param, ParamKind, ReduceOp, UnaryOp,
+    ValueId,
 };
 use crate::passes::ranges::{Launch, Preconditions, Ranges};
 use crate::passes::{cse, dce};
@@ -29,8 +32,10 @@ use crate::scalar::Scalar;
 use crate::types::{DType, ElemType, TileType};
 use std::collections::{HashMap, HashSet};
 
-/// Words (`i32`) of the record a checked kernel writes: the count of accesses reported, the
-/// program (x, y, z), the access site, the flat lane, and the index's low and high words.
+/// Words (`u64`) of the record a checked kernel writes: the key of the program that reported
+/// (`u32::MAX` minus its position in the grid, x fastest; 0: none), then, each in the low half
+/// of a word whose high half is that key, the program (x, y, z), the access site, the flat
+/// lane, and the index's low and high halves.
 pub const RECORD_WORDS: usize = 8;
 
 /// Why a kernel cannot be instrumented.
@@ -65,7 +70,7 @@ pub struct Site {
 pub struct Checked {
     /// The instrumented kernel. Its parameters are the original ones, then for each pointer
     /// parameter in order its length as `u32` (capped at 2^31, see [`Checked::lengths`]) and
-    /// as `u64`, then the record (`Ptr<i32>` of [`RECORD_WORDS`] zeros).
+    /// as `u64`, then the record (`Ptr<u64>` of [`RECORD_WORDS`] zeros).
     pub kernel: Kernel,
     /// The checked accesses, by the site number the record holds.
     pub sites: Vec<Site>,
@@ -97,10 +102,11 @@ impl Checked {
 
     /// The out-of-bounds error a launch's `record` reports (`None` when it reports nothing),
     /// exactly as the interpreter words it; `lens` are the pointer parameters' buffer lengths.
-    pub fn fault(&self, record: &[i32], lens: &[usize]) -> Option<InterpError> {
+    pub fn fault(&self, record: &[u64], lens: &[usize]) -> Option<InterpError> {
         if record.len() < RECORD_WORDS || record[0] == 0 {
             return None;
         }
+        let record: Vec<i32> = record.iter().map(|&w| w as u32 as i32).collect();
         let site = self.sites.get(record[4] as usize)?;
         let param = self.original.get(site.param)?;
         let ptr_index = self.original[..site.param]
@@ -158,12 +164,15 @@ fn prove_block(block: &Block, ranges: &mut Ranges<'_>, proven: &mut HashSet<Acce
         match &op.kind {
             OpKind::Load { ptr, mask, .. }
             | OpKind::Store { ptr, mask, .. }
-            | OpKind::AtomicAdd { ptr, mask, .. }
+            | OpKind::Atomic { ptr, mask, .. }
+            | OpKind::AtomicCas { ptr, mask, .. }
                 if ranges.prove(*ptr, *mask) =>
             {
                 proven.insert((*ptr, *mask));
             }
-            OpKind::For { body, .. } => prove_block(body, ranges, proven),
+            OpKind::For { body, .. } | OpKind::While { body, .. } => {
+                prove_block(body, ranges, proven)
+            }
             OpKind::If {
                 then_block,
                 else_block,
@@ -202,7 +211,7 @@ fn instrument_with(
             lens.push((i, len32, len64));
         }
     }
-    let record = add_param_kind(&mut k, "__bounds_record".into(), ParamKind::Ptr(DType::I32));
+    let record = add_param_kind(&mut k, "__bounds_record".into(), ParamKind::Ptr(DType::U64));
     let body = std::mem::take(&mut k.body);
     let mut pass = Pass {
         k,
@@ -521,25 +530,58 @@ impl Out<'_> {
             (lane, self.reduce_all(ReduceOp::Max, pick))
         };
         let record = self.pass.record;
-        let one = i32c(self, 1);
-        let count = self.push(
-            OpKind::AtomicAdd {
-                ptr: record,
-                value: one,
-                mask: None,
-            },
-            TileType::scalar(DType::I32),
-        );
-        let zero = i32c(self, 0);
-        let first = self.cmp(CmpPred::Eq, count, zero);
+        let u64c = |o: &mut Self, v: u64| o.constant(Scalar::from_bits(DType::U64, v), &[]);
+        // The program's position in the interpreter's order (x fastest), as a key that is
+        // larger for earlier programs (and at least 1, above the record's initial zeros).
         let pids: Vec<ValueId> = (0..3)
             .map(|a| self.push(OpKind::ProgramId(a), TileType::scalar(DType::I32)))
             .collect();
+        let wide = |o: &mut Self, v: ValueId| {
+            let u = o.cast(v, DType::U32);
+            o.cast(u, DType::U64)
+        };
+        let grid: Vec<ValueId> = (0..2)
+            .map(|a| {
+                let g = self.push(OpKind::NumPrograms(a), TileType::scalar(DType::I32));
+                wide(self, g)
+            })
+            .collect();
+        let (x, y, z) = (
+            wide(self, pids[0]),
+            wide(self, pids[1]),
+            wide(self, pids[2]),
+        );
+        let zy = self.binary(BinaryOp::Mul, grid[1], z);
+        let zy = self.binary(BinaryOp::Add, zy, y);
+        let lin = self.binary(BinaryOp::Mul, grid[0], zy);
+        let lin = self.binary(BinaryOp::Add, lin, x);
+        let cap = u64c(self, u64::from(u32::MAX - 1));
+        let lin = self.binary(BinaryOp::Min, lin, cap);
+        let top = u64c(self, u64::from(u32::MAX));
+        let key = self.binary(BinaryOp::Sub, top, lin);
+        let atomic_max = |o: &mut Self, ptr: ValueId, value: ValueId, mask: Option<ValueId>| {
+            o.push(
+                OpKind::Atomic {
+                    op: AtomicOp::Max,
+                    ptr,
+                    value,
+                    mask,
+                },
+                TileType::scalar(DType::U64),
+            )
+        };
+        // Only a program's first report, and only when no earlier program has reported yet.
+        let before = atomic_max(self, record, key, None);
+        let first = self.cmp(CmpPred::Gt, key, before);
         let site = i32c(self, site as i64);
         let lo = self.cast(index, DType::I32);
         let shift = self.constant(Scalar::from_i64(DType::I64, 32), &[]);
         let hi = self.binary(BinaryOp::Shr, index, shift);
         let hi = self.cast(hi, DType::I32);
+        let shift = u64c(self, 32);
+        let high = self.binary(BinaryOp::Shl, key, shift);
+        // Each word goes under the key: the earliest program's words win every slot, however
+        // the reports of several programs interleave.
         for (word, v) in [pids[0], pids[1], pids[2], site, lane, lo, hi]
             .into_iter()
             .enumerate()
@@ -552,14 +594,9 @@ impl Out<'_> {
                 },
                 self.ty(record),
             );
-            self.ops.push(Op {
-                kind: OpKind::Store {
-                    ptr: p,
-                    value: v,
-                    mask: Some(first),
-                },
-                results: vec![],
-            });
+            let v = wide(self, v);
+            let packed = self.binary(BinaryOp::Or, high, v);
+            atomic_max(self, p, packed, Some(first));
         }
     }
 
@@ -683,7 +720,8 @@ impl Pass {
             match &mut op.kind {
                 OpKind::Load { ptr, mask, .. }
                 | OpKind::Store { ptr, mask, .. }
-                | OpKind::AtomicAdd { ptr, mask, .. }
+                | OpKind::Atomic { ptr, mask, .. }
+                | OpKind::AtomicCas { ptr, mask, .. }
                     if !out.pass.proven.contains(&(*ptr, *mask)) =>
                 {
                     *mask = Some(out.check(original, *ptr, *mask));
@@ -691,8 +729,8 @@ impl Pass {
                 OpKind::Yield(vals) => {
                     before_yield(&mut out, vals)?;
                 }
-                OpKind::For { .. } => {
-                    out.pass.for_loop(&mut out.ops, op)?;
+                OpKind::For { .. } | OpKind::While { .. } => {
+                    out.pass.loop_op(&mut out.ops, op)?;
                     continue;
                 }
                 OpKind::If { .. } => {
@@ -735,10 +773,16 @@ impl Pass {
         Ok(())
     }
 
-    fn for_loop(&mut self, ops: &mut Vec<Op>, mut op: Op) -> Result<(), BoundsError> {
-        let OpKind::For { init, body, .. } = &mut op.kind else {
-            unreachable!("for_loop is called on `for` ops");
+    /// A `for` or `while`: the shadows of carried pointers are carried too.
+    fn loop_op(&mut self, ops: &mut Vec<Op>, mut op: Op) -> Result<(), BoundsError> {
+        // Before the carried values: a `for` body's induction variable; a `while` body's
+        // yield of its condition.
+        let (init, body, lead) = match &mut op.kind {
+            OpKind::For { init, body, .. } => (init, body, 1),
+            OpKind::While { init, body } => (init, body, 0),
+            _ => unreachable!("loop_op is called on loops"),
         };
+        let yield_lead = 1 - lead;
         let positions = self.pointers(init);
         let params: Vec<usize> = positions
             .iter()
@@ -750,16 +794,16 @@ impl Pass {
         };
         Self::carry_shadows(&mut out, init, &positions, &params)?;
         *ops = out.ops;
-        // Body arguments: the induction variable, then one per carried value.
+        // Body arguments: the induction variable (`for`), then one per carried value.
         let mut args = body.args.clone();
         for (&i, &param) in positions.iter().zip(&params) {
             let ty = self
                 .k
-                .ty(body.args[i + 1])
+                .ty(body.args[i + lead])
                 .with_elem(ElemType::Val(DType::I64));
             let arg = new_value(&mut self.k, ty);
             self.shadows.insert(
-                body.args[i + 1],
+                body.args[i + lead],
                 Shadow {
                     param,
                     off: Some(arg),
@@ -767,8 +811,9 @@ impl Pass {
             );
             args.push(arg);
         }
+        let yielded: Vec<usize> = positions.iter().map(|&i| i + yield_lead).collect();
         let mut new_body = self.block_with(body, |out, vals| {
-            Self::carry_shadows(out, vals, &positions, &params)
+            Self::carry_shadows(out, vals, &yielded, &params)
         })?;
         new_body.args = args;
         *body = new_body;

@@ -27,7 +27,7 @@
 //!   elements for pointers), what a launch specialized it on;
 //! - everything else (loads, ...) is unknown.
 
-use crate::kernel::{BinaryOp, Block, CmpPred, Kernel, OpKind, ParamKind, ValueId};
+use crate::kernel::{BinaryOp, Block, CmpPred, Hint, Kernel, Op, OpKind, ParamKind, ValueId};
 use crate::types::ElemType;
 use std::collections::HashMap;
 
@@ -161,6 +161,45 @@ fn yielded(block_: &Block, i: usize, info: &[AxisInfo]) -> AxisInfo {
     match block_.ops.last().map(|o| &o.kind) {
         Some(OpKind::Yield(vs)) if i < vs.len() => get(info, vs[i]),
         _ => AxisInfo::unknown(0),
+    }
+}
+
+/// The facts of a loop's carried values (`carried`, the body's arguments after any induction
+/// variable; the body yields them from position `lead`) and of its results. A carried value
+/// holds its initial value, then what the body yields: the facts of both. Joining only
+/// weakens facts, so this settles in a few rounds.
+#[allow(clippy::too_many_arguments)]
+fn carried_facts(
+    kernel: &Kernel,
+    constants: &HashMap<ValueId, i64>,
+    op: &Op,
+    init: &[ValueId],
+    body: &Block,
+    carried: &[ValueId],
+    lead: usize,
+    info: &mut Vec<AxisInfo>,
+) {
+    for (&arg, &v) in carried.iter().zip(init) {
+        info[arg.index()] = get(info, v);
+    }
+    for _ in 0..8 {
+        block(kernel, constants, body, info);
+        let mut changed = false;
+        for (i, &arg) in carried.iter().enumerate() {
+            let joined = join(&get(info, init[i]), &yielded(body, i + lead, info));
+            if joined != info[arg.index()] {
+                info[arg.index()] = joined;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for (i, &r) in op.results.iter().enumerate() {
+        if let Some(&arg) = carried.get(i) {
+            info[r.index()] = get(info, arg);
+        }
     }
 }
 
@@ -366,6 +405,23 @@ fn block(
                     Some(i)
                 }
             }
+            // The author's fact, on top of what is known already.
+            OpKind::Hint { value, hint } => {
+                let mut i = get(info, *value);
+                match *hint {
+                    Hint::MultipleOf(n) => {
+                        i.divisibility
+                            .iter_mut()
+                            .for_each(|d| *d = (*d).max(u64::from(n)));
+                    }
+                    Hint::MaxContiguous(n) => {
+                        if let Some(c) = i.contiguity.last_mut() {
+                            *c = (*c).max(u64::from(n));
+                        }
+                    }
+                }
+                Some(i)
+            }
             OpKind::Reshape(v) => result.map(|r| {
                 let (src, dst) = (shape(*v), shape(r));
                 let mut i = AxisInfo::unknown(dst.len());
@@ -416,31 +472,13 @@ fn block(
                         slot.divisibility[0] = div;
                     }
                 }
-                // A carried value holds its initial value, then what the body yields: the
-                // facts of both. Joining only weakens facts, so this settles in a few rounds.
                 let carried = &body.args[1.min(body.args.len())..];
-                for (&arg, &v) in carried.iter().zip(init) {
-                    info[arg.index()] = get(info, v);
-                }
-                for _ in 0..8 {
-                    block(kernel, constants, body, info);
-                    let mut changed = false;
-                    for (i, &arg) in carried.iter().enumerate() {
-                        let joined = join(&get(info, init[i]), &yielded(body, i, info));
-                        if joined != info[arg.index()] {
-                            info[arg.index()] = joined;
-                            changed = true;
-                        }
-                    }
-                    if !changed {
-                        break;
-                    }
-                }
-                for (i, &r) in op.results.iter().enumerate() {
-                    if let Some(&arg) = carried.get(i) {
-                        info[r.index()] = get(info, arg);
-                    }
-                }
+                carried_facts(kernel, constants, op, init, body, carried, 0, info);
+                None
+            }
+            // The body yields the condition, then the carried values.
+            OpKind::While { init, body } => {
+                carried_facts(kernel, constants, op, init, body, &body.args, 1, info);
                 None
             }
             OpKind::If {

@@ -296,6 +296,9 @@ impl<'k> Ranges<'k> {
                         }
                         walk(body, defs);
                     }
+                    // Carried values have no range (their body arguments and results no
+                    // definition); what the body computes from other values does.
+                    OpKind::While { body, .. } => walk(body, defs),
                     OpKind::If {
                         then_block,
                         else_block,
@@ -583,7 +586,9 @@ impl<'k> Ranges<'k> {
                     lo: self.out.exprs.c(0),
                     hi: self.out.exprs.c(i64::from(*n) - 1),
                 },
-                OpKind::Broadcast(s) => return self.range(*s, ctx, facts, conds),
+                OpKind::Broadcast(s) | OpKind::Hint { value: s, .. } => {
+                    return self.range(*s, ctx, facts, conds)
+                }
                 OpKind::ExpandDims { value, axis } => {
                     return self.range(*value, drop_axis(ctx, *axis), facts, conds)
                 }
@@ -644,7 +649,9 @@ impl<'k> Ranges<'k> {
                 self.summands(*a, ctx.clone(), facts, out);
                 self.summands(*b, ctx, facts, out);
             }
-            Some(Def::Op(OpKind::Broadcast(s))) => self.summands(*s, ctx, facts, out),
+            Some(Def::Op(OpKind::Broadcast(s) | OpKind::Hint { value: s, .. })) => {
+                self.summands(*s, ctx, facts, out)
+            }
             Some(Def::Op(OpKind::ExpandDims { value, axis })) => {
                 self.summands(*value, drop_axis(ctx, *axis), facts, out)
             }

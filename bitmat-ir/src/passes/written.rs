@@ -43,7 +43,7 @@ pub fn written_params(kernel: &Kernel) -> Vec<usize> {
 struct Flow<'k> {
     kernel: &'k Kernel,
     sources: HashMap<ValueId, Vec<ValueId>>,
-    /// Pointer operands of `store` and `atomic_add`.
+    /// Pointer operands of `store` and the atomics.
     written: Vec<ValueId>,
 }
 
@@ -61,15 +61,20 @@ impl Flow<'_> {
     fn block(&mut self, block: &Block) {
         for op in &block.ops {
             match &op.kind {
-                OpKind::Store { ptr, .. } | OpKind::AtomicAdd { ptr, .. } => {
-                    self.written.push(*ptr)
-                }
-                OpKind::For { init, body, .. } => {
+                OpKind::Store { ptr, .. }
+                | OpKind::Atomic { ptr, .. }
+                | OpKind::AtomicCas { ptr, .. } => self.written.push(*ptr),
+                OpKind::For { init, body, .. } | OpKind::While { init, body } => {
                     let yields = yields(body);
-                    // Body arguments: the induction variable, then one per carried value.
+                    // Body arguments: the induction variable of a `for`, then one per carried
+                    // value; a `while` body yields its condition before them.
+                    let (arg_lead, yield_lead) = match op.kind {
+                        OpKind::For { .. } => (1, 0),
+                        _ => (0, 1),
+                    };
                     for (i, &carried) in init.iter().enumerate() {
-                        let arg = body.args.get(i + 1).copied();
-                        let next = yields.get(i).copied();
+                        let arg = body.args.get(i + arg_lead).copied();
+                        let next = yields.get(i + yield_lead).copied();
                         for to in arg.into_iter().chain(op.results.get(i).copied()) {
                             self.edge(to, carried);
                             if let Some(y) = next {

@@ -39,7 +39,7 @@ impl Escapes {
     /// The sentence for `jump` leaving a runtime `range` loop.
     pub fn in_loop(jump: Jump) -> &'static str {
         match jump {
-            Jump::Break => "`break` cannot leave a runtime `range` loop (it runs every iteration on every program): bound the loop by a runtime value (`for i in range(0, n, 1)`), or mask the iterations you do not need (`acc = select(active, acc + x, acc)`, `store(p, v, mask)`)",
+            Jump::Break => "`break` cannot leave a runtime `range` loop (it runs every iteration on every program): make the exit the condition of a runtime `while` (`let mut i = full([], 0); while (i < n) & (found == 0) { ..; i = i + 1; }`), bound the loop by a runtime value (`for i in range(0, n, 1)`), or mask the iterations you do not need (`acc = select(active, acc + x, acc)`, `store(p, v, mask)`)",
             Jump::Continue => "`continue` is not supported in a runtime `range` loop: put the rest of the body under an `if` on the runtime condition, or mask its effect (`acc = select(keep, acc + x, acc)`)",
             Jump::Return => "`return` cannot leave a runtime `range` loop: the kernel ends after the loop; mask the stores you want to skip (`store(p, v, mask)`) instead",
         }

@@ -3,9 +3,12 @@
 //! - `x as T` becomes `syntax::cast::<T, _>(x)`,
 //! - `for i in range(..)` becomes a runtime loop whose assigned outer variables are carried,
 //! - `if` becomes a branch decided at specialization (Rust `bool`) or at run time (a tile),
-//! - `load`/`store`/`dot`/`atomic_add` are resolved by their number of arguments,
+//!   and `while` a loop at specialization or at run time the same way (a runtime `while`
+//!   carries its assigned outer variables as a `range` loop does),
+//! - `load`/`store`/`dot` and the atomics are resolved by their number of arguments,
 //! - `break`/`continue`/`return` leaving a runtime `range` loop are compile errors, and those
-//!   leaving an `if` require its condition to be a Rust `bool` (decided at specialization),
+//!   leaving an `if` or a `while` require its condition to be a Rust `bool` (decided at
+//!   specialization),
 //! - an unsuffixed float literal left of `+ - * / %` becomes `syntax::FloatLit`, which takes
 //!   the right operand's type (`(1.0 - x).sqrt()` needs no suffix).
 //!
@@ -136,6 +139,7 @@ impl Rewriter {
         let span = p.span();
         let n = c.args.len();
         let args_word = if n == 1 { "argument" } else { "arguments" };
+        let atomic;
         let target = match (name.as_str(), n) {
             ("load", 1) => "load",
             ("load", 3) => "load_masked",
@@ -160,10 +164,28 @@ impl Rewriter {
                     format!("`dot` takes `(a, b)` or `(a, b, acc)`, not {n} {args_word}"),
                 );
             }
-            ("atomic_add", 2) => "atomic_add_unmasked",
-            ("atomic_add", 3) => "atomic_add",
-            ("atomic_add", _) => {
-                return self.error(span, format!("`atomic_add` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} {args_word}"));
+            (
+                "atomic_add" | "atomic_max" | "atomic_min" | "atomic_and" | "atomic_or"
+                | "atomic_xor" | "atomic_xchg",
+                2 | 3,
+            ) => {
+                let masked = if n == 3 { "" } else { "_unmasked" };
+                atomic = format!("{name}{masked}");
+                atomic.as_str()
+            }
+            (
+                "atomic_add" | "atomic_max" | "atomic_min" | "atomic_and" | "atomic_or"
+                | "atomic_xor" | "atomic_xchg",
+                _,
+            ) => {
+                return self.error(span, format!("`{name}` takes `(ptr, value)` or `(ptr, value, mask)`, not {n} {args_word}"));
+            }
+            ("atomic_cas", 3) => "atomic_cas",
+            ("atomic_cas", _) => {
+                return self.error(
+                    span,
+                    format!("`atomic_cas` takes `(ptr, compare, value)`, not {n} {args_word}"),
+                );
             }
             ("arange", 2) => "arange_range",
             ("arange", 1) => return,
@@ -226,6 +248,45 @@ impl Rewriter {
             let #pat = __bitmat_loop.induction_var();
             #body
             __bitmat_loop.end(&mut [#(#refs),*]);
+        }};
+        Self::replace(e, tokens);
+    }
+
+    /// `while cond { body }` (condition and body already rewritten): a loop at
+    /// specialization on a Rust `bool`, a runtime loop on a tile (`WhileLoop` in
+    /// `bitmat::dsl`). When the body jumps out or assigns through a field or an index
+    /// (`comptime`), the condition must be a Rust `bool` (`syntax::comptime_while`).
+    fn while_loop(&mut self, e: &mut Expr, assigned: Assigned, comptime: bool) {
+        let Expr::While(w) = e else { return };
+        let span = w.while_token.span();
+        let (names, refs) = carried(&assigned.names);
+        let cond = &w.cond;
+        let cond_span = cond.span();
+        let cond = if comptime {
+            let c = Ident::new("__bitmat_cond", cond_span);
+            quote_spanned!(cond_span=> {
+                let #c = #cond;
+                ::bitmat::dsl::syntax::comptime_while(&#c);
+                #c
+            })
+        } else {
+            quote!(#cond)
+        };
+        let label = &w.label;
+        let body = &w.body;
+        let tokens = quote_spanned! {span=> {
+            let mut __bitmat_while = ::bitmat::dsl::WhileLoop::new(&[#(#names),*]);
+            #label loop {
+                __bitmat_while.begin(&mut [#(#refs),*]);
+                let __bitmat_go = ::bitmat::dsl::while_cond(#cond);
+                if !__bitmat_while.test(__bitmat_go, &mut [#(#refs),*]) {
+                    break;
+                }
+                #body
+                if __bitmat_while.end(&mut [#(#refs),*]) {
+                    break;
+                }
+            }
         }};
         Self::replace(e, tokens);
     }
@@ -330,6 +391,22 @@ impl VisitMut for Rewriter {
                 return;
             }
         }
+        if let Expr::While(w) = e {
+            if !matches!(&*w.cond, Expr::Let(_)) {
+                let body = Expr::Block(syn::ExprBlock {
+                    attrs: vec![],
+                    label: None,
+                    block: w.body.clone(),
+                });
+                let assigned = Assigned::of([&*w.cond, &body]);
+                let comptime =
+                    !Escapes::of(&w.body).jumps.is_empty() || assigned.complex_target.is_some();
+                self.visit_expr_mut(&mut w.cond);
+                self.visit_block_mut(&mut w.body);
+                self.while_loop(e, assigned, comptime);
+                return;
+            }
+        }
         let branch = match &*e {
             Expr::If(i) if !matches!(&*i.cond, Expr::Let(_)) => {
                 let then_expr = Expr::Block(syn::ExprBlock {
@@ -362,13 +439,6 @@ impl VisitMut for Rewriter {
                 if let Some((assigned, jumps)) = branch {
                     self.branch(e, assigned, jumps);
                 }
-            }
-            // A `while` runs at specialization: a runtime condition is a compile error that
-            // says to use `range(..)`.
-            Expr::While(w) if !matches!(&*w.cond, Expr::Let(_)) => {
-                let cond = &w.cond;
-                let span = cond.span();
-                *w.cond = syn::parse_quote_spanned!(span=> ::bitmat::dsl::while_cond(#cond));
             }
             // `(a as T)` became `(cast(a))`: the parentheses are now redundant (and linted).
             Expr::Paren(p) if matches!(&*p.expr, Expr::Verbatim(_)) => *e = (*p.expr).clone(),

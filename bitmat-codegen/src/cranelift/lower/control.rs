@@ -1,4 +1,4 @@
-//! Structured control flow: `for` with loop-carried values and `if` with results.
+//! Structured control flow: `for` and `while` with loop-carried values and `if` with results.
 //!
 //! The carried arguments of a loop body share the slots of the loop's results: the initial
 //! values are copied in before the loop, and `yield` copies the next values in (through
@@ -46,6 +46,11 @@ impl Lowerer<'_, '_> {
             Some(OpKind::Yield(vals)) if vals.len() == results.len() => vals.clone(),
             _ => return Err(self.unsupported("block does not end with a matching `yield`")),
         };
+        self.copy_yielded(&vals, results)
+    }
+
+    /// Copies `vals` into the slots of `results`.
+    fn copy_yielded(&mut self, vals: &[ValueId], results: &[ValueId]) -> Result<(), CodegenError> {
         let result_slots: Vec<_> = results.iter().map(|&r| self.slots.offset(r)).collect();
         let clash = vals.iter().enumerate().any(|(j, &v)| {
             let s = self.slots.offset(v);
@@ -56,7 +61,7 @@ impl Lowerer<'_, '_> {
         });
         if clash {
             let mut temps = Vec::new();
-            for &v in &vals {
+            for &v in vals {
                 let bytes = value_bytes(self.kernel.ty(v));
                 let t = self.temp_addr(bytes);
                 let s = self.slot_addr(v)?;
@@ -68,7 +73,7 @@ impl Lowerer<'_, '_> {
                 self.copy_bytes(d, t, bytes)?;
             }
         } else {
-            for (&r, &v) in results.iter().zip(&vals) {
+            for (&r, &v) in results.iter().zip(vals) {
                 self.copy_value(r, v)?;
             }
         }
@@ -133,6 +138,39 @@ impl Lowerer<'_, '_> {
         let overflow = self.b.ins().icmp(gt, iv, last_ok);
         let next = self.b.ins().iadd(iv, step);
         self.b.ins().brif(overflow, exit, &[], header, &[next]);
+        self.b.switch_to_block(exit);
+        Ok(())
+    }
+
+    /// `while` with carried values: the body runs, then again while the `bool` it yields
+    /// first holds (read before the carried values are copied, as it may be one of them).
+    pub(crate) fn while_loop(
+        &mut self,
+        op: &Op,
+        init: &[ValueId],
+        body: &Block,
+    ) -> Result<(), CodegenError> {
+        let here = self.op.clone();
+        if body.args.len() != init.len() || op.results.len() != init.len() {
+            return Err(self.unsupported("while arity mismatch"));
+        }
+        for (&r, &v) in op.results.iter().zip(init) {
+            self.copy_value(r, v)?;
+        }
+        let body_b = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(body_b, &[]);
+        self.b.switch_to_block(body_b);
+        let y = self.lower_block(body)?;
+        self.op = here;
+        let vals = match y.map(|o| &o.kind) {
+            Some(OpKind::Yield(vals)) if vals.len() == init.len() + 1 => vals.clone(),
+            _ => return Err(self.unsupported("while body does not end with a matching `yield`")),
+        };
+        let a = self.slot_addr(vals[0])?;
+        let go = self.b.ins().uload8(types::I32, scratch_flags(), a, 0);
+        self.copy_yielded(&vals[1..], &op.results)?;
+        self.b.ins().brif(go, body_b, &[], exit, &[]);
         self.b.switch_to_block(exit);
         Ok(())
     }

@@ -176,7 +176,9 @@ pub(crate) fn fusible(kernel: &Kernel, op: &Op) -> bool {
                 && reg(*on_false) == Some(rd)
         }
         OpKind::Cast(x) => !wide(rd) && reg(*x).is_some_and(|d| !wide(d)),
-        OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => reg(*x) == Some(rd),
+        OpKind::Reshape(x)
+        | OpKind::Hint { value: x, .. }
+        | OpKind::ExpandDims { value: x, .. } => reg(*x) == Some(rd),
         OpKind::Bitcast(x) => reg(*x).is_some_and(|d| d.size_bytes() == rd.size_bytes()),
         OpKind::Broadcast(x) => reg(*x) == Some(rd) && bcast_kind(kernel, *x, r).is_some(),
         _ => false,
@@ -535,9 +537,9 @@ impl Lowerer<'_, '_> {
                     })
                     .collect()
             }
-            OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
-                self.operand(*x, i, addrs, regs)?
-            }
+            OpKind::Reshape(x)
+            | OpKind::Hint { value: x, .. }
+            | OpKind::ExpandDims { value: x, .. } => self.operand(*x, i, addrs, regs)?,
             OpKind::Bitcast(x) => {
                 let xs = self.operand(*x, i, addrs, regs)?;
                 let ty = part_ty(d);

@@ -1,18 +1,19 @@
-//! Global memory: `addptr`, `load`, `store`, `atomic_add`.
+//! Global memory: `addptr`, `load`, `store`, the atomics.
 //!
 //! When the contiguity analysis proves a pointer tile contiguous along its last axis in runs
 //! of at least one 16-byte chunk, loads and stores move whole chunks: a chunk whose mask is
 //! all true is one vector access, one whose mask is all false reads `other` (or nothing for a
 //! store), and a mixed chunk falls back to its lanes. Other pointer tiles are gathered and
-//! scattered lane by lane. Masked-off lanes never touch memory. `atomic_add` is per lane:
-//! Cranelift's atomic RMW for integers, a compare-and-swap loop in a helper for floats.
+//! scattered lane by lane. Masked-off lanes never touch memory. The atomics are per lane:
+//! Cranelift's atomic RMW and CAS for integers (and float bits), a compare-and-swap loop in a
+//! helper for float add, max and min.
 
 use super::elementwise::storage_ty;
 use super::{global_flags, scratch_flags, vec_ty, Lowerer};
 use crate::cpu::helpers::{dtype_index, HelperId};
 use crate::cranelift::arena_slots::elem_bytes;
 use crate::cranelift::CodegenError;
-use bitmat_ir::{DType, ElemType, ValueId};
+use bitmat_ir::{AtomicOp, DType, ElemType, ValueId};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AtomicRmwOp, InstBuilder, Value};
 
@@ -310,25 +311,32 @@ impl Lowerer<'_, '_> {
         })
     }
 
-    /// `atomic_add(ptr, value, mask)`: per lane, returning the old values (0 where masked).
-    pub(crate) fn atomic_add(
+    /// `atomic_<op>(ptr, value, mask)` and `atomic_cas(ptr, cmp, value)` (`cmp` given): per
+    /// lane in order, returning the old values (0 where masked). Integers use Cranelift's
+    /// atomic RMW and CAS; floats are handled as their bits for the exchange and the CAS, and
+    /// by compare-and-swap loops in helpers for add, max and min.
+    pub(crate) fn atomic(
         &mut self,
+        op: Option<AtomicOp>,
         ptr: ValueId,
+        cmp: Option<ValueId>,
         value: ValueId,
         mask: Option<ValueId>,
         r: ValueId,
     ) -> Result<(), CodegenError> {
         let d = self.dtype(value)?;
         if d == DType::Bool {
-            return Err(self.unsupported("atomic_add on bool"));
+            return Err(self.unsupported("atomics on bool"));
         }
         let bytes = d.size_bytes();
         let ty = storage_ty(self.elem(value));
         let pp = self.slot_addr(ptr)?;
         let pm = mask.map(|m| self.slot_addr(m)).transpose()?;
         let pv = self.slot_addr(value)?;
+        let pc = cmp.map(|c| self.slot_addr(c)).transpose()?;
         let pd = self.slot_addr(r)?;
         let f = scratch_flags();
+        let signed = d.is_signed_int();
         self.counted_loop(self.numel(r), |l, lane| {
             let ad = l.offset_addr(pd, lane, bytes);
             let (on, join) = (l.b.create_block(), l.b.create_block());
@@ -346,14 +354,39 @@ impl Lowerer<'_, '_> {
             let p = l.b.ins().load(types::I64, f, ap, 0);
             let av = l.offset_addr(pv, lane, bytes);
             let v = l.b.ins().load(ty, f, av, 0);
-            let old = if d.is_float() {
-                let bits = l.b.ins().uextend(types::I64, v);
-                let di = l.b.ins().iconst(types::I32, i64::from(dtype_index(d)));
-                let o = l.call(HelperId::AtomicAddFloat, &[p, bits, di])[0];
-                l.narrow(o, bytes)
-            } else {
-                l.b.ins()
-                    .atomic_rmw(ty, global_flags(), AtomicRmwOp::Add, p, v)
+            let rmw =
+                |op: AtomicRmwOp, l: &mut Self| l.b.ins().atomic_rmw(ty, global_flags(), op, p, v);
+            let old = match (op, pc) {
+                (_, Some(pc)) => {
+                    let ac = l.offset_addr(pc, lane, bytes);
+                    let c = l.b.ins().load(ty, f, ac, 0);
+                    l.b.ins().atomic_cas(global_flags(), p, c, v)
+                }
+                (Some(AtomicOp::Add), None) if d.is_float() => {
+                    let bits = l.b.ins().uextend(types::I64, v);
+                    let di = l.b.ins().iconst(types::I32, i64::from(dtype_index(d)));
+                    let o = l.call(HelperId::AtomicAddFloat, &[p, bits, di])[0];
+                    l.narrow(o, bytes)
+                }
+                (Some(op @ (AtomicOp::Max | AtomicOp::Min)), None) if d.is_float() => {
+                    let max = l.b.ins().iconst(types::I32, i64::from(op == AtomicOp::Max));
+                    l.call(HelperId::AtomicMinMaxF32, &[p, v, max])[0]
+                }
+                (Some(op), None) => {
+                    let op = match op {
+                        AtomicOp::Add => AtomicRmwOp::Add,
+                        AtomicOp::Max if signed => AtomicRmwOp::Smax,
+                        AtomicOp::Max => AtomicRmwOp::Umax,
+                        AtomicOp::Min if signed => AtomicRmwOp::Smin,
+                        AtomicOp::Min => AtomicRmwOp::Umin,
+                        AtomicOp::And => AtomicRmwOp::And,
+                        AtomicOp::Or => AtomicRmwOp::Or,
+                        AtomicOp::Xor => AtomicRmwOp::Xor,
+                        AtomicOp::Xchg => AtomicRmwOp::Xchg,
+                    };
+                    rmw(op, l)
+                }
+                (None, None) => unreachable!("an atomic has an op or a compared value"),
             };
             l.b.ins().store(f, old, ad, 0);
             l.b.ins().jump(join, &[]);

@@ -28,7 +28,7 @@
 //!   interpreter; each f16/bf16 result element converts through `half`);
 //! - `permute` that moves the last axis (one element per copy);
 //! - gathers and scatters of non-contiguous pointers, the lanes of partially masked chunks,
-//!   and `atomic_add`.
+//!   and the atomics.
 
 mod cast;
 mod control;
@@ -595,7 +595,10 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             } => self.select(*cond, *on_true, *on_false, self.result(op)?),
             OpKind::Fma(a, b, c) => self.fma(*a, *b, *c, self.result(op)?),
             OpKind::Cast(x) => self.cast(*x, self.result(op)?),
-            OpKind::Bitcast(x) | OpKind::Reshape(x) | OpKind::ExpandDims { value: x, .. } => {
+            OpKind::Bitcast(x)
+            | OpKind::Reshape(x)
+            | OpKind::Hint { value: x, .. }
+            | OpKind::ExpandDims { value: x, .. } => {
                 // Same bytes: the result shares the operand's slot (see `scratch`).
                 let r = self.result(op)?;
                 if self.slots.offset(r) != self.slots.offset(*x) {
@@ -618,9 +621,18 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             OpKind::AddPtr { ptr, offset } => self.add_ptr(*ptr, *offset, self.result(op)?),
             OpKind::Load { ptr, mask, other } => self.load(*ptr, *mask, *other, self.result(op)?),
             OpKind::Store { ptr, value, mask } => self.store(*ptr, *value, *mask),
-            OpKind::AtomicAdd { ptr, value, mask } => {
-                self.atomic_add(*ptr, *value, *mask, self.result(op)?)
-            }
+            OpKind::Atomic {
+                op: aop,
+                ptr,
+                value,
+                mask,
+            } => self.atomic(Some(*aop), *ptr, None, *value, *mask, self.result(op)?),
+            OpKind::AtomicCas {
+                ptr,
+                cmp,
+                value,
+                mask,
+            } => self.atomic(None, *ptr, Some(*cmp), *value, *mask, self.result(op)?),
             OpKind::For {
                 lower,
                 upper,
@@ -628,6 +640,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 init,
                 body,
             } => self.for_loop(op, [*lower, *upper, *step], init, body),
+            OpKind::While { init, body } => self.while_loop(op, init, body),
             OpKind::If {
                 cond,
                 then_block,

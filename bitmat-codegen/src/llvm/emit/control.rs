@@ -1,5 +1,5 @@
-//! Structured control flow: `for` loops with loop-carried values (`phi`s in the loop header)
-//! and `if` (a diamond with `phi`s at the join).
+//! Structured control flow: `for` and `while` loops with loop-carried values (`phi`s in the
+//! loop header) and `if` (a diamond with `phi`s at the join).
 //!
 //! A loop runs while `iv < upper`; it runs no iteration when `step` is not positive, and it
 //! stops when `iv + step` would pass `upper`, also where that sum overflows (the test is
@@ -126,6 +126,71 @@ impl Emitter<'_> {
                 })
                 .collect();
             self.set_chunks(r, o);
+        }
+        Ok(())
+    }
+
+    /// `while` carrying `init`: the body (its header holds the carried `phi`s), then a branch
+    /// back while the condition it yields holds; binds `results` to the last yielded values
+    /// (the exit's only predecessor is the body's end, which they dominate).
+    pub(crate) fn while_loop(
+        &mut self,
+        init: &[ValueId],
+        body: &Block,
+        results: &[ValueId],
+    ) -> Result<(), CodegenError> {
+        let inits: Vec<Vec<Operand>> = init
+            .iter()
+            .map(|&v| self.chunks(v))
+            .collect::<Result<_, _>>()?;
+        if body.args.len() != init.len() {
+            return Err(self.unsupported("while body arguments do not match the carried values"));
+        }
+        let (head, exit) = (self.label("while"), self.label("while_exit"));
+        let pre = self.block.clone();
+        self.line(format!("br label %{head}"));
+        self.start_block(&head);
+        let marker = format!("  ;; phis of {head}\n");
+        self.body.push_str(&marker);
+        let carried: Vec<Vec<Operand>> = inits
+            .iter()
+            .map(|i| {
+                i.iter()
+                    .map(|c| Operand {
+                        text: self.fresh(),
+                        ty: c.ty.clone(),
+                    })
+                    .collect()
+            })
+            .collect();
+        for (&a, c) in body.args.iter().zip(&carried) {
+            self.set_chunks(a, c.clone());
+        }
+        let mut yielded = self.emit_yielding(body, init.len() + 1)?;
+        let go = yielded
+            .remove(0)
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.unsupported("a `while` condition without a value"))?;
+        let go = self.extract(&go, "i1", 0);
+        let last = self.block.clone();
+        self.line(format!("br i1 {}, label %{head}, label %{exit}", go.text));
+        let mut phis = String::new();
+        for ((c, i), y) in carried
+            .iter()
+            .flatten()
+            .zip(inits.iter().flatten())
+            .zip(yielded.iter().flatten())
+        {
+            phis.push_str(&format!(
+                "  {} = phi {} [ {}, %{pre} ], [ {}, %{last} ]\n",
+                c.text, c.ty, i.text, y.text
+            ));
+        }
+        self.body = self.body.replacen(&marker, &phis, 1);
+        self.start_block(&exit);
+        for (&r, y) in results.iter().zip(yielded) {
+            self.set_chunks(r, y);
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! Global memory: `addptr`, `load`, `store`, `atomic_add`, chunk by chunk.
+//! Global memory: `addptr`, `load`, `store`, the atomics, chunk by chunk.
 //!
 //! The lanes of a pointer tile whose contiguity analysis proves aligned runs of consecutive
 //! addresses along the last axis ([`bitmat_ir::passes::contiguity`]) are accessed as whole
@@ -6,14 +6,14 @@
 //! masked-off lane; a load's run spanning several chunks is one vector of up to 64 bytes, split
 //! into chunks after); other tiles are gathered and scattered lane by lane in order
 //! (`llvm.masked.gather`/`scatter` with every lane on), masked-off lanes pointed at a stack
-//! slot of the program's own, which needs no branch per lane. `atomic_add` is one atomic per
+//! slot of the program's own, which needs no branch per lane. An atomic is one per
 //! lane, skipped where the mask is false.
 
 use super::elementwise::suffix;
 use super::{mem_elem, reg_elem, vec, Emitter, Operand};
 use crate::cpu::helpers::{dtype_index, HelperId};
 use crate::CodegenError;
-use bitmat_ir::{DType, ElemType, ValueId};
+use bitmat_ir::{AtomicOp, DType, ElemType, ValueId};
 
 /// Lanes per contiguous run of an access (1: gather/scatter).
 struct Access {
@@ -349,10 +349,15 @@ impl Emitter<'_> {
         self.ins(t, format!("icmp ne {} {}, zeroinitializer", o.ty, o.text))
     }
 
-    /// `atomic_add(ptr, value, mask)`: lane by lane in order, old values (0 where masked off).
-    pub(crate) fn atomic_add(
+    /// `atomic_<op>(ptr, value, mask)` (`op` given) or `atomic_cas(ptr, cmp, value)` (`cmp`
+    /// given): lane by lane in order, old values (0 where masked off). `atomicrmw` (`fmax`/
+    /// `fmin` for floats: `maxnum`/`minnum`, a NaN yielding the other) and `cmpxchg` (floats
+    /// by their bits); float adds through the helper the Cranelift backend shares.
+    pub(crate) fn atomic(
         &mut self,
+        op: Option<AtomicOp>,
         p: ValueId,
+        cmp: Option<ValueId>,
         value: ValueId,
         mask: Option<ValueId>,
         r: ValueId,
@@ -363,7 +368,9 @@ impl Emitter<'_> {
         }
         let elem = reg_elem(ElemType::Val(d));
         let (pv, v) = (self.chunks(p)?, self.chunks(value)?);
+        let cv = cmp.map(|c| self.chunks(c)).transpose()?;
         let m = mask.map(|m| self.chunks(m)).transpose()?;
+        let signed = d.is_signed_int();
         let n = self.numel(r);
         let mut olds = Vec::with_capacity(n);
         for i in 0..n {
@@ -383,7 +390,57 @@ impl Emitter<'_> {
                 }
             };
             self.start_block(&go);
-            let old = if d.is_float() {
+            let rmw = match op {
+                Some(AtomicOp::Add) if d.is_float() => None,
+                Some(AtomicOp::Add) => Some("add"),
+                Some(AtomicOp::Max) if d.is_float() => Some("fmax"),
+                Some(AtomicOp::Min) if d.is_float() => Some("fmin"),
+                Some(AtomicOp::Max) if signed => Some("max"),
+                Some(AtomicOp::Max) => Some("umax"),
+                Some(AtomicOp::Min) if signed => Some("min"),
+                Some(AtomicOp::Min) => Some("umin"),
+                Some(AtomicOp::And) => Some("and"),
+                Some(AtomicOp::Or) => Some("or"),
+                Some(AtomicOp::Xor) => Some("xor"),
+                Some(AtomicOp::Xchg) => Some("xchg"),
+                None => None,
+            };
+            let old = if let Some(cv) = &cv {
+                let ci = self.lane(cv, elem, i);
+                let int = format!("i{}", d.size_bytes() * 8);
+                let (c, n) = if d.is_float() {
+                    (
+                        self.ins(&int, format!("bitcast {elem} {} to {int}", ci.text)),
+                        self.ins(&int, format!("bitcast {elem} {} to {int}", vi.text)),
+                    )
+                } else {
+                    (ci, vi)
+                };
+                let pair = self.ins(
+                    format!("{{ {int}, i1 }}"),
+                    format!(
+                        "cmpxchg ptr {}, {int} {}, {int} {} seq_cst seq_cst",
+                        pi.text, c.text, n.text
+                    ),
+                );
+                let o = self.ins(
+                    &int,
+                    format!("extractvalue {{ {int}, i1 }} {}, 0", pair.text),
+                );
+                if d.is_float() {
+                    self.ins(elem, format!("bitcast {int} {} to {elem}", o.text))
+                } else {
+                    o
+                }
+            } else if let Some(rmw) = rmw {
+                self.ins(
+                    elem,
+                    format!(
+                        "atomicrmw {rmw} ptr {}, {elem} {} seq_cst",
+                        pi.text, vi.text
+                    ),
+                )
+            } else if d.is_float() {
                 let addr = self.ins("i64", format!("ptrtoint ptr {} to i64", pi.text));
                 let bits = if d == DType::F32 {
                     let b = self.ins("i32", format!("bitcast float {} to i32", vi.text));
@@ -403,10 +460,7 @@ impl Emitter<'_> {
                     self.ins(elem, format!("trunc i64 {} to {elem}", out.text))
                 }
             } else {
-                self.ins(
-                    elem,
-                    format!("atomicrmw add ptr {}, {elem} {} seq_cst", pi.text, vi.text),
-                )
+                return Err(self.unsupported("an atomic without an op"));
             };
             let done = self.block.clone();
             self.line(format!("br label %{join}"));

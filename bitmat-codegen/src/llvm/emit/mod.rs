@@ -598,7 +598,9 @@ impl<'k> Emitter<'k> {
                 OpKind::Slice { value, axis, start } => {
                     self.slice(*value, *axis, *start, result()?)?
                 }
-                OpKind::ExpandDims { value, .. } | OpKind::Reshape(value) => {
+                OpKind::ExpandDims { value, .. }
+                | OpKind::Reshape(value)
+                | OpKind::Hint { value, .. } => {
                     let o = self.chunks(*value)?;
                     self.set_chunks(result()?, o);
                 }
@@ -607,9 +609,18 @@ impl<'k> Emitter<'k> {
                 OpKind::AddPtr { ptr, offset } => self.add_ptr(*ptr, *offset, result()?)?,
                 OpKind::Load { ptr, mask, other } => self.load(*ptr, *mask, *other, result()?)?,
                 OpKind::Store { ptr, value, mask } => self.store(*ptr, *value, *mask)?,
-                OpKind::AtomicAdd { ptr, value, mask } => {
-                    self.atomic_add(*ptr, *value, *mask, result()?)?
-                }
+                OpKind::Atomic {
+                    op,
+                    ptr,
+                    value,
+                    mask,
+                } => self.atomic(Some(*op), *ptr, None, *value, *mask, result()?)?,
+                OpKind::AtomicCas {
+                    ptr,
+                    cmp,
+                    value,
+                    mask,
+                } => self.atomic(None, *ptr, Some(*cmp), *value, *mask, result()?)?,
                 OpKind::For {
                     lower,
                     upper,
@@ -617,6 +628,7 @@ impl<'k> Emitter<'k> {
                     init,
                     body,
                 } => self.for_loop(*lower, *upper, *step, init, body, &op.results)?,
+                OpKind::While { init, body } => self.while_loop(init, body, &op.results)?,
                 OpKind::If {
                     cond,
                     then_block,

@@ -1,4 +1,4 @@
-//! Structured control flow: `for` loops with carried values and two-way `if`. Loop bounds and
+//! Structured control flow: `for` and `while` loops with carried values and two-way `if`. Loop bounds and
 //! branch conditions are scalars, held alike by every thread, so branches are uniform
 //! (`bra.uni`) and barriers inside them are safe.
 //!
@@ -247,6 +247,50 @@ impl Emitter<'_> {
         Ok(())
     }
 
+    /// A `while`: the body, then a branch back while the condition it yields holds (copied
+    /// out before the carried values, which it may be one of).
+    pub(crate) fn lower_while(
+        &mut self,
+        results: &[ValueId],
+        init: &[ValueId],
+        body: &Block,
+    ) -> Result<(), CodegenError> {
+        if body.args.len() != init.len() || results.len() != init.len() {
+            return Err(self.unsupported("`while` arity mismatch"));
+        }
+        let mut phis = Vec::new();
+        for (&v, &arg) in init.iter().zip(&body.args) {
+            let regs = self.fresh_like(arg);
+            let vc = class_of(self.k.ty(v).elem);
+            let la = self.layout(arg);
+            for (p, r) in regs.iter().zip(self.get_as(v, &la)?) {
+                self.mov(vc, p, &r);
+            }
+            self.define(arg, regs.clone());
+            phis.push(regs);
+        }
+        self.hoist_conversions(body)?;
+        let head = self.new_label("while");
+        let go = self.reg(Class::Pred);
+        self.place_label(&head);
+        self.scoped(|e| -> Result<(), CodegenError> {
+            let ys = e
+                .emit_block(body)?
+                .ok_or_else(|| e.unsupported("`while` body without `yield`"))?;
+            let (cond, next) = ys
+                .split_first()
+                .ok_or_else(|| e.unsupported("`while` body yields no condition"))?;
+            let c = e.get(*cond)?[0].clone();
+            e.mov(Class::Pred, &go, &c);
+            e.parallel_copy(next, &body.args, &phis)
+        })?;
+        self.line(format!("@{go} bra.uni {head};"));
+        for (&r, regs) in results.iter().zip(phis) {
+            self.define(r, regs);
+        }
+        Ok(())
+    }
+
     pub(crate) fn lower_if(
         &mut self,
         results: &[ValueId],
@@ -314,7 +358,8 @@ impl Emitter<'_> {
         match k {
             OpKind::Load { ptr, .. }
             | OpKind::Store { ptr, .. }
-            | OpKind::AtomicAdd { ptr, .. } => {
+            | OpKind::Atomic { ptr, .. }
+            | OpKind::AtomicCas { ptr, .. } => {
                 let l = self.layout(*ptr);
                 k.operands()
                     .into_iter()

@@ -18,7 +18,7 @@ use super::mma_frag::contiguous_dim;
 use crate::ptx::emit::Emitter;
 use crate::ptx::regs::{dclass, Class};
 use crate::CodegenError;
-use bitmat_ir::{DType, ValueId};
+use bitmat_ir::{AtomicOp, DType, ValueId};
 
 /// The `ld`/`st` type of a value of `d` in a `.b32`/`.b64`/`.f32` register.
 fn mem_ty(d: DType) -> &'static str {
@@ -557,35 +557,90 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    pub(crate) fn lower_atomic_add(
+    /// `atomic_<op>` (`op` given) or `atomic_cas` (`cmp` given): one `atom.global` per lane
+    /// that its owning thread holds; f32 maxima and minima (which `atom` lacks) are
+    /// compare-and-swap loops on the bits.
+    pub(crate) fn lower_atomic(
         &mut self,
         res: ValueId,
+        op: Option<AtomicOp>,
         ptr: ValueId,
+        cmp: Option<ValueId>,
         value: ValueId,
         mask: Option<ValueId>,
     ) -> Result<(), CodegenError> {
         let d = self.pointee(ptr)?;
-        let ty = match d {
-            DType::I32 | DType::U32 => "u32",
-            DType::I64 | DType::U64 => "u64",
-            DType::F32 => "f32",
-            _ => return Err(self.unsupported(format!("atomic_add on {d}"))),
+        let name = op.map_or("atomic_cas", AtomicOp::name);
+        let bits = match d {
+            DType::I32 | DType::U32 | DType::F32 => 32,
+            DType::I64 | DType::U64 => 64,
+            _ => return Err(self.unsupported(format!("{name} on {d}"))),
+        };
+        let int = if d.is_signed_int() { "s" } else { "u" };
+        // The instruction, or `None` for a compare-and-swap loop.
+        let inst = match op {
+            None => Some(format!("cas.b{bits}")),
+            Some(AtomicOp::Add) if d == DType::F32 => Some("add.f32".to_string()),
+            Some(AtomicOp::Add) => Some(format!("add.u{bits}")),
+            Some(AtomicOp::Max | AtomicOp::Min) if d == DType::F32 => None,
+            Some(AtomicOp::Max) => Some(format!("max.{int}{bits}")),
+            Some(AtomicOp::Min) => Some(format!("min.{int}{bits}")),
+            Some(AtomicOp::And) => Some(format!("and.b{bits}")),
+            Some(AtomicOp::Or) => Some(format!("or.b{bits}")),
+            Some(AtomicOp::Xor) => Some(format!("xor.b{bits}")),
+            Some(AtomicOp::Xchg) => Some(format!("exch.b{bits}")),
         };
         let c = dclass(d);
         let l = self.layout(ptr);
         let owner = self.owner_pred(&l);
         let (ps, vs) = (self.get(ptr)?, self.get_as(value, &l)?);
+        let cs = cmp.map(|x| self.get_as(x, &l)).transpose()?;
         let ms = mask.map(|m| self.get_as(m, &l)).transpose()?;
         let mut out: Vec<String> = (0..l.slots()).map(|_| self.reg(c)).collect();
         for (j, ((dst, addr), v)) in out.iter().zip(&ps).zip(&vs).enumerate() {
             let m = ms.as_ref().map(|v| v[j].clone());
             let p = self.and_preds(m.as_deref(), owner.as_deref());
             self.zero(c, dst);
-            let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
-            self.line(format!("{pre}atom.global.add.{ty} {dst}, [{addr}], {v};"));
+            match (&inst, &cs) {
+                (Some(inst), Some(cs)) => {
+                    let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
+                    let cmp = &cs[j];
+                    self.line(format!(
+                        "{pre}atom.global.{inst} {dst}, [{addr}], {cmp}, {v};"
+                    ));
+                }
+                (Some(inst), None) => {
+                    let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
+                    self.line(format!("{pre}atom.global.{inst} {dst}, [{addr}], {v};"));
+                }
+                (None, _) => {
+                    let f = if op == Some(AtomicOp::Max) {
+                        "max"
+                    } else {
+                        "min"
+                    };
+                    let (again, skip) =
+                        (self.new_label("atomic_cas"), self.new_label("atomic_done"));
+                    if let Some(p) = &p {
+                        self.line(format!("@!{p} bra {skip};"));
+                    }
+                    let (new, got) = (self.reg(c), self.reg(c));
+                    let q = self.reg(Class::Pred);
+                    self.line(format!("ld.global.f32 {dst}, [{addr}];"));
+                    self.place_label(&again);
+                    self.line(format!("{f}.f32 {new}, {dst}, {v};"));
+                    self.line(format!(
+                        "atom.global.cas.b32 {got}, [{addr}], {dst}, {new};"
+                    ));
+                    self.line(format!("setp.ne.b32 {q}, {got}, {dst};"));
+                    self.line(format!("mov.f32 {dst}, {got};"));
+                    self.line(format!("@{q} bra {again};"));
+                    self.place_label(&skip);
+                }
+            }
         }
         if owner.is_some() {
-            // Only the first copy added: hand its old values to the other copies.
+            // Only the first copy accessed memory: hand its old values to the other copies.
             out = self.through_shared(c, &out, &l, &l);
         }
         self.define_in(res, out, &l);
