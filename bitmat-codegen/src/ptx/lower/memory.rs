@@ -559,7 +559,9 @@ impl Emitter<'_> {
 
     /// `atomic_<op>` (`op` given) or `atomic_cas` (`cmp` given): one `atom.global` per lane
     /// that its owning thread holds; f32 maxima and minima (which `atom` lacks) are
-    /// compare-and-swap loops on the bits.
+    /// compare-and-swap loops on the bits. `atomic_cas` and `atomic_xchg`, what locks are made
+    /// of, are acquire-release at GPU scope (Triton's default), so that the plain loads and
+    /// stores a lock guards see each other across programs; the arithmetic ones are relaxed.
     pub(crate) fn lower_atomic(
         &mut self,
         res: ValueId,
@@ -590,6 +592,11 @@ impl Emitter<'_> {
             Some(AtomicOp::Xor) => Some(format!("xor.b{bits}")),
             Some(AtomicOp::Xchg) => Some(format!("exch.b{bits}")),
         };
+        // The ordering qualifiers, which come before the state space.
+        let sem = match op {
+            None | Some(AtomicOp::Xchg) => ".acq_rel.gpu",
+            _ => "",
+        };
         let c = dclass(d);
         let l = self.layout(ptr);
         let owner = self.owner_pred(&l);
@@ -606,12 +613,14 @@ impl Emitter<'_> {
                     let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
                     let cmp = &cs[j];
                     self.line(format!(
-                        "{pre}atom.global.{inst} {dst}, [{addr}], {cmp}, {v};"
+                        "{pre}atom{sem}.global.{inst} {dst}, [{addr}], {cmp}, {v};"
                     ));
                 }
                 (Some(inst), None) => {
                     let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
-                    self.line(format!("{pre}atom.global.{inst} {dst}, [{addr}], {v};"));
+                    self.line(format!(
+                        "{pre}atom{sem}.global.{inst} {dst}, [{addr}], {v};"
+                    ));
                 }
                 (None, _) => {
                     let f = if op == Some(AtomicOp::Max) {
