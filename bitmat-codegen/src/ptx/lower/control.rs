@@ -55,6 +55,28 @@ impl Emitter<'_> {
         Ok(())
     }
 
+    /// The registers that carry a loop's values around it, one set per block argument of
+    /// `args`, in its layout, initialized with the values of `init`; binds each argument to
+    /// its set.
+    fn carried_registers(
+        &mut self,
+        init: &[ValueId],
+        args: &[ValueId],
+    ) -> Result<Vec<Vec<String>>, CodegenError> {
+        let mut phis = Vec::new();
+        for (&v, &arg) in init.iter().zip(args) {
+            let regs = self.fresh_like(arg);
+            let vc = class_of(self.k.ty(v).elem);
+            let la = self.layout(arg);
+            for (p, r) in regs.iter().zip(self.get_as(v, &la)?) {
+                self.mov(vc, p, &r);
+            }
+            self.define(arg, regs.clone());
+            phis.push(regs);
+        }
+        Ok(phis)
+    }
+
     pub(crate) fn lower_for(
         &mut self,
         results: &[ValueId],
@@ -77,17 +99,7 @@ impl Emitter<'_> {
         let iv = self.reg(c);
         self.mov(c, &iv, &lo);
         self.define(body.args[0], vec![iv.clone()]);
-        let mut phis = Vec::new();
-        for (&v, &arg) in init.iter().zip(&body.args[1..]) {
-            let regs = self.fresh_like(arg);
-            let vc = class_of(self.k.ty(v).elem);
-            let la = self.layout(arg);
-            for (p, r) in regs.iter().zip(self.get_as(v, &la)?) {
-                self.mov(vc, p, &r);
-            }
-            self.define(arg, regs.clone());
-            phis.push(regs);
-        }
+        let phis = self.carried_registers(init, &body.args[1..])?;
         self.hoist_invariants(body)?;
         self.hoist_conversions(body)?;
         let mark = self.shared_top;
@@ -258,17 +270,7 @@ impl Emitter<'_> {
         if body.args.len() != init.len() || results.len() != init.len() {
             return Err(self.unsupported("`while` arity mismatch"));
         }
-        let mut phis = Vec::new();
-        for (&v, &arg) in init.iter().zip(&body.args) {
-            let regs = self.fresh_like(arg);
-            let vc = class_of(self.k.ty(v).elem);
-            let la = self.layout(arg);
-            for (p, r) in regs.iter().zip(self.get_as(v, &la)?) {
-                self.mov(vc, p, &r);
-            }
-            self.define(arg, regs.clone());
-            phis.push(regs);
-        }
+        let phis = self.carried_registers(init, &body.args)?;
         self.hoist_conversions(body)?;
         let head = self.new_label("while");
         let go = self.reg(Class::Pred);
