@@ -279,9 +279,9 @@ pub fn w2a8_gemv_planes(
 }
 
 /// The ternary linear layer of [`w2a8_linear`] on weights in the CPU planes layout, as
-/// [`w2a8_gemv_planes`] computes the exact `i32` product: `y[m, n] = (acc as f32) * scale_x[m]
-/// * scale_w[n * w_scale_stride] (+ bias[n])`. `block_k` is 256, 512 or 1024. Grid: `(ceil(n /
-/// block_n), m)`.
+/// [`w2a8_gemv_planes`] computes the exact `i32` product:
+/// `y[m, n] = (acc as f32) * scale_x[m] * scale_w[n * w_scale_stride] (+ bias[n])`.
+/// `block_k` is 256, 512 or 1024. Grid: `(ceil(n / block_n), m)`.
 #[bitkernel]
 #[allow(clippy::too_many_arguments)]
 pub fn w2a8_linear_planes(
