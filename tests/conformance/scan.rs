@@ -363,7 +363,9 @@ fn check_float(dev: &Device) -> Result<(), String> {
         let what = format!("f32 [{m}, {n}] in blocks [{bm}, {bn}]");
         let grid = [(m.max(1) as u32).div_ceil(bm as u32), 1, 1];
         let o = run(dev, &what, &k, grid, 4, &args)?;
-        o.check_all(&Tol::exact(dev))?;
+        // Which NaN of two a float op keeps is unspecified (`Tol::AnyNan`): the scans combine
+        // infinities and NaNs in one tree order everywhere, but a backend may commute operands.
+        o.check_all(&Tol::AnyNan)?;
         let mut csum = vec![0.0f32; mu * nu];
         let mut bound = vec![0.0f64; mu * nu];
         let mut cmax = vec![0.0f32; mu * nu];
