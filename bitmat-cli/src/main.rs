@@ -94,6 +94,11 @@ enum Command {
         /// Stages of the `cp.async` rings of pipelined loops, for PTX (1 pipelines nothing).
         #[arg(long, default_value_t = 2)]
         num_stages: u32,
+        /// Specialize on a launch argument, as a launch does (repeatable): `name=value` for
+        /// an integer (e.g. `--arg k=4096`: a multiple of 16 or 128 is used), `name=aligned`
+        /// for a pointer 16-byte aligned. Without any, the kernel is specialized on nothing.
+        #[arg(long = "arg", value_parser = bitmat_cli::dump::parse_constexpr)]
+        launch_args: Vec<(String, String)>,
     },
     /// Autotune the prebuilt matmuls for shapes given here or for every linear layer of a
     /// checkpoint; winners go to the disk cache, so later runs launch tuned kernels directly.
@@ -289,6 +294,7 @@ fn main() -> ExitCode {
             target,
             num_warps,
             num_stages,
+            launch_args,
         } => {
             let Some(kernel) = kernel else {
                 print!("{}", list_prebuilt());
@@ -309,6 +315,7 @@ fn main() -> ExitCode {
                 target,
                 num_warps,
                 num_stages,
+                launch_args,
             };
             match bitmat_cli::dump::dump(&kernel, &options) {
                 Ok(text) => {

@@ -1,5 +1,6 @@
 //! `bitmat dump` and `bitmat info`: from the command line, and `info`'s report.
 
+use bitmat::ir::passes::specialize::{self, ArgFact};
 use std::process::{Command, Output};
 
 fn bitmat(args: &[&str]) -> Output {
@@ -55,6 +56,27 @@ fn constexpr_overrides_change_the_kernel() {
 }
 
 #[test]
+fn launch_arguments_specialize_the_kernel_as_a_launch_does() {
+    let args = ["dump", "w2a8_gemv", "--arg", "k=4096", "--arg", "w=aligned"];
+    let specialized = stdout_of(&bitmat(&args));
+    // What a launch with these arguments compiles: the same facts applied to the same IR.
+    let mut expected = bitmat::kernels::ternary::w2a8_gemv::ir(16, 256).unwrap();
+    let facts: Vec<_> = expected
+        .params
+        .iter()
+        .map(|p| match p.name.as_str() {
+            "k" => ArgFact::Multiple128,
+            "w" => ArgFact::Multiple16,
+            _ => ArgFact::None,
+        })
+        .collect();
+    specialize::apply(&mut expected, &facts);
+    assert_eq!(specialized.trim_end(), expected.to_string().trim_end());
+    assert!(specialized.contains("divisible 128"), "{specialized}");
+    assert_ne!(specialized, stdout_of(&bitmat(&["dump", "w2a8_gemv"])));
+}
+
+#[test]
 fn bad_dump_requests_fail_with_what_is_accepted() {
     for (args, expected) in [
         (
@@ -75,6 +97,18 @@ fn bad_dump_requests_fail_with_what_is_accepted() {
             "sm_80",
         ),
         (&["dump", "w2a8_gemv", "--constexpr", "oops"], "name=value"),
+        (
+            &["dump", "w2a8_gemv", "--arg", "q=16"],
+            "has no runtime parameter `q`; its parameters: ",
+        ),
+        (
+            &["dump", "w2a8_gemv", "--arg", "k=big"],
+            "an integer takes its value",
+        ),
+        (
+            &["dump", "w2a8_gemv", "--arg", "w=16"],
+            "a pointer takes `aligned` or `unaligned`",
+        ),
     ] {
         let out = bitmat(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
