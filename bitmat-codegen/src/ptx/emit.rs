@@ -242,7 +242,7 @@ impl<'k> Emitter<'k> {
         let op = self.defs[&v];
         let saved_layout = std::mem::replace(&mut self.layouts[v.index()], to.clone());
         let saved_regs = self.vals.remove(&v);
-        let done = self.emit_op(op);
+        let done = self.lower_op(op);
         let regs = self.vals.remove(&v);
         self.layouts[v.index()] = saved_layout;
         if let Some(r) = saved_regs {
@@ -564,11 +564,45 @@ impl<'k> Emitter<'k> {
         self.emit_op(op)
     }
 
+    /// Lowers `op` (of one result) if its result holds at most `budget` registers that its
+    /// operands do not (a 64-bit register counts twice); returns how many it holds, or `None`
+    /// when they are more, leaving the code and the values as they were.
+    pub fn emit_within(&mut self, op: &Op, budget: u32) -> Result<Option<u32>, CodegenError> {
+        let (mark, converted) = (self.body.len(), self.converted.clone());
+        self.emit_op(op)?;
+        let r = op.results[0];
+        let operands: HashSet<&String> = op
+            .kind
+            .operands()
+            .iter()
+            .filter_map(|v| self.vals.get(v))
+            .flatten()
+            .collect();
+        let fresh: HashSet<&String> = self.vals[&r]
+            .iter()
+            .filter(|x| !operands.contains(x))
+            .collect();
+        let wide = class_of(self.k.ty(r).elem) == Class::B64;
+        let held = fresh.len() as u32 * (1 + u32::from(wide));
+        if held > budget {
+            self.body.truncate(mark);
+            self.converted = converted;
+            self.vals.remove(&r);
+            return Ok(None);
+        }
+        Ok(Some(held))
+    }
+
     fn emit_op(&mut self, op: &Op) -> Result<(), CodegenError> {
         if op.results.first().is_some_and(|r| self.hoisted.contains(r)) {
             // Computed before its loop.
             return Ok(());
         }
+        self.lower_op(op)
+    }
+
+    /// Lowers `op`, even when it was computed before its loop (to rematerialize it).
+    fn lower_op(&mut self, op: &Op) -> Result<(), CodegenError> {
         let res = op.results.first().copied();
         let one = || {
             res.ok_or_else(|| self.unsupported(format!("`{}` without a result", op.kind.name())))

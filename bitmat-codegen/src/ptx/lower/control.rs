@@ -16,6 +16,10 @@ use crate::ptx::regs::{class_of, dclass, Class};
 use crate::CodegenError;
 use bitmat_ir::{Block, Op, OpKind, ValueId};
 
+/// Registers per thread that the loop-invariant tiles computed before a loop may hold in all
+/// ([`Emitter::hoist_invariants`]).
+const HOISTED_TILE_REGISTERS: u32 = 16;
+
 impl Emitter<'_> {
     /// Copies the registers of `vals`, each in the layout of the matching value of `targets`,
     /// into `dsts` as a parallel copy (through temporaries, so a source may also be a
@@ -194,6 +198,8 @@ impl Emitter<'_> {
             // iteration before made them), and one barrier serves them and the rings.
             let split = plan.first_reader.unwrap_or(0);
             let mut ys = e.emit_ops(&body.ops[..split])?;
+            // Where the code of the ops from the first reader on starts.
+            let mut readers = None;
             if ys.is_none() {
                 if ahead {
                     e.use_staged(plan);
@@ -201,17 +207,22 @@ impl Emitter<'_> {
                     e.stage_planned(plan)?;
                 }
                 e.begin_iteration(body, plan, bounds, d, &carried(e, plan))?;
+                readers = Some(e.body.len());
                 ys = e.emit_ops(&body.ops[split..])?;
             }
             let ys = ys.ok_or_else(|| e.unsupported("loop body without `yield`"))?;
             if let (true, Some(staged)) = (ahead, &plan.staged) {
                 // The next iteration's operands, into the other area, while the tensor cores
-                // work on this one's.
+                // work on this one's: their code goes among the `dot`'s.
+                let ahead_start = e.body.len();
                 let regs = carried(e, plan);
                 let at = e.held_iteration(body, plan, bounds, d, 1, &regs, held.get(1))?;
                 let other = e.reg(Class::B32);
                 e.line(format!("xor.b32 {other}, {}, 1;", staged.slot));
                 e.stage_ahead(body, plan, &at, &other)?;
+                if let Some(readers) = readers {
+                    e.interleave_since(readers, ahead_start);
+                }
             }
             e.parallel_copy(&ys, &body.args[1..], &phis)?;
             // The held registers move down one iteration.
@@ -319,23 +330,35 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    /// Computes before the loop the scalars of `body` (its own ops, in order) that depend only
+    /// Computes before the loop the values of `body` (its own ops, in order) that depend only
     /// on values from before it (loop-invariant code motion): a division of the loop bounds
     /// or a stride then runs once instead of every iteration, also in the address code that
-    /// the pipeliner lowers again for later iterations. Only pure ops move, and none traps on
-    /// a GPU, so running them when the loop does not run is harmless.
+    /// the pipeliner lowers again for later iterations, and so do the row parts of a tile's
+    /// addresses and masks (`rm * k`, `rm < m`). Scalars always move; tiles move while they
+    /// hold at most [`HOISTED_TILE_REGISTERS`] registers per thread in all, since they stay
+    /// live through the loop. Only pure ops move, and none traps on a GPU, so running them
+    /// when the loop does not run is harmless.
     fn hoist_invariants(&mut self, body: &Block) -> Result<(), CodegenError> {
         let mut inside = self.body_values(body);
+        let mut budget = HOISTED_TILE_REGISTERS;
         for op in &body.ops {
             let invariant = recomputable(&op.kind)
                 && op.results.len() == 1
-                && self.k.ty(op.results[0]).numel() == 1
                 && op.kind.operands().iter().all(|v| !inside.contains(v));
-            if invariant {
-                self.emit_one(op)?;
-                self.hoisted.insert(op.results[0]);
-                inside.remove(&op.results[0]);
+            if !invariant {
+                continue;
             }
+            let r = op.results[0];
+            if self.k.ty(r).numel() == 1 {
+                self.emit_one(op)?;
+            } else {
+                match self.emit_within(op, budget)? {
+                    Some(held) => budget -= held,
+                    None => continue,
+                }
+            }
+            self.hoisted.insert(r);
+            inside.remove(&r);
         }
         Ok(())
     }

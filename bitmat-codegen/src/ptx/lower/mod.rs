@@ -6,6 +6,7 @@ mod convert;
 mod dot;
 mod elementwise;
 mod held;
+mod interleave;
 mod math;
 mod memory;
 mod mma;

@@ -34,7 +34,8 @@
 //! The address computation of a future iteration is the body's own ops, lowered again with
 //! the induction variable and the affine carried values advanced ([`Emitter::emit_slice`]).
 //! Each chunk is one `cp.async` when its address is aligned and its lanes all unmasked, one
-//! zero-filling `cp.async` (source size 0) when its lanes are all masked, and otherwise
+//! `cp.async` whose source size is its size or 0 (zero-filling) when its lanes share one
+//! mask bit, and otherwise
 //! (ragged edges, unaligned views) element loads stored to the ring synchronously, which
 //! the next `bar.sync` makes visible as well.
 
@@ -657,16 +658,12 @@ impl Emitter<'_> {
                 continue;
             }
             if aligned && uniform {
-                // One predicate for the chunk: the copy, or zeros.
-                let [on, off] = [(); 2].map(|_| self.reg(Class::Pred));
-                self.line(format!("and.pred {on}, {}, {run};", lanes[0]));
-                self.line(format!("not.pred {off}, {};", lanes[0]));
-                self.line(format!("and.pred {off}, {off}, {run};"));
+                // One predicate for the chunk: one copy that reads `bytes` bytes or none
+                // (its source size), zero-filling the rest.
+                let read = self.reg(Class::B32);
+                self.line(format!("selp.u32 {read}, {bytes}, 0, {};", lanes[0]));
                 self.line(format!(
-                    "@{on} cp.async.{cache}.shared.global [{a}], [{g}], {bytes};"
-                ));
-                self.line(format!(
-                    "@{off} cp.async.{cache}.shared.global [{a}], [{g}], {bytes}, 0;"
+                    "@{run} cp.async.{cache}.shared.global [{a}], [{g}], {bytes}, {read};"
                 ));
                 continue;
             }

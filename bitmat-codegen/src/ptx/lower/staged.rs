@@ -16,6 +16,7 @@
 //! area they go to was last read two iterations before), so that their decode overlaps the
 //! tensor cores' work instead of preceding it, and the held loads run two iterations ahead.
 
+use super::interleave::interleave;
 use super::mma_frag::{contiguous_dim, k_step, Role, SmemOperand, SmemTile};
 use super::pipeline::{Future, LoopPipeline};
 use crate::ptx::emit::Emitter;
@@ -129,6 +130,16 @@ impl Emitter<'_> {
             self.write_staged(o, slot, &regs)?;
         }
         Ok(())
+    }
+
+    /// Spreads the lines emitted since `second` among those emitted from `first` to
+    /// `second`, where [`interleave`] finds it safe: the next iteration's operands, made a
+    /// step ahead, among this iteration's `mma`s, so that `ptxas` overlaps the two.
+    pub(crate) fn interleave_since(&mut self, first: usize, second: usize) {
+        if let Some(woven) = interleave(&self.body[first..second], &self.body[second..]) {
+            self.body.truncate(first);
+            self.body.push_str(&woven);
+        }
     }
 
     /// The base of area `slot` (a register) of `o`, in a fresh register.
