@@ -133,37 +133,33 @@ pub fn ternary_linear(
         to_i32(OP, "n", n)?,
         to_i32(OP, "k", k)?,
     );
-    if crate::tuned::ternary_uses_planes(device.backend()) {
-        let planes = crate::formats::pack_ternary_planes(&w.packed, w.out_features, w.in_features)?;
-        crate::tuned::TernaryPlanesLinear {
-            x: &xv,
-            scale_x: &sx,
-            w: &device.upload(&planes)?,
-            scale_w: &sw,
-            bias: &bias_buf,
-            has_bias: bias.is_some(),
-            y: &y,
-            m,
-            n,
-            k,
-            w_scale_stride: stride,
-        }
-        .launch(device)?;
+    let planes = crate::tuned::ternary_uses_planes(device.backend());
+    let w_buf = if planes {
+        device.upload(&crate::formats::pack_ternary_planes(
+            &w.packed,
+            w.out_features,
+            w.in_features,
+        )?)?
     } else {
-        crate::tuned::TernaryLinear {
-            x: &xv,
-            scale_x: &sx,
-            w: &device.upload(&w.packed)?,
-            scale_w: &sw,
-            bias: &bias_buf,
-            has_bias: bias.is_some(),
-            y: &y,
-            m,
-            n,
-            k,
-            w_scale_stride: stride,
-        }
-        .launch(device)?;
+        device.upload(&w.packed)?
+    };
+    let op = crate::tuned::TernaryLinear {
+        x: &xv,
+        scale_x: &sx,
+        w: &w_buf,
+        scale_w: &sw,
+        bias: &bias_buf,
+        has_bias: bias.is_some(),
+        y: &y,
+        m,
+        n,
+        k,
+        w_scale_stride: stride,
+    };
+    if planes {
+        crate::tuned::TernaryPlanesLinear(op).launch(device)?;
+    } else {
+        op.launch(device)?;
     }
     y.to_vec().map_err(Error::from)
 }

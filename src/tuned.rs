@@ -149,6 +149,16 @@ macro_rules! matmul_tuner {
     }};
 }
 
+/// The tuner of matrix-vector kernel `$module::$kernel` over the CPU's `(block_n, block_k)`
+/// list `$space` (configurations made by `$make(block_n, block_k)`), keyed by `m`, `n`, `k`.
+macro_rules! cpu_gemv_tuner {
+    ($module:ident :: $kernel:ident, $space:expr, $make:expr) => {{
+        let make = $make;
+        $module::$kernel::autotune($space.iter().map(|&(bn, bk)| make(bn, bk)))
+            .key(&["m", "n", "k"])
+    }};
+}
+
 /// Tuners built once per process and configuration space: (GPU or not, a constexpr flag).
 struct Tuners<T> {
     slots: [OnceLock<T>; 4],
@@ -215,6 +225,11 @@ fn matmul_grid(m: i32, n: i32, block_m: i32, block_n: i32) -> Grid {
     Grid([ceil_div(m, block_m), ceil_div(n, block_n), 1])
 }
 
+/// The grid of a matrix-vector kernel: one program per `block_n` outputs of one row.
+fn gemv_grid(m: i32, n: i32, block_n: i32) -> Grid {
+    Grid([ceil_div(n, block_n), m.max(0) as u32, 1])
+}
+
 /// `c[m, n] = x[m, k] (i8) x W[n, k]^T` with `W` packed ternary (`[n, k / 4]` bytes), exact
 /// `i32`: the matrix-vector kernel up to [`GEMV_MAX_ROWS`] rows, on GPUs the split-K one up to
 /// [`SPLIT_K_MAX_ROWS`], the tiled one above.
@@ -265,11 +280,11 @@ pub fn gemv_tuner(backend: Backend) -> &'static ternary::w2a8_gemv::Autotuned {
 /// row-times-vector kernel, whose `dot` LLVM lowers to `vpdpbusd`.
 pub fn gemv_rows_tuner() -> &'static ternary::w2a8_gemv_rows::Autotuned {
     GEMV_ROWS.get_or_init(|| {
-        let configs: Vec<_> = LLVM_GEMV_ROWS
-            .iter()
-            .map(|&(bn, bk)| ternary::w2a8_gemv_rows::config(bn, bk))
-            .collect();
-        ternary::w2a8_gemv_rows::autotune(configs).key(&["m", "n", "k"])
+        cpu_gemv_tuner!(
+            ternary::w2a8_gemv_rows,
+            LLVM_GEMV_ROWS,
+            ternary::w2a8_gemv_rows::config
+        )
     })
 }
 
@@ -339,13 +354,10 @@ macro_rules! ternary_dispatch {
         let TernaryMatmul { x, w, c, m, n, k } = *$op;
         let backend = $device.backend();
         if m <= GEMV_MAX_ROWS && backend == Backend::LLVM {
-            let grid = |cfg: &ternary::w2a8_gemv_rows::Constexprs| {
-                (ceil_div(n, cfg.block_n), m.max(0) as u32)
-            };
+            let grid = |cfg: &ternary::w2a8_gemv_rows::Constexprs| gemv_grid(m, n, cfg.block_n);
             $finish(gemv_rows_tuner().$method($device, grid, x, w, c, m, n, k))
         } else if m <= GEMV_MAX_ROWS {
-            let grid =
-                |cfg: &ternary::w2a8_gemv::Constexprs| (ceil_div(n, cfg.block_n), m.max(0) as u32);
+            let grid = |cfg: &ternary::w2a8_gemv::Constexprs| gemv_grid(m, n, cfg.block_n);
             $finish(gemv_tuner(backend).$method($device, grid, x, w, c, m, n, k))
         } else if m <= SPLIT_K_MAX_ROWS && backend.is_gpu() {
             let grid = |cfg: &ternary::w2a8_matmul_split_k::Constexprs| {
@@ -403,38 +415,24 @@ static GEMV_PLANES: OnceLock<ternary::w2a8_gemv_planes::Autotuned> = OnceLock::n
 /// The autotuner of [`TernaryPlanesGemv`].
 pub fn gemv_planes_tuner() -> &'static ternary::w2a8_gemv_planes::Autotuned {
     GEMV_PLANES.get_or_init(|| {
-        let configs: Vec<_> = CPU_GEMV_PLANES
-            .iter()
-            .map(|&(bn, bk)| ternary::w2a8_gemv_planes::config(bn, bk))
-            .collect();
-        ternary::w2a8_gemv_planes::autotune(configs).key(&["m", "n", "k"])
+        cpu_gemv_tuner!(
+            ternary::w2a8_gemv_planes,
+            CPU_GEMV_PLANES,
+            ternary::w2a8_gemv_planes::config
+        )
     })
 }
 
-/// `c[m, n] = x[m, k] (i8) x W[n, k]^T`, exact `i32`, with `W` in the CPU planes layout
-/// ([`crate::formats::ternary_planes`]): the matrix-vector kernel for a few rows on CPUs.
-pub struct TernaryPlanesGemv<'a> {
-    /// Activations, `[m, k]`.
-    pub x: &'a Buffer<i8>,
-    /// Ternary weights in the planes layout, `n * ternary_planes_row_bytes(k)` bytes.
-    pub w: &'a Buffer<u8>,
-    /// The output, `[m, n]`.
-    pub c: &'a Buffer<i32>,
-    /// Rows of `x`.
-    pub m: i32,
-    /// Output features.
-    pub n: i32,
-    /// Input features.
-    pub k: i32,
-}
+/// The [`TernaryMatmul`] with `w` in the CPU planes layout ([`crate::formats::ternary_planes`],
+/// `n * ternary_planes_row_bytes(k)` bytes): the matrix-vector kernel
+/// [`ternary::w2a8_gemv_planes`] for a few rows on CPUs.
+pub struct TernaryPlanesGemv<'a>(pub TernaryMatmul<'a>);
 
 /// Calls `$method` of [`gemv_planes_tuner`] for `$op` on `$device`, through `$finish`.
 macro_rules! planes_dispatch {
     ($op:expr, $device:expr, $method:ident, $finish:path) => {{
-        let TernaryPlanesGemv { x, w, c, m, n, k } = *$op;
-        let grid = |cfg: &ternary::w2a8_gemv_planes::Constexprs| {
-            (ceil_div(n, cfg.block_n), m.max(0) as u32)
-        };
+        let TernaryMatmul { x, w, c, m, n, k } = $op.0;
+        let grid = |cfg: &ternary::w2a8_gemv_planes::Constexprs| gemv_grid(m, n, cfg.block_n);
         $finish(gemv_planes_tuner().$method($device, grid, x, w, c, m, n, k))
     }};
 }
@@ -457,18 +455,19 @@ impl TernaryPlanesGemv<'_> {
 
     fn check(&self) -> Result<(), Error> {
         const OP: &str = "ternary planes GEMV";
-        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
-        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        let a = &self.0;
+        check_dims(OP, &[("m", a.m), ("n", a.n), ("k", a.k)])?;
+        let (m, n, k) = (i64::from(a.m), i64::from(a.n), i64::from(a.k));
         let row_bytes = crate::formats::ternary_planes_row_bytes(k as usize) as i64;
-        check_buffer(OP, "x", self.x.len(), "m * k", m * k)?;
+        check_buffer(OP, "x", a.x.len(), "m * k", m * k)?;
         check_buffer(
             OP,
             "w",
-            self.w.len(),
+            a.w.len(),
             "n * ternary_planes_row_bytes(k)",
             n * row_bytes,
         )?;
-        check_buffer(OP, "c", self.c.len(), "m * n", m * n)
+        check_buffer(OP, "c", a.c.len(), "m * n", m * n)
     }
 }
 
@@ -538,7 +537,7 @@ impl TernaryLinear<'_> {
 
     fn check(&self) -> Result<(), Error> {
         const OP: &str = "ternary linear";
-        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        let k = i64::from(self.k);
         check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
         if k % 4 != 0 || !matches!(self.w_scale_stride, 0 | 1) {
             return Err(Error::Shape {
@@ -549,21 +548,27 @@ impl TernaryLinear<'_> {
                 ),
             });
         }
-        check_buffer(OP, "x", self.x.len(), "m * k", m * k)?;
-        check_buffer(OP, "scale_x", self.scale_x.len(), "m", m)?;
-        check_buffer(OP, "w", self.w.len(), "n * k / 4", n * k / 4)?;
+        self.check_buffers(OP, "n * k / 4", i64::from(self.n) * k / 4)
+    }
+
+    /// Checks the buffers of `op` against the shapes, `w` holding `w_need` bytes (`w_formula`).
+    fn check_buffers(&self, op: &'static str, w_formula: &str, w_need: i64) -> Result<(), Error> {
+        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
+        check_buffer(op, "x", self.x.len(), "m * k", m * k)?;
+        check_buffer(op, "scale_x", self.scale_x.len(), "m", m)?;
+        check_buffer(op, "w", self.w.len(), w_formula, w_need)?;
         let scales = if self.w_scale_stride == 0 { 1 } else { n };
         check_buffer(
-            OP,
+            op,
             "scale_w",
             self.scale_w.len(),
             "n * stride (at least 1)",
             scales.max(1),
         )?;
         if self.has_bias {
-            check_buffer(OP, "bias", self.bias.len(), "n", n)?;
+            check_buffer(op, "bias", self.bias.len(), "n", n)?;
         }
-        check_buffer(OP, "y", self.y.len(), "m * n", m * n)
+        check_buffer(op, "y", self.y.len(), "m * n", m * n)
     }
 }
 
@@ -682,8 +687,7 @@ macro_rules! int4_dispatch {
         let backend = $device.backend();
         match x {
             Int4Activations::F16(x) if m <= GEMV_MAX_ROWS => {
-                let grid =
-                    |c: &int4::w4a16_gemv::Constexprs| (ceil_div(n, c.block_n), m.max(0) as u32);
+                let grid = |c: &int4::w4a16_gemv::Constexprs| gemv_grid(m, n, c.block_n);
                 $finish(
                     w4a16_gemv_tuner(backend)
                         .$method($device, grid, x, w, scales, y, m, n, k, group),
@@ -883,11 +887,8 @@ static W4A16_PLANES: [OnceLock<int4::w4a16_gemv_planes::Autotuned>; 3] =
 /// columns per scale (32, 64 or 128).
 pub fn w4a8_planes_tuner(scale_cols: i32) -> &'static int4::w4a8_gemv_planes::Autotuned {
     W4A8_PLANES[scale_cols_slot(scale_cols)].get_or_init(|| {
-        let configs: Vec<_> = CPU_W4A8_PLANES
-            .iter()
-            .map(|&(bn, bk)| int4::w4a8_gemv_planes::config(scale_cols, bn, bk))
-            .collect();
-        int4::w4a8_gemv_planes::autotune(configs).key(&["m", "n", "k"])
+        let make = |bn, bk| int4::w4a8_gemv_planes::config(scale_cols, bn, bk);
+        cpu_gemv_tuner!(int4::w4a8_gemv_planes, CPU_W4A8_PLANES, make)
     })
 }
 
@@ -895,11 +896,8 @@ pub fn w4a8_planes_tuner(scale_cols: i32) -> &'static int4::w4a8_gemv_planes::Au
 /// columns per scale (32, 64 or 128).
 pub fn w4a16_planes_tuner(scale_cols: i32) -> &'static int4::w4a16_gemv_planes::Autotuned {
     W4A16_PLANES[scale_cols_slot(scale_cols)].get_or_init(|| {
-        let configs: Vec<_> = CPU_W4A16_PLANES
-            .iter()
-            .map(|&(bn, bk)| int4::w4a16_gemv_planes::config(scale_cols, bn, bk))
-            .collect();
-        int4::w4a16_gemv_planes::autotune(configs).key(&["m", "n", "k"])
+        let make = |bn, bk| int4::w4a16_gemv_planes::config(scale_cols, bn, bk);
+        cpu_gemv_tuner!(int4::w4a16_gemv_planes, CPU_W4A16_PLANES, make)
     })
 }
 
@@ -941,18 +939,14 @@ macro_rules! int4_planes_dispatch {
         } = *$op;
         match x {
             Int4Activations::I8 { values, scales: sx } => {
-                let grid = |c: &int4::w4a8_gemv_planes::Constexprs| {
-                    (ceil_div(n, c.block_n), m.max(0) as u32)
-                };
+                let grid = |c: &int4::w4a8_gemv_planes::Constexprs| gemv_grid(m, n, c.block_n);
                 $finish(
                     w4a8_planes_tuner(scale_cols)
                         .$method($device, grid, values, sx, w, scales, y, m, n, k),
                 )
             }
             Int4Activations::F16(x) => {
-                let grid = |c: &int4::w4a16_gemv_planes::Constexprs| {
-                    (ceil_div(n, c.block_n), m.max(0) as u32)
-                };
+                let grid = |c: &int4::w4a16_gemv_planes::Constexprs| gemv_grid(m, n, c.block_n);
                 $finish(
                     w4a16_planes_tuner(scale_cols).$method($device, grid, x, w, scales, y, m, n, k),
                 )
@@ -1030,54 +1024,29 @@ static LINEAR_PLANES: [OnceLock<ternary::w2a8_linear_planes::Autotuned>; 2] =
 /// The autotuner of [`TernaryPlanesLinear`] (with or without bias).
 pub fn linear_planes_tuner(has_bias: bool) -> &'static ternary::w2a8_linear_planes::Autotuned {
     LINEAR_PLANES[usize::from(has_bias)].get_or_init(|| {
-        let configs: Vec<_> = CPU_GEMV_PLANES
-            .iter()
-            .map(|&(bn, bk)| ternary::w2a8_linear_planes::config(has_bias, bn, bk))
-            .collect();
-        ternary::w2a8_linear_planes::autotune(configs).key(&["m", "n", "k"])
+        let make = |bn, bk| ternary::w2a8_linear_planes::config(has_bias, bn, bk);
+        cpu_gemv_tuner!(ternary::w2a8_linear_planes, CPU_GEMV_PLANES, make)
     })
 }
 
-/// The ternary linear layer of [`TernaryLinear`] with the weights in the CPU planes layout
-/// ([`crate::formats::ternary_planes`]): the matrix-vector kernel [`ternary::w2a8_linear_planes`],
-/// one program per `block_n` outputs of one row.
-pub struct TernaryPlanesLinear<'a> {
-    /// int8 activations, `[m, k]`.
-    pub x: &'a Buffer<i8>,
-    /// Their per-row scales, `[m]`.
-    pub scale_x: &'a Buffer<f32>,
-    /// Ternary weights in the planes layout, `n * ternary_planes_row_bytes(k)` bytes.
-    pub w: &'a Buffer<u8>,
-    /// Weight scales: one (`w_scale_stride` 0) or one per row (stride 1).
-    pub scale_w: &'a Buffer<f32>,
-    /// The bias, `[n]`, when `has_bias` (else any buffer, not read).
-    pub bias: &'a Buffer<f32>,
-    /// Whether to add `bias`.
-    pub has_bias: bool,
-    /// The output, `[m, n]`.
-    pub y: &'a Buffer<f32>,
-    /// Rows.
-    pub m: i32,
-    /// Output features.
-    pub n: i32,
-    /// Input features.
-    pub k: i32,
-    /// 0 for one weight scale, 1 for one per output row.
-    pub w_scale_stride: i32,
-}
+/// The [`TernaryLinear`] layer with `w` in the CPU planes layout
+/// ([`crate::formats::ternary_planes`], `n * ternary_planes_row_bytes(k)` bytes): the
+/// matrix-vector kernel [`ternary::w2a8_linear_planes`], one program per `block_n` outputs of
+/// one row.
+pub struct TernaryPlanesLinear<'a>(pub TernaryLinear<'a>);
 
 impl TernaryPlanesLinear<'_> {
     /// Runs it on `device` with the best configuration (tuning first when needed), after
     /// checking the buffers against the shapes.
     pub fn launch(&self, device: &Device) -> Result<(), Error> {
         self.check()?;
-        let a = self;
+        let a = &self.0;
         let (m, n) = (a.m, a.n);
         // SAFETY: `check` proved every buffer as long as the kernel indexes it.
         unsafe {
             linear_planes_tuner(a.has_bias).launch_unchecked(
                 device,
-                |c| (ceil_div(n, c.block_n), m.max(0) as u32),
+                |c| gemv_grid(m, n, c.block_n),
                 a.x,
                 a.scale_x,
                 a.w,
@@ -1094,38 +1063,19 @@ impl TernaryPlanesLinear<'_> {
 
     fn check(&self) -> Result<(), Error> {
         const OP: &str = "ternary planes linear";
-        let (m, n, k) = (i64::from(self.m), i64::from(self.n), i64::from(self.k));
-        check_dims(OP, &[("m", self.m), ("n", self.n), ("k", self.k)])?;
-        if !matches!(self.w_scale_stride, 0 | 1) {
+        let a = &self.0;
+        check_dims(OP, &[("m", a.m), ("n", a.n), ("k", a.k)])?;
+        if !matches!(a.w_scale_stride, 0 | 1) {
             return Err(Error::Shape {
                 op: OP,
                 message: format!(
                     "the weight scale stride ({}) must be 0 or 1",
-                    self.w_scale_stride
+                    a.w_scale_stride
                 ),
             });
         }
-        let row_bytes = crate::formats::ternary_planes_row_bytes(k as usize) as i64;
-        check_buffer(OP, "x", self.x.len(), "m * k", m * k)?;
-        check_buffer(OP, "scale_x", self.scale_x.len(), "m", m)?;
-        check_buffer(
-            OP,
-            "w",
-            self.w.len(),
-            "n * ternary_planes_row_bytes(k)",
-            n * row_bytes,
-        )?;
-        let scales = if self.w_scale_stride == 0 { 1 } else { n };
-        check_buffer(
-            OP,
-            "scale_w",
-            self.scale_w.len(),
-            "n * stride (at least 1)",
-            scales.max(1),
-        )?;
-        if self.has_bias {
-            check_buffer(OP, "bias", self.bias.len(), "n", n)?;
-        }
-        check_buffer(OP, "y", self.y.len(), "m * n", m * n)
+        let row_bytes = crate::formats::ternary_planes_row_bytes(a.k as usize) as i64;
+        let need = i64::from(a.n) * row_bytes;
+        a.check_buffers(OP, "n * ternary_planes_row_bytes(k)", need)
     }
 }

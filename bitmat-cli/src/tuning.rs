@@ -14,7 +14,7 @@ use bitmat::formats::{
 use bitmat::tuned::{
     Int4Activations, Int4Matmul, Int4PlanesGemv, TernaryMatmul, TernaryPlanesGemv, GEMV_MAX_ROWS,
 };
-use bitmat::{f16, Device, Error, TuneOutcome, TuneSource};
+use bitmat::{f16, Buffer, Device, Error, TuneOutcome, TuneSource};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -275,6 +275,37 @@ pub fn check(task: &TuneTask) -> Result<(), Error> {
     }
 }
 
+/// Zeroed activations of an int4 op: `f16` (W4A16) or int8 with per-row scales (W4A8).
+enum ZeroActivations {
+    F16(Buffer<f16>),
+    I8 {
+        values: Buffer<i8>,
+        scales: Buffer<f32>,
+    },
+}
+
+impl ZeroActivations {
+    /// `[m, k]` zeros, `f16` when `f16` (else int8, with `m` zero scales).
+    fn new(device: &Device, f16: bool, m: usize, k: usize) -> Result<Self, Error> {
+        Ok(if f16 {
+            ZeroActivations::F16(device.zeros::<f16>(m * k)?)
+        } else {
+            ZeroActivations::I8 {
+                values: device.zeros::<i8>(m * k)?,
+                scales: device.zeros::<f32>(m)?,
+            }
+        })
+    }
+
+    /// The activations, as the int4 ops take them.
+    fn get(&self) -> Int4Activations<'_> {
+        match self {
+            ZeroActivations::F16(x) => Int4Activations::F16(x),
+            ZeroActivations::I8 { values, scales } => Int4Activations::I8 { values, scales },
+        }
+    }
+}
+
 /// Tunes `task` on `device` (random data of its shape) and returns the tuner's report.
 pub fn tune(device: &Device, task: &TuneTask) -> Result<TuneRow, Error> {
     check(task)?;
@@ -282,13 +313,18 @@ pub fn tune(device: &Device, task: &TuneTask) -> Result<TuneRow, Error> {
     let (mi, ni, ki, gi) = (m as i32, n as i32, k as i32, group as i32);
     // The values do not matter for timing; zeros keep the set-up cheap.
     let outcome = match op {
-        TunedOp::Ternary => {
+        TunedOp::Ternary | TunedOp::TernaryPlanes => {
+            let w_bytes = if op == TunedOp::TernaryPlanes {
+                n * ternary_planes_row_bytes(k)
+            } else {
+                n * k / 4
+            };
             let (x, w, c) = (
                 device.zeros::<i8>(m * k)?,
-                device.zeros::<u8>(n * k / 4)?,
+                device.zeros::<u8>(w_bytes)?,
                 device.zeros::<i32>(m * n)?,
             );
-            let op = TernaryMatmul {
+            let op_args = TernaryMatmul {
                 x: &x,
                 w: &w,
                 c: &c,
@@ -296,23 +332,11 @@ pub fn tune(device: &Device, task: &TuneTask) -> Result<TuneRow, Error> {
                 n: ni,
                 k: ki,
             };
-            op.best(device)?
-        }
-        TunedOp::TernaryPlanes => {
-            let (x, w, c) = (
-                device.zeros::<i8>(m * k)?,
-                device.zeros::<u8>(n * ternary_planes_row_bytes(k))?,
-                device.zeros::<i32>(m * n)?,
-            );
-            let op = TernaryPlanesGemv {
-                x: &x,
-                w: &w,
-                c: &c,
-                m: mi,
-                n: ni,
-                k: ki,
-            };
-            op.best(device)?
+            if op == TunedOp::TernaryPlanes {
+                TernaryPlanesGemv(op_args).best(device)?
+            } else {
+                op_args.best(device)?
+            }
         }
         TunedOp::Int4W4A16Planes | TunedOp::Int4W4A8Planes => {
             let scale_cols = int4_planes_scale_cols(group).unwrap_or(128);
@@ -322,20 +346,9 @@ pub fn tune(device: &Device, task: &TuneTask) -> Result<TuneRow, Error> {
                 device.zeros::<f32>(n * row_bytes * 2 / scale_cols)?,
                 device.zeros::<f32>(m * n)?,
             );
-            let (xh, xq, sx);
-            let x = if op == TunedOp::Int4W4A16Planes {
-                xh = device.zeros::<f16>(m * k)?;
-                Int4Activations::F16(&xh)
-            } else {
-                xq = device.zeros::<i8>(m * k)?;
-                sx = device.zeros::<f32>(m)?;
-                Int4Activations::I8 {
-                    values: &xq,
-                    scales: &sx,
-                }
-            };
+            let x = ZeroActivations::new(device, op == TunedOp::Int4W4A16Planes, m, k)?;
             let op = Int4PlanesGemv {
-                x,
+                x: x.get(),
                 w: &w,
                 scales: &scales,
                 y: &y,
@@ -352,20 +365,9 @@ pub fn tune(device: &Device, task: &TuneTask) -> Result<TuneRow, Error> {
                 device.zeros::<f32>(n * (k / group))?,
                 device.zeros::<f32>(m * n)?,
             );
-            let (xh, xq, sx);
-            let x = if op == TunedOp::Int4W4A16 {
-                xh = device.zeros::<f16>(m * k)?;
-                Int4Activations::F16(&xh)
-            } else {
-                xq = device.zeros::<i8>(m * k)?;
-                sx = device.zeros::<f32>(m)?;
-                Int4Activations::I8 {
-                    values: &xq,
-                    scales: &sx,
-                }
-            };
+            let x = ZeroActivations::new(device, op == TunedOp::Int4W4A16, m, k)?;
             let op = Int4Matmul {
-                x,
+                x: x.get(),
                 w: &w,
                 scales: &scales,
                 y: &y,

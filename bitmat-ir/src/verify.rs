@@ -76,6 +76,24 @@ fn is_pow2(n: u32) -> bool {
     n.is_power_of_two()
 }
 
+/// `axis` of `t` as an index of its shape, or the error that `t` has no such axis.
+fn axis_of(t: &TileType, axis: u32) -> Result<usize, String> {
+    match usize::try_from(axis) {
+        Ok(a) if a < t.rank() => Ok(a),
+        _ => Err(format!(
+            "axis {axis} out of range for {t} (rank {})",
+            t.rank()
+        )),
+    }
+}
+
+/// `t` with extent `extent` along `axis` (`axis < t.rank()`).
+fn with_extent(t: &TileType, axis: usize, extent: u32) -> TileType {
+    let mut shape = t.shape.clone();
+    shape[axis] = extent;
+    TileType::new(t.elem, shape)
+}
+
 /// `shape` with an extent of 1 inserted at `axis` (`axis <= shape.len()`).
 fn insert_axis(shape: &[u32], axis: usize) -> Vec<u32> {
     let mut s = shape.to_vec();
@@ -426,25 +444,7 @@ impl<'k> Verifier<'k> {
                     body.args[0]
                 ));
             }
-            for (i, (&a, &v)) in body.args[1..].iter().zip(init).enumerate() {
-                let at = self.ty(a)?;
-                let vt = self.ty(v)?;
-                if at != vt {
-                    return Err(format!(
-                        "carried value #{i}: body argument {a} has type {at}, but its initial value {v} has type {vt}"
-                    ));
-                }
-            }
-            for (i, (&r, &v)) in op.results.iter().zip(init).enumerate() {
-                let rt = self.ty(r)?;
-                let vt = self.ty(v)?;
-                if rt != vt {
-                    return Err(format!(
-                        "result #{i} {r} has type {rt}, but its initial value {v} has type {vt}"
-                    ));
-                }
-            }
-            Ok(())
+            self.check_carried(op, &body.args[1..], init)
         })();
         // The header's problem, then the body's (verified whatever the header holds).
         let header_ok = self.record_message(op, header);
@@ -468,6 +468,30 @@ impl<'k> Verifier<'k> {
         Ok(())
     }
 
+    /// Checks that a loop's body arguments `args` for its carried values and its results have
+    /// the types of the carried values' initial values `init`.
+    fn check_carried(&self, op: &Op, args: &[ValueId], init: &[ValueId]) -> Check {
+        for (i, (&a, &v)) in args.iter().zip(init).enumerate() {
+            let at = self.ty(a)?;
+            let vt = self.ty(v)?;
+            if at != vt {
+                return Err(format!(
+                    "carried value #{i}: body argument {a} has type {at}, but its initial value {v} has type {vt}"
+                ));
+            }
+        }
+        for (i, (&r, &v)) in op.results.iter().zip(init).enumerate() {
+            let rt = self.ty(r)?;
+            let vt = self.ty(v)?;
+            if rt != vt {
+                return Err(format!(
+                    "result #{i} {r} has type {rt}, but its initial value {v} has type {vt}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn verify_while(
         &mut self,
         op: &'k Op,
@@ -482,25 +506,7 @@ impl<'k> Verifier<'k> {
                     init.len()
                 ));
             }
-            for (i, (&a, &v)) in body.args.iter().zip(init).enumerate() {
-                let at = self.ty(a)?;
-                let vt = self.ty(v)?;
-                if at != vt {
-                    return Err(format!(
-                        "carried value #{i}: body argument {a} has type {at}, but its initial value {v} has type {vt}"
-                    ));
-                }
-            }
-            for (i, (&r, &v)) in op.results.iter().zip(init).enumerate() {
-                let rt = self.ty(r)?;
-                let vt = self.ty(v)?;
-                if rt != vt {
-                    return Err(format!(
-                        "result #{i} {r} has type {rt}, but its initial value {v} has type {vt}"
-                    ));
-                }
-            }
-            Ok(())
+            self.check_carried(op, &body.args, init)
         })();
         let header_ok = self.record_message(op, header);
         let yielded = self.verify_nested(op, body, "while body");
@@ -817,26 +823,15 @@ impl<'k> Verifier<'k> {
                 if ta != tb {
                     return Err(format!("concat of different types {ta} and {tb}"));
                 }
-                let axis = *axis as usize;
-                if axis >= ta.rank() {
-                    return Err(format!(
-                        "axis {axis} out of range for {ta} (rank {})",
-                        ta.rank()
-                    ));
-                }
-                let mut shape = ta.shape.clone();
-                shape[axis] *= 2;
-                result_is(r, &TileType::new(ta.elem, shape))
+                let axis = axis_of(ta, *axis)?;
+                result_is(r, &with_extent(ta, axis, ta.shape[axis] * 2))
             }
             OpKind::Slice { value, axis, start } => {
                 let t = self.ty(*value)?;
                 let r = res()?;
-                let axis = *axis as usize;
-                if axis >= t.rank() || r.rank() != t.rank() {
-                    return Err(format!(
-                        "slice axis {axis} out of range for {t} (rank {}), or result {r} of another rank",
-                        t.rank()
-                    ));
+                let axis = axis_of(t, *axis)?;
+                if r.rank() != t.rank() {
+                    return Err(format!("slice of {t} to {r} changes the rank"));
                 }
                 let e = r.shape[axis];
                 if e == 0 || start % e != 0 || start + e > t.shape[axis] {
@@ -844,20 +839,12 @@ impl<'k> Verifier<'k> {
                         "slice of {t} from {start} to {r} along axis {axis}: the start must be a multiple of the result's extent {e} and the block inside the operand"
                     ));
                 }
-                let mut shape = t.shape.clone();
-                shape[axis] = e;
-                result_is(r, &TileType::new(t.elem, shape))
+                result_is(r, &with_extent(t, axis, e))
             }
             OpKind::Reduce { op, value, axis } => {
                 let t = self.ty(*value)?;
                 let r = res()?;
-                let axis = *axis as usize;
-                if axis >= t.rank() {
-                    return Err(format!(
-                        "axis {axis} out of range for {t} (rank {})",
-                        t.rank()
-                    ));
-                }
+                let axis = axis_of(t, *axis)?;
                 int_or_float("operand", t)?;
                 if *op == ReduceOp::Xor && !t.dtype().is_some_and(DType::is_int) {
                     return Err(format!("reduce_xor is defined on integers, not {t}"));

@@ -386,6 +386,62 @@ pub fn load_int4_planes_sub(
     }
 }
 
+/// `acc` (`[block_n, 1]` on int8 activations, `[block_n, 16]` lanes on `f16` ones) plus the
+/// `f32` products of row `row` of the activations `x[m, k]` (`f16` when `f16_x`, else int8)
+/// with rows `rn` of the int4 weights in the CPU planes layout
+/// ([`crate::formats::int4_planes`]) and their scales (`scales[s, n]` per sub-block `s` of
+/// `scale_cols` columns), `block_k` columns a step: the loop of [`w4a8_gemv_planes`] and
+/// [`w4a16_gemv_planes`], whose docs say how each computes a sub-block's products.
+#[bitkernel(inline)]
+#[allow(clippy::too_many_arguments)]
+pub fn int4_planes_product(
+    acc: Tile,
+    x: Tile,
+    w: Ptr<u8>,
+    scales: Ptr<f32>,
+    row: Tile,
+    rn: Tile,
+    n: Tile,
+    k: Tile,
+    scale_cols: i32,
+    block_k: i32,
+    f16_x: bool,
+) -> Tile {
+    let mut acc = acc;
+    let block_n = rn.shape()[0] as i32;
+    // K rounded up to 512 columns, 256 bytes.
+    let row_bytes = ((k + 511) >> 9) << 8;
+    for k0 in range(0, k, block_k) {
+        for b in 0..block_k / 128 {
+            let block0 = k0 + b * 128;
+            for s in 0..128 / scale_cols {
+                let sub = (block0 + s * scale_cols) / scale_cols;
+                let sw = load(scales + sub * n + rn, rn < n, 0.0).unsqueeze(1);
+                if f16_x {
+                    // 16 columns at a time: one vector of f32 per row, added to its lanes.
+                    for j in 0..scale_cols / 16 {
+                        let col = s * scale_cols + j * 16;
+                        let codes =
+                            load_int4_planes(w, rn, n, row_bytes, block0 + col, 16, col >= 64);
+                        let q = ((codes as i8) - 8) as f32;
+                        let kk = block0 + col + arange(16);
+                        let xs = load(x + row * k + kk, kk < k, 0.0) as f32;
+                        acc += ((q * sw) as f16 as f32) * xs.unsqueeze(0);
+                    }
+                } else {
+                    let codes = load_int4_planes_sub(w, rn, n, row_bytes, block0, s, scale_cols);
+                    let q = (codes as i8) - 8;
+                    let kk = block0 + s * scale_cols + arange(scale_cols);
+                    let xs = load(x + row * k + kk, kk < k, 0).unsqueeze(1);
+                    let part = dot(q, xs, zeros::<i32>([block_n, 1]));
+                    acc += (part as f32) * sw;
+                }
+            }
+        }
+    }
+    acc
+}
+
 /// W4A8 matrix-vector product on int4 weights in the CPU planes layout
 /// ([`crate::formats::int4_planes`]): `y[m, n] = scale_x[m] * sum_s (sum_{k in s} x[m, k] *
 /// q[n, k]) as f32 * scales[s, n]` over the sub-blocks `s` of `scale_cols` columns, the sums
@@ -419,24 +475,8 @@ pub fn w4a8_gemv_planes(
     );
     let row = program_id(1);
     let rn = program_id(0) * block_n + arange(block_n);
-    // K rounded up to 512 columns, 256 bytes.
-    let row_bytes = ((k + 511) >> 9) << 8;
-    let mut acc = zeros::<f32>([block_n, 1]);
-    for k0 in range(0, k, block_k) {
-        for b in 0..block_k / 128 {
-            let block0 = k0 + b * 128;
-            for s in 0..128 / scale_cols {
-                let codes = load_int4_planes_sub(w, rn, n, row_bytes, block0, s, scale_cols);
-                let q = (codes as i8) - 8;
-                let kk = block0 + s * scale_cols + arange(scale_cols);
-                let xs = load(x + row * k + kk, kk < k, 0).unsqueeze(1);
-                let part = dot(q, xs, zeros::<i32>([block_n, 1]));
-                let sub = (block0 + s * scale_cols) / scale_cols;
-                let sw = load(scales + sub * n + rn, rn < n, 0.0).unsqueeze(1);
-                acc = acc + (part as f32) * sw;
-            }
-        }
-    }
+    let acc = zeros::<f32>([block_n, 1]);
+    let acc = int4_planes_product(acc, x, w, scales, row, rn, n, k, scale_cols, block_k, false);
     let sx = load(scale_x + row, row < m, 0.0);
     store(
         y + row * n + rn,
@@ -473,26 +513,8 @@ pub fn w4a16_gemv_planes(
     );
     let row = program_id(1);
     let rn = program_id(0) * block_n + arange(block_n);
-    let row_bytes = ((k + 511) >> 9) << 8;
     // 16 lanes per row, the products of each 16 columns added to them.
-    let mut acc = zeros::<f32>([block_n, 16]);
-    for k0 in range(0, k, block_k) {
-        for b in 0..block_k / 128 {
-            let block0 = k0 + b * 128;
-            for s in 0..128 / scale_cols {
-                let sub = (block0 + s * scale_cols) / scale_cols;
-                let sw = load(scales + sub * n + rn, rn < n, 0.0).unsqueeze(1);
-                // 16 columns at a time: one vector of f32 per row, added to its lanes.
-                for j in 0..scale_cols / 16 {
-                    let col = s * scale_cols + j * 16;
-                    let codes = load_int4_planes(w, rn, n, row_bytes, block0 + col, 16, col >= 64);
-                    let q = ((codes as i8) - 8) as f32;
-                    let kk = block0 + col + arange(16);
-                    let xs = load(x + row * k + kk, kk < k, 0.0) as f32;
-                    acc += ((q * sw) as f16 as f32) * xs.unsqueeze(0);
-                }
-            }
-        }
-    }
+    let acc = zeros::<f32>([block_n, 16]);
+    let acc = int4_planes_product(acc, x, w, scales, row, rn, n, k, scale_cols, block_k, true);
     store(y + row * n + rn, acc.sum(1), (rn < n) & (row < m));
 }

@@ -229,13 +229,48 @@ pub fn w2a8_gemv_rows(
     );
 }
 
+/// The exact `i32` products `[block_n]` of row `row` of `a[m, k]` (int8) with rows `rn` of
+/// the ternary weights in the CPU planes layout ([`crate::formats::ternary_planes`]), `block_k`
+/// columns a step, for [`w2a8_gemv_planes`] and [`w2a8_linear_planes`]: each step reads
+/// `[block_n, block_k / 4]` bytes contiguously along K; four constant shifts of them give the
+/// unsigned codes `w + 1` in K order, whose `dot` with the activations' column a CPU backend
+/// lowers to row-times-vector byte products (`vpdpbusd`); the activations' sum corrects the
+/// `+ 1` once at the end. Rows are padded to 1024 columns, so the weights are masked by row
+/// only.
+#[bitkernel(inline)]
+pub fn ternary_planes_product(
+    a: Ptr<i8>,
+    w: Ptr<u8>,
+    row: Tile,
+    rn: Tile,
+    n: Tile,
+    k: Tile,
+    block_k: i32,
+) -> Tile {
+    let block_n = rn.shape()[0] as i32;
+    let rb = arange(block_k / 4);
+    // K rounded up to 1024 columns, 256 bytes.
+    let row_bytes = ((k + 1023) >> 10) << 8;
+    let shifts = (arange(4) * 2).reshape([1, 1, 4, 1]);
+    let row_mask = (rn < n).unsqueeze(1);
+    let mut acc = zeros::<i32>([block_n, 1]);
+    let mut x_sum = zeros::<i32>([1, 1]);
+    for k0 in range(0, k, block_k) {
+        let offsets = rn.unsqueeze(1) * row_bytes + (k0 / 4 + rb).unsqueeze(0);
+        let bytes = load(w + offsets, row_mask, 0);
+        let planes = bytes.reshape([block_n, block_k / 256, 1, 64]);
+        let codes = ((planes >> shifts) & 3).reshape([block_n, block_k]);
+        let kk = k0 + arange(block_k);
+        let x = load(a + row * k + kk, kk < k, 0).unsqueeze(1);
+        acc = dot(codes as i8, x, acc);
+        x_sum = dot(zeros::<i8>([1, block_k]) + 1, x, x_sum);
+    }
+    (acc - x_sum).reshape([block_n])
+}
+
 /// Matrix-vector shape of [`w2a8_matmul`] on weights in the CPU planes layout
 /// ([`crate::formats::ternary_planes`]): `c[m, n] = a[m, k] x W[n, k]^T` in exact `i32`, one
-/// program per `block_n` outputs of one row. Each step reads `[block_n, block_k / 4]` bytes
-/// contiguously along K; four constant shifts of them give the unsigned codes `w + 1` in K
-/// order, whose `dot` with the activations' column a CPU backend lowers to row-times-vector
-/// byte products (`vpdpbusd`); the activations' sum corrects the `+ 1` once per row at the
-/// end. Rows are padded to 1024 columns, so the weights are masked by row only. `block_k` is
+/// program per `block_n` outputs of one row, each [`ternary_planes_product`]. `block_k` is
 /// 256, 512 or 1024. Grid: `(ceil(n / block_n), m)`.
 #[bitkernel]
 pub fn w2a8_gemv_planes(
@@ -254,28 +289,8 @@ pub fn w2a8_gemv_planes(
     );
     let row = program_id(1);
     let rn = program_id(0) * block_n + arange(block_n);
-    let rb = arange(block_k / 4);
-    // K rounded up to 1024 columns, 256 bytes.
-    let row_bytes = ((k + 1023) >> 10) << 8;
-    let shifts = (arange(4) * 2).reshape([1, 1, 4, 1]);
-    let row_mask = (rn < n).unsqueeze(1);
-    let mut acc = zeros::<i32>([block_n, 1]);
-    let mut x_sum = zeros::<i32>([1, 1]);
-    for k0 in range(0, k, block_k) {
-        let offsets = rn.unsqueeze(1) * row_bytes + (k0 / 4 + rb).unsqueeze(0);
-        let bytes = load(w + offsets, row_mask, 0);
-        let planes = bytes.reshape([block_n, block_k / 256, 1, 64]);
-        let codes = ((planes >> shifts) & 3).reshape([block_n, block_k]);
-        let kk = k0 + arange(block_k);
-        let x = load(a + row * k + kk, kk < k, 0).unsqueeze(1);
-        acc = dot(codes as i8, x, acc);
-        x_sum = dot(zeros::<i8>([1, block_k]) + 1, x, x_sum);
-    }
-    store(
-        c + row * n + rn,
-        (acc - x_sum).reshape([block_n]),
-        (rn < n) & (row < m),
-    );
+    let acc = ternary_planes_product(a, w, row, rn, n, k, block_k);
+    store(c + row * n + rn, acc, (rn < n) & (row < m));
 }
 
 /// The ternary linear layer of [`w2a8_linear`] on weights in the CPU planes layout, as
@@ -305,25 +320,10 @@ pub fn w2a8_linear_planes(
     );
     let row = program_id(1);
     let rn = program_id(0) * block_n + arange(block_n);
-    let rb = arange(block_k / 4);
-    let row_bytes = ((k + 1023) >> 10) << 8;
-    let shifts = (arange(4) * 2).reshape([1, 1, 4, 1]);
-    let row_mask = (rn < n).unsqueeze(1);
-    let mut acc = zeros::<i32>([block_n, 1]);
-    let mut x_sum = zeros::<i32>([1, 1]);
-    for k0 in range(0, k, block_k) {
-        let offsets = rn.unsqueeze(1) * row_bytes + (k0 / 4 + rb).unsqueeze(0);
-        let bytes = load(w + offsets, row_mask, 0);
-        let planes = bytes.reshape([block_n, block_k / 256, 1, 64]);
-        let codes = ((planes >> shifts) & 3).reshape([block_n, block_k]);
-        let kk = k0 + arange(block_k);
-        let x = load(a + row * k + kk, kk < k, 0).unsqueeze(1);
-        acc = dot(codes as i8, x, acc);
-        x_sum = dot(zeros::<i8>([1, block_k]) + 1, x, x_sum);
-    }
+    let acc = ternary_planes_product(a, w, row, rn, n, k, block_k);
     let sx = load(scale_x + row, row < m, 0.0);
     let sw = load(scale_w + rn * w_scale_stride, rn < n, 0.0);
-    let mut out = ((acc - x_sum).reshape([block_n]) as f32) * sx * sw;
+    let mut out = (acc as f32) * sx * sw;
     if has_bias {
         out = out + load(bias + rn, rn < n, 0.0);
     }

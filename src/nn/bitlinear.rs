@@ -384,24 +384,7 @@ impl BitLinear {
         };
         let (m, n) = (to_i32(OP, "rows", rows)?, to_i32(OP, "out_features", n)?);
         let bias = self.bias.as_ref().unwrap_or(&self.placeholder);
-        if self.planes {
-            crate::tuned::TernaryPlanesLinear {
-                x: &q,
-                scale_x: &sx,
-                w: &self.packed,
-                scale_w: &self.scales,
-                bias,
-                has_bias: self.bias.is_some(),
-                y: &y,
-                m,
-                n,
-                k: cols,
-                w_scale_stride: stride,
-            }
-            .launch(dev)?;
-            return Ok(y.to_vec()?.into_iter().map(T::from_f32).collect());
-        }
-        crate::tuned::TernaryLinear {
+        let op = crate::tuned::TernaryLinear {
             x: &q,
             scale_x: &sx,
             w: &self.packed,
@@ -413,8 +396,12 @@ impl BitLinear {
             n,
             k: cols,
             w_scale_stride: stride,
+        };
+        if self.planes {
+            crate::tuned::TernaryPlanesLinear(op).launch(dev)?;
+        } else {
+            op.launch(dev)?;
         }
-        .launch(dev)?;
         Ok(y.to_vec()?.into_iter().map(T::from_f32).collect())
     }
 }

@@ -151,16 +151,15 @@ fn check_sort(dev: &Device) -> Result<(), String> {
         let args = [
             Arg::Buf(HostData::I32(xi.clone())),
             Arg::Buf(HostData::F32(xf.clone())),
-            Arg::Buf(HostData::I32(vec![0; len])),
-            Arg::Buf(HostData::I32(vec![0; len])),
-            Arg::Buf(HostData::F32(vec![0.0; len])),
-            Arg::Buf(HostData::F32(vec![0.0; len])),
+            i32_out(mu * nu),
+            i32_out(mu * nu),
+            f32_out(mu * nu),
+            f32_out(mu * nu),
             i32_arg(m),
             i32_arg(n),
         ];
         let what = format!("sort of [{m}, {n}] in blocks [{bm}, {bn}]");
-        let grid = [(m.max(1) as u32).div_ceil(bm as u32), 1, 1];
-        let o = run(dev, &what, &k, grid, 4, &args)?;
+        let o = run(dev, &what, &k, row_blocks(m, bm), 4, &args)?;
         o.check_all(&Tol::exact(dev))?;
         let order = |a: &f32, b: &f32| match (a.is_nan(), b.is_nan()) {
             (true, true) => std::cmp::Ordering::Equal,
@@ -186,29 +185,15 @@ fn check_sort(dev: &Device) -> Result<(), String> {
             fd[i * nu..(i + 1) * nu].copy_from_slice(&padded[..nu]);
         }
         let zero_ties = Tol::Bound(vec![0.0; len]);
-        compare(
-            &format!("{what}: i32 ascending"),
-            &o.got[2],
-            &HostData::I32(ia),
-            &Tol::Bits,
-        )?;
-        compare(
-            &format!("{what}: i32 descending"),
-            &o.got[3],
-            &HostData::I32(id),
-            &Tol::Bits,
-        )?;
-        compare(
-            &format!("{what}: f32 ascending"),
-            &o.got[4],
-            &HostData::F32(fa),
-            &zero_ties,
-        )?;
-        compare(
-            &format!("{what}: f32 descending"),
-            &o.got[5],
-            &HostData::F32(fd),
-            &zero_ties,
+        compare_outputs(
+            &what,
+            &o.got,
+            [
+                (2, "i32 ascending", HostData::I32(ia), Tol::Bits),
+                (3, "i32 descending", HostData::I32(id), Tol::Bits),
+                (4, "f32 ascending", HostData::F32(fa), zero_ties.clone()),
+                (5, "f32 descending", HostData::F32(fd), zero_ties),
+            ],
         )?;
     }
     Ok(())
@@ -221,6 +206,50 @@ const CASES: [(i32, i32, i32, i32); 5] = [
     (9, 64, 8, 64),
     (0, 7, 8, 8),
 ];
+
+/// A zeroed `i32` output of `len` elements (one for an empty matrix: buffers are not empty).
+fn i32_out(len: usize) -> Arg {
+    Arg::Buf(HostData::I32(vec![0; len.max(1)]))
+}
+
+/// A zeroed `f32` output of `len` elements, as [`i32_out`].
+fn f32_out(len: usize) -> Arg {
+    Arg::Buf(HostData::F32(vec![0.0; len.max(1)]))
+}
+
+/// The expected `i32` values of an output (a single 0 where it is empty, as [`i32_out`]).
+fn i32_want(mut v: Vec<i32>) -> HostData {
+    if v.is_empty() {
+        v.push(0);
+    }
+    HostData::I32(v)
+}
+
+/// The expected `f32` values of an output, as [`i32_want`].
+fn f32_want(mut v: Vec<f32>) -> HostData {
+    if v.is_empty() {
+        v.push(0.0);
+    }
+    HostData::F32(v)
+}
+
+/// The grid of one program per `bm` rows of `m` (at least one program).
+fn row_blocks(m: i32, bm: i32) -> [u32; 3] {
+    [(m.max(1) as u32).div_ceil(bm as u32), 1, 1]
+}
+
+/// Compares each output `got[i]` of the run `what` with its expected values from Rust, named `name`,
+/// within its tolerance.
+fn compare_outputs<const N: usize>(
+    what: &str,
+    got: &[HostData],
+    want: [(usize, &str, HostData, Tol); N],
+) -> Result<(), String> {
+    for (i, name, w, tol) in want {
+        compare(&format!("{what}: {name} against Rust"), &got[i], &w, &tol)?;
+    }
+    Ok(())
+}
 
 /// Row `i` of the row-major `[m, n]` matrix `x`.
 fn row<T: Copy>(x: &[T], n: usize, i: usize) -> &[T] {
@@ -240,30 +269,22 @@ fn check_int(dev: &Device) -> Result<(), String> {
                 _ => r.gen_range(-1000..1000),
             })
             .collect();
-        let zeros = |len: usize| Arg::Buf(HostData::I32(vec![0; len.max(1)]));
         let args = [
             Arg::Buf(HostData::I32(x.clone())),
-            zeros(mu * nu),
-            zeros(mu * nu),
-            zeros(mu * nu),
-            zeros(mu * nu),
-            zeros(mu * nu),
-            zeros(2 * mu),
-            zeros(mu),
-            zeros(mu),
+            i32_out(mu * nu),
+            i32_out(mu * nu),
+            i32_out(mu * nu),
+            i32_out(mu * nu),
+            i32_out(mu * nu),
+            i32_out(2 * mu),
+            i32_out(mu),
+            i32_out(mu),
             i32_arg(m),
             i32_arg(n),
         ];
         let what = format!("i32 [{m}, {n}] in blocks [{bm}, {bn}]");
-        let grid = [(m.max(1) as u32).div_ceil(bm as u32), 1, 1];
-        let o = run(dev, &what, &k, grid, 4, &args)?;
+        let o = run(dev, &what, &k, row_blocks(m, bm), 4, &args)?;
         o.check_all(&Tol::Bits)?;
-        let pad = |mut v: Vec<i32>| {
-            if v.is_empty() {
-                v.push(0);
-            }
-            HostData::I32(v)
-        };
         let scan = |f: &dyn Fn(i32, i32) -> i32, rev: bool| {
             let mut out = vec![0; mu * nu];
             for i in 0..mu {
@@ -319,14 +340,11 @@ fn check_int(dev: &Device) -> Result<(), String> {
             (7, "argmax", amax),
             (8, "argmin", amin),
         ];
-        for (i, name, w) in want {
-            compare(
-                &format!("{what}: {name} against Rust"),
-                &o.got[i],
-                &pad(w),
-                &Tol::Bits,
-            )?;
-        }
+        compare_outputs(
+            &what,
+            &o.got,
+            want.map(|(i, name, w)| (i, name, i32_want(w), Tol::Bits)),
+        )?;
     }
     Ok(())
 }
@@ -349,20 +367,17 @@ fn check_float(dev: &Device) -> Result<(), String> {
                 }
             })
             .collect();
-        let zeros = |len: usize| Arg::Buf(HostData::F32(vec![0.0; len.max(1)]));
-        let izeros = |len: usize| Arg::Buf(HostData::I32(vec![0; len.max(1)]));
         let args = [
             Arg::Buf(HostData::F32(x.clone())),
-            zeros(mu * nu),
-            zeros(mu * nu),
-            izeros(mu),
-            izeros(mu),
+            f32_out(mu * nu),
+            f32_out(mu * nu),
+            i32_out(mu),
+            i32_out(mu),
             i32_arg(m),
             i32_arg(n),
         ];
         let what = format!("f32 [{m}, {n}] in blocks [{bm}, {bn}]");
-        let grid = [(m.max(1) as u32).div_ceil(bm as u32), 1, 1];
-        let o = run(dev, &what, &k, grid, 4, &args)?;
+        let o = run(dev, &what, &k, row_blocks(m, bm), 4, &args)?;
         // Which NaN of two a float op keeps is unspecified (`Tol::AnyNan`): the scans combine
         // infinities and NaNs in one tree order everywhere, but a backend may commute operands.
         o.check_all(&Tol::AnyNan)?;
@@ -404,44 +419,18 @@ fn check_float(dev: &Device) -> Result<(), String> {
             amax.push(first(&|a, b| a > b, f32::NEG_INFINITY));
             amin.push(first(&|a, b| a < b, f32::INFINITY));
         }
-        let pad_f = |mut v: Vec<f32>| {
-            if v.is_empty() {
-                v.push(0.0);
-            }
-            HostData::F32(v)
-        };
-        let pad_i = |mut v: Vec<i32>| {
-            if v.is_empty() {
-                v.push(0);
-            }
-            HostData::I32(v)
-        };
         if bound.is_empty() {
             bound.push(0.0);
         }
-        compare(
-            &format!("{what}: cumsum against Rust"),
-            &o.got[1],
-            &pad_f(csum),
-            &Tol::Bound(bound),
-        )?;
-        compare(
-            &format!("{what}: running max against Rust"),
-            &o.got[2],
-            &pad_f(cmax),
-            &Tol::AnyNan,
-        )?;
-        compare(
-            &format!("{what}: argmax against Rust"),
-            &o.got[3],
-            &pad_i(amax),
-            &Tol::Bits,
-        )?;
-        compare(
-            &format!("{what}: argmin against Rust"),
-            &o.got[4],
-            &pad_i(amin),
-            &Tol::Bits,
+        compare_outputs(
+            &what,
+            &o.got,
+            [
+                (1, "cumsum", f32_want(csum), Tol::Bound(bound)),
+                (2, "running max", f32_want(cmax), Tol::AnyNan),
+                (3, "argmax", i32_want(amax), Tol::Bits),
+                (4, "argmin", i32_want(amin), Tol::Bits),
+            ],
         )?;
     }
     Ok(())

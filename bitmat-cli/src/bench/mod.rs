@@ -536,14 +536,14 @@ fn time_kernel(
         Activations::Ternary(x) if kernel == Kernel::TernaryPlanes => {
             let x = device.upload(x)?;
             let c = device.zeros::<i32>(m * shape.n)?;
-            let op = TernaryPlanesGemv {
+            let op = TernaryPlanesGemv(TernaryMatmul {
                 x: &x,
                 w: &shape.ternary_planes,
                 c: &c,
                 m: mi,
                 n,
                 k,
-            };
+            });
             let outcome = op.best(device)?;
             let t = measure(device, opts, &mut || op.launch(device))?;
             Ok((t, outcome, Output::Ternary(c.to_vec()?)))

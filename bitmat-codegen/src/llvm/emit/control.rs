@@ -9,7 +9,52 @@ use super::{vec, Emitter, Operand};
 use crate::CodegenError;
 use bitmat_ir::{Block, ValueId};
 
+/// The loop header's `phi`s of the `carried` registers: `inits` on entry from block `pre`,
+/// `yielded` from the loop's last block `last`.
+fn carried_phis(
+    carried: &[Vec<Operand>],
+    inits: &[Vec<Operand>],
+    yielded: &[Vec<Operand>],
+    pre: &str,
+    last: &str,
+) -> String {
+    let mut phis = String::new();
+    for ((c, i), y) in carried
+        .iter()
+        .flatten()
+        .zip(inits.iter().flatten())
+        .zip(yielded.iter().flatten())
+    {
+        phis.push_str(&format!(
+            "  {} = phi {} [ {}, %{pre} ], [ {}, %{last} ]\n",
+            c.text, c.ty, i.text, y.text
+        ));
+    }
+    phis
+}
+
 impl Emitter<'_> {
+    /// Fresh registers for a loop's carried values, one per chunk of each initial value in
+    /// `inits` and of its type, bound to the body's arguments `args` (their `phi`s are
+    /// [`carried_phis`]).
+    fn carried_registers(&mut self, inits: &[Vec<Operand>], args: &[ValueId]) -> Vec<Vec<Operand>> {
+        let carried: Vec<Vec<Operand>> = inits
+            .iter()
+            .map(|i| {
+                i.iter()
+                    .map(|c| Operand {
+                        text: self.fresh(),
+                        ty: c.ty.clone(),
+                    })
+                    .collect()
+            })
+            .collect();
+        for (&a, c) in args.iter().zip(&carried) {
+            self.set_chunks(a, c.clone());
+        }
+        carried
+    }
+
     /// Emits `block` and checks that it yields `count` values.
     fn emit_yielding(
         &mut self,
@@ -69,46 +114,24 @@ impl Emitter<'_> {
             vec(1, it),
             format!("insertelement <1 x {it}> poison, {it} {iv_name}, i32 0"),
         );
-        let carried: Vec<Vec<Operand>> = inits
-            .iter()
-            .map(|i| {
-                i.iter()
-                    .map(|c| Operand {
-                        text: self.fresh(),
-                        ty: c.ty.clone(),
-                    })
-                    .collect()
-            })
-            .collect();
         let args = &body.args;
         if args.len() != 1 + init.len() {
             return Err(self.unsupported("loop body arguments do not match the carried values"));
         }
         self.set_chunks(args[0], vec![iv]);
-        for (&a, c) in args[1..].iter().zip(&carried) {
-            self.set_chunks(a, c.clone());
-        }
+        let carried = self.carried_registers(&inits, &args[1..]);
         let yielded = self.emit_yielding(body, init.len())?;
         let rest = self.ins(it, format!("sub {it} {}, {iv_name}", up.text));
         let more = self.ins("i1", format!("icmp ugt {it} {}, {}", rest.text, st.text));
         let next = self.ins(it, format!("add {it} {iv_name}, {}", st.text));
         let last = self.block.clone();
         self.line(format!("br i1 {}, label %{head}, label %{exit}", more.text));
-        let mut phis = format!(
-            "  {iv_name} = phi {it} [ {}, %{pre} ], [ {}, %{last} ]\n",
-            lo.text, next.text
+        let phis = format!(
+            "  {iv_name} = phi {it} [ {}, %{pre} ], [ {}, %{last} ]\n{}",
+            lo.text,
+            next.text,
+            carried_phis(&carried, &inits, &yielded, &pre, &last)
         );
-        for ((c, i), y) in carried
-            .iter()
-            .flatten()
-            .zip(inits.iter().flatten())
-            .zip(yielded.iter().flatten())
-        {
-            phis.push_str(&format!(
-                "  {} = phi {} [ {}, %{pre} ], [ {}, %{last} ]\n",
-                c.text, c.ty, i.text, y.text
-            ));
-        }
         self.body = self.body.replacen(&marker, &phis, 1);
         self.start_block(&exit);
         for ((&r, i), y) in results.iter().zip(&inits).zip(&yielded) {
@@ -152,20 +175,7 @@ impl Emitter<'_> {
         self.start_block(&head);
         let marker = format!("  ;; phis of {head}\n");
         self.body.push_str(&marker);
-        let carried: Vec<Vec<Operand>> = inits
-            .iter()
-            .map(|i| {
-                i.iter()
-                    .map(|c| Operand {
-                        text: self.fresh(),
-                        ty: c.ty.clone(),
-                    })
-                    .collect()
-            })
-            .collect();
-        for (&a, c) in body.args.iter().zip(&carried) {
-            self.set_chunks(a, c.clone());
-        }
+        let carried = self.carried_registers(&inits, &body.args);
         let mut yielded = self.emit_yielding(body, init.len() + 1)?;
         let go = yielded
             .remove(0)
@@ -175,18 +185,7 @@ impl Emitter<'_> {
         let go = self.extract(&go, "i1", 0);
         let last = self.block.clone();
         self.line(format!("br i1 {}, label %{head}, label %{exit}", go.text));
-        let mut phis = String::new();
-        for ((c, i), y) in carried
-            .iter()
-            .flatten()
-            .zip(inits.iter().flatten())
-            .zip(yielded.iter().flatten())
-        {
-            phis.push_str(&format!(
-                "  {} = phi {} [ {}, %{pre} ], [ {}, %{last} ]\n",
-                c.text, c.ty, i.text, y.text
-            ));
-        }
+        let phis = carried_phis(&carried, &inits, &yielded, &pre, &last);
         self.body = self.body.replacen(&marker, &phis, 1);
         self.start_block(&exit);
         for (&r, y) in results.iter().zip(yielded) {
