@@ -78,7 +78,7 @@ fn attn_fwd_inner(
         // -- update m_i, l_i and the accumulator --
         let alpha = (m_i - m_ij).exp2();
         l_i = l_i * alpha + l_ij;
-        acc = acc * alpha.unsqueeze(1);
+        acc *= alpha.unsqueeze(1);
         let v = load(v_ptrs + start_n * stride_vk, in_ctx.unsqueeze(1), 0.0);
         acc = dot(p as f16, v, acc);
         m_i = m_ij;
