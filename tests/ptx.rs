@@ -212,6 +212,19 @@ mod scans {
     }
 }
 
+/// Triton's tutorial 05 (`examples/triton/layer_norm.rs`): layer norm forward, the backward
+/// `dX` kernel with its locked partial sums, and their reduction.
+#[path = "../examples/triton/layer_norm.rs"]
+mod layer_norm;
+
+/// Triton's tutorial 06 (`examples/triton/fused_attention.rs`): flash attention, forward.
+#[path = "../examples/triton/fused_attention.rs"]
+mod fused_attention;
+
+/// Triton's tutorial 08 (`examples/triton/grouped_gemm.rs`): a persistent grouped GEMM.
+#[path = "../examples/triton/grouped_gemm.rs"]
+mod grouped_gemm;
+
 /// The ptxas to use, or why there is none.
 fn find_ptxas() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("BITMAT_PTXAS") {
@@ -459,6 +472,24 @@ fn jobs() -> Vec<Job> {
             4,
             &PtxTarget::ALL,
         ));
+    }
+    for num_warps in [1, 4] {
+        let kernels = [
+            layer_norm::layer_norm_fwd_fused::ir(512).expect("layer_norm_fwd_fused"),
+            layer_norm::layer_norm_bwd_dx_fused::ir(8, 512).expect("layer_norm_bwd_dx_fused"),
+            layer_norm::layer_norm_bwd_dwdb::ir(32, 128).expect("layer_norm_bwd_dwdb"),
+            // The examples' blocks, and the tutorial's.
+            fused_attention::attn_fwd::ir(32, 16, 16, 1).expect("attn_fwd"),
+            fused_attention::attn_fwd::ir(32, 16, 16, 3).expect("attn_fwd causal"),
+            fused_attention::attn_fwd::ir(64, 64, 32, 3).expect("attn_fwd causal"),
+            grouped_gemm::grouped_matmul_kernel::ir(4, 32, 32, 16).expect("grouped_matmul"),
+            grouped_gemm::grouped_matmul_kernel::ir(132, 64, 64, 32).expect("grouped_matmul"),
+        ];
+        for k in kernels {
+            let job = Job::new(k.name.clone(), k, num_warps, &PtxTarget::ALL);
+            jobs.extend(job.checked());
+            jobs.push(job);
+        }
     }
     for (d, block, ..) in VECTORIZED {
         let k = copy_kernel(d, block);
@@ -772,8 +803,39 @@ fn contiguous_accesses_are_vectorized() {
     assert!(!small.text.contains("ld.global.v"));
 }
 
+/// Under a spin lock a tile is stored by every thread and the lock released by one: between
+/// the accesses before each `atomic_cas`/`atomic_xchg` and the atomic comes a barrier.
+fn lock_release_follows_a_barrier() {
+    let k = layer_norm::layer_norm_bwd_dx_fused::ir(8, 512).expect("layer_norm_bwd_dx_fused");
+    let m = compile_ptx(&k, PtxTarget::Sm80, PtxOptions::warps(4)).expect("compiles");
+    let lines: Vec<&str> = m
+        .text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .collect();
+    let atomics: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("atom.acq_rel.gpu.global"))
+        .collect();
+    // The acquiring compare-and-swap, the first-writer's count and the release.
+    assert_eq!(atomics.len(), 3, "{}", m.text);
+    for i in atomics {
+        // Between the memory access before the atomic and the atomic, a barrier.
+        let before = lines[..i]
+            .iter()
+            .rev()
+            .take_while(|l| !l.contains(".global"))
+            .any(|&l| l == "bar.sync 0;");
+        assert!(before, "no barrier before `{}`:\n{}", lines[i], m.text);
+    }
+}
+
 fn main() {
-    let checks: [(&str, fn()); 3] = [
+    let checks: [(&str, fn()); 4] = [
+        (
+            "lock_release_follows_a_barrier",
+            lock_release_follows_a_barrier,
+        ),
         ("low_precision_dots_use_mma", low_precision_dots_use_mma),
         ("reductions_use_warp_shuffles", reductions_use_warp_shuffles),
         (

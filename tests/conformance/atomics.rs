@@ -3,7 +3,8 @@
 //! many programs onto shared slots, with edge values (extremes, NaN, infinities), ragged and
 //! empty masks: final values against the interpreter and plain Rust, old values checked for
 //! what any order allows; `atomic_xchg` (old values and the final one are a permutation of
-//! what was stored) and `atomic_cas` as a spin lock that serializes a plain read-modify-write.
+//! what was stored) and `atomic_cas` as a spin lock that serializes a plain read-modify-write,
+//! of a scalar and of a tile that every thread of a GPU program holds part of.
 
 use crate::data::{self, rng};
 use crate::harness::{compare, i32_arg, run, test, Arg, Test, Tol};
@@ -47,6 +48,7 @@ pub fn tests() -> Vec<Test> {
         ));
     }
     t.push(test("atomics::cas_spin_lock", spin_lock));
+    t.push(test("atomics::cas_spin_lock_guards_a_tile", spin_lock_tile));
     t
 }
 
@@ -294,6 +296,38 @@ fn spin_lock(dev: &Device) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Each program adds its index plus one to a tile of `block` counters under the lock, with
+/// plain loads and stores (on a GPU every thread stores its part, and one releases the lock).
+#[bitkernel]
+fn locked_tile(lock: Ptr<i32>, counters: Ptr<i32>, #[constexpr] block: i32) {
+    let pid = program_id(0);
+    let offs = arange(block);
+    while atomic_cas(lock, 0, 1) != 0 {}
+    store(counters + offs, load(counters + offs) + (pid + 1));
+    atomic_xchg(lock, 0);
+}
+
+/// Under the lock no tile update is lost: every counter ends at `1 + 2 + .. + programs`.
+fn spin_lock_tile(dev: &Device) -> Result<(), String> {
+    let block = 512;
+    let k = locked_tile::ir(block).map_err(|e| e.to_string())?;
+    let programs = 120u32;
+    let args = [
+        Arg::Buf(HostData::I32(vec![0])),
+        Arg::Buf(HostData::zeros(DType::I32, block as usize)),
+    ];
+    let o = run(dev, "spin lock over a tile", &k, [programs, 1, 1], 4, &args)?;
+    o.check(1, &Tol::Bits)?;
+    compare("lock", &o.got[0], &HostData::I32(vec![0]), &Tol::Bits)?;
+    let total = (programs * (programs + 1) / 2) as i32;
+    compare(
+        "counters against Rust",
+        &o.got[1],
+        &HostData::I32(vec![total; block as usize]),
+        &Tol::Bits,
+    )
 }
 
 /// 200 programs each add 1 to slot `lane % 4` for lanes 0..12 (lanes 12..16 masked off):

@@ -562,6 +562,11 @@ impl Emitter<'_> {
     /// compare-and-swap loops on the bits. `atomic_cas` and `atomic_xchg`, what locks are made
     /// of, are acquire-release at GPU scope (Triton's default), so that the plain loads and
     /// stores a lock guards see each other across programs; the arithmetic ones are relaxed.
+    /// A `bar.sync` comes before them: a lock is released by the one thread that holds the
+    /// scalar, and its release orders only that thread's accesses, so the barrier puts every
+    /// thread's earlier stores (a tile written under the lock) before it (Triton's users write
+    /// `tl.debug_barrier()` there). Atomics sit in uniform control flow (a runtime `if` or
+    /// `while` branches on a scalar), so every thread reaches the barrier.
     pub(crate) fn lower_atomic(
         &mut self,
         res: ValueId,
@@ -597,6 +602,9 @@ impl Emitter<'_> {
             None | Some(AtomicOp::Xchg) => ".acq_rel.gpu",
             _ => "",
         };
+        if !sem.is_empty() {
+            self.barrier();
+        }
         let c = dclass(d);
         let l = self.layout(ptr);
         let owner = self.owner_pred(&l);
