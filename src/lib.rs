@@ -57,12 +57,18 @@ pub use bitmat_runtime::{
     TuneKey, TuneOutcome, TuneSource, CPU_BACKEND_VAR,
 };
 pub use error::Error;
+/// The 8-bit float element types (the `float8` crate's `F8E4M3` and `F8E5M2` under the DSL's
+/// names): OCP FP8 E4M3 ("fn": no infinities, largest finite 448) and E5M2 (largest finite
+/// 57344). Conversions to them round to nearest even and saturate; see the README's dtype table.
+pub use float8::{F8E4M3 as f8e4m3, F8E5M2 as f8e5m2};
 pub use half::{bf16, f16};
 
 /// Everything a kernel author needs: `use bitmat::prelude::*;`.
 pub mod prelude {
     pub use crate::dsl::prelude::*;
-    pub use crate::{bf16, bitkernel, f16, Buffer, Device, Element, Error, LaunchOptions};
+    pub use crate::{
+        bf16, bitkernel, f16, f8e4m3, f8e5m2, Buffer, Device, Element, Error, LaunchOptions,
+    };
 }
 
 /// The README's Rust blocks, compiled and run as doctests (`cargo test --doc`).

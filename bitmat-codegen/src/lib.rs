@@ -23,3 +23,17 @@ pub use error::CodegenError;
 /// A blake3 digest (hex) of this crate's `src/` tree and `Cargo.toml` at build time: part of
 /// bitmat's compiler version, so that code cached on disk is never reused by another build.
 pub const SRC_DIGEST: &str = env!("BITMAT_SRC_DIGEST");
+
+/// `kernel` with every fp8 `dot` widened to an f16 one ([`bitmat_ir::passes::fp8_dot`]): the
+/// backends' `dot` lowerings take f16 operands, and the result is the interpreter's.
+pub(crate) fn widen_fp8_dots(
+    kernel: &bitmat_ir::Kernel,
+) -> std::borrow::Cow<'_, bitmat_ir::Kernel> {
+    if bitmat_ir::passes::fp8_dot::has_fp8_dot(kernel) {
+        let mut k = kernel.clone();
+        bitmat_ir::passes::fp8_dot::run(&mut k);
+        std::borrow::Cow::Owned(k)
+    } else {
+        std::borrow::Cow::Borrowed(kernel)
+    }
+}

@@ -2,13 +2,14 @@
 
 use crate::scalar::Scalar;
 use crate::types::DType;
+use float8::{F8E4M3, F8E5M2};
 use half::{bf16, f16};
 
 /// A Rust type that is an element type of the IR (`i8`, `f16`, `bool`, ...).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a bitmat element type",
     label = "not an element type",
-    note = "element types (of `Ptr<T>`, `Buffer<T>`, scalar arguments and casts) are bool, i8, u8, i16, u16, i32, u32, i64, u64, f16, bf16 and f32"
+    note = "element types (of `Ptr<T>`, `Buffer<T>`, scalar arguments and casts) are bool, i8, u8, i16, u16, i32, u32, i64, u64, f16, bf16, f32, f8e4m3 and f8e5m2"
 )]
 pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + Default + 'static {
     /// The IR element type of `Self`.
@@ -50,6 +51,10 @@ pub enum HostData {
     BF16(Vec<bf16>),
     /// `f32` elements.
     F32(Vec<f32>),
+    /// `f8e4m3` elements.
+    F8E4M3(Vec<F8E4M3>),
+    /// `f8e5m2` elements.
+    F8E5M2(Vec<F8E5M2>),
 }
 
 /// Runs `$body` with `$v` bound to the vector inside a [`HostData`], whatever its type.
@@ -69,6 +74,8 @@ macro_rules! with_host_data {
             $crate::HostData::F16($v) => $body,
             $crate::HostData::BF16($v) => $body,
             $crate::HostData::F32($v) => $body,
+            $crate::HostData::F8E4M3($v) => $body,
+            $crate::HostData::F8E5M2($v) => $body,
         }
     };
 }
@@ -89,6 +96,8 @@ impl HostData {
             DType::F16 => HostData::F16(vec![f16::ZERO; len]),
             DType::BF16 => HostData::BF16(vec![bf16::ZERO; len]),
             DType::F32 => HostData::F32(vec![0.0; len]),
+            DType::F8E4M3 => HostData::F8E4M3(vec![F8E4M3::from_bits(0); len]),
+            DType::F8E5M2 => HostData::F8E5M2(vec![F8E5M2::from_bits(0); len]),
         }
     }
 
@@ -107,6 +116,8 @@ impl HostData {
             HostData::F16(_) => DType::F16,
             HostData::BF16(_) => DType::BF16,
             HostData::F32(_) => DType::F32,
+            HostData::F8E4M3(_) => DType::F8E4M3,
+            HostData::F8E5M2(_) => DType::F8E5M2,
         }
     }
 
@@ -181,3 +192,15 @@ impl_element!(bf16, BF16, |x: bf16| u64::from(x.to_bits()), |b: u64| {
 impl_element!(f32, F32, |x: f32| u64::from(x.to_bits()), |b: u64| {
     f32::from_bits(b as u32)
 });
+impl_element!(
+    F8E4M3,
+    F8E4M3,
+    |x: F8E4M3| u64::from(x.to_bits()),
+    |b: u64| { F8E4M3::from_bits(b as u8) }
+);
+impl_element!(
+    F8E5M2,
+    F8E5M2,
+    |x: F8E5M2| u64::from(x.to_bits()),
+    |b: u64| { F8E5M2::from_bits(b as u8) }
+);

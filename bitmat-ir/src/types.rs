@@ -29,11 +29,18 @@ pub enum DType {
     BF16,
     /// IEEE single precision.
     F32,
+    /// 8-bit float, OCP FP8 E4M3 in its "fn" form (as CUDA's `__nv_fp8_e4m3` and Triton's
+    /// `float8e4nv`): 4 exponent bits (bias 7), 3 mantissa bits, no infinities, one NaN per
+    /// sign (`S.1111.111`), largest finite value 448.
+    F8E4M3,
+    /// 8-bit float, OCP FP8 E5M2 (as CUDA's `__nv_fp8_e5m2`): 5 exponent bits (bias 15), 2
+    /// mantissa bits, IEEE-like with infinities and NaNs, largest finite value 57344.
+    F8E5M2,
 }
 
 impl DType {
     /// Every element type, in declaration order.
-    pub const ALL: [DType; 12] = [
+    pub const ALL: [DType; 14] = [
         DType::Bool,
         DType::I8,
         DType::U8,
@@ -46,12 +53,14 @@ impl DType {
         DType::F16,
         DType::BF16,
         DType::F32,
+        DType::F8E4M3,
+        DType::F8E5M2,
     ];
 
     /// Width in bits (`Bool` counts as 8: it is stored as a byte).
     pub fn bits(self) -> u32 {
         match self {
-            DType::Bool | DType::I8 | DType::U8 => 8,
+            DType::Bool | DType::I8 | DType::U8 | DType::F8E4M3 | DType::F8E5M2 => 8,
             DType::I16 | DType::U16 | DType::F16 | DType::BF16 => 16,
             DType::I32 | DType::U32 | DType::F32 => 32,
             DType::I64 | DType::U64 => 64,
@@ -85,7 +94,21 @@ impl DType {
 
     /// True for the floating-point types.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F16 | DType::BF16 | DType::F32)
+        matches!(
+            self,
+            DType::F16 | DType::BF16 | DType::F32 | DType::F8E4M3 | DType::F8E5M2
+        )
+    }
+
+    /// True for the float types with arithmetic (`f16`, `bf16`, `f32`): fp8 values are loaded,
+    /// stored, converted and multiplied by `dot` only.
+    pub fn is_arith_float(self) -> bool {
+        self.is_float() && !self.is_fp8()
+    }
+
+    /// True for the 8-bit float types (`f8e4m3`, `f8e5m2`).
+    pub fn is_fp8(self) -> bool {
+        matches!(self, DType::F8E4M3 | DType::F8E5M2)
     }
 
     /// The short name used by the printer and in error messages (`i8`, `f32`, ...).
@@ -103,6 +126,8 @@ impl DType {
             DType::F16 => "f16",
             DType::BF16 => "bf16",
             DType::F32 => "f32",
+            DType::F8E4M3 => "f8e4m3",
+            DType::F8E5M2 => "f8e5m2",
         }
     }
 

@@ -151,13 +151,36 @@ fn val_dtype(what: &str, t: &TileType) -> Result<DType, String> {
     }
 }
 
+/// What an error about arithmetic on an fp8 tile tells the author to write instead.
+const FP8_HINT: &str = "fp8 values are loaded, stored, converted and multiplied by `dot`; cast them (`x as f32`) to compute on them";
+
 /// Requires `t` to be a tile of ints or floats.
 fn int_or_float(what: &str, t: &TileType) -> Check {
     let d = val_dtype(what, t)?;
-    if d.is_int() || d.is_float() {
+    if d.is_int() || d.is_arith_float() {
         Ok(())
+    } else if d.is_fp8() {
+        Err(format!(
+            "{what} must be integer or float, got {t}: {}",
+            FP8_HINT
+        ))
     } else {
         Err(format!("{what} must be integer or float, got {t}"))
+    }
+}
+
+/// True for a `dot` of two fp8 operands (either format each) into an f32 accumulator.
+fn fp8_dot(a: ElemType, b: ElemType, acc: ElemType) -> bool {
+    let fp8 = |e: ElemType| e.as_val().is_some_and(DType::is_fp8);
+    fp8(a) && fp8(b) && acc == ElemType::Val(DType::F32)
+}
+
+/// `msg`, with [`FP8_HINT`] appended when `d` is an fp8 type.
+fn fp8_hinted(msg: String, d: DType) -> String {
+    if d.is_fp8() {
+        format!("{msg}: {FP8_HINT}")
+    } else {
+        msg
     }
 }
 
@@ -623,9 +646,9 @@ impl<'k> Verifier<'k> {
                 let t = self.ty(*v)?;
                 let d = val_dtype("operand", t)?;
                 let ok = match u {
-                    UnaryOp::Neg | UnaryOp::Abs => d.is_int() || d.is_float(),
+                    UnaryOp::Neg | UnaryOp::Abs => d.is_int() || d.is_arith_float(),
                     UnaryOp::Not => d.is_int() || d == DType::Bool,
-                    _ => d.is_float(),
+                    _ => d.is_arith_float(),
                 };
                 if !ok {
                     let allowed = match u {
@@ -633,9 +656,9 @@ impl<'k> Verifier<'k> {
                         UnaryOp::Not => "integers and bool",
                         _ => "floats",
                     };
-                    return Err(format!(
-                        "{} is defined on {allowed}, not on {t}",
-                        kind.name()
+                    return Err(fp8_hinted(
+                        format!("{} is defined on {allowed}, not on {t}", kind.name()),
+                        d,
                     ));
                 }
                 result_is(res()?, t)
@@ -652,16 +675,16 @@ impl<'k> Verifier<'k> {
                     | BinaryOp::Div
                     | BinaryOp::Rem
                     | BinaryOp::Min
-                    | BinaryOp::Max => (d.is_int() || d.is_float(), "integers and floats"),
+                    | BinaryOp::Max => (d.is_int() || d.is_arith_float(), "integers and floats"),
                     BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => {
                         (d.is_int() || d == DType::Bool, "integers and bool")
                     }
                     BinaryOp::Shl | BinaryOp::Shr => (d.is_int(), "integers"),
                 };
                 if !ok {
-                    return Err(format!(
-                        "{} is defined on {allowed}, not on {xt}",
-                        kind.name()
+                    return Err(fp8_hinted(
+                        format!("{} is defined on {allowed}, not on {xt}", kind.name()),
+                        d,
                     ));
                 }
                 result_is(res()?, xt)
@@ -672,13 +695,16 @@ impl<'k> Verifier<'k> {
                 same_operands(xt, yt)?;
                 let d = val_dtype("operand", xt)?;
                 let ok = match p {
-                    CmpPred::Eq | CmpPred::Ne => true,
-                    _ => d.is_int() || d.is_float(),
+                    CmpPred::Eq | CmpPred::Ne => !d.is_fp8(),
+                    _ => d.is_int() || d.is_arith_float(),
                 };
                 if !ok {
-                    return Err(format!(
-                        "{} is defined on integers and floats, not on {xt}",
-                        kind.name()
+                    return Err(fp8_hinted(
+                        format!(
+                            "{} is defined on integers and floats, not on {xt}",
+                            kind.name()
+                        ),
+                        d,
                     ));
                 }
                 result_is(res()?, &xt.with_elem(ElemType::Val(DType::Bool)))
@@ -700,7 +726,7 @@ impl<'k> Verifier<'k> {
                 let (at, bt, ct) = (self.ty(*a)?, self.ty(*b)?, self.ty(*c)?);
                 same_type("first operand", at, "second operand", bt)?;
                 same_type("first operand", at, "addend", ct)?;
-                if !val_dtype("operand", at)?.is_float() {
+                if !val_dtype("operand", at)?.is_arith_float() {
                     return Err(format!("fma is defined on floats, not on {at}"));
                 }
                 result_is(res()?, at)
@@ -877,10 +903,11 @@ impl<'k> Verifier<'k> {
                     (v(DType::BF16), v(DType::BF16), v(DType::F32)),
                     (v(DType::F32), v(DType::F32), v(DType::F32)),
                 ]
-                .contains(&combo);
+                .contains(&combo)
+                    || fp8_dot(at.elem, bt.elem, ct.elem);
                 if !ok {
                     return Err(format!(
-                        "unsupported dot types a {at}, b {bt}, acc {ct} (supported: i8 x i8 + i32, f16 x f16 + f32, bf16 x bf16 + f32, f32 x f32 + f32)"
+                        "unsupported dot types a {at}, b {bt}, acc {ct} (supported: i8 x i8 + i32, f16 x f16 + f32, bf16 x bf16 + f32, f32 x f32 + f32, and f8e4m3 or f8e5m2 x f8e4m3 or f8e5m2 + f32)"
                     ));
                 }
                 result_is(res()?, ct)

@@ -17,7 +17,14 @@ use bitmat::Device;
 /// The tests of this module.
 pub fn tests() -> Vec<Test> {
     let mut t = Vec::new();
-    for d in [DType::I8, DType::F16, DType::BF16, DType::F32] {
+    for d in [
+        DType::I8,
+        DType::F16,
+        DType::BF16,
+        DType::F32,
+        DType::F8E4M3,
+        DType::F8E5M2,
+    ] {
         t.push(test(format!("dot::shapes_{d}"), move |dev| {
             let cpu_shapes = [
                 (16, 16, 32),

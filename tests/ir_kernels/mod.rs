@@ -44,6 +44,7 @@ pub fn unary_ops(d: DType) -> Vec<UnaryOp> {
     use UnaryOp::*;
     match d {
         DType::Bool => vec![Not],
+        d if d.is_fp8() => vec![],
         d if d.is_float() => vec![
             Neg, Abs, Exp, Log, Sqrt, Rsqrt, Round, Exp2, Log2, Sin, Cos, Tanh, Erf, Sigmoid,
             Floor, Ceil,
@@ -57,6 +58,7 @@ pub fn binary_ops(d: DType) -> Vec<BinaryOp> {
     use BinaryOp::*;
     match d {
         DType::Bool => vec![And, Or, Xor],
+        d if d.is_fp8() => vec![],
         d if d.is_float() => vec![Add, Sub, Mul, Div, Rem, Min, Max],
         _ => vec![Add, Sub, Mul, Div, Rem, And, Or, Xor, Shl, Shr, Min, Max],
     }
@@ -73,6 +75,7 @@ pub fn cmp_preds(d: DType) -> Vec<CmpPred> {
     use CmpPred::*;
     match d {
         DType::Bool => vec![Eq, Ne],
+        d if d.is_fp8() => vec![],
         _ => vec![Eq, Ne, Lt, Le, Gt, Ge],
     }
 }
@@ -198,7 +201,7 @@ pub fn reduce(d: DType, op: ReduceOp) -> Kernel {
 /// on every other type, and xor on integers.
 pub fn reduce_ops(d: DType) -> Vec<ReduceOp> {
     match d {
-        DType::Bool => vec![],
+        d if d == DType::Bool || d.is_fp8() => vec![],
         d if d.is_int() => vec![ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Xor],
         _ => vec![ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min],
     }
@@ -377,8 +380,10 @@ pub fn control() -> Kernel {
 pub fn all() -> Vec<Kernel> {
     let mut ks = Vec::new();
     for d in DType::ALL {
-        ks.push(elementwise(d));
-        if d.is_float() {
+        if !d.is_fp8() {
+            ks.push(elementwise(d));
+        }
+        if d.is_arith_float() {
             ks.push(fma(d));
         }
         for to in DType::ALL {
@@ -391,7 +396,14 @@ pub fn all() -> Vec<Kernel> {
         }
     }
     for (m, n, k) in DOT_SHAPES {
-        for d in [DType::I8, DType::F16, DType::BF16, DType::F32] {
+        for d in [
+            DType::I8,
+            DType::F16,
+            DType::BF16,
+            DType::F32,
+            DType::F8E4M3,
+            DType::F8E5M2,
+        ] {
             ks.push(dot(d, m, n, k));
         }
     }

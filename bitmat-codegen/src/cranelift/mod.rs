@@ -94,6 +94,8 @@ impl CpuObject {
             kernel: kernel.name.clone(),
             message: e.to_string(),
         })?;
+        let widened = crate::widen_fp8_dots(kernel);
+        let kernel = widened.as_ref();
         let cl_err = |message: String| CodegenError::Cranelift {
             kernel: kernel.name.clone(),
             message,

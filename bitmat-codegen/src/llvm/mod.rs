@@ -36,6 +36,8 @@ pub fn compile(kernel: &Kernel) -> Result<CpuObject, CodegenError> {
         kernel: kernel.name.clone(),
         message: e.to_string(),
     })?;
+    let widened = crate::widen_fp8_dots(kernel);
+    let kernel = widened.as_ref();
     let err = |message: String| CodegenError::Llvm {
         kernel: kernel.name.clone(),
         message,

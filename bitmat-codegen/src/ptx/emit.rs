@@ -491,7 +491,9 @@ impl<'k> Emitter<'k> {
         match d {
             DType::I8 => self.line(format!("bfe.s32 {r}, {r}, 0, 8;")),
             DType::I16 => self.line(format!("bfe.s32 {r}, {r}, 0, 16;")),
-            DType::U8 => self.line(format!("and.b32 {r}, {r}, 255;")),
+            DType::U8 | DType::F8E4M3 | DType::F8E5M2 => {
+                self.line(format!("and.b32 {r}, {r}, 255;"))
+            }
             DType::U16 => self.line(format!("and.b32 {r}, {r}, 65535;")),
             DType::F16 | DType::BF16 => {
                 let h = self.round_to_half_bits(d, r);

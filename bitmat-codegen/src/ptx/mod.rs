@@ -192,6 +192,8 @@ pub fn compile_ptx(
         kernel: kernel.name.clone(),
         message: e.to_string(),
     })?;
+    let widened = crate::widen_fp8_dots(kernel);
+    let kernel = widened.as_ref();
     let threads = num_warps * 32;
     let entry = entry_name(&kernel.name);
     let mut e = Emitter::new(kernel, target, threads, num_stages);

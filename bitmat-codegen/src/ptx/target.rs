@@ -38,6 +38,12 @@ impl PtxTarget {
         }
     }
 
+    /// Whether the target has the fp8 conversions (`cvt` to and from `e4m3x2`/`e5m2x2`) and
+    /// fp8 `mma`: sm_89 and later.
+    pub fn has_fp8(self) -> bool {
+        matches!(self, PtxTarget::Sm89 | PtxTarget::Sm90 | PtxTarget::Sm90a)
+    }
+
     /// The PTX ISA version the module declares: the first one that knows the target
     /// (7.0 for sm_80, 7.1 for sm_86, 7.8 for sm_89 and sm_90, 8.0 for sm_90a), all accepted
     /// by the ptxas and drivers of CUDA 12.x.

@@ -716,12 +716,13 @@ pub fn atomic_cas(ptr: Tile, cmp: impl IntoOperand, value: impl IntoOperand) -> 
 fn dot_acc_dtype(d: DType) -> Option<DType> {
     match d {
         DType::I8 => Some(DType::I32),
-        DType::F16 | DType::BF16 | DType::F32 => Some(DType::F32),
+        DType::F16 | DType::BF16 | DType::F32 | DType::F8E4M3 | DType::F8E5M2 => Some(DType::F32),
         _ => None,
     }
 }
 
-/// Matrix product `a [M, K] x b [K, N]`, accumulated in `i32` (for `i8`) or `f32`.
+/// Matrix product `a [M, K] x b [K, N]`, accumulated in `i32` (for `i8`) or `f32` (floats,
+/// fp8 included).
 /// (`dot(a, b)` in kernels.)
 pub fn dot(a: Tile, b: Tile) -> Tile {
     with_trace(|t| {
@@ -738,7 +739,7 @@ pub fn dot(a: Tile, b: Tile) -> Tile {
         let Some(acc_d) = dot_acc_dtype(da) else {
             return t.fail(
                 "dot",
-                format!("dot supports i8, f16, bf16 and f32 operands, not {ta}"),
+                format!("dot supports i8, f16, bf16, f32, f8e4m3 and f8e5m2 operands, not {ta}"),
             );
         };
         let acc = Tile::from_id(
@@ -797,11 +798,14 @@ fn dot_on(t: &mut Trace, a: Tile, b: Tile, acc: Tile) -> Tile {
             | (Some(DType::F16), Some(DType::F16), Some(DType::F32))
             | (Some(DType::BF16), Some(DType::BF16), Some(DType::F32))
             | (Some(DType::F32), Some(DType::F32), Some(DType::F32))
+    ) || matches!(
+        types,
+        (Some(x), Some(y), Some(DType::F32)) if x.is_fp8() && y.is_fp8()
     );
     if !valid {
         return t.fail(
             "dot",
-            format!("unsupported operand types a: {ta}, b: {tb}, acc: {tc}; dot takes i8 x i8 + i32, f16 x f16 + f32 or f16, bf16 x bf16 + f32 or f32 x f32 + f32"),
+            format!("unsupported operand types a: {ta}, b: {tb}, acc: {tc}; dot takes i8 x i8 + i32, f16 x f16 + f32 or f16, bf16 x bf16 + f32, f32 x f32 + f32 or fp8 (f8e4m3, f8e5m2, mixed too) x fp8 + f32"),
         );
     }
     Tile::from_id(t.builder.dot(a.id(), b.id(), acc.id()))

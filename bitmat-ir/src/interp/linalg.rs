@@ -104,7 +104,8 @@ fn float_reduce<T: FloatElem>(op: ReduceOp, v: &[T], d: Dims) -> Result<Vec<T>, 
 }
 
 /// `a [M, K] x b [K, N] + acc [M, N]` for i8 x i8 + i32 (exact products, wrapping sum) and
-/// f16/bf16/f32 operands with an f32 accumulator (`s += a * b` in `f32`, `k` ascending).
+/// f16/bf16/f32 operands and fp8 operands (either format on each side) with an f32 accumulator
+/// (`s += a * b` in `f32`, `k` ascending; fp8 and f16 products are exact in `f32`).
 pub(crate) fn dot(
     a: &TileValue,
     b: &TileValue,
@@ -131,13 +132,25 @@ pub(crate) fn dot(
             HostData::I32(dot_int(x, y, c, dims))
         }
         (HostData::F16(x), HostData::F16(y), HostData::F32(c)) => {
-            HostData::F32(dot_float::<f16>(x, y, c, dims))
+            HostData::F32(dot_float::<f16, f16>(x, y, c, dims))
         }
         (HostData::BF16(x), HostData::BF16(y), HostData::F32(c)) => {
-            HostData::F32(dot_float::<bf16>(x, y, c, dims))
+            HostData::F32(dot_float::<bf16, bf16>(x, y, c, dims))
         }
         (HostData::F32(x), HostData::F32(y), HostData::F32(c)) => {
-            HostData::F32(dot_float::<f32>(x, y, c, dims))
+            HostData::F32(dot_float::<f32, f32>(x, y, c, dims))
+        }
+        (HostData::F8E4M3(x), HostData::F8E4M3(y), HostData::F32(c)) => {
+            HostData::F32(dot_float(x, y, c, dims))
+        }
+        (HostData::F8E4M3(x), HostData::F8E5M2(y), HostData::F32(c)) => {
+            HostData::F32(dot_float(x, y, c, dims))
+        }
+        (HostData::F8E5M2(x), HostData::F8E4M3(y), HostData::F32(c)) => {
+            HostData::F32(dot_float(x, y, c, dims))
+        }
+        (HostData::F8E5M2(x), HostData::F8E5M2(y), HostData::F32(c)) => {
+            HostData::F32(dot_float(x, y, c, dims))
         }
         _ => {
             return Err(malformed(format!(
@@ -186,9 +199,9 @@ fn dot_int(a: &[i8], b: &[i8], acc: &[i32], d: DotDims) -> Vec<i32> {
     out
 }
 
-fn dot_float<T: FloatElem>(a: &[T], b: &[T], acc: &[f32], d: DotDims) -> Vec<f32> {
+fn dot_float<A: FloatElem, B: FloatElem>(a: &[A], b: &[B], acc: &[f32], d: DotDims) -> Vec<f32> {
     let at: Vec<f32> = a.iter().map(|&x| x.to_f32()).collect();
-    let bt = transpose(b, d, T::to_f32);
+    let bt = transpose(b, d, B::to_f32);
     let mut out = Vec::with_capacity(d.m * d.n);
     for i in 0..d.m {
         let row = &at[i * d.k..(i + 1) * d.k];

@@ -2,6 +2,9 @@
 //! semantics (wrapping integer ops, floats computed in `f32` and rounded to the type).
 
 use crate::element::{Element, HostData};
+use crate::scalar::Scalar;
+use crate::types::DType;
+use float8::{F8E4M3, F8E5M2};
 use half::{bf16, f16};
 
 /// An element type as the interpreter stores it: comparable, bit-exact conversions, and
@@ -96,6 +99,19 @@ impl_host_elem!(f32, F32, |x: f32| u64::from(x.to_bits()), |b: u64| {
     f32::from_bits(b as u32)
 });
 
+impl_host_elem!(
+    F8E4M3,
+    F8E4M3,
+    |x: F8E4M3| u64::from(x.to_bits()),
+    |b: u64| { F8E4M3::from_bits(b as u8) }
+);
+impl_host_elem!(
+    F8E5M2,
+    F8E5M2,
+    |x: F8E5M2| u64::from(x.to_bits()),
+    |b: u64| { F8E5M2::from_bits(b as u8) }
+);
+
 macro_rules! impl_int_elem {
     ($t:ty, $abs:expr) => {
         impl IntElem for $t {
@@ -182,6 +198,27 @@ impl FloatElem for bf16 {
     }
 }
 
+/// The fp8 types convert through [`Scalar::cast`], which defines their rounding and saturation.
+macro_rules! impl_fp8_float_elem {
+    ($t:ty, $variant:ident) => {
+        impl FloatElem for $t {
+            fn to_f32(self) -> f32 {
+                f32::from_bits(self.to_scalar().cast(DType::F32).bits() as u32)
+            }
+            fn from_f32(v: f32) -> Self {
+                <$t>::from_bits(
+                    Scalar::from_bits(DType::F32, u64::from(v.to_bits()))
+                        .cast(DType::$variant)
+                        .bits() as u8,
+                )
+            }
+        }
+    };
+}
+
+impl_fp8_float_elem!(F8E4M3, F8E4M3);
+impl_fp8_float_elem!(F8E5M2, F8E5M2);
+
 /// Runs one of three expressions on the vector inside a [`HostData`], by type family:
 /// `$int` for integers (element type: [`IntElem`]), `$float` for floats ([`FloatElem`]),
 /// `$bool` for booleans.
@@ -212,6 +249,10 @@ macro_rules! by_family {
             $crate::HostData::BF16($v) => $float,
             #[allow(unused_variables)]
             $crate::HostData::F32($v) => $float,
+            #[allow(unused_variables)]
+            $crate::HostData::F8E4M3($v) => $float,
+            #[allow(unused_variables)]
+            $crate::HostData::F8E5M2($v) => $float,
         }
     };
 }

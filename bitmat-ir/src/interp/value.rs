@@ -59,6 +59,14 @@ macro_rules! with_dtype {
                 type $t = f32;
                 $body
             }
+            $crate::types::DType::F8E4M3 => {
+                type $t = float8::F8E4M3;
+                $body
+            }
+            $crate::types::DType::F8E5M2 => {
+                type $t = float8::F8E5M2;
+                $body
+            }
         }
     };
 }

@@ -4,13 +4,15 @@
 //! identities), [`divide`] (division and remainder by powers of two as shifts and masks),
 //! [`cse`] (common subexpressions) and [`dce`] (dead code). [`written_params`] tells which
 //! buffers a kernel writes; [`specialize`] applies a launch's argument facts; [`bounds`]
-//! instruments a kernel with bounds checks for checked launches.
+//! instruments a kernel with bounds checks for checked launches; [`fp8_dot`] turns an fp8
+//! `dot` into an f16 one for the backends without fp8 matrix instructions.
 
 pub mod bounds;
 pub mod contiguity;
 pub mod cse;
 pub mod dce;
 pub mod divide;
+pub mod fp8_dot;
 pub mod ranges;
 pub mod simplify;
 pub mod specialize;

@@ -4,8 +4,9 @@ use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, Type};
 
 /// The element types a runtime scalar argument may have.
-const SCALAR_TYPES: [&str; 12] = [
-    "bool", "i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64", "f16", "bf16", "f32",
+const SCALAR_TYPES: [&str; 14] = [
+    "bool", "i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64", "f16", "bf16", "f32", "f8e4m3",
+    "f8e5m2",
 ];
 
 /// How a kernel argument is passed.
@@ -170,7 +171,7 @@ fn parse_param(arg: &FnArg) -> syn::Result<Param> {
         buffer_element(&ty).map_or_else(|| "T".to_string(), |t| quote::quote!(#t).to_string());
     Err(syn::Error::new_spanned(
         &ty,
-        format!("unsupported kernel argument type: a device buffer is written `Ptr<{elem}>` (launched with `&Buffer<{elem}>`), a runtime scalar is one of bool, i8, u8, i16, u16, i32, u32, i64, u64, f16, bf16, f32, and a compile-time value takes `#[constexpr]`"),
+        format!("unsupported kernel argument type: a device buffer is written `Ptr<{elem}>` (launched with `&Buffer<{elem}>`), a runtime scalar is one of bool, i8, u8, i16, u16, i32, u32, i64, u64, f16, bf16, f32, f8e4m3, f8e5m2, and a compile-time value takes `#[constexpr]`"),
     ))
 }
 

@@ -4,7 +4,7 @@
 //! the source is sign- or zero-extended to `I32X4` (or loaded as `F32X4`), converted with
 //! `fcvt_from_*` / `fcvt_to_*_sat` (which saturate and map NaN to 0, as Rust), and truncated
 //! to narrower integers by masking and `unarrow`. Casts from or to 64-bit integers and
-//! f16/bf16 are a scalar element loop (f16/bf16 call [`bitmat_ir::Scalar::cast`]).
+//! f16/bf16/fp8 are a scalar element loop (f16/bf16/fp8 call [`bitmat_ir::Scalar::cast`]).
 
 use super::elementwise::{little, storage_ty};
 use super::{scratch_flags, Lowerer};
@@ -155,7 +155,7 @@ impl Lowerer<'_, '_> {
     /// Converts `v` (the storage bits of a `from`) to the storage bits of a `to`.
     pub(crate) fn cast_scalar(&mut self, from: DType, to: DType, v: Value) -> Value {
         let to_ty = storage_ty(bitmat_ir::ElemType::Val(to));
-        let half = |d: DType| matches!(d, DType::F16 | DType::BF16);
+        let half = |d: DType| matches!(d, DType::F16 | DType::BF16) || d.is_fp8();
         if from == to {
             return v;
         }
@@ -253,5 +253,5 @@ impl Lowerer<'_, '_> {
 
 /// True for the types the vector cast path handles: `bool`, 8/16/32-bit integers, `f32`.
 fn vectorizable(d: DType) -> bool {
-    !matches!(d, DType::I64 | DType::U64 | DType::F16 | DType::BF16)
+    !matches!(d, DType::I64 | DType::U64 | DType::F16 | DType::BF16) && !d.is_fp8()
 }

@@ -73,7 +73,12 @@ pub(crate) fn class(elem: ElemType) -> Class {
             signed: false,
         },
         ElemType::Val(DType::Bool) => Class::Bool,
-        ElemType::Val(d) if d.is_float() => Class::Float(d),
+        ElemType::Val(d) if d.is_arith_float() => Class::Float(d),
+        // fp8 values only move and convert (the verifier allows no arithmetic on them): bytes.
+        ElemType::Val(d) if d.is_fp8() => Class::Int {
+            bits: 8,
+            signed: false,
+        },
         ElemType::Val(d) => Class::Int {
             bits: d.bits(),
             signed: d.is_signed_int(),

@@ -3,7 +3,8 @@
 //! f16 <-> f32 are LLVM's `fpext`/`fptrunc` on `half` (`vcvtph2ps`/`vcvtps2ph` with F16C),
 //! bf16 <-> f32 integer sequences bit-exact with the `half` crate. Float to integer casts
 //! saturate and map NaN to 0 (`llvm.fpto[su]i.sat`). Integer to f16/bf16 casts round once,
-//! through [`bitmat_ir::Scalar::cast`] (a helper call per lane).
+//! through [`bitmat_ir::Scalar::cast`] (a helper call per lane), and so does every cast from or
+//! to an fp8 type (held as its `i8` bits), which is then bit-exact with the interpreter.
 
 use super::elementwise::suffix;
 use super::{reg_elem, vec, vec_lanes, Emitter, Operand};
@@ -123,6 +124,8 @@ impl Emitter<'_> {
         let rty = vec(n, reg_elem(ElemType::Val(to)));
         if from == to {
             v
+        } else if from.is_fp8() || to.is_fp8() {
+            self.cast_by_helper(v, from, to)
         } else if to == DType::Bool {
             let bty = vec(n, "i1");
             if from.is_float() {
@@ -195,6 +198,37 @@ impl Emitter<'_> {
                 self.ins(rty.clone(), format!("zext {} {} to {rty}", v.ty, v.text))
             }
         }
+    }
+
+    /// Chunk `v` of `from` cast to `to` lane by lane through [`bitmat_ir::Scalar::cast`].
+    fn cast_by_helper(&mut self, v: Operand, from: DType, to: DType) -> Operand {
+        let n = vec_lanes(&v.ty);
+        let (fi, ti) = (dtype_index(from), dtype_index(to));
+        let (elem, out) = (reg_elem(ElemType::Val(from)), reg_elem(ElemType::Val(to)));
+        self.lanewise(&[(v, elem)], n, out, |e, l| {
+            let bits = match elem {
+                "i64" => l[0].clone(),
+                "float" => {
+                    let i = e.ins("i32", format!("bitcast float {} to i32", l[0].text));
+                    e.ins("i64", format!("zext i32 {} to i64", i.text))
+                }
+                _ => e.ins("i64", format!("zext {elem} {} to i64", l[0].text)),
+            };
+            let int = |text: String| Operand {
+                text,
+                ty: "i32".into(),
+            };
+            let args = [bits, int(fi.to_string()), int(ti.to_string())];
+            let r = e.call_helper(HelperId::Cast, &args);
+            match out {
+                "i64" => r,
+                "float" => {
+                    let i = e.ins("i32", format!("trunc i64 {} to i32", r.text));
+                    e.ins("float", format!("bitcast i32 {} to float", i.text))
+                }
+                t => e.ins(t, format!("trunc i64 {} to {t}", r.text)),
+            }
+        })
     }
 
     /// `x.bitcast::<T>()`: the same bits (f16/bf16 are already `i16` bits).

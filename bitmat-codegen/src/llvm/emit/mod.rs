@@ -46,7 +46,7 @@ pub(crate) fn reg_elem(elem: ElemType) -> &'static str {
         ElemType::Ptr(_) => "ptr",
         ElemType::Val(d) => match d {
             DType::Bool => "i1",
-            DType::I8 | DType::U8 => "i8",
+            DType::I8 | DType::U8 | DType::F8E4M3 | DType::F8E5M2 => "i8",
             DType::I16 | DType::U16 | DType::F16 | DType::BF16 => "i16",
             DType::I32 | DType::U32 => "i32",
             DType::I64 | DType::U64 => "i64",

@@ -407,6 +407,32 @@ impl Emitter<'_> {
     /// normalized to `to` when `normalize` (else see [`crate::ptx::narrow`]).
     fn cast_one(&mut self, from: DType, to: DType, dst: &str, a: &str, normalize: bool) {
         let (fc, tc) = (dclass(from), dclass(to));
+        if from.is_fp8() {
+            // Exactly to f32 first, then on as an f32 (every fp8 value is one).
+            let f = if to == DType::F32 {
+                dst.to_string()
+            } else {
+                self.reg(Class::F32)
+            };
+            self.fp8_to_f32(from, a, &f);
+            if to != DType::F32 {
+                self.cast_one(DType::F32, to, dst, &f, normalize);
+            }
+            return;
+        }
+        if to.is_fp8() {
+            // To f32 first (exact for floats; integers of 2^24 and more saturate either way,
+            // so rounding them twice changes nothing), then rounded once to the fp8 type.
+            let f = if from == DType::F32 {
+                a.to_string()
+            } else {
+                let f = self.reg(Class::F32);
+                self.cast_one(from, DType::F32, &f, a, true);
+                f
+            };
+            self.f32_to_fp8(to, &f, dst);
+            return;
+        }
         if to == DType::Bool {
             match fc {
                 Class::F32 => self.line(format!("setp.neu.f32 {dst}, {a}, {};", fimm(0.0))),
@@ -494,6 +520,115 @@ impl Emitter<'_> {
                 }
             },
         }
+    }
+
+    /// `dst` (f32) = the fp8 value of type `d` whose bits are in the low byte of `a` (exact).
+    /// sm_89 and later: `cvt.rn.f16x2.{e4m3,e5m2}x2` and `cvt.f32.f16`. Below: e5m2 is the
+    /// top byte of an f16; e4m3 placed in an f32's exponent and mantissa fields and scaled by
+    /// 2^120 (exact, subnormals included), with its NaN pattern selected apart.
+    fn fp8_to_f32(&mut self, d: DType, a: &str, dst: &str) {
+        let (h, t) = (self.reg(Class::B16), self.reg(Class::B32));
+        if self.target.has_fp8() {
+            let ty = if d == DType::F8E4M3 {
+                "e4m3x2"
+            } else {
+                "e5m2x2"
+            };
+            let (lo, hi) = (self.reg(Class::B16), self.reg(Class::B16));
+            self.line(format!("cvt.u16.u32 {h}, {a};"));
+            self.line(format!("cvt.rn.f16x2.{ty} {t}, {h};"));
+            self.line(format!("mov.b32 {{{lo}, {hi}}}, {t};"));
+            self.line(format!("cvt.f32.f16 {dst}, {lo};"));
+        } else if d == DType::F8E5M2 {
+            self.line(format!("shl.b32 {t}, {a}, 8;"));
+            self.line(format!("cvt.u16.u32 {h}, {t};"));
+            self.line(format!("cvt.f32.f16 {dst}, {h};"));
+        } else {
+            let (m, sign, p) = (
+                self.reg(Class::B32),
+                self.reg(Class::B32),
+                self.reg(Class::Pred),
+            );
+            self.line(format!("and.b32 {m}, {a}, 127;"));
+            self.line(format!("setp.eq.u32 {p}, {m}, 127;"));
+            self.line(format!("shl.b32 {m}, {m}, 20;"));
+            self.line(format!("mov.b32 {dst}, {m};"));
+            self.line(format!(
+                "mul.rn.f32 {dst}, {dst}, {};",
+                fimm(2f32.powi(120))
+            ));
+            self.line(format!("mov.b32 {t}, {dst};"));
+            self.line(format!("and.b32 {sign}, {a}, 128;"));
+            self.line(format!("shl.b32 {sign}, {sign}, 24;"));
+            self.line(format!("or.b32 {t}, {t}, {sign};"));
+            self.line(format!("@{p} mov.b32 {t}, {};", f32::NAN.to_bits()));
+            self.line(format!("mov.b32 {dst}, {t};"));
+        }
+    }
+
+    /// `dst` = f32 register `f` rounded to nearest even as fp8 type `d`, saturating to the
+    /// largest finite value (infinities too), NaN to a NaN: as [`bitmat_ir::Scalar::cast`].
+    /// sm_89 and later: `cvt.rn.satfinite.{e4m3,e5m2}x2.f32`. Below, integer ops: normal
+    /// results round the f32 bits to the fp8 mantissa (add half an ulp minus one plus the
+    /// kept lowest bit, shift) and rebias the exponent; subnormal ones add a magic constant
+    /// whose ulp is the fp8 subnormal step (`add.rn` rounds to even), as F. Giesen's f16
+    /// conversion does; the result is clamped to the largest finite pattern.
+    fn f32_to_fp8(&mut self, d: DType, f: &str, dst: &str) {
+        if self.target.has_fp8() {
+            let ty = if d == DType::F8E4M3 {
+                "e4m3x2"
+            } else {
+                "e5m2x2"
+            };
+            let (h, z) = (self.reg(Class::B16), self.reg(Class::F32));
+            self.line(format!("mov.f32 {z}, {};", fimm(0.0)));
+            self.line(format!("cvt.rn.satfinite.{ty}.f32 {h}, {z}, {f};"));
+            self.line(format!("cvt.u32.u16 {dst}, {h};"));
+            self.line(format!("and.b32 {dst}, {dst}, 255;"));
+            return;
+        }
+        let (mbits, bias, max) = if d == DType::F8E4M3 {
+            (3u32, 7u32, 0x7eu32)
+        } else {
+            (2, 15, 0x7b)
+        };
+        let shift = 23 - mbits;
+        let magic = ((127 - bias) + shift + 1) << 23;
+        let min_normal = (127 - bias + 1) << 23;
+        let (x, ax, sign, r, t) = (
+            self.reg(Class::B32),
+            self.reg(Class::B32),
+            self.reg(Class::B32),
+            self.reg(Class::B32),
+            self.reg(Class::B32),
+        );
+        let (sub, nan, g) = (
+            self.reg(Class::Pred),
+            self.reg(Class::Pred),
+            self.reg(Class::F32),
+        );
+        self.line(format!("mov.b32 {x}, {f};"));
+        self.line(format!("and.b32 {ax}, {x}, 2147483647;"));
+        self.line(format!("shr.u32 {sign}, {x}, 24;"));
+        self.line(format!("and.b32 {sign}, {sign}, 128;"));
+        // Normal: round the f32 bits to `mbits` mantissa bits, rebias.
+        self.line(format!("shr.u32 {t}, {ax}, {shift};"));
+        self.line(format!("and.b32 {t}, {t}, 1;"));
+        self.line(format!("add.u32 {r}, {ax}, {};", (1u32 << (shift - 1)) - 1));
+        self.line(format!("add.u32 {r}, {r}, {t};"));
+        self.line(format!("shr.u32 {r}, {r}, {shift};"));
+        self.line(format!("sub.u32 {r}, {r}, {};", (127 - bias) << mbits));
+        // Subnormal: |f| + magic, rounded by the addition.
+        self.line(format!("setp.lt.u32 {sub}, {ax}, {min_normal};"));
+        self.line(format!("mov.b32 {g}, {ax};"));
+        self.line(format!("add.rn.f32 {g}, {g}, 0f{magic:08X};"));
+        self.line(format!("mov.b32 {t}, {g};"));
+        self.line(format!("sub.u32 {t}, {t}, {magic};"));
+        self.line(format!("@{sub} mov.b32 {r}, {t};"));
+        self.line(format!("min.u32 {r}, {r}, {max};"));
+        self.line(format!("setp.gt.u32 {nan}, {ax}, 2139095040;"));
+        self.line(format!("@{nan} mov.b32 {r}, 127;"));
+        self.line(format!("or.b32 {dst}, {r}, {sign};"));
     }
 
     fn clamp(&mut self, r: &str, lo: i32, hi: i32) {

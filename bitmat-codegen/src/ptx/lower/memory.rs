@@ -23,7 +23,7 @@ use bitmat_ir::{AtomicOp, DType, ValueId};
 /// The `ld`/`st` type of a value of `d` in a `.b32`/`.b64`/`.f32` register.
 fn mem_ty(d: DType) -> &'static str {
     match d {
-        DType::Bool | DType::U8 => "u8",
+        DType::Bool | DType::U8 | DType::F8E4M3 | DType::F8E5M2 => "u8",
         DType::I8 => "s8",
         DType::I16 => "s16",
         DType::U16 => "u16",
