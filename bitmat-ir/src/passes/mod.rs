@@ -4,10 +4,12 @@
 //! identities), [`divide`] (division and remainder by powers of two as shifts and masks),
 //! [`cse`] (common subexpressions) and [`dce`] (dead code). [`written_params`] tells which
 //! buffers a kernel writes; [`specialize`] applies a launch's argument facts; [`bounds`]
-//! instruments a kernel with bounds checks for checked launches.
+//! instruments a kernel with bounds checks for checked launches; [`debug`] removes the
+//! assertions of launches that are not debug launches.
 
 pub mod bounds;
 pub mod contiguity;
+pub mod debug;
 pub mod cse;
 pub mod dce;
 pub mod divide;
