@@ -30,6 +30,34 @@ pub fn line(label: &str, pid: [u32; 3], idx: &[u32], value: Scalar) -> String {
     )
 }
 
+/// The lines of a `device_print` under `label` in program `pid` of a tile of `shape` whose
+/// row-major element `i` is `value_at(i)` (elements it has no value for are skipped), each
+/// ended by a newline.
+pub fn lines(
+    label: &str,
+    pid: [u32; 3],
+    shape: &[u32],
+    value_at: impl Fn(usize) -> Option<Scalar>,
+) -> String {
+    let numel: usize = shape.iter().map(|&d| d as usize).product();
+    let mut out = String::new();
+    let mut idx = vec![0u32; shape.len()];
+    for i in 0..numel {
+        if let Some(v) = value_at(i) {
+            out.push_str(&line(label, pid, &idx, v));
+            out.push('\n');
+        }
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
 /// Writes `lines` (each ended by a newline) to the capture buffer, or to standard output
 /// (errors writing there are ignored, as `print!`'s would be fatal to a kernel).
 pub fn emit(lines: &str) {
@@ -78,6 +106,16 @@ mod tests {
         assert_eq!(line("x", [1, 0, 2], &[3, 4], v), "pid (1, 0, 2) idx (3, 4) x: 1.5");
         let s = Scalar::from_i64(DType::I32, -7);
         assert_eq!(line("n", [0, 0, 0], &[], s), "pid (0, 0, 0) idx () n: -7");
+    }
+
+    #[test]
+    fn lines_walk_the_tile_in_row_major_order() {
+        let text = lines("v", [0, 1, 0], &[2, 2], |i| {
+            Some(Scalar::from_i64(DType::I32, i as i64))
+        });
+        let want = "pid (0, 1, 0) idx (0, 0) v: 0\npid (0, 1, 0) idx (0, 1) v: 1\n\
+                    pid (0, 1, 0) idx (1, 0) v: 2\npid (0, 1, 0) idx (1, 1) v: 3\n";
+        assert_eq!(text, want);
     }
 
     #[test]

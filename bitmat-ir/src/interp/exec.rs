@@ -171,14 +171,7 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
             OpKind::Print { label, value } => {
                 let v = lookup(&self.env, *value).map_err(|k| fault(op, k))?;
                 let data = v.values().map_err(|k| fault(op, k))?;
-                let mut text = String::new();
-                for i in 0..v.len() {
-                    if let Some(x) = data.get(i) {
-                        let idx = lane_of(i, &v.shape);
-                        text.push_str(&device_print::line(label, self.pid, &idx, x));
-                        text.push('\n');
-                    }
-                }
+                let text = device_print::lines(label, self.pid, &v.shape, |i| data.get(i));
                 device_print::emit(&text);
                 Ok(())
             }
