@@ -103,7 +103,10 @@ mod tests {
     #[test]
     fn lines_name_program_index_and_label() {
         let v = Scalar::from_f64(DType::F32, 1.5);
-        assert_eq!(line("x", [1, 0, 2], &[3, 4], v), "pid (1, 0, 2) idx (3, 4) x: 1.5");
+        assert_eq!(
+            line("x", [1, 0, 2], &[3, 4], v),
+            "pid (1, 0, 2) idx (3, 4) x: 1.5"
+        );
         let s = Scalar::from_i64(DType::I32, -7);
         assert_eq!(line("n", [0, 0, 0], &[], s), "pid (0, 0, 0) idx () n: -7");
     }

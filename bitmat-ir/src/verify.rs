@@ -992,7 +992,9 @@ impl<'k> Verifier<'k> {
             OpKind::Print { value, .. } => {
                 let t = self.ty(*value)?;
                 if t.dtype().is_none() {
-                    return Err(format!("device_print prints values, not the pointers of {t}"));
+                    return Err(format!(
+                        "device_print prints values, not the pointers of {t}"
+                    ));
                 }
                 Ok(())
             }

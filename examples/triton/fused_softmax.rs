@@ -54,7 +54,12 @@ pub fn softmax_kernel(
 /// programs as rows up to a cap (the tutorial computes it from the GPU's occupancy; one
 /// program per streaming multiprocessor of an H100/H200, 132, or 8 on the CPU serve the same
 /// end here).
-pub fn softmax(device: &Device, x: &[f32], n_rows: usize, n_cols: usize) -> Result<Vec<f32>, Error> {
+pub fn softmax(
+    device: &Device,
+    x: &[f32],
+    n_rows: usize,
+    n_cols: usize,
+) -> Result<Vec<f32>, Error> {
     let block_size = n_cols.next_power_of_two() as i32;
     let num_warps = 8;
     let cap = if device.backend().is_gpu() { 132 } else { 8 };

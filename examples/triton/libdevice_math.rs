@@ -53,7 +53,15 @@ pub fn apply(device: &Device, function: usize, x: &[f32]) -> Result<Vec<f32>, Er
     let n_elements = i32::try_from(x.len()).expect("fits i32");
     let block_size = 1024;
     let grid = x.len().div_ceil(block_size as usize) as u32;
-    math_kernel::launch(device, grid, &xb, &y, n_elements, function as i32, block_size)?;
+    math_kernel::launch(
+        device,
+        grid,
+        &xb,
+        &y,
+        n_elements,
+        function as i32,
+        block_size,
+    )?;
     Ok(y.to_vec()?)
 }
 
@@ -80,26 +88,35 @@ fn reference(function: usize, x: f32) -> f32 {
 pub fn check(device: &Device, reference_out: Option<&[Vec<f32>]>) -> Result<Vec<Vec<f32>>, String> {
     // Positive inputs (for log, sqrt) across a few periods of sin and cos, ragged length.
     let n = 5000 + 13;
-    let x: Vec<f32> = (0..n).map(|i| 0.01 + ((i * 7919) % 10007) as f32 / 1250.0).collect();
+    let x: Vec<f32> = (0..n)
+        .map(|i| 0.01 + ((i * 7919) % 10007) as f32 / 1250.0)
+        .collect();
     let mut outs = Vec::new();
     for (f, name) in FUNCTIONS.iter().enumerate() {
         let y = apply(device, f, &x).map_err(|e| e.to_string())?;
         for (i, (&got, &xi)) in y.iter().zip(&x).enumerate() {
             let want = reference(f, xi);
             if (got - want).abs() > 2e-6 + 4.0 * f32::EPSILON * want.abs() {
-                return Err(format!("{device}: {name}({xi}) at {i} is {got}, want {want}"));
+                return Err(format!(
+                    "{device}: {name}({xi}) at {i} is {got}, want {want}"
+                ));
             }
         }
         if let Some(r) = reference_out {
             // The CPU computes as the interpreter does, bit for bit; GPUs use their own
             // algorithms, within the bound above.
             if !device.backend().is_gpu() && r[f] != y {
-                return Err(format!("{device}: {name} differs from the reference device"));
+                return Err(format!(
+                    "{device}: {name} differs from the reference device"
+                ));
             }
         }
         outs.push(y);
     }
-    println!("{device}: {} functions match Rust's over {n} elements", FUNCTIONS.len());
+    println!(
+        "{device}: {} functions match Rust's over {n} elements",
+        FUNCTIONS.len()
+    );
     Ok(outs)
 }
 

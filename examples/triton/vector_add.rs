@@ -52,8 +52,12 @@ pub fn add(device: &Device, x: &[f32], y: &[f32]) -> Result<Vec<f32>, Error> {
 pub fn check(device: &Device, reference: Option<&[f32]>) -> Result<Vec<f32>, String> {
     // The tutorial's size: 98432, not a multiple of the block.
     let size = 98432;
-    let x: Vec<f32> = (0..size).map(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0).collect();
-    let y: Vec<f32> = (0..size).map(|i| ((i * 104729) % 997) as f32 / 89.0).collect();
+    let x: Vec<f32> = (0..size)
+        .map(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0)
+        .collect();
+    let y: Vec<f32> = (0..size)
+        .map(|i| ((i * 104729) % 997) as f32 / 89.0)
+        .collect();
     let output = add(device, &x, &y).map_err(|e| e.to_string())?;
     for (i, ((&o, &a), &b)) in output.iter().zip(&x).zip(&y).enumerate() {
         if o.to_bits() != (a + b).to_bits() {

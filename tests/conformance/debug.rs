@@ -110,10 +110,7 @@ fn assert_fails_in_one_lane(dev: &Device) -> Result<(), String> {
             [first as u32 / BLOCK as u32, 0, 0],
             vec![first as u32 % BLOCK as u32],
         );
-        let got = assertion(
-            launch_sqrt(dev, &x, debug())?.map(|_| ()),
-            "sqrt_nonneg",
-        )?;
+        let got = assertion(launch_sqrt(dev, &x, debug())?.map(|_| ()), "sqrt_nonneg")?;
         if got != want {
             return Err(format!("negative at {bad:?}: got {got:?}, want {want:?}"));
         }
@@ -224,14 +221,22 @@ fn print_lines(dev: &Device) -> Result<(), String> {
     let got: Vec<&str> = text.lines().collect();
     for p in 0..grid as usize {
         let prefix = format!("pid ({p}, 0, 0) ");
-        let mine: Vec<&str> = got.iter().copied().filter(|l| l.starts_with(&prefix)).collect();
+        let mine: Vec<&str> = got
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with(&prefix))
+            .collect();
         let theirs: Vec<&str> = want
             .iter()
             .map(String::as_str)
             .filter(|l| l.starts_with(&prefix))
             .collect();
         if mine != theirs {
-            return Err(format!("program {p} printed:\n{}\nwant:\n{}", mine.join("\n"), theirs.join("\n")));
+            return Err(format!(
+                "program {p} printed:\n{}\nwant:\n{}",
+                mine.join("\n"),
+                theirs.join("\n")
+            ));
         }
     }
     if got.len() != want.len() {

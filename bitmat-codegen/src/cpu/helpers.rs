@@ -250,11 +250,17 @@ unsafe extern "C" fn device_print(
         // SAFETY: element `i` of the shape lies in the caller's buffer.
         unsafe { std::ptr::copy_nonoverlapping(data.add(i * size), bytes.as_mut_ptr(), size) };
         let bits = u64::from_le_bytes(bytes);
-        let bits = if d == DType::Bool { u64::from(bits != 0) } else { bits };
+        let bits = if d == DType::Bool {
+            u64::from(bits != 0)
+        } else {
+            bits
+        };
         Some(Scalar::from_bits(d, bits))
     };
     let pid = [pid[0], pid[1], pid[2]];
-    bitmat_ir::device_print::emit(&bitmat_ir::device_print::lines(&label, pid, shape, value_at));
+    bitmat_ir::device_print::emit(&bitmat_ir::device_print::lines(
+        &label, pid, shape, value_at,
+    ));
 }
 
 /// One row of [`helpers()`]: `helper!("symbol", function, [params] -> [results])`.

@@ -225,12 +225,7 @@ pub fn compile_ptx(
     } else {
         String::new()
     };
-    let body = format!(
-        "{locals}{}{}{}",
-        e.layout_comments(),
-        e.prologue,
-        e.body
-    );
+    let body = format!("{locals}{}{}{}", e.layout_comments(), e.prologue, e.body);
     let mut shared = String::from(".extern .shared .align 16 .b8 bm_smem[];\n\n");
     if e.prints > 0 {
         shared.push_str(lower::debug::VPRINTF_DECL);

@@ -33,7 +33,6 @@ pub fn strip_asserts(kernel: &mut Kernel) -> bool {
 mod tests {
     use super::*;
     use crate::parse_kernel;
-    
 
     #[test]
     fn asserts_and_their_conditions_go() {

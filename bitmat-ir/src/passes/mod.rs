@@ -9,9 +9,9 @@
 
 pub mod bounds;
 pub mod contiguity;
-pub mod debug;
 pub mod cse;
 pub mod dce;
+pub mod debug;
 pub mod divide;
 pub mod ranges;
 pub mod simplify;

@@ -60,9 +60,7 @@ impl Emitter<'_> {
             ));
             name
         };
-        let addr = |e: &mut Self, p: &str| {
-            e.ins("i64", format!("ptrtoint ptr {p} to i64"))
-        };
+        let addr = |e: &mut Self, p: &str| e.ins("i64", format!("ptrtoint ptr {p} to i64"));
         let args: Vec<Operand> = vec![
             addr(self, &label_name),
             Operand {
@@ -85,7 +83,10 @@ impl Emitter<'_> {
         self.declare(format!(
             "declare void @{name}(i64, i64, i64, i64, i32, i64, i32) nounwind"
         ));
-        let list: Vec<String> = args.iter().map(|a| format!("{} {}", a.ty, a.text)).collect();
+        let list: Vec<String> = args
+            .iter()
+            .map(|a| format!("{} {}", a.ty, a.text))
+            .collect();
         self.line(format!("call void @{name}({})", list.join(", ")));
         Ok(())
     }
