@@ -224,6 +224,28 @@ mod fused_attention;
 /// Triton's tutorial 08 (`examples/triton/grouped_gemm.rs`): a persistent grouped GEMM.
 #[path = "../examples/triton/grouped_gemm.rs"]
 mod grouped_gemm;
+/// `device_print` of every kind of value and `device_assert`, for the assembler (the
+/// assertions reach PTX only through a debug launch's checks).
+mod debug {
+    use bitmat::prelude::*;
+
+    #[bitkernel]
+    pub fn dsl_debug(x: Ptr<i8>, y: Ptr<u64>, h: Ptr<f16>, #[constexpr] b: i32) {
+        let r = arange(b);
+        let at = r.unsqueeze(1) * b + r.unsqueeze(0);
+        let xs = load(x + at);
+        let ys = load(y + r);
+        let hs = load(h + r);
+        device_print("x", xs);
+        device_print("y", ys);
+        device_print("h", hs);
+        device_print("odd 100%", (xs % 2).sum(1) != 0i8);
+        device_print("pid", program_id(0));
+        device_assert(xs > -100i8, "x > -100");
+        device_assert(ys.sum(0) > 0u64, "some y");
+        store(y + r, ys + 1u64);
+    }
+}
 
 /// The ptxas to use, or why there is none.
 fn find_ptxas() -> Result<PathBuf, String> {
@@ -463,6 +485,24 @@ fn jobs() -> Vec<Job> {
         );
         jobs.extend(job.checked());
         jobs.push(job);
+    }
+    for (b, num_warps) in [(16, 4), (2, 1)] {
+        let mut k = debug::dsl_debug::ir(b).expect("dsl_debug");
+        // Debug launches keep the assertions (checked), other launches strip them.
+        let debug = Job::new(
+            format!("dsl_debug {b}"),
+            k.clone(),
+            num_warps,
+            &PtxTarget::ALL,
+        );
+        jobs.extend(debug.checked());
+        bitmat::ir::passes::debug::strip_asserts(&mut k);
+        jobs.push(Job::new(
+            format!("dsl_debug {b} (asserts stripped)"),
+            k,
+            num_warps,
+            &PtxTarget::ALL,
+        ));
     }
     for b in [16, 64] {
         let k = scans::dsl_dot_f16acc::ir(b).expect("dsl_dot_f16acc");

@@ -303,6 +303,18 @@ impl KernelBuilder {
         self.push(OpKind::Store { ptr, value, mask }, vec![]);
     }
 
+    /// Prints `value` under `label` ([`OpKind::Print`]).
+    pub fn print(&mut self, label: &str, value: ValueId) {
+        let label = label.to_string();
+        self.push(OpKind::Print { label, value }, vec![]);
+    }
+
+    /// Fails the launch with `message` where `cond` is false ([`OpKind::Assert`]).
+    pub fn assert(&mut self, cond: ValueId, message: &str) {
+        let message = message.to_string();
+        self.push(OpKind::Assert { cond, message }, vec![]);
+    }
+
     /// Atomic add; returns the old values.
     pub fn atomic_add(&mut self, ptr: ValueId, value: ValueId, mask: Option<ValueId>) -> ValueId {
         self.atomic(AtomicOp::Add, ptr, value, mask)

@@ -472,6 +472,27 @@ pub enum OpKind {
         /// Block run when `cond` is false.
         else_block: Block,
     },
+    /// Prints `label` and every element of `value` with its program and index to the
+    /// launch's print sink (Triton's `device_print`): one line per element, in row-major
+    /// order, `pid (x, y, z) idx (i, j) label: v` (`idx ()` for a scalar). Lines of different
+    /// programs may interleave on compiled backends.
+    Print {
+        /// The text printed before each value (the DSL's string literal).
+        label: String,
+        /// The tile or scalar printed.
+        value: ValueId,
+    },
+    /// Fails the launch with `message` where some element of the `bool` tile `cond` is false
+    /// (Triton's `device_assert`): the first program in grid order (x fastest) and its first
+    /// false lane in row-major order are reported. Kept only in debug launches
+    /// (`LaunchOptions::debug`, `BITMAT_DEBUG=1`); other launches remove it before compiling
+    /// ([`crate::passes::debug::strip_asserts`]).
+    Assert {
+        /// What must hold, lane by lane.
+        cond: ValueId,
+        /// The message of the error (the DSL's string literal).
+        message: String,
+    },
     /// Terminates a `for`/`if` block with the values it produces.
     Yield(Vec<ValueId>),
 }
@@ -554,6 +575,8 @@ impl OpKind {
             OpKind::For { .. } => "for",
             OpKind::While { .. } => "while",
             OpKind::If { .. } => "if",
+            OpKind::Print { .. } => "device_print",
+            OpKind::Assert { .. } => "device_assert",
             OpKind::Yield(_) => "yield",
         }
     }
@@ -581,6 +604,8 @@ impl OpKind {
             | OpKind::ExpandDims { value: v, .. }
             | OpKind::Permute { value: v, .. }
             | OpKind::Slice { value: v, .. }
+            | OpKind::Print { value: v, .. }
+            | OpKind::Assert { cond: v, .. }
             | OpKind::Reduce { value: v, .. } => f(*v),
             OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) | OpKind::Concat { a, b, .. } => {
                 [*a, *b].into_iter().for_each(f)
@@ -646,6 +671,8 @@ impl OpKind {
             | OpKind::ExpandDims { value: v, .. }
             | OpKind::Permute { value: v, .. }
             | OpKind::Slice { value: v, .. }
+            | OpKind::Print { value: v, .. }
+            | OpKind::Assert { cond: v, .. }
             | OpKind::Reduce { value: v, .. } => vec![v],
             OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) | OpKind::Concat { a, b, .. } => {
                 vec![a, b]
@@ -711,6 +738,8 @@ impl OpKind {
                 | OpKind::For { .. }
                 | OpKind::While { .. }
                 | OpKind::If { .. }
+                | OpKind::Print { .. }
+                | OpKind::Assert { .. }
                 | OpKind::Yield(_)
         )
     }

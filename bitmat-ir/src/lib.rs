@@ -7,6 +7,7 @@
 //! backend is tested against.
 
 pub mod builder;
+pub mod device_print;
 pub mod dsl;
 pub mod element;
 pub mod interp;

@@ -203,6 +203,8 @@ enum Tok {
     Word(String),
     /// One of `( ) { } [ ] < > , = :`.
     Punct(char),
+    /// A string literal, as Rust's `{:?}` writes it (`"a \"b\"\n"`), unescaped.
+    Str(String),
 }
 
 impl std::fmt::Display for Tok {
@@ -212,6 +214,7 @@ impl std::fmt::Display for Tok {
             Tok::Global(s) => write!(f, "`@{s}`"),
             Tok::Word(s) => write!(f, "`{s}`"),
             Tok::Punct(c) => write!(f, "`{c}`"),
+            Tok::Str(s) => write!(f, "`{s:?}`"),
         }
     }
 }
@@ -288,6 +291,14 @@ fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
                 let w: String = chars[i..end].iter().collect();
                 i = end;
                 Tok::Word(w)
+            } else if c == '"' {
+                let (text, end) = string_literal(&chars, i).map_err(|message| ParseError {
+                    line,
+                    column,
+                    message,
+                })?;
+                i = end;
+                Tok::Str(text)
             } else if "(){}[]<>,=:".contains(c) {
                 i += 1;
                 Tok::Punct(c)
@@ -307,6 +318,56 @@ fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// The string literal starting at the `"` at `chars[start]`, with the escapes Rust's `{:?}`
+/// writes (`\\ \" \' \n \r \t \0 \u{..}`), and the index after its closing quote.
+fn string_literal(chars: &[char], start: usize) -> Result<(String, usize), String> {
+    let mut out = String::new();
+    let mut i = start + 1;
+    loop {
+        match chars.get(i) {
+            None => return Err("unterminated string literal (a `\"` closes it)".into()),
+            Some('"') => return Ok((out, i + 1)),
+            Some('\\') => {
+                let c = match chars.get(i + 1) {
+                    Some('\\') => '\\',
+                    Some('"') => '"',
+                    Some('\'') => '\'',
+                    Some('n') => '\n',
+                    Some('r') => '\r',
+                    Some('t') => '\t',
+                    Some('0') => '\0',
+                    Some('u') if chars.get(i + 2) == Some(&'{') => {
+                        let close = chars[i + 3..]
+                            .iter()
+                            .position(|&c| c == '}')
+                            .ok_or("unterminated `\\u{..}` escape")?;
+                        let hex: String = chars[i + 3..i + 3 + close].iter().collect();
+                        let c = u32::from_str_radix(&hex, 16)
+                            .ok()
+                            .and_then(char::from_u32)
+                            .ok_or(format!("`\\u{{{hex}}}` is not a character"))?;
+                        out.push(c);
+                        i += 4 + close;
+                        continue;
+                    }
+                    other => {
+                        return Err(format!(
+                            "unknown escape `\\{}` in a string literal",
+                            other.map_or(String::new(), |c| c.to_string())
+                        ))
+                    }
+                };
+                out.push(c);
+                i += 2;
+            }
+            Some(&c) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
 }
 
 /// A recursive-descent parser over the tokens, recording value types as it goes.
@@ -420,6 +481,17 @@ impl Parser {
     }
 
     /// `VALUE ("," VALUE)*`
+    fn string(&mut self, expected: &str) -> Result<String, ParseError> {
+        match self.peek() {
+            Some(Tok::Str(s)) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.error_here(expected)),
+        }
+    }
+
     fn value_list(&mut self) -> Result<Vec<ValueId>, ParseError> {
         let mut vals = vec![self.value()?];
         while self.eat_punct(',') {
@@ -662,6 +734,18 @@ impl Parser {
                 "bitcast" => OpKind::Bitcast(self.value()?),
                 "broadcast" => OpKind::Broadcast(self.value()?),
                 "reshape" => OpKind::Reshape(self.value()?),
+                "device_print" => {
+                    let label = self.string("the label, a string literal")?;
+                    self.expect_punct(',')?;
+                    let value = self.value()?;
+                    OpKind::Print { label, value }
+                }
+                "device_assert" => {
+                    let cond = self.value()?;
+                    self.expect_punct(',')?;
+                    let message = self.string("the message, a string literal")?;
+                    OpKind::Assert { cond, message }
+                }
                 "multiple_of" | "max_contiguous" => {
                     let value = self.value()?;
                     self.expect_punct(',')?;

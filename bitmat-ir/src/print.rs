@@ -68,6 +68,8 @@ fn op_body(op: &Op) -> String {
             Hint::MultipleOf(n) | Hint::MaxContiguous(n) => format!("{name} {value}, {n}"),
         },
         OpKind::Binary(_, a, b) | OpKind::Cmp(_, a, b) => format!("{name} {a}, {b}"),
+        OpKind::Print { label, value } => format!("{name} {label:?}, {value}"),
+        OpKind::Assert { cond, message } => format!("{name} {cond}, {message:?}"),
         OpKind::Select {
             cond,
             on_true,

@@ -388,7 +388,10 @@ impl<'k> Verifier<'k> {
         }
         // Result count.
         let expected_results = match &op.kind {
-            OpKind::Store { .. } | OpKind::Yield(_) => Some(0),
+            OpKind::Store { .. }
+            | OpKind::Print { .. }
+            | OpKind::Assert { .. }
+            | OpKind::Yield(_) => Some(0),
             OpKind::For { init, .. } | OpKind::While { init, .. } => Some(init.len()),
             OpKind::If { .. } => None,
             _ => Some(1),
@@ -1000,6 +1003,16 @@ impl<'k> Verifier<'k> {
                 }
                 Ok(())
             }
+            OpKind::Print { value, .. } => {
+                let t = self.ty(*value)?;
+                if t.dtype().is_none() {
+                    return Err(format!(
+                        "device_print prints values, not the pointers of {t}"
+                    ));
+                }
+                Ok(())
+            }
+            OpKind::Assert { cond, .. } => bool_tile("condition", self.ty(*cond)?),
             // Placement is checked by verify_block, operands by verify_op, types by the owner.
             OpKind::Yield(_) => Ok(()),
             OpKind::For { .. } | OpKind::While { .. } | OpKind::If { .. } => Ok(()),

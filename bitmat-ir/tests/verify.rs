@@ -1296,6 +1296,8 @@ fn map_block(block: &mut Block, f: &mut impl FnMut(ValueId) -> ValueId) {
             | OpKind::ExpandDims { value: v, .. }
             | OpKind::Permute { value: v, .. }
             | OpKind::Slice { value: v, .. }
+            | OpKind::Print { value: v, .. }
+            | OpKind::Assert { cond: v, .. }
             | OpKind::Reduce { value: v, .. } => *v = f(*v),
             OpKind::Binary(_, a, b)
             | OpKind::Cmp(_, a, b)

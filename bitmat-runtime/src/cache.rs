@@ -30,6 +30,8 @@ pub(crate) struct CodeOptions {
     num_stages: Option<u32>,
     /// Bounds checks compiled in ([`LaunchOptions::checked`], on backends that compile them).
     checked: bool,
+    /// `device_assert`s kept ([`LaunchOptions::debug`], on every backend).
+    debug: bool,
 }
 
 impl CodeOptions {
@@ -38,6 +40,7 @@ impl CodeOptions {
         num_warps: None,
         num_stages: None,
         checked: false,
+        debug: false,
     };
 
     /// `num_warps` and `num_stages` of `options` change the code (GPUs).
@@ -46,12 +49,18 @@ impl CodeOptions {
             num_warps: Some(options.num_warps),
             num_stages: Some(options.num_stages),
             checked: false,
+            debug: false,
         }
     }
 
     /// These options, with bounds checks compiled in when `checked`.
     pub(crate) fn checked(self, checked: bool) -> CodeOptions {
         CodeOptions { checked, ..self }
+    }
+
+    /// These options, with `device_assert`s kept when `debug`.
+    pub(crate) fn debug(self, debug: bool) -> CodeOptions {
+        CodeOptions { debug, ..self }
     }
 }
 
@@ -68,9 +77,11 @@ impl fmt::Display for CodeOptions {
                 any = true;
             }
         }
-        if self.checked {
-            write!(f, "{}checked", if any { " " } else { "" })?;
-            any = true;
+        for (name, on) in [("checked", self.checked), ("debug", self.debug)] {
+            if on {
+                write!(f, "{}{name}", if any { " " } else { "" })?;
+                any = true;
+            }
         }
         if !any {
             f.write_str("-")?;
@@ -202,6 +213,7 @@ mod tests {
             num_stages,
             cpu_threads,
             checked: false,
+            debug: false,
         }
     }
 

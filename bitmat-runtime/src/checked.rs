@@ -1,7 +1,8 @@
 //! Checked launches: a kernel instrumented by [`bitmat_ir::passes::bounds`] runs with its
 //! hidden arguments (each pointer argument's length, and a record of [`RECORD_WORDS`] zeros
 //! on the device), and the record is read back after the launch: an access it reports is
-//! [`Error::OutOfBounds`], worded as the interpreter words it.
+//! [`Error::OutOfBounds`], worded as the interpreter words it; a failed `device_assert` of a
+//! debug launch is reported through the same record, as [`Error::AssertionFailed`].
 
 use crate::backend::{Code, Compiled};
 use crate::device::Device;
@@ -13,6 +14,12 @@ use bitmat_ir::passes::ranges::Launch;
 /// Whether `BITMAT_CHECKED` asks for checks on unchecked launches too (`1`, `true`, `yes`).
 pub(crate) fn forced() -> bool {
     std::env::var("BITMAT_CHECKED")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// Whether `BITMAT_DEBUG` asks for debug launches (`device_assert` kept; `1`, `true`, `yes`).
+pub(crate) fn debug_forced() -> bool {
+    std::env::var("BITMAT_DEBUG")
         .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 

@@ -20,6 +20,20 @@ pub enum Error {
     /// there; compiled code masks the access off and finishes the launch).
     #[error("kernel failed: {0}")]
     OutOfBounds(Box<bitmat_ir::interp::InterpError>),
+    /// A `device_assert` of a debug launch ([`crate::LaunchOptions::debug`],
+    /// `BITMAT_DEBUG=1`) failed: the first failing program in grid order (x fastest) and the
+    /// first false lane of its condition (row-major), alike on every backend.
+    #[error("kernel `{kernel}`: device_assert failed in program ({}, {}, {}), lane {lane:?}: {message}", program[0], program[1], program[2])]
+    AssertionFailed {
+        /// The kernel launched.
+        kernel: String,
+        /// The assertion's message.
+        message: String,
+        /// The first failing program (`program_id` along x, y, z).
+        program: [u32; 3],
+        /// The multi-index of the first false element of the condition.
+        lane: Vec<u32>,
+    },
     /// A kernel could not be instrumented for a checked launch.
     #[error("checked launch: {0}")]
     Bounds(#[from] bitmat_ir::passes::bounds::BoundsError),
@@ -128,6 +142,14 @@ impl From<bitmat_ir::interp::InterpError> for Error {
         match e.kind {
             bitmat_ir::interp::InterpErrorKind::OutOfBounds { .. } => {
                 Error::OutOfBounds(Box::new(e))
+            }
+            bitmat_ir::interp::InterpErrorKind::AssertionFailed { message, lane } => {
+                Error::AssertionFailed {
+                    kernel: e.kernel,
+                    message,
+                    program: e.program,
+                    lane,
+                }
             }
             _ => Error::Interpreter(Box::new(e)),
         }

@@ -8,6 +8,7 @@ use crate::checked;
 use crate::constexpr::ConstexprValue;
 use crate::device::Device;
 use crate::error::Error;
+use bitmat_ir::passes::debug;
 use bitmat_ir::passes::specialize::{self, ArgFact};
 use bitmat_ir::{DType, Element, Kernel, ParamKind, Scalar};
 use std::sync::Arc;
@@ -54,6 +55,11 @@ pub struct LaunchOptions {
     /// and the launch returns [`Error::OutOfBounds`]. `BITMAT_CHECKED=1` sets it for every
     /// launch. Checked code is compiled and cached apart from unchecked code.
     pub checked: bool,
+    /// Keeps the kernel's `device_assert`s (compiled out otherwise): a false condition makes
+    /// the launch return [`Error::AssertionFailed`] with the first failing program and lane.
+    /// A debug launch is also a checked launch. `BITMAT_DEBUG=1` sets it for every launch;
+    /// debug code is compiled and cached apart.
+    pub debug: bool,
 }
 
 impl Default for LaunchOptions {
@@ -63,6 +69,7 @@ impl Default for LaunchOptions {
             num_stages: 2,
             cpu_threads: None,
             checked: false,
+            debug: false,
         }
     }
 }
@@ -127,15 +134,17 @@ pub fn launch_kernel<E: From<Error>>(
     options: &LaunchOptions,
     args: &[KernelArg<'_>],
 ) -> Result<(), E> {
+    let debug = options.debug || checked::debug_forced();
     let options = LaunchOptions {
         checked: true,
+        debug,
         ..*options
     };
     launch_options(device, id, build, grid, &options, args)
 }
 
 /// [`launch_kernel`] without bounds checks, unless `options.checked` or `BITMAT_CHECKED=1`
-/// asks for them.
+/// asks for them (or `options.debug` or `BITMAT_DEBUG=1`: a debug launch is checked).
 ///
 /// # Safety
 ///
@@ -149,8 +158,10 @@ pub unsafe fn launch_kernel_unchecked<E: From<Error>>(
     options: &LaunchOptions,
     args: &[KernelArg<'_>],
 ) -> Result<(), E> {
+    let debug = options.debug || checked::debug_forced();
     let options = LaunchOptions {
-        checked: options.checked || checked::forced(),
+        checked: options.checked || checked::forced() || debug,
+        debug,
         ..*options
     };
     launch_options(device, id, build, grid, &options, args)
@@ -198,13 +209,22 @@ pub(crate) fn compiled<E: From<Error>>(
     options: &LaunchOptions,
     facts: &[ArgFact],
 ) -> Result<Arc<Compiled>, E> {
+    // A debug launch is checked: its assertions are reported through the checks' record.
+    let options = &LaunchOptions {
+        checked: options.checked || options.debug,
+        ..*options
+    };
     let backend = device.backend_impl();
     let code_options = backend
         .code_options(options)
-        .checked(options.checked && backend.checks_in_code());
+        .checked(options.checked && backend.checks_in_code())
+        .debug(options.debug);
     let key = CacheKey::new(id, code_options).with_facts(facts);
     device.inner.cache.get_or_build(key, || {
         let mut ir = build()?;
+        if !options.debug {
+            debug::strip_asserts(&mut ir);
+        }
         if !facts.is_empty() {
             specialize::apply(&mut ir, facts);
         }

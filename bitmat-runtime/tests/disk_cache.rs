@@ -212,6 +212,7 @@ fn keys_cover_source_ir_constexprs_and_nothing_else_on_the_cpu() {
         num_stages: 3,
         cpu_threads: Some(1),
         checked: false,
+        debug: false,
     };
     assert_eq!(key(&base, &gpu_opts).unwrap(), k0);
     // The interpreter caches nothing on disk.

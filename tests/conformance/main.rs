@@ -16,6 +16,7 @@ mod bounds;
 mod casts;
 mod control;
 mod data;
+mod debug;
 mod dot;
 mod ew;
 mod harness;
@@ -53,6 +54,7 @@ fn all_tests() -> Vec<Test> {
         control::tests(),
         while_loops::tests(),
         hints::tests(),
+        debug::tests(),
         dot::tests(),
         reduce::tests(),
         shape::tests(),

@@ -2,7 +2,7 @@
 //! instruction for: f16 and bf16 conversions (bit-exact with the `half` crate, as the
 //! interpreter), casts from and to f16/bf16 (through [`bitmat_ir::Scalar::cast`]), `fma`, the
 //! transcendental unary ops (through [`bitmat_ir::math::f32_fn`], so that results match the
-//! interpreter bit for bit), `fmod`, and float atomic adds, maxima and minima (compare-and-swap loops). Code refers to a helper by its
+//! interpreter bit for bit), `fmod`, float atomic adds, maxima and minima (compare-and-swap loops), and `device_print`. Code refers to a helper by its
 //! [`HelperId`]; the loader resolves it to the address ([`super::object::RelocTarget`]).
 
 use bitmat_ir::{DType, Scalar, UnaryOp};
@@ -74,6 +74,10 @@ pub enum HelperId {
     /// `(addr, value bits: u32, max: u32) -> old bits`: atomic `f32` maximum (`max != 0`) or
     /// minimum, a NaN operand yielding the other (`f32::max`, `f32::min`).
     AtomicMinMaxF32,
+    /// `(label, label_len: u64, pid: *[u32; 3], data, dtype: u32, shape: *[u32], rank: u32)`:
+    /// prints the tile at `data` (elements of [`DType::ALL`]`[dtype]` as in memory, row-major)
+    /// through [`bitmat_ir::device_print`], as the interpreter does.
+    DevicePrint,
 }
 
 impl HelperId {
@@ -95,7 +99,7 @@ impl HelperId {
 }
 
 /// Number of helpers.
-pub const COUNT: usize = 18;
+pub const COUNT: usize = 19;
 
 extern "C" fn f16_to_f32(b: u32) -> f32 {
     f16::from_bits(b as u16).to_f32()
@@ -211,6 +215,54 @@ unsafe extern "C" fn atomic_min_max_f32(addr: *mut u8, value: u32, max: u32) -> 
     .unwrap_or_else(|o| o)
 }
 
+/// # Safety
+/// `label` must point to `label_len` bytes of UTF-8, `pid` to three `u32`s, `shape` to `rank`
+/// `u32`s (it may dangle when `rank` is 0), and `data` to as many elements of `dtype`, as
+/// they are in memory, as the shape holds.
+unsafe extern "C" fn device_print(
+    label: *const u8,
+    label_len: u64,
+    pid: *const u32,
+    data: *const u8,
+    dtype: u32,
+    shape: *const u32,
+    rank: u32,
+) {
+    let Some(&d) = DType::ALL.get(dtype as usize) else {
+        return;
+    };
+    // SAFETY: the caller guarantees the lengths of these arrays.
+    let (label, pid, shape) = unsafe {
+        (
+            std::slice::from_raw_parts(label, label_len as usize),
+            std::slice::from_raw_parts(pid, 3),
+            if rank == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(shape, rank as usize)
+            },
+        )
+    };
+    let label = String::from_utf8_lossy(label);
+    let size = d.size_bytes();
+    let value_at = |i: usize| {
+        let mut bytes = [0u8; 8];
+        // SAFETY: element `i` of the shape lies in the caller's buffer.
+        unsafe { std::ptr::copy_nonoverlapping(data.add(i * size), bytes.as_mut_ptr(), size) };
+        let bits = u64::from_le_bytes(bytes);
+        let bits = if d == DType::Bool {
+            u64::from(bits != 0)
+        } else {
+            bits
+        };
+        Some(Scalar::from_bits(d, bits))
+    };
+    let pid = [pid[0], pid[1], pid[2]];
+    bitmat_ir::device_print::emit(&bitmat_ir::device_print::lines(
+        &label, pid, shape, value_at,
+    ));
+}
+
 /// One row of [`helpers()`]: `helper!("symbol", function, [params] -> [results])`.
 macro_rules! helper {
     ($name:literal, $f:expr, [$($p:ident),*] -> [$($r:ident),*]) => {
@@ -244,6 +296,7 @@ pub fn helpers() -> [Helper; COUNT] {
         helper!("bitmat_rt_sigmoidf", sigmoid, [F32] -> [F32]),
         helper!("bitmat_rt_fmaf", fma, [F32, F32, F32] -> [F32]),
         helper!("bitmat_rt_atomic_min_max_f32", atomic_min_max_f32, [I64, I32, I32] -> [I32]),
+        helper!("bitmat_rt_device_print", device_print, [I64, I64, I64, I64, I32, I64, I32] -> []),
     ]
 }
 

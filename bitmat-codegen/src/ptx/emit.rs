@@ -65,6 +65,12 @@ pub(crate) struct Emitter<'k> {
     /// and warp bases.
     thread_bases: HashMap<(Vec<u32>, Vec<u32>), String>,
     labels: u32,
+    /// Module-level declarations the body needs (`device_print`'s format strings).
+    pub globals: String,
+    /// The `device_print`s lowered so far (they name their format strings).
+    pub prints: u32,
+    /// Bytes of the local buffer of `vprintf`'s arguments (0: the kernel prints nothing).
+    pub print_args: u32,
     /// Bytes of shared memory the kernel needs (the peak of the allocator).
     pub shared_bytes: u32,
     /// Bytes of shared memory held by buffers that outlive one op; scratch areas start
@@ -130,6 +136,9 @@ impl<'k> Emitter<'k> {
             entry_values: HashMap::new(),
             thread_bases: HashMap::new(),
             labels: 0,
+            globals: String::new(),
+            prints: 0,
+            print_args: 0,
             shared_bytes: 0,
             shared_top: 0,
             tid,
@@ -667,6 +676,10 @@ impl<'k> Emitter<'k> {
                 then_block,
                 else_block,
             } => self.lower_if(&op.results, *cond, then_block, else_block),
+            OpKind::Print { label, value } => self.lower_print(label, *value),
+            OpKind::Assert { .. } => Err(self.unsupported(
+                "`device_assert` outside a debug launch (which checks it through passes::bounds)",
+            )),
             OpKind::Yield(_) => Err(self.unsupported("`yield` outside the end of a block")),
         }
     }

@@ -28,9 +28,9 @@ pub use ops::{
     arange, atomic_add, atomic_add_unmasked, atomic_and, atomic_and_unmasked, atomic_cas,
     atomic_max, atomic_max_unmasked, atomic_min, atomic_min_unmasked, atomic_or,
     atomic_or_unmasked, atomic_xchg, atomic_xchg_unmasked, atomic_xor, atomic_xor_unmasked, binary,
-    cdiv, clamp, compare, dot, dot_acc, fma, full, load, load_masked, max_contiguous, maximum,
-    minimum, multiple_of, num_programs, program_id, select, static_assert, store, store_masked,
-    zeros,
+    cdiv, clamp, compare, device_assert, device_print, dot, dot_acc, fma, full, load, load_masked,
+    max_contiguous, maximum, minimum, multiple_of, num_programs, program_id, select, static_assert,
+    store, store_masked, zeros,
 };
 pub use random::{rand, randint, randint4x, randn};
 pub use scan::{associative_scan, associative_scan_dir};
@@ -56,8 +56,9 @@ impl<T: crate::Element> PointerTo for T {
 pub mod prelude {
     pub use super::{
         arange, associative_scan, atomic_add, atomic_and, atomic_cas, atomic_max, atomic_min,
-        atomic_or, atomic_xchg, atomic_xor, cat, cdiv, clamp, dot, fma, full, join, load,
-        max_contiguous, maximum, minimum, multiple_of, num_programs, program_id, rand, randint,
-        randint4x, randn, select, static_assert, store, zeros, zeros_like, Ptr, Tile,
+        atomic_or, atomic_xchg, atomic_xor, cat, cdiv, clamp, device_assert, device_print, dot,
+        fma, full, join, load, max_contiguous, maximum, minimum, multiple_of, num_programs,
+        program_id, rand, randint, randint4x, randn, select, static_assert, store, zeros,
+        zeros_like, Ptr, Tile,
     };
 }

@@ -962,3 +962,42 @@ pub fn static_assert(condition: bool, message: &str) {
         fail("static_assert", message);
     }
 }
+
+/// Prints `label` and each element of `x` with its program and index (Triton's
+/// `device_print`): one line per element, `pid (x, y, z) idx (i, j) label: v`, written by the
+/// interpreter and the CPU to standard output (or the buffer of
+/// [`crate::device_print::capture`]), by CUDA through the driver's `printf`.
+/// (`device_print("label", x)` in kernels: the label is a string literal.)
+pub fn device_print(label: &str, x: impl IntoOperand) {
+    with_trace(|t| {
+        let Some(x) = t.operand_tile("device_print", x.into_operand(), None) else {
+            return;
+        };
+        if t.value_dtype("device_print", x).is_some() {
+            t.builder.print(label, x.id());
+        }
+    })
+}
+
+/// Fails the launch with `message` where some element of the `bool` tile `cond` is false
+/// (Triton's `device_assert`), naming the first failing program in grid order and its first
+/// false lane. Kept only in debug launches (`LaunchOptions::debug`, `BITMAT_DEBUG=1`); other
+/// launches compile it out. (`device_assert(cond, "message")` in kernels: the message is a
+/// string literal.)
+pub fn device_assert(cond: impl IntoOperand, message: &str) {
+    with_trace(|t| {
+        let Some(c) = t.operand_tile("device_assert", cond.into_operand(), Some(DType::Bool))
+        else {
+            return;
+        };
+        let ty = t.ty(c);
+        if ty.elem != ElemType::Val(DType::Bool) {
+            t.fail(
+                "device_assert",
+                format!("the condition must be a bool tile, not {ty}; compare it, e.g. `device_assert(x >= 0, \"..\")`"),
+            );
+            return;
+        }
+        t.builder.assert(c.id(), message);
+    })
+}

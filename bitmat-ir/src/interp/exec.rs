@@ -1,8 +1,9 @@
 //! Execution of one program: the SSA environment, op dispatch and structured control flow.
 
 use super::memory::{add_ptr, Memory};
-use super::value::{malformed, numel, TileValue};
+use super::value::{lane_of, malformed, numel, TileValue};
 use super::{eval, layout, linalg, InterpErrorKind};
+use crate::device_print;
 use crate::kernel::{Block, Kernel, Op, OpKind, ValueId};
 use crate::scalar::Scalar;
 use crate::types::{DType, ElemType, TileType};
@@ -166,6 +167,27 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
                     self.mem.store(ptr, value, mask)
                 })();
                 r.map_err(|k| fault(op, k))
+            }
+            OpKind::Print { label, value } => {
+                let v = lookup(&self.env, *value).map_err(|k| fault(op, k))?;
+                let data = v.values().map_err(|k| fault(op, k))?;
+                let text = device_print::lines(label, self.pid, &v.shape, |i| data.get(i));
+                device_print::emit(&text);
+                Ok(())
+            }
+            OpKind::Assert { cond, message } => {
+                let c = lookup(&self.env, *cond).map_err(|k| fault(op, k))?;
+                let data = c.values().map_err(|k| fault(op, k))?;
+                match (0..c.len()).find(|&i| data.get(i).is_some_and(|x| !x.as_bool())) {
+                    None => Ok(()),
+                    Some(i) => Err(fault(
+                        op,
+                        InterpErrorKind::AssertionFailed {
+                            message: message.clone(),
+                            lane: lane_of(i, &c.shape),
+                        },
+                    )),
+                }
             }
             OpKind::Yield(_) => Err(fault(op, malformed("`yield` outside a block end"))),
             _ => {
@@ -406,6 +428,8 @@ impl<'k, 'b, 'h> Executor<'k, 'b, 'h> {
             | OpKind::While { .. }
             | OpKind::If { .. }
             | OpKind::Store { .. }
+            | OpKind::Print { .. }
+            | OpKind::Assert { .. }
             | OpKind::Yield(_) => {
                 return Err(malformed(format!("`{}` is not a value op", op.kind.name())))
             }

@@ -49,6 +49,14 @@ pub enum InterpErrorKind {
         /// The multi-index of the offending element in the tile.
         lane: Vec<u32>,
     },
+    /// A `device_assert` whose condition is false in some lane (debug launches only).
+    #[error("assertion failed: {message} (lane {lane:?})")]
+    AssertionFailed {
+        /// The assertion's message.
+        message: String,
+        /// The multi-index of the first false element (row-major) in the condition.
+        lane: Vec<u32>,
+    },
     /// Integer division or remainder by zero.
     #[error("integer division by zero (lane {lane:?})")]
     DivisionByZero {

@@ -20,6 +20,10 @@
 //! first of them in the grid's order (x fastest), the one the interpreter reports, whatever
 //! order they ran in: every word is written by an atomic max under a key that is larger for
 //! earlier programs (exact for the first 2^32 - 1 programs of a grid).
+//!
+//! A `device_assert` left in the kernel (debug launches) is checked the same way: where its
+//! condition is false in some lane, the record reports the assertion as a site, with the
+//! first false lane, and the launch fails with the interpreter's assertion error.
 
 use crate::interp::{describe, InterpError, InterpErrorKind};
 use crate::kernel::{
@@ -54,15 +58,30 @@ pub enum BoundsError {
     },
 }
 
-/// An access the instrumented kernel checks.
+/// An access or assertion the instrumented kernel checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Site {
-    /// The access as the interpreter names it (`%8 = load`, `store`).
+    /// The op as the interpreter names it (`%8 = load`, `store`, `device_assert`).
     pub op: String,
-    /// The index of the pointer parameter it accesses.
-    pub param: usize,
-    /// The shape of the access (of its pointer tile).
+    /// What is checked there.
+    pub kind: SiteKind,
+    /// The shape of the access (of its pointer tile) or of the assertion's condition.
     pub shape: Vec<u32>,
+}
+
+/// What a [`Site`] checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SiteKind {
+    /// A load, store or atomic through the pointer parameter of this index stays in bounds.
+    Access {
+        /// The index of the pointer parameter it accesses.
+        param: usize,
+    },
+    /// A `device_assert` (kept in debug launches) holds in every lane.
+    Assert {
+        /// Its message.
+        message: String,
+    },
 }
 
 /// A kernel with bounds checks, and what the runtime needs to launch it and read its record.
@@ -108,22 +127,31 @@ impl Checked {
         }
         let record: Vec<i32> = record.iter().map(|&w| w as u32 as i32).collect();
         let site = self.sites.get(record[4] as usize)?;
-        let param = self.original.get(site.param)?;
-        let ptr_index = self.original[..site.param]
-            .iter()
-            .filter(|p| matches!(p.kind, ParamKind::Ptr(_)))
-            .count();
-        let index = (i64::from(record[7]) << 32) | i64::from(record[6] as u32);
+        let lane = lane_of(record[5] as u32, &site.shape);
+        let kind = match &site.kind {
+            SiteKind::Access { param: at } => {
+                let param = self.original.get(*at)?;
+                let ptr_index = self.original[..*at]
+                    .iter()
+                    .filter(|p| matches!(p.kind, ParamKind::Ptr(_)))
+                    .count();
+                InterpErrorKind::OutOfBounds {
+                    param: param.name.clone(),
+                    index: (i64::from(record[7]) << 32) | i64::from(record[6] as u32),
+                    len: lens.get(ptr_index).copied().unwrap_or(0),
+                    lane,
+                }
+            }
+            SiteKind::Assert { message } => InterpErrorKind::AssertionFailed {
+                message: message.clone(),
+                lane,
+            },
+        };
         Some(InterpError {
             kernel: self.kernel.name.clone(),
             program: [record[1] as u32, record[2] as u32, record[3] as u32],
             op: site.op.clone(),
-            kind: InterpErrorKind::OutOfBounds {
-                param: param.name.clone(),
-                index,
-                len: lens.get(ptr_index).copied().unwrap_or(0),
-                lane: lane_of(record[5] as u32, &site.shape),
-            },
+            kind,
         })
     }
 }
@@ -454,7 +482,7 @@ impl Out<'_> {
         let site = self.pass.sites.len();
         self.pass.sites.push(Site {
             op: describe(op),
-            param: s.param,
+            kind: SiteKind::Access { param: s.param },
             shape: shape.clone(),
         });
         let mut then = Out {
@@ -491,6 +519,56 @@ impl Out<'_> {
             results: vec![],
         });
         keep
+    }
+
+    /// Replaces the `device_assert` `op` of `cond`: where some lane of `cond` is false, the
+    /// record reports the first such lane, as for an out-of-bounds access.
+    fn check_assert(&mut self, op: &Op, cond: ValueId, message: String) {
+        let shape = self.ty(cond).shape;
+        let failed = self.push(OpKind::Unary(UnaryOp::Not, cond), self.ty(cond));
+        let any = if shape.is_empty() {
+            failed
+        } else {
+            let ones = self.cast(failed, DType::I32);
+            let most = self.reduce_all(ReduceOp::Max, ones);
+            let zero = self.constant(Scalar::from_i64(DType::I32, 0), &[]);
+            self.cmp(CmpPred::Ne, most, zero)
+        };
+        let site = self.pass.sites.len();
+        self.pass.sites.push(Site {
+            op: describe(op),
+            kind: SiteKind::Assert { message },
+            shape: shape.clone(),
+        });
+        let mut then = Out {
+            pass: &mut *self.pass,
+            ops: Vec::new(),
+        };
+        let no_index = then.constant(Scalar::from_i64(DType::I32, 0), &shape);
+        then.report(site, &shape, failed, no_index);
+        then.ops.push(Op {
+            kind: OpKind::Yield(vec![]),
+            results: vec![],
+        });
+        let then_block = Block {
+            args: vec![],
+            ops: then.ops,
+        };
+        let else_block = Block {
+            args: vec![],
+            ops: vec![Op {
+                kind: OpKind::Yield(vec![]),
+                results: vec![],
+            }],
+        };
+        self.ops.push(Op {
+            kind: OpKind::If {
+                cond: any,
+                then_block,
+                else_block,
+            },
+            results: vec![],
+        });
     }
 
     /// Writes the record for access `site` whose lanes `active` are out of bounds at offsets
@@ -728,6 +806,10 @@ impl Pass {
                 }
                 OpKind::Yield(vals) => {
                     before_yield(&mut out, vals)?;
+                }
+                OpKind::Assert { cond, message } => {
+                    out.check_assert(original, *cond, message.clone());
+                    continue;
                 }
                 OpKind::For { .. } | OpKind::While { .. } => {
                     out.pass.loop_op(&mut out.ops, op)?;

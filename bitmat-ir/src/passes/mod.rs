@@ -5,12 +5,14 @@
 //! [`cse`] (common subexpressions) and [`dce`] (dead code). [`written_params`] tells which
 //! buffers a kernel writes; [`specialize`] applies a launch's argument facts; [`bounds`]
 //! instruments a kernel with bounds checks for checked launches; [`fp8_dot`] turns an fp8
-//! `dot` into an f16 one for the backends without fp8 matrix instructions.
+//! `dot` into an f16 one for the backends without fp8 matrix instructions; [`debug`] removes
+//! the assertions of launches that are not debug launches.
 
 pub mod bounds;
 pub mod contiguity;
 pub mod cse;
 pub mod dce;
+pub mod debug;
 pub mod divide;
 pub mod fp8_dot;
 pub mod ranges;

@@ -195,6 +195,39 @@ impl Rewriter {
                     format!("`arange` takes `(end)` or `(start, end)`, not {n} {args_word}"),
                 );
             }
+            ("device_print" | "device_assert", 2) => {
+                let (at, what) = if name == "device_print" {
+                    (0, "label")
+                } else {
+                    (1, "message")
+                };
+                let text = &c.args[at];
+                if !matches!(
+                    text,
+                    Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(_),
+                        ..
+                    })
+                ) {
+                    return self.error_spanned(
+                        text,
+                        format!("the {what} of `{name}` must be a string literal (it is compiled into the kernel), e.g. `{name}({})`", if at == 0 { "\"x\", x" } else { "x >= 0, \"x is negative\"" }),
+                    );
+                }
+                name.as_str()
+            }
+            ("device_print", _) => {
+                return self.error(
+                    span,
+                    format!("`device_print` takes `(\"label\", x)`, not {n} {args_word}; print several values with one call each"),
+                );
+            }
+            ("device_assert", _) => {
+                return self.error(
+                    span,
+                    format!("`device_assert` takes `(cond, \"message\")`, not {n} {args_word}"),
+                );
+            }
             ("range", _) => {
                 return self.error(span, "`range(start, end, step)` is only valid as the iterator of a `for` loop: `for i in range(0, n, block) { .. }`");
             }

@@ -32,6 +32,7 @@
 
 mod cast;
 mod control;
+mod debug;
 mod dot;
 mod elementwise;
 pub(crate) mod fusion;
@@ -651,6 +652,10 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 then_block,
                 else_block,
             } => self.if_op(op, *cond, then_block, else_block),
+            OpKind::Print { label, value } => self.device_print(label, *value),
+            OpKind::Assert { .. } => Err(self.unsupported(
+                "`device_assert` outside a debug launch (which checks it through passes::bounds)",
+            )),
             OpKind::Yield(_) => Err(self.unsupported("`yield` outside the end of a block")),
         }
     }

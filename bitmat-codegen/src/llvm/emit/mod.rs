@@ -15,6 +15,7 @@
 
 mod cast;
 mod control;
+mod debug;
 mod dot;
 mod elementwise;
 mod memory;
@@ -634,6 +635,12 @@ impl<'k> Emitter<'k> {
                     then_block,
                     else_block,
                 } => self.if_else(*cond, then_block, else_block, &op.results)?,
+                OpKind::Print { label, value } => self.device_print(label, *value)?,
+                OpKind::Assert { .. } => {
+                    return Err(self.unsupported(
+                        "`device_assert` outside a debug launch (which checks it through passes::bounds)",
+                    ))
+                }
             }
         }
         Ok(None)

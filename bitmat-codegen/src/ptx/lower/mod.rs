@@ -3,6 +3,7 @@
 
 mod control;
 mod convert;
+pub(crate) mod debug;
 mod dot;
 mod elementwise;
 mod held;
