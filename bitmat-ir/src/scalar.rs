@@ -153,6 +153,11 @@ impl Scalar {
     /// Converts to `to` with the semantics of Rust's `as` (bool converts to 0/1, and any type
     /// converts to bool as "non-zero").
     pub fn cast(self, to: DType) -> Scalar {
+        if to == self.dtype {
+            // A value is its own type already (an fp8 infinity stays one: only a conversion
+            // from another type saturates).
+            return self;
+        }
         if to == DType::Bool {
             return Scalar::from_bool(self.as_bool());
         }

@@ -27,7 +27,7 @@ fn conversion(d: DType) -> (&'static str, u32) {
         DType::U8 | DType::U16 | DType::U32 => ("%u", 4),
         DType::I64 => ("%lld", 8),
         DType::U64 => ("%llu", 8),
-        DType::F16 | DType::BF16 | DType::F32 => ("%f", 8),
+        DType::F8E4M3 | DType::F8E5M2 | DType::F16 | DType::BF16 | DType::F32 => ("%f", 8),
     }
 }
 
@@ -90,24 +90,13 @@ impl Emitter<'_> {
                 self.line(format!("bfe.u32 {r}, {flat}, {shift}, {b};"));
                 self.line(format!("st.local.u32 [{local}+{}], {r};", 4 * (3 + axis)));
             }
-            match dclass(d) {
-                Class::Pred => {
-                    let r = self.reg(Class::B32);
-                    self.line(format!("selp.u32 {r}, 1, 0, {reg};"));
-                    self.line(format!("st.local.u32 [{local}+{value_at}], {r};"));
-                }
-                Class::F32 => {
-                    let r = self.reg(Class::B64);
-                    self.line(format!("cvt.f64.f32 {r}, {reg};"));
-                    self.line(format!("st.local.u64 [{local}+{value_at}], {r};"));
-                }
-                Class::B64 => self.line(format!("st.local.u64 [{local}+{value_at}], {reg};")),
-                Class::B32 | Class::B16 => {
-                    let r = self.reg(Class::B32);
-                    self.line(format!("mov.b32 {r}, {reg};"));
-                    self.normalize(d, &r);
-                    self.line(format!("st.local.u32 [{local}+{value_at}], {r};"));
-                }
+            if d.is_fp8() {
+                let (f, r) = (self.reg(Class::F32), self.reg(Class::B64));
+                self.fp8_to_f32(d, reg, &f);
+                self.line(format!("cvt.f64.f32 {r}, {f};"));
+                self.line(format!("st.local.u64 [{local}+{value_at}], {r};"));
+            } else {
+                self.store_print_value(d, reg, &local, value_at);
             }
             self.line("{");
             self.line("    .param .b64 param0;");
@@ -120,5 +109,29 @@ impl Emitter<'_> {
         }
         self.place_label(&skip);
         Ok(())
+    }
+
+    /// Writes `reg` (a value of type `d`, not fp8) to the argument buffer at `value_at`, as
+    /// C's variadic promotions have it.
+    fn store_print_value(&mut self, d: DType, reg: &str, local: &str, value_at: u32) {
+        match dclass(d) {
+            Class::Pred => {
+                let r = self.reg(Class::B32);
+                self.line(format!("selp.u32 {r}, 1, 0, {reg};"));
+                self.line(format!("st.local.u32 [{local}+{value_at}], {r};"));
+            }
+            Class::F32 => {
+                let r = self.reg(Class::B64);
+                self.line(format!("cvt.f64.f32 {r}, {reg};"));
+                self.line(format!("st.local.u64 [{local}+{value_at}], {r};"));
+            }
+            Class::B64 => self.line(format!("st.local.u64 [{local}+{value_at}], {reg};")),
+            Class::B32 | Class::B16 => {
+                let r = self.reg(Class::B32);
+                self.line(format!("mov.b32 {r}, {reg};"));
+                self.normalize(d, &r);
+                self.line(format!("st.local.u32 [{local}+{value_at}], {r};"));
+            }
+        }
     }
 }

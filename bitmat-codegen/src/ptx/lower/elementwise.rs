@@ -526,7 +526,7 @@ impl Emitter<'_> {
     /// sm_89 and later: `cvt.rn.f16x2.{e4m3,e5m2}x2` and `cvt.f32.f16`. Below: e5m2 is the
     /// top byte of an f16; e4m3 placed in an f32's exponent and mantissa fields and scaled by
     /// 2^120 (exact, subnormals included), with its NaN pattern selected apart.
-    fn fp8_to_f32(&mut self, d: DType, a: &str, dst: &str) {
+    pub(crate) fn fp8_to_f32(&mut self, d: DType, a: &str, dst: &str) {
         let (h, t) = (self.reg(Class::B16), self.reg(Class::B32));
         if self.target.has_fp8() {
             let ty = if d == DType::F8E4M3 {
