@@ -614,6 +614,18 @@ fn cast_expected<T: CastRef>(x: T, to: DType) -> u64 {
             (_, Some(f)) => u64::from(bf16::from_f64(f).to_bits()),
             _ => unreachable!(),
         },
+        // The float8 crate's conversions round to nearest even and saturate, as the IR does;
+        // an integer is exact in f64 below 2^53, and saturates from far lower anyway.
+        DType::F8E4M3 | DType::F8E5M2 => {
+            let f = x
+                .as_f64_ref()
+                .unwrap_or_else(|| x.as_i128_ref().unwrap() as f64);
+            u64::from(if to == DType::F8E4M3 {
+                float8::F8E4M3::from_f64(f).to_bits()
+            } else {
+                float8::F8E5M2::from_f64(f).to_bits()
+            })
+        }
     }
 }
 
