@@ -1,6 +1,6 @@
 //! Where `device_print` ([`crate::OpKind::Print`]) writes, and the format of its lines, shared
 //! by the interpreter and the CPU backends (whose compiled code calls a helper that formats
-//! through [`line`] and writes through [`emit`]).
+//! through [`line()`] and writes through [`emit`]).
 //!
 //! Each element is one line, `pid (x, y, z) idx (i, j) label: v` (`idx ()` for a scalar),
 //! the value as [`Scalar`]'s `Display` writes it. Lines go to the process's standard output,
