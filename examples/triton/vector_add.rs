@@ -51,7 +51,7 @@ pub fn add(device: &Device, x: &[f32], y: &[f32]) -> Result<Vec<f32>, Error> {
 /// device's output for the same inputs, when given); returns the output.
 pub fn check(device: &Device, reference: Option<&[f32]>) -> Result<Vec<f32>, String> {
     // The tutorial's size: 98432, not a multiple of the block.
-    let size = 98432;
+    let size: usize = 98432;
     let x: Vec<f32> = (0..size)
         .map(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0)
         .collect();
