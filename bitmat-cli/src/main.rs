@@ -181,6 +181,10 @@ enum Command {
         /// Also write the rows as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// The parity suite's cases to run, comma-separated (vector_add, softmax, layer_norm,
+        /// matmul_fp16, ternary_bitmat) [default: all].
+        #[arg(long = "case", value_delimiter = ',')]
+        cases: Vec<String>,
         /// Do not flush the cache before each timed launch (by default twice the L2 on CUDA,
         /// twice the last-level cache on the CPU, is overwritten first).
         #[arg(long)]
@@ -373,11 +377,16 @@ fn main() -> ExitCode {
             floor_mib,
             json,
             no_flush,
+            cases,
         } => {
             let device = match device {
                 BenchDeviceChoice::Cpu => BenchDevice::Cpu,
                 BenchDeviceChoice::Cuda => BenchDevice::Cuda,
             };
+            if suite != SuiteChoice::Parity && !cases.is_empty() {
+                eprintln!("error: --case chooses among the parity suite's cases (--suite parity)");
+                return ExitCode::from(BAD_INPUT);
+            }
             if suite == SuiteChoice::Parity {
                 if !m.is_empty() || !shapes.is_empty() {
                     eprintln!(
@@ -402,6 +411,7 @@ fn main() -> ExitCode {
                         python,
                         script: twins,
                     },
+                    only: cases,
                 };
                 return run_parity(&opts, json.as_deref());
             }

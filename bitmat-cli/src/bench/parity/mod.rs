@@ -99,6 +99,8 @@ pub struct ParityOptions {
     pub flush_cache: bool,
     /// The Triton twins' interpreter and script (run on CUDA only).
     pub twins: TwinsCommand,
+    /// Run only the cases of these kernels ([`Case::name`]); all of them when empty.
+    pub only: Vec<String>,
 }
 
 /// An error of the parity suite.
@@ -404,6 +406,16 @@ fn check_options(opts: &ParityOptions) -> Result<(), ParityError> {
     if opts.repeat == 0 {
         return Err(ParityError::Options("--repeat must be at least 1".into()));
     }
+    let names = Case::all(ParitySize::Small)
+        .iter()
+        .map(Case::name)
+        .collect::<Vec<_>>();
+    if let Some(unknown) = opts.only.iter().find(|o| !names.contains(&o.as_str())) {
+        return Err(ParityError::Options(format!(
+            "--case {unknown}: no such case; the cases are {}",
+            names.join(", ")
+        )));
+    }
     Ok(())
 }
 
@@ -456,7 +468,10 @@ pub fn run(
     let (floor_name, floor_gbps) = floor(&device, &bench_opts)?;
     progress(&format!("floor: {floor_name}: {floor_gbps:.1} GB/s"));
     let timing = super::timing_options(&bench_opts, opts.flush_cache);
-    let cases = Case::all(opts.size);
+    let cases: Vec<Case> = Case::all(opts.size)
+        .into_iter()
+        .filter(|c| opts.only.is_empty() || opts.only.iter().any(|o| o == c.name()))
+        .collect();
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let mut rows = Vec::with_capacity(cases.len());
     for &case in &cases {
