@@ -47,9 +47,82 @@ pub fn tests() -> Vec<Test> {
             move |dev| xchg(dev, d),
         ));
     }
+    for n in [1000, 1024] {
+        t.push(test(
+            format!("atomics::add_tile_old_values_unread_n{n}"),
+            move |dev| add_tile_unread(dev, n),
+        ));
+    }
     t.push(test("atomics::cas_spin_lock", spin_lock));
     t.push(test("atomics::cas_spin_lock_guards_a_tile", spin_lock_tile));
     t
+}
+
+/// Programs of [`add_tile_unread`] that add onto the same elements.
+const REPEATS: u32 = 8;
+
+/// A split-K epilogue's shape: program `(i, j)` adds the tile `x[i * 256 ..][..256]` onto
+/// `y` at the same offsets, masked by `offs < n`, and reads no old value (on sm_90, vector
+/// reductions when `n` is a multiple of 16 and the 4-lane chunks share their mask). Every
+/// element ends at `REPEATS * x` whatever the order: exactly, as the values are small
+/// integers.
+fn add_tile_unread(dev: &Device, n: i32) -> Result<(), String> {
+    const TILE: u32 = 256;
+    let mut b = KernelBuilder::new("add_tile");
+    let y = b.param("y", ParamKind::Ptr(DType::F32));
+    let x = b.param("x", ParamKind::Ptr(DType::F32));
+    let n_param = b.param("n", ParamKind::Scalar(DType::I32));
+    let pid = b.program_id(0);
+    let tile = b.constant(Scalar::from_i64(DType::I32, i64::from(TILE)), vec![]);
+    let base = b.binary(BinaryOp::Mul, pid, tile);
+    let base = splat(&mut b, base, &[TILE]);
+    let lanes = b.arange(TILE);
+    let offs = b.binary(BinaryOp::Add, base, lanes);
+    let bound = splat(&mut b, n_param, &[TILE]);
+    let mask = b.cmp(CmpPred::Lt, offs, bound);
+    let px = ptrs(&mut b, x, offs);
+    let v = b.load(px, Some(mask), None);
+    let py = ptrs(&mut b, y, offs);
+    b.atomic_add(py, v, Some(mask));
+    let k = b.finish().expect("valid kernel");
+    let len = n as usize;
+    let mut values = HostData::zeros(DType::F32, len);
+    let mut r = rng(u64::from(n.unsigned_abs()));
+    for i in 0..len {
+        values.set(
+            i,
+            Scalar::from_f64(DType::F32, f64::from(r.gen_range(-50i32..50))),
+        );
+    }
+    let want: Vec<f64> = data::values(&values)
+        .iter()
+        .map(|v| v * f64::from(REPEATS))
+        .collect();
+    let args = [
+        Arg::Buf(HostData::zeros(DType::F32, len)),
+        Arg::Buf(values),
+        i32_arg(n),
+    ];
+    let programs = (n as u32).div_ceil(TILE);
+    let out = run(
+        dev,
+        &format!("atomic_add of f32 tiles, n = {n}"),
+        &k,
+        [programs, REPEATS, 1],
+        2,
+        &args,
+    )?;
+    out.check(0, &Tol::Bits)?;
+    let mut expected = HostData::zeros(DType::F32, len);
+    for (i, w) in want.iter().enumerate() {
+        expected.set(i, Scalar::from_f64(DType::F32, *w));
+    }
+    compare(
+        "atomic_add of f32 tiles against Rust",
+        &out.got[0],
+        &expected,
+        &Tol::Bits,
+    )
 }
 
 /// Slots the programs of [`commutative`] share.

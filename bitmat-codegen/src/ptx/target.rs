@@ -44,17 +44,22 @@ impl PtxTarget {
         matches!(self, PtxTarget::Sm89 | PtxTarget::Sm90 | PtxTarget::Sm90a)
     }
 
+    /// Whether the target has vector reductions to global memory (`red.global.add.v4.f32`):
+    /// sm_90 and later.
+    pub fn has_vector_red(self) -> bool {
+        matches!(self, PtxTarget::Sm90 | PtxTarget::Sm90a)
+    }
+
     /// The PTX ISA version the module declares: the first one that knows the target and what
     /// the backend emits for it (7.0 for sm_80, 7.1 for sm_86, 8.1 for sm_89, whose fp8
-    /// conversions need it, 7.8 for sm_90, 8.0 for sm_90a), all accepted by the ptxas and
-    /// drivers of CUDA 12.x.
+    /// conversions need it, and for sm_90 and sm_90a, whose vector reductions need it), all
+    /// accepted by the ptxas and drivers of CUDA 12.1 and later.
     pub fn isa_version(self) -> &'static str {
         match self {
             PtxTarget::Sm80 => "7.0",
             PtxTarget::Sm86 => "7.1",
             PtxTarget::Sm89 => "8.1",
-            PtxTarget::Sm90 => "7.8",
-            PtxTarget::Sm90a => "8.0",
+            PtxTarget::Sm90 | PtxTarget::Sm90a => "8.1",
         }
     }
 

@@ -557,6 +557,62 @@ impl Emitter<'_> {
         Ok(())
     }
 
+    /// An `f32` `atomic_add` whose old values nobody reads, as vector reductions
+    /// (`red.global.add.v4.f32`, sm_90 and later): one per run of 2 or 4 contiguous lanes that
+    /// share their mask, as [`Self::lower_store`] groups a store, instead of one `atom` per
+    /// lane (a split-K matmul's epilogue adds its whole tile this way). Returns `false`, having
+    /// emitted nothing, where the target lacks them or the pointers or mask do not allow them.
+    fn lower_vector_red(
+        &mut self,
+        res: ValueId,
+        ptr: ValueId,
+        value: ValueId,
+        mask: Option<ValueId>,
+    ) -> Result<bool, CodegenError> {
+        let mut read = false;
+        crate::ptx::assign::walk(&self.k.body, &mut |op| {
+            read |= op.kind.operands().contains(&res);
+        });
+        let n = match self.vector_lanes(ptr, 4) {
+            Some(n) if self.target.has_vector_red() && !read => n,
+            _ => return Ok(false),
+        };
+        if !self.vector_aligned(ptr, n) || !mask.is_none_or(|m| self.uniform_mask(m, ptr, n)) {
+            return Ok(false);
+        }
+        let l = self.layout(ptr);
+        let owner = self.owner_pred(&l);
+        let (ps, vs) = (self.get(ptr)?, self.get_as(value, &l)?);
+        let ms = mask.map(|m| self.get_as(m, &l)).transpose()?;
+        let n = n as usize;
+        for c in (0..ps.len()).step_by(n) {
+            let lanes = c..(c + n).min(ps.len());
+            let m = ms.as_ref().map(|v| v[c].clone());
+            let p = self.and_preds(m.as_deref(), owner.as_deref());
+            let pre = p.map(|p| format!("@{p} ")).unwrap_or_default();
+            if lanes.len() == n {
+                let list = Self::reg_list(&vs[lanes]);
+                let addr = &ps[c];
+                self.line(format!("{pre}red.global.add.v{n}.f32 [{addr}], {list};"));
+            } else {
+                for j in lanes {
+                    let (addr, v) = (&ps[j], &vs[j]);
+                    self.line(format!("{pre}red.global.add.f32 [{addr}], {v};"));
+                }
+            }
+        }
+        // Nothing reads the old values: zeros stand for them.
+        let out: Vec<String> = (0..l.slots())
+            .map(|_| {
+                let r = self.reg(Class::F32);
+                self.zero(Class::F32, &r);
+                r
+            })
+            .collect();
+        self.define_in(res, out, &l);
+        Ok(true)
+    }
+
     /// `atomic_<op>` (`op` given) or `atomic_cas` (`cmp` given): one `atom.global` per lane
     /// that its owning thread holds; f32 maxima and minima (which `atom` lacks) are
     /// compare-and-swap loops on the bits. `atomic_cas` and `atomic_xchg`, what locks are made
@@ -607,6 +663,12 @@ impl Emitter<'_> {
         }
         let c = dclass(d);
         let l = self.layout(ptr);
+        if op == Some(AtomicOp::Add)
+            && d == DType::F32
+            && self.lower_vector_red(res, ptr, value, mask)?
+        {
+            return Ok(());
+        }
         let owner = self.owner_pred(&l);
         let (ps, vs) = (self.get(ptr)?, self.get_as(value, &l)?);
         let cs = cmp.map(|x| self.get_as(x, &l)).transpose()?;
