@@ -14,4 +14,4 @@ pub mod loader;
 pub mod object;
 
 pub use loader::CpuKernel;
-pub use object::{CpuObject, CpuReloc, FloatLibCall, RelocKind, RelocTarget};
+pub use object::{CpuObject, CpuReloc, FloatLibCall, MemoryLibCall, RelocKind, RelocTarget};

@@ -5,7 +5,8 @@
 //!
 //! Relocations: compiled code reaches the bitmat helpers ([`super::helpers`]) and, on ISAs
 //! without an instruction for them, float libcalls (`ceil`, `floor`, `trunc`, `nearest`,
-//! `fma`) through absolute 64-bit addresses, so the only relocation kind is an absolute 8-byte
+//! `fma`), and the C memory functions an optimizer calls for long fills and copies (`memset`,
+//! `memcpy`, `memmove`) through absolute 64-bit addresses, so the only relocation kind is an absolute 8-byte
 //! address, written at load time; its target may also be the code itself (constants placed
 //! after the function, addressed absolutely: LLVM's large code model). A backend fails with
 //! [`CodegenError::Relocation`] on any other kind or target rather than guess.
@@ -16,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 /// Tag of serialized objects, checked first by [`CpuObject::from_bytes`]; bumped whenever the
 /// layout of [`CpuObject`] changes (2: the CLIF text is serialized; 3: code-relative
-/// relocations).
-const FORMAT: [u8; 8] = *b"BMCPU\0\0\x03";
+/// relocations; 4: memory libcalls).
+const FORMAT: [u8; 8] = *b"BMCPU\0\0\x04";
 
 /// The largest code alignment the loader provides (the page size of every supported OS).
 const MAX_ALIGNMENT: u32 = 4096;
@@ -73,6 +74,8 @@ pub enum RelocTarget {
     Helper(u32),
     /// A float libcall Cranelift emits where the ISA has no instruction.
     LibCall(FloatLibCall),
+    /// A C memory function LLVM calls for a long fill or copy of a tile in memory.
+    Memory(MemoryLibCall),
     /// The loaded code itself: the addend is an offset into the object's code (constants a
     /// backend placed after its function, as LLVM's constant pools).
     Code,
@@ -139,6 +142,58 @@ impl FloatLibCall {
     }
 }
 
+/// The C memory functions the loader resolves, each to a Rust function with C's contract.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemoryLibCall {
+    /// `memset(dst, byte, len)`.
+    Memset,
+    /// `memcpy(dst, src, len)` (the ranges do not overlap).
+    Memcpy,
+    /// `memmove(dst, src, len)` (the ranges may overlap).
+    Memmove,
+}
+
+// The compiled code calls these with C's contract: `len` bytes at `dst` (and `src`) that it
+// owns, as it would call the C library's functions of the same names.
+extern "C" fn fill_bytes(dst: *mut u8, byte: i32, len: usize) -> *mut u8 {
+    // SAFETY: `dst..dst + len` is writable (C's `memset` contract, see above).
+    unsafe { std::ptr::write_bytes(dst, byte as u8, len) };
+    dst
+}
+
+extern "C" fn copy_bytes(dst: *mut u8, src: *const u8, len: usize) -> *mut u8 {
+    // SAFETY: `src` readable, `dst` writable, not overlapping (C's `memcpy` contract).
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+    dst
+}
+
+extern "C" fn move_bytes(dst: *mut u8, src: *const u8, len: usize) -> *mut u8 {
+    // SAFETY: `src` readable, `dst` writable (C's `memmove` contract).
+    unsafe { std::ptr::copy(src, dst, len) };
+    dst
+}
+
+impl MemoryLibCall {
+    /// The libcall of this C name, if it is one of them.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "memset" => Some(Self::Memset),
+            "memcpy" => Some(Self::Memcpy),
+            "memmove" => Some(Self::Memmove),
+            _ => None,
+        }
+    }
+
+    /// The address of the Rust function that implements the libcall.
+    fn address(self) -> usize {
+        match self {
+            Self::Memset => fill_bytes as *const () as usize,
+            Self::Memcpy => copy_bytes as *const () as usize,
+            Self::Memmove => move_bytes as *const () as usize,
+        }
+    }
+}
+
 impl RelocTarget {
     /// The address this target resolves to in this process, for code loaded at `code_base`.
     pub(crate) fn address(self, code_base: usize) -> Result<usize, CodegenError> {
@@ -149,6 +204,7 @@ impl RelocTarget {
                 .map(|h| h.addr as usize)
                 .ok_or_else(|| CodegenError::Object(format!("unknown helper {i}"))),
             RelocTarget::LibCall(lc) => Ok(lc.address()),
+            RelocTarget::Memory(call) => Ok(call.address()),
         }
     }
 }

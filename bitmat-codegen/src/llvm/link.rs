@@ -2,11 +2,14 @@
 //! one blob (the section of the program function first, the function at offset 0), and its
 //! relocations resolved: PC-relative ones between the blob's own sections patched here (their
 //! distance is fixed), absolute 64-bit ones kept for the loader, against the blob itself
-//! ([`RelocTarget::Code`]), a bitmat helper (by symbol name) or a float libcall.
+//! ([`RelocTarget::Code`]), a bitmat helper (by symbol name), a float libcall or a C memory
+//! function (`memset`, `memcpy`, `memmove`: LLVM calls them for long fills and copies).
 
 use super::emit::PROGRAM;
 use crate::cpu::helpers;
-use crate::cpu::object::{CpuObject, CpuReloc, FloatLibCall, RelocKind, RelocTarget};
+use crate::cpu::object::{
+    CpuObject, CpuReloc, FloatLibCall, MemoryLibCall, RelocKind, RelocTarget,
+};
 use crate::CodegenError;
 use bitmat_ir::Kernel;
 use object::{
@@ -15,10 +18,14 @@ use object::{
 };
 use std::collections::HashMap;
 
-/// The loader's target for an undefined symbol: a helper or a float libcall, by name.
+/// The loader's target for an undefined symbol: a helper, a float libcall or a C memory
+/// function, by name.
 fn external(name: &str) -> Option<RelocTarget> {
     if let Some(i) = helpers::helpers().iter().position(|h| h.name == name) {
         return Some(RelocTarget::Helper(i as u32));
+    }
+    if let Some(call) = MemoryLibCall::from_name(name) {
+        return Some(RelocTarget::Memory(call));
     }
     use FloatLibCall as F;
     Some(RelocTarget::LibCall(match name {
