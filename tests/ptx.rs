@@ -1,10 +1,12 @@
 //! Compiles every prebuilt kernel, at every configuration of every GPU tuner, and the IR test
-//! kernels to PTX for every target, and assembles each distinct module with `ptxas` (on every
-//! core) when one is found (`BITMAT_PTXAS`, `ptxas` on `PATH`, or the `nvidia-cuda-nvcc-cu12`
-//! pip wheel); without one, the assembly is reported as skipped with the reason (a failure
-//! when `BITMAT_REQUIRE` names `ptxas`, as `.ci/run` does). Also checks the instructions that
-//! dots, reductions and contiguous accesses lower to. Each prebuilt kernel (its first
-//! configuration) and every IR test kernel is also assembled as a checked (safe) launch runs it.
+//! kernels to PTX for every target (each kernel's IR built once and shared by its program
+//! sizes and targets; the modules compiled once, on every core, for both trials that need
+//! them), and assembles each distinct module with `ptxas` (on every core) when one is found
+//! (`BITMAT_PTXAS`, `ptxas` on `PATH`, or the `nvidia-cuda-nvcc-cu12` pip wheel); without one,
+//! the assembly is reported as skipped with the reason (a failure when `BITMAT_REQUIRE` names
+//! `ptxas`, as `.ci/run` does). Also checks the instructions that dots, reductions and
+//! contiguous accesses lower to. Each prebuilt kernel (its first configuration) and every IR
+//! test kernel is also assembled as a checked (safe) launch runs it.
 
 mod ir_kernels;
 #[path = "support/requirement.rs"]
@@ -14,8 +16,11 @@ use bitmat::codegen::ptx::{compile_ptx, PtxOptions, PtxTarget};
 use bitmat::ir::{DType, Kernel};
 use bitmat::{tuned, Backend, Specialization};
 use libtest_mimic::{Failed, Trial};
+use rayon::prelude::*;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, OnceLock};
 
 /// A kernel of the DSL's math, `fma`/`clamp`/`cdiv` and random numbers, for the assembler.
 mod surface {
@@ -270,12 +275,31 @@ fn find_ptxas() -> Result<PathBuf, String> {
     }
 }
 
-/// One kernel to compile: a name for messages, its IR, the options and the targets.
+/// One kernel to compile: a name for messages, its IR (shared by the jobs of its other
+/// program sizes), the options and the targets.
 struct Job {
     name: String,
-    kernel: Kernel,
+    kernel: Arc<Kernel>,
     options: PtxOptions,
     targets: &'static [PtxTarget],
+}
+
+/// The targets of the checked versions of a kernel ([`checked_versions`]): the oldest and the
+/// newest.
+const CHECKED_TARGETS: &[PtxTarget] = &[PtxTarget::Sm80, PtxTarget::Sm90a];
+
+/// Kernel `k` (named `name`) as checked launches run it, named for messages: instrumented by
+/// `passes::bounds`, with the accesses proven at launch left unchecked, and with every access
+/// checked, for launches where the proof's conditions fail.
+fn checked_versions(name: &str, k: &Kernel) -> [(String, Arc<Kernel>); 2] {
+    use bitmat::ir::passes::bounds::{self, BoundsError, Checked};
+    type Instrument = fn(&Kernel) -> Result<Checked, BoundsError>;
+    let proven: Instrument = bounds::instrument;
+    let all: Instrument = bounds::instrument_all;
+    [("checked", proven), ("all checked", all)].map(|(what, instrument)| {
+        let checked = instrument(k).unwrap_or_else(|e| panic!("{name}: {e}"));
+        (format!("{name} ({what})"), Arc::new(checked.kernel))
+    })
 }
 
 impl Job {
@@ -287,7 +311,7 @@ impl Job {
     ) -> Job {
         Job {
             name: name.into(),
-            kernel,
+            kernel: Arc::new(kernel),
             options: PtxOptions::warps(num_warps),
             targets,
         }
@@ -299,45 +323,75 @@ impl Job {
         self
     }
 
-    /// The job's kernel as checked launches run it (instrumented by `passes::bounds`: with
-    /// the accesses proven at launch left unchecked, and with every access checked, for
-    /// launches where the proof's conditions fail), for the oldest and the newest target.
+    /// The job's kernel as checked launches run it ([`checked_versions`]), with the job's
+    /// options, for [`CHECKED_TARGETS`].
     fn checked(&self) -> [Job; 2] {
-        type Instrument = fn(
-            &bitmat::ir::Kernel,
-        ) -> Result<
-            bitmat::ir::passes::bounds::Checked,
-            bitmat::ir::passes::bounds::BoundsError,
-        >;
-        let bounds: Instrument = bitmat::ir::passes::bounds::instrument;
-        let all: Instrument = bitmat::ir::passes::bounds::instrument_all;
-        [("checked", bounds), ("all checked", all)].map(|(what, instrument)| {
-            let checked = instrument(&self.kernel).unwrap_or_else(|e| panic!("{}: {e}", self.name));
-            Job {
-                name: format!("{} ({what})", self.name),
-                kernel: checked.kernel,
-                options: self.options,
-                targets: &[PtxTarget::Sm80, PtxTarget::Sm90a],
-            }
+        checked_versions(&self.name, &self.kernel).map(|(name, kernel)| Job {
+            name,
+            kernel,
+            options: self.options,
+            targets: CHECKED_TARGETS,
         })
     }
 }
 
-/// Every configuration of a GPU tuner, as jobs for every target.
+/// Kernel `kernel` (named `name`) in programs of each of `warps` for `targets`, and, when
+/// `checked`, its checked versions ([`Job::checked`]) in programs of the same sizes: the IR of
+/// each version is built once, and shared by all its jobs.
+fn sized_jobs(
+    name: impl Into<String>,
+    kernel: Kernel,
+    warps: &[u32],
+    targets: &'static [PtxTarget],
+    checked: bool,
+) -> Vec<Job> {
+    let name = name.into();
+    let kernel = Arc::new(kernel);
+    let mut versions = Vec::new();
+    if checked {
+        for (name, kernel) in checked_versions(&name, &kernel) {
+            versions.push((name, kernel, CHECKED_TARGETS));
+        }
+    }
+    versions.push((name, kernel, targets));
+    warps
+        .iter()
+        .flat_map(|&num_warps| {
+            versions.iter().map(move |(name, kernel, targets)| Job {
+                name: name.clone(),
+                kernel: Arc::clone(kernel),
+                options: PtxOptions::warps(num_warps),
+                targets,
+            })
+        })
+        .collect()
+}
+
+/// Every configuration of a GPU tuner, as jobs for every target (configurations of the same
+/// constexprs share one IR).
 fn tuner_jobs<C: Specialization>(kernel: &str, configs: &[bitmat::Config<C>]) -> Vec<Job> {
+    let mut irs: Vec<(&C, Arc<Kernel>)> = Vec::new();
     configs
         .iter()
         .map(|c| {
-            let ir = c
-                .constexprs
-                .ir()
-                .unwrap_or_else(|e| panic!("{kernel} {c}: {e}"));
-            Job::new(
-                format!("{kernel} {c}"),
-                ir,
-                c.options.num_warps,
-                &PtxTarget::ALL,
-            )
+            let built = irs
+                .iter()
+                .find(|(constexprs, _)| *constexprs == &c.constexprs);
+            let ir = match built {
+                Some((_, ir)) => Arc::clone(ir),
+                None => {
+                    let ir = c.constexprs.ir();
+                    let ir = Arc::new(ir.unwrap_or_else(|e| panic!("{kernel} {c}: {e}")));
+                    irs.push((&c.constexprs, Arc::clone(&ir)));
+                    ir
+                }
+            };
+            Job {
+                name: format!("{kernel} {c}"),
+                kernel: ir,
+                options: PtxOptions::warps(c.options.num_warps),
+                targets: &PtxTarget::ALL,
+            }
             .stages(c.options.num_stages)
         })
         .collect()
@@ -350,6 +404,7 @@ fn tuner_jobs<C: Specialization>(kernel: &str, configs: &[bitmat::Config<C>]) ->
 fn jobs() -> Vec<Job> {
     use bitmat::kernels::{int4, norm};
     let gpu = Backend::CUDA;
+    let all = &PtxTarget::ALL;
     let mut jobs = Vec::new();
     jobs.extend(tuner_jobs(
         "w2a8_matmul",
@@ -389,38 +444,25 @@ fn jobs() -> Vec<Job> {
             tuned::w4a4_tuner(gpu, has_bias).tuner().configs(),
         ));
     }
-    for num_warps in [1, 4, 8] {
-        for block in [256, 1024, 4096] {
-            for has_weight in [false, true] {
-                let k = norm::rmsnorm_quantize::ir(has_weight, block).expect("rmsnorm_quantize");
-                jobs.push(Job::new(
-                    format!("rmsnorm_quantize {block}"),
-                    k,
-                    num_warps,
-                    &PtxTarget::ALL,
-                ));
-            }
-            let k = norm::quantize_int8::ir(block).expect("quantize_int8");
-            jobs.push(Job::new(
-                format!("quantize_int8 {block}"),
-                k,
-                num_warps,
-                &PtxTarget::ALL,
-            ));
+    let untuned_warps = &[1, 4, 8];
+    for block in [256, 1024, 4096] {
+        for has_weight in [false, true] {
+            let k = norm::rmsnorm_quantize::ir(has_weight, block).expect("rmsnorm_quantize");
+            let name = format!("rmsnorm_quantize {block}");
+            jobs.extend(sized_jobs(name, k, untuned_warps, all, false));
         }
-        for block in [16, 256] {
-            let k = int4::pack_uint4_saturating::ir(block).expect("pack_uint4_saturating");
-            jobs.push(Job::new(
-                format!("pack_uint4_saturating {block}"),
-                k,
-                num_warps,
-                &PtxTarget::ALL,
-            ));
-        }
+        let k = norm::quantize_int8::ir(block).expect("quantize_int8");
+        let name = format!("quantize_int8 {block}");
+        jobs.extend(sized_jobs(name, k, untuned_warps, all, false));
+    }
+    for block in [16, 256] {
+        let k = int4::pack_uint4_saturating::ir(block).expect("pack_uint4_saturating");
+        let name = format!("pack_uint4_saturating {block}");
+        jobs.extend(sized_jobs(name, k, untuned_warps, all, false));
     }
     // Safe launches run checked code: the first configuration of each prebuilt kernel so far,
     // checked (the checks are the same IR ops in every configuration).
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let checked: Vec<Job> = jobs
         .iter()
         .filter(|j| seen.insert(j.kernel.name.clone()))
@@ -428,117 +470,73 @@ fn jobs() -> Vec<Job> {
         .collect();
     jobs.extend(checked);
     for k in ir_kernels::all() {
-        let job = Job::new(k.name.clone(), k, 4, &PtxTarget::ALL);
-        jobs.extend(job.checked());
-        jobs.push(job);
+        jobs.extend(sized_jobs(k.name.clone(), k, &[4], all, true));
     }
     for d in DType::ALL {
         for op in ir_kernels::reduce_ops(d) {
             for shape in ir_kernels::REDUCE_SHAPES {
-                for &num_warps in ir_kernels::reduce_warps(shape) {
-                    let k = ir_kernels::reduce_tile(d, op, shape);
-                    jobs.push(Job::new(k.name.clone(), k, num_warps, &[PtxTarget::Sm80]));
-                }
+                let k = ir_kernels::reduce_tile(d, op, shape);
+                let warps = ir_kernels::reduce_warps(shape);
+                jobs.extend(sized_jobs(
+                    k.name.clone(),
+                    k,
+                    warps,
+                    &[PtxTarget::Sm80],
+                    false,
+                ));
             }
         }
     }
-    for num_warps in [1, 4] {
-        let k = surface::dsl_surface::ir(256).expect("dsl_surface");
-        jobs.push(Job::new("dsl_surface", k, num_warps, &PtxTarget::ALL));
-    }
-    for num_warps in [1, 4] {
-        let k = control::dsl_control::ir(128).expect("dsl_control");
-        let job = Job::new("dsl_control", k, num_warps, &PtxTarget::ALL);
-        jobs.extend(job.checked());
-        jobs.push(job);
-    }
-    for num_warps in [1, 4] {
-        let kernels = [
-            atomics::dsl_atomics_f32::ir(128).expect("dsl_atomics_f32"),
-            atomics::dsl_atomics_int::ir(128).expect("dsl_atomics_int"),
-            atomics::dsl_spin_lock::ir().expect("dsl_spin_lock"),
-        ];
-        for k in kernels {
-            let job = Job::new(k.name.clone(), k, num_warps, &PtxTarget::ALL);
-            jobs.extend(job.checked());
-            jobs.push(job);
-        }
+    let k = surface::dsl_surface::ir(256).expect("dsl_surface");
+    jobs.extend(sized_jobs("dsl_surface", k, &[1, 4], all, false));
+    let k = control::dsl_control::ir(128).expect("dsl_control");
+    jobs.extend(sized_jobs("dsl_control", k, &[1, 4], all, true));
+    for k in [
+        atomics::dsl_atomics_f32::ir(128).expect("dsl_atomics_f32"),
+        atomics::dsl_atomics_int::ir(128).expect("dsl_atomics_int"),
+        atomics::dsl_spin_lock::ir().expect("dsl_spin_lock"),
+    ] {
+        jobs.extend(sized_jobs(k.name.clone(), k, &[1, 4], all, true));
     }
     for (bm, bn, num_warps) in [(16, 32, 4), (64, 64, 8), (2, 4, 1), (32, 2, 4)] {
         let k = shapes::dsl_shapes::ir(bm, bn).expect("dsl_shapes");
-        let job = Job::new(
-            format!("dsl_shapes {bm}x{bn}"),
-            k,
-            num_warps,
-            &PtxTarget::ALL,
-        );
-        jobs.extend(job.checked());
-        jobs.push(job);
+        let name = format!("dsl_shapes {bm}x{bn}");
+        jobs.extend(sized_jobs(name, k, &[num_warps], all, true));
     }
     for (bm, bn, num_warps) in [(16, 32, 4), (2, 128, 4), (32, 2, 1)] {
         let k = scans::dsl_scans::ir(bm, bn).expect("dsl_scans");
-        let job = Job::new(
-            format!("dsl_scans {bm}x{bn}"),
-            k,
-            num_warps,
-            &PtxTarget::ALL,
-        );
-        jobs.extend(job.checked());
-        jobs.push(job);
+        let name = format!("dsl_scans {bm}x{bn}");
+        jobs.extend(sized_jobs(name, k, &[num_warps], all, true));
     }
     for (b, num_warps) in [(16, 4), (2, 1)] {
         let mut k = debug::dsl_debug::ir(b).expect("dsl_debug");
         // Debug launches keep the assertions (checked), other launches strip them.
-        let debug = Job::new(
-            format!("dsl_debug {b}"),
-            k.clone(),
-            num_warps,
-            &PtxTarget::ALL,
-        );
+        let debug = Job::new(format!("dsl_debug {b}"), k.clone(), num_warps, all);
         jobs.extend(debug.checked());
         bitmat::ir::passes::debug::strip_asserts(&mut k);
-        jobs.push(Job::new(
-            format!("dsl_debug {b} (asserts stripped)"),
-            k,
-            num_warps,
-            &PtxTarget::ALL,
-        ));
+        let name = format!("dsl_debug {b} (asserts stripped)");
+        jobs.push(Job::new(name, k, num_warps, all));
     }
     for b in [16, 64] {
         let k = scans::dsl_dot_f16acc::ir(b).expect("dsl_dot_f16acc");
-        jobs.push(Job::new(
-            format!("dsl_dot_f16acc {b}"),
-            k,
-            4,
-            &PtxTarget::ALL,
-        ));
+        jobs.push(Job::new(format!("dsl_dot_f16acc {b}"), k, 4, all));
     }
-    for num_warps in [1, 4] {
-        let kernels = [
-            layer_norm::layer_norm_fwd_fused::ir(512).expect("layer_norm_fwd_fused"),
-            layer_norm::layer_norm_bwd_dx_fused::ir(8, 512).expect("layer_norm_bwd_dx_fused"),
-            layer_norm::layer_norm_bwd_dwdb::ir(32, 128).expect("layer_norm_bwd_dwdb"),
-            // The examples' blocks, and the tutorial's.
-            fused_attention::attn_fwd::ir(32, 16, 16, 1).expect("attn_fwd"),
-            fused_attention::attn_fwd::ir(32, 16, 16, 3).expect("attn_fwd causal"),
-            fused_attention::attn_fwd::ir(64, 64, 32, 3).expect("attn_fwd causal"),
-            grouped_gemm::grouped_matmul_kernel::ir(4, 32, 32, 16).expect("grouped_matmul"),
-            grouped_gemm::grouped_matmul_kernel::ir(132, 64, 64, 32).expect("grouped_matmul"),
-        ];
-        for k in kernels {
-            let job = Job::new(k.name.clone(), k, num_warps, &PtxTarget::ALL);
-            jobs.extend(job.checked());
-            jobs.push(job);
-        }
+    for k in [
+        layer_norm::layer_norm_fwd_fused::ir(512).expect("layer_norm_fwd_fused"),
+        layer_norm::layer_norm_bwd_dx_fused::ir(8, 512).expect("layer_norm_bwd_dx_fused"),
+        layer_norm::layer_norm_bwd_dwdb::ir(32, 128).expect("layer_norm_bwd_dwdb"),
+        // The examples' blocks, and the tutorial's.
+        fused_attention::attn_fwd::ir(32, 16, 16, 1).expect("attn_fwd"),
+        fused_attention::attn_fwd::ir(32, 16, 16, 3).expect("attn_fwd causal"),
+        fused_attention::attn_fwd::ir(64, 64, 32, 3).expect("attn_fwd causal"),
+        grouped_gemm::grouped_matmul_kernel::ir(4, 32, 32, 16).expect("grouped_matmul"),
+        grouped_gemm::grouped_matmul_kernel::ir(132, 64, 64, 32).expect("grouped_matmul"),
+    ] {
+        jobs.extend(sized_jobs(k.name.clone(), k, &[1, 4], all, true));
     }
     for (d, block, ..) in VECTORIZED {
         let k = copy_kernel(d, block);
-        jobs.push(Job::new(
-            k.name.clone(),
-            k,
-            4,
-            &[PtxTarget::Sm80, PtxTarget::Sm90a],
-        ));
+        jobs.push(Job::new(k.name.clone(), k, 4, CHECKED_TARGETS));
     }
     jobs
 }
@@ -551,15 +549,32 @@ struct Module {
     text: String,
 }
 
+/// What every job compiled to.
+struct Compiled {
+    /// The distinct modules (identical texts of one target kept once), in job order.
+    modules: Vec<Module>,
+    /// The compile errors.
+    errors: Vec<String>,
+}
+
+/// Every job compiled for each of its targets, on every core, once for all the trials that
+/// need it.
+fn compiled() -> &'static Compiled {
+    static COMPILED: OnceLock<Compiled> = OnceLock::new();
+    COMPILED.get_or_init(compile_all)
+}
+
 /// Compiles every job for each of its targets, on every core; identical PTX texts of one
-/// target are kept once. Returns the modules and the compile errors.
-fn compile_all() -> (Vec<Module>, Vec<String>) {
+/// target are kept once.
+fn compile_all() -> Compiled {
     let jobs = jobs();
-    let results: Vec<Result<Module, String>> = parallel_map(
-        jobs.iter()
-            .flat_map(|j| j.targets.iter().map(move |&t| (j, t)))
-            .collect(),
-        |(job, target)| {
+    let units: Vec<(&Job, PtxTarget)> = jobs
+        .iter()
+        .flat_map(|j| j.targets.iter().map(move |&t| (j, t)))
+        .collect();
+    let results: Vec<Result<Module, String>> = units
+        .into_par_iter()
+        .map(|(job, target)| {
             compile_ptx(&job.kernel, target, job.options)
                 .map(|m| Module {
                     name: job.name.clone(),
@@ -573,9 +588,9 @@ fn compile_all() -> (Vec<Module>, Vec<String>) {
                         job.name, job.options.num_warps
                     )
                 })
-        },
-    );
-    let mut seen = std::collections::HashSet::new();
+        })
+        .collect();
+    let mut seen = HashSet::new();
     let (mut modules, mut errors) = (Vec::new(), Vec::new());
     for r in results {
         match r {
@@ -587,28 +602,7 @@ fn compile_all() -> (Vec<Module>, Vec<String>) {
             Err(e) => errors.push(e),
         }
     }
-    (modules, errors)
-}
-
-/// `f` over `items` on every core, results in order.
-fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = items.len().div_ceil(threads).max(1);
-    let mut chunks: Vec<Vec<T>> = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        chunks.push(items.by_ref().take(chunk).collect());
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| s.spawn(|| c.into_iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a worker thread panicked"))
-            .collect()
-    })
+    Compiled { modules, errors }
 }
 
 /// Fails with every message of `failures`, if any.
@@ -622,19 +616,23 @@ fn report(failures: Vec<String>) -> Result<(), Failed> {
 
 /// Every job compiles to PTX for each of its targets.
 fn every_kernel_compiles() -> Result<(), Failed> {
-    report(compile_all().1)
+    report(compiled().errors.clone())
 }
 
 /// Every distinct module assembles with `ptxas` for its target, on every core.
 fn every_kernel_assembles(ptxas: PathBuf) -> Result<(), Failed> {
-    let (modules, mut failures) = compile_all();
+    let Compiled { modules, errors } = compiled();
     let dir = std::env::temp_dir().join(format!("bitmat-ptx-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let indexed: Vec<(usize, &Module)> = modules.iter().enumerate().collect();
-    let results = parallel_map(indexed, |(i, m)| {
-        assemble(&ptxas, &dir, &format!("{i}"), &m.text, m.target)
-            .map_err(|e| format!("{} ({} warps): {e}", m.name, m.num_warps))
-    });
+    let results: Vec<Result<(), String>> = modules
+        .par_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            assemble(&ptxas, &dir, &format!("{i}"), &m.text, m.target)
+                .map_err(|e| format!("{} ({} warps): {e}", m.name, m.num_warps))
+        })
+        .collect();
+    let mut failures = errors.clone();
     failures.extend(results.into_iter().filter_map(Result::err));
     println!("assembled {} distinct modules", modules.len());
     let _ = std::fs::remove_dir_all(&dir);

@@ -241,7 +241,7 @@ fn every_parity_kernel_lowers_to_ptx_at_its_gpu_configurations() {
         8,
     );
     for c in MATMUL_CONFIGS {
-        let ir = kernels::matmul_kernel::ir(c.block_m, c.block_n, c.block_k, c.group_m);
+        let ir = kernels::matmul_kernel::ir(c.block_m, c.block_n, c.block_k, c.group_m, false);
         lower(format!("matmul_kernel {c:?}"), ir, c.num_warps);
     }
     for c in TERNARY_CONFIGS {

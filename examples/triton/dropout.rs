@@ -86,15 +86,10 @@ pub fn check(device: &Device, reference: Option<&[f32]>) -> Result<Vec<f32>, Str
     Ok(out)
 }
 
+#[path = "../common/devices.rs"]
+mod devices;
+
 #[allow(dead_code)] // `tests/dsl.rs` includes this file for `check`.
 fn main() -> Result<(), String> {
-    let reference = check(&Device::interpreter(), None)?;
-    check(&Device::cpu(), Some(&reference))?;
-    match Device::cuda(0) {
-        Ok(gpu) => {
-            check(&gpu, Some(&reference))?;
-        }
-        Err(e) => println!("no CUDA device ({e}): skipped"),
-    }
-    Ok(())
+    devices::check_on_every_device(check)
 }

@@ -364,15 +364,10 @@ pub fn check(
     Ok(results.try_into().expect("two results"))
 }
 
+#[path = "../common/devices.rs"]
+mod devices;
+
 #[allow(dead_code)] // `tests/triton_examples.rs` and `tests/ptx.rs` include this file.
 fn main() -> Result<(), String> {
-    let reference = check(&Device::interpreter(), None)?;
-    check(&Device::cpu(), Some(&reference))?;
-    match Device::cuda(0) {
-        Ok(gpu) => {
-            check(&gpu, Some(&reference))?;
-        }
-        Err(e) => println!("no CUDA device ({e}): skipped"),
-    }
-    Ok(())
+    devices::check_on_every_device(check)
 }

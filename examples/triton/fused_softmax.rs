@@ -1,7 +1,7 @@
 //! Triton's tutorial 02, fused softmax, ported to the DSL: one pass over each row (read once,
 //! max, exp, sum, normalize, written once) by persistent programs that loop over the rows
-//! `program_id(0), program_id(0) + num_programs(0), ..`. (The parity bench's
-//! `softmax_kernel` is the same kernel.)
+//! `program_id(0), program_id(0) + num_programs(0), ..`. The kernel is in
+//! `kernels/fused_softmax.rs`, which the parity bench includes too.
 //!
 //! `cargo run --example fused_softmax` runs it on the interpreter, the CPU (and CUDA when a
 //! driver is present) and checks each result against plain Rust and the interpreter's.
@@ -9,45 +9,10 @@
 use bitmat::prelude::*;
 use bitmat::LaunchOptions;
 
-/// The softmax of each row of `n_cols` (at most `block_size`) values.
-#[bitkernel]
-pub fn softmax_kernel(
-    output_ptr: Ptr<f32>,
-    input_ptr: Ptr<f32>,
-    input_row_stride: i32,
-    output_row_stride: i32,
-    n_rows: i32,
-    n_cols: i32,
-    #[constexpr] block_size: i32,
-) {
-    // Starting row of the program.
-    let row_start = program_id(0);
-    let row_step = num_programs(0);
-    // Triton: `tl.range(row_start, n_rows, row_step, num_stages=num_stages)`; here
-    // `num_stages` is a launch option.
-    for row_idx in range(row_start, n_rows, row_step) {
-        // The stride represents how much we need to increase the pointer to advance 1 row.
-        let row_start_ptr = input_ptr + row_idx * input_row_stride;
-        // The block size is the next power of two greater than n_cols, so we can fit each
-        // row in a single block.
-        let col_offsets = arange(block_size);
-        let input_ptrs = row_start_ptr + col_offsets;
-        // Load the row into SRAM, using a mask since block_size may be > n_cols.
-        let mask = col_offsets < n_cols;
-        let row = load(input_ptrs, mask, f32::NEG_INFINITY);
-        // Subtract maximum for numerical stability.
-        let row_minus_max = row - row.max(0);
-        // Note that exponentiation in Triton is fast but approximate (i.e., think __expf
-        // in CUDA).
-        let numerator = row_minus_max.exp();
-        let denominator = numerator.sum(0);
-        let softmax_output = numerator / denominator;
-        // Write back output to DRAM.
-        let output_row_start_ptr = output_ptr + row_idx * output_row_stride;
-        let output_ptrs = output_row_start_ptr + col_offsets;
-        store(output_ptrs, softmax_output, mask);
-    }
-}
+/// The kernel (`kernels/fused_softmax.rs`, shared with the parity bench).
+#[path = "kernels/fused_softmax.rs"]
+mod kernel;
+pub use kernel::softmax_kernel;
 
 /// The tutorial's `softmax(x)` of a row-major `[n_rows, n_cols]` matrix: `block_size` is the
 /// next power of two of `n_cols`, 8 warps per program as in the tutorial, and as many
@@ -134,15 +99,10 @@ pub fn check(device: &Device, reference: Option<&[f32]>) -> Result<Vec<f32>, Str
     Ok(out)
 }
 
+#[path = "../common/devices.rs"]
+mod devices;
+
 #[allow(dead_code)] // `tests/triton_examples.rs` includes this file for `check`.
 fn main() -> Result<(), String> {
-    let reference = check(&Device::interpreter(), None)?;
-    check(&Device::cpu(), Some(&reference))?;
-    match Device::cuda(0) {
-        Ok(gpu) => {
-            check(&gpu, Some(&reference))?;
-        }
-        Err(e) => println!("no CUDA device ({e}): skipped"),
-    }
-    Ok(())
+    devices::check_on_every_device(check)
 }

@@ -381,15 +381,10 @@ pub fn check(
     Ok((fwd, bwd))
 }
 
+#[path = "../common/devices.rs"]
+mod devices;
+
 #[allow(dead_code)] // `tests/triton_examples.rs` and `tests/ptx.rs` include this file.
 fn main() -> Result<(), String> {
-    let reference = check(&Device::interpreter(), None)?;
-    check(&Device::cpu(), Some(&reference))?;
-    match Device::cuda(0) {
-        Ok(gpu) => {
-            check(&gpu, Some(&reference))?;
-        }
-        Err(e) => println!("no CUDA device ({e}): skipped"),
-    }
-    Ok(())
+    devices::check_on_every_device(check)
 }

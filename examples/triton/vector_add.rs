@@ -1,39 +1,16 @@
 //! Triton's tutorial 01, vector addition, ported to the DSL: each program adds one block of
-//! `block_size` elements, the last one masked to `n_elements`. (The parity bench's
-//! `add_kernel` is the same kernel.)
+//! `block_size` elements, the last one masked to `n_elements`. The kernel is in
+//! `kernels/vector_add.rs`, which the parity bench includes too.
 //!
 //! `cargo run --example vector_add` runs it on the interpreter, the CPU (and CUDA when a
 //! driver is present) and checks each result against plain Rust and the interpreter's.
 
 use bitmat::prelude::*;
 
-/// `output = x + y` over `n_elements`, one block of `block_size` per program.
-#[bitkernel]
-pub fn add_kernel(
-    x_ptr: Ptr<f32>,
-    y_ptr: Ptr<f32>,
-    output_ptr: Ptr<f32>,
-    n_elements: i32,
-    #[constexpr] block_size: i32,
-) {
-    // There are multiple 'programs' processing different data. We identify which program
-    // we are here.
-    let pid = program_id(0);
-    // This program will process inputs that are offset from the initial data. For
-    // instance, if you had a vector of length 256 and block_size of 64, the programs would
-    // each access the elements [0:64, 64:128, 128:192, 192:256].
-    let block_start = pid * block_size;
-    let offsets = block_start + arange(block_size);
-    // Create a mask to guard memory operations against out-of-bounds accesses.
-    let mask = offsets < n_elements;
-    // Load x and y from memory, masking out any extra elements in case the input is not a
-    // multiple of the block size (the DSL names the value of masked-off lanes).
-    let x = load(x_ptr + offsets, mask, 0.0);
-    let y = load(y_ptr + offsets, mask, 0.0);
-    let output = x + y;
-    // Write x + y back to memory.
-    store(output_ptr + offsets, output, mask);
-}
+/// The kernel, `output = x + y` (`kernels/vector_add.rs`, shared with the parity bench).
+#[path = "kernels/vector_add.rs"]
+mod kernel;
+pub use kernel::add_kernel;
 
 /// The tutorial's `add(x, y)`: allocates the output and launches a 1-D grid of
 /// `cdiv(n_elements, 1024)` programs.
@@ -71,15 +48,10 @@ pub fn check(device: &Device, reference: Option<&[f32]>) -> Result<Vec<f32>, Str
     Ok(output)
 }
 
+#[path = "../common/devices.rs"]
+mod devices;
+
 #[allow(dead_code)] // `tests/triton_examples.rs` includes this file for `check`.
 fn main() -> Result<(), String> {
-    let reference = check(&Device::interpreter(), None)?;
-    check(&Device::cpu(), Some(&reference))?;
-    match Device::cuda(0) {
-        Ok(gpu) => {
-            check(&gpu, Some(&reference))?;
-        }
-        Err(e) => println!("no CUDA device ({e}): skipped"),
-    }
-    Ok(())
+    devices::check_on_every_device(check)
 }

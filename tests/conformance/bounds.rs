@@ -29,6 +29,28 @@ fn zeros(d: DType, n: usize) -> Arg {
     Arg::Buf(HostData::zeros(d, n))
 }
 
+/// A `4x4` block of `i32` copied from `x` to `out` by each program, program `p` at offset
+/// `16 * p`: the cases launch two programs with `out` short (the second program's store
+/// fails) and with `x` short (its load fails).
+const COPY_2D: &str = "kernel @copy_2d(%0: ptr<i32> x, %1: ptr<i32> out) {
+  %2 = program_id 0 : i32
+  %3 = constant 16 : i32
+  %4 = mul %2, %3 : i32
+  %5 = reshape %4 : i32[1x1]
+  %6 = broadcast %5 : i32[4x4]
+  %7 = arange 16 : i32[16]
+  %8 = reshape %7 : i32[4x4]
+  %9 = add %6, %8 : i32[4x4]
+  %10 = reshape %0 : ptr<i32>[1x1]
+  %11 = broadcast %10 : ptr<i32>[4x4]
+  %12 = addptr %11, %9 : ptr<i32>[4x4]
+  %13 = load %12 : i32[4x4]
+  %14 = reshape %1 : ptr<i32>[1x1]
+  %15 = broadcast %14 : ptr<i32>[4x4]
+  %16 = addptr %15, %9 : ptr<i32>[4x4]
+  store %16, %13
+}";
+
 const CASES: &[Case] = &[
     Case {
         name: "load_past_the_end",
@@ -48,47 +70,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "store_2d_in_the_second_program",
-        text: "kernel @store_2d(%0: ptr<i32> x, %1: ptr<i32> out) {
-  %2 = program_id 0 : i32
-  %3 = constant 16 : i32
-  %4 = mul %2, %3 : i32
-  %5 = reshape %4 : i32[1x1]
-  %6 = broadcast %5 : i32[4x4]
-  %7 = arange 16 : i32[16]
-  %8 = reshape %7 : i32[4x4]
-  %9 = add %6, %8 : i32[4x4]
-  %10 = reshape %0 : ptr<i32>[1x1]
-  %11 = broadcast %10 : ptr<i32>[4x4]
-  %12 = addptr %11, %9 : ptr<i32>[4x4]
-  %13 = load %12 : i32[4x4]
-  %14 = reshape %1 : ptr<i32>[1x1]
-  %15 = broadcast %14 : ptr<i32>[4x4]
-  %16 = addptr %15, %9 : ptr<i32>[4x4]
-  store %16, %13
-}",
+        text: COPY_2D,
         grid: [2, 1, 1],
         args: || vec![zeros(DType::I32, 32), zeros(DType::I32, 30)],
     },
     Case {
         name: "load_2d_in_the_second_program",
-        text: "kernel @load_2d(%0: ptr<i32> x, %1: ptr<i32> out) {
-  %2 = program_id 0 : i32
-  %3 = constant 16 : i32
-  %4 = mul %2, %3 : i32
-  %5 = reshape %4 : i32[1x1]
-  %6 = broadcast %5 : i32[4x4]
-  %7 = arange 16 : i32[16]
-  %8 = reshape %7 : i32[4x4]
-  %9 = add %6, %8 : i32[4x4]
-  %10 = reshape %0 : ptr<i32>[1x1]
-  %11 = broadcast %10 : ptr<i32>[4x4]
-  %12 = addptr %11, %9 : ptr<i32>[4x4]
-  %13 = load %12 : i32[4x4]
-  %14 = reshape %1 : ptr<i32>[1x1]
-  %15 = broadcast %14 : ptr<i32>[4x4]
-  %16 = addptr %15, %9 : ptr<i32>[4x4]
-  store %16, %13
-}",
+        text: COPY_2D,
         grid: [2, 1, 1],
         args: || vec![zeros(DType::I32, 21), zeros(DType::I32, 32)],
     },

@@ -2,12 +2,14 @@
 //! Triton's tutorials 01 (vector add), 02 (fused softmax), 03 (matrix multiplication) and 05
 //! (layer norm, forward), and the ternary kernel of the BitMat package
 //! (`bitmat/triton_kernels/bitmat_kernel.py`, `_ternary_mm_kernel`), line for line where the
-//! DSL allows. `benches/parity/triton_twins.py` holds the same kernels in Triton.
+//! DSL allows. `benches/parity/triton_twins.py` holds the same kernels in Triton. Tutorials
+//! 01 to 03 are the examples' kernels (`examples/triton/kernels/`), included from there; the
+//! layer norm here is the tutorial's `f16` one (the example's is `f32`).
 //!
 //! Where the DSL differs from Triton the port says so next to the line: every `load` names
-//! its fill value (Triton leaves masked lanes undefined), `tl.cdiv` is written out, pointer
-//! increments in the K loop become offsets from the loop's induction variable, and casts are
-//! explicit (`as f32`, where Triton converts on `store`).
+//! its fill value (Triton leaves masked lanes undefined), `tl.cdiv` is written out (or
+//! `cdiv`), pointer increments in the K loop become offsets from the loop's induction
+//! variable, and casts are explicit (`as f32`, where Triton converts on `store`).
 //!
 //! The launch settings are the tutorials' (block sizes and warps computed from the shape),
 //! and the two matmuls are autotuned over the configurations their Triton sources list
@@ -15,56 +17,21 @@
 
 use bitmat::prelude::*;
 
-/// Tutorial 01: `output = x + y` over `n_elements`, one block of `block_size` per program.
-#[bitkernel]
-pub fn add_kernel(
-    x_ptr: Ptr<f32>,
-    y_ptr: Ptr<f32>,
-    output_ptr: Ptr<f32>,
-    n_elements: i32,
-    #[constexpr] block_size: i32,
-) {
-    let pid = program_id(0);
-    let block_start = pid * block_size;
-    let offsets = block_start + arange(block_size);
-    let mask = offsets < n_elements;
-    let x = load(x_ptr + offsets, mask, 0.0);
-    let y = load(y_ptr + offsets, mask, 0.0);
-    let output = x + y;
-    store(output_ptr + offsets, output, mask);
-}
+/// Tutorial 01's kernel, as `examples/triton/vector_add.rs` runs it.
+#[path = "../../../../examples/triton/kernels/vector_add.rs"]
+mod vector_add;
+pub use vector_add::add_kernel;
 
-/// Tutorial 02: the softmax of each row of `n_cols` (at most `block_size`) values, persistent
-/// programs looping over rows `program_id(0), program_id(0) + num_programs(0), ..`.
-#[bitkernel]
-pub fn softmax_kernel(
-    output_ptr: Ptr<f32>,
-    input_ptr: Ptr<f32>,
-    input_row_stride: i32,
-    output_row_stride: i32,
-    n_rows: i32,
-    n_cols: i32,
-    #[constexpr] block_size: i32,
-) {
-    let row_start = program_id(0);
-    let row_step = num_programs(0);
-    // Triton: `tl.range(row_start, n_rows, row_step, num_stages=num_stages)`; here
-    // `num_stages` is a launch option.
-    for row_idx in range(row_start, n_rows, row_step) {
-        let row_start_ptr = input_ptr + row_idx * input_row_stride;
-        let col_offsets = arange(block_size);
-        let input_ptrs = row_start_ptr + col_offsets;
-        let mask = col_offsets < n_cols;
-        let row = load(input_ptrs, mask, f32::NEG_INFINITY);
-        let row_minus_max = row - row.max(0);
-        let numerator = row_minus_max.exp();
-        let denominator = numerator.sum(0);
-        let softmax_output = numerator / denominator;
-        let output_row_start_ptr = output_ptr + row_idx * output_row_stride;
-        let output_ptrs = output_row_start_ptr + col_offsets;
-        store(output_ptrs, softmax_output, mask);
-    }
-}
+/// Tutorial 02's kernel, as `examples/triton/fused_softmax.rs` runs it.
+#[path = "../../../../examples/triton/kernels/fused_softmax.rs"]
+mod fused_softmax;
+pub use fused_softmax::softmax_kernel;
+
+/// Tutorial 03's kernel, as `examples/triton/matmul.rs` runs it (launched here with its
+/// `leaky_relu_activation` off, as the tutorial benchmarks it).
+#[path = "../../../../examples/triton/kernels/matmul.rs"]
+mod matmul;
+pub use matmul::matmul_kernel;
 
 /// Tutorial 05, forward: `y = (x - mean) * rstd * w + b` per row of `n` `f16` values, with
 /// the row's mean and `rstd = 1 / sqrt(var + eps)` stored, in `f32`.
@@ -119,73 +86,6 @@ pub fn layer_norm_fwd_fused(
         // Write the output (Triton converts to the pointee type on `store`).
         store(y_row + cols, y as f16, mask);
     }
-}
-
-/// Tutorial 03: `c = a x b` (`a` `[M, K]`, `b` `[K, N]`, `f16`), `f32` accumulation, `f16`
-/// output; one program per `[block_size_m, block_size_n]` block of `c` in grouped order
-/// (`group_size_m` rows of blocks before the next column). Grid: `cdiv(M, block_size_m) *
-/// cdiv(N, block_size_n)` programs.
-#[bitkernel]
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_kernel(
-    a_ptr: Ptr<f16>,
-    b_ptr: Ptr<f16>,
-    c_ptr: Ptr<f16>,
-    m: i32,
-    n: i32,
-    k: i32,
-    stride_am: i32,
-    stride_ak: i32,
-    stride_bk: i32,
-    stride_bn: i32,
-    stride_cm: i32,
-    stride_cn: i32,
-    #[constexpr] block_size_m: i32,
-    #[constexpr] block_size_n: i32,
-    #[constexpr] block_size_k: i32,
-    #[constexpr] group_size_m: i32,
-) {
-    // Map the program id to the block of C it should compute, in grouped order.
-    let pid = program_id(0);
-    let num_pid_m = (m + block_size_m - 1) / block_size_m;
-    let num_pid_n = (n + block_size_n - 1) / block_size_n;
-    let num_pid_in_group = group_size_m * num_pid_n;
-    let group_id = pid / num_pid_in_group;
-    let first_pid_m = group_id * group_size_m;
-    let group_size_m = minimum(num_pid_m - first_pid_m, group_size_m);
-    let pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m);
-    let pid_n = (pid % num_pid_in_group) / group_size_m;
-    // Offsets of the first blocks of A and B (rows wrapped, as the tutorial does, so that
-    // only K needs a mask).
-    let offs_am = (pid_m * block_size_m + arange(block_size_m)) % m;
-    let offs_bn = (pid_n * block_size_n + arange(block_size_n)) % n;
-    let offs_k = arange(block_size_k);
-    let a_ptrs = a_ptr + (offs_am.unsqueeze(1) * stride_am + offs_k.unsqueeze(0) * stride_ak);
-    let b_ptrs = b_ptr + (offs_k.unsqueeze(1) * stride_bk + offs_bn.unsqueeze(0) * stride_bn);
-    // Accumulate a block of C in f32.
-    let mut accumulator = zeros::<f32>([block_size_m, block_size_n]);
-    // Triton: `for k in range(0, tl.cdiv(K, BLOCK_SIZE_K))` advancing both pointer blocks;
-    // here the offset of step `kb` is added to them.
-    for kb in range(0, (k + block_size_k - 1) / block_size_k, 1) {
-        let a = load(
-            a_ptrs + kb * block_size_k * stride_ak,
-            offs_k.unsqueeze(0) < k - kb * block_size_k,
-            0.0,
-        );
-        let b = load(
-            b_ptrs + kb * block_size_k * stride_bk,
-            offs_k.unsqueeze(1) < k - kb * block_size_k,
-            0.0,
-        );
-        accumulator = dot(a, b, accumulator);
-    }
-    let c = accumulator as f16;
-    // Write back the block of C.
-    let offs_cm = pid_m * block_size_m + arange(block_size_m);
-    let offs_cn = pid_n * block_size_n + arange(block_size_n);
-    let c_ptrs = c_ptr + stride_cm * offs_cm.unsqueeze(1) + stride_cn * offs_cn.unsqueeze(0);
-    let c_mask = (offs_cm.unsqueeze(1) < m) & (offs_cn.unsqueeze(0) < n);
-    store(c_ptrs, c, c_mask);
 }
 
 /// BitMat's `_ternary_mm_kernel`: `c = a x W` with `a` `i8` `[M, K]` and `W` `[K, N]` ternary,

@@ -26,14 +26,15 @@ pub struct Measured {
 }
 
 /// The tuner of `kernel` over `gpu`'s configurations, keyed by `m, n, k` as in the Triton
-/// sources (`key=['M', 'N', 'K']`).
+/// sources (`key=['M', 'N', 'K']`); the constexprs after the tile's (`flags`) are the same in
+/// every configuration.
 macro_rules! tile_tuner {
-    ($kernel:ident, $gpu:expr, $configs:expr) => {{
+    ($kernel:ident, $gpu:expr, $configs:expr $(, $flag:expr)*) => {{
         let configs: Vec<_> = if $gpu {
             $configs
                 .iter()
                 .map(|c: &TileConfig| {
-                    $kernel::config(c.block_m, c.block_n, c.block_k, c.group_m)
+                    $kernel::config(c.block_m, c.block_n, c.block_k, c.group_m $(, $flag)*)
                         .num_warps(c.num_warps)
                         .num_stages(c.num_stages)
                 })
@@ -41,7 +42,7 @@ macro_rules! tile_tuner {
         } else {
             HOST_CONFIGS
                 .iter()
-                .map(|c| $kernel::config(c.block_m, c.block_n, c.block_k, c.group_m))
+                .map(|c| $kernel::config(c.block_m, c.block_n, c.block_k, c.group_m $(, $flag)*))
                 .collect()
         };
         $kernel::autotune(configs).key(&["m", "n", "k"])
@@ -51,10 +52,11 @@ macro_rules! tile_tuner {
 static MATMUL: [OnceLock<matmul_kernel::Autotuned>; 2] = [OnceLock::new(), OnceLock::new()];
 static TERNARY: [OnceLock<ternary_mm_kernel::Autotuned>; 2] = [OnceLock::new(), OnceLock::new()];
 
-/// The tuner of [`matmul_kernel`]: tutorial 03's configurations on GPUs.
+/// The tuner of [`matmul_kernel`]: tutorial 03's configurations on GPUs, without the fused
+/// activation (`leaky_relu_activation` false, as the tutorial benchmarks it).
 pub fn matmul_tuner(device: &Device) -> &'static matmul_kernel::Autotuned {
     let gpu = device.backend().is_gpu();
-    MATMUL[usize::from(gpu)].get_or_init(|| tile_tuner!(matmul_kernel, gpu, MATMUL_CONFIGS))
+    MATMUL[usize::from(gpu)].get_or_init(|| tile_tuner!(matmul_kernel, gpu, MATMUL_CONFIGS, false))
 }
 
 /// The tuner of [`ternary_mm_kernel`]: BitMat's configurations on GPUs.
