@@ -364,6 +364,8 @@ pub fn check(
     Ok(results.try_into().expect("two results"))
 }
 
+// Each test binary that includes several examples loads this module once per example.
+#[allow(clippy::duplicate_mod)]
 #[path = "../common/devices.rs"]
 mod devices;
 

@@ -233,6 +233,8 @@ pub fn check(device: &Device, reference: Option<&[Vec<f16>]>) -> Result<Vec<Vec<
     Ok(got)
 }
 
+// Each test binary that includes several examples loads this module once per example.
+#[allow(clippy::duplicate_mod)]
 #[path = "../common/devices.rs"]
 mod devices;
 

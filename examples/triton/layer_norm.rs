@@ -381,6 +381,8 @@ pub fn check(
     Ok((fwd, bwd))
 }
 
+// Each test binary that includes several examples loads this module once per example.
+#[allow(clippy::duplicate_mod)]
 #[path = "../common/devices.rs"]
 mod devices;
 

@@ -137,6 +137,8 @@ pub fn check(device: &Device, reference_out: Option<&[Vec<f16>]>) -> Result<Vec<
     Ok(outs)
 }
 
+// Each test binary that includes several examples loads this module once per example.
+#[allow(clippy::duplicate_mod)]
 #[path = "../common/devices.rs"]
 mod devices;
 

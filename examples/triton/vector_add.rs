@@ -48,6 +48,8 @@ pub fn check(device: &Device, reference: Option<&[f32]>) -> Result<Vec<f32>, Str
     Ok(output)
 }
 
+// Each test binary that includes several examples loads this module once per example.
+#[allow(clippy::duplicate_mod)]
 #[path = "../common/devices.rs"]
 mod devices;
 
