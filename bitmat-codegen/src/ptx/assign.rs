@@ -163,6 +163,13 @@ pub(crate) fn walk<'a>(block: &'a Block, f: &mut impl FnMut(&'a Op)) {
     }
 }
 
+/// Whether an op of `block` or of its nested blocks reads `v`.
+pub(crate) fn reads(block: &Block, v: ValueId) -> bool {
+    let mut read = false;
+    walk(block, &mut |op| read |= op.kind.operands().contains(&v));
+    read
+}
+
 struct Assigner<'k> {
     k: &'k Kernel,
     layouts: Vec<Option<Layout>>,

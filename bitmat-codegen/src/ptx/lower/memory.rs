@@ -569,10 +569,7 @@ impl Emitter<'_> {
         value: ValueId,
         mask: Option<ValueId>,
     ) -> Result<bool, CodegenError> {
-        let mut read = false;
-        crate::ptx::assign::walk(&self.k.body, &mut |op| {
-            read |= op.kind.operands().contains(&res);
-        });
+        let read = crate::ptx::assign::reads(&self.k.body, res);
         let n = match self.vector_lanes(ptr, 4) {
             Some(n) if self.target.has_vector_red() && !read => n,
             _ => return Ok(false),

@@ -377,12 +377,12 @@ impl Emitter<'_> {
             uses += 1;
         }
         // Uses nested deeper than the body's own ops are not dots of this body.
-        let mut nested = false;
-        for user in &body.ops {
-            for b in user.kind.blocks() {
-                crate::ptx::assign::walk(b, &mut |o| nested |= o.kind.operands().contains(&res));
-            }
-        }
+        let nested = body.ops.iter().any(|user| {
+            user.kind
+                .blocks()
+                .into_iter()
+                .any(|b| crate::ptx::assign::reads(b, res))
+        });
         if uses == 0 || nested {
             return None;
         }
