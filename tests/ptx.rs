@@ -639,8 +639,8 @@ fn every_kernel_assembles(ptxas: PathBuf) -> Result<(), Failed> {
     report(failures)
 }
 
-/// i8, f16 and bf16 dots lower to tensor cores (`ldmatrix` + `mma.sync`), including shapes
-/// that need padding to the instruction shape; f32 dots keep the scalar loop.
+/// i8, f16, bf16 and fp8 dots lower to tensor cores (`ldmatrix` + `mma.sync`), including
+/// shapes that need padding to the instruction shape; f32 dots keep the scalar loop.
 fn low_precision_dots_use_mma() {
     use bitmat::ir::DType;
     for (d, instr) in [
@@ -660,6 +660,36 @@ fn low_precision_dots_use_mma() {
                 compile_ptx(&kernel, PtxTarget::Sm80, PtxOptions::warps(4)).expect("compiles");
             assert!(ptx.text.contains(instr), "{}: no {instr}", kernel.name);
             assert!(ptx.text.contains("ldmatrix.sync.aligned.m8n8.x4"));
+        }
+    }
+    // fp8 (either format on each side): the fp8 m16n8k32 on sm_89 and later, in modules of
+    // ISA 8.4; widened to the f16 m16n8k16 on sm_80 and sm_86, whose modules keep their ISA.
+    let (e4, e5) = (DType::F8E4M3, DType::F8E5M2);
+    for types in [[e4, e4], [e4, e5], [e5, e4], [e5, e5]] {
+        let names = types.map(|d| if d == e4 { "e4m3" } else { "e5m2" });
+        let fp8 = format!(
+            "mma.sync.aligned.m16n8k32.row.col.f32.{}.{}.f32",
+            names[0], names[1]
+        );
+        for (m, n, k) in [(16, 16, 32), (1, 32, 64), (2, 8, 4), (64, 64, 256)] {
+            let kernel = ir_kernels::dot_of(types, m, n, k);
+            for target in PtxTarget::ALL {
+                let ptx = compile_ptx(&kernel, target, PtxOptions::warps(4)).expect("compiles");
+                let (instr, version) = if target.has_fp8() {
+                    (fp8.as_str(), bitmat::codegen::ptx::FP8_MMA_ISA_VERSION)
+                } else {
+                    (
+                        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32",
+                        target.isa_version(),
+                    )
+                };
+                let at = format!("{} on {target}", kernel.name);
+                assert!(ptx.text.contains(instr), "{at}: no {instr}");
+                assert!(
+                    ptx.text.contains(&format!(".version {version}\n")),
+                    "{at}: not ISA {version}"
+                );
+            }
         }
     }
     let f32_dot = compile_ptx(

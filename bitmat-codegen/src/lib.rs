@@ -25,7 +25,8 @@ pub use error::CodegenError;
 pub const SRC_DIGEST: &str = env!("BITMAT_SRC_DIGEST");
 
 /// `kernel` with every fp8 `dot` widened to an f16 one ([`bitmat_ir::passes::fp8_dot`]): the
-/// backends' `dot` lowerings take f16 operands, and the result is the interpreter's.
+/// CPU backends' `dot` lowerings, and the PTX one on targets without fp8 `mma`, take f16
+/// operands, and the result is the interpreter's.
 pub(crate) fn widen_fp8_dots(
     kernel: &bitmat_ir::Kernel,
 ) -> std::borrow::Cow<'_, bitmat_ir::Kernel> {

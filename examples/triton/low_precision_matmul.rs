@@ -1,7 +1,9 @@
 //! A low-precision matmul in the spirit of Triton's tutorials 10 (block-scaled matmul) and
 //! the fp8 matmul of tutorial 03: `c = (a_q x b_q) * scale_a[row] * scale_b[col]`, with `a`
 //! quantized to `f8e4m3` per row and `b` to `f8e5m2` per column, both multiplied by `dot`
-//! into an f32 accumulator over a runtime K loop, masked on ragged M, N and K.
+//! into an f32 accumulator over a runtime K loop, masked on ragged M, N and K. On GPUs of
+//! sm_89 and later the `dot` runs on the fp8 tensor cores (`mma.sync` with e4m3 x e5m2
+//! operands); on the CPU and older GPUs as an exact f16 `dot`.
 //!
 //! `cargo run --example low_precision_matmul` runs it on the interpreter, the CPU (and CUDA
 //! when a driver is present), checks every element against plain Rust (the same fp8 values
@@ -187,7 +189,7 @@ pub fn check(device: &Device, reference: Option<&[f32]>) -> Result<Vec<f32>, Str
     Ok(out)
 }
 
-#[allow(dead_code)] // `tests/dsl.rs` includes this file for `check`.
+#[allow(dead_code)] // `tests/triton_examples.rs` includes this file for `check`.
 fn main() -> Result<(), String> {
     let reference = check(&Device::interpreter(), None)?;
     check(&Device::cpu(), Some(&reference))?;

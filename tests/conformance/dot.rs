@@ -1,11 +1,13 @@
-//! `dot` of every operand type (i8 -> i32, f16/bf16/f32 -> f32) and shape class: exact and
-//! padded tensor-core shapes, GEMV (M = 1), matrix-vector (N = 1), N < 8, K < 16, more output
-//! tiles than warps, long K; with an accumulator; and tiled matmuls with a runtime K loop over ragged M, N, K,
-//! one with an f16 accumulator. Against the interpreter and, for i8 and the f16 matmuls, plain
-//! Rust.
+//! `dot` of every operand type (i8 -> i32, f16/bf16/f32 -> f32, fp8 of either format on each
+//! side -> f32) and shape class: exact and padded tensor-core shapes, GEMV (M = 1),
+//! matrix-vector (N = 1), N < 8, K < 16, more output tiles than warps, long K; with an
+//! accumulator; and tiled matmuls with a runtime K loop over ragged M, N, K (i8, f16, bf16 and
+//! fp8), one with an f16 accumulator. Against the interpreter and, for i8 and the tiled
+//! matmuls, plain Rust.
 //!
 //! The CPU backends agree bit for bit. On CUDA, i8 dots are exact; float dots sum on tensor
-//! cores (f16/bf16) or in their own order (f32), so they agree within [`dot_bound`].
+//! cores (f16/bf16, and fp8 on the fp8 tensor cores of sm_89 and later) or in their own order
+//! (f32), so they agree within [`dot_bound`].
 
 use crate::data::{self, rng};
 use crate::harness::{compare, i32_arg, is_cuda, run, run_with, test, Arg, Test, Tol};
@@ -47,6 +49,20 @@ pub fn tests() -> Vec<Test> {
             Ok(())
         }));
     }
+    t.push(test("dot::shapes_f8e4m3_x_f8e5m2", |dev| {
+        let warps: &[u32] = if is_cuda(dev) { &[1, 4] } else { &[4] };
+        for (m, n, k) in DOT_SHAPES {
+            for &num_warps in warps {
+                for types in [
+                    [DType::F8E4M3, DType::F8E5M2],
+                    [DType::F8E5M2, DType::F8E4M3],
+                ] {
+                    check_dot_of(dev, types, m, n, k, num_warps)?;
+                }
+            }
+        }
+        Ok(())
+    }));
     t.push(test("dot::tiled_matmul_ragged_i8", |dev| {
         tiled_matmul(dev, DType::I8)
     }));
@@ -55,6 +71,12 @@ pub fn tests() -> Vec<Test> {
     }));
     t.push(test("dot::tiled_matmul_ragged_bf16", |dev| {
         tiled_matmul(dev, DType::BF16)
+    }));
+    t.push(test("dot::tiled_matmul_ragged_f8e4m3", |dev| {
+        tiled_matmul(dev, DType::F8E4M3)
+    }));
+    t.push(test("dot::tiled_matmul_ragged_f8e5m2", |dev| {
+        tiled_matmul(dev, DType::F8E5M2)
     }));
     t.push(test("dot::f16_accumulator_matmul", f16_accumulator));
     t
@@ -232,23 +254,35 @@ pub fn matmul_tol(dev: &Device, args: &[Arg], m: usize, n: usize, k: usize) -> T
 /// (finite floats, with a NaN in `a[0, 0]` and an infinity in `a[last]`) against the
 /// interpreter, and i8 against plain Rust; in programs of `num_warps` warps on a GPU.
 fn check_dot(dev: &Device, d: DType, m: u32, n: u32, k: u32, num_warps: u32) -> Result<(), String> {
-    let kern = ir_kernels::dot(d, m, n, k);
+    check_dot_of(dev, [d, d], m, n, k, num_warps)
+}
+
+/// [`check_dot`] with `a` of type `da` and `b` of type `db`.
+fn check_dot_of(
+    dev: &Device,
+    [da, db]: [DType; 2],
+    m: u32,
+    n: u32,
+    k: u32,
+    num_warps: u32,
+) -> Result<(), String> {
+    let kern = ir_kernels::dot_of([da, db], m, n, k);
     let (m, n, k) = (m as usize, n as usize, k as usize);
-    let acc = if d == DType::I8 {
+    let acc = if da == DType::I8 {
         DType::I32
     } else {
         DType::F32
     };
     let mut r = rng(31);
-    let mut a = data::finite_bits(d, m * k, &mut r);
-    if d.is_float() {
-        a.set(0, Scalar::from_f64(d, f64::NAN));
-        a.set(m * k - 1, Scalar::from_f64(d, f64::INFINITY));
+    let mut a = data::finite_bits(da, m * k, &mut r);
+    if da.is_float() {
+        a.set(0, Scalar::from_f64(da, f64::NAN));
+        a.set(m * k - 1, Scalar::from_f64(da, f64::INFINITY));
     }
-    let b = data::finite_bits(d, k * n, &mut r);
+    let b = data::finite_bits(db, k * n, &mut r);
     let c0 = data::small(acc, m * n, &mut r);
     let tol = dot_tol(dev, &a, &b, &c0, m, n, k);
-    let what = format!("dot {d}[{m}, {k}] x [{k}, {n}] + {acc} in {num_warps} warps");
+    let what = format!("dot {da}[{m}, {k}] x {db}[{k}, {n}] + {acc} in {num_warps} warps");
     let out = run(
         dev,
         &what,

@@ -299,14 +299,24 @@ pub const DOT_SHAPES: [(u32, u32, u32); 10] = [
 
 /// `c[M, N] = a[M, K] x b[K, N] + c0` on one program, operands row-major and dense.
 pub fn dot(ab: DType, m: u32, n: u32, k: u32) -> Kernel {
-    let acc = if ab == DType::I8 {
+    dot_of([ab, ab], m, n, k)
+}
+
+/// [`dot`] with `a` of type `da` and `b` of type `db` (fp8 operands may differ).
+pub fn dot_of([da, db]: [DType; 2], m: u32, n: u32, k: u32) -> Kernel {
+    let acc = if da == DType::I8 {
         DType::I32
     } else {
         DType::F32
     };
-    let mut b = KernelBuilder::new(format!("dot_{ab}_{m}x{n}x{k}"));
-    let a = b.param("a", ParamKind::Ptr(ab));
-    let bp = b.param("b", ParamKind::Ptr(ab));
+    let types = if da == db {
+        format!("{da}")
+    } else {
+        format!("{da}_{db}")
+    };
+    let mut b = KernelBuilder::new(format!("dot_{types}_{m}x{n}x{k}"));
+    let a = b.param("a", ParamKind::Ptr(da));
+    let bp = b.param("b", ParamKind::Ptr(db));
     let c = b.param("c", ParamKind::Ptr(acc));
     let grid = |b: &mut KernelBuilder, rows: u32, cols: u32| {
         let ar = b.arange(rows * cols);
@@ -406,6 +416,7 @@ pub fn all() -> Vec<Kernel> {
         ] {
             ks.push(dot(d, m, n, k));
         }
+        ks.push(dot_of([DType::F8E4M3, DType::F8E5M2], m, n, k));
     }
     ks.push(control());
     ks

@@ -2,6 +2,12 @@
 
 use std::fmt;
 
+/// The PTX ISA version that modules with fp8 `mma.sync` (sm_89 and later) declare instead
+/// of [`PtxTarget::isa_version`]: the first that has the instruction (ptxas and drivers of
+/// CUDA 12.4 and later accept it). Only those modules declare it, so kernels without fp8
+/// dots keep running on older drivers.
+pub const FP8_MMA_ISA_VERSION: &str = "8.4";
+
 /// An NVIDIA GPU architecture that PTX is generated for.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PtxTarget {

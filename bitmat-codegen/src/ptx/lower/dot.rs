@@ -1,7 +1,8 @@
 //! `dot`: `a [M, K] x b [K, N] + acc [M, N]`.
 //!
-//! i8 x i8 (s32 accumulator), f16 x f16 and bf16 x bf16 (f32 accumulator) run on tensor
-//! cores with `mma.sync`; see [`mma`](super::mma).
+//! i8 x i8 (s32 accumulator), f16 x f16, bf16 x bf16 and fp8 x fp8 (f32 accumulator; fp8
+//! only on targets with fp8 `mma`, elsewhere the dot was widened to f16) run on tensor cores
+//! with `mma.sync`; see [`mma`](super::mma).
 //!
 //! f32 x f32 stages A and B row-major in shared memory; each thread then computes the output
 //! elements it holds with a multiply-add loop over `k` in ascending order: separately
@@ -67,6 +68,7 @@ impl Emitter<'_> {
         let int = match (d, self.dtype(acc)?) {
             (DType::I8, DType::I32) => true,
             (DType::F16 | DType::BF16 | DType::F32, DType::F32) => false,
+            (x, DType::F32) if x.is_fp8() => false,
             (x, y) => return Err(self.unsupported(format!("dot of {x} with a {y} accumulator"))),
         };
         if let Some(shape) = super::mma_shape(self.k, a, b, acc) {

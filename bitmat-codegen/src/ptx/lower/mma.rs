@@ -1,9 +1,10 @@
-//! `dot` on tensor cores: `mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32` for i8 and
+//! `dot` on tensor cores: `mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32` for i8,
+//! `mma.sync.aligned.m16n8k32.row.col.f32.{e4m3,e5m2}.{e4m3,e5m2}.f32` for fp8 and
 //! `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32` for f16/bf16.
 //!
 //! The operands are staged in shared memory, padded with zeros to the instruction shape
-//! (`MP = max(M, 16)`, `NP = max(N, 8)`, `KP = max(K, KI)` with `KI` = 32 for i8 and 16
-//! otherwise; extents are powers of two, so these are multiples of the shape):
+//! (`MP = max(M, 16)`, `NP = max(N, 8)`, `KP = max(K, KI)` with `KI` = 32 for i8 and fp8
+//! and 16 otherwise; extents are powers of two, so these are multiples of the shape):
 //! - A `[MP, KP]` row-major, rows `KP * size + 16` bytes apart (the 16 bytes of padding
 //!   spread the eight rows an `ldmatrix` phase reads over distinct banks);
 //! - B transposed, `Bt [NP, KP]` row-major (B "col"), rows `KP * size + 16` bytes apart;
@@ -36,7 +37,7 @@ const UNROLL_STEPS: u32 = 8;
 impl Emitter<'_> {
     /// Writes the elements of `v`, a `[rows, cols]` tile, to shared memory: element
     /// `(r, c)` at byte offset `base + r * row_stride + c * col_stride`, as `size`-byte values
-    /// (i8 bytes, f16/bf16 bits, or 32-bit words).
+    /// (i8 and fp8 bytes, f16/bf16 bits, or 32-bit words).
     fn stage_strided(
         &mut self,
         v: ValueId,
@@ -57,7 +58,7 @@ impl Emitter<'_> {
             self.line(format!("mad.lo.u32 {a}, {row}, {row_stride}, {smem};"));
             self.line(format!("mad.lo.u32 {a}, {col}, {col_stride}, {a};"));
             match d {
-                DType::I8 => self.line(format!("st.shared.u8 [{a}+{base}], {r};")),
+                d if d.size_bytes() == 1 => self.line(format!("st.shared.u8 [{a}+{base}], {r};")),
                 DType::F16 | DType::BF16 => {
                     let h = self.round_to_half_bits(d, r);
                     self.line(format!("st.shared.b16 [{a}+{base}], {h};"));
@@ -92,8 +93,8 @@ impl Emitter<'_> {
         self.place_label(&end);
     }
 
-    /// Lowers `res = dot(a, b, acc)` for `a [M, K]`, `b [K, N]` of element type `d` (i8,
-    /// f16 or bf16) with `mma.sync`.
+    /// Lowers `res = dot(a, b, acc)` for `a [M, K]` of element type `d` (i8, f16, bf16 or
+    /// fp8) and `b [K, N]` with `mma.sync`.
     pub(crate) fn lower_dot_mma(
         &mut self,
         a: ValueId,
@@ -102,12 +103,9 @@ impl Emitter<'_> {
         [m, k, n]: [u32; 3],
         d: DType,
     ) -> Result<Vec<String>, CodegenError> {
-        let (ki, instr, cc) = match d {
-            DType::I8 => (32, "m16n8k32.row.col.s32.s8.s8.s32", Class::B32),
-            DType::F16 => (16, "m16n8k16.row.col.f32.f16.f16.f32", Class::F32),
-            DType::BF16 => (16, "m16n8k16.row.col.f32.bf16.bf16.f32", Class::F32),
-            _ => return Err(self.unsupported(format!("mma dot of {d}"))),
-        };
+        let db = self.dtype(b)?;
+        let (instr, ki, cc) = super::mma_frag::instruction(d, db)
+            .ok_or_else(|| self.unsupported(format!("mma dot of {d} x {db}")))?;
         let size = d.size_bytes() as u32;
         let (mp, np, kp) = (m.max(16), n.max(8), k.max(ki));
         // Row strides of A and Bt (bytes), and of C.

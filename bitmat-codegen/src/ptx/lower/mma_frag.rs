@@ -1,5 +1,5 @@
 //! `dot` on tensor cores with the accumulator in registers: the path of every dot whose
-//! shape fits the instruction (`M >= 16`, `N >= 8`, `K >= 32` for i8 and `>= 16` for
+//! shape fits the instruction (`M >= 16`, `N >= 8`, `K >= 32` for i8 and fp8 and `>= 16` for
 //! f16/bf16; [`mma_shape`](super::mma_shape)).
 //!
 //! The accumulator and the result are in the `mma.sync` accumulator layout
@@ -13,7 +13,7 @@
 //! bytes of padding. The padding puts the eight 16-byte rows that one `ldmatrix` phase reads
 //! in distinct banks, and keeps the 16-byte chunks that the threads write aligned, so both
 //! sides are free of bank conflicts without an XOR swizzle. Each thread writes its operand
-//! registers as packed 32-bit words (4 i8 or 2 f16/bf16 per word), up to 16 bytes at a time
+//! registers as packed 32-bit words (4 i8 or fp8, or 2 f16/bf16, per word), up to 16 bytes at a time
 //! where its layout holds consecutive elements along K (the coalesced layout of a K-major
 //! load, or a decoded ternary tile). Then each warp loops over the k-steps: one
 //! `ldmatrix.x4` per 16-row tile of A, one `ldmatrix.x4` per pair of 8-column tiles of B
@@ -26,19 +26,29 @@ use crate::ptx::regs::Class;
 use crate::CodegenError;
 use bitmat_ir::{DType, ValueId};
 
-/// The instruction, k-step and accumulator class of a dot of element type `d`.
-fn instruction(d: DType) -> Option<(&'static str, u32, Class)> {
-    match d {
-        DType::I8 => Some(("m16n8k32.row.col.s32.s8.s8.s32", 32, Class::B32)),
-        DType::F16 => Some(("m16n8k16.row.col.f32.f16.f16.f32", 16, Class::F32)),
-        DType::BF16 => Some(("m16n8k16.row.col.f32.bf16.bf16.f32", 16, Class::F32)),
+/// The `mma.sync` shape and types, k-step and accumulator class of a dot of A elements of
+/// type `a` and B elements of type `b`. The 8-bit types (i8, and fp8 of either format on
+/// each side, which the PTX backend leaves unwidened only on targets with fp8 `mma`, sm_89
+/// and later) share the `m16n8k32` fragment layout: one register holds 4 consecutive
+/// bytes along K.
+pub(crate) fn instruction(a: DType, b: DType) -> Option<(&'static str, u32, Class)> {
+    use DType::{F8E4M3 as E4, F8E5M2 as E5};
+    let f8 = |instr| Some((instr, 32, Class::F32));
+    match (a, b) {
+        (DType::I8, DType::I8) => Some(("m16n8k32.row.col.s32.s8.s8.s32", 32, Class::B32)),
+        (DType::F16, DType::F16) => Some(("m16n8k16.row.col.f32.f16.f16.f32", 16, Class::F32)),
+        (DType::BF16, DType::BF16) => Some(("m16n8k16.row.col.f32.bf16.bf16.f32", 16, Class::F32)),
+        (E4, E4) => f8("m16n8k32.row.col.f32.e4m3.e4m3.f32"),
+        (E4, E5) => f8("m16n8k32.row.col.f32.e4m3.e5m2.f32"),
+        (E5, E4) => f8("m16n8k32.row.col.f32.e5m2.e4m3.f32"),
+        (E5, E5) => f8("m16n8k32.row.col.f32.e5m2.e5m2.f32"),
         _ => None,
     }
 }
 
-/// The k-step of `mma.sync` for operands of type `d`, if tensor cores take them.
+/// The k-step of `mma.sync` for operands of type `d` (both sides), if tensor cores take them.
 pub(crate) fn k_step(d: DType) -> Option<u32> {
-    instruction(d).map(|(_, k, _)| k)
+    instruction(d, d).map(|(_, k, _)| k)
 }
 
 /// Which operand of `dot`.
@@ -174,8 +184,9 @@ impl Emitter<'_> {
         [m, k, n]: [u32; 3],
         d: DType,
     ) -> Result<(), CodegenError> {
+        let db = self.dtype(b)?;
         let (instr, ki, cc) =
-            instruction(d).ok_or_else(|| self.unsupported(format!("mma dot of {d}")))?;
+            instruction(d, db).ok_or_else(|| self.unsupported(format!("mma dot of {d} x {db}")))?;
         let warps = self.threads / 32;
         let lc = Layout::mma_acc(m, n, warps);
         let accs = self.get_as(acc, &lc)?;
@@ -485,8 +496,8 @@ impl Emitter<'_> {
             self.line(format!("mad.lo.u32 {a}, {kk}, {size}, {a};"));
             let vals = &regs[j as usize..(j + chunk) as usize];
             if chunk == 1 {
-                match d {
-                    DType::I8 => self.line(format!("st.shared.u8 [{a}+{base}], {};", vals[0])),
+                match size {
+                    1 => self.line(format!("st.shared.u8 [{a}+{base}], {};", vals[0])),
                     _ => {
                         let h = self.round_to_half_bits(d, &vals[0]);
                         self.line(format!("st.shared.b16 [{a}+{base}], {h};"));
@@ -513,10 +524,10 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    /// One 32-bit word of packed operand values (4 i8 or 2 f16/bf16), lowest first.
+    /// One 32-bit word of packed operand values (4 i8 or fp8, or 2 f16/bf16), lowest first.
     fn pack_word(&mut self, d: DType, vals: &[String]) -> String {
         let w = self.reg(Class::B32);
-        if d == DType::I8 {
+        if d.size_bytes() == 1 {
             self.line(format!("mov.b32 {w}, {};", vals[0]));
             for (i, v) in vals.iter().enumerate().skip(1) {
                 self.line(format!("bfi.b32 {w}, {v}, {w}, {}, 8;", 8 * i));

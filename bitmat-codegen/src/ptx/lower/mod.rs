@@ -22,8 +22,9 @@ pub(crate) use pipeline::{Prefetch, Ring};
 pub(crate) use reduce::result_layout;
 
 /// The `[M, K, N]` of `dot(a, b, acc)` when it runs with register fragments
-/// ([`mma_frag`]): i8 operands with an i32 accumulator or f16/bf16 with f32, `M >= 16`,
-/// `N >= 8` and `K` at least one k-step.
+/// ([`mma_frag`]): i8 operands with an i32 accumulator, or f16/bf16 or fp8 (on targets with
+/// fp8 `mma`, the only ones whose kernels keep fp8 dots) with f32, `M >= 16`, `N >= 8` and
+/// `K` at least one k-step.
 pub(crate) fn mma_shape(
     k: &bitmat_ir::Kernel,
     a: bitmat_ir::ValueId,
@@ -35,13 +36,11 @@ pub(crate) fn mma_shape(
     let ([m, kk], [k2, n]) = (at.as_slice(), bt.as_slice()) else {
         return None;
     };
-    let (d, ad) = (k.ty(a).dtype()?, k.ty(acc).dtype()?);
-    let ok_types = matches!(
-        (d, ad),
-        (DType::I8, DType::I32) | (DType::F16 | DType::BF16, DType::F32)
-    );
-    let step = mma_frag::k_step(d)?;
-    (ok_types && kk == k2 && *m >= 16 && *n >= 8 && *kk >= step).then_some([*m, *kk, *n])
+    let (da, db, dacc) = (k.ty(a).dtype()?, k.ty(b).dtype()?, k.ty(acc).dtype()?);
+    let (_, step, class) = mma_frag::instruction(da, db)?;
+    let int = class == crate::ptx::regs::Class::B32;
+    let ok_acc = dacc == if int { DType::I32 } else { DType::F32 };
+    (ok_acc && kk == k2 && *m >= 16 && *n >= 8 && *kk >= step).then_some([*m, *kk, *n])
 }
 
 /// The PTX type suffix of integer arithmetic on `d` (narrow types compute in 32 bits).
