@@ -895,31 +895,3 @@ fn float_literals_left_of_operators_take_the_right_operands_type() -> Result<(),
     }
     Ok(())
 }
-
-/// Triton's dropout tutorial (`examples/triton/dropout.rs`), run by its own checks.
-#[path = "../examples/triton/dropout.rs"]
-mod dropout_example;
-
-#[test]
-fn triton_dropout_example_on_the_interpreter_and_the_cpu() {
-    let reference = dropout_example::check(&Device::interpreter(), None).unwrap();
-    dropout_example::check(&Device::cpu(), Some(&reference)).unwrap();
-}
-
-/// The low-precision (fp8) matmul (`examples/triton/low_precision_matmul.rs`), run by its own
-/// checks: plain Rust on every device, the CPU bit for bit against the interpreter, and CUDA
-/// when a driver is present (skipped with the reason otherwise).
-#[path = "../examples/triton/low_precision_matmul.rs"]
-mod low_precision_matmul_example;
-
-#[test]
-fn triton_low_precision_matmul_example_on_the_interpreter_the_cpu_and_cuda() {
-    let reference = low_precision_matmul_example::check(&Device::interpreter(), None).unwrap();
-    low_precision_matmul_example::check(&Device::cpu(), Some(&reference)).unwrap();
-    match Device::cuda(0) {
-        Ok(gpu) => {
-            low_precision_matmul_example::check(&gpu, None).unwrap();
-        }
-        Err(e) => println!("no CUDA device ({e}): the CUDA run is skipped"),
-    }
-}

@@ -6,9 +6,14 @@
 use bitmat::{Backend, Device};
 
 /// A test running example `$module`'s `check` on the interpreter, then on each CPU backend
-/// and CUDA against the interpreter's results.
+/// and CUDA against the interpreter's results (on CUDA by the example's own checks alone with
+/// `gpu_against_reference = false`, for results whose rounding depends on the tensor cores'
+/// order of additions).
 macro_rules! example_test {
     ($test:ident, $module:ident, $what:literal) => {
+        example_test!($test, $module, $what, gpu_against_reference = true);
+    };
+    ($test:ident, $module:ident, $what:literal, gpu_against_reference = $gpu:literal) => {
         #[test]
         fn $test() {
             let reference = $module::check(&Device::interpreter(), None).unwrap();
@@ -18,7 +23,7 @@ macro_rules! example_test {
             }
             match Device::cuda(0) {
                 Ok(gpu) => {
-                    $module::check(&gpu, Some(&reference)).unwrap();
+                    $module::check(&gpu, if $gpu { Some(&reference) } else { None }).unwrap();
                 }
                 Err(e) => println!("{} on CUDA skipped: {e}", $what),
             }
@@ -67,3 +72,20 @@ example_test!(triton_libdevice_math, libdevice_math, "libdevice math");
 #[path = "../examples/triton/grouped_gemm.rs"]
 mod grouped_gemm;
 example_test!(triton_grouped_gemm_example, grouped_gemm, "grouped GEMM");
+
+/// Tutorial 04 (`examples/triton/dropout.rs`): Philox masks, the same on every device.
+#[path = "../examples/triton/dropout.rs"]
+mod dropout;
+example_test!(triton_dropout_example, dropout, "dropout");
+
+/// The low-precision matmul (`examples/triton/low_precision_matmul.rs`): fp8 operands, on
+/// the fp8 tensor cores on sm_89 and later (not bit for bit with the interpreter there: the
+/// tensor cores add the products in their own order).
+#[path = "../examples/triton/low_precision_matmul.rs"]
+mod low_precision_matmul;
+example_test!(
+    triton_low_precision_matmul_example,
+    low_precision_matmul,
+    "low-precision matmul",
+    gpu_against_reference = false
+);

@@ -91,7 +91,7 @@ pub fn check(device: &Device, reference: Option<&[f32]>) -> Result<Vec<f32>, Str
 #[path = "../common/devices.rs"]
 mod devices;
 
-#[allow(dead_code)] // `tests/dsl.rs` includes this file for `check`.
+#[allow(dead_code)] // `tests/triton_examples.rs` includes this file for `check`.
 fn main() -> Result<(), String> {
     devices::check_on_every_device(check)
 }
