@@ -4,7 +4,8 @@
 //! `maximum`, `.reduce` with a closure, `argmax`/`argmin` (first index on ties, the first NaN
 //! where there is one, infinities, an empty mask), against the reference interpreter (bit for
 //! bit: every backend runs the same tree of ops) and plain Rust (exact for integers, within
-//! a rounding bound for float sums, which add in the tree's order).
+//! a rounding bound for float sums, which add in the tree's order); `i64` and bool scans for
+//! the other register widths.
 
 use crate::data::rng;
 use crate::harness::{compare, i32_arg, run, test, Arg, Test, Tol};
@@ -18,6 +19,7 @@ pub fn tests() -> Vec<Test> {
         test("scan::cumsum_cumprod_scan_reduce_i32", check_int),
         test("scan::cumsum_argmax_argmin_f32", check_float),
         test("scan::sort_i32_f32_both_directions", check_sort),
+        test("scan::cumsum_i64_and_bool_scans", check_wide_and_bool),
     ]
 }
 
@@ -96,6 +98,34 @@ mod kernels {
             rows,
         );
         store(amin + rm, load(x + at, mask, f32::INFINITY).argmin(1), rows);
+    }
+}
+
+mod wide {
+    use bitmat::prelude::*;
+
+    /// Scans of 64-bit and 1-bit values along the rows of `[m, n]` blocks: the wrapping
+    /// `i64` cumsum, and whether a zero was seen so far (an `associative_scan` of `|` over a
+    /// bool tile, stored as 0 or 1).
+    #[bitkernel]
+    #[allow(clippy::too_many_arguments)]
+    pub fn wide_scans(
+        x: Ptr<i64>,
+        csum: Ptr<i64>,
+        zero_seen: Ptr<i32>,
+        m: i32,
+        n: i32,
+        #[constexpr] bm: i32,
+        #[constexpr] bn: i32,
+    ) {
+        let rm = program_id(0) * bm + arange(bm);
+        let rn = arange(bn);
+        let mask = (rm.unsqueeze(1) < m) & (rn.unsqueeze(0) < n);
+        let at = rm.unsqueeze(1) * n + rn.unsqueeze(0);
+        let v = load(x + at, mask, 1);
+        store(csum + at, v.cumsum(1), mask);
+        let seen = associative_scan(v == 0, 1, |a, b| a | b);
+        store(zero_seen + at, select(seen, 1, 0), mask);
     }
 }
 
@@ -430,6 +460,55 @@ fn check_float(dev: &Device) -> Result<(), String> {
                 (2, "running max", f32_want(cmax), Tol::AnyNan),
                 (3, "argmax", i32_want(amax), Tol::Bits),
                 (4, "argmin", i32_want(amin), Tol::Bits),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The `i64` and bool scans of [`wide::wide_scans`] against Rust: values near `i64::MAX`
+/// (the sums wrap) and zeros.
+fn check_wide_and_bool(dev: &Device) -> Result<(), String> {
+    for (case, (m, n, bm, bn)) in CASES.into_iter().enumerate() {
+        let k = wide::wide_scans::ir(bm, bn).map_err(|e| e.to_string())?;
+        let (mu, nu) = (m as usize, n as usize);
+        let mut r = rng(2700 + case as u64);
+        let x: Vec<i64> = (0..mu * nu)
+            .map(|_| match r.gen_range(0..5) {
+                0 => 0,
+                1 => i64::MAX - r.gen_range(0..1000),
+                _ => r.gen_range(-(1i64 << 40)..1 << 40),
+            })
+            .collect();
+        let args = [
+            Arg::Buf(HostData::I64(x.clone())),
+            Arg::Buf(HostData::I64(vec![0; (mu * nu).max(1)])),
+            i32_out(mu * nu),
+            i32_arg(m),
+            i32_arg(n),
+        ];
+        let what = format!("i64 [{m}, {n}] in blocks [{bm}, {bn}]");
+        let o = run(dev, &what, &k, row_blocks(m, bm), 4, &args)?;
+        o.check_all(&Tol::Bits)?;
+        let (mut csum, mut seen) = (Vec::new(), Vec::new());
+        for i in 0..mu {
+            let (mut acc, mut zero) = (0i64, false);
+            for &v in row(&x, nu, i) {
+                acc = acc.wrapping_add(v);
+                zero |= v == 0;
+                csum.push(acc);
+                seen.push(i32::from(zero));
+            }
+        }
+        if csum.is_empty() {
+            csum.push(0);
+        }
+        compare_outputs(
+            &what,
+            &o.got,
+            [
+                (1, "cumsum", HostData::I64(csum), Tol::Bits),
+                (2, "zero seen", i32_want(seen), Tol::Bits),
             ],
         )?;
     }

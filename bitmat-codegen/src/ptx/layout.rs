@@ -277,6 +277,50 @@ impl Layout {
             .collect()
     }
 
+    /// When every element a thread of `to` needs is held by a thread of the same warp in
+    /// `self`, always in the same register slot for a given slot of `to` (a conversion that
+    /// warp shuffles carry): the plan of those shuffles. It exists when the two layouts
+    /// split the tile over the warps alike and every register bit of `self` is also one of
+    /// `to`'s.
+    pub fn shuffle_to(&self, to: &Layout) -> Option<ShufflePlan> {
+        if self.bits != to.bits || self.warp != to.warp {
+            return None;
+        }
+        // The source lane bit holding each index bit.
+        let source_bit = |b: u32| self.lane.iter().position(|&l| l == b);
+        let lane_bits = to
+            .lane
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b != 0)
+            .map(|(k, &b)| source_bit(b).map(|j| (k as u32, j as u32)))
+            .collect::<Option<Vec<_>>>()?;
+        let slots = (0..to.slots())
+            .map(|r| {
+                let want = to.reg_offset(r);
+                let mut lanes = 0;
+                for b in (0..self.bits).map(|i| 1 << i).filter(|b| want & b != 0) {
+                    if let Some(j) = source_bit(b) {
+                        lanes |= 1 << j;
+                    }
+                }
+                let in_regs = self.reg.iter().fold(0, |m, &b| m | (want & b));
+                let slot = self.slot_of(in_regs)?;
+                (want == in_regs | self.lane_part(lanes)).then_some((slot, lanes))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(ShufflePlan { slots, lane_bits })
+    }
+
+    /// The index bits contributed by the lane bits `lanes`.
+    fn lane_part(&self, lanes: u32) -> u32 {
+        self.lane
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| lanes >> i & 1 != 0)
+            .fold(0, |x, (_, &b)| x | b)
+    }
+
     /// The register slot holding the register-part `bits` of an index, if registers cover
     /// exactly those bits.
     fn slot_of(&self, bits: u32) -> Option<u32> {
@@ -313,6 +357,19 @@ impl Layout {
             .count();
         1 << j
     }
+}
+
+/// How warp shuffles convert a tile between two layouts ([`Layout::shuffle_to`]): reader
+/// lane `L`'s slot `r` is slot `slots[r].0` of the lane whose id is `slots[r].1` with, for
+/// each `(k, j)` of `lane_bits`, bit `j` set to bit `k` of `L`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ShufflePlan {
+    /// For each register slot of the result: the source slot and the source lane bits that
+    /// do not depend on the reader.
+    pub slots: Vec<(u32, u32)>,
+    /// `(reader lane bit, source lane bit)` pairs: the source lane bits copied from the
+    /// reader's lane id.
+    pub lane_bits: Vec<(u32, u32)>,
 }
 
 impl fmt::Display for Layout {
@@ -504,5 +561,77 @@ mod tests {
                 assert_eq!(src.index(t, r >> 2), below | above, "{l}");
             }
         }
+    }
+
+    /// A layout of `bits` index bits over `warps` warps, drawn from `seed`: the index bits
+    /// shuffled, then dealt to the warp, lane and register bits, some thread bits left 0.
+    fn random_layout(seed: &mut u64, bits: u32, warps_bits: u32) -> Layout {
+        let mut next = |n: u32| {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((*seed >> 33) % u64::from(n)) as u32
+        };
+        let mut order: Vec<u32> = (0..bits).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, next(i as u32 + 1) as usize);
+        }
+        let mut it = order.into_iter().map(|b| 1u32 << b);
+        let mut thread_bit = |it: &mut dyn Iterator<Item = u32>| {
+            if next(4) == 0 {
+                0
+            } else {
+                it.next().unwrap_or(0)
+            }
+        };
+        let lane: Vec<u32> = (0..5).map(|_| thread_bit(&mut it)).collect();
+        let warp: Vec<u32> = (0..warps_bits).map(|_| thread_bit(&mut it)).collect();
+        Layout {
+            bits,
+            reg: it.collect(),
+            lane,
+            warp,
+        }
+    }
+
+    #[test]
+    fn shuffle_plans_deliver_every_element() {
+        let mut seed = 7;
+        let mut planned = 0;
+        for _ in 0..4000 {
+            let bits = 3 + seed as u32 % 8;
+            let warps_bits = (seed >> 8) as u32 % 3;
+            let from = random_layout(&mut seed, bits, warps_bits);
+            // Half the targets share the source's warp bases, as conversions inside a warp do.
+            let mut to = random_layout(&mut seed, bits, warps_bits);
+            if seed >> 40 & 1 == 0 {
+                to = from.clone();
+                let r = to.reg.len();
+                if r >= 1 {
+                    let l = (seed >> 20) as usize % 5;
+                    let i = (seed >> 24) as usize % r;
+                    std::mem::swap(&mut to.lane[l], &mut to.reg[i]);
+                    if to.reg[i] == 0 {
+                        to.reg.remove(i);
+                    }
+                }
+            }
+            let Some(plan) = from.shuffle_to(&to) else {
+                continue;
+            };
+            planned += 1;
+            for t in 0..32 << warps_bits {
+                let lane = t % 32;
+                for r in 0..to.slots() {
+                    let (slot, mut src) = plan.slots[r as usize];
+                    for &(k, j) in &plan.lane_bits {
+                        src |= (lane >> k & 1) << j;
+                    }
+                    let source = from.index(t - lane + src, slot);
+                    assert_eq!(source, to.index(t, r), "{from} -> {to}");
+                }
+            }
+        }
+        assert!(planned > 500, "only {planned} conversions had a plan");
     }
 }

@@ -3,6 +3,10 @@
 //! A conversion moves a tile from one layout to another, in the cheapest way the two allow:
 //! - **renaming registers** when every element stays in the same thread (same lane and warp
 //!   bases, [`Layout::rename_to`]): no instruction at all;
+//! - **through warp shuffles** when every element a thread needs is held by a thread of
+//!   its warp, in a register slot that depends only on the needed slot
+//!   ([`Layout::shuffle_to`]): one `shfl.sync.idx` per result slot (two for 64-bit values),
+//!   no barrier, no shared memory;
 //! - otherwise **through shared memory**: after a `bar.sync`, the owners (one copy of a
 //!   replicated tile) write their elements at their flat index, as vectors of up to 16 bytes
 //!   where a thread's consecutive slots hold consecutive indices; after a second `bar.sync`
@@ -16,7 +20,7 @@
 
 use crate::ptx::assign::broadcast_bits;
 use crate::ptx::emit::{word_bytes, Emitter};
-use crate::ptx::layout::Layout;
+use crate::ptx::layout::{Layout, ShufflePlan};
 use crate::ptx::regs::Class;
 use crate::CodegenError;
 use bitmat_ir::ValueId;
@@ -39,7 +43,60 @@ impl Emitter<'_> {
         if let Some(map) = from.rename_to(to) {
             return map.iter().map(|&r| regs[r as usize].clone()).collect();
         }
+        if let Some(plan) = from.shuffle_to(to) {
+            self.line(format!("// convert {from} -> {to} (shuffles)"));
+            return self.through_shuffles(c, regs, &plan);
+        }
         self.through_shared(c, regs, from, to)
+    }
+
+    /// [`Self::convert`] by the warp shuffles of `plan`.
+    fn through_shuffles(&mut self, c: Class, regs: &[String], plan: &ShufflePlan) -> Vec<String> {
+        let base = self.copied_lane_bits(&plan.lane_bits);
+        plan.slots
+            .iter()
+            .map(|&(slot, lanes)| {
+                let lane = if lanes == 0 {
+                    base.clone()
+                } else {
+                    let l = self.reg(Class::B32);
+                    self.line(format!("or.b32 {l}, {base}, {lanes};"));
+                    l
+                };
+                let word = self.class_to_word(c, &regs[slot as usize]);
+                let wc = word_class(word_bytes(c).max(4));
+                let got = self.reg(wc);
+                self.shfl_sync("idx", wc, &got, &word, &lane);
+                self.word_to_class(c, &got)
+            })
+            .collect()
+    }
+
+    /// The source lane bits that a shuffle copies from this lane's id: bit `k` of the id to
+    /// bit `j` for each `(k, j)` of `pairs`, the other bits 0.
+    fn copied_lane_bits(&mut self, pairs: &[(u32, u32)]) -> String {
+        let tid = self.tid.clone();
+        let base = self.reg(Class::B32);
+        if pairs.iter().all(|(k, j)| k == j) {
+            let mask: u32 = pairs.iter().map(|(k, _)| 1 << k).sum();
+            self.line(format!("and.b32 {base}, {tid}, {mask};"));
+            return base;
+        }
+        self.line(format!("mov.u32 {base}, 0;"));
+        // Runs of consecutive bits that move together are one field.
+        let mut i = 0;
+        while i < pairs.len() {
+            let (k, j) = pairs[i];
+            let mut n = 1;
+            while pairs.get(i + n as usize) == Some(&(k + n, j + n)) {
+                n += 1;
+            }
+            let t = self.reg(Class::B32);
+            self.line(format!("bfe.u32 {t}, {tid}, {k}, {n};"));
+            self.line(format!("bfi.b32 {base}, {t}, {base}, {j}, {n};"));
+            i += n as usize;
+        }
+        base
     }
 
     /// [`Self::convert`] through shared memory, also when `from` and `to` are one layout

@@ -186,7 +186,7 @@ impl Emitter<'_> {
         for &m in &plan.butterflies {
             for acc in &partials {
                 let v = self.reg(c);
-                self.shfl_bfly(c, &v, acc, m);
+                self.shfl_sync("bfly", c, &v, acc, &m.to_string());
                 self.combine(op, d, acc, &v);
             }
         }
@@ -313,18 +313,20 @@ impl Emitter<'_> {
             let (keep, send, recv) = (self.reg(c), self.reg(c), self.reg(c));
             self.line(format!("selp.{ty} {keep}, {hi}, {lo}, {upper};"));
             self.line(format!("selp.{ty} {send}, {lo}, {hi}, {upper};"));
-            self.shfl_bfly(c, &recv, &send, m);
+            self.shfl_sync("bfly", c, &recv, &send, &m.to_string());
             self.combine(op, d, &keep, &recv);
             kept.push(keep);
         }
         kept
     }
 
-    /// `dst` = register `src` (class `c`) of the lane whose id differs from this one's in the
-    /// bits of `mask`. Every lane of the warp must execute it.
-    fn shfl_bfly(&mut self, c: Class, dst: &str, src: &str, mask: u32) {
+    /// `dst` = register `src` (class `c`) of another lane of the warp, by
+    /// `shfl.sync.{mode}.b32` with lane operand `b` (`bfly`: the lane whose id differs from
+    /// this one's in the bits of mask `b`; `idx`: lane `b`); 64-bit values take two
+    /// shuffles. Every lane of the warp must execute it.
+    pub(crate) fn shfl_sync(&mut self, mode: &str, c: Class, dst: &str, src: &str, b: &str) {
         let shfl =
-            |d: &str, s: &str| format!("shfl.sync.bfly.b32 {d}, {s}, {mask}, 0x1f, 0xffffffff;");
+            |d: &str, s: &str| format!("shfl.sync.{mode}.b32 {d}, {s}, {b}, 0x1f, 0xffffffff;");
         if c == Class::B64 {
             let [lo, hi, lo2, hi2] = [(); 4].map(|_| self.reg(Class::B32));
             self.line(format!("mov.b64 {{{lo}, {hi}}}, {src};"));
