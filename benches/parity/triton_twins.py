@@ -8,7 +8,8 @@ own kernels, with the cases as JSON (`--cases '[{"id": 0, "kernel": "vector_add"
 The kernels are the Triton sources bitmat's DSL ports follow (bitmat-cli/src/bench/parity/
 kernels.rs): Triton 3.6's tutorials 01 (vector add), 02 (fused softmax, with its persistent
 grid sized from the kernel's occupancy), 03 (matrix multiplication, autotuned over
-`get_cuda_autotune_config()`) and 05 (layer norm, forward), and BitMat's `_ternary_mm_kernel`
+`get_cuda_autotune_config()`) and 05 (layer norm, forward), a row scan (`tl.cumsum`, which no
+tutorial times; torch.cumsum beside it), and BitMat's `_ternary_mm_kernel`
 (bitmat/triton_kernels/bitmat_kernel.py) with its seven configurations, autotuned by
 `triton.autotune` (BitMat's own `custom_autotune` adds a pruner for small M; at 4096^3 it
 prunes nothing). Each twin's output is checked against torch before it is timed; a mismatch
@@ -82,6 +83,15 @@ if IMPORT_ERROR is None:
             output_row_start_ptr = output_ptr + row_idx * output_row_stride
             output_ptrs = output_row_start_ptr + col_offsets
             tl.store(output_ptrs, softmax_output, mask=mask)
+
+    # ---------------------------------------------------------------- a row scan
+    @triton.jit
+    def cumsum_kernel(x_ptr, y_ptr, n_cols, BLOCK_SIZE: tl.constexpr):
+        row_start = tl.program_id(0) * n_cols
+        cols = tl.arange(0, BLOCK_SIZE)
+        mask = cols < n_cols
+        x = tl.load(x_ptr + row_start + cols, mask=mask, other=0.0)
+        tl.store(y_ptr + row_start + cols, tl.cumsum(x, axis=0), mask=mask)
 
     # ---------------------------------------------------------------- tutorial 05
     @triton.jit
@@ -396,6 +406,18 @@ def run_case(case, timer):
         tri = timed("triton", timer, run, lambda: close(y, torch.softmax(x, dim=1), "output", 1e-6, 1e-4),
                     lambda: holder["s"].config)
         peer = timed("torch.softmax", timer, lambda: torch.softmax(x, dim=-1), lambda: None)
+    elif kernel == "cumsum":
+        rows, cols = dims["rows"], dims["cols"]
+        x = torch.rand(rows, cols, device=dev, generator=gen) * 2 - 1
+        y = torch.empty_like(x)
+        block = triton.next_power_of_2(cols)
+        # Each output within (log2(n) + 1) 2^-24 sum |x_j| of the exact scan; torch's in f64
+        # stands in for it, and 2^-24 * (log2(n) + 1) * n bounds the magnitudes here.
+        atol = 2.0 ** -23 * (block.bit_length() + 1) * cols
+        tri = timed("triton", timer, lambda: cumsum_kernel[(rows, )](x, y, cols, BLOCK_SIZE=block, num_warps=4),
+                    lambda: close(y, torch.cumsum(x.double(), dim=1), "output", atol, 0),
+                    f"BLOCK_SIZE={block} num_warps=4 grid={rows}")
+        peer = timed("torch.cumsum", timer, lambda: torch.cumsum(x, dim=1), lambda: None)
     elif kernel == "layer_norm":
         rows, cols = dims["rows"], dims["cols"]
         x = -2.3 + 0.5 * torch.randn(rows, cols, device=dev, dtype=torch.float16, generator=gen)

@@ -181,8 +181,8 @@ enum Command {
         /// Also write the rows as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// The parity suite's cases to run, comma-separated (vector_add, softmax, layer_norm,
-        /// matmul_fp16, ternary_bitmat) [default: all].
+        /// The parity suite's cases to run, comma-separated (vector_add, softmax, cumsum,
+        /// layer_norm, matmul_fp16, ternary_bitmat) [default: all].
         #[arg(long = "case", value_delimiter = ',')]
         cases: Vec<String>,
         /// Do not flush the cache before each timed launch (by default twice the L2 on CUDA,

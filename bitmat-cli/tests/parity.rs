@@ -39,6 +39,7 @@ fn case() -> impl Strategy<Value = Case> {
     prop_oneof![
         (1usize..5000).prop_map(|n| Case::VectorAdd { n }),
         (1usize..6, 1usize..1100).prop_map(|(rows, cols)| Case::Softmax { rows, cols }),
+        (1usize..6, 1usize..1100).prop_map(|(rows, cols)| Case::Cumsum { rows, cols }),
         (1usize..6, 1usize..1100).prop_map(|(rows, cols)| Case::LayerNorm { rows, cols }),
         (1usize..40, 1usize..70, 1usize..100).prop_map(|(m, n, k)| Case::Matmul { m, n, k }),
         (1usize..40, 1usize..70, 1usize..4).prop_map(|(m, n, j)| Case::Ternary {
@@ -112,6 +113,7 @@ fn cpu_parity_suite_writes_json_rows() {
         [
             "vector_add",
             "softmax",
+            "cumsum",
             "layer_norm",
             "matmul_fp16",
             "matmul_fp16",
@@ -235,6 +237,7 @@ fn every_parity_kernel_lowers_to_ptx_at_its_gpu_configurations() {
         kernels::softmax_kernel::ir(1024),
         8,
     );
+    lower("cumsum_kernel".into(), kernels::cumsum_kernel::ir(1024), 4);
     lower(
         "layer_norm_fwd_fused".into(),
         kernels::layer_norm_fwd_fused::ir(8192),

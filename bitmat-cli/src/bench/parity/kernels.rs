@@ -1,6 +1,7 @@
 //! The parity suite's kernels, written in the DSL the way their Triton sources are written:
 //! Triton's tutorials 01 (vector add), 02 (fused softmax), 03 (matrix multiplication) and 05
-//! (layer norm, forward), and the ternary kernel of the BitMat package
+//! (layer norm, forward), a row scan (`tl.cumsum`, which no tutorial times), and the ternary
+//! kernel of the BitMat package
 //! (`bitmat/triton_kernels/bitmat_kernel.py`, `_ternary_mm_kernel`), line for line where the
 //! DSL allows. `benches/parity/triton_twins.py` holds the same kernels in Triton. Tutorials
 //! 01 to 03 are the examples' kernels (`examples/triton/kernels/`), included from there; the
@@ -86,6 +87,18 @@ pub fn layer_norm_fwd_fused(
         // Write the output (Triton converts to the pointee type on `store`).
         store(y_row + cols, y as f16, mask);
     }
+}
+
+/// A row scan: `y[row, :] = cumsum(x[row, :])` on `f32`, one program per row, the row's
+/// columns in one block (read as tutorial 02 reads a softmax row; Triton's twin calls
+/// `tl.cumsum`).
+#[bitkernel]
+pub fn cumsum_kernel(x_ptr: Ptr<f32>, y_ptr: Ptr<f32>, n_cols: i32, #[constexpr] block_size: i32) {
+    let row_start = program_id(0) * n_cols;
+    let cols = arange(block_size);
+    let mask = cols < n_cols;
+    let x = load(x_ptr + row_start + cols, mask, 0.0);
+    store(y_ptr + row_start + cols, x.cumsum(0), mask);
 }
 
 /// BitMat's `_ternary_mm_kernel`: `c = a x W` with `a` `i8` `[M, K]` and `W` `[K, N]` ternary,

@@ -4,8 +4,8 @@
 //! [`super::reference`](mod@super::reference).
 
 use super::kernels::{
-    add_kernel, layer_norm_fwd_fused, matmul_kernel, matmul_programs, softmax_kernel,
-    ternary_mm_kernel, TileConfig, HOST_CONFIGS, MATMUL_CONFIGS, TERNARY_CONFIGS,
+    add_kernel, cumsum_kernel, layer_norm_fwd_fused, matmul_kernel, matmul_programs,
+    softmax_kernel, ternary_mm_kernel, TileConfig, HOST_CONFIGS, MATMUL_CONFIGS, TERNARY_CONFIGS,
 };
 use super::reference::{self, compare, Expected, Subject};
 use super::{Case, ParityError, LAYER_NORM_EPS, LAYER_NORM_MAX_FUSED_BYTES};
@@ -192,6 +192,26 @@ impl Run<'_> {
         })
     }
 
+    /// A row scan: BLOCK_SIZE = next_power_of_2(n_cols), 4 warps (Triton's default), one
+    /// program per row.
+    fn cumsum(&self, rows: usize, cols: usize, rng: &mut StdRng) -> Result<Measured, ParityError> {
+        let device = self.device;
+        let x = uniform(rng, rows * cols, -1.0, 1.0);
+        let (xb, yb) = (device.upload(&x)?, device.zeros::<f32>(rows * cols)?);
+        let block = cols.next_power_of_two() as i32;
+        let launch = cumsum_kernel::with(options(4, 1));
+        // SAFETY: see [`Run::bench`]; `x` and `y` hold the `rows * cols` elements it indexes.
+        let time = self.bench(&mut || unsafe {
+            launch.launch_unchecked(device, rows as u32, &xb, &yb, cols as i32, block)
+        })?;
+        let got = widen(&yb.to_vec()?, f64::from);
+        self.check("output", &got, &reference::cumsum(&x, cols))?;
+        Ok(Measured {
+            time,
+            config: format!("block_size={block} num_warps=4 grid={rows}"),
+        })
+    }
+
     /// Tutorial 05: BLOCK_SIZE = min(64 KiB / element size, next_power_of_2(N)), num_warps =
     /// min(max(BLOCK_SIZE // 256, 1), 8), one program per row; inputs as the tutorial's test
     /// (x around -2.3, w and b in [0, 1)).
@@ -328,6 +348,7 @@ pub fn run_case(
     match case {
         Case::VectorAdd { n } => run.vector_add(n, rng),
         Case::Softmax { rows, cols } => run.softmax(rows, cols, rng),
+        Case::Cumsum { rows, cols } => run.cumsum(rows, cols, rng),
         Case::LayerNorm { rows, cols } => run.layer_norm(rows, cols, rng),
         Case::Matmul { m, n, k } => run.matmul([m, n, k], rng),
         Case::Ternary { m, n, k } => run.ternary([m, n, k], rng),

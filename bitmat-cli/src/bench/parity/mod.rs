@@ -6,6 +6,7 @@
 //! | --- | --- | --- | --- |
 //! | `vector_add` (tutorial 01) | 2^26 `f32` | the tutorial's `add_kernel` | `torch.add` |
 //! | `softmax` (02) | 32768x1024 `f32` | `softmax_kernel` | `torch.softmax` |
+//! | `cumsum` (a row scan) | 32768x1024 `f32` | `tl.cumsum` of a row | `torch.cumsum` |
 //! | `layer_norm` (05, forward) | 4096x8192 `f16` | `_layer_norm_fwd_fused` | `torch.nn.functional.layer_norm` |
 //! | `matmul_fp16` (03) | M = 16 and 4096, N = K = 4096 | `matmul_kernel`, autotuned | `torch.matmul` (cuBLAS) |
 //! | `ternary_bitmat` (BitMat) | 4096^3 | `_ternary_mm_kernel`, autotuned | `torch._int_mm` (int8) |
@@ -142,6 +143,13 @@ pub enum Case {
         /// Columns (at most 2^16).
         cols: usize,
     },
+    /// The scan of each row of `[rows, cols]` `f32`.
+    Cumsum {
+        /// Rows.
+        rows: usize,
+        /// Columns (at most 2^16).
+        cols: usize,
+    },
     /// Tutorial 05's forward pass on `[rows, cols]` `f16`.
     LayerNorm {
         /// Rows.
@@ -179,6 +187,10 @@ impl Case {
                     rows: 32768,
                     cols: 1024,
                 },
+                Case::Cumsum {
+                    rows: 32768,
+                    cols: 1024,
+                },
                 Case::LayerNorm {
                     rows: 4096,
                     cols: 8192,
@@ -202,6 +214,10 @@ impl Case {
             ParitySize::Small => vec![
                 Case::VectorAdd { n: 100_003 },
                 Case::Softmax {
+                    rows: 123,
+                    cols: 781,
+                },
+                Case::Cumsum {
                     rows: 123,
                     cols: 781,
                 },
@@ -268,6 +284,7 @@ impl Case {
         match self {
             Case::VectorAdd { .. } => "vector_add",
             Case::Softmax { .. } => "softmax",
+            Case::Cumsum { .. } => "cumsum",
             Case::LayerNorm { .. } => "layer_norm",
             Case::Matmul { .. } => "matmul_fp16",
             Case::Ternary { .. } => "ternary_bitmat",
@@ -278,7 +295,9 @@ impl Case {
     pub fn dims(&self) -> serde_json::Value {
         match *self {
             Case::VectorAdd { n } => serde_json::json!({ "n": n }),
-            Case::Softmax { rows, cols } | Case::LayerNorm { rows, cols } => {
+            Case::Softmax { rows, cols }
+            | Case::Cumsum { rows, cols }
+            | Case::LayerNorm { rows, cols } => {
                 serde_json::json!({ "rows": rows, "cols": cols })
             }
             Case::Matmul { m, n, k } | Case::Ternary { m, n, k } => {
@@ -291,7 +310,9 @@ impl Case {
     pub fn shape(&self) -> String {
         match *self {
             Case::VectorAdd { n } => format!("{n}"),
-            Case::Softmax { rows, cols } | Case::LayerNorm { rows, cols } => {
+            Case::Softmax { rows, cols }
+            | Case::Cumsum { rows, cols }
+            | Case::LayerNorm { rows, cols } => {
                 format!("{rows}x{cols}")
             }
             Case::Matmul { m, n, k } | Case::Ternary { m, n, k } => format!("{m}x{n}x{k}"),
@@ -302,7 +323,7 @@ impl Case {
     pub fn bytes(&self) -> u64 {
         let b = match *self {
             Case::VectorAdd { n } => 3 * 4 * n,
-            Case::Softmax { rows, cols } => 2 * 4 * rows * cols,
+            Case::Softmax { rows, cols } | Case::Cumsum { rows, cols } => 2 * 4 * rows * cols,
             // x read, y written, w and b read; mean and rstd written.
             Case::LayerNorm { rows, cols } => 2 * 2 * rows * cols + 2 * 2 * cols + 2 * 4 * rows,
             Case::Matmul { m, n, k } => 2 * (m * k + k * n + m * n),

@@ -7,6 +7,9 @@
 //! - softmax: `exp` on GPUs is approximate (`ex2.approx`, within `2^-19` relative for the
 //!   arguments here, `|x - max| <= 16`), the row sum of `n` positive terms adds `2 (n - 1) u`
 //!   and the division one rounding; the bound is twice the sum, relative to the output;
+//! - cumsum: each output is a sum of the row's first terms added in a tree of at most
+//!   `log2(n) + 1` levels (Hillis–Steele in bitmat, Triton's scan in its own order), within
+//!   `(log2(n) + 1) u sum |x_j|`; the bound is twice that;
 //! - layer norm: the mean and variance are sums of `n` terms (`n u` relative to the row's
 //!   largest `|x|`), the square root may be approximate (`2^-21`), and the `f16` output adds
 //!   half an ulp (`2^-11` relative, `2^-25` below the normal range); twice the propagated sum;
@@ -117,6 +120,21 @@ pub fn vector_add(x: &[f32], y: &[f32]) -> Expected {
     let mut e = Expected::default();
     for (&a, &b) in x.iter().zip(y) {
         e.push(f64::from(a + b), 0.0);
+    }
+    e
+}
+
+/// The inclusive scan of each of the rows of `cols` values of `x`.
+pub fn cumsum(x: &[f32], cols: usize) -> Expected {
+    let levels = f64::from(cols.next_power_of_two().trailing_zeros() + 1);
+    let mut e = Expected::default();
+    for row in x.chunks(cols) {
+        let (mut sum, mut magnitude) = (0.0, 0.0);
+        for &v in row {
+            sum += f64::from(v);
+            magnitude += f64::from(v).abs();
+            e.push(sum, 2.0 * levels * U * magnitude);
+        }
     }
     e
 }
