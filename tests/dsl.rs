@@ -862,6 +862,64 @@ fn clamp_and_cdiv_match_rust_on_the_interpreter_and_the_cpu() -> Result<(), Erro
     Ok(())
 }
 
+/// Unsuffixed literals beside a comparison need no suffix when a method follows
+/// (`(v > 0).trans()`, `(0.5 <= w).trans()`): on tiles the literal takes the tile's type, on
+/// Rust values (constexprs, decided at specialization) the comparison is exact, a float beside
+/// a float literal, an integer beside an integer one, either side.
+#[bitkernel]
+fn compared_literals(
+    x: Ptr<i32>,
+    f: Ptr<f32>,
+    out: Ptr<i32>,
+    #[constexpr] b: i32,
+    #[constexpr] s: f32,
+) {
+    let r = arange(b);
+    let at = r.unsqueeze(1) * b + r.unsqueeze(0);
+    let v = load(x + at);
+    let w = load(f + at);
+    let positive = (v > 0).trans();
+    let small = (-2 <= v).trans() & (v.trans() < 3);
+    let halves = select((0.5 <= w).trans(), 1, 0).sum(0);
+    let big = if b > 4 && 1 < b && s >= 0.25 && 1 <= s.floor() as i32 {
+        100
+    } else {
+        0
+    };
+    store(
+        out + at,
+        select(positive, 1, 0) + select(small, 10, 0) + big,
+    );
+    store(out + b * b + r, halves);
+}
+
+#[test]
+fn unsuffixed_literals_beside_comparisons_take_the_other_operands_type() -> Result<(), Error> {
+    let mut r = rng();
+    let b = 8usize;
+    let xs: Vec<i32> = (0..b * b).map(|_| r.gen_range(-4..5)).collect();
+    let fs: Vec<f32> = (0..b * b).map(|_| r.gen_range(0.0f32..1.0)).collect();
+    for dev in [Device::interpreter(), Device::cpu()] {
+        for s in [1.5f32, 0.75] {
+            let (x, f) = (dev.upload(&xs)?, dev.upload(&fs)?);
+            let out = dev.zeros::<i32>(b * b + b)?;
+            compared_literals::launch(&dev, 1, &x, &f, &out, b as i32, s)?;
+            let got = out.to_vec()?;
+            let big = if s >= 1.0 { 100 } else { 0 };
+            for i in 0..b {
+                for j in 0..b {
+                    let t = xs[j * b + i];
+                    let want = i32::from(t > 0) + 10 * i32::from((-2..3).contains(&t)) + big;
+                    assert_eq!(got[i * b + j], want, "{dev} s={s}: [{i}, {j}] of {t}");
+                }
+                let halves = fs[i * b..(i + 1) * b].iter().filter(|&&w| w >= 0.5).count();
+                assert_eq!(got[b * b + i], halves as i32, "{dev}: row {i}");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Float literals left of an operator need no suffix: on tiles (`(1.0 - x).sqrt()`) and on
 /// Rust `f32` values (`(1.0 - scale).sqrt()` at specialization), exactly as suffixed ones.
 #[bitkernel]

@@ -2,12 +2,14 @@
 //! comparisons (which must return tiles), `as` casts (which must accept tiles), and the check
 //! that an `if` whose branches jump out is decided at specialization ([`comptime_jump`]) and
 //! the same for a `while` ([`comptime_while`]), and
-//! float literals left of an operator that adopt the right operand's type ([`FloatLit`]).
+//! float literals left of an operator that adopt the right operand's type ([`FloatLit`]), and
+//! unsuffixed literals beside a comparison ([`IntLit`], [`FloatLit`]), whose result type is
+//! then known without the literal's (`(x > 0).trans()`, `(v < 0.5).sum(0)`).
 //!
 //! On Rust values both behave exactly as the original syntax; on tiles they record IR.
 
 use super::ops::{cast_to, compare};
-use super::tile::Tile;
+use super::tile::{IntoOperand, Operand, Tile, Weak};
 use crate::element::Element;
 use crate::kernel::CmpPred;
 
@@ -94,7 +96,7 @@ impl CompareOrd<Tile> for Tile {
     }
 }
 
-tile_compare!(i8, u8, i16, u16, i32, u32, i64, u64, isize, usize, f32, f64, bool);
+tile_compare!(i8, u8, i16, u16, i32, u32, i64, u64, isize, usize, f32, f64, bool, IntLit, FloatLit);
 
 /// `a == b`.
 pub fn eq<A: CompareEq<B> + ?Sized, B: ?Sized>(a: &A, b: &B) -> A::Output {
@@ -233,3 +235,98 @@ macro_rules! float_lit_operator {
 }
 
 float_lit_operator!(Add add, Sub sub, Mul mul, Div div, Rem rem);
+
+/// An unsuffixed integer literal beside a comparison operator (what `#[bitkernel]` makes of
+/// the `3` in `x > 3` or `0 <= i`): beside a tile it is a weak scalar that takes the tile's
+/// element type (as the literal did before); beside a Rust number the comparison is exact,
+/// as Rust's would be (as a float beside a float, as Triton promotes). The literal's type no
+/// longer has to be inferred, so a method may follow the comparison.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct IntLit(pub i128);
+
+// Hidden from "the following types implement" lists: users write plain literals.
+#[diagnostic::do_not_recommend]
+impl IntoOperand for IntLit {
+    fn into_operand(self) -> Operand {
+        Operand::Weak(Weak::Int(self.0))
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl IntoOperand for FloatLit {
+    fn into_operand(self) -> Operand {
+        Operand::Weak(Weak::Float(self.wide))
+    }
+}
+
+macro_rules! int_lit_ord {
+    ($($t:ty),*) => {$(
+        impl PartialEq<IntLit> for $t {
+            fn eq(&self, lit: &IntLit) -> bool {
+                *self as i128 == lit.0
+            }
+        }
+        impl PartialOrd<IntLit> for $t {
+            fn partial_cmp(&self, lit: &IntLit) -> Option<std::cmp::Ordering> {
+                (*self as i128).partial_cmp(&lit.0)
+            }
+        }
+        impl PartialEq<$t> for IntLit {
+            fn eq(&self, x: &$t) -> bool {
+                self.0 == *x as i128
+            }
+        }
+        impl PartialOrd<$t> for IntLit {
+            fn partial_cmp(&self, x: &$t) -> Option<std::cmp::Ordering> {
+                self.0.partial_cmp(&(*x as i128))
+            }
+        }
+    )*};
+}
+int_lit_ord!(i8, u8, i16, u16, i32, u32, i64, u64, i128, isize, usize);
+
+macro_rules! float_lit_ord {
+    ($($t:ty, $field:ident);*) => {$(
+        impl PartialEq<IntLit> for $t {
+            fn eq(&self, lit: &IntLit) -> bool {
+                f64::from(*self) == lit.0 as f64
+            }
+        }
+        impl PartialOrd<IntLit> for $t {
+            fn partial_cmp(&self, lit: &IntLit) -> Option<std::cmp::Ordering> {
+                f64::from(*self).partial_cmp(&(lit.0 as f64))
+            }
+        }
+        impl PartialEq<$t> for IntLit {
+            fn eq(&self, x: &$t) -> bool {
+                self.0 as f64 == f64::from(*x)
+            }
+        }
+        impl PartialOrd<$t> for IntLit {
+            fn partial_cmp(&self, x: &$t) -> Option<std::cmp::Ordering> {
+                (self.0 as f64).partial_cmp(&f64::from(*x))
+            }
+        }
+        impl PartialEq<FloatLit> for $t {
+            fn eq(&self, lit: &FloatLit) -> bool {
+                *self == lit.$field
+            }
+        }
+        impl PartialOrd<FloatLit> for $t {
+            fn partial_cmp(&self, lit: &FloatLit) -> Option<std::cmp::Ordering> {
+                self.partial_cmp(&lit.$field)
+            }
+        }
+        impl PartialEq<$t> for FloatLit {
+            fn eq(&self, x: &$t) -> bool {
+                self.$field == *x
+            }
+        }
+        impl PartialOrd<$t> for FloatLit {
+            fn partial_cmp(&self, x: &$t) -> Option<std::cmp::Ordering> {
+                self.$field.partial_cmp(x)
+            }
+        }
+    )*};
+}
+float_lit_ord!(f32, narrow; f64, wide);

@@ -1,5 +1,6 @@
 //! Rewrites a kernel or helper body into Rust that records IR when run:
 //! - comparisons become calls that return tiles on tiles (`a < b` -> `syntax::lt(&a, &b)`),
+//!   an unsuffixed literal beside them typed as `syntax::IntLit`/`syntax::FloatLit`,
 //! - `x as T` becomes `syntax::cast::<T, _>(x)`,
 //! - `for i in range(..)` becomes a runtime loop whose assigned outer variables are carried,
 //! - `if` becomes a branch decided at specialization (Rust `bool`) or at run time (a tile),
@@ -20,7 +21,7 @@ mod escapes;
 use assigned::Assigned;
 use escapes::Escapes;
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{BinOp, Expr, Ident};
@@ -76,7 +77,17 @@ impl Rewriter {
         };
         let span = b.op.span();
         let f = Ident::new(f, span);
-        let (l, r) = (&b.left, &b.right);
+        // An unsuffixed literal beside a non-literal gets a type of its own, so that the
+        // comparison's type is known before the literal's (`(x > 0).trans()`).
+        let (mut l, mut r) = (b.left.to_token_stream(), b.right.to_token_stream());
+        if !(is_literal(&b.left) && is_literal(&b.right)) {
+            if let Some(lit) = comparison_literal(&b.left) {
+                l = lit;
+            }
+            if let Some(lit) = comparison_literal(&b.right) {
+                r = lit;
+            }
+        }
         let tokens = quote_spanned!(span=> ::bitmat::dsl::syntax::#f(&(#l), &(#r)));
         Self::replace(e, tokens);
     }
@@ -368,6 +379,38 @@ impl Rewriter {
             tokens
         };
         Self::replace(e, tokens);
+    }
+}
+
+/// An unsuffixed number literal `e` (possibly negated or parenthesized) as the typed literal
+/// a comparison takes (`syntax::IntLit`, `syntax::FloatLit`); `None` for anything else.
+fn comparison_literal(e: &Expr) -> Option<TokenStream> {
+    let (negated, lit) = match e {
+        Expr::Lit(syn::ExprLit { lit, .. }) => (false, lit),
+        Expr::Paren(p) => return comparison_literal(&p.expr),
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => match &*u.expr {
+            Expr::Lit(syn::ExprLit { lit, .. }) => (true, lit),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let sign = if negated { quote!(-) } else { quote!() };
+    match lit {
+        syn::Lit::Int(i) if i.suffix().is_empty() => {
+            let span = i.span();
+            let wide = syn::LitInt::new(&format!("{}i128", i.base10_digits()), span);
+            Some(quote_spanned!(span=> ::bitmat::dsl::syntax::IntLit(#sign #wide)))
+        }
+        syn::Lit::Float(f) if f.suffix().is_empty() => {
+            let span = f.span();
+            let digits = f.base10_digits();
+            let wide = syn::LitFloat::new(&format!("{digits}f64"), span);
+            let narrow = syn::LitFloat::new(&format!("{digits}f32"), span);
+            Some(
+                quote_spanned!(span=> ::bitmat::dsl::syntax::FloatLit::new(#sign #wide, #sign #narrow)),
+            )
+        }
+        _ => None,
     }
 }
 
