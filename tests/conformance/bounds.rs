@@ -294,6 +294,10 @@ pub fn tests() -> Vec<Test> {
         proven_accesses,
     ));
     t.push(test(
+        "bounds::proven_unmasked_k_loop_checked_at_launch",
+        proven_k_blocks,
+    ));
+    t.push(test(
         "bounds::checked_option_on_an_unchecked_launch",
         checked_option,
     ));
@@ -453,6 +457,106 @@ fn proven_accesses(dev: &Device) -> Result<(), String> {
         if checked.proven(&at) != lens.iter().all(|&l| reach <= l) {
             return Err(format!(
                 "{what}: lengths {lens:?}, conditions {}:\n{}",
+                if checked.proven(&at) { "hold" } else { "fail" },
+                checked.preconditions
+            ));
+        }
+        match run_reference(&k, grid, &args) {
+            Ok(want) => {
+                let got = run_device_with(dev, &k, grid, &LaunchOptions::default(), &args)
+                    .map_err(|e| format!("{what}: {e}"))?;
+                for (g, w) in got.iter().zip(&want) {
+                    compare(&what, g, w, &Tol::exact(dev))?;
+                }
+            }
+            Err(want) => match run_device_result(dev, &k, grid, &args)? {
+                Err(RuntimeError::OutOfBounds(e))
+                    if format!("reference interpreter: {e}") == want => {}
+                other => return Err(format!("{what}: got {other:?}, the interpreter: {want}")),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Row sums by unmasked blocks of 16 along K, as BitMat's ternary kernel reads its `a` rows:
+/// one program per row, `cdiv(k, 16)` iterations computed in the kernel (`(k + 15) / 16`,
+/// which the divide pass turns into shifts with a rounding term for negative dividends).
+const K_BLOCKS: &str = "kernel @k_blocks(%0: ptr<i32> a, %1: ptr<i32> out, %2: i32 k) {
+  %3 = program_id 0 : i32
+  %4 = mul %3, %2 : i32
+  %5 = arange 16 : i32[16]
+  %6 = constant 15 : i32
+  %7 = add %2, %6 : i32
+  %8 = constant 16 : i32
+  %9 = div %7, %8 : i32
+  %10 = constant 0 : i32
+  %11 = constant 1 : i32
+  %12 = constant 0 : i32[16]
+  %13 = reshape %0 : ptr<i32>[1]
+  %14 = broadcast %13 : ptr<i32>[16]
+  %15 = for %16 = %10 to %9 step %11 iter_args(%17 = %12) {
+    %18 = mul %16, %8 : i32
+    %19 = add %4, %18 : i32
+    %20 = reshape %19 : i32[1]
+    %21 = broadcast %20 : i32[16]
+    %22 = add %21, %5 : i32[16]
+    %23 = addptr %14, %22 : ptr<i32>[16]
+    %24 = load %23 : i32[16]
+    %25 = add %17, %24 : i32[16]
+    yield %25
+  } : i32[16]
+  %26 = mul %3, %8 : i32
+  %27 = reshape %26 : i32[1]
+  %28 = broadcast %27 : i32[16]
+  %29 = add %28, %5 : i32[16]
+  %30 = reshape %1 : ptr<i32>[1]
+  %31 = broadcast %30 : ptr<i32>[16]
+  %32 = addptr %31, %29 : ptr<i32>[16]
+  store %32, %15
+}";
+
+/// The accesses of [`K_BLOCKS`], optimized as specialization does, keep no checks: the
+/// launch-time conditions hold exactly when `a` covers the last row's blocks (`(grid - 1) *
+/// k + cdiv(k, 16) * 16` elements) and `out` the grid's rows, and launches compute what the
+/// interpreter computes there and report its error elsewhere.
+fn proven_k_blocks(dev: &Device) -> Result<(), String> {
+    use rand::Rng;
+    let mut k = parse_kernel(K_BLOCKS).map_err(|e| e.to_string())?;
+    bitmat::ir::passes::optimize(&mut k);
+    let checked = bitmat::ir::passes::bounds::instrument(&k).map_err(|e| e.to_string())?;
+    if !checked.sites.is_empty() {
+        return Err(format!(
+            "k blocks: {} accesses checked in the kernel, preconditions:\n{}",
+            checked.sites.len(),
+            checked.preconditions
+        ));
+    }
+    let mut r = rng(72);
+    for _ in 0..16 {
+        let kk = 16 * r.gen_range(1..6usize) + [0, 0, 5][r.gen_range(0..3)];
+        let grid = r.gen_range(1..5usize);
+        let reach = (grid - 1) * kk + kk.div_ceil(16) * 16;
+        let lens = [
+            reach + 2 - r.gen_range(0..4usize),
+            16 * grid + 1 - r.gen_range(0..2usize),
+        ];
+        let args = [
+            Arg::Buf(data::small(DType::I32, lens[0], &mut r)),
+            zeros(DType::I32, lens[1]),
+            i32_arg(kk as i32),
+        ];
+        let what = format!("k blocks k={kk} grid={grid} lengths {lens:?}");
+        let grid = [grid as u32, 1, 1];
+        let at = Launch {
+            scalars: vec![None, None, Some(kk as i64)],
+            lens: vec![Some(lens[0] as u64), Some(lens[1] as u64), None],
+            grid,
+        };
+        let covered = reach <= lens[0] && 16 * grid[0] as usize <= lens[1];
+        if checked.proven(&at) != covered {
+            return Err(format!(
+                "{what}: conditions {}:\n{}",
                 if checked.proven(&at) { "hold" } else { "fail" },
                 checked.preconditions
             ));

@@ -204,11 +204,27 @@ impl Preconditions {
 
     /// Whether every condition holds at launch `at` (one that cannot be evaluated does not).
     pub fn hold(&self, at: &Launch) -> bool {
+        self.failing(at).next().is_none()
+    }
+
+    /// The conditions that do not hold at launch `at`, as `lhs <= rhs` with the values each
+    /// side takes there (`?` where one cannot be evaluated).
+    pub fn failing<'a>(&'a self, at: &Launch) -> impl Iterator<Item = String> + 'a {
         let vals = self.exprs.eval(at);
-        let val = |e: Expr| vals[e.0 as usize];
-        self.conds
-            .iter()
-            .all(|c| matches!((val(c.lhs), val(c.rhs)), (Some(a), Some(b)) if a <= b))
+        self.conds.iter().filter_map(move |c| {
+            let (a, b) = (vals[c.lhs.0 as usize], vals[c.rhs.0 as usize]);
+            if matches!((a, b), (Some(a), Some(b)) if a <= b) {
+                return None;
+            }
+            let show = |v: Option<i128>| v.map_or("?".to_string(), |v| v.to_string());
+            Some(format!(
+                "{} <= {} ({} <= {})",
+                self.exprs.show(c.lhs),
+                self.exprs.show(c.rhs),
+                show(a),
+                show(b)
+            ))
+        })
     }
 }
 
@@ -818,13 +834,21 @@ impl<'k> Ranges<'k> {
                     }
                 }
             }
-            // Any value `&` a non-negative constant `c` is in `[0, c]` (the divide pass's
-            // rounding `(x >> 31) & (d - 1)`).
+            // Any value `&` a non-negative constant `c` is in `[0, c]`, and in `[0, a]` where
+            // the value `a` is non-negative: the divide pass's rounding `(x >> 31) & (d - 1)`
+            // of a non-negative `x` is 0. The upper bound is `c` when `a.lo < 0`, else
+            // `min(a.hi, c)`: `min(c, max(a.hi, c * min(1, max(0, -a.lo))))`.
             BinaryOp::And => {
                 let c = cb.filter(|c| *c >= 0)?;
+                let c = x.c(c);
+                let below_zero = x.sub(zero, a.lo);
+                let below_zero = x.max(zero, below_zero);
+                let negative = x.min(one, below_zero);
+                let if_negative = x.mul(c, negative);
+                let top = x.max(a.hi, if_negative);
                 Range {
                     lo: zero,
-                    hi: x.c(c),
+                    hi: x.min(c, top),
                 }
             }
             BinaryOp::Shr | BinaryOp::Shl => {

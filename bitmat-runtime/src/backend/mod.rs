@@ -23,8 +23,8 @@ use crate::disk::EntryKind;
 use crate::error::Error;
 use crate::launch::{Grid, KernelArg, KernelId, LaunchOptions};
 use bitmat_ir::interp::ArgValue;
-use bitmat_ir::passes::bounds::{self, Checked};
-use bitmat_ir::{HostData, Kernel};
+use bitmat_ir::passes::bounds::{self, Checked, RECORD_WORDS};
+use bitmat_ir::{DType, HostData, Kernel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -160,9 +160,30 @@ pub(crate) struct Compiled {
     pub(crate) all_checked: OnceLock<(Checked, Box<dyn Code>)>,
     /// The kernel's identity, to compile `all_checked`.
     pub(crate) id: KernelId,
+    /// For checked launches of an instrumented kernel without checked sites: a record it
+    /// never writes, shared by all of them (allocated on first need).
+    pub(crate) unused_record: OnceLock<Storage>,
 }
 
 impl Compiled {
+    /// The record argument of a checked launch whose kernel has no checked site
+    /// ([`Self::unused_record`]).
+    pub(crate) fn unused_record<'a>(&'a self, device: &'a Device) -> Result<KernelArg<'a>, Error> {
+        let storage = match self.unused_record.get() {
+            Some(s) => s,
+            None => {
+                let fresh = device.zeros::<u64>(RECORD_WORDS)?.storage.clone();
+                self.unused_record.get_or_init(|| fresh)
+            }
+        };
+        Ok(KernelArg::Buffer {
+            dtype: DType::U64,
+            device,
+            storage,
+            len: RECORD_WORDS,
+        })
+    }
+
     /// The kernel with every access checked and its code (compiled on the first call).
     pub(crate) fn all_checked(
         &self,
@@ -194,6 +215,7 @@ pub(crate) fn compile(
             checks: None,
             all_checked: OnceLock::new(),
             id: id.clone(),
+            unused_record: OnceLock::new(),
         });
     }
     let checks = bounds::instrument(&ir)?;
@@ -204,6 +226,7 @@ pub(crate) fn compile(
         checks: Some(checks),
         all_checked: OnceLock::new(),
         id: id.clone(),
+        unused_record: OnceLock::new(),
     })
 }
 
