@@ -504,6 +504,59 @@ fn an_unwritable_cache_dir_warns_once_and_runs_uncached() {
     );
 }
 
+/// A cache directory that exists but whose entries cannot be written (each entry's path is
+/// taken by a non-empty directory, so the final rename fails after the temporary file was
+/// written, as a write does on a full disk): one warning about writing, no temporary file left
+/// behind, and every kernel compiled and correct.
+#[test]
+fn entries_that_cannot_be_stored_warn_once_and_leave_nothing() {
+    let _g = serial();
+    let want: Vec<Vec<u32>> = kernels().iter().map(|k| bits(&reference(k))).collect();
+    // The entries' file names, from a first run into a writable cache.
+    let first = tempfile::tempdir().unwrap();
+    compile_all(first.path(), &want);
+    let names: Vec<_> = entries(first.path())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), kernels().len());
+    let dir = tempfile::tempdir().unwrap();
+    let kernel_dir = dir.path().join(EntryKind::Kernel.dir());
+    for name in &names {
+        let taken = kernel_dir.join(name);
+        std::fs::create_dir_all(&taken).unwrap();
+        std::fs::write(taken.join("keep"), b"x").unwrap();
+    }
+    let before = stats();
+    let (_, logs) = with_logs(|| {
+        let dev = cpu(dir.path());
+        for (k, w) in kernels().iter().zip(&want) {
+            assert_eq!(&bits(&run(&dev, k)), w, "{}", k.id.name);
+        }
+    });
+    assert_eq!(
+        delta(before),
+        (kernels().len() as u64, 0),
+        "compiled, nothing loaded"
+    );
+    // (Reading each blocked entry also warns that it is unreadable: it is a directory.)
+    let write_warnings = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("cannot write to the cache directory"))
+        .count();
+    assert_eq!(write_warnings, 1, "one write warning:\n{logs}");
+    // Only the directories that block the entries are there: no temporary file is left.
+    let mut left: Vec<_> = std::fs::read_dir(&kernel_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    left.sort();
+    let mut blocked = names.clone();
+    blocked.sort();
+    assert_eq!(left, blocked);
+}
+
 /// `count` (what `bitmat info` reports) counts valid entries only: a truncated entry, garbage
 /// with an entry's extension and an empty file are not counted.
 #[test]
