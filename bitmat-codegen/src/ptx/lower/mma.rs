@@ -123,7 +123,7 @@ impl Emitter<'_> {
         }
         self.stage_strided(a, d, k, 0, rs, size)?;
         // b[kk, nn] goes to Bt[nn, kk].
-        self.stage_strided(b, d, n, b_base, size, rs)?;
+        self.stage_strided(b, db, n, b_base, size, rs)?;
         let ad = self.dtype(acc)?;
         self.stage_strided(acc, ad, n, c_base, cs, 4)?;
         self.barrier();

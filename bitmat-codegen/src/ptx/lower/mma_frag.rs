@@ -198,12 +198,13 @@ impl Emitter<'_> {
         // where they are; the others are staged in a scratch area.
         let (pa, pb) = (self.dot_operand_in_shared(a), self.dot_operand_in_shared(b));
         let mut staged = Vec::new();
-        for (v, role, piped) in [(a, Role::A, &pa), (b, Role::B, &pb)] {
+        for (v, dv, role, piped) in [(a, d, Role::A, &pa), (b, db, Role::B, &pb)] {
             if piped.is_none() {
                 let shape = self.k.ty(v).shape.clone();
                 let contiguous = contiguous_dim(&self.layout(v), &shape).unwrap_or(1);
                 staged.push((
                     v,
+                    dv,
                     role,
                     SmemTile::for_operand(role, &shape, contiguous, size),
                 ));
@@ -211,15 +212,15 @@ impl Emitter<'_> {
         }
         let total: u32 = staged
             .iter()
-            .map(|(v, _, t)| t.bytes(&self.k.ty(*v).shape).next_multiple_of(16))
+            .map(|(v, _, _, t)| t.bytes(&self.k.ty(*v).shape).next_multiple_of(16))
             .sum();
         let mut ops = [pa, pb];
         if !staged.is_empty() {
             let mut at = self.scratch(total);
             self.barrier();
-            for (v, role, tile) in staged {
+            for (v, dv, role, tile) in staged {
                 let regs = self.get(v)?;
-                self.stage_operand_rows(v, &regs, d, tile.transposed, at, tile.row_bytes)?;
+                self.stage_operand_rows(v, &regs, dv, tile.transposed, at, tile.row_bytes)?;
                 let addr = self.reg(Class::B32);
                 let smem = self.smem.clone();
                 self.line(format!("add.u32 {addr}, {smem}, {at};"));
