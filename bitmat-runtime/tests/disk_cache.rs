@@ -466,6 +466,23 @@ fn concurrent_processes_share_one_cache_dir() {
     check_entries(dir.path(), &want);
 }
 
+/// Runs every test kernel on `dev`, whose cache stores nothing: each result is `want`'s, each
+/// kernel is compiled and none loaded. Returns the logs of the run.
+fn run_uncached(dev: &Device, want: &[Vec<u32>]) -> String {
+    let before = stats();
+    let (_, logs) = with_logs(|| {
+        for (k, w) in kernels().iter().zip(want) {
+            assert_eq!(&bits(&run(dev, k)), w, "{}", k.id.name);
+        }
+    });
+    assert_eq!(
+        delta(before),
+        (kernels().len() as u64, 0),
+        "compiled, nothing loaded"
+    );
+    logs
+}
+
 /// A cache directory that cannot be written (here: its path runs through a regular file, so
 /// every directory and file creation fails, as on a read-only or full disk): one warning for
 /// the whole run, naming the directory, and every kernel compiled and correct.
@@ -477,18 +494,7 @@ fn an_unwritable_cache_dir_warns_once_and_runs_uncached() {
     std::fs::write(&blocker, b"not a directory").unwrap();
     let root = blocker.join("cache");
     let want: Vec<Vec<u32>> = kernels().iter().map(|k| bits(&reference(k))).collect();
-    let before = stats();
-    let (_, logs) = with_logs(|| {
-        let dev = Device::cpu().with_disk_cache(Some(DiskCache::at(&root)));
-        for (k, w) in kernels().iter().zip(&want) {
-            assert_eq!(&bits(&run(&dev, k)), w, "{}", k.id.name);
-        }
-    });
-    assert_eq!(
-        delta(before),
-        (kernels().len() as u64, 0),
-        "compiled, nothing loaded"
-    );
+    let logs = run_uncached(&cpu(&root), &want);
     let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(
         warnings.len(),
@@ -527,18 +533,7 @@ fn entries_that_cannot_be_stored_warn_once_and_leave_nothing() {
         std::fs::create_dir_all(&taken).unwrap();
         std::fs::write(taken.join("keep"), b"x").unwrap();
     }
-    let before = stats();
-    let (_, logs) = with_logs(|| {
-        let dev = cpu(dir.path());
-        for (k, w) in kernels().iter().zip(&want) {
-            assert_eq!(&bits(&run(&dev, k)), w, "{}", k.id.name);
-        }
-    });
-    assert_eq!(
-        delta(before),
-        (kernels().len() as u64, 0),
-        "compiled, nothing loaded"
-    );
+    let logs = run_uncached(&cpu(dir.path()), &want);
     // (Reading each blocked entry also warns that it is unreadable: it is a directory.)
     let write_warnings = logs
         .lines()

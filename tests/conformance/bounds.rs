@@ -461,22 +461,36 @@ fn proven_accesses(dev: &Device) -> Result<(), String> {
                 checked.preconditions
             ));
         }
-        match run_reference(&k, grid, &args) {
-            Ok(want) => {
-                let got = run_device_with(dev, &k, grid, &LaunchOptions::default(), &args)
-                    .map_err(|e| format!("{what}: {e}"))?;
-                for (g, w) in got.iter().zip(&want) {
-                    compare(&what, g, w, &Tol::exact(dev))?;
-                }
-            }
-            Err(want) => match run_device_result(dev, &k, grid, &args)? {
-                Err(RuntimeError::OutOfBounds(e))
-                    if format!("reference interpreter: {e}") == want => {}
-                other => return Err(format!("{what}: got {other:?}, the interpreter: {want}")),
-            },
-        }
+        same_as_interpreter(dev, &what, &k, grid, &args)?;
     }
     Ok(())
+}
+
+/// A safe launch of `k` on `dev` computes what the interpreter computes, or reports the
+/// interpreter's out-of-bounds error word for word.
+fn same_as_interpreter(
+    dev: &Device,
+    what: &str,
+    k: &Kernel,
+    grid: [u32; 3],
+    args: &[Arg],
+) -> Result<(), String> {
+    match run_reference(k, grid, args) {
+        Ok(want) => {
+            let got = run_device_with(dev, k, grid, &LaunchOptions::default(), args)
+                .map_err(|e| format!("{what}: {e}"))?;
+            for (g, w) in got.iter().zip(&want) {
+                compare(what, g, w, &Tol::exact(dev))?;
+            }
+            Ok(())
+        }
+        Err(want) => match run_device_result(dev, k, grid, args)? {
+            Err(RuntimeError::OutOfBounds(e)) if format!("reference interpreter: {e}") == want => {
+                Ok(())
+            }
+            other => Err(format!("{what}: got {other:?}, the interpreter: {want}")),
+        },
+    }
 }
 
 /// Row sums by unmasked blocks of 16 along K, as BitMat's ternary kernel reads its `a` rows:
@@ -561,20 +575,7 @@ fn proven_k_blocks(dev: &Device) -> Result<(), String> {
                 checked.preconditions
             ));
         }
-        match run_reference(&k, grid, &args) {
-            Ok(want) => {
-                let got = run_device_with(dev, &k, grid, &LaunchOptions::default(), &args)
-                    .map_err(|e| format!("{what}: {e}"))?;
-                for (g, w) in got.iter().zip(&want) {
-                    compare(&what, g, w, &Tol::exact(dev))?;
-                }
-            }
-            Err(want) => match run_device_result(dev, &k, grid, &args)? {
-                Err(RuntimeError::OutOfBounds(e))
-                    if format!("reference interpreter: {e}") == want => {}
-                other => return Err(format!("{what}: got {other:?}, the interpreter: {want}")),
-            },
-        }
+        same_as_interpreter(dev, &what, &k, grid, &args)?;
     }
     Ok(())
 }
