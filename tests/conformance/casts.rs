@@ -8,7 +8,7 @@ use crate::ew::{against_rust, ew_args, run_ew};
 use crate::harness::{i32_arg, is_cuda, run, test, Arg, Test, Tol};
 use crate::ir_kernels;
 use crate::kernels::ew;
-use bitmat::ir::{DType, HostData, Scalar};
+use bitmat::ir::{BinaryOp, DType, HostData, KernelBuilder, Scalar, ValueId};
 use bitmat::Device;
 
 /// The tests of this module.
@@ -23,6 +23,10 @@ pub fn tests() -> Vec<Test> {
         }));
     }
     t.push(test("casts::float_to_int_matches_rust_as", float_to_int_as));
+    t.push(test(
+        "casts::small_integers_to_floats",
+        small_integers_to_floats,
+    ));
     t
 }
 
@@ -148,5 +152,118 @@ fn float_to_int_as(dev: &Device) -> Result<(), String> {
         };
     }
     check_as!(I8: i8, U8: u8, I16: i16, U16: u16, I32: i32, U32: u32, I64: i64, U64: u64);
+    Ok(())
+}
+
+/// Integers whose range the compiler knows (masked, shifted, sign-extended nibbles, offsets,
+/// values cut from 64-bit words, through reshapes) cast to `f32`, `f16` and `bf16`: the PTX
+/// backend converts them with magic-number arithmetic instead of `cvt`. Random bits in, exact
+/// against the interpreter and plain Rust.
+fn small_integers_to_floats(dev: &Device) -> Result<(), String> {
+    const N: u32 = 256;
+    let mut r = rng(29);
+    // Each case: its name, input type, what the kernel computes from `x` (an integer tile of
+    // the input type; the result an integer tile), and the same in Rust on one `i64` lane.
+    type Build = fn(&mut KernelBuilder, ValueId) -> ValueId;
+    type Case = (&'static str, DType, Build, fn(i64) -> i64);
+    let cases: [Case; 6] = [
+        (
+            "x & 0x7fffff",
+            DType::I32,
+            |b, x| {
+                let c = b.constant(Scalar::from_i64(DType::I32, 0x7f_ffff), vec![N]);
+                b.binary(BinaryOp::And, x, c)
+            },
+            |x| x & 0x7f_ffff,
+        ),
+        (
+            "(((x >> 7) & 0xfff) ^ 0x800) - 0x800",
+            DType::I32,
+            |b, x| {
+                let c7 = b.constant(Scalar::from_i64(DType::I32, 7), vec![N]);
+                let s = b.binary(BinaryOp::Shr, x, c7);
+                let m = b.constant(Scalar::from_i64(DType::I32, 0xfff), vec![N]);
+                let a = b.binary(BinaryOp::And, s, m);
+                let h = b.constant(Scalar::from_i64(DType::I32, 0x800), vec![N]);
+                let f = b.binary(BinaryOp::Xor, a, h);
+                b.binary(BinaryOp::Sub, f, h)
+            },
+            |x| (((x >> 7) & 0xfff) ^ 0x800) - 0x800,
+        ),
+        (
+            "x >> 10",
+            DType::I32,
+            |b, x| {
+                let c = b.constant(Scalar::from_i64(DType::I32, 10), vec![N]);
+                b.binary(BinaryOp::Shr, x, c)
+            },
+            |x| x >> 10,
+        ),
+        (
+            "((x & 0xffff) | 0x30000) + 5, through a reshape",
+            DType::U32,
+            |b, x| {
+                let m = b.constant(Scalar::from_i64(DType::U32, 0xffff), vec![N]);
+                let a = b.binary(BinaryOp::And, x, m);
+                let o = b.constant(Scalar::from_i64(DType::U32, 0x3_0000), vec![N]);
+                let a = b.binary(BinaryOp::Or, a, o);
+                let a = b.reshape(a, vec![8, N / 8]);
+                let five = b.constant(Scalar::from_i64(DType::U32, 5), vec![8, N / 8]);
+                b.binary(BinaryOp::Add, a, five)
+            },
+            |x| ((x & 0xffff) | 0x3_0000) + 5,
+        ),
+        (
+            "((w >> 3) & 0x3ffff) as i32 - 77",
+            DType::U64,
+            |b, x| {
+                let c3 = b.constant(Scalar::from_i64(DType::U64, 3), vec![N]);
+                let s = b.binary(BinaryOp::Shr, x, c3);
+                let m = b.constant(Scalar::from_i64(DType::U64, 0x3_ffff), vec![N]);
+                let a = b.binary(BinaryOp::And, s, m);
+                let a = b.cast(a, DType::I32);
+                let c = b.constant(Scalar::from_i64(DType::I32, 77), vec![N]);
+                b.binary(BinaryOp::Sub, a, c)
+            },
+            |x| (((x as u64) >> 3) & 0x3_ffff) as i64 - 77,
+        ),
+        (
+            "x as i8 as i32 * 3",
+            DType::I32,
+            |b, x| {
+                let n = b.cast(x, DType::I8);
+                let w = b.cast(n, DType::I32);
+                let c = b.constant(Scalar::from_i64(DType::I32, 3), vec![N]);
+                b.binary(BinaryOp::Mul, w, c)
+            },
+            |x| i64::from(x as i8) * 3,
+        ),
+    ];
+    for (name, from, build, rust) in cases {
+        for to in [DType::F32, DType::F16, DType::BF16] {
+            let k = ew("small_int_to_float", from, to, N, |b, x, _| {
+                let v = build(b, x);
+                let v = b.reshape(v, vec![N]);
+                b.cast(v, to)
+            });
+            let x = data::bits(from, N as usize, &mut r);
+            let want: Vec<f64> = (0..N as usize)
+                .map(|i| rust(x.get(i).expect("in range").as_i64()) as f64)
+                .collect();
+            let mut want_data = HostData::zeros(to, want.len());
+            for (i, &w) in want.iter().enumerate() {
+                want_data.set(i, Scalar::from_f64(to, w));
+            }
+            let what = format!("({name}) as {to}");
+            let args = ew_args(
+                x.clone(),
+                x.clone(),
+                HostData::zeros(to, N as usize),
+                N as i32,
+            );
+            run_ew(dev, &what, &k, &args)?.check_all(&Tol::exact(dev))?;
+            against_rust(dev, &what, &k, [x.clone(), x], want_data, &Tol::exact(dev))?;
+        }
+    }
     Ok(())
 }

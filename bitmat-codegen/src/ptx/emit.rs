@@ -10,6 +10,7 @@ use super::regs::{class_of, Class, Regs};
 use super::target::PtxTarget;
 use crate::CodegenError;
 use bitmat_ir::passes::contiguity::{self, AxisInfo};
+use bitmat_ir::passes::intervals::{self, Interval};
 use bitmat_ir::{Block, DType, Kernel, Op, OpKind, Scalar, ValueId};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -85,6 +86,9 @@ pub(crate) struct Emitter<'k> {
     /// Values whose registers may hold their op's unnormalized result
     /// ([`narrow::lazy_values`]), indexed by [`ValueId::index`].
     lazy: Vec<bool>,
+    /// The range of every integer value ([`intervals::analyze`]), indexed by
+    /// [`ValueId::index`].
+    intervals: Vec<Option<Interval>>,
 }
 
 /// The most ops recomputed to rematerialize one value in another layout.
@@ -145,7 +149,18 @@ impl<'k> Emitter<'k> {
             smem,
             info,
             lazy: narrow::lazy_values(k),
+            intervals: intervals::analyze(k),
         }
+    }
+
+    /// The range every lane of integer value `v` stays in (`None` for other values).
+    pub fn interval(&self, v: ValueId) -> Option<Interval> {
+        self.intervals.get(v.index()).copied().flatten()
+    }
+
+    /// The op that defines `v` (`None` for parameters and block arguments).
+    pub fn def(&self, v: ValueId) -> Option<&'k Op> {
+        self.defs.get(&v).copied()
     }
 
     /// Whether `v`'s registers may hold its op's unnormalized result ([`narrow`]).

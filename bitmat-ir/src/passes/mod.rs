@@ -1,5 +1,6 @@
 //! Passes and analyses every backend shares. [`contiguity`] tells which pointer tiles are
-//! contiguous (for vector loads); [`optimize`] runs the canonicalization pipeline that
+//! contiguous (for vector loads) and [`intervals`] what range each integer value stays in (for
+//! cheaper instructions on small values); [`optimize`] runs the canonicalization pipeline that
 //! specialization applies to each kernel: [`simplify`] (constant reshaping and algebraic
 //! identities), [`divide`] (division and remainder by powers of two as shifts and masks),
 //! [`cse`] (common subexpressions) and [`dce`] (dead code). [`written_params`] tells which
@@ -15,6 +16,7 @@ pub mod dce;
 pub mod debug;
 pub mod divide;
 pub mod fp8_dot;
+pub mod intervals;
 pub mod ranges;
 pub mod simplify;
 pub mod specialize;
