@@ -77,6 +77,8 @@ pub(crate) struct Emitter<'k> {
     /// Bytes of shared memory held by buffers that outlive one op; scratch areas start
     /// above.
     pub shared_top: u32,
+    /// The alignment that the shared memory's base needs (the largest of its buffers').
+    pub shared_align: u32,
     /// `%tid.x`, as a `.b32` register.
     pub tid: String,
     /// The base address of the dynamic shared memory, as a `.b32` register.
@@ -145,6 +147,7 @@ impl<'k> Emitter<'k> {
             print_args: 0,
             shared_bytes: 0,
             shared_top: 0,
+            shared_align: 16,
             tid,
             smem,
             info,
@@ -463,16 +466,24 @@ impl<'k> Emitter<'k> {
     /// A scratch area of `bytes` bytes of shared memory above the live buffers, for one op's
     /// exchange (the op brackets its use with barriers); returns its byte offset.
     pub fn scratch(&mut self, bytes: u32) -> u32 {
-        let base = self.shared_top.next_multiple_of(16);
+        self.scratch_aligned(bytes, 16)
+    }
+
+    /// [`Self::scratch`] at an offset aligned to `align` (a power of two).
+    pub fn scratch_aligned(&mut self, bytes: u32, align: u32) -> u32 {
+        self.shared_align = self.shared_align.max(align);
+        let base = self.shared_top.next_multiple_of(align);
         self.shared_bytes = self.shared_bytes.max(base + bytes);
         base
     }
 
     /// Allocates `bytes` of shared memory that stay live until [`Self::release_shared`] is
-    /// given the returned mark (128-byte aligned); returns `(offset, mark)`.
-    pub fn alloc_shared(&mut self, bytes: u32) -> (u32, u32) {
+    /// given the returned mark (`align`-byte aligned, a power of two); returns `(offset,
+    /// mark)`.
+    pub fn alloc_shared(&mut self, bytes: u32, align: u32) -> (u32, u32) {
+        self.shared_align = self.shared_align.max(align);
         let mark = self.shared_top;
-        let base = mark.next_multiple_of(128);
+        let base = mark.next_multiple_of(align);
         self.shared_top = base + bytes;
         self.shared_bytes = self.shared_bytes.max(self.shared_top);
         (base, mark)

@@ -234,7 +234,10 @@ pub fn compile_ptx(
         String::new()
     };
     let body = format!("{locals}{}{}{}", e.layout_comments(), e.prologue, e.body);
-    let mut shared = String::from(".extern .shared .align 16 .b8 bm_smem[];\n\n");
+    let mut shared = format!(
+        ".extern .shared .align {} .b8 bm_smem[];\n\n",
+        e.shared_align
+    );
     if e.prints > 0 {
         shared.push_str(lower::debug::VPRINTF_DECL);
         shared.push_str(&e.globals);

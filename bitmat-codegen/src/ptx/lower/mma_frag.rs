@@ -9,10 +9,12 @@
 //! iterations; it is converted once, where a store or another op wants another layout.
 //!
 //! The operands go through shared memory once per dot, as `ldmatrix` wants them: A as
-//! `[M, K]` rows and B transposed as `[N, K]` rows, K contiguous, each row followed by 16
-//! bytes of padding. The padding puts the eight 16-byte rows that one `ldmatrix` phase reads
-//! in distinct banks, and keeps the 16-byte chunks that the threads write aligned, so both
-//! sides are free of bank conflicts without an XOR swizzle. Each thread writes its operand
+//! `[M, K]` rows and B transposed as `[N, K]` rows, K contiguous (or, for 16-bit types whose
+//! registers run along M or N, rows of M or N read with `.trans`), rows unpadded and their
+//! 16-byte chunks XOR-swizzled by row ([`SmemTile`], Triton's swizzled shared encoding): the
+//! eight rows of one `ldmatrix` phase, and the chunks that a quarter warp copies or stores,
+//! fall in distinct banks, and a global row of a `cp.async` ring lands in whole 128-byte
+//! lines. Each thread writes its operand
 //! registers as packed 32-bit words (4 i8 or fp8, or 2 f16/bf16, per word), up to 16 bytes at a time
 //! where its layout holds consecutive elements along K (the coalesced layout of a K-major
 //! load, or a decoded ternary tile). Then each warp loops over the k-steps: one
@@ -64,11 +66,20 @@ pub(crate) enum Role {
 /// `C` elements, the tile's own order) or, `transposed`, as rows of its dimension 0; each row
 /// `row_bytes` apart. `ldmatrix` reads K-major rows as they are and MN-major rows (16-bit
 /// types only) with `.trans`.
+///
+/// The 16-byte chunks of row `r` are permuted: chunk `c` is stored at `c ^ phase(r)`, with
+/// `phase(r) = (r / per_phase) % max_phase`, `per_phase = max(1, 128 / row_bytes)` rows
+/// sharing a 128-byte line and `max_phase = min(8, row_bytes / 16)`. Any eight consecutive
+/// rows' chunks at one column, and any row's chunks, then cover the 32 banks once. The phase
+/// repeats every 8 rows, so stepping 16 rows adds `16 * row_bytes`; stepping 32 bytes along a
+/// row is an XOR of the address by 32 where the tile's base is aligned to
+/// [`Self::alignment`] and the lane's chunk has that bit clear (true of the fragments'
+/// lanes, see [`Emitter::fragment_addresses`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SmemTile {
     /// Rows hold the tile's dimension 0 (the tile is stored transposed).
     pub transposed: bool,
-    /// Bytes from one row to the next (the row's elements and 16 bytes of padding).
+    /// Bytes from one row to the next: the row's elements (a power of two, at least 32).
     pub row_bytes: u32,
 }
 
@@ -85,8 +96,30 @@ impl SmemTile {
         let row_elems = shape[along];
         SmemTile {
             transposed,
-            row_bytes: row_elems * size + 16,
+            row_bytes: row_elems * size,
         }
+    }
+
+    /// The alignment of the tile's base in shared memory (bytes): its row, at least a line.
+    pub fn alignment(&self) -> u32 {
+        self.row_bytes.next_power_of_two().max(128)
+    }
+
+    /// Rows that share one swizzle phase (`128 / row_bytes` for short rows).
+    fn per_phase(&self) -> u32 {
+        (128 / self.row_bytes).max(1)
+    }
+
+    /// Distinct swizzle phases (chunks per row, up to 8).
+    fn max_phase(&self) -> u32 {
+        (self.row_bytes / 16).clamp(1, 8)
+    }
+
+    /// The offset of byte `col` of row `row`: what [`Emitter::swizzled_offset`] computes.
+    #[cfg(test)]
+    fn offset(&self, row: u32, col: u32) -> u32 {
+        let phase = (row / self.per_phase()) % self.max_phase();
+        row * self.row_bytes + (col ^ (phase << 4))
     }
 
     /// Bytes of one tile of `shape`.
@@ -95,20 +128,14 @@ impl SmemTile {
         rows * self.row_bytes
     }
 
-    /// The byte steps between the fragments of operand `role` in this tile (elements of
-    /// `size` bytes): to the next 16-row tile of A or pair of 8-column tiles of B, and to the
-    /// next k-step.
-    fn steps(&self, role: Role, size: u32) -> Steps {
-        if self.trans(role) {
-            Steps {
-                tile: 16 * size,
-                k: 16 * self.row_bytes,
-            }
-        } else {
-            Steps {
-                tile: 16 * self.row_bytes,
-                k: 32,
-            }
+    /// The byte steps between the fragments of operand `role` in this tile: to the next
+    /// 16-row tile of A or pair of 8-column tiles of B, and to the next k-step. The one along
+    /// a row (32 bytes: 16 elements of 16-bit `.trans` rows, or one k-step of K-major rows)
+    /// is an XOR ([`SmemTile`]); the other, 16 rows, an addition.
+    fn steps(&self, role: Role) -> Steps {
+        Steps {
+            rows: 16 * self.row_bytes,
+            xor_by_tile: self.trans(role),
         }
     }
 
@@ -164,15 +191,42 @@ pub(crate) struct FragGeometry {
     trans: [bool; 2],
     /// The warp's 16-row tiles of A and 8-column tiles of B.
     tiles: [u32; 2],
+    /// The dot's k-steps.
+    k_steps: u32,
 }
 
-/// Byte steps between the fragments of an operand.
+/// Steps between the fragments of an operand: 32 bytes along a row (an XOR of the lane's
+/// address, [`SmemTile`]) one way, 16 rows (an addition) the other.
 #[derive(Copy, Clone)]
 struct Steps {
-    /// To the next 16-row tile of A, or the next pair of 8-column tiles of B.
-    tile: u32,
-    /// To the next k-step.
-    k: u32,
+    /// Bytes of 16 rows.
+    rows: u32,
+    /// The XOR steps to the next 16-row tile of A or pair of 8-column tiles of B (`.trans`
+    /// rows), and the additions to the next k-step; else the other way round.
+    xor_by_tile: bool,
+}
+
+impl FragGeometry {
+    /// How many distinct XOR steps operand `i`'s fragments take (one lane address each).
+    fn xor_steps(&self, i: usize) -> u32 {
+        match (self.steps[i].xor_by_tile, i) {
+            (false, _) => self.k_steps,
+            (true, 0) => self.tiles[0],
+            (true, _) => self.tiles[1].div_ceil(2),
+        }
+    }
+
+    /// The lane address (index into [`Emitter::fragment_addresses`]'s) and the added
+    /// offset of operand `i`'s fragment of tile `tile` (16-row tile of A, pair of 8-column
+    /// tiles of B) at k-step `ks`.
+    fn place(&self, i: usize, tile: u32, ks: u32) -> (usize, u32) {
+        let s = self.steps[i];
+        if s.xor_by_tile {
+            (tile as usize, ks * s.rows)
+        } else {
+            (ks as usize, tile * s.rows)
+        }
+    }
 }
 
 impl Emitter<'_> {
@@ -210,21 +264,29 @@ impl Emitter<'_> {
                 ));
             }
         }
+        // Each tile at a multiple of the largest alignment: enough for every tile's own.
+        let align = staged
+            .iter()
+            .map(|(.., t)| t.alignment())
+            .max()
+            .unwrap_or(16);
         let total: u32 = staged
             .iter()
-            .map(|(v, _, _, t)| t.bytes(&self.k.ty(*v).shape).next_multiple_of(16))
+            .map(|(v, ..)| self.k.ty(*v).shape.clone())
+            .zip(&staged)
+            .map(|(shape, (.., t))| t.bytes(&shape).next_multiple_of(align))
             .sum();
         let mut ops = [pa, pb];
         if !staged.is_empty() {
-            let mut at = self.scratch(total);
+            let mut at = self.scratch_aligned(total, align);
             self.barrier();
             for (v, dv, role, tile) in staged {
                 let regs = self.get(v)?;
-                self.stage_operand_rows(v, &regs, dv, tile.transposed, at, tile.row_bytes)?;
+                self.stage_operand_rows(v, &regs, dv, &tile, at)?;
                 let addr = self.reg(Class::B32);
                 let smem = self.smem.clone();
                 self.line(format!("add.u32 {addr}, {smem}, {at};"));
-                at += tile.bytes(&self.k.ty(v).shape).next_multiple_of(16);
+                at += tile.bytes(&self.k.ty(v).shape).next_multiple_of(align);
                 ops[usize::from(role == Role::B)] = Some(SmemOperand { addr, tile });
             }
             self.barrier();
@@ -232,7 +294,7 @@ impl Emitter<'_> {
         let [Some(oa), Some(ob)] = ops else {
             return Err(self.unsupported("dot operand neither staged nor pipelined"));
         };
-        let geo = self.frag_geometry([m, n], size, [&oa.tile, &ob.tile]);
+        let geo = self.frag_geometry([m, n], k / ki, size, [&oa.tile, &ob.tile]);
         let [tiles_m, tiles_n] = geo.tiles;
 
         let out: Vec<String> = (0..lc.slots()).map(|_| self.reg(cc)).collect();
@@ -297,42 +359,42 @@ impl Emitter<'_> {
     pub(crate) fn load_fragments(
         &mut self,
         ks: u32,
-        lanes: &[String; 2],
+        lanes: &[Vec<String>; 2],
         g: &FragGeometry,
     ) -> Fragments {
         let [tiles_m, tiles_n] = g.tiles;
-        let [a_step, b_step] = g.steps;
         let afr: Vec<[String; 4]> = (0..tiles_m)
             .map(|tm| {
                 let r = [(); 4].map(|_| self.reg(Class::B32));
-                let off = tm * a_step.tile + ks * a_step.k;
-                self.ldmatrix(&r, g.trans[0], &lanes[0], off);
+                let (lane, off) = g.place(0, tm, ks);
+                self.ldmatrix(&r, g.trans[0], &lanes[0][lane], off);
                 r
             })
             .collect();
         let mut bfr: Vec<[String; 2]> = Vec::new();
         for p in 0..tiles_n.div_ceil(2) {
-            let off = p * b_step.tile + ks * b_step.k;
+            let (lane, off) = g.place(1, p, ks);
             if tiles_n >= 2 {
                 let r = [(); 4].map(|_| self.reg(Class::B32));
-                self.ldmatrix(&r, g.trans[1], &lanes[1], off);
+                self.ldmatrix(&r, g.trans[1], &lanes[1][lane], off);
                 let [r0, r1, r2, r3] = r;
                 bfr.push([r0, r1]);
                 bfr.push([r2, r3]);
             } else {
                 let r = [(); 2].map(|_| self.reg(Class::B32));
-                self.ldmatrix(&r, g.trans[1], &lanes[1], off);
+                self.ldmatrix(&r, g.trans[1], &lanes[1][lane], off);
                 bfr.push(r);
             }
         }
         (afr, bfr)
     }
 
-    /// Where the warp's fragments of a dot `[m, n]` (`size`-byte operands) lie in operand
-    /// tiles arranged as `tiles` (A, B).
+    /// Where the warp's fragments of a dot `[m, n]` of `k_steps` k-steps (`size`-byte
+    /// operands) lie in operand tiles arranged as `tiles` (A, B).
     pub(crate) fn frag_geometry(
         &mut self,
         [m, n]: [u32; 2],
+        k_steps: u32,
         size: u32,
         [ta, tb]: [&SmemTile; 2],
     ) -> FragGeometry {
@@ -354,19 +416,34 @@ impl Emitter<'_> {
         });
         FragGeometry {
             offsets: [a_off, b_off],
-            steps: [ta.steps(Role::A, size), tb.steps(Role::B, size)],
+            steps: [ta.steps(Role::A), tb.steps(Role::B)],
             trans: [ta.trans(Role::A), tb.trans(Role::B)],
             tiles: [tiles_m, tiles_n],
+            k_steps,
         }
     }
 
     /// The lane addresses of the fragments in operand tiles at shared addresses `tiles` (A,
-    /// B; `.b32` registers).
-    pub(crate) fn fragment_addresses(&mut self, tiles: [&str; 2], g: &FragGeometry) -> [String; 2] {
+    /// B; `.b32` registers, aligned to their [`SmemTile::alignment`]): for each operand, one
+    /// per XOR step ([`FragGeometry::place`]), the lane's first address XOR `32 * j`. The XOR
+    /// is the step along the row because the lanes' chunks have those bits clear: a lane's
+    /// first k-step chunk is 0 or 1, and a warp's first column (or row) of `.trans` rows is
+    /// a multiple of the 16 elements per step times the steps.
+    pub(crate) fn fragment_addresses(
+        &mut self,
+        tiles: [&str; 2],
+        g: &FragGeometry,
+    ) -> [Vec<String>; 2] {
         [0, 1].map(|i| {
-            let lane = self.reg(Class::B32);
-            self.line(format!("add.u32 {lane}, {}, {};", tiles[i], g.offsets[i]));
-            lane
+            let first = self.reg(Class::B32);
+            self.line(format!("add.u32 {first}, {}, {};", tiles[i], g.offsets[i]));
+            let mut lanes = vec![first.clone()];
+            for j in 1..g.xor_steps(i) {
+                let lane = self.reg(Class::B32);
+                self.line(format!("xor.b32 {lane}, {first}, {};", 32 * j));
+                lanes.push(lane);
+            }
+            lanes
         })
     }
 
@@ -406,7 +483,6 @@ impl Emitter<'_> {
         x4: bool,
     ) -> String {
         let (r8, q, size) = (&l.r8, &l.q, l.size);
-        let rs = tile.row_bytes;
         // Which bit of q picks the second 8 rows/columns (mn) and the second k half.
         let (mn_bit, k_bit) = match role {
             Role::A => (0, 1),
@@ -422,18 +498,37 @@ impl Emitter<'_> {
             self.line(format!("mov.u32 {mn}, {first};"));
         }
         self.line(format!("bfe.u32 {kh}, {q}, {k_bit}, 1;"));
+        let col = self.reg(Class::B32);
         if tile.trans(role) {
             // Rows are k: row = 8 * kh + r8; the mn offset is in elements along the row.
             self.line(format!("mad.lo.u32 {kh}, {kh}, 8, {r8};"));
-            self.line(format!("mul.lo.u32 {off}, {kh}, {rs};"));
-            self.line(format!("mad.lo.u32 {off}, {mn}, {size}, {off};"));
+            self.line(format!("mul.lo.u32 {col}, {mn}, {size};"));
+            self.swizzled_offset(tile, &kh, &col, &off);
         } else {
             // Rows are m or n: row = mn + r8; the k half is 16 bytes along the row.
             self.line(format!("add.u32 {mn}, {mn}, {r8};"));
-            self.line(format!("mul.lo.u32 {off}, {mn}, {rs};"));
-            self.line(format!("mad.lo.u32 {off}, {kh}, 16, {off};"));
+            self.line(format!("shl.b32 {col}, {kh}, 4;"));
+            self.swizzled_offset(tile, &mn, &col, &off);
         }
         off
+    }
+
+    /// `dst = row * row_bytes + (col ^ phase(row) * 16)`: the offset in `tile` of byte `col` of
+    /// row `row` (registers), swizzled ([`SmemTile`]).
+    pub(crate) fn swizzled_offset(&mut self, tile: &SmemTile, row: &str, col: &str, dst: &str) {
+        let phase = self.reg(Class::B32);
+        let shift = log2(tile.per_phase());
+        self.line(format!("shr.u32 {phase}, {row}, {shift};"));
+        self.line(format!(
+            "and.b32 {phase}, {phase}, {};",
+            tile.max_phase() - 1
+        ));
+        self.line(format!("shl.b32 {phase}, {phase}, 4;"));
+        self.line(format!("xor.b32 {phase}, {phase}, {col};"));
+        self.line(format!(
+            "mad.lo.u32 {dst}, {row}, {}, {phase};",
+            tile.row_bytes
+        ));
     }
 
     /// The lane quantities and the first row and column of the calling thread's warp in an
@@ -461,18 +556,19 @@ impl Emitter<'_> {
     }
 
     /// Writes operand `v` (`[R, C]`, element type `d`), held in `regs` in its layout, to shared
-    /// memory as rows of K at `base`, `rs` bytes apart: A (`transpose` false) row `r` holds `v[r, ..]`; B
-    /// (`transpose` true) row `c` holds `v[.., c]`. Consecutive elements along K in a
-    /// thread's slots go out as packed words, up to 16 bytes per store.
+    /// memory as the rows of `tile` at `base`: A (not `tile.transposed`) row `r` holds
+    /// `v[r, ..]`; B (`transposed`) row `c` holds `v[.., c]`. Consecutive elements along K in a
+    /// thread's slots go out as packed words, up to 16 bytes per store (within one chunk of
+    /// the swizzle).
     pub(crate) fn stage_operand_rows(
         &mut self,
         v: ValueId,
         regs: &[String],
         d: DType,
-        transpose: bool,
+        tile: &SmemTile,
         base: u32,
-        rs: u32,
     ) -> Result<(), CodegenError> {
+        let transpose = tile.transposed;
         let shape = self.k.ty(v).shape.clone();
         let l = self.layout(v);
         let size = d.size_bytes() as u32;
@@ -488,13 +584,21 @@ impl Emitter<'_> {
         };
         let smem = self.smem.clone();
         for j in (0..l.slots()).step_by(chunk as usize) {
-            let i = self.elem_index(&l, j);
-            let [r, c, a] = [(); 3].map(|_| self.reg(Class::B32));
-            self.line(format!("shr.u32 {r}, {i}, {cols_bits};"));
-            self.line(format!("and.b32 {c}, {i}, {};", shape[1] - 1));
-            let (row, kk) = if transpose { (&c, &r) } else { (&r, &c) };
-            self.line(format!("mad.lo.u32 {a}, {row}, {rs}, {smem};"));
-            self.line(format!("mad.lo.u32 {a}, {kk}, {size}, {a};"));
+            // The slot's offset depends only on `%tid.x`: computed at entry.
+            let key = format!("staged rows {l:?} {j} {shape:?} {size} {tile:?}");
+            let (lj, shape_j, tile_j) = (l.clone(), shape.clone(), tile.clone());
+            let off = self.once_at_entry(key, |e| {
+                let i = e.elem_index(&lj, j);
+                let [r, c, col, off] = [(); 4].map(|_| e.reg(Class::B32));
+                e.line(format!("shr.u32 {r}, {i}, {cols_bits};"));
+                e.line(format!("and.b32 {c}, {i}, {};", shape_j[1] - 1));
+                let (row, kk) = if transpose { (&c, &r) } else { (&r, &c) };
+                e.line(format!("mul.lo.u32 {col}, {kk}, {size};"));
+                e.swizzled_offset(&tile_j, row, &col, &off);
+                off
+            });
+            let a = self.reg(Class::B32);
+            self.line(format!("add.u32 {a}, {smem}, {off};"));
             let vals = &regs[j as usize..(j + chunk) as usize];
             if chunk == 1 {
                 match size {
@@ -538,5 +642,75 @@ impl Emitter<'_> {
             self.line(format!("mov.b32 {w}, {{{}}};", h.join(", ")));
         }
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 16-byte chunk's bank group (of the 8 in a 128-byte line) at tile offset `o`.
+    fn group(o: u32) -> u32 {
+        (o % 128) / 16
+    }
+
+    #[test]
+    fn swizzled_tiles_are_free_of_bank_conflicts() {
+        for row_bytes in [32, 64, 128, 256, 512] {
+            let tile = SmemTile {
+                transposed: false,
+                row_bytes,
+            };
+            let rows = 64;
+            let chunks = row_bytes / 16;
+            // A permutation of the tile's chunks, each inside its own row.
+            let mut seen = std::collections::HashSet::new();
+            for r in 0..rows {
+                for c in 0..chunks {
+                    let o = tile.offset(r, c * 16);
+                    assert_eq!(o / row_bytes, r, "row {r} chunk {c} left its row");
+                    assert!(seen.insert(o), "two chunks at {o}");
+                }
+            }
+            // Eight consecutive rows at one column (an ldmatrix phase; a quarter warp's copy
+            // of one column of chunks), or eight consecutive chunks of a row (a quarter warp's
+            // copy of a row), fill the 8 bank groups.
+            for r0 in 0..rows - 8 {
+                for c in 0..chunks {
+                    let groups: std::collections::HashSet<u32> = (r0..r0 + 8)
+                        .map(|r| group(tile.offset(r, c * 16)))
+                        .collect();
+                    assert_eq!(
+                        groups.len(),
+                        8,
+                        "rows {r0}.. at chunk {c}, {row_bytes}-byte rows"
+                    );
+                }
+                for c0 in (0..chunks.saturating_sub(7)).step_by(8) {
+                    let groups: std::collections::HashSet<u32> = (c0..c0 + 8)
+                        .map(|c| group(tile.offset(r0, c * 16)))
+                        .collect();
+                    assert_eq!(groups.len(), 8, "row {r0} chunks {c0}..");
+                }
+            }
+            // Stepping 32 bytes along a row from a chunk with that bit clear is an XOR of
+            // the offset (the fragments' XOR steps); 16 rows down, an addition.
+            for r in 0..rows - 16 {
+                for c in 0..chunks {
+                    assert_eq!(
+                        tile.offset(r + 16, c * 16),
+                        tile.offset(r, c * 16) + 16 * row_bytes
+                    );
+                    for j in 1..chunks / 2 {
+                        if c & (2 * j) == 0 {
+                            assert_eq!(
+                                tile.offset(r, (c + 2 * j) * 16),
+                                tile.offset(r, c * 16) ^ (32 * j)
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

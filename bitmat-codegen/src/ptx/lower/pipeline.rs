@@ -40,7 +40,7 @@
 //! the next `bar.sync` makes visible as well.
 
 use super::mma_frag::{
-    contiguous_dim, k_step, FragGeometry, Fragments, Role, SmemOperand, SmemTile,
+    contiguous_dim, instruction, k_step, FragGeometry, Fragments, Role, SmemOperand, SmemTile,
 };
 use super::mma_shape;
 use super::staged::StagedDot;
@@ -188,8 +188,8 @@ impl Emitter<'_> {
         }
         let mut rings = Vec::new();
         for (i, tile, shape) in loads {
-            let stage_bytes = tile.bytes(&shape).next_multiple_of(128);
-            let (offset, _) = self.alloc_shared(stage_bytes * stages);
+            let stage_bytes = tile.bytes(&shape).next_multiple_of(tile.alignment());
+            let (offset, _) = self.alloc_shared(stage_bytes * stages, tile.alignment());
             rings.push((
                 i,
                 Ring {
@@ -289,8 +289,11 @@ impl Emitter<'_> {
         let OpKind::Dot { a, b, acc } = op.kind else {
             return Err(self.unsupported("prefetched op is not a dot"));
         };
-        let [m, _, n] = mma_shape(self.k, a, b, acc)
+        let [m, k, n] = mma_shape(self.k, a, b, acc)
             .ok_or_else(|| self.unsupported("prefetched dot without tensor cores"))?;
+        let (da, db) = (self.dtype(a)?, self.dtype(b)?);
+        let (_, ki, _) = instruction(da, db)
+            .ok_or_else(|| self.unsupported(format!("mma dot of {da} x {db}")))?;
         let ring_of = |v: ValueId| {
             plan.loads
                 .iter()
@@ -308,7 +311,8 @@ impl Emitter<'_> {
         };
         self.await_next_stage(&p);
         let size = self.dtype(a)?.size_bytes() as u32;
-        let geo = self.frag_geometry([m, n], size, [&p.rings[0].tile, &p.rings[1].tile]);
+        let tiles = [&p.rings[0].tile, &p.rings[1].tile];
+        let geo = self.frag_geometry([m, n], k / ki, size, tiles);
         let stage = p.stage.clone();
         p.frags = self.ring_fragments(&p.rings, &stage, &geo);
         self.prefetch.insert(op.results[0], p);
@@ -638,8 +642,9 @@ impl Emitter<'_> {
                 e.line(format!("shr.u32 {r}, {i}, {cols_bits};"));
                 e.line(format!("and.b32 {c}, {i}, {};", shape[1] - 1));
                 let (row, col) = if tile.transposed { (&c, &r) } else { (&r, &c) };
-                e.line(format!("mul.lo.u32 {o}, {row}, {};", tile.row_bytes));
-                e.line(format!("mad.lo.u32 {o}, {col}, {size}, {o};"));
+                let bytes = e.reg(Class::B32);
+                e.line(format!("mul.lo.u32 {bytes}, {col}, {size};"));
+                e.swizzled_offset(&tile, row, &bytes, &o);
                 e.line(format!("add.u32 {o}, {o}, {ring_offset};"));
                 o
             });

@@ -69,8 +69,8 @@ impl Emitter<'_> {
             let shape = self.k.ty(v).shape.clone();
             let contiguous = contiguous_dim(&self.layout(v), &shape).unwrap_or(1);
             let tile = SmemTile::for_operand(role, &shape, contiguous, size);
-            let area_bytes = tile.bytes(&shape).next_multiple_of(128);
-            let (offset, _) = self.alloc_shared(2 * area_bytes);
+            let area_bytes = tile.bytes(&shape).next_multiple_of(tile.alignment());
+            let (offset, _) = self.alloc_shared(2 * area_bytes, tile.alignment());
             operands.push(StagedOperand {
                 value: v,
                 tile,
@@ -164,14 +164,7 @@ impl Emitter<'_> {
         let area = self.staged_area(o, slot);
         let smem = std::mem::replace(&mut self.smem, area.clone());
         // The staging code addresses the tile from `smem`.
-        let written = self.stage_operand_rows(
-            o.value,
-            regs,
-            d,
-            o.tile.transposed,
-            o.offset,
-            o.tile.row_bytes,
-        );
+        let written = self.stage_operand_rows(o.value, regs, d, &o.tile, o.offset);
         self.smem = smem;
         written.map(|()| area)
     }
