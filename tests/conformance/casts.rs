@@ -157,8 +157,8 @@ fn float_to_int_as(dev: &Device) -> Result<(), String> {
 
 /// Integers whose range the compiler knows (masked, shifted, sign-extended nibbles, offsets,
 /// values cut from 64-bit words, through reshapes) cast to `f32`, `f16` and `bf16`: the PTX
-/// backend converts them with magic-number arithmetic instead of `cvt`. Random bits in, exact
-/// against the interpreter and plain Rust.
+/// backend converts those made by bitwise ops or an added constant with magic-number
+/// arithmetic instead of `cvt`. Random bits in, exact against the interpreter and plain Rust.
 fn small_integers_to_floats(dev: &Device) -> Result<(), String> {
     const N: u32 = 256;
     let mut r = rng(29);

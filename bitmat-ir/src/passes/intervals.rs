@@ -2,9 +2,9 @@
 //! launch, whatever the arguments and the memory hold.
 //!
 //! Backends read them to pick cheaper instructions where a value is known small, e.g. the
-//! PTX backend converts an integer of at most 23 bits to `f32` with an `or` and a subtraction
-//! (full-rate instructions) instead of `cvt` (a quarter-rate conversion on NVIDIA GPUs): a
-//! decoded int4 weight, `(words >> s) & 15`, is in `[0, 15]`.
+//! PTX backend converts a masked integer below 2^23 to `f32` with one `lop3` and a
+//! subtraction (full-rate instructions) instead of `cvt` (a quarter-rate conversion on NVIDIA
+//! GPUs): a decoded int4 weight, `(words >> s) & 15`, is in `[0, 15]`.
 //!
 //! Every integer value is at least bounded by its type. Tighter bounds come from constants,
 //! `arange`, a `for` loop's induction variable, and the ops whose result range follows from

@@ -392,17 +392,11 @@ impl Emitter<'_> {
 
     pub(crate) fn lower_cast(&mut self, res: ValueId, x: ValueId) -> Result<(), CodegenError> {
         let (from, to) = (self.dtype(x)?, self.dtype(res)?);
-        let xs = self.operand(res, x)?;
-        if from == to {
-            self.define(res, xs);
-            return Ok(());
-        }
         if let Some(plan) = self.small_int_to_float(x, from, to) {
             let base = self.operand(res, plan.base)?;
             let out = self.fresh(res);
             let normalize = !self.lazy(res) && !plan.exact_in(to);
             let wide = dclass(self.dtype(plan.base)?) == Class::B64;
-            let magic = plan.magic.value().to_bits();
             for (dst, a) in out.iter().zip(&base) {
                 let low = if wide {
                     let low = self.reg(Class::B32);
@@ -411,16 +405,13 @@ impl Emitter<'_> {
                 } else {
                     a.clone()
                 };
+                // (a & and) ^ (xor ^ 2^23): `lop3` with table 0x6A = (a & b) ^ c.
                 let bits = self.reg(Class::B32);
-                match plan.magic {
-                    // (a & and) ^ (xor ^ magic): `lop3` with table 0x6A = (a & b) ^ c.
-                    Magic::Unsigned => self.line(format!(
-                        "lop3.b32 {bits}, {low}, 0x{:08X}, 0x{:08X}, 0x6A;",
-                        plan.and,
-                        plan.xor ^ magic
-                    )),
-                    Magic::Signed => self.line(format!("add.s32 {bits}, {low}, 0x{magic:08X};")),
-                }
+                self.line(format!(
+                    "lop3.b32 {bits}, {low}, 0x{:08X}, 0x{:08X}, 0x6A;",
+                    plan.and,
+                    plan.xor ^ MAGIC.to_bits()
+                ));
                 self.line(format!(
                     "sub.f32 {dst}, {bits}, {};",
                     fimm(plan.subtrahend())
@@ -429,6 +420,11 @@ impl Emitter<'_> {
                     self.normalize(to, dst);
                 }
             }
+            return Ok(());
+        }
+        let xs = self.operand(res, x)?;
+        if from == to {
+            self.define(res, xs);
             return Ok(());
         }
         let out = self.fresh(res);
@@ -454,16 +450,15 @@ impl Emitter<'_> {
     }
 
     /// How to convert integer `x` (of type `from`) to float type `to` without `cvt` (a
-    /// conversion, at a quarter of the rate of an `or` and an eighth of a `sub.f32` on sm_80 and
-    /// later),
-    /// where its range ([`Self::interval`]) allows: `None` where it does not.
+    /// conversion, at a quarter of the rate of an `xor` and an eighth of a `sub.f32` on sm_80
+    /// and later), where its range ([`Self::interval`]) allows: `None` where it does not.
     ///
     /// A value `y` in `[0, 2^23)` put into the mantissa of `2^23` is the float `2^23 + y`
     /// (one `xor`), and `2^23 + y - (2^23 - c)` is `y + c` rounded once (one `sub.f32`): `x =
     /// y + c` (or `y - c`) with a constant `c` is converted from `y`, so that the `xor` can
     /// join the `and`/`xor` that made `y` (ptxas merges them into one `lop3`), as a decoded int4
-    /// weight's `((w >> s) & 15 ^ 8) - 8`. A signed `y` in `[-2^22, 2^22)` is added to `1.5 *
-    /// 2^23` instead ([`Magic`]).
+    /// weight's `((w >> s) & 15 ^ 8) - 8`. Taken only where it replaces such an op: a bare
+    /// value is converted by `cvt`.
     fn small_int_to_float(&self, x: ValueId, from: DType, to: DType) -> Option<SmallIntToFloat> {
         if !(from.is_int()
             && from.bits() <= 32
@@ -491,22 +486,23 @@ impl Emitter<'_> {
             let fits = self.interval(y)?.within(small) && c.unsigned_abs() < 1 << 22;
             (fits && from.bits() == 32 && self.layout(y) == self.layout(x)).then_some((y, c))
         });
-        let (y, offset, magic) = match peeled {
-            Some((y, c)) => (y, c, Magic::Unsigned),
-            None if value.within(Interval::new(0, (1 << 23) - 1)) => (x, 0, Magic::Unsigned),
-            None if value.within(Interval::new(-(1 << 22), (1 << 22) - 1)) => (x, 0, Magic::Signed),
+        let (y, offset) = match peeled {
+            Some((y, c)) => (y, c),
+            None if value.within(Interval::new(0, (1 << 23) - 1)) => (x, 0),
             None => return None,
         };
-        let (base, and, xor) = match magic {
-            Magic::Unsigned => self.bitwise_source(y, &self.layout(x)),
-            Magic::Signed => (y, u32::MAX, 0),
-        };
+        let (base, and, xor) = self.bitwise_source(y, &self.layout(x));
+        // Only where the magic takes the place of an op (the constant's addition or a bitwise
+        // op): otherwise it is one instruction more than `cvt`, a loss wherever the
+        // conversion pipe is not what limits the kernel.
+        if offset == 0 && base == y {
+            return None;
+        }
         Some(SmallIntToFloat {
             base,
             and,
             xor,
             offset,
-            magic,
             value,
         })
     }
@@ -818,41 +814,23 @@ impl Emitter<'_> {
     }
 }
 
-/// The float an integer is put into by [`Emitter::small_int_to_float`].
-#[derive(Clone, Copy)]
-enum Magic {
-    /// `2^23`, whose mantissa holds an integer in `[0, 2^23)` as is (joined by `xor`, which
-    /// is `or` on these disjoint bits and joins the bitwise ops that made the integer in one
-    /// `lop3`).
-    Unsigned,
-    /// `1.5 * 2^23`: adding an integer in `[-2^22, 2^22)` to its bits adds it to its value
-    /// (joined by `add`).
-    Signed,
-}
-
-impl Magic {
-    fn value(self) -> f32 {
-        match self {
-            Magic::Unsigned => 8_388_608.0,
-            Magic::Signed => 12_582_912.0,
-        }
-    }
-}
+/// `2^23`: the float whose mantissa holds an integer in `[0, 2^23)` as is (put there by
+/// `xor`, which is `or` on these disjoint bits and joins the bitwise ops that made the
+/// integer in one `lop3`).
+const MAGIC: f32 = 8_388_608.0;
 
 /// An integer-to-float conversion by a magic number ([`Emitter::small_int_to_float`]): the
-/// result is `float(bits(magic) + base) - (magic - offset)`.
+/// result is `float(bits(2^23) ^ ((base & and) ^ xor)) - (2^23 - offset)`.
 struct SmallIntToFloat {
     /// The integer whose low 32 bits, as `(base & and) ^ xor`, go into the magic number's
     /// mantissa.
     base: ValueId,
-    /// See [`Self::base`] (all ones for [`Magic::Signed`]).
+    /// See [`Self::base`].
     and: u32,
-    /// See [`Self::base`] (0 for [`Magic::Signed`]).
+    /// See [`Self::base`].
     xor: u32,
     /// The constant the converted value adds to `base`.
     offset: i64,
-    /// The float `base` is put into.
-    magic: Magic,
     /// The converted value's range.
     value: Interval,
 }
@@ -860,7 +838,7 @@ struct SmallIntToFloat {
 impl SmallIntToFloat {
     /// The constant subtracted from the magic float: exact, as `|offset| < 2^22`.
     fn subtrahend(&self) -> f32 {
-        self.magic.value() - self.offset as f32
+        MAGIC - self.offset as f32
     }
 
     /// Whether every converted value is a number of float type `to` (no rounding needed).
