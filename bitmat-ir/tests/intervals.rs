@@ -29,19 +29,14 @@ enum Step {
     Select,
 }
 
-const INTS: [DType; 8] = [
-    DType::I8,
-    DType::U8,
-    DType::I16,
-    DType::U16,
-    DType::I32,
-    DType::U32,
-    DType::I64,
-    DType::U64,
-];
-
+/// The integer types.
 fn int_type() -> impl Strategy<Value = DType> {
-    (0..INTS.len()).prop_map(|i| INTS[i])
+    prop::sample::select(
+        DType::ALL
+            .into_iter()
+            .filter(|d| d.is_int())
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn step() -> impl Strategy<Value = Step> {
