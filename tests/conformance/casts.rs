@@ -170,46 +170,34 @@ fn small_integers_to_floats(dev: &Device) -> Result<(), String> {
         (
             "x & 0x7fffff",
             DType::I32,
-            |b, x| {
-                let c = b.constant(Scalar::from_i64(DType::I32, 0x7f_ffff), vec![N]);
-                b.binary(BinaryOp::And, x, c)
-            },
+            |b, x| by_constant(b, BinaryOp::And, x, 0x7f_ffff),
             |x| x & 0x7f_ffff,
         ),
         (
             "(((x >> 7) & 0xfff) ^ 0x800) - 0x800",
             DType::I32,
             |b, x| {
-                let c7 = b.constant(Scalar::from_i64(DType::I32, 7), vec![N]);
-                let s = b.binary(BinaryOp::Shr, x, c7);
-                let m = b.constant(Scalar::from_i64(DType::I32, 0xfff), vec![N]);
-                let a = b.binary(BinaryOp::And, s, m);
-                let h = b.constant(Scalar::from_i64(DType::I32, 0x800), vec![N]);
-                let f = b.binary(BinaryOp::Xor, a, h);
-                b.binary(BinaryOp::Sub, f, h)
+                let s = by_constant(b, BinaryOp::Shr, x, 7);
+                let a = by_constant(b, BinaryOp::And, s, 0xfff);
+                let f = by_constant(b, BinaryOp::Xor, a, 0x800);
+                by_constant(b, BinaryOp::Sub, f, 0x800)
             },
             |x| (((x >> 7) & 0xfff) ^ 0x800) - 0x800,
         ),
         (
             "x >> 10",
             DType::I32,
-            |b, x| {
-                let c = b.constant(Scalar::from_i64(DType::I32, 10), vec![N]);
-                b.binary(BinaryOp::Shr, x, c)
-            },
+            |b, x| by_constant(b, BinaryOp::Shr, x, 10),
             |x| x >> 10,
         ),
         (
             "((x & 0xffff) | 0x30000) + 5, through a reshape",
             DType::U32,
             |b, x| {
-                let m = b.constant(Scalar::from_i64(DType::U32, 0xffff), vec![N]);
-                let a = b.binary(BinaryOp::And, x, m);
-                let o = b.constant(Scalar::from_i64(DType::U32, 0x3_0000), vec![N]);
-                let a = b.binary(BinaryOp::Or, a, o);
+                let a = by_constant(b, BinaryOp::And, x, 0xffff);
+                let a = by_constant(b, BinaryOp::Or, a, 0x3_0000);
                 let a = b.reshape(a, vec![8, N / 8]);
-                let five = b.constant(Scalar::from_i64(DType::U32, 5), vec![8, N / 8]);
-                b.binary(BinaryOp::Add, a, five)
+                by_constant(b, BinaryOp::Add, a, 5)
             },
             |x| ((x & 0xffff) | 0x3_0000) + 5,
         ),
@@ -217,13 +205,10 @@ fn small_integers_to_floats(dev: &Device) -> Result<(), String> {
             "((w >> 3) & 0x3ffff) as i32 - 77",
             DType::U64,
             |b, x| {
-                let c3 = b.constant(Scalar::from_i64(DType::U64, 3), vec![N]);
-                let s = b.binary(BinaryOp::Shr, x, c3);
-                let m = b.constant(Scalar::from_i64(DType::U64, 0x3_ffff), vec![N]);
-                let a = b.binary(BinaryOp::And, s, m);
+                let s = by_constant(b, BinaryOp::Shr, x, 3);
+                let a = by_constant(b, BinaryOp::And, s, 0x3_ffff);
                 let a = b.cast(a, DType::I32);
-                let c = b.constant(Scalar::from_i64(DType::I32, 77), vec![N]);
-                b.binary(BinaryOp::Sub, a, c)
+                by_constant(b, BinaryOp::Sub, a, 77)
             },
             |x| (((x as u64) >> 3) & 0x3_ffff) as i64 - 77,
         ),
@@ -233,8 +218,7 @@ fn small_integers_to_floats(dev: &Device) -> Result<(), String> {
             |b, x| {
                 let n = b.cast(x, DType::I8);
                 let w = b.cast(n, DType::I32);
-                let c = b.constant(Scalar::from_i64(DType::I32, 3), vec![N]);
-                b.binary(BinaryOp::Mul, w, c)
+                by_constant(b, BinaryOp::Mul, w, 3)
             },
             |x| i64::from(x as i8) * 3,
         ),
@@ -266,4 +250,12 @@ fn small_integers_to_floats(dev: &Device) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `x op c`, `c` a constant tile of `x`'s type and shape.
+fn by_constant(b: &mut KernelBuilder, op: BinaryOp, x: ValueId, c: i64) -> ValueId {
+    let ty = b.ty(x).clone();
+    let d = ty.dtype().expect("an integer tile");
+    let k = b.constant(Scalar::from_i64(d, c), ty.shape);
+    b.binary(op, x, k)
 }

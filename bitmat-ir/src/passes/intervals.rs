@@ -72,11 +72,7 @@ impl Interval {
 /// The smallest `2^b - 1` at least `x` (for `x >= 0`): a bound on `|` and `^` of values up to
 /// `x`.
 fn all_ones_above(x: i128) -> i128 {
-    let mut m = 0i128;
-    while m < x {
-        m = (m << 1) | 1;
-    }
-    m
+    ((x as u128 + 1).next_power_of_two() - 1) as i128
 }
 
 /// Runs the analysis; the result is indexed by [`ValueId::index`], `None` for values that are

@@ -517,8 +517,8 @@ impl Emitter<'_> {
         let (mut z, mut and, mut xor) = (v, u32::MAX, 0u32);
         // Integers of at least 32 bits: their registers hold all the low 32 bits.
         let wide = |v: ValueId| self.dtype(v).is_ok_and(|d| d.is_int() && d.bits() >= 32);
+        let constant = |v: ValueId| self.constant_value(v).map(|c| c.as_i64() as u32);
         while let Some(op) = self.through_reshapes(z).filter(|_| wide(z)) {
-            let constant = |v: ValueId| self.constant_value(v).map(|c| c.as_i64() as u32);
             let (next, step_and, step_xor) = match op.kind {
                 OpKind::Cast(w) => (w, and, xor),
                 OpKind::Binary(b @ (BinaryOp::And | BinaryOp::Or | BinaryOp::Xor), p, q) => {

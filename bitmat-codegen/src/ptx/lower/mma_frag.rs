@@ -272,9 +272,7 @@ impl Emitter<'_> {
             .unwrap_or(16);
         let total: u32 = staged
             .iter()
-            .map(|(v, ..)| self.k.ty(*v).shape.clone())
-            .zip(&staged)
-            .map(|(shape, (.., t))| t.bytes(&shape).next_multiple_of(align))
+            .map(|(v, _, _, t)| t.bytes(&self.k.ty(*v).shape).next_multiple_of(align))
             .sum();
         let mut ops = [pa, pb];
         if !staged.is_empty() {
@@ -513,6 +511,27 @@ impl Emitter<'_> {
         off
     }
 
+    /// The offset in `tile` (a register) of slot `j` of a thread holding a `[R, C]` tile of
+    /// `size`-byte elements in layout `l`: its row and column by the tile's arrangement,
+    /// swizzled. It depends only on `%tid.x` (callers compute it at entry).
+    pub(crate) fn slot_offset(
+        &mut self,
+        l: &Layout,
+        j: u32,
+        shape: &[u32],
+        size: u32,
+        tile: &SmemTile,
+    ) -> String {
+        let i = self.elem_index(l, j);
+        let [r, c, col, off] = [(); 4].map(|_| self.reg(Class::B32));
+        self.line(format!("shr.u32 {r}, {i}, {};", log2(shape[1])));
+        self.line(format!("and.b32 {c}, {i}, {};", shape[1] - 1));
+        let (row, along) = if tile.transposed { (&c, &r) } else { (&r, &c) };
+        self.line(format!("mul.lo.u32 {col}, {along}, {size};"));
+        self.swizzled_offset(tile, row, &col, &off);
+        off
+    }
+
     /// `dst = row * row_bytes + (col ^ phase(row) * 16)`: the offset in `tile` of byte `col` of
     /// row `row` (registers), swizzled ([`SmemTile`]).
     pub(crate) fn swizzled_offset(&mut self, tile: &SmemTile, row: &str, col: &str, dst: &str) {
@@ -568,13 +587,11 @@ impl Emitter<'_> {
         tile: &SmemTile,
         base: u32,
     ) -> Result<(), CodegenError> {
-        let transpose = tile.transposed;
         let shape = self.k.ty(v).shape.clone();
         let l = self.layout(v);
         let size = d.size_bytes() as u32;
-        let cols_bits = log2(shape[1]);
         // The K dimension: columns of A, rows of B.
-        let (k_lo, k_n) = dim_bits(&shape)[usize::from(transpose) ^ 1];
+        let (k_lo, k_n) = dim_bits(&shape)[usize::from(tile.transposed) ^ 1];
         let run = l.leading_run(k_lo, k_n);
         let per_word = 4 / size;
         let chunk = if (1 << run) >= per_word {
@@ -587,16 +604,7 @@ impl Emitter<'_> {
             // The slot's offset depends only on `%tid.x`: computed at entry.
             let key = format!("staged rows {l:?} {j} {shape:?} {size} {tile:?}");
             let (lj, shape_j, tile_j) = (l.clone(), shape.clone(), tile.clone());
-            let off = self.once_at_entry(key, |e| {
-                let i = e.elem_index(&lj, j);
-                let [r, c, col, off] = [(); 4].map(|_| e.reg(Class::B32));
-                e.line(format!("shr.u32 {r}, {i}, {cols_bits};"));
-                e.line(format!("and.b32 {c}, {i}, {};", shape_j[1] - 1));
-                let (row, kk) = if transpose { (&c, &r) } else { (&r, &c) };
-                e.line(format!("mul.lo.u32 {col}, {kk}, {size};"));
-                e.swizzled_offset(&tile_j, row, &col, &off);
-                off
-            });
+            let off = self.once_at_entry(key, |e| e.slot_offset(&lj, j, &shape_j, size, &tile_j));
             let a = self.reg(Class::B32);
             self.line(format!("add.u32 {a}, {smem}, {off};"));
             let vals = &regs[j as usize..(j + chunk) as usize];

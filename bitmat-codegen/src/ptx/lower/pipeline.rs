@@ -45,7 +45,6 @@ use super::mma_frag::{
 use super::mma_shape;
 use super::staged::StagedDot;
 use crate::ptx::emit::Emitter;
-use crate::ptx::layout::log2;
 use crate::ptx::regs::Class;
 use crate::CodegenError;
 use bitmat_ir::{BinaryOp, Block, DType, Op, OpKind, ValueId};
@@ -624,7 +623,6 @@ impl Emitter<'_> {
         let n = self.chunk_elems(ptr, size);
         let bytes = n * size;
         let lp = self.layout(ptr);
-        let cols_bits = log2(shape[1]);
         let smem = self.smem.clone();
         let base = self.reg(Class::B32);
         let sb = ring.stage_bytes;
@@ -637,14 +635,7 @@ impl Emitter<'_> {
             let key = format!("ring chunk {ptr} {j} {:?} {}", ring.tile, ring.offset);
             let (tile, ring_offset, lpc) = (ring.tile.clone(), ring.offset, lp.clone());
             let off = self.once_at_entry(key, |e| {
-                let i = e.elem_index(&lpc, j);
-                let [r, c, o] = [(); 3].map(|_| e.reg(Class::B32));
-                e.line(format!("shr.u32 {r}, {i}, {cols_bits};"));
-                e.line(format!("and.b32 {c}, {i}, {};", shape[1] - 1));
-                let (row, col) = if tile.transposed { (&c, &r) } else { (&r, &c) };
-                let bytes = e.reg(Class::B32);
-                e.line(format!("mul.lo.u32 {bytes}, {col}, {size};"));
-                e.swizzled_offset(&tile, row, &bytes, &o);
+                let o = e.slot_offset(&lpc, j, shape, size, &tile);
                 e.line(format!("add.u32 {o}, {o}, {ring_offset};"));
                 o
             });
